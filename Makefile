@@ -1,0 +1,41 @@
+# The README's commands. `make up` and `make test` work on a fresh Debian 12 machine:
+# they install what is missing through scripts/setup first.
+BUILD       ?= build
+ASAN_BUILD  ?= build-asan
+JOBS        ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all build setup up test asan bench clean
+
+all: build
+
+setup:
+	@scripts/setup
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)
+
+build: $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS)
+
+# Starts the platform on this machine with the embedded defaults; Ctrl-C stops it.
+up: setup build
+	$(BUILD)/bin/trellis up
+
+# Every test: unit tests and integration tests with real processes on loopback.
+test: setup build
+	cd $(BUILD) && ctest -j $(JOBS) --output-on-failure --timeout 300
+
+# The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
+asan: setup
+	cmake -S . -B $(ASAN_BUILD) -G Ninja -DTRELLIS_SANITIZE=address,undefined $(CMAKE_FLAGS)
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest -j $(JOBS) --output-on-failure --timeout 600
+
+# Side-by-side benchmarks against the peers; results go to bench/RESULTS.md.
+bench: setup build
+	@echo "no benchmarks yet: the cache node and trellis bench land with issues 3 and 4"
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

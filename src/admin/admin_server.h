@@ -1,0 +1,56 @@
+// AdminServer: the HTTP/1.1 endpoint every Trellis daemon embeds on its own --admin
+// address, for operators and monitoring:
+//   GET /healthz    "ok" while the daemon runs
+//   GET /metrics    the daemon's metrics registry, Prometheus text format 0.0.4
+//   GET /v1/status  JSON: kind, version, pid, uptime and listen addresses
+// Bad requests get 400, oversized headers 431, unknown paths 404, other methods 405,
+// and the connection closes after any error; the daemon keeps serving.
+//
+// It runs on its own single-threaded ShardPool so that a busy data path never delays a
+// health probe, and a flood of admin requests never steals a data-path thread.
+//
+// Thread safety: Start/Stop from the composition root's thread.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "base/metrics.h"
+#include "base/result.h"
+#include "net/server.h"
+#include "net/shard_pool.h"
+
+namespace trellis::admin {
+
+struct AdminOptions {
+  boost::asio::ip::tcp::endpoint listen;
+  std::string kind;                                     // The daemon: "cache", "up", ...
+  std::map<std::string, std::string> listen_addresses;  // Name -> "HOST:PORT" of each service.
+};
+
+class AdminServer {
+ public:
+  static base::Result<std::unique_ptr<AdminServer>> Start(AdminOptions options,
+                                                          base::Registry& metrics);
+  ~AdminServer();
+
+  const boost::asio::ip::tcp::endpoint& local_endpoint() const { return local_endpoint_; }
+  // Finishes in-flight requests (up to `timeout`) and stops.
+  void Stop(std::chrono::milliseconds timeout);
+
+ private:
+  AdminServer(AdminOptions options, base::Registry& metrics);
+
+  const AdminOptions options_;
+  base::Registry& metrics_;
+  const std::chrono::steady_clock::time_point started_;
+  boost::asio::ip::tcp::endpoint local_endpoint_;
+  net::ShardPool pool_{1};
+  std::unique_ptr<net::Server> server_;
+};
+
+}  // namespace trellis::admin

@@ -1,0 +1,24 @@
+// Command: one `trellis <name>` subcommand as main() sees it. Each run_<name>.cc defines an
+// Add<Name>Command() that registers its flags on the parent CLI11 app and returns the
+// function that runs it once the command line has been parsed.
+//
+// Thread safety: none; start-up only.
+#pragma once
+
+#include <functional>
+
+namespace CLI {
+class App;
+}
+
+namespace trellis::cli {
+
+struct Command {
+  CLI::App* app;             // The subcommand's parser; parsed() says whether it was chosen.
+  std::function<int()> run;  // Returns the process exit code.
+};
+
+Command AddVersionCommand(CLI::App& parent);
+Command AddUpCommand(CLI::App& parent);
+
+}  // namespace trellis::cli

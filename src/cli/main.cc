@@ -1,0 +1,32 @@
+// trellis: the single executable. Each subcommand is a daemon or an operator command;
+// main() only dispatches to the one named on the command line.
+#include <fmt/format.h>
+
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/command.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "Trellis: a self-hostable cloud platform. One binary; each subcommand below is a "
+      "daemon or an operator command. `trellis COMMAND --help` explains each one's flags."};
+  app.name("trellis");
+  app.require_subcommand(1);
+  const std::vector<trellis::cli::Command> commands = {
+      trellis::cli::AddUpCommand(app),
+      trellis::cli::AddVersionCommand(app),
+  };
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  for (const trellis::cli::Command& command : commands) {
+    if (command.app->parsed()) {
+      return command.run();
+    }
+  }
+  return 2;
+}

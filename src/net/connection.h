@@ -1,0 +1,71 @@
+// Connection: one accepted client connection as a protocol handler sees it: a reusable
+// input buffer that ReadMore() fills, Consume() to drop what was parsed, and Write().
+//
+// The server runtime (net/server.h) creates one per accepted socket, runs the
+// protocol's handler coroutine on it, and uses what it knows here to enforce the idle
+// timeout and to drain: a connection waiting in ReadMore() with nothing buffered is
+// between requests, so a drain closes it at once; one with a partial request buffered
+// is mid-request and gets until the drain deadline to finish.
+//
+// Thread safety: owned by one shard; touched only on that shard's thread.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+namespace trellis::net {
+
+class Connection {
+ public:
+  Connection(boost::asio::ip::tcp::socket socket, int shard, const bool* draining);
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Waits for more input and appends it to input(). Returns false when the peer closed,
+  // on an error, on the idle timeout, or when the server drains and nothing is buffered.
+  boost::asio::awaitable<bool> ReadMore();
+
+  // Bytes received and not yet consumed.
+  std::string_view input() const { return {buffer_.data() + begin_, end_ - begin_}; }
+  // REQUIRES: n <= input().size().
+  void Consume(size_t n);
+
+  // Writes all of `bytes`. Returns false if the connection broke or timed out.
+  boost::asio::awaitable<bool> Write(std::string_view bytes);
+
+  // Makes the next ReadMore() return false; the handler then returns and the socket closes.
+  void Close() { closed_ = true; }
+
+  int shard() const { return shard_; }
+  const boost::asio::ip::tcp::endpoint& peer() const { return peer_; }
+
+ private:
+  friend class Server;
+
+  // For the server's sweeper and drain, on this connection's shard.
+  bool IsIdleBetweenRequests() const { return in_read_ && begin_ == end_; }
+  void Abort();
+
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::ip::tcp::endpoint peer_;
+  const int shard_;
+  const bool* draining_;  // The shard's drain flag; outlives the connection.
+
+  // Invariant: begin_ <= end_ <= buffer_.size(); input() is buffer_[begin_, end_).
+  std::vector<char> buffer_;
+  size_t begin_ = 0;
+  size_t end_ = 0;
+
+  bool closed_ = false;
+  bool in_read_ = false;           // Inside a socket read right now.
+  bool in_write_ = false;          // Inside a socket write right now.
+  uint64_t io_completions_ = 0;    // Bumped on every completed read or write.
+  uint64_t seen_completions_ = 0;  // io_completions_ at the sweeper's last look.
+  int idle_sweeps_ = 0;            // Consecutive sweeps that saw no progress in a read or write.
+};
+
+}  // namespace trellis::net

@@ -1,0 +1,93 @@
+#include "testing/daemon_process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace trellis::testing {
+
+DaemonProcess::DaemonProcess(std::vector<std::string> args, std::string program)
+    : log_path_((dir_.path() / "daemon.log").string()) {
+  std::vector<char*> argv;
+  argv.push_back(program.data());
+  for (std::string& arg : args) {
+    argv.push_back(arg.data());
+  }
+  argv.push_back(nullptr);
+  const int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    ::dup2(log_fd, STDOUT_FILENO);
+    ::dup2(log_fd, STDERR_FILENO);
+    ::execv(program.c_str(), argv.data());
+    ::_exit(127);
+  }
+  ::close(log_fd);
+  if (pid_ < 0) {
+    throw std::runtime_error("fork failed");
+  }
+}
+
+DaemonProcess::~DaemonProcess() {
+  if (!exited_ && pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+}
+
+std::string DaemonProcess::Log() const {
+  std::ifstream file(log_path_);
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+uint16_t DaemonProcess::WaitForListening(const std::string& name,
+                                         std::chrono::milliseconds timeout) {
+  const std::regex line(name + " listening on \\[?[^ \\]]*\\]?:([0-9]+)");
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::smatch match;
+    const std::string log = Log();
+    if (std::regex_search(log, match, line)) {
+      return static_cast<uint16_t>(std::stoi(match[1].str()));
+    }
+    if (WaitExit(0ms)) {
+      throw std::runtime_error("daemon exited before listening:\n" + Log());
+    }
+    std::this_thread::sleep_for(10ms);  // Polling a log file; nothing to wait on.
+  }
+  throw std::runtime_error("no '" + name + " listening on' line in time:\n" + Log());
+}
+
+void DaemonProcess::Signal(int signal_number) {
+  if (!exited_) {
+    ::kill(pid_, signal_number);
+  }
+}
+
+std::optional<int> DaemonProcess::WaitExit(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (exited_) {
+      return exit_status_;
+    }
+    if (::waitpid(pid_, &exit_status_, WNOHANG) == pid_) {
+      exited_ = true;
+      continue;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return std::nullopt;
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+}
+
+}  // namespace trellis::testing

@@ -1,0 +1,50 @@
+// DaemonProcess: a real `trellis` (or peer) process that a test starts and owns. Its
+// stdout and stderr go to a log file the test can wait on ("admin listening on
+// 127.0.0.1:PORT"), and the destructor kills it, pass or fail, so no test leaves a
+// process behind.
+//
+// Thread safety: none; one test thread owns it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "testing/temp_dir.h"
+
+namespace trellis::testing {
+
+using namespace std::chrono_literals;
+
+class DaemonProcess {
+ public:
+  // Starts `program` (default: the trellis binary under test) with `args`.
+  explicit DaemonProcess(std::vector<std::string> args, std::string program = TRELLIS_BINARY);
+  ~DaemonProcess();
+  DaemonProcess(const DaemonProcess&) = delete;
+  DaemonProcess& operator=(const DaemonProcess&) = delete;
+
+  // Waits for a log line "<name> listening on HOST:PORT" and returns PORT; throws
+  // std::runtime_error with the log when it does not appear in time or the process exits.
+  uint16_t WaitForListening(const std::string& name, std::chrono::milliseconds timeout = 10s);
+
+  void Signal(int signal_number);
+  // Waits for the process to exit; returns its wait status, or nullopt on timeout.
+  std::optional<int> WaitExit(std::chrono::milliseconds timeout);
+
+  std::string Log() const;
+  pid_t pid() const { return pid_; }
+
+ private:
+  TempDir dir_;
+  std::string log_path_;
+  pid_t pid_ = -1;
+  bool exited_ = false;
+  int exit_status_ = 0;  // Valid once exited_.
+};
+
+}  // namespace trellis::testing

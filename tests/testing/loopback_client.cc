@@ -1,0 +1,105 @@
+#include "testing/loopback_client.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <stdexcept>
+
+namespace trellis::testing {
+
+LoopbackClient::LoopbackClient(uint16_t port) {
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd_ < 0 || ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    if (fd_ >= 0) {
+      ::close(fd_);
+    }
+    throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port));
+  }
+}
+
+LoopbackClient::~LoopbackClient() { ::close(fd_); }
+
+bool LoopbackClient::Send(std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n <= 0) {
+      return false;
+    }
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+std::optional<std::string> LoopbackClient::ReadSome(std::chrono::milliseconds timeout) {
+  pollfd pfd{fd_, POLLIN, 0};
+  if (::poll(&pfd, 1, static_cast<int>(timeout.count())) <= 0) {
+    return std::nullopt;
+  }
+  char buf[65536];
+  const ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
+  return n <= 0 ? std::string() : std::string(buf, static_cast<size_t>(n));
+}
+
+std::string LoopbackClient::Collect(std::string_view terminator, std::chrono::milliseconds timeout,
+                                    bool* closed) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string received;
+  while (terminator.empty() || !received.ends_with(terminator)) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    std::optional<std::string> chunk;
+    if (left.count() <= 0 || !(chunk = ReadSome(left))) {
+      break;
+    }
+    if (chunk->empty()) {
+      *closed = true;
+      break;
+    }
+    received += *chunk;
+  }
+  return received;
+}
+
+std::string LoopbackClient::ReadUntil(std::string_view terminator,
+                                      std::chrono::milliseconds timeout) {
+  bool closed = false;
+  return Collect(terminator, timeout, &closed);
+}
+
+std::string LoopbackClient::ReadUntilClosed(std::chrono::milliseconds timeout) {
+  bool closed = false;
+  return Collect("", timeout, &closed);
+}
+
+bool LoopbackClient::WaitClosed(std::chrono::milliseconds timeout) {
+  bool closed = false;
+  Collect("", timeout, &closed);
+  return closed;
+}
+
+HttpResponse ParseHttpResponse(const std::string& raw) {
+  HttpResponse response;
+  const size_t header_end = raw.find("\r\n\r\n");
+  if (!raw.starts_with("HTTP/1.") || header_end == std::string::npos) {
+    return response;
+  }
+  response.status = std::atoi(raw.c_str() + raw.find(' ') + 1);
+  response.headers = raw.substr(0, header_end + 2);
+  response.body = raw.substr(header_end + 4);
+  return response;
+}
+
+HttpResponse HttpGet(uint16_t port, const std::string& path) {
+  LoopbackClient client(port);
+  client.Send("GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  return ParseHttpResponse(client.ReadUntilClosed());
+}
+
+}  // namespace trellis::testing

@@ -1,0 +1,57 @@
+// LoopbackClient: a blocking TCP client for tests that speak a wire protocol to a server
+// on 127.0.0.1 byte by byte, bad input included. Every read has a deadline, so a server
+// that hangs fails the test instead of hanging it.
+//
+// Thread safety: none; one test thread owns a client.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace trellis::testing {
+
+using namespace std::chrono_literals;
+
+class LoopbackClient {
+ public:
+  // Connects to 127.0.0.1:port; throws std::runtime_error when it cannot.
+  explicit LoopbackClient(uint16_t port);
+  ~LoopbackClient();
+  LoopbackClient(const LoopbackClient&) = delete;
+  LoopbackClient& operator=(const LoopbackClient&) = delete;
+
+  // Sends all of `bytes`; false if the peer has closed.
+  bool Send(std::string_view bytes);
+  // Reads until the received bytes end with `terminator`, the peer closes, or the
+  // deadline passes; returns what arrived.
+  std::string ReadUntil(std::string_view terminator, std::chrono::milliseconds timeout = 5s);
+  // Reads until the peer closes the connection or the deadline passes.
+  std::string ReadUntilClosed(std::chrono::milliseconds timeout = 5s);
+  // True if the peer closed the connection within `timeout` (reading and dropping bytes).
+  bool WaitClosed(std::chrono::milliseconds timeout = 5s);
+
+ private:
+  // Reads once, waiting up to `timeout`; nullopt on timeout, "" on close.
+  std::optional<std::string> ReadSome(std::chrono::milliseconds timeout);
+  // Reads until `terminator` ends the bytes (never, if empty), the peer closes (sets
+  // *closed) or the deadline passes.
+  std::string Collect(std::string_view terminator, std::chrono::milliseconds timeout, bool* closed);
+  int fd_ = -1;
+};
+
+struct HttpResponse {
+  int status = 0;  // 0 when no valid status line arrived.
+  std::string headers;
+  std::string body;
+};
+
+// Parses a whole HTTP/1.1 response (status line, headers, body after the blank line).
+HttpResponse ParseHttpResponse(const std::string& raw);
+
+// GET http://127.0.0.1:port/path with Connection: close.
+HttpResponse HttpGet(uint16_t port, const std::string& path);
+
+}  // namespace trellis::testing
