@@ -5,6 +5,11 @@ set(TRELLIS_WARNINGS -Wall -Wextra)
 if(TRELLIS_WERROR)
   list(APPEND TRELLIS_WARNINGS -Werror)
 endif()
+if(TRELLIS_SANITIZE)
+  # g++ 12 reports false maybe-uninitialized warnings inside Boost.Beast when sanitizers
+  # change inlining.
+  list(APPEND TRELLIS_WARNINGS -Wno-maybe-uninitialized)
+endif()
 
 # trellis_add_library(<name> SOURCES ... [DEPS ...] [PRIVATE_DEPS ...])
 #   Defines target trellis_<name> with alias trellis::<name>. Headers are included as
