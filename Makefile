@@ -2,10 +2,11 @@
 # they install what is missing through scripts/setup first.
 BUILD       ?= build
 ASAN_BUILD  ?= build-asan
+TSAN_BUILD  ?= build-tsan
 JOBS        ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all build setup up test asan bench clean
+.PHONY: all build setup up test asan tsan bench clean
 
 all: build
 
@@ -33,9 +34,16 @@ asan: setup
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest -j $(JOBS) --output-on-failure --timeout 600
 
+# The cache store tests (several threads sharing the store) under
+# ThreadSanitizer.
+tsan: setup
+	cmake -S . -B $(TSAN_BUILD) -G Ninja -DTRELLIS_SANITIZE=thread $(CMAKE_FLAGS)
+	cmake --build $(TSAN_BUILD) -j $(JOBS) --target cache_store_test
+	TSAN_OPTIONS=halt_on_error=1 $(TSAN_BUILD)/tests/cache_store_test
+
 # Side-by-side benchmarks against the peers; results go to bench/RESULTS.md.
 bench: setup build
 	@echo "no benchmarks yet: the cache node and trellis bench land with issues 3 and 4"
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)

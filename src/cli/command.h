@@ -20,5 +20,6 @@ struct Command {
 
 Command AddVersionCommand(CLI::App& parent);
 Command AddUpCommand(CLI::App& parent);
+Command AddCacheCommand(CLI::App& parent);
 
 }  // namespace trellis::cli

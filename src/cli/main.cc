@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   const std::vector<trellis::cli::Command> commands = {
       trellis::cli::AddUpCommand(app),
+      trellis::cli::AddCacheCommand(app),
       trellis::cli::AddVersionCommand(app),
   };
   try {

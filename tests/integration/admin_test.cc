@@ -74,7 +74,7 @@ std::vector<std::string> ExpositionProblems(const std::string& text) {
 
 class AdminTest : public ::testing::Test {
  protected:
-  AdminTest() : daemon_({"up", "--admin", "127.0.0.1:0"}) {
+  AdminTest() : daemon_({"up", "--admin", "127.0.0.1:0", "--cache", "127.0.0.1:0"}) {
     port_ = daemon_.WaitForListening("admin");
   }
 
@@ -183,7 +183,7 @@ TEST(CliTest, HelpListsTheCommandsAndBadConfigIsAOneLineError) {
     EXPECT_THAT(help.Log(), HasSubstr("version"));
   }
   const std::string config = dir.WriteFile("bad.toml", "admin = \"127.0.0.1:0\"\nlog-level = 3x\n");
-  DaemonProcess bad({"up", "--config", config});
+  DaemonProcess bad({"up", "--cache", "127.0.0.1:0", "--config", config});
   const std::optional<int> status = bad.WaitExit(5s);
   ASSERT_TRUE(status.has_value());
   EXPECT_NE(WEXITSTATUS(*status), 0);

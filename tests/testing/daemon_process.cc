@@ -51,7 +51,8 @@ std::string DaemonProcess::Log() const {
 
 uint16_t DaemonProcess::WaitForListening(const std::string& name,
                                          std::chrono::milliseconds timeout) {
-  const std::regex line(name + " listening on \\[?[^ \\]]*\\]?:([0-9]+)");
+  // The newline matters: the log may be read while the line is half written.
+  const std::regex line(name + " listening on \\[?[^ \\]]*\\]?:([0-9]+)\n");
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     std::smatch match;

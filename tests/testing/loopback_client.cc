@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <stdexcept>
+#include <thread>
 
 namespace trellis::testing {
 
@@ -82,6 +83,34 @@ bool LoopbackClient::WaitClosed(std::chrono::milliseconds timeout) {
   bool closed = false;
   Collect("", timeout, &closed);
   return closed;
+}
+
+uint16_t FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length) != 0) {
+    ::close(fd);
+    throw std::runtime_error("cannot find a free port");
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+bool WaitForPort(uint16_t port, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    try {
+      LoopbackClient probe(port);
+      return true;
+    } catch (const std::runtime_error&) {
+      std::this_thread::sleep_for(10ms);  // Polling a port that is not open yet.
+    }
+  }
+  return false;
 }
 
 HttpResponse ParseHttpResponse(const std::string& raw) {

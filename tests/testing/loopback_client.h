@@ -51,6 +51,13 @@ struct HttpResponse {
 // Parses a whole HTTP/1.1 response (status line, headers, body after the blank line).
 HttpResponse ParseHttpResponse(const std::string& raw);
 
+// A port on 127.0.0.1 that was free a moment ago, for peers (memcached) that cannot be
+// told to pick one themselves.
+uint16_t FreePort();
+
+// Polls until something accepts connections on 127.0.0.1:port, or the deadline passes.
+bool WaitForPort(uint16_t port, std::chrono::milliseconds timeout = 10s);
+
 // GET http://127.0.0.1:port/path with Connection: close.
 HttpResponse HttpGet(uint16_t port, const std::string& path);
 

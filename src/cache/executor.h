@@ -1,0 +1,75 @@
+// Executor: runs parsed memcached commands (text and meta protocol) against a Store and
+// writes memcached 1.6's replies, byte for byte. One per connection; the connection's
+// handler parses with proto/memcache and calls Execute() for each request.
+//
+// Thread safety: an Executor belongs to one connection; the Store and CacheMetrics it
+// uses are shared and internally synchronised.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "base/metrics.h"
+#include "cache/store.h"
+#include "proto/memcache/request.h"
+
+namespace trellis::cache {
+
+// The counters behind `stats` and /metrics, shared by every connection of a node.
+struct CacheMetrics {
+  explicit CacheMetrics(base::Registry& registry);
+
+  base::Counter& Command(proto::memcache::Command command);
+
+  base::Registry& registry;
+  base::Counter &get_hits, &get_misses, &get_expired, &delete_hits, &delete_misses, &incr_hits,
+      &incr_misses, &decr_hits, &decr_misses, &cas_hits, &cas_misses, &cas_badval, &touch_hits,
+      &touch_misses, &store_too_large, &store_no_memory;
+  base::Counter* commands[26];
+};
+
+struct ExecutorOptions {
+  size_t max_item_size = 1 << 20;
+  uint32_t process_started = 0;  // Unix seconds, for `stats`.
+  int threads = 1;
+  size_t max_connections = 1024;
+};
+
+class Executor {
+ public:
+  Executor(Store& store, CacheMetrics& metrics, const ExecutorOptions& options)
+      : store_(store), metrics_(metrics), options_(options) {}
+
+  // Appends the reply to `request` to `out`. Returns false when the client asked to
+  // close the connection (quit).
+  bool Execute(const proto::memcache::Request& request, uint32_t now, std::string* out);
+
+  // The reply to a storage command whose value is over the item size limit. A failed
+  // set also removes the key's old value, as memcached does, so no stale value survives.
+  void RejectTooLarge(const proto::memcache::Request& request, uint32_t now, std::string* out);
+
+  // "VERSION ..." as this node reports it: memcached's version that it is compatible
+  // with, then ours, so clients that parse the number see 1.6.
+  static std::string VersionString();
+
+ private:
+  void Get(const proto::memcache::Request& request, uint32_t now, std::string* out);
+  void Update(const proto::memcache::Request& request, uint32_t now, std::string* out);
+  void Arithmetic(const proto::memcache::Request& request, uint32_t now, std::string* out);
+  void Stats(const proto::memcache::Request& request, uint32_t now, std::string* out);
+  void MetaGet(const proto::memcache::Request& request, uint32_t now, std::string* out);
+  void MetaSet(const proto::memcache::Request& request, uint32_t now, std::string* out);
+  void MetaDelete(const proto::memcache::Request& request, uint32_t now, std::string* out);
+  void MetaArithmetic(const proto::memcache::Request& request, uint32_t now, std::string* out);
+  void MetaDebug(const proto::memcache::Request& request, uint32_t now, std::string* out);
+
+  Store& store_;
+  CacheMetrics& metrics_;
+  const ExecutorOptions& options_;
+};
+
+// memcached's realtime(): exptime as sent (0, relative seconds up to 30 days, absolute
+// unix time, or negative) to an absolute unix time (0 = never; already past = expired).
+uint32_t ExpiryTime(int64_t exptime, uint32_t now);
+
+}  // namespace trellis::cache

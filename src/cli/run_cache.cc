@@ -1,0 +1,165 @@
+// `trellis cache`: one memcached-compatible cache node. Takes memcached's own short flags
+// too (-l -p -t -m -c -I -M -U 0 -u -v), so it drops into existing memcached setups.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <memory>
+
+#include <CLI/CLI.hpp>
+
+#include "admin/admin_server.h"
+#include "cache/cache_node.h"
+#include "cli/command.h"
+#include "cli/daemon_flags.h"
+#include "net/address.h"
+#include "net/signals.h"
+
+namespace trellis::cli {
+namespace {
+
+struct CacheFlags {
+  DaemonFlags daemon;
+  std::string listen = "127.0.0.1:11211";
+  std::string host;  // -l: memcached's listen address without the port.
+  int port = -1;     // -p
+  int threads = 4;
+  size_t memory_mb = 64;
+  std::string max_item_size = "1m";
+  bool no_evict = false;
+  size_t max_connections = 1024;
+  double idle_timeout_seconds = 0;
+  int udp_port = 0;
+  std::string user;
+  int verbosity = 0;
+};
+
+// "1048576", "1024k", "1m" -> bytes; memcached's -I syntax.
+base::Result<size_t> ParseSize(const std::string& text) {
+  size_t multiplier = 1;
+  std::string digits = text;
+  if (!digits.empty() && (digits.back() == 'k' || digits.back() == 'K')) {
+    multiplier = 1024;
+    digits.pop_back();
+  } else if (!digits.empty() && (digits.back() == 'm' || digits.back() == 'M')) {
+    multiplier = 1024 * 1024;
+    digits.pop_back();
+  }
+  char* end = nullptr;
+  const unsigned long long value = std::strtoull(digits.c_str(), &end, 10);
+  if (digits.empty() || *end != '\0' || value == 0) {
+    return base::Error{"--max-item-size: '" + text + "' is not a size (e.g. 1048576, 512k, 1m)"};
+  }
+  return static_cast<size_t>(value * multiplier);
+}
+
+int RunCache(CLI::App& app, CacheFlags& flags) {
+  auto admin_endpoint = FinishDaemonFlags(app, flags.daemon);
+  if (!admin_endpoint) {
+    return UsageError(app, admin_endpoint.error().message);
+  }
+  auto listen = net::ParseHostPort(flags.listen);
+  if (!listen) {
+    return UsageError(app, "--listen: " + listen.error().message);
+  }
+  if (!flags.host.empty()) {
+    listen->host = flags.host;
+  }
+  if (flags.port >= 0) {
+    listen->port = static_cast<uint16_t>(flags.port);
+  }
+  auto endpoint = net::Resolve(*listen);
+  if (!endpoint) {
+    return UsageError(app, "--listen: " + endpoint.error().message);
+  }
+  auto max_item_size = ParseSize(flags.max_item_size);
+  if (!max_item_size) {
+    return UsageError(app, max_item_size.error().message);
+  }
+  if (*max_item_size > flags.memory_mb * 1024 * 1024 / 2) {
+    return UsageError(app, "--max-item-size must be at most half of --memory");
+  }
+  if (flags.udp_port != 0) {
+    return UsageError(app, "-U: UDP is not supported; only -U 0 is accepted");
+  }
+  if (flags.verbosity > 0 && flags.daemon.log_level == "info") {
+    spdlog::set_level(spdlog::level::debug);
+  }
+  if (!flags.user.empty()) {
+    spdlog::info("-u {}: ignored; run trellis as the user it should run as", flags.user);
+  }
+
+  net::BlockTerminationSignals();
+  base::Registry metrics;
+  cache::CacheNodeOptions options;
+  options.listen = *endpoint;
+  options.threads = flags.threads;
+  options.memory_bytes = flags.memory_mb * 1024 * 1024;
+  options.max_item_size = *max_item_size;
+  options.evict = !flags.no_evict;
+  options.max_connections = flags.max_connections;
+  options.idle_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(flags.idle_timeout_seconds * 1000));
+  auto node = cache::CacheNode::Start(options, metrics);
+  if (!node) {
+    return UsageError(app, node.error().message);
+  }
+  const std::string cache_address = net::FormatEndpoint((*node)->local_endpoint());
+  auto admin =
+      admin::AdminServer::Start({*admin_endpoint, "cache", {{"cache", cache_address}}}, metrics);
+  if (!admin) {
+    return UsageError(app, admin.error().message);
+  }
+  spdlog::info("cache listening on {}", cache_address);
+  spdlog::info("admin listening on {}", net::FormatEndpoint((*admin)->local_endpoint()));
+  const int signal_number = net::WaitForTerminationSignal();
+  spdlog::info("signal {}: draining", signal_number);
+  const auto drain =
+      std::chrono::milliseconds(static_cast<int64_t>(flags.daemon.drain_timeout_seconds * 1000));
+  (*node)->Stop(drain);
+  (*admin)->Stop(drain);
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+Command AddCacheCommand(CLI::App& parent) {
+  CLI::App* app = parent.add_subcommand(
+      "cache",
+      "run a memcached-compatible cache node (text and meta protocol); accepts memcached's "
+      "own flags -l -p -t -m -c -I -M -U 0 -u -v");
+  auto flags = std::make_shared<CacheFlags>();
+  AddDaemonFlags(*app, flags->daemon, "127.0.0.1:0");
+  app->add_option("--listen", flags->listen, "HOST:PORT for memcached clients")
+      ->capture_default_str();
+  app->add_option("-l", flags->host, "memcached -l: the address to listen on (port from -p)");
+  app->add_option("-p", flags->port, "memcached -p: the TCP port to listen on")
+      ->check(CLI::Range(0, 65535));
+  app->add_option("-t,--threads", flags->threads, "worker threads (memcached -t)")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app->add_option("-m,--memory", flags->memory_mb,
+                  "megabytes of item memory, a hard limit (memcached -m)")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 20))
+      ->capture_default_str();
+  app->add_option("-I,--max-item-size", flags->max_item_size,
+                  "largest item, bytes or with a k/m suffix (memcached -I)")
+      ->capture_default_str();
+  app->add_flag("-M,--no-evict", flags->no_evict,
+                "refuse stores when memory is full instead of evicting (memcached -M)");
+  app->add_option("-c,--max-connections", flags->max_connections,
+                  "most simultaneous client connections (memcached -c)")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 20))
+      ->capture_default_str();
+  app->add_option("--idle-timeout", flags->idle_timeout_seconds,
+                  "close client connections idle this many seconds; 0 never (memcached "
+                  "-o idle_timeout)")
+      ->check(CLI::Range(0.0, 86400.0))
+      ->capture_default_str();
+  app->add_option("-U", flags->udp_port, "memcached -U: UDP port; only 0 (off) is supported");
+  app->add_option("-u", flags->user, "memcached -u: accepted and ignored");
+  app->add_flag("-v", flags->verbosity, "memcached -v: more logging (repeatable)");
+  return {app, [app, flags] { return RunCache(*app, *flags); }};
+}
+
+}  // namespace trellis::cli

@@ -1,0 +1,233 @@
+#include "cache/store.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <mutex>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace trellis::cache {
+namespace {
+
+constexpr uint32_t kNow = 1'800'000'000;  // Synthetic unix time.
+
+bool Set(Store& store, const std::string& key, const std::string& value, uint32_t now = kNow,
+         uint32_t exptime = 0, uint64_t* cas = nullptr) {
+  Store::Slot slot = store.Lock(key, now);
+  Item* item = slot.Allocate(static_cast<uint32_t>(value.size()), 0, exptime);
+  if (item == nullptr) {
+    return false;
+  }
+  std::memcpy(item->mutable_value(), value.data(), value.size());
+  slot.Commit(item);
+  if (cas != nullptr) {
+    *cas = item->cas;
+  }
+  return true;
+}
+
+std::optional<std::string> Get(Store& store, const std::string& key, uint32_t now = kNow) {
+  Store::Slot slot = store.Lock(key, now);
+  Item* item = slot.Find();
+  if (item == nullptr) {
+    return std::nullopt;
+  }
+  slot.Bump(item);
+  return std::string(item->value());
+}
+
+void Delete(Store& store, const std::string& key) { store.Lock(key, kNow).Erase(); }
+
+TEST(StoreTest, KeepsAccessedItemsAndEvictsOneHitWonders) {
+  Store store(StoreOptions{4 << 20, true});
+  const std::string value(200, 'v');
+  std::vector<std::string> hot;
+  for (int i = 0; i < 2000; ++i) {
+    hot.push_back("hot" + std::to_string(i));
+    ASSERT_TRUE(Set(store, hot.back(), value));
+  }
+  for (int round = 0; round < 2; ++round) {
+    for (const std::string& key : hot) {
+      ASSERT_TRUE(Get(store, key).has_value());
+    }
+  }
+  // A scan of cold keys, several times the memory, each written once and never read.
+  for (int i = 0; i < 100000; ++i) {
+    ASSERT_TRUE(Set(store, "cold" + std::to_string(i), value));
+  }
+  int hot_left = 0;
+  for (const std::string& key : hot) {
+    hot_left += Get(store, key).has_value();
+  }
+  int early_cold_left = 0;
+  for (int i = 0; i < 2000; ++i) {
+    early_cold_left += Get(store, "cold" + std::to_string(i)).has_value();
+  }
+  EXPECT_GT(hot_left, 1800) << "accessed items were evicted by a one-pass scan";
+  EXPECT_LT(early_cold_left, 200) << "unaccessed items outlived the accessed ones";
+  EXPECT_LE(store.Stats().bytes, 4u << 20);
+  EXPECT_GT(store.Stats().evictions, 0u);
+}
+
+TEST(StoreTest, MemoryAccountingStaysExactUnderChurn) {
+  constexpr size_t kLimit = 8 << 20;
+  Store store(StoreOptions{kLimit, true});
+  std::mt19937_64 random(42);
+  std::set<std::string> keys;
+  for (int op = 0; op < 1'000'000; ++op) {
+    const std::string key = "k" + std::to_string(random() % 20000);
+    keys.insert(key);
+    switch (random() % 4) {
+      case 0:
+        Delete(store, key);
+        break;
+      case 1:
+        (void)Get(store, key);
+        break;
+      default:
+        ASSERT_TRUE(Set(store, key, std::string(random() % 2000, 'x')));
+    }
+    if (op % 1000 == 0) {
+      ASSERT_LE(store.Stats().bytes, kLimit);
+    }
+  }
+  for (const std::string& key : keys) {
+    Delete(store, key);
+  }
+  const StoreStats stats = store.Stats();
+  EXPECT_EQ(stats.items, 0u);
+  EXPECT_EQ(stats.bytes, 0u) << "bytes charged for items that no longer exist";
+}
+
+TEST(StoreTest, RefusesWhenFullWithoutEviction) {
+  Store store(StoreOptions{1 << 20, false});
+  int stored = 0;
+  while (Set(store, "k" + std::to_string(stored), std::string(1000, 'x'))) {
+    ++stored;
+  }
+  EXPECT_GT(stored, 500);
+  EXPECT_EQ(store.Stats().evictions, 0u);
+  EXPECT_TRUE(Get(store, "k0").has_value());
+  EXPECT_LE(store.Stats().bytes, 1u << 20);
+}
+
+TEST(StoreTest, ExpiredItemsAreInvisibleAndSweptAway) {
+  Store store(StoreOptions{});
+  ASSERT_TRUE(Set(store, "short", "v", kNow, kNow + 10));
+  ASSERT_TRUE(Set(store, "forever", "v", kNow, 0));
+  EXPECT_TRUE(Get(store, "short", kNow + 9).has_value());
+  EXPECT_FALSE(Get(store, "short", kNow + 10).has_value());
+  ASSERT_TRUE(Set(store, "swept", "v", kNow, kNow + 5));
+  store.SweepExpired(kNow + 5, 1 << 20);
+  EXPECT_EQ(store.Stats().items, 1u);
+  EXPECT_TRUE(Get(store, "forever", kNow + 1000000).has_value());
+  EXPECT_EQ(store.Stats().expired, 2u);
+}
+
+TEST(StoreTest, EveryVersionGetsADistinctCas) {
+  Store store(StoreOptions{});
+  std::set<uint64_t> seen;
+  for (int i = 0; i < 5000; ++i) {
+    uint64_t cas = 0;
+    ASSERT_TRUE(Set(store, "k" + std::to_string(i % 50), "v", kNow, 0, &cas));
+    EXPECT_NE(cas, 0u);
+    EXPECT_TRUE(seen.insert(cas).second) << "CAS " << cas << " reused";
+  }
+}
+
+TEST(StoreTest, FlushAllWithDelayInvalidatesAtTheDeadline) {
+  Store store(StoreOptions{});
+  ASSERT_TRUE(Set(store, "k", "v", kNow));
+  store.FlushAll(kNow, 10);
+  EXPECT_TRUE(Get(store, "k", kNow + 8).has_value());
+  EXPECT_FALSE(Get(store, "k", kNow + 9).has_value());
+  ASSERT_TRUE(Set(store, "later", "v", kNow + 11));
+  EXPECT_TRUE(Get(store, "later", kNow + 12).has_value());
+  store.FlushAll(kNow + 12, 0);
+  EXPECT_FALSE(Get(store, "later", kNow + 12).has_value());
+  EXPECT_EQ(store.Stats().bytes, 0u);
+}
+
+class Recorder : public MutationListener {
+ public:
+  void OnMutation(const MutationRecord& record) override {
+    std::lock_guard lock(mu_);
+    records.push_back({record.sequence, record.op, std::string(record.key)});
+  }
+  struct Seen {
+    uint64_t sequence;
+    MutationOp op;
+    std::string key;
+  };
+  std::vector<Seen> records;
+
+ private:
+  std::mutex mu_;
+};
+
+TEST(StoreTest, MutationListenerSeesEveryChangeInOrder) {
+  Store store(StoreOptions{});
+  Recorder recorder;
+  store.SetMutationListener(&recorder);
+  ASSERT_TRUE(Set(store, "a", "1"));
+  ASSERT_TRUE(Set(store, "a", "2"));
+  {
+    Store::Slot slot = store.Lock("a", kNow);
+    ASSERT_NE(slot.Find(), nullptr);
+    slot.SetExptime(kNow + 5);
+  }
+  Delete(store, "a");
+  ASSERT_TRUE(Set(store, "b", "1", kNow, kNow + 1));
+  EXPECT_FALSE(Get(store, "b", kNow + 2).has_value());
+  store.FlushAll(kNow + 2, 0);
+  const std::vector<MutationOp> expected = {
+      MutationOp::kStore, MutationOp::kStore,  MutationOp::kTouch, MutationOp::kDelete,
+      MutationOp::kStore, MutationOp::kExpire, MutationOp::kFlush};
+  ASSERT_EQ(recorder.records.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(recorder.records[i].op, expected[i]) << i;
+    EXPECT_EQ(recorder.records[i].sequence, i + 1);
+  }
+  store.SetMutationListener(nullptr);
+}
+
+TEST(StoreConcurrencyTest, ThreadsSharingTheStoreSeeTheirOwnWrites) {
+  Store store(StoreOptions{32 << 20, true});
+  constexpr int kThreads = 4;
+  std::vector<std::thread> threads;
+  std::atomic<int> errors{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 random(t);
+      for (int i = 0; i < 50000; ++i) {
+        const std::string own = "t" + std::to_string(t) + "-" + std::to_string(i % 500);
+        const std::string value = std::to_string(i);
+        if (!Set(store, own, value)) {
+          ++errors;
+        }
+        if (Get(store, own) != value) {
+          ++errors;
+        }
+        const std::string shared = "shared" + std::to_string(random() % 100);
+        if (random() % 2 == 0) {
+          (void)Set(store, shared, value);
+        } else {
+          (void)Get(store, shared);
+          Delete(store, shared);
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) {
+    thread.join();
+  }
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_LE(store.Stats().bytes, 32u << 20);
+}
+
+}  // namespace
+}  // namespace trellis::cache
