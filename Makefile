@@ -3,10 +3,12 @@
 BUILD       ?= build
 ASAN_BUILD  ?= build-asan
 TSAN_BUILD  ?= build-tsan
+FUZZ_BUILD  ?= build-fuzz
+FUZZ_SECONDS ?= 60
 JOBS        ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all build setup up test asan tsan bench clean
+.PHONY: all build setup up test asan tsan fuzz bench clean
 
 all: build
 
@@ -41,9 +43,17 @@ tsan: setup
 	cmake --build $(TSAN_BUILD) -j $(JOBS) --target cache_store_test
 	TSAN_OPTIONS=halt_on_error=1 $(TSAN_BUILD)/tests/cache_store_test
 
+# The protocol parser under libFuzzer (clang) for FUZZ_SECONDS, from the seed corpus.
+fuzz: setup
+	CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DTRELLIS_FUZZ=ON
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target memcache_parser_fuzz
+	mkdir -p $(FUZZ_BUILD)/corpus && cp tests/fuzz/corpus/memcache_parser/* $(FUZZ_BUILD)/corpus/
+	$(FUZZ_BUILD)/bin/memcache_parser_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	  $(FUZZ_BUILD)/corpus
+
 # Side-by-side benchmarks against the peers; results go to bench/RESULTS.md.
 bench: setup build
 	@echo "no benchmarks yet: the cache node and trellis bench land with issues 3 and 4"
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)
