@@ -46,6 +46,7 @@ asio::awaitable<void> ServeMemcache(net::Connection& connection, Store& store,
       break;
     }
     const uint32_t now = CoarseNow();
+    const auto batch_start = std::chrono::steady_clock::now();
     for (;;) {
       if (swallow > 0) {
         const size_t skip = std::min(swallow, connection.input().size());
@@ -92,6 +93,8 @@ asio::awaitable<void> ServeMemcache(net::Connection& connection, Store& store,
         co_return;
       }
       out.clear();
+      metrics.batch_seconds.Observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - batch_start).count());
     }
   }
 }

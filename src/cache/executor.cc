@@ -227,9 +227,12 @@ CacheMetrics::CacheMetrics(base::Registry& r)
       touch_hits(TRELLIS_CACHE_COUNTER("touch_hits", "Touches of present keys.")),
       touch_misses(TRELLIS_CACHE_COUNTER("touch_misses", "Touches of absent keys.")),
       store_too_large(TRELLIS_CACHE_COUNTER("store_too_large", "Stores refused: value too large.")),
-      store_no_memory(TRELLIS_CACHE_COUNTER("store_no_memory", "Stores refused: out of memory."))
+      store_no_memory(TRELLIS_CACHE_COUNTER("store_no_memory", "Stores refused: out of memory.")),
 #undef TRELLIS_CACHE_COUNTER
-{
+      batch_seconds(r.GetHistogram(
+          "trellis_cache_batch_seconds",
+          "Time from a batch of pipelined requests arriving to its replies being written.",
+          base::LatencyBuckets())) {
   static constexpr const char* kNames[26] = {
       "get",   "gets",   "gat",  "gats", "set",   "add",       "replace", "append",    "prepend",
       "cas",   "delete", "incr", "decr", "touch", "flush_all", "version", "verbosity", "quit",
@@ -242,6 +245,36 @@ CacheMetrics::CacheMetrics(base::Registry& r)
 
 base::Counter& CacheMetrics::Command(proto::memcache::Command command) {
   return *commands[static_cast<int>(command)];
+}
+
+void CacheMetrics::Reset(const StoreStats& store_now) {
+  std::lock_guard lock(reset_mu_);
+  for (base::Counter* counter :
+       {&get_hits, &get_misses, &get_expired, &delete_hits, &delete_misses, &incr_hits,
+        &incr_misses, &decr_hits, &decr_misses, &cas_hits, &cas_misses, &cas_badval, &touch_hits,
+        &touch_misses, &store_too_large, &store_no_memory}) {
+    baseline_[counter] = counter->Value();
+  }
+  for (base::Counter* counter : commands) {
+    baseline_[counter] = counter->Value();
+  }
+  store_baseline_ = store_now;
+}
+
+uint64_t CacheMetrics::SinceReset(const base::Counter& counter) const {
+  std::lock_guard lock(reset_mu_);
+  auto it = baseline_.find(&counter);
+  return counter.Value() - (it == baseline_.end() ? 0 : it->second);
+}
+
+StoreStats CacheMetrics::StoreSinceReset(StoreStats now) const {
+  std::lock_guard lock(reset_mu_);
+  now.total_items -= store_baseline_.total_items;
+  now.evictions -= store_baseline_.evictions;
+  now.expired -= store_baseline_.expired;
+  now.evicted_unfetched -= store_baseline_.evicted_unfetched;
+  now.expired_unfetched -= store_baseline_.expired_unfetched;
+  return now;
 }
 
 std::string Executor::VersionString() { return "1.6.18-trellis-" + std::string(base::kVersion); }
@@ -338,6 +371,9 @@ void Executor::Get(const Request& request, uint32_t now, std::string* out) {
     Item* item = slot.Find();
     if (item == nullptr) {
       (touch ? metrics_.touch_misses : metrics_.get_misses).Increment();
+      if (slot.found_expired()) {
+        metrics_.get_expired.Increment();
+      }
       continue;
     }
     (touch ? metrics_.touch_hits : metrics_.get_hits).Increment();
@@ -790,7 +826,7 @@ void Executor::Stats(const Request& request, uint32_t now, std::string* out) {
     }
     out->append("\r\n");
   };
-  const StoreStats store = store_.Stats();
+  const StoreStats store = metrics_.StoreSinceReset(store_.Stats());
   const std::string_view group = request.stats_group;
   if (group.empty()) {
     rusage usage{};
@@ -801,8 +837,8 @@ void Executor::Stats(const Request& request, uint32_t now, std::string* out) {
                     static_cast<long>(tv.tv_usec));
       return std::string(buf);
     };
-    const uint64_t get_hits = metrics_.get_hits.Value();
-    const uint64_t get_misses = metrics_.get_misses.Value();
+    const uint64_t get_hits = metrics_.SinceReset(metrics_.get_hits);
+    const uint64_t get_misses = metrics_.SinceReset(metrics_.get_misses);
     stat("pid", getpid());
     stat("uptime", now - options_.process_started);
     stat("time", now);
@@ -822,30 +858,32 @@ void Executor::Stats(const Request& request, uint32_t now, std::string* out) {
              .GetCounter("trellis_connections_rejected_total", "", {{"server", "cache"}})
              .Value());
     stat("cmd_get", get_hits + get_misses);
-    stat("cmd_set",
-         metrics_.Command(Command::kSet).Value() + metrics_.Command(Command::kAdd).Value() +
-             metrics_.Command(Command::kReplace).Value() +
-             metrics_.Command(Command::kAppend).Value() +
-             metrics_.Command(Command::kPrepend).Value() + metrics_.Command(Command::kCas).Value() +
-             metrics_.Command(Command::kMetaSet).Value());
-    stat("cmd_flush", metrics_.Command(Command::kFlushAll).Value());
-    stat("cmd_touch", metrics_.touch_hits.Value() + metrics_.touch_misses.Value());
+    stat("cmd_set", metrics_.SinceReset(metrics_.Command(Command::kSet)) +
+                        metrics_.SinceReset(metrics_.Command(Command::kAdd)) +
+                        metrics_.SinceReset(metrics_.Command(Command::kReplace)) +
+                        metrics_.SinceReset(metrics_.Command(Command::kAppend)) +
+                        metrics_.SinceReset(metrics_.Command(Command::kPrepend)) +
+                        metrics_.SinceReset(metrics_.Command(Command::kCas)) +
+                        metrics_.SinceReset(metrics_.Command(Command::kMetaSet)));
+    stat("cmd_flush", metrics_.SinceReset(metrics_.Command(Command::kFlushAll)));
+    stat("cmd_touch",
+         metrics_.SinceReset(metrics_.touch_hits) + metrics_.SinceReset(metrics_.touch_misses));
     stat("get_hits", get_hits);
     stat("get_misses", get_misses);
-    stat("get_expired", metrics_.get_expired.Value());
-    stat("delete_misses", metrics_.delete_misses.Value());
-    stat("delete_hits", metrics_.delete_hits.Value());
-    stat("incr_misses", metrics_.incr_misses.Value());
-    stat("incr_hits", metrics_.incr_hits.Value());
-    stat("decr_misses", metrics_.decr_misses.Value());
-    stat("decr_hits", metrics_.decr_hits.Value());
-    stat("cas_misses", metrics_.cas_misses.Value());
-    stat("cas_hits", metrics_.cas_hits.Value());
-    stat("cas_badval", metrics_.cas_badval.Value());
-    stat("touch_hits", metrics_.touch_hits.Value());
-    stat("touch_misses", metrics_.touch_misses.Value());
-    stat("store_too_large", metrics_.store_too_large.Value());
-    stat("store_no_memory", metrics_.store_no_memory.Value());
+    stat("get_expired", metrics_.SinceReset(metrics_.get_expired));
+    stat("delete_misses", metrics_.SinceReset(metrics_.delete_misses));
+    stat("delete_hits", metrics_.SinceReset(metrics_.delete_hits));
+    stat("incr_misses", metrics_.SinceReset(metrics_.incr_misses));
+    stat("incr_hits", metrics_.SinceReset(metrics_.incr_hits));
+    stat("decr_misses", metrics_.SinceReset(metrics_.decr_misses));
+    stat("decr_hits", metrics_.SinceReset(metrics_.decr_hits));
+    stat("cas_misses", metrics_.SinceReset(metrics_.cas_misses));
+    stat("cas_hits", metrics_.SinceReset(metrics_.cas_hits));
+    stat("cas_badval", metrics_.SinceReset(metrics_.cas_badval));
+    stat("touch_hits", metrics_.SinceReset(metrics_.touch_hits));
+    stat("touch_misses", metrics_.SinceReset(metrics_.touch_misses));
+    stat("store_too_large", metrics_.SinceReset(metrics_.store_too_large));
+    stat("store_no_memory", metrics_.SinceReset(metrics_.store_no_memory));
     stat("threads", options_.threads);
     stat("bytes", store.bytes);
     stat("curr_items", store.items);
@@ -874,6 +912,7 @@ void Executor::Stats(const Request& request, uint32_t now, std::string* out) {
       stat("total_malloced", store.bytes);
     }
   } else if (group == "reset") {
+    metrics_.Reset(store_.Stats());
     out->append("RESET\r\n");
     return;
   } else {

@@ -7,6 +7,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <string>
 
 #include "base/metrics.h"
@@ -21,11 +23,24 @@ struct CacheMetrics {
 
   base::Counter& Command(proto::memcache::Command command);
 
+  // `stats reset`: later `stats` replies count from now. The Prometheus counters on
+  // /metrics stay monotonic, as Prometheus requires.
+  void Reset(const StoreStats& store_now);
+  // `counter` as `stats` reports it: its increase since the last Reset().
+  uint64_t SinceReset(const base::Counter& counter) const;
+  StoreStats StoreSinceReset(StoreStats now) const;
+
   base::Registry& registry;
   base::Counter &get_hits, &get_misses, &get_expired, &delete_hits, &delete_misses, &incr_hits,
       &incr_misses, &decr_hits, &decr_misses, &cas_hits, &cas_misses, &cas_badval, &touch_hits,
       &touch_misses, &store_too_large, &store_no_memory;
   base::Counter* commands[26];
+  base::Histogram& batch_seconds;
+
+ private:
+  mutable std::mutex reset_mu_;
+  std::map<const base::Counter*, uint64_t> baseline_;  // Guarded by reset_mu_.
+  StoreStats store_baseline_;                          // Guarded by reset_mu_.
 };
 
 struct ExecutorOptions {

@@ -136,6 +136,7 @@ Item* Store::Slot::Find() {
   Item* item = *link;
   if (item->IsExpired(now_)) {
     store_.Remove(stripe_, item, MutationOp::kExpire, now_);
+    found_expired_ = true;
     return nullptr;
   }
   if (store_.IsFlushed(*item, now_)) {

@@ -80,6 +80,8 @@ class Store {
     // Sets the current item's expiry time. REQUIRES: Find() returned an item.
     void SetExptime(uint32_t exptime);
 
+    // Whether the last Find() missed because the item had expired.
+    bool found_expired() const { return found_expired_; }
     uint32_t now() const { return now_; }
     std::string_view key() const { return key_; }
 
@@ -94,6 +96,7 @@ class Store {
     const std::string_view key_;
     const uint64_t hash_;
     const uint32_t now_;
+    bool found_expired_ = false;
   };
 
   // Locks the stripe of `key`. `now` is the caller's cached unix time in seconds.
