@@ -14,9 +14,14 @@ int main(int argc, char** argv) {
       "daemon or an operator command. `trellis COMMAND --help` explains each one's flags."};
   app.name("trellis");
   app.require_subcommand(1);
+  // One line per usage error, like every other error the binary prints.
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return std::string("trellis: ") + e.what() + " (see --help)\n";
+  });
   const std::vector<trellis::cli::Command> commands = {
       trellis::cli::AddUpCommand(app),
       trellis::cli::AddCacheCommand(app),
+      trellis::cli::AddBenchCommand(app),
       trellis::cli::AddVersionCommand(app),
   };
   try {
