@@ -53,7 +53,7 @@ fuzz: setup
 
 # Side-by-side benchmarks against the peers; results go to bench/RESULTS.md.
 bench: setup build
-	@echo "no benchmarks yet: the cache node and trellis bench land with issues 3 and 4"
+	bench/compare-cache.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

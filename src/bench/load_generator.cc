@@ -1,6 +1,7 @@
 #include "bench/load_generator.h"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -174,7 +175,18 @@ class BenchConnection {
     return now < state_.deadline;
   }
 
-  std::string KeyName(uint64_t index) const { return options_.key_prefix + std::to_string(index); }
+  // Appends prefix + index without a temporary string: at pipeline 1 the generator's own
+  // cost per request decides whether it measures the server or itself.
+  void AppendKey(std::string* out, uint64_t index) const {
+    out->append(options_.key_prefix);
+    AppendNumber(out, index);
+  }
+
+  static void AppendNumber(std::string* out, uint64_t value) {
+    char digits[24];
+    const auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), value);
+    out->append(digits, end);
+  }
 
   uint64_t NextKey() {
     const uint64_t k = keys_.Next();
@@ -183,36 +195,35 @@ class BenchConnection {
 
   InFlight AppendRequest(std::string* out, Clock::time_point sent) {
     state_.requests_left.fetch_sub(1, std::memory_order_relaxed);
-    const bool is_set = options_.fill || std::uniform_int_distribution<int>(
-                                             1, options_.set_ratio + options_.get_ratio)(random_) <=
-                                             options_.set_ratio;
+    const bool is_set = options_.fill || choose_command_(random_) <= options_.set_ratio;
     if (is_set) {
       if (options_.fill) {
         --fill_left_;
       }
-      const std::string key = KeyName(NextKey());
-      const size_t length =
-          std::uniform_int_distribution<size_t>(options_.value_min, options_.value_max)(random_);
-      if (options_.meta_protocol) {
-        *out += "ms " + key + " " + std::to_string(length) + "\r\n";
-      } else {
-        *out += "set " + key + " 0 0 " + std::to_string(length) + "\r\n";
-      }
+      const size_t length = choose_length_(random_);
+      out->append(options_.meta_protocol ? "ms " : "set ");
+      AppendKey(out, NextKey());
+      out->append(options_.meta_protocol ? " " : " 0 0 ");
+      AppendNumber(out, length);
+      out->append("\r\n");
       out->append(state_.value, 0, length);
-      *out += "\r\n";
+      out->append("\r\n");
       return {sent, false, 1, 0};
     }
     if (options_.meta_protocol) {
       for (int i = 0; i < options_.multiget; ++i) {
-        *out += "mg " + KeyName(NextKey()) + " v\r\n";
+        out->append("mg ");
+        AppendKey(out, NextKey());
+        out->append(" v\r\n");
       }
       return {sent, true, options_.multiget, options_.multiget};
     }
-    *out += "get";
+    out->append("get");
     for (int i = 0; i < options_.multiget; ++i) {
-      *out += " " + KeyName(NextKey());
+      out->push_back(' ');
+      AppendKey(out, NextKey());
     }
-    *out += "\r\n";
+    out->append("\r\n");
     return {sent, true, 1, options_.multiget};
   }
 
@@ -281,6 +292,8 @@ class BenchConnection {
   const uint64_t index_;  // This connection's number, of total_.
   const uint64_t total_;
   Clock::duration interval_{0};
+  std::uniform_int_distribution<int> choose_command_{1, options_.set_ratio + options_.get_ratio};
+  std::uniform_int_distribution<size_t> choose_length_{options_.value_min, options_.value_max};
   std::vector<char> read_buffer_ = std::vector<char>(64 * 1024);
 };
 

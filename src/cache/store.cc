@@ -3,6 +3,7 @@
 #include <malloc.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -186,7 +187,10 @@ void Store::Slot::Commit(Item* item, uint64_t cas) {
   bool to_main = false;
   if (Item** link = FindLink()) {
     Item* old = *link;
+    // A new version of a key inherits its place and counts as one more access: an often
+    // rewritten key is a hot key.
     to_main = old->in_main;
+    item->freq = std::min(old->freq + 1, 3);
     store_.Remove(stripe_, old, MutationOp::kStore, now_);  // Not reported: the store below is.
   } else if (stripe_.ghost.erase(hash_) > 0) {
     to_main = true;

@@ -1,0 +1,229 @@
+"""The cache comparison behind bench/compare-cache.sh.
+
+Each workload runs against memcached and `trellis cache` in turn (A B A B ...), for
+several rounds, with servers pinned to CPU 0 and the load generator to CPU 1 (taskset).
+Every server is started fresh per workload and round, on a free loopback port, with the
+same threads and memory. Reported: medians of the rounds and the trellis/memcached ratio.
+"""
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError("server on port %d did not start" % port)
+
+
+class Server:
+    """A memcached or trellis cache process, pinned with taskset when `cpus` is given."""
+
+    def __init__(self, kind, trellis, threads, memory_mb, cpus):
+        self.port = free_port()
+        pin = ["taskset", "-c", cpus] if cpus else []
+        if kind == "memcached":
+            cmd = ["/usr/bin/memcached", "-l", "127.0.0.1", "-p", str(self.port), "-U", "0",
+                   "-t", str(threads), "-m", str(memory_mb), "-c", "4096"]
+            if os.geteuid() == 0:
+                cmd += ["-u", "root"]
+        else:
+            cmd = [trellis, "cache", "--listen", "127.0.0.1:%d" % self.port, "--threads",
+                   str(threads), "--memory", str(memory_mb), "--max-connections", "4096",
+                   "--log-level", "warn"]
+        self.process = subprocess.Popen(pin + cmd, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+        wait_port(self.port)
+
+    def rss_kib(self):
+        with open("/proc/%d/status" % self.process.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def bench(trellis, port, args, cpus):
+    pin = ["taskset", "-c", cpus] if cpus else []
+    out = subprocess.run(pin + [trellis, "bench", "--server", "127.0.0.1:%d" % port, "--json"]
+                         + args, check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def memcaslap(port, seconds, cpus):
+    pin = ["taskset", "-c", cpus] if cpus else []
+    out = subprocess.run(pin + ["memcaslap", "-s", "127.0.0.1:%d" % port, "-t", "%ds" % seconds,
+                                "-c", "50", "-T", "1", "-X", "64"],
+                         capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if line.startswith("Run time:") and "TPS:" in line:
+            return float(line.split("TPS:")[1].split()[0])
+    raise RuntimeError("memcaslap printed no TPS:\n" + out)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--trellis", required=True)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--quick", action="store_true", help="1 round of 1 s: a smoke run")
+    args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.seconds = 1, 1
+    secs = str(args.seconds)
+    keys = "100000"
+    base = ["--duration", secs, "--warmup", "0.5", "--keys", keys, "--threads", "1"]
+    # name, bench args, prefill value size, server memory MB
+    workloads = [
+        ("64 B, 1:9, 50 conns, pipeline 1",
+         base + ["--connections", "50", "--pipeline", "1", "--ratio", "1:9", "--value-size", "64"],
+         "64", 64),
+        ("64 B, 1:9, 50 conns, pipeline 16",
+         base + ["--connections", "50", "--pipeline", "16", "--ratio", "1:9", "--value-size", "64"],
+         "64", 64),
+        ("64 B, 1:1, 50 conns, pipeline 1",
+         base + ["--connections", "50", "--pipeline", "1", "--ratio", "1:1", "--value-size", "64"],
+         "64", 64),
+        ("1 KiB, 1:9, 50 conns, pipeline 1",
+         base + ["--connections", "50", "--pipeline", "1", "--ratio", "1:9", "--value-size", "1024"],
+         "1024", 256),
+        ("64 B, 10-key multi-get, 50 conns",
+         base + ["--connections", "50", "--pipeline", "1", "--ratio", "0:1", "--multiget", "10",
+                 "--value-size", "64"],
+         "64", 64),
+    ]
+    results = {}  # (workload, server) -> list of reports
+    order = ["memcached", "trellis"]
+    for name, bench_args, fill_size, memory in workloads:
+        for round_ in range(args.rounds):
+            for kind in order:
+                server = Server(kind, args.trellis, 1, memory, "0")
+                try:
+                    bench(args.trellis, server.port,
+                          ["--fill", "--keys", keys, "--value-size", fill_size,
+                           "--connections", "8"], "1")
+                    report = bench(args.trellis, server.port, bench_args, "1")
+                    results.setdefault((name, kind), []).append(report)
+                finally:
+                    server.stop()
+            print("  done: %s, round %d" % (name, round_ + 1), file=sys.stderr)
+
+    # Hit ratio under memory pressure: Zipf(0.99) over 1M keys, memory for ~10% of them.
+    # A fixed number of requests, not a duration: a faster server would otherwise warm up
+    # over more requests and show a higher hit ratio for that reason alone.
+    zipf_name = "Zipf 0.99, 1M keys, 100 B values, 16 MB (about 10% fit), 1:1, 2M requests"
+    zipf_args = ["--requests", "200000" if args.quick else "2000000", "--keys", "1000000",
+                 "--key-pattern", "zipf:0.99", "--value-size", "100", "--ratio", "1:1",
+                 "--connections", "50", "--pipeline", "8", "--threads", "1"]
+    for round_ in range(args.rounds):
+        for kind in order:
+            server = Server(kind, args.trellis, 1, 16, "0")
+            try:
+                results.setdefault((zipf_name, kind), []).append(
+                    bench(args.trellis, server.port, zipf_args, "1"))
+            finally:
+                server.stop()
+    print("  done: zipf", file=sys.stderr)
+
+    # Memory per item: RSS growth over a 1,000,000-item fill of 64-byte values.
+    rss = {}
+    for round_ in range(args.rounds):
+        for kind in order:
+            server = Server(kind, args.trellis, 1, 1024, "0")
+            try:
+                before = server.rss_kib()
+                bench(args.trellis, server.port,
+                      ["--fill", "--keys", "1000000", "--value-size", "64", "--connections", "8",
+                       "--pipeline", "16"], "1")
+                rss.setdefault(kind, []).append((server.rss_kib() - before) * 1024 / 1e6)
+            finally:
+                server.stop()
+    print("  done: rss", file=sys.stderr)
+
+    # Cross-check with a load generator we did not write.
+    caslap = {}
+    ours = {}
+    for round_ in range(args.rounds):
+        for kind in order:
+            server = Server(kind, args.trellis, 1, 64, "0")
+            try:
+                caslap.setdefault(kind, []).append(memcaslap(server.port, int(max(args.seconds, 1)), "1"))
+            finally:
+                server.stop()
+    print("  done: memcaslap", file=sys.stderr)
+
+    # Two server threads, unpinned (the load generator shares the two cores).
+    two = {}
+    two_args = base + ["--connections", "50", "--pipeline", "16", "--ratio", "1:9",
+                       "--value-size", "64"]
+    for round_ in range(args.rounds):
+        for kind in order:
+            server = Server(kind, args.trellis, 2, 64, None)
+            try:
+                bench(args.trellis, server.port, ["--fill", "--keys", keys, "--connections", "8"], None)
+                two.setdefault(kind, []).append(bench(args.trellis, server.port, two_args, None))
+            finally:
+                server.stop()
+    print("  done: two threads", file=sys.stderr)
+
+    med = statistics.median
+    print("| workload (1 server thread, pinned) | memcached ops/s | trellis ops/s | ratio | "
+          "memcached p99 us | trellis p99 us | memcached hit | trellis hit |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in [w[0] for w in workloads] + [zipf_name]:
+        m, t = results[(name, "memcached")], results[(name, "trellis")]
+        m_ops, t_ops = med(r["ops_per_second"] for r in m), med(r["ops_per_second"] for r in t)
+        m_p99 = med(r["latency_us"]["p99"] for r in m)
+        t_p99 = med(r["latency_us"]["p99"] for r in t)
+        m_hit, t_hit = med(r["hit_ratio"] for r in m), med(r["hit_ratio"] for r in t)
+        errors = sum(sum(r["errors"].values()) for r in m + t)
+        print("| %s | %.0f | %.0f | %.2f | %.0f | %.0f | %.4f | %.4f |%s" % (
+            name, m_ops, t_ops, t_ops / m_ops, m_p99, t_p99, m_hit, t_hit,
+            " errors: %d" % errors if errors else ""))
+    print()
+    print("| 1,000,000 items of 64 B | memcached | trellis | ratio |")
+    print("|---|---|---|---|")
+    print("| RSS growth per item (bytes) | %.1f | %.1f | %.2f |" % (
+        med(rss["memcached"]), med(rss["trellis"]), med(rss["trellis"]) / med(rss["memcached"])))
+    print()
+    print("| 2 server threads, unpinned, 64 B 1:9 pipeline 16 | memcached -t 2 | trellis --threads 2 | ratio |")
+    print("|---|---|---|---|")
+    m2 = med(r["ops_per_second"] for r in two["memcached"])
+    t2 = med(r["ops_per_second"] for r in two["trellis"])
+    print("| ops/s | %.0f | %.0f | %.2f |" % (m2, t2, t2 / m2))
+    print()
+    print("| memcaslap (50 conns, 1:9, 64 B) | memcached | trellis | ratio |")
+    print("|---|---|---|---|")
+    print("| TPS | %.0f | %.0f | %.2f |" % (med(caslap["memcached"]), med(caslap["trellis"]),
+                                           med(caslap["trellis"]) / med(caslap["memcached"])))
+    print("| trellis bench on the same workload (ops/s) | %.0f | %.0f | |" % (
+        med(r["ops_per_second"] for r in results[(workloads[0][0], "memcached")]),
+        med(r["ops_per_second"] for r in results[(workloads[0][0], "trellis")])))
+
+
+if __name__ == "__main__":
+    main()
