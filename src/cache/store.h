@@ -120,7 +120,10 @@ class Store {
   }
 
  private:
-  static constexpr size_t kStripes = 256;
+  // 64 stripes: each stripe's queues approximate one global policy better when they are
+  // larger (Zipf 0.99 at 10% memory, 2M requests: hit ratio 0.744 with 64 stripes, 0.732
+  // with 256), and with up to a dozen threads two requests still rarely meet on a stripe.
+  static constexpr size_t kStripes = 64;
 
   Stripe& StripeFor(uint64_t hash) { return *stripes_[hash % kStripes]; }
   // Unlinks `item` from its stripe's table and queue, emits `op`, frees it.
