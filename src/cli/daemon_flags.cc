@@ -43,13 +43,18 @@ base::Result<boost::asio::ip::tcp::endpoint> FinishDaemonFlags(CLI::App& app,
   if (base::Status logging = base::InitLogging(flags.log_level); !logging) {
     return base::Error{"--log-level: " + logging.error().message};
   }
-  auto admin = net::ParseHostPort(flags.admin);
-  if (!admin) {
-    return base::Error{"--admin: " + admin.error().message};
+  return ResolveFlag("--admin", flags.admin);
+}
+
+base::Result<boost::asio::ip::tcp::endpoint> ResolveFlag(const std::string& flag,
+                                                         const std::string& value) {
+  auto address = net::ParseHostPort(value);
+  if (!address) {
+    return base::Error{flag + ": " + address.error().message};
   }
-  auto endpoint = net::Resolve(*admin);
+  auto endpoint = net::Resolve(*address);
   if (!endpoint) {
-    return base::Error{"--admin: " + endpoint.error().message};
+    return base::Error{flag + ": " + endpoint.error().message};
   }
   return endpoint;
 }

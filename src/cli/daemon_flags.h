@@ -33,6 +33,10 @@ void AddDaemonFlags(CLI::App& app, DaemonFlags& flags, std::string default_admin
 base::Result<boost::asio::ip::tcp::endpoint> FinishDaemonFlags(CLI::App& app,
                                                                const DaemonFlags& flags);
 
+// Parses and resolves the HOST:PORT value of `flag`; errors start with the flag's name.
+base::Result<boost::asio::ip::tcp::endpoint> ResolveFlag(const std::string& flag,
+                                                         const std::string& value);
+
 // Prints "trellis <command>: <message>" to stderr and returns the exit code for bad usage.
 int UsageError(const CLI::App& app, const std::string& message);
 

@@ -123,13 +123,9 @@ void PrintReport(const BenchFlags& flags, const bench::BenchReport& report) {
 
 int RunBenchCommand(CLI::App& app, BenchFlags& flags) {
   bench::BenchOptions& o = flags.options;
-  auto server = net::ParseHostPort(flags.server);
-  if (!server) {
-    return UsageError(app, "--server: " + server.error().message);
-  }
-  auto endpoint = net::Resolve(*server);
+  auto endpoint = ResolveFlag("--server", flags.server);
   if (!endpoint) {
-    return UsageError(app, "--server: " + endpoint.error().message);
+    return UsageError(app, endpoint.error().message);
   }
   o.server = *endpoint;
   if (!ParseRatio(flags.ratio, &o.set_ratio, &o.get_ratio)) {

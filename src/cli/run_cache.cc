@@ -7,12 +7,10 @@
 
 #include <CLI/CLI.hpp>
 
-#include "admin/admin_server.h"
-#include "cache/cache_node.h"
+#include "cli/cache_daemon.h"
 #include "cli/command.h"
 #include "cli/daemon_flags.h"
 #include "net/address.h"
-#include "net/signals.h"
 
 namespace trellis::cli {
 namespace {
@@ -88,8 +86,6 @@ int RunCache(CLI::App& app, CacheFlags& flags) {
     spdlog::info("-u {}: ignored; run trellis as the user it should run as", flags.user);
   }
 
-  net::BlockTerminationSignals();
-  base::Registry metrics;
   cache::CacheNodeOptions options;
   options.listen = *endpoint;
   options.threads = flags.threads;
@@ -99,26 +95,7 @@ int RunCache(CLI::App& app, CacheFlags& flags) {
   options.max_connections = flags.max_connections;
   options.idle_timeout =
       std::chrono::milliseconds(static_cast<int64_t>(flags.idle_timeout_seconds * 1000));
-  auto node = cache::CacheNode::Start(options, metrics);
-  if (!node) {
-    return UsageError(app, node.error().message);
-  }
-  const std::string cache_address = net::FormatEndpoint((*node)->local_endpoint());
-  auto admin =
-      admin::AdminServer::Start({*admin_endpoint, "cache", {{"cache", cache_address}}}, metrics);
-  if (!admin) {
-    return UsageError(app, admin.error().message);
-  }
-  spdlog::info("cache listening on {}", cache_address);
-  spdlog::info("admin listening on {}", net::FormatEndpoint((*admin)->local_endpoint()));
-  const int signal_number = net::WaitForTerminationSignal();
-  spdlog::info("signal {}: draining", signal_number);
-  const auto drain =
-      std::chrono::milliseconds(static_cast<int64_t>(flags.daemon.drain_timeout_seconds * 1000));
-  (*node)->Stop(drain);
-  (*admin)->Stop(drain);
-  spdlog::info("stopped");
-  return 0;
+  return RunCacheDaemon(app, flags.daemon, *admin_endpoint, options, "cache", /*banner=*/false);
 }
 
 }  // namespace

@@ -1,20 +1,13 @@
 // `trellis up`: starts the platform on one machine with the embedded defaults and prints
 // its endpoints. Today the platform is one cache node and the admin endpoint; each
 // component that lands joins it here.
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
-
 #include <memory>
 
 #include <CLI/CLI.hpp>
 
-#include "admin/admin_server.h"
-#include "base/metrics.h"
-#include "cache/cache_node.h"
+#include "cli/cache_daemon.h"
 #include "cli/command.h"
 #include "cli/daemon_flags.h"
-#include "net/address.h"
-#include "net/signals.h"
 
 namespace trellis::cli {
 
@@ -25,43 +18,13 @@ int RunUp(CLI::App& app, const DaemonFlags& flags, const std::string& cache_list
   if (!admin_endpoint) {
     return UsageError(app, admin_endpoint.error().message);
   }
-  auto cache_address = net::ParseHostPort(cache_listen);
-  if (!cache_address) {
-    return UsageError(app, "--cache: " + cache_address.error().message);
-  }
-  auto cache_endpoint = net::Resolve(*cache_address);
+  auto cache_endpoint = ResolveFlag("--cache", cache_listen);
   if (!cache_endpoint) {
-    return UsageError(app, "--cache: " + cache_endpoint.error().message);
+    return UsageError(app, cache_endpoint.error().message);
   }
-  net::BlockTerminationSignals();
-  base::Registry metrics;
-  cache::CacheNodeOptions cache_options;
-  cache_options.listen = *cache_endpoint;
-  auto cache = cache::CacheNode::Start(cache_options, metrics);
-  if (!cache) {
-    return UsageError(app, "--cache: " + cache.error().message);
-  }
-  const std::string cache_at = net::FormatEndpoint((*cache)->local_endpoint());
-  auto admin = admin::AdminServer::Start({*admin_endpoint, "up", {{"cache", cache_at}}}, metrics);
-  if (!admin) {
-    return UsageError(app, admin.error().message);
-  }
-  const std::string admin_at = net::FormatEndpoint((*admin)->local_endpoint());
-  spdlog::info("cache listening on {}", cache_at);
-  spdlog::info("admin listening on {}", admin_at);
-  fmt::print(
-      "Trellis is up.\n  cache:   {} (memcached protocol)\n  admin:   http://{}/v1/status\n"
-      "  metrics: http://{}/metrics\n",
-      cache_at, admin_at, admin_at);
-  std::fflush(stdout);
-  const int signal_number = net::WaitForTerminationSignal();
-  spdlog::info("signal {}: draining", signal_number);
-  const auto drain =
-      std::chrono::milliseconds(static_cast<int64_t>(flags.drain_timeout_seconds * 1000));
-  (*cache)->Stop(drain);
-  (*admin)->Stop(drain);
-  spdlog::info("stopped");
-  return 0;
+  cache::CacheNodeOptions options;
+  options.listen = *cache_endpoint;
+  return RunCacheDaemon(app, flags, *admin_endpoint, options, "up", /*banner=*/true);
 }
 
 }  // namespace

@@ -1,0 +1,27 @@
+// RunCacheDaemon: the life of a process that serves a cache node and the admin endpoint
+// (`trellis cache`, and `trellis up` while the platform is one node): start both, log
+// their addresses, wait for SIGTERM/SIGINT, drain, stop.
+//
+// Thread safety: call from main's thread only.
+#pragma once
+
+#include <string>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "cache/cache_node.h"
+#include "cli/daemon_flags.h"
+
+namespace CLI {
+class App;
+}
+
+namespace trellis::cli {
+
+// `kind` names the daemon in /v1/status; `banner` prints the endpoints for people (up).
+// Returns the process exit code.
+int RunCacheDaemon(CLI::App& app, const DaemonFlags& flags,
+                   const boost::asio::ip::tcp::endpoint& admin_endpoint,
+                   const cache::CacheNodeOptions& options, const std::string& kind, bool banner);
+
+}  // namespace trellis::cli
