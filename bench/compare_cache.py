@@ -38,7 +38,7 @@ class Server:
     def __init__(self, kind, trellis, threads, memory_mb, cpus):
         self.port = free_port()
         pin = ["taskset", "-c", cpus] if cpus else []
-        if kind == "memcached":
+        if kind.startswith("memcached"):
             cmd = ["/usr/bin/memcached", "-l", "127.0.0.1", "-p", str(self.port), "-U", "0",
                    "-t", str(threads), "-m", str(memory_mb), "-c", "4096"]
             if os.geteuid() == 0:
@@ -85,12 +85,37 @@ def memcaslap(port, seconds, cpus):
     raise RuntimeError("memcaslap printed no TPS:\n" + out)
 
 
+def calibrate(args, workloads, keys):
+    print("| workload (memcached A vs memcached B) | A ops/s | B ops/s | ratio B/A | A p99 us | B p99 us |")
+    print("|---|---|---|---|---|---|")
+    for name, bench_args, fill_size, memory in workloads:
+        runs = {}
+        for round_ in range(args.rounds):
+            for kind in ["memcached-a", "memcached-b"]:
+                server = Server(kind, args.trellis, 1, memory, "0")
+                try:
+                    bench(args.trellis, server.port, ["--fill", "--keys", keys, "--value-size",
+                                                      fill_size, "--connections", "8"], "1")
+                    runs.setdefault(kind, []).append(bench(args.trellis, server.port, bench_args, "1"))
+                finally:
+                    server.stop()
+        med = statistics.median
+        a = med(r["ops_per_second"] for r in runs["memcached-a"])
+        b = med(r["ops_per_second"] for r in runs["memcached-b"])
+        print("| %s | %.0f | %.0f | %.2f | %.0f | %.0f |" % (
+            name, a, b, b / a, med(r["latency_us"]["p99"] for r in runs["memcached-a"]),
+            med(r["latency_us"]["p99"] for r in runs["memcached-b"])))
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--trellis", required=True)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--quick", action="store_true", help="1 round of 1 s: a smoke run")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="memcached against a second memcached on the first workloads: "
+                             "the noise floor of a ratio")
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.seconds = 1, 1
@@ -118,6 +143,9 @@ def main():
     ]
     results = {}  # (workload, server) -> list of reports
     order = ["memcached", "trellis"]
+    if args.calibrate:
+        calibrate(args, workloads[:2], keys)
+        return
     for name, bench_args, fill_size, memory in workloads:
         for round_ in range(args.rounds):
             for kind in order:
