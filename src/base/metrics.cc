@@ -137,7 +137,7 @@ std::vector<double> LatencyBuckets() {
 
 Registry::Family& Registry::FamilyFor(const std::string& name, const std::string& help, Type type) {
   TRELLIS_CHECK(IsValidName(name, /*allow_colon=*/true));
-  auto [it, inserted] = families_.try_emplace(name, Family{type, help, {}, {}, {}});
+  auto [it, inserted] = families_.try_emplace(name, Family{type, help, {}, {}, {}, {}});
   TRELLIS_CHECK(it->second.type == type);
   return it->second;
 }
@@ -171,6 +171,22 @@ Histogram& Registry::GetHistogram(const std::string& name, const std::string& he
   return *slot;
 }
 
+void Registry::AddCounterCallback(const std::string& name, const std::string& help,
+                                  std::function<uint64_t()> read) {
+  std::lock_guard lock(mu_);
+  FamilyFor(name, help, Type::kCounter).callback = [read = std::move(read)] {
+    return static_cast<double>(read());
+  };
+}
+
+void Registry::AddGaugeCallback(const std::string& name, const std::string& help,
+                                std::function<int64_t()> read) {
+  std::lock_guard lock(mu_);
+  FamilyFor(name, help, Type::kGauge).callback = [read = std::move(read)] {
+    return static_cast<double>(read());
+  };
+}
+
 std::string Registry::Render() const {
   std::lock_guard lock(mu_);
   std::string out;
@@ -179,12 +195,18 @@ std::string Registry::Render() const {
     switch (family.type) {
       case Type::kCounter:
         out += fmt::format("# TYPE {} counter\n", name);
+        if (family.callback) {
+          out += fmt::format("{} {}\n", name, FormatDouble(family.callback()));
+        }
         for (const auto& [labels, counter] : family.counters) {
           out += fmt::format("{} {}\n", Series(name, labels), counter->Value());
         }
         break;
       case Type::kGauge:
         out += fmt::format("# TYPE {} gauge\n", name);
+        if (family.callback) {
+          out += fmt::format("{} {}\n", name, FormatDouble(family.callback()));
+        }
         for (const auto& [labels, gauge] : family.gauges) {
           out += fmt::format("{} {}\n", Series(name, labels), gauge->Value());
         }

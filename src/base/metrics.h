@@ -15,6 +15,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -105,6 +106,14 @@ class Registry {
   Histogram& GetHistogram(const std::string& name, const std::string& help,
                           std::vector<double> bounds, const Labels& labels = {});
 
+  // A counter or gauge whose value `read` supplies when the registry renders, for totals a
+  // component keeps anyway (a store's item count, its evictions): nothing to update on
+  // the hot path. REQUIRES: no Render() after what `read` uses is gone.
+  void AddCounterCallback(const std::string& name, const std::string& help,
+                          std::function<uint64_t()> read);
+  void AddGaugeCallback(const std::string& name, const std::string& help,
+                        std::function<int64_t()> read);
+
   // All metrics in the Prometheus text exposition format, families sorted by name.
   std::string Render() const;
 
@@ -117,6 +126,7 @@ class Registry {
     std::map<std::string, std::unique_ptr<Counter>> counters;
     std::map<std::string, std::unique_ptr<Gauge>> gauges;
     std::map<std::string, std::unique_ptr<Histogram>> histograms;
+    std::function<double()> callback;  // Set for callback metrics, which have no labels.
   };
   Family& FamilyFor(const std::string& name, const std::string& help, Type type);
 

@@ -111,6 +111,19 @@ CacheNode::CacheNode(const CacheNodeOptions& options, base::Registry& metrics)
 base::Result<std::unique_ptr<CacheNode>> CacheNode::Start(const CacheNodeOptions& options,
                                                           base::Registry& metrics) {
   std::unique_ptr<CacheNode> node(new CacheNode(options, metrics));
+  Store* store = &node->store_;
+  metrics.AddGaugeCallback("trellis_cache_items", "Items stored now.",
+                           [store] { return static_cast<int64_t>(store->Stats().items); });
+  metrics.AddGaugeCallback("trellis_cache_bytes", "Item memory charged against the limit.",
+                           [store] { return static_cast<int64_t>(store->Stats().bytes); });
+  metrics.AddGaugeCallback("trellis_cache_limit_bytes", "The item memory limit (--memory).",
+                           [store] { return static_cast<int64_t>(store->memory_limit()); });
+  metrics.AddCounterCallback("trellis_cache_evictions_total", "Items evicted to make room.",
+                             [store] { return store->Stats().evictions; });
+  metrics.AddCounterCallback("trellis_cache_expired_total", "Items removed after expiring.",
+                             [store] { return store->Stats().expired; });
+  metrics.AddCounterCallback("trellis_cache_stored_total", "Items ever stored.",
+                             [store] { return store->Stats().total_items; });
   net::ServerOptions server_options;
   server_options.name = "cache";
   server_options.listen = options.listen;

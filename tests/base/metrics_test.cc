@@ -80,5 +80,20 @@ TEST(MetricsTest, RendersPrometheusTextFormat) {
                               "test_latency_seconds_count 1\n"));
 }
 
+TEST(MetricsTest, CallbackMetricsAreReadAtRenderTime) {
+  Registry registry;
+  uint64_t evictions = 1;
+  int64_t items = 5;
+  registry.AddCounterCallback("test_evictions_total", "Evictions.", [&] { return evictions; });
+  registry.AddGaugeCallback("test_items", "Items.", [&] { return items; });
+  EXPECT_THAT(registry.Render(), HasSubstr("# TYPE test_evictions_total counter\n"
+                                           "test_evictions_total 1\n"));
+  evictions = 7;
+  items = 3;
+  const std::string text = registry.Render();
+  EXPECT_THAT(text, HasSubstr("test_evictions_total 7\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE test_items gauge\ntest_items 3\n"));
+}
+
 }  // namespace
 }  // namespace trellis::base

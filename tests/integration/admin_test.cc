@@ -174,6 +174,29 @@ TEST_F(AdminTest, SigtermExitsCleanlyWithinTwoSeconds) {
   EXPECT_EQ(WEXITSTATUS(*status), 0) << daemon_.Log();
 }
 
+TEST(CacheMetricsTest, CacheDaemonExportsItsCountersAndStoreTotals) {
+  DaemonProcess cache({"cache", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"});
+  const uint16_t cache_port = cache.WaitForListening("cache");
+  const uint16_t admin_port = cache.WaitForListening("admin");
+  LoopbackClient client(cache_port);
+  client.Send("set a 0 0 1\r\nx\r\nget a\r\nget b\r\n");
+  ASSERT_EQ(client.ReadUntil("END\r\nEND\r\n"), "STORED\r\nVALUE a 0 1\r\nx\r\nEND\r\nEND\r\n");
+  const testing::HttpResponse response = HttpGet(admin_port, "/metrics");
+  ASSERT_EQ(response.status, 200);
+  EXPECT_THAT(ExpositionProblems(response.body), ::testing::IsEmpty()) << response.body;
+  for (const char* line :
+       {"trellis_cache_items 1\n", "trellis_cache_commands_total{command=\"set\"} 1\n",
+        "trellis_cache_get_hits_total 1\n", "trellis_cache_get_misses_total 1\n",
+        "trellis_cache_evictions_total 0\n", "trellis_cache_limit_bytes 67108864\n",
+        "trellis_connections{server=\"cache\"} 1\n"}) {
+    EXPECT_THAT(response.body, HasSubstr(line));
+  }
+  EXPECT_THAT(response.body, HasSubstr("trellis_cache_batch_seconds_count "));
+  const nlohmann::json status = nlohmann::json::parse(HttpGet(admin_port, "/v1/status").body);
+  EXPECT_EQ(status["kind"], "cache");
+  EXPECT_EQ(status["listen"]["cache"], "127.0.0.1:" + std::to_string(cache_port));
+}
+
 TEST(CliTest, HelpListsTheCommandsAndBadConfigIsAOneLineError) {
   testing::TempDir dir;
   {
