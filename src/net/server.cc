@@ -216,8 +216,13 @@ void Server::Drain(std::chrono::milliseconds timeout) {
     boost::system::error_code ignored;
     shard.acceptor.close(ignored);
     for (Connection* connection : shard.connections) {
-      if (connection->IsIdleBetweenRequests()) {
-        connection->Abort();
+      // A request already in the socket's receive queue counts as in flight: it was sent
+      // before the drain, so it is read and answered.
+      boost::system::error_code ec;
+      if (connection->IsIdleBetweenRequests() && connection->socket_.available(ec) == 0) {
+        // Only cancel the read: if its data is already on the way, the read completes
+        // with it and the request is answered; otherwise it ends and the handler returns.
+        connection->socket_.cancel(ec);
       }
     }
     if (shard.connections.empty()) {
