@@ -121,6 +121,27 @@ TEST(BenchTest, LatencyPercentilesMatchAKnownServerDelay) {
   EXPECT_GT(report["gets"]["requests"].get<uint64_t>(), 20u);
 }
 
+TEST(BenchTest, FixedRateCountsLatencyFromTheIntendedSendTime) {
+  // 100 requests/s on one connection to a server that takes 50 ms per reply: requests
+  // fall further and further behind their schedule. Counted from when each was due (as
+  // --rate does), most wait far longer than the 50 ms a closed loop would report.
+  DelayServer server(50ms);
+  const nlohmann::json report =
+      RunBenchJson({"--server", "127.0.0.1:" + std::to_string(server.port()), "--ratio", "0:1",
+                    "--connections", "1", "--duration", "1.5", "--rate", "100"});
+  EXPECT_GT(report["gets"]["latency_us"]["p50"].get<double>(), 200000) << report.dump();
+  EXPECT_GE(report["gets"]["latency_us"]["min"].get<double>(), 45000) << report.dump();
+}
+
+TEST(BenchTest, FixedRateBelowCapacityKeepsThePace) {
+  DelayServer server(5ms);
+  const nlohmann::json report =
+      RunBenchJson({"--server", "127.0.0.1:" + std::to_string(server.port()), "--ratio", "0:1",
+                    "--connections", "1", "--duration", "1", "--rate", "50"});
+  EXPECT_NEAR(report["ops_per_second"].get<double>(), 50, 10) << report.dump();
+  EXPECT_NEAR(report["gets"]["latency_us"]["p50"].get<double>(), 5000, 1000) << report.dump();
+}
+
 TEST(BenchTest, BadArgumentsGetOneLineAndANonZeroExit) {
   for (const std::vector<std::string>& args :
        std::vector<std::vector<std::string>>{{"--bogus"},
