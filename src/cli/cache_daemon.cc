@@ -5,6 +5,7 @@
 
 #include "admin/admin_server.h"
 #include "base/metrics.h"
+#include "cli/privileges.h"
 #include "net/address.h"
 #include "net/signals.h"
 
@@ -12,7 +13,8 @@ namespace trellis::cli {
 
 int RunCacheDaemon(CLI::App& app, const DaemonFlags& flags,
                    const boost::asio::ip::tcp::endpoint& admin_endpoint,
-                   const cache::CacheNodeOptions& options, const std::string& kind, bool banner) {
+                   const cache::CacheNodeOptions& options, const std::string& kind, bool banner,
+                   const std::string& user) {
   net::BlockTerminationSignals();
   base::Registry metrics;
   auto node = cache::CacheNode::Start(options, metrics);
@@ -23,6 +25,11 @@ int RunCacheDaemon(CLI::App& app, const DaemonFlags& flags,
   auto admin = admin::AdminServer::Start({admin_endpoint, kind, {{"cache", cache_at}}}, metrics);
   if (!admin) {
     return UsageError(app, admin.error().message);
+  }
+  if (!user.empty()) {
+    if (base::Status dropped = DropPrivilegesTo(user); !dropped) {
+      return UsageError(app, dropped.error().message);
+    }
   }
   const std::string admin_at = net::FormatEndpoint((*admin)->local_endpoint());
   spdlog::info("cache listening on {}", cache_at);

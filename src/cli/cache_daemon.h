@@ -18,10 +18,12 @@ class App;
 
 namespace trellis::cli {
 
-// `kind` names the daemon in /v1/status; `banner` prints the endpoints for people (up).
+// `kind` names the daemon in /v1/status; `banner` prints the endpoints for people (up);
+// `user`, when set, is who the process becomes once its ports are bound (memcached -u).
 // Returns the process exit code.
 int RunCacheDaemon(CLI::App& app, const DaemonFlags& flags,
                    const boost::asio::ip::tcp::endpoint& admin_endpoint,
-                   const cache::CacheNodeOptions& options, const std::string& kind, bool banner);
+                   const cache::CacheNodeOptions& options, const std::string& kind, bool banner,
+                   const std::string& user = "");
 
 }  // namespace trellis::cli

@@ -82,9 +82,6 @@ int RunCache(CLI::App& app, CacheFlags& flags) {
   if (flags.verbosity > 0 && flags.daemon.log_level == "info") {
     spdlog::set_level(spdlog::level::debug);
   }
-  if (!flags.user.empty()) {
-    spdlog::info("-u {}: ignored; run trellis as the user it should run as", flags.user);
-  }
 
   cache::CacheNodeOptions options;
   options.listen = *endpoint;
@@ -95,7 +92,8 @@ int RunCache(CLI::App& app, CacheFlags& flags) {
   options.max_connections = flags.max_connections;
   options.idle_timeout =
       std::chrono::milliseconds(static_cast<int64_t>(flags.idle_timeout_seconds * 1000));
-  return RunCacheDaemon(app, flags.daemon, *admin_endpoint, options, "cache", /*banner=*/false);
+  return RunCacheDaemon(app, flags.daemon, *admin_endpoint, options, "cache", /*banner=*/false,
+                        flags.user);
 }
 
 }  // namespace
@@ -134,7 +132,9 @@ Command AddCacheCommand(CLI::App& parent) {
       ->check(CLI::Range(0.0, 86400.0))
       ->capture_default_str();
   app->add_option("-U", flags->udp_port, "memcached -U: UDP port; only 0 (off) is supported");
-  app->add_option("-u", flags->user, "memcached -u: accepted and ignored");
+  app->add_option("-u", flags->user,
+                  "memcached -u: when started as root, become this user once the ports are "
+                  "bound; ignored otherwise");
   app->add_flag("-v", flags->verbosity, "memcached -v: more logging (repeatable)");
   return {app, [app, flags] { return RunCache(*app, *flags); }};
 }
