@@ -455,7 +455,9 @@ void Executor::Update(const Request& request, uint32_t now, std::string* out) {
 
 void Executor::RejectTooLarge(const Request& request, uint32_t now, std::string* out) {
   metrics_.store_too_large.Increment();
-  {
+  // Like memcached: a refused set (text or meta) removes the old value, so that no stale
+  // value outlives a write the client believes it made; add, append and the rest keep it.
+  if (request.command == Command::kSet || request.command == Command::kMetaSet) {
     Store::Slot slot = store_.Lock(request.key, now);
     slot.Erase();
   }

@@ -59,8 +59,8 @@ class Executor {
   // close the connection (quit).
   bool Execute(const proto::memcache::Request& request, uint32_t now, std::string* out);
 
-  // The reply to a storage command whose value is over the item size limit. A failed
-  // set also removes the key's old value, as memcached does, so no stale value survives.
+  // The reply to a storage command whose value is over the item size limit. A failed set
+  // (text or meta) also removes the key's old value, as memcached does.
   void RejectTooLarge(const proto::memcache::Request& request, uint32_t now, std::string* out);
 
   // "VERSION ..." as this node reports it: memcached's version that it is compatible

@@ -71,6 +71,8 @@ std::vector<std::string> Cases() {
     cases.push_back(c + " " + huge_key + " 0 0 1\r\nx\r\n");
     cases.push_back(c + " k 0 -1 1\r\nx\r\nget k\r\n");
     cases.push_back(c + " k 0 0 2097152\r\n" + std::string(2097152, 'v') + "\r\nget k\r\n");
+    cases.push_back("set k 0 0 3\r\nold\r\n" + c + " k 0 0 2097152\r\n" +
+                    std::string(2097152, 'v') + "\r\nget k\r\n");
   }
   // cas.
   cases.push_back("cas k 0 0 1 1\r\nx\r\n");
@@ -185,6 +187,7 @@ std::vector<std::string> Cases() {
   cases.push_back("ms k 2 q\r\nhiya\r\n");
   cases.push_back("ms k 2 Q\r\nhi\r\nmg k v\r\n");
   cases.push_back("ms k 2097152 T0\r\n" + std::string(2097152, 'v') + "\r\nmg k\r\n");
+  cases.push_back(set_k + "ms k 2097152 MA\r\n" + std::string(2097152, 'v') + "\r\nmg k v\r\n");
   for (const char* flags : {"", " q", " k", " Oxy", " C1", " I", " I T30", " x", " Z"}) {
     cases.push_back(std::string("md k") + flags + "\r\nmg k v\r\n");
     cases.push_back(set_k + "md k" + flags + "\r\nmg k v\r\n");
