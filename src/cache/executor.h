@@ -83,8 +83,4 @@ class Executor {
   const ExecutorOptions& options_;
 };
 
-// memcached's realtime(): exptime as sent (0, relative seconds up to 30 days, absolute
-// unix time, or negative) to an absolute unix time (0 = never; already past = expired).
-uint32_t ExpiryTime(int64_t exptime, uint32_t now);
-
 }  // namespace trellis::cache

@@ -47,6 +47,9 @@ constexpr size_t kMaxTokens = 24;
 // A meta command with more tokens than this is refused (memcached's MFLAG_MAX_OPT_LENGTH).
 constexpr size_t kMetaMaxTokens = 20;
 
+// The longest opaque token (O flag, the O included) a meta command may carry.
+constexpr size_t kMaxOpaqueLength = 32;
+
 constexpr std::string_view kBadFormat = "CLIENT_ERROR bad command line format";
 constexpr std::string_view kBadExptime = "CLIENT_ERROR invalid exptime argument";
 constexpr std::string_view kBadToken = "CLIENT_ERROR bad token in command line format";
@@ -365,6 +368,10 @@ ParseResult ParseMeta(char which, const Tokens& tokens, std::string_view input, 
     if (!error.empty()) {
       return Error(line_length, is_get ? error : "CLIENT_ERROR invalid or duplicate flag");
     }
+    if (request->meta.Has('O') && request->meta.Token('O').size() + 1 > kMaxOpaqueLength) {
+      // memcached checks this while replying; refusing first means nothing has changed.
+      return Error(line_length, "CLIENT_ERROR opaque token too long");
+    }
     if (request->command == Command::kMetaArithmetic && request->meta.Has('M') &&
         std::string_view("I+D-").find(request->meta.Token('M')[0]) == std::string_view::npos) {
       return Error(line_length, "CLIENT_ERROR invalid mode for ma M token");
@@ -385,7 +392,8 @@ ParseResult ParseMeta(char which, const Tokens& tokens, std::string_view input, 
   }
   const size_t swallow = static_cast<size_t>(length) + 2;
   std::string_view error = ParseMetaFlags(tokens, 3, request);
-  if (error.empty() && request->meta.Has('O') && request->meta.Token('O').size() + 1 > 32) {
+  if (error.empty() && request->meta.Has('O') &&
+      request->meta.Token('O').size() + 1 > kMaxOpaqueLength) {
     error = "CLIENT_ERROR opaque token too long";
   }
   if (error.empty() && request->meta.Has('M') &&
