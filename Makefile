@@ -43,13 +43,17 @@ tsan: setup
 	cmake --build $(TSAN_BUILD) -j $(JOBS) --target cache_store_test
 	TSAN_OPTIONS=halt_on_error=1 $(TSAN_BUILD)/tests/cache_store_test
 
-# The protocol parser under libFuzzer (clang) for FUZZ_SECONDS, from the seed corpus.
+# The protocol parsers (requests, replies) under libFuzzer (clang), each for FUZZ_SECONDS,
+# from their seed corpora.
 fuzz: setup
 	CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DTRELLIS_FUZZ=ON
-	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target memcache_parser_fuzz
-	mkdir -p $(FUZZ_BUILD)/corpus && cp tests/fuzz/corpus/memcache_parser/* $(FUZZ_BUILD)/corpus/
-	$(FUZZ_BUILD)/bin/memcache_parser_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
-	  $(FUZZ_BUILD)/corpus
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target memcache_parser_fuzz memcache_response_fuzz
+	for target in memcache_parser memcache_response; do \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$target && \
+	  cp tests/fuzz/corpus/$$target/* $(FUZZ_BUILD)/corpus/$$target/ && \
+	  $(FUZZ_BUILD)/bin/$${target}_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	    $(FUZZ_BUILD)/corpus/$$target || exit 1; \
+	done
 
 # Side-by-side benchmarks against the peers; results go to bench/RESULTS.md.
 bench: setup build
