@@ -12,17 +12,17 @@ bool ParseLength(std::string_view text, size_t* length) {
   return ec == std::errc() && ptr == text.data() + end && end > 0;
 }
 
-// A data block of `length` bytes plus "\r\n" starting at `offset`: its end, or 0 if not all
-// there yet (*bad set when the terminator is wrong).
-size_t DataBlockEnd(std::string_view input, size_t offset, size_t length, bool* bad) {
-  if (input.size() < offset + length + 2) {
-    return 0;
+// The data block of `length` bytes and its "\r\n" that follow a header line ending at
+// `newline`; `consumed` is where the block ends.
+ResponseResult DataBlock(std::string_view input, size_t newline, size_t length) {
+  const size_t start = newline + 2;
+  if (input.size() < start + length + 2) {
+    return {ResponseStatus::kNeedMore};
   }
-  if (input.substr(offset + length, 2) != "\r\n") {
-    *bad = true;
-    return 0;
+  if (input.substr(start + length, 2) != "\r\n") {
+    return {ResponseStatus::kBad};
   }
-  return offset + length + 2;
+  return {ResponseStatus::kOk, start + length + 2};
 }
 
 struct Prefix {
@@ -79,16 +79,12 @@ ResponseResult ParseResponse(std::string_view input, Response* response) {
           !ParseLength(line.substr(fields[2]), &length)) {
         return {ResponseStatus::kBad};
       }
-      bool bad = false;
-      const size_t end = DataBlockEnd(input, newline + 2, length, &bad);
-      if (bad) {
-        return {ResponseStatus::kBad};
-      }
-      if (end == 0) {
-        return {ResponseStatus::kNeedMore};
+      const ResponseResult block = DataBlock(input, newline, length);
+      if (block.status != ResponseStatus::kOk) {
+        return block;
       }
       ++response->hits;
-      offset = end;
+      offset = block.consumed;
     }
   }
   const size_t newline = input.find("\r\n");
@@ -101,17 +97,12 @@ ResponseResult ParseResponse(std::string_view input, Response* response) {
     if (!ParseLength(line.substr(3), &length)) {
       return {ResponseStatus::kBad};
     }
-    bool bad = false;
-    const size_t end = DataBlockEnd(input, newline + 2, length, &bad);
-    if (bad) {
-      return {ResponseStatus::kBad};
+    const ResponseResult block = DataBlock(input, newline, length);
+    if (block.status == ResponseStatus::kOk) {
+      response->kind = ResponseKind::kMetaValue;
+      response->hits = 1;
     }
-    if (end == 0) {
-      return {ResponseStatus::kNeedMore};
-    }
-    response->kind = ResponseKind::kMetaValue;
-    response->hits = 1;
-    return {ResponseStatus::kOk, end};
+    return block;
   }
   for (const Prefix& prefix : kLines) {
     if (line.starts_with(prefix.text) &&
