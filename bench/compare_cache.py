@@ -194,7 +194,6 @@ def main():
 
     # Cross-check with a load generator we did not write.
     caslap = {}
-    ours = {}
     for round_ in range(args.rounds):
         for kind in order:
             server = Server(kind, args.trellis, 1, 64, "0")

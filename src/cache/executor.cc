@@ -1,6 +1,5 @@
 #include "cache/executor.h"
 
-#include <cstring>
 
 #include "base/version.h"
 #include "cache/command_semantics.h"
