@@ -1,6 +1,5 @@
 #include "cache/cache_node.h"
 
-#include <malloc.h>
 #include <time.h>
 
 #include <condition_variable>
@@ -146,13 +145,8 @@ base::Result<std::unique_ptr<CacheNode>> CacheNode::Start(const CacheNodeOptions
   node->pool_.Start();
   node->sweeper_ = std::jthread([self](std::stop_token stop) {
     // Expired items give their memory back within about a second even if never read.
-    for (int tick = 0; !stop.stop_requested(); ++tick) {
+    while (!stop.stop_requested()) {
       self->store_.SweepExpired(CoarseNow(), 1 << 16);
-      if (tick % 10 == 0) {
-        // Items of changing sizes leave free holes in malloc's heaps; handing their pages
-        // back each second keeps RSS near --memory (measured below in docs/cache.md).
-        malloc_trim(0);
-      }
       std::mutex mu;
       std::condition_variable_any cv;
       std::unique_lock lock(mu);

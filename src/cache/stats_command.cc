@@ -2,6 +2,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "cache/executor.h"
@@ -166,16 +167,32 @@ void Executor::Stats(const Request& request, uint32_t now, std::string* out) {
     stat("cas_enabled", "yes");
     stat("item_size_max", options_.max_item_size);
     stat("eviction_policy", "s3fifo");
-  } else if (group == "items" || group == "slabs") {
-    // One allocator class holds every item: there are no slab classes to report.
-    const std::string prefix = group == "items" ? "items:1:" : "1:";
-    stat(prefix + "number", store.items);
-    stat(prefix + "evicted", store.evictions);
-    stat(prefix + "reclaimed", store.expired);
-    if (group == "slabs") {
-      stat("active_slabs", 1);
-      stat("total_malloced", store.bytes);
+  } else if (group == "items") {
+    for (const SizeClassStats& cls : store_.ClassStats()) {
+      const std::string prefix = "items:" + std::to_string(cls.id) + ":";
+      stat(prefix + "number", cls.items);
+      stat(prefix + "age", cls.oldest_time == 0 ? 0 : now - std::min(cls.oldest_time, now));
+      stat(prefix + "evicted", cls.evictions);
     }
+  } else if (group == "slabs") {
+    // Our size classes, in memcached's terms: a class is a slab class, a slot a chunk;
+    // the large-item class has one chunk per item, each its own mapping.
+    uint64_t total_bytes = 0;
+    size_t active = 0;
+    for (const SizeClassStats& cls : store_.ClassStats()) {
+      const std::string prefix = std::to_string(cls.id) + ":";
+      const uint64_t per_page = cls.slot_size == 0 ? 1 : ItemArena::kPageSize / cls.slot_size;
+      stat(prefix + "chunk_size", cls.slot_size);
+      stat(prefix + "chunks_per_page", per_page);
+      stat(prefix + "total_pages", cls.pages);
+      stat(prefix + "total_chunks", cls.slot_size == 0 ? cls.items : cls.pages * per_page);
+      stat(prefix + "used_chunks", cls.items);
+      stat(prefix + "free_chunks", cls.free_slots);
+      total_bytes += cls.bytes;
+      active += 1;
+    }
+    stat("active_slabs", active);
+    stat("total_malloced", total_bytes);
   } else if (group == "reset") {
     metrics_.Reset(store_.Stats());
     out->append("RESET\r\n");

@@ -1,12 +1,10 @@
 #include "cache/store.h"
 
-#include <malloc.h>
 #include <xxhash.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
-#include <new>
+#include <thread>
 
 #include "base/check.h"
 
@@ -16,98 +14,153 @@ namespace {
 
 uint64_t HashKey(std::string_view key) { return XXH3_64bits(key.data(), key.size()); }
 
-// A doubly linked FIFO through Item::newer/older.
-struct Queue {
-  Item* newest = nullptr;
-  Item* oldest = nullptr;
-  size_t bytes = 0;
+// Tries before giving up on an allocation; each frees or moves some memory.
+constexpr int kAllocateAttempts = 64;
+// Busy items (their stripe locked by another request) an eviction steps over before
+// it gives up on its class.
+constexpr int kMaxEvictionSkips = 64;
 
-  void PushNewest(Item* item, size_t charge) {
+// The access time of an item, read by a thread that does not hold its stripe lock.
+uint32_t LoadTime(Item& item) {
+  return std::atomic_ref<uint32_t>(item.time).load(std::memory_order_relaxed);
+}
+
+// A doubly linked FIFO of one size class through Item::newer/older.
+struct Queue {
+  ItemRef newest = kNoItem;
+  ItemRef oldest = kNoItem;
+  size_t count = 0;
+
+  void PushNewest(const ItemArena& arena, ItemRef ref, Item* item) {
     item->older = newest;
-    item->newer = nullptr;
-    if (newest != nullptr) {
-      newest->newer = item;
+    item->newer = kNoItem;
+    if (newest != kNoItem) {
+      arena.Resolve(newest)->newer = ref;
     } else {
-      oldest = item;
+      oldest = ref;
     }
-    newest = item;
-    bytes += charge;
+    newest = ref;
+    ++count;
   }
-  void Unlink(Item* item, size_t charge) {
-    (item->newer ? item->newer->older : newest) = item->older;
-    (item->older ? item->older->newer : oldest) = item->newer;
-    item->newer = item->older = nullptr;
-    bytes -= charge;
+  void Unlink(const ItemArena& arena, Item* item) {
+    (item->newer != kNoItem ? arena.Resolve(item->newer)->older : newest) = item->older;
+    (item->older != kNoItem ? arena.Resolve(item->older)->newer : oldest) = item->newer;
+    item->newer = item->older = kNoItem;
+    --count;
   }
 };
-
-size_t ChargeOf(Item* item) { return malloc_usable_size(item); }
 
 }  // namespace
 
 struct Store::Stripe {
-  explicit Stripe(size_t index) : index(index), buckets(64, nullptr) {}
+  explicit Stripe(size_t index) : index(index), buckets(64, kNoItem), ghost(64, 0) {}
 
   const size_t index;
   std::mutex mu;
   // Everything below is guarded by mu; the counters are atomics only so that Stats()
   // can read them without taking every lock.
-  std::vector<Item*> buckets;  // Invariant: size is a power of two.
+  std::vector<ItemRef> buckets;  // Invariant: size is a power of two.
   size_t count = 0;
-  Queue small;
-  Queue main;
-  // Key hashes of items evicted from the small queue, oldest first (S3-FIFO's ghost).
-  std::unordered_set<uint64_t> ghost;
-  std::deque<uint64_t> ghost_order;
+  // S3-FIFO's ghost: 16-bit fingerprints of keys recently evicted from a small queue,
+  // in a direct-mapped table as large as the hash table (a newer key replaces an older
+  // one in its slot): 2-4 bytes per item. A set with FIFO order took 48 and outgrew the
+  // pages it was remembering for.
+  std::vector<uint16_t> ghost;
   uint64_t cas_counter = 0;
 
   std::atomic<uint64_t> items{0}, total_items{0}, evictions{0}, expired{0}, evicted_unfetched{0},
       expired_unfetched{0};
 
-  Item** Bucket(uint64_t hash) { return &buckets[(hash >> 32) & (buckets.size() - 1)]; }
-  Queue& QueueOf(const Item* item) { return item->in_main ? main : small; }
+  ItemRef* Bucket(uint64_t hash) { return &buckets[(hash >> 32) & (buckets.size() - 1)]; }
 
-  void Grow() {
-    std::vector<Item*> old(buckets.size() * 2, nullptr);
+  void Grow(const ItemArena& arena) {
+    std::vector<ItemRef> old(buckets.size() * 2, kNoItem);
     old.swap(buckets);
-    for (Item* head : old) {
-      while (head != nullptr) {
-        Item* next = head->hash_next;
-        Item** bucket = Bucket(HashKey(head->key()));
-        head->hash_next = *bucket;
+    for (ItemRef head : old) {
+      while (head != kNoItem) {
+        Item* item = arena.Resolve(head);
+        const ItemRef next = item->hash_next;
+        ItemRef* bucket = Bucket(HashKey(item->key()));
+        item->hash_next = *bucket;
         *bucket = head;
         head = next;
       }
     }
+    // Growing forgets the ghost: its slots were chosen for the old size.
+    ghost.assign(buckets.size(), 0);
   }
 
-  void RememberGhost(uint64_t hash) {
-    if (ghost.insert(hash).second) {
-      ghost_order.push_back(hash);
+  // Slots come from the hash bits the bucket uses, fingerprints from bits that neither
+  // the stripe (the low 6) nor the bucket uses.
+  static uint16_t Fingerprint(uint64_t hash) { return static_cast<uint16_t>(hash >> 8) | 1; }
+  uint16_t& GhostSlot(uint64_t hash) { return ghost[(hash >> 32) & (ghost.size() - 1)]; }
+  void RememberGhost(uint64_t hash) { GhostSlot(hash) = Fingerprint(hash); }
+  bool ForgetGhost(uint64_t hash) {
+    uint16_t& slot = GhostSlot(hash);
+    if (slot != Fingerprint(hash)) {
+      return false;
     }
-    while (ghost_order.size() > std::max<size_t>(count, 64)) {
-      ghost.erase(ghost_order.front());
-      ghost_order.pop_front();
-    }
+    slot = 0;
+    return true;
   }
 };
 
-Store::Store(StoreOptions options) : options_(options) {
+struct Store::SizeClass {
+  explicit SizeClass(uint32_t slot_size) : slot_size(slot_size) {}
+
+  const uint32_t slot_size;  // 0: items larger than half a page, one mapping each.
+  mutable std::mutex mu;
+  // Guarded by mu:
+  ItemRef free_list = kNoItem;  // Through Item::hash_next.
+  // The newest page is used up in order; its slots from fresh_next on were never used
+  // (so never touched: RSS grows with the items, not the pages).
+  uint32_t fresh_page = ItemArena::kNoPage;
+  uint32_t fresh_next = 0;
+  std::vector<uint32_t> pages;
+  size_t release_cursor = 0;
+  Queue small;
+  Queue main;
+  size_t evictions_since_rebalance = 0;
+  uint64_t evictions = 0;
+  size_t large_bytes = 0;  // The large class's mappings.
+  // Slots on the free list or never used; an atomic so that neighbours can look
+  // without the lock.
+  std::atomic<size_t> free_slots{0};
+
+  size_t items() const { return small.count + main.count; }
+  // Evictions after which the class asks whether an older class should give it a page.
+  size_t EvictionsPerRebalance() const {
+    return slot_size == 0 ? 2 : ItemArena::kPageSize / slot_size;
+  }
+  uint32_t OldestTime(const ItemArena& arena) const {
+    uint32_t oldest = UINT32_MAX;
+    for (const Queue* queue : {&small, &main}) {
+      if (queue->oldest != kNoItem) {
+        oldest = std::min(oldest, LoadTime(*arena.Resolve(queue->oldest)));
+      }
+    }
+    return oldest;
+  }
+};
+
+Store::Store(StoreOptions options) : options_(options), arena_(options.memory_limit) {
   for (size_t i = 0; i < kStripes; ++i) {
     stripes_.push_back(std::make_unique<Stripe>(i));
   }
+  const SizeClasses& table = SizeClasses::Get();
+  for (size_t i = 0; i < table.count(); ++i) {
+    classes_.push_back(std::make_unique<SizeClass>(table.SlotSize(i)));
+  }
+  classes_.push_back(std::make_unique<SizeClass>(0));
 }
 
-Store::~Store() {
-  for (auto& stripe : stripes_) {
-    for (Item* head : stripe->buckets) {
-      while (head != nullptr) {
-        Item* next = head->hash_next;
-        std::free(head);
-        head = next;
-      }
-    }
+Store::~Store() = default;
+
+Store::SizeClass& Store::ClassOf(ItemRef ref) {
+  if (ItemArena::IsLarge(ref)) {
+    return *classes_.back();
   }
+  return *classes_[SizeClasses::Get().ClassFor(arena_.ChargeOf(ref))];
 }
 
 Store::Slot Store::Lock(std::string_view key, uint32_t now) {
@@ -120,9 +173,10 @@ Store::Slot::Slot(Store& store, Stripe& stripe, std::string_view key, uint64_t h
 
 Store::Slot::~Slot() = default;
 
-Item** Store::Slot::FindLink() {
-  for (Item** link = stripe_.Bucket(hash_); *link != nullptr; link = &(*link)->hash_next) {
-    if ((*link)->key() == key_) {
+ItemRef* Store::Slot::FindLink() {
+  for (ItemRef* link = stripe_.Bucket(hash_); *link != kNoItem;
+       link = &store_.arena_.Resolve(*link)->hash_next) {
+    if (store_.arena_.Resolve(*link)->key() == key_) {
       return link;
     }
   }
@@ -130,18 +184,19 @@ Item** Store::Slot::FindLink() {
 }
 
 Item* Store::Slot::Find() {
-  Item** link = FindLink();
+  ItemRef* link = FindLink();
   if (link == nullptr) {
     return nullptr;
   }
-  Item* item = *link;
+  const ItemRef ref = *link;
+  Item* item = store_.arena_.Resolve(ref);
   if (item->IsExpired(now_)) {
-    store_.Remove(stripe_, item, MutationOp::kExpire, now_);
+    store_.Remove(stripe_, ref, MutationOp::kExpire, now_);
     found_expired_ = true;
     return nullptr;
   }
   if (store_.IsFlushed(*item, now_)) {
-    store_.Remove(stripe_, item, MutationOp::kFlush, now_);
+    store_.Remove(stripe_, ref, MutationOp::kFlush, now_);
     return nullptr;
   }
   return item;
@@ -152,20 +207,15 @@ void Store::Slot::Bump(Item* item) {
     ++item->freq;
   }
   item->fetched = 1;
-  item->time = now_;
+  std::atomic_ref<uint32_t>(item->time).store(now_, std::memory_order_relaxed);
 }
 
 Item* Store::Slot::Allocate(uint32_t value_length, uint32_t client_flags, uint32_t exptime) {
-  const size_t size = sizeof(Item) + key_.size() + value_length;
-  void* memory = std::malloc(size);
-  if (memory == nullptr) {
-    return nullptr;
-  }
-  Item* item = new (memory) Item{};
-  const size_t charge = ChargeOf(item);
-  Item** current = FindLink();
-  if (!store_.Reserve(stripe_, charge, current ? *current : nullptr, now_)) {
-    std::free(memory);
+  ItemRef* current = FindLink();
+  Item* item =
+      store_.AllocateItem(stripe_, ItemSize(key_.size(), value_length),
+                          current != nullptr ? store_.arena_.Resolve(*current) : nullptr, now_);
+  if (item == nullptr) {
     return nullptr;
   }
   item->key_length = static_cast<uint8_t>(key_.size());
@@ -178,63 +228,326 @@ Item* Store::Slot::Allocate(uint32_t value_length, uint32_t client_flags, uint32
 }
 
 void Store::Slot::Discard(Item* item) {
-  store_.used_bytes_.fetch_sub(ChargeOf(item), std::memory_order_relaxed);
-  std::free(item);
+  const ItemRef ref = store_.arena_.RefOf(item);
+  SizeClass& cls = store_.ClassOf(ref);
+  std::lock_guard lock(cls.mu);
+  store_.FreeSlot(cls, ref, item);
 }
 
 void Store::Slot::Commit(Item* item, uint64_t cas) {
   item->cas = cas != 0 ? cas : ++stripe_.cas_counter * kStripes + stripe_.index;
+  const ItemRef ref = store_.arena_.RefOf(item);
   bool to_main = false;
-  if (Item** link = FindLink()) {
-    Item* old = *link;
+  if (ItemRef* link = FindLink()) {
+    Item* old = store_.arena_.Resolve(*link);
     // A new version of a key inherits its place and counts as one more access: an often
     // rewritten key is a hot key.
     to_main = old->in_main;
     item->freq = std::min(old->freq + 1, 3);
-    store_.Remove(stripe_, old, MutationOp::kStore, now_);  // Not reported: the store below is.
-  } else if (stripe_.ghost.erase(hash_) > 0) {
+    store_.Remove(stripe_, *link, MutationOp::kStore, now_);  // Not reported: the store below is.
+  } else if (stripe_.ForgetGhost(hash_)) {
     to_main = true;
   }
-  Item** bucket = stripe_.Bucket(hash_);
+  ItemRef* bucket = stripe_.Bucket(hash_);
   item->hash_next = *bucket;
-  *bucket = item;
+  *bucket = ref;
   item->in_main = to_main;
-  stripe_.QueueOf(item).PushNewest(item, ChargeOf(item));
+  {
+    SizeClass& cls = store_.ClassOf(ref);
+    std::lock_guard lock(cls.mu);
+    item->state = ItemState::kLinked;
+    (to_main ? cls.main : cls.small).PushNewest(store_.arena_, ref, item);
+  }
   ++stripe_.count;
   stripe_.items.fetch_add(1, std::memory_order_relaxed);
   stripe_.total_items.fetch_add(1, std::memory_order_relaxed);
   if (stripe_.count > stripe_.buckets.size()) {
-    stripe_.Grow();
+    stripe_.Grow(store_.arena_);
   }
   store_.Emit({0, MutationOp::kStore, item->key(), item->value(), item->client_flags, item->exptime,
                item->cas, now_});
 }
 
 void Store::Slot::Erase(MutationOp op) {
-  if (Item** link = FindLink()) {
+  if (ItemRef* link = FindLink()) {
     store_.Remove(stripe_, *link, op, now_);
   }
 }
 
 void Store::Slot::SetExptime(uint32_t exptime) {
-  Item** link = FindLink();
+  ItemRef* link = FindLink();
   TRELLIS_CHECK(link != nullptr);
-  Item* item = *link;
+  Item* item = store_.arena_.Resolve(*link);
   item->exptime = exptime;
   store_.Emit(
       {0, MutationOp::kTouch, item->key(), {}, item->client_flags, exptime, item->cas, now_});
 }
 
-void Store::Remove(Stripe& stripe, Item* item, MutationOp op, uint32_t now) {
-  for (Item** link = stripe.Bucket(HashKey(item->key())); *link != nullptr;
-       link = &(*link)->hash_next) {
-    if (*link == item) {
+Item* Store::AllocateItem(Stripe& held, size_t size, const Item* pinned, uint32_t now) {
+  const SizeClasses& table = SizeClasses::Get();
+  const size_t index = table.ClassFor(size);
+  SizeClass& cls = index == SizeClasses::kNone ? *classes_.back() : *classes_[index];
+  // Larger classes whose slots waste at most a quarter of this item lend it their free
+  // slots, and evict for it while it has no items of its own: a class that sees few
+  // items then needs no page of its own (with 8-byte steps, most classes see few).
+  const size_t neighbours_begin = index == SizeClasses::kNone ? table.count() : index + 1;
+  size_t neighbours_end = neighbours_begin;
+  while (neighbours_end < table.count() && table.SlotSize(neighbours_end) <= size + size / 4) {
+    ++neighbours_end;
+  }
+  for (int attempt = 0; attempt < kAllocateAttempts; ++attempt) {
+    {
+      std::lock_guard lock(cls.mu);
+      if (Item* item = TakeSlot(cls, size)) {
+        return item;
+      }
+    }
+    for (size_t i = neighbours_begin; i < neighbours_end; ++i) {
+      SizeClass& neighbour = *classes_[i];
+      if (neighbour.free_slots.load(std::memory_order_relaxed) > 0) {
+        std::lock_guard lock(neighbour.mu);
+        if (Item* item = TakeFreeSlot(neighbour)) {
+          return item;
+        }
+      }
+    }
+    if (!options_.evict) {
+      return nullptr;
+    }
+    bool starved = false;
+    {
+      std::lock_guard lock(cls.mu);
+      starved = cls.items() == 0;
+      if (!starved && ++cls.evictions_since_rebalance < cls.EvictionsPerRebalance()) {
+        if (EvictOne(cls, held, pinned, now)) {
+          continue;
+        }
+        starved = true;  // Every item of the class is busy.
+      }
+      cls.evictions_since_rebalance = 0;
+    }
+    if (starved) {
+      for (size_t i = neighbours_begin; i < neighbours_end; ++i) {
+        SizeClass& neighbour = *classes_[i];
+        std::lock_guard lock(neighbour.mu);
+        if (neighbour.items() > 0 && EvictOne(neighbour, held, pinned, now)) {
+          if (Item* item = TakeFreeSlot(neighbour)) {
+            return item;
+          }
+        }
+      }
+    }
+    if (!MoveMemoryTo(cls, held, pinned, now, starved)) {
+      std::unique_lock lock(cls.mu);
+      if (starved || !EvictOne(cls, held, pinned, now)) {
+        // What could be freed is in use by other requests right now.
+        lock.unlock();
+        std::this_thread::yield();
+      }
+    }
+  }
+  return nullptr;
+}
+
+Item* Store::TakeSlot(SizeClass& cls, size_t size) {
+  if (cls.slot_size == 0) {
+    Item* item = arena_.AllocateLarge(size);
+    if (item == nullptr) {
+      return nullptr;
+    }
+    const size_t charge = arena_.ChargeOf(arena_.RefOf(item));
+    cls.large_bytes += charge;
+    used_bytes_.fetch_add(charge, std::memory_order_relaxed);
+    item->state = ItemState::kAllocated;
+    return item;
+  }
+  if (cls.free_list == kNoItem && cls.fresh_page == ItemArena::kNoPage) {
+    cls.fresh_page = arena_.AcquirePage(cls.slot_size);
+    if (cls.fresh_page == ItemArena::kNoPage) {
+      return nullptr;
+    }
+    cls.fresh_next = 0;
+    cls.pages.push_back(cls.fresh_page);
+    cls.free_slots.fetch_add(arena_.SlotsPerPage(cls.fresh_page), std::memory_order_relaxed);
+  }
+  return TakeFreeSlot(cls);
+}
+
+Item* Store::TakeFreeSlot(SizeClass& cls) {
+  ItemRef ref;
+  if (cls.free_list != kNoItem) {
+    ref = cls.free_list;
+    cls.free_list = arena_.Resolve(ref)->hash_next;
+  } else if (cls.fresh_page != ItemArena::kNoPage) {
+    ref = ItemArena::SlotRef(cls.fresh_page, cls.fresh_next);
+    if (++cls.fresh_next == arena_.SlotsPerPage(cls.fresh_page)) {
+      cls.fresh_page = ItemArena::kNoPage;
+    }
+  } else {
+    return nullptr;
+  }
+  cls.free_slots.fetch_sub(1, std::memory_order_relaxed);
+  Item* item = arena_.Resolve(ref);
+  std::memset(static_cast<void*>(item), 0, offsetof(Item, data));
+  item->state = ItemState::kAllocated;
+  used_bytes_.fetch_add(cls.slot_size, std::memory_order_relaxed);
+  return item;
+}
+
+void Store::FreeSlot(SizeClass& cls, ItemRef ref, Item* item) {
+  used_bytes_.fetch_sub(arena_.ChargeOf(ref), std::memory_order_relaxed);
+  if (cls.slot_size == 0) {
+    cls.large_bytes -= arena_.ChargeOf(ref);
+    arena_.FreeLarge(ref);
+    return;
+  }
+  item->state = ItemState::kFree;
+  item->hash_next = cls.free_list;
+  cls.free_list = ref;
+  cls.free_slots.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool Store::EvictOne(SizeClass& cls, Stripe& held, const Item* pinned, uint32_t now) {
+  for (int skips = 0; cls.items() > 0 && skips < kMaxEvictionSkips;) {
+    const bool from_small =
+        cls.small.count > 0 && (cls.main.count == 0 || cls.small.count * 10 >= cls.items());
+    Queue& queue = from_small ? cls.small : cls.main;
+    const ItemRef ref = queue.oldest;
+    Item* item = arena_.Resolve(ref);
+    const uint64_t hash = HashKey(item->key());
+    Stripe& owner = StripeFor(hash);
+    std::unique_lock<std::mutex> owner_lock;
+    if (&owner != &held) {
+      owner_lock = std::unique_lock(owner.mu, std::try_to_lock);
+    }
+    if (item == pinned || (&owner != &held && !owner_lock.owns_lock())) {
+      // In use by a request: look at the next one.
+      queue.Unlink(arena_, item);
+      queue.PushNewest(arena_, ref, item);
+      ++skips;
+      continue;
+    }
+    if (item->IsExpired(now)) {
+      Remove(owner, ref, MutationOp::kExpire, now, /*cls_locked=*/true);
+      return true;
+    }
+    if (item->freq > 0) {
+      // Accessed since it entered this queue: promote to (or keep in) main.
+      queue.Unlink(arena_, item);
+      item->freq = from_small ? 0 : item->freq - 1;
+      item->in_main = true;
+      cls.main.PushNewest(arena_, ref, item);
+      continue;
+    }
+    if (from_small) {
+      owner.RememberGhost(hash);
+    }
+    Remove(owner, ref, MutationOp::kEvict, now, /*cls_locked=*/true);
+    return true;
+  }
+  return false;
+}
+
+bool Store::MoveMemoryTo(SizeClass& cls, Stripe& held, const Item* pinned, uint32_t now,
+                         bool starved) {
+  uint32_t own_oldest;
+  {
+    std::lock_guard lock(cls.mu);
+    own_oldest = cls.OldestTime(arena_);
+  }
+  // Candidates, oldest first; a class with pages and no items gives its memory first.
+  std::vector<std::pair<uint32_t, SizeClass*>> victims;
+  for (auto& other : classes_) {
+    if (other.get() == &cls) {
+      continue;
+    }
+    std::lock_guard lock(other->mu);
+    if (other->slot_size == 0 ? other->items() > 0 : !other->pages.empty()) {
+      victims.emplace_back(other->items() == 0 ? 0 : other->OldestTime(arena_), other.get());
+    }
+  }
+  std::sort(victims.begin(), victims.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  const uint64_t own_age = now - std::min(own_oldest, now);
+  for (const auto& [oldest, victim] : victims) {
+    if (!starved && now - std::min(oldest, now) <= 2 * own_age) {
+      return false;
+    }
+    std::lock_guard lock(victim->mu);
+    if (victim->slot_size == 0 ? EvictOne(*victim, held, pinned, now)
+                               : ReleasePage(*victim, held, pinned, now)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool Store::ReleasePage(SizeClass& cls, Stripe& held, const Item* pinned, uint32_t now) {
+  // The cursor moves on only when a page is released, so that a page left half
+  // evacuated (some of its items were busy) is finished first next time.
+  for (size_t tries = 0; tries < std::min<size_t>(cls.pages.size(), 4); ++tries) {
+    const size_t position = (cls.release_cursor + tries) % cls.pages.size();
+    const uint32_t page = cls.pages[position];
+    if (!EvacuatePage(cls, page, held, pinned, now)) {
+      continue;
+    }
+    // Every slot of the page is free now: drop them from the free list.
+    for (ItemRef* link = &cls.free_list; *link != kNoItem;) {
+      if (ItemArena::PageOf(*link) == page) {
+        *link = arena_.Resolve(*link)->hash_next;
+      } else {
+        link = &arena_.Resolve(*link)->hash_next;
+      }
+    }
+    if (cls.fresh_page == page) {
+      cls.fresh_page = ItemArena::kNoPage;
+    }
+    cls.pages[position] = cls.pages.back();
+    cls.pages.pop_back();
+    cls.free_slots.fetch_sub(arena_.SlotsPerPage(page), std::memory_order_relaxed);
+    arena_.ReleasePage(page);
+    return true;
+  }
+  return false;
+}
+
+bool Store::EvacuatePage(SizeClass& cls, uint32_t page, Stripe& held, const Item* pinned,
+                         uint32_t now) {
+  const uint32_t used_slots = page == cls.fresh_page ? cls.fresh_next : arena_.SlotsPerPage(page);
+  bool emptied = true;
+  for (uint32_t slot = 0; slot < used_slots; ++slot) {
+    const ItemRef ref = ItemArena::SlotRef(page, slot);
+    Item* item = arena_.Resolve(ref);
+    if (item->state == ItemState::kFree) {
+      continue;
+    }
+    if (item->state == ItemState::kAllocated || item == pinned) {
+      emptied = false;  // A request is filling or replacing it.
+      continue;
+    }
+    const uint64_t hash = HashKey(item->key());
+    Stripe& owner = StripeFor(hash);
+    std::unique_lock<std::mutex> owner_lock;
+    if (&owner != &held) {
+      owner_lock = std::unique_lock(owner.mu, std::try_to_lock);
+      if (!owner_lock.owns_lock()) {
+        emptied = false;
+        continue;
+      }
+    }
+    Remove(owner, ref, MutationOp::kEvict, now, /*cls_locked=*/true);
+  }
+  return emptied;
+}
+
+void Store::Detach(Stripe& stripe, Item* item, ItemRef ref, MutationOp op, uint32_t now) {
+  for (ItemRef* link = stripe.Bucket(HashKey(item->key())); *link != kNoItem;
+       link = &arena_.Resolve(*link)->hash_next) {
+    if (*link == ref) {
       *link = item->hash_next;
       break;
     }
   }
-  const size_t charge = ChargeOf(item);
-  stripe.QueueOf(item).Unlink(item, charge);
   --stripe.count;
   stripe.items.fetch_sub(1, std::memory_order_relaxed);
   if (op == MutationOp::kExpire) {
@@ -253,67 +566,21 @@ void Store::Remove(Stripe& stripe, Item* item, MutationOp op, uint32_t now) {
   if (op != MutationOp::kStore && op != MutationOp::kFlush) {
     Emit({0, op, item->key(), {}, item->client_flags, item->exptime, item->cas, now});
   }
-  used_bytes_.fetch_sub(charge, std::memory_order_relaxed);
-  std::free(item);
 }
 
-bool Store::EvictOne(Stripe& stripe, const Item* pinned, uint32_t now) {
-  if (stripe.count == 0 || (stripe.count == 1 && pinned != nullptr)) {
-    return false;
+void Store::Remove(Stripe& stripe, ItemRef ref, MutationOp op, uint32_t now, bool cls_locked) {
+  Item* item = arena_.Resolve(ref);
+  Detach(stripe, item, ref, op, now);
+  SizeClass& cls = ClassOf(ref);
+  std::unique_lock<std::mutex> lock(cls.mu, std::defer_lock);
+  if (!cls_locked) {
+    lock.lock();
   }
-  for (;;) {
-    bool from_small = stripe.small.oldest != nullptr &&
-                      (stripe.main.oldest == nullptr ||
-                       stripe.small.bytes * 10 >= stripe.small.bytes + stripe.main.bytes);
-    Item* item = (from_small ? stripe.small : stripe.main).oldest;
-    if (item == pinned) {
-      Queue& queue = from_small ? stripe.small : stripe.main;
-      if (queue.oldest != queue.newest) {
-        queue.Unlink(item, ChargeOf(item));
-        queue.PushNewest(item, ChargeOf(item));
-        continue;
-      }
-      // The pinned item is alone in its queue: take from the other one.
-      from_small = !from_small;
-      item = (from_small ? stripe.small : stripe.main).oldest;
-    }
-    Queue& queue = from_small ? stripe.small : stripe.main;
-    const size_t charge = ChargeOf(item);
-    if (item->IsExpired(now)) {
-      Remove(stripe, item, MutationOp::kExpire, now);
-      return true;
-    }
-    if (item->freq > 0) {
-      // Accessed since it entered this queue: promote to (or keep in) main.
-      queue.Unlink(item, charge);
-      item->freq = from_small ? 0 : item->freq - 1;
-      item->in_main = true;
-      stripe.main.PushNewest(item, charge);
-      continue;
-    }
-    if (from_small) {
-      stripe.RememberGhost(HashKey(item->key()));
-    }
-    Remove(stripe, item, MutationOp::kEvict, now);
-    return true;
+  if (op == MutationOp::kEvict) {
+    ++cls.evictions;
   }
-}
-
-bool Store::Reserve(Stripe& stripe, size_t bytes, const Item* pinned, uint32_t now) {
-  used_bytes_.fetch_add(bytes, std::memory_order_relaxed);
-  while (used_bytes_.load(std::memory_order_relaxed) > options_.memory_limit) {
-    bool evicted = options_.evict && EvictOne(stripe, pinned, now);
-    for (size_t i = 1; options_.evict && !evicted && i < kStripes; ++i) {
-      Stripe& other = *stripes_[(stripe.index + i) % kStripes];
-      std::unique_lock lock(other.mu, std::try_to_lock);
-      evicted = lock.owns_lock() && EvictOne(other, nullptr, now);
-    }
-    if (!evicted) {
-      used_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
-      return false;
-    }
-  }
-  return true;
+  (item->in_main ? cls.main : cls.small).Unlink(arena_, item);
+  FreeSlot(cls, ref, item);
 }
 
 bool Store::IsFlushed(const Item& item, uint32_t now) const {
@@ -337,9 +604,10 @@ void Store::FlushAll(uint32_t now, int64_t delay) {
   if (delay <= 0) {
     for (auto& stripe : stripes_) {
       std::lock_guard lock(stripe->mu);
-      while (stripe->small.oldest != nullptr || stripe->main.oldest != nullptr) {
-        Remove(*stripe, stripe->small.oldest ? stripe->small.oldest : stripe->main.oldest,
-               MutationOp::kFlush, now);
+      for (ItemRef& head : stripe->buckets) {
+        while (head != kNoItem) {
+          Remove(*stripe, head, MutationOp::kFlush, now);
+        }
       }
     }
   }
@@ -359,17 +627,17 @@ void Store::SweepExpired(uint32_t now, size_t budget) {
     const size_t cursor = sweep_cursor_.fetch_add(1, std::memory_order_relaxed) % kStripes;
     Stripe& stripe = *stripes_[cursor];
     std::lock_guard lock(stripe.mu);
-    for (Item** bucket = stripe.buckets.data();
-         bucket != stripe.buckets.data() + stripe.buckets.size(); ++bucket) {
-      for (Item* item = *bucket; item != nullptr;) {
-        Item* next = item->hash_next;
+    for (size_t bucket = 0; bucket < stripe.buckets.size(); ++bucket) {
+      for (ItemRef ref = stripe.buckets[bucket]; ref != kNoItem;) {
+        Item* item = arena_.Resolve(ref);
+        const ItemRef next = item->hash_next;
         ++visited;
         if (item->IsExpired(now)) {
-          Remove(stripe, item, MutationOp::kExpire, now);
+          Remove(stripe, ref, MutationOp::kExpire, now);
         } else if (IsFlushed(*item, now)) {
-          Remove(stripe, item, MutationOp::kFlush, now);
+          Remove(stripe, ref, MutationOp::kFlush, now);
         }
-        item = next;
+        ref = next;
       }
     }
     if (cursor == kStripes - 1) {
@@ -390,6 +658,29 @@ StoreStats Store::Stats() const {
     stats.expired_unfetched += stripe->expired_unfetched.load(std::memory_order_relaxed);
   }
   return stats;
+}
+
+std::vector<SizeClassStats> Store::ClassStats() const {
+  std::vector<SizeClassStats> result;
+  for (size_t index = 0; index < classes_.size(); ++index) {
+    const SizeClass* cls = classes_[index].get();
+    std::lock_guard lock(cls->mu);
+    if (cls->pages.empty() && cls->items() == 0 && cls->evictions == 0) {
+      continue;
+    }
+    SizeClassStats stats;
+    stats.id = static_cast<uint32_t>(index + 1);
+    stats.slot_size = cls->slot_size;
+    stats.pages = cls->pages.size();
+    stats.bytes = stats.pages * ItemArena::kPageSize + cls->large_bytes;
+    stats.items = cls->items();
+    stats.evictions = cls->evictions;
+    stats.free_slots = cls->free_slots.load(std::memory_order_relaxed);
+    const uint32_t oldest = cls->OldestTime(arena_);
+    stats.oldest_time = oldest == UINT32_MAX ? 0 : oldest;
+    result.push_back(stats);
+  }
+  return result;
 }
 
 }  // namespace trellis::cache

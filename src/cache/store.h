@@ -1,14 +1,21 @@
-// Store: the cache node's item storage. A hash table split into stripes, each with its
-// own lock, hash buckets and S3-FIFO eviction queues, under one hard limit on item
-// memory. Worker threads lock only the stripe of the key they touch, so there is no
-// global lock on the hot path; only the memory total is a shared atomic.
+// Store: the cache node's item storage. Items live in the ItemArena's pages, carved
+// into size classes; a hash table split into stripes, each with its own lock, finds
+// them. Each size class has its own lock, free slots and S3-FIFO eviction queues, so
+// that evicting frees a slot of the size that is needed. Worker threads lock only the
+// stripe of the key they touch (and, to store or delete, its size class), so there is
+// no global lock on the hot path.
 //
 // Eviction is S3-FIFO (Yang et al., SOSP 2023): new items enter a small FIFO that holds
-// about 10% of the bytes; an item accessed while there moves to the main FIFO, one that
+// about 10% of the class; an item accessed while there moves to the main FIFO, one that
 // is not is evicted and its key hash remembered in a ghost list, so that it goes straight
 // to main if it comes back. Main is a FIFO with reinsertion of accessed items (CLOCK-like).
 // It keeps one-hit wonders from flushing the working set, which LRU does not; see
 // docs/cache.md for the hit ratios measured.
+//
+// Pages move between classes as the mix of sizes changes: a class with nothing to evict
+// takes a page from another, and a class that has evicted a page's worth of items takes
+// one from the class whose oldest item is more than twice as old as its own (memcached's
+// slab automove by age, done at allocation time instead of by a background thread).
 //
 // The command logic (set/add/cas/append/incr, the meta flags) lives in the executor on
 // top of Slot's few primitives; the store knows items, memory, expiry and eviction.
@@ -18,26 +25,27 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <string_view>
-#include <unordered_set>
 #include <vector>
 
 #include "cache/item.h"
+#include "cache/item_arena.h"
 #include "cache/mutation.h"
 
 namespace trellis::cache {
 
 struct StoreOptions {
-  size_t memory_limit = 64 << 20;  // Bytes of item memory (malloc chunks, headers included).
+  // Bytes of item memory: pages and large items' mappings, headers included.
+  // REQUIRES: at most ItemArena::kMaxPages pages.
+  size_t memory_limit = 64 << 20;
   bool evict = true;               // false: refuse stores when full (memcached -M).
 };
 
 struct StoreStats {
   uint64_t items = 0;
-  uint64_t bytes = 0;        // Item memory charged against the limit.
+  uint64_t bytes = 0;        // Slots and mappings that hold items.
   uint64_t total_items = 0;  // Items ever stored.
   uint64_t evictions = 0;
   uint64_t expired = 0;  // Removed because they expired (lazily or by the sweeper).
@@ -45,9 +53,22 @@ struct StoreStats {
   uint64_t expired_unfetched = 0;
 };
 
+// One size class, for `stats slabs` and `stats items`.
+struct SizeClassStats {
+  uint32_t id = 0;         // 1-based position in SizeClasses; the large class is last.
+  uint32_t slot_size = 0;  // 0: the class of items larger than half a page.
+  uint64_t pages = 0;
+  uint64_t bytes = 0;  // Of the budget: its pages, or the large items' mappings.
+  uint64_t items = 0;
+  uint64_t free_slots = 0;  // Slots of its pages that hold no item.
+  uint64_t evictions = 0;
+  uint32_t oldest_time = 0;  // Last access of its oldest item (unix s), 0 if none.
+};
+
 class Store {
  private:
   struct Stripe;
+  struct SizeClass;
 
  public:
   explicit Store(StoreOptions options);
@@ -88,7 +109,7 @@ class Store {
    private:
     friend class Store;
     Slot(Store& store, Stripe& stripe, std::string_view key, uint64_t hash, uint32_t now);
-    Item** FindLink();
+    ItemRef* FindLink();
 
     Store& store_;
     Stripe& stripe_;
@@ -111,6 +132,8 @@ class Store {
   void SweepExpired(uint32_t now, size_t budget);
 
   StoreStats Stats() const;
+  // Classes that hold or held memory, smallest slots first, the large-item class last.
+  std::vector<SizeClassStats> ClassStats() const;
   size_t memory_limit() const { return options_.memory_limit; }
 
   // Sets the one listener of mutation records (nullptr: none). Costs one relaxed load
@@ -120,25 +143,56 @@ class Store {
   }
 
  private:
-  // 64 stripes: each stripe's queues approximate one global policy better when they are
-  // larger (Zipf 0.99 at 10% memory, 2M requests: hit ratio 0.744 with 64 stripes, 0.732
-  // with 256), and with up to a dozen threads two requests still rarely meet on a stripe.
+  // 64 stripes: each class's queues are global, but the ghost lists are per stripe and
+  // work better when they are larger (Zipf 0.99 at 10% memory, 2M requests: hit ratio
+  // 0.744 with 64 stripes, 0.732 with 256); with up to a dozen threads two requests
+  // still rarely meet on a stripe.
   static constexpr size_t kStripes = 64;
 
   Stripe& StripeFor(uint64_t hash) { return *stripes_[hash % kStripes]; }
-  // Unlinks `item` from its stripe's table and queue, emits `op`, frees it.
-  void Remove(Stripe& stripe, Item* item, MutationOp op, uint32_t now);
-  // Evicts one item from `stripe`, never `pinned`. REQUIRES: the stripe's lock held.
-  bool EvictOne(Stripe& stripe, const Item* pinned, uint32_t now);
-  // Makes room for `bytes` more, evicting from `stripe` first, then other stripes.
-  bool Reserve(Stripe& stripe, size_t bytes, const Item* pinned, uint32_t now);
+  SizeClass& ClassOf(ItemRef ref);
+
+  // A fresh item slot of `size` bytes in state kAllocated, evicting or moving pages as
+  // needed; nullptr if no memory can be found. `held` is the caller's locked stripe,
+  // `pinned` an item that must stay (the key's current one).
+  Item* AllocateItem(Stripe& held, size_t size, const Item* pinned, uint32_t now);
+  // A free slot of `cls`, from a new page if need be (or a new mapping for the large
+  // class), within the budget. REQUIRES: cls.mu held.
+  Item* TakeSlot(SizeClass& cls, size_t size);
+  // A slot of `cls` that is free now, or nullptr. REQUIRES: cls.mu held.
+  Item* TakeFreeSlot(SizeClass& cls);
+  // Returns an unlinked item's slot or mapping. REQUIRES: cls.mu held.
+  void FreeSlot(SizeClass& cls, ItemRef ref, Item* item);
+  // Evicts one item of `cls` by S3-FIFO, skipping items whose stripe is busy.
+  // REQUIRES: cls.mu and held.mu held.
+  bool EvictOne(SizeClass& cls, Stripe& held, const Item* pinned, uint32_t now);
+  // Frees a page (or a large item) of the class whose oldest item is oldest, for `cls`:
+  // unconditionally if `cls` is starved, else only if that item is more than twice as
+  // old as the oldest of `cls`. REQUIRES: held.mu held, no class lock held.
+  bool MoveMemoryTo(SizeClass& cls, Stripe& held, const Item* pinned, uint32_t now,
+                    bool starved);
+  // Evicts every item of one of the class's pages and releases the page.
+  // REQUIRES: cls.mu and held.mu held.
+  // EvacuatePage evicts what it can and says whether the page is empty: items whose
+  // stripe another request holds stay for the next try.
+  bool ReleasePage(SizeClass& cls, Stripe& held, const Item* pinned, uint32_t now);
+  bool EvacuatePage(SizeClass& cls, uint32_t page, Stripe& held, const Item* pinned,
+                    uint32_t now);
+
+  // Unlinks `item` from its stripe's hash table and reports `op`.
+  // REQUIRES: stripe.mu held.
+  void Detach(Stripe& stripe, Item* item, ItemRef ref, MutationOp op, uint32_t now);
+  // Detach, then unlink from the class queue and free. REQUIRES: stripe.mu held; with
+  // `cls_locked`, the item's class lock too.
+  void Remove(Stripe& stripe, ItemRef ref, MutationOp op, uint32_t now, bool cls_locked = false);
   void Emit(const MutationRecord& record);
   bool IsFlushed(const Item& item, uint32_t now) const;
 
   const StoreOptions options_;
+  ItemArena arena_;
   std::vector<std::unique_ptr<Stripe>> stripes_;
-  std::atomic<size_t> used_bytes_{
-      0};  // Invariant: sum of the charges of linked and allocated items.
+  std::vector<std::unique_ptr<SizeClass>> classes_;  // SizeClasses order, then large.
+  std::atomic<size_t> used_bytes_{0};  // Invariant: sum of the charges of taken slots.
   std::atomic<int64_t> flush_oldest_live_{
       -1};  // Items with time <= this are flushed, once now >= it.
   std::atomic<uint64_t> sequence_{0};

@@ -115,7 +115,7 @@ Command AddCacheCommand(CLI::App& parent) {
       ->capture_default_str();
   app->add_option("-m,--memory", flags->memory_mb,
                   "megabytes of item memory, a hard limit (memcached -m)")
-      ->check(CLI::Range(size_t{1}, size_t{1} << 20))
+      ->check(CLI::Range(size_t{1}, size_t{65535}))
       ->capture_default_str();
   app->add_option("-I,--max-item-size", flags->max_item_size,
                   "largest item, bytes or with a k/m suffix (memcached -I)")
@@ -124,7 +124,7 @@ Command AddCacheCommand(CLI::App& parent) {
                 "refuse stores when memory is full instead of evicting (memcached -M)");
   app->add_option("-c,--max-connections", flags->max_connections,
                   "most simultaneous client connections (memcached -c)")
-      ->check(CLI::Range(size_t{1}, size_t{1} << 20))
+      ->check(CLI::Range(size_t{1}, size_t{65535}))
       ->capture_default_str();
   app->add_option("--idle-timeout", flags->idle_timeout_seconds,
                   "close client connections idle this many seconds; 0 never (memcached "

@@ -103,6 +103,50 @@ TEST(StoreTest, MemoryAccountingStaysExactUnderChurn) {
   EXPECT_EQ(stats.bytes, 0u) << "bytes charged for items that no longer exist";
 }
 
+TEST(StoreTest, PagesMoveToTheSizeThatIsWritten) {
+  constexpr size_t kLimit = 8 << 20;
+  Store store(StoreOptions{kLimit, true});
+  for (int i = 0; i < 200000; ++i) {
+    ASSERT_TRUE(Set(store, "small" + std::to_string(i), std::string(100, 's')));
+  }
+  // Now only items ten times larger arrive, and more of them than fit.
+  for (int i = 0; i < 20000; ++i) {
+    ASSERT_TRUE(Set(store, "large" + std::to_string(i), std::string(1000, 'l'), kNow + 1 + i / 1000));
+  }
+  uint64_t large_pages = 0;
+  uint64_t all_pages = 0;
+  for (const SizeClassStats& cls : store.ClassStats()) {
+    all_pages += cls.pages;
+    large_pages += cls.slot_size >= 1000 ? cls.pages : 0;
+  }
+  EXPECT_GT(large_pages * 10, all_pages * 8) << large_pages << " of " << all_pages;
+  EXPECT_LE(all_pages * ItemArena::kPageSize, kLimit);
+  int recent_large = 0;
+  for (int i = 19000; i < 20000; ++i) {
+    recent_large += Get(store, "large" + std::to_string(i), kNow + 21).has_value();
+  }
+  EXPECT_EQ(recent_large, 1000);
+}
+
+TEST(StoreTest, LargeItemsAreEvictedAndAccountedLikeOthers) {
+  constexpr size_t kLimit = 4 << 20;
+  Store store(StoreOptions{kLimit, true});
+  const std::string large(300 << 10, 'L');
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE(Set(store, "large" + std::to_string(i), large));
+    ASSERT_TRUE(Set(store, "small" + std::to_string(i), "v"));
+    ASSERT_LE(store.Stats().bytes, kLimit);
+  }
+  EXPECT_GT(store.Stats().evictions, 0u);
+  EXPECT_TRUE(Get(store, "large39") == large) << "the newest large item is intact";
+  for (int i = 0; i < 40; ++i) {
+    Delete(store, "large" + std::to_string(i));
+    Delete(store, "small" + std::to_string(i));
+  }
+  EXPECT_EQ(store.Stats().bytes, 0u);
+  EXPECT_EQ(store.Stats().items, 0u);
+}
+
 TEST(StoreTest, RefusesWhenFullWithoutEviction) {
   Store store(StoreOptions{1 << 20, false});
   int stored = 0;
@@ -227,6 +271,52 @@ TEST(StoreConcurrencyTest, ThreadsSharingTheStoreSeeTheirOwnWrites) {
   }
   EXPECT_EQ(errors.load(), 0);
   EXPECT_LE(store.Stats().bytes, 32u << 20);
+}
+
+TEST(StoreConcurrencyTest, ThreadsEvictingAndMovingPagesKeepEveryItemIntact) {
+  // A limit far below the data, sizes that change over time: every store evicts, and
+  // pages move between classes while other threads read and write.
+  constexpr size_t kLimit = 4 << 20;
+  Store store(StoreOptions{kLimit, true});
+  constexpr int kThreads = 4;
+  std::vector<std::thread> threads;
+  std::atomic<int> failed_stores{0};
+  std::atomic<int> corrupt{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 random(t);
+      for (int i = 0; i < 40000; ++i) {
+        const size_t max_size = i < 20000 ? 300 : 3000;
+        const std::string key = "k" + std::to_string(random() % 5000);
+        // A value that starts with its own key, so a misplaced one shows.
+        std::string value = key + ":";
+        value.resize(value.size() + random() % max_size, static_cast<char>('a' + t));
+        if (!Set(store, key, value)) {
+          ++failed_stores;
+        }
+        const std::string other = "k" + std::to_string(random() % 5000);
+        const std::optional<std::string> read = Get(store, other);
+        if (read && read->substr(0, other.size() + 1) != other + ":") {
+          ++corrupt;
+        }
+        if (random() % 8 == 0) {
+          Delete(store, "k" + std::to_string(random() % 5000));
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) {
+    thread.join();
+  }
+  EXPECT_EQ(failed_stores.load(), 0);
+  EXPECT_EQ(corrupt.load(), 0);
+  EXPECT_LE(store.Stats().bytes, kLimit);
+  for (int i = 0; i < 5000; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    if (std::optional<std::string> value = Get(store, key)) {
+      EXPECT_EQ(value->substr(0, key.size() + 1), key + ":");
+    }
+  }
 }
 
 }  // namespace
