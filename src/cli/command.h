@@ -21,6 +21,7 @@ struct Command {
 Command AddVersionCommand(CLI::App& parent);
 Command AddUpCommand(CLI::App& parent);
 Command AddCacheCommand(CLI::App& parent);
+Command AddAccessCommand(CLI::App& parent);
 Command AddBenchCommand(CLI::App& parent);
 
 }  // namespace trellis::cli

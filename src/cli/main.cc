@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   const std::vector<trellis::cli::Command> commands = {
       trellis::cli::AddUpCommand(app),
       trellis::cli::AddCacheCommand(app),
+      trellis::cli::AddAccessCommand(app),
       trellis::cli::AddBenchCommand(app),
       trellis::cli::AddVersionCommand(app),
   };

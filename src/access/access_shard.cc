@@ -1,0 +1,21 @@
+#include "access/access_shard.h"
+
+namespace trellis::access {
+
+Backend& AccessShard::BackendFor(const boost::asio::ip::tcp::endpoint& node,
+                                 const std::string& group) {
+  std::shared_ptr<Backend>& backend = backends_[node];
+  if (!backend) {
+    backend = Backend::Create(executor_, node, group, options_);
+  }
+  return *backend;
+}
+
+void AccessShard::Close() {
+  for (auto& [node, backend] : backends_) {
+    backend->Close();
+  }
+  backends_.clear();
+}
+
+}  // namespace trellis::access

@@ -1,0 +1,41 @@
+// AccessShard: what one shard of the access proxy shares between its client
+// connections: the route table it routes by and one Backend per cache node.
+//
+// Thread safety: none; touched only on its shard's thread (a new route table arrives
+// by a task posted to the shard).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "access/backend.h"
+#include "access/route_table.h"
+
+namespace trellis::access {
+
+class AccessShard {
+ public:
+  AccessShard(boost::asio::any_io_executor executor, BackendOptions options)
+      : executor_(std::move(executor)), options_(options) {}
+
+  const std::shared_ptr<const RouteTable>& table() const { return table_; }
+  void SetTable(std::shared_ptr<const RouteTable> table) { table_ = std::move(table); }
+
+  // The connection to `node`, made on first use.
+  Backend& BackendFor(const boost::asio::ip::tcp::endpoint& node, const std::string& group);
+
+  // Closes every backend connection.
+  void Close();
+
+ private:
+  boost::asio::any_io_executor executor_;
+  const BackendOptions options_;
+  std::shared_ptr<const RouteTable> table_;
+  std::map<boost::asio::ip::tcp::endpoint, std::shared_ptr<Backend>> backends_;
+};
+
+}  // namespace trellis::access

@@ -1,0 +1,314 @@
+#include "access/proxy_session.h"
+
+#include <unistd.h>
+
+#include <deque>
+#include <string>
+#include <vector>
+
+#include <boost/asio/this_coro.hpp>
+
+#include "access/multiget.h"
+#include "access/reply_slot.h"
+#include "base/version.h"
+#include "proto/memcache/parser.h"
+
+namespace trellis::access {
+
+namespace asio = boost::asio;
+using proto::memcache::Command;
+using proto::memcache::ParseRequest;
+using proto::memcache::ParseStatus;
+using proto::memcache::Request;
+
+namespace {
+
+constexpr std::string_view kNoop = "mn\r\n";
+
+bool IsMeta(Command command) { return command >= Command::kMetaGet; }
+
+// One client connection's requests in flight, in order.
+class ProxySession {
+ public:
+  ProxySession(AccessShard& shard, const ProxyOptions& options, asio::any_io_executor executor)
+      : shard_(shard), options_(options), waker_(std::make_shared<Waker>(executor)) {}
+
+  // Handles one parsed request whose bytes are `raw`. False: the client said quit.
+  bool Dispatch(const Request& request, std::string_view raw);
+  void AddLocal(std::string reply) {
+    pending_.push_back(std::make_shared<ReplySlot>(std::move(reply)));
+  }
+
+  // Moves the replies that are ready, in order, to `out`; true if none is left.
+  bool TakeReady(std::string* out) {
+    while (!pending_.empty() && pending_.front()->done()) {
+      out->append(pending_.front()->reply());
+      pending_.pop_front();
+    }
+    return pending_.empty();
+  }
+  asio::awaitable<void> WaitForReplies() { return waker_->Wait(); }
+
+ private:
+  void Forward(const GroupRoute& group, std::string_view raw, bool quiet, bool silent_failure);
+  void ForwardGets(const Request& request, std::string_view raw);
+  void FlushAll(const Request& request, std::string_view raw);
+  std::string Stats() const;
+
+  AccessShard& shard_;
+  const ProxyOptions& options_;
+  std::shared_ptr<Waker> waker_;
+  std::deque<std::shared_ptr<ReplySlot>> pending_;
+  std::string scratch_;
+};
+
+bool ProxySession::Dispatch(const Request& request, std::string_view raw) {
+  const RouteTable& table = *shard_.table();
+  switch (request.command) {
+    case Command::kGet:
+    case Command::kGets:
+    case Command::kGat:
+    case Command::kGats:
+      ForwardGets(request, raw);
+      return true;
+    case Command::kSet:
+    case Command::kAdd:
+    case Command::kReplace:
+    case Command::kAppend:
+    case Command::kPrepend:
+    case Command::kCas:
+    case Command::kDelete:
+    case Command::kIncr:
+    case Command::kDecr:
+    case Command::kTouch:
+      // Text noreply hides errors too, a failed backend's included.
+      Forward(table.group(table.GroupIndexOf(request.key)), raw, request.noreply,
+              request.noreply);
+      return true;
+    case Command::kMetaGet:
+    case Command::kMetaSet:
+    case Command::kMetaDelete:
+    case Command::kMetaArithmetic:
+    case Command::kMetaDebug:
+      // Meta commands report errors even in quiet mode.
+      Forward(table.group(table.GroupIndexOf(request.key)), raw, request.meta.Has('q'), false);
+      return true;
+    case Command::kMetaNoop:
+      AddLocal("MN\r\n");
+      return true;
+    case Command::kFlushAll:
+      FlushAll(request, raw);
+      return true;
+    case Command::kVersion:
+      AddLocal("VERSION 1.6.18-trellis-" + std::string(base::kVersion) + "\r\n");
+      return true;
+    case Command::kVerbosity:
+      if (!request.noreply) {
+        AddLocal("OK\r\n");
+      }
+      return true;
+    case Command::kStats:
+      // The proxy's own figures; the nodes' are on their own ports and /metrics.
+      if (request.stats_group.empty()) {
+        AddLocal(Stats());
+      } else if (request.stats_group == "reset") {
+        AddLocal("RESET\r\n");
+      } else {
+        AddLocal("ERROR\r\n");
+      }
+      return true;
+    case Command::kQuit:
+      return false;
+  }
+  return true;
+}
+
+void ProxySession::Forward(const GroupRoute& group, std::string_view raw, bool quiet,
+                           bool silent_failure) {
+  auto slot = std::make_shared<ReplySlot>(waker_, 1);
+  pending_.push_back(slot);
+  if (!group.main) {
+    slot->Complete(0, silent_failure ? "" : "SERVER_ERROR group " + group.name + " has no main\r\n");
+    return;
+  }
+  Backend& backend = shard_.BackendFor(*group.main, group.name);
+  if (!quiet) {
+    backend.Send(raw, {std::move(slot), 0}, /*until_noop=*/false, silent_failure);
+    return;
+  }
+  scratch_.assign(raw);
+  scratch_.append(kNoop);
+  backend.Send(scratch_, {std::move(slot), 0}, /*until_noop=*/true, silent_failure);
+}
+
+void ProxySession::ForwardGets(const Request& request, std::string_view raw) {
+  const RouteTable& table = *shard_.table();
+  std::vector<size_t> groups;  // Distinct groups, in order of first key.
+  std::vector<size_t> part_of_key;
+  part_of_key.reserve(request.keys.size());
+  for (std::string_view key : request.keys) {
+    const size_t group = table.GroupIndexOf(key);
+    size_t part = 0;
+    while (part < groups.size() && groups[part] != group) {
+      ++part;
+    }
+    if (part == groups.size()) {
+      groups.push_back(group);
+    }
+    part_of_key.push_back(part);
+  }
+  if (groups.size() == 1) {
+    Forward(table.group(groups[0]), raw, false, false);
+    return;
+  }
+  std::vector<std::string> keys(request.keys.begin(), request.keys.end());
+  auto slot = std::make_shared<ReplySlot>(
+      waker_, groups.size(),
+      [keys = std::move(keys), part_of_key](std::vector<std::string>& parts) {
+        return MergeGetReplies(keys, part_of_key, parts);
+      });
+  pending_.push_back(slot);
+  for (size_t part = 0; part < groups.size(); ++part) {
+    std::vector<std::string_view> part_keys;
+    for (size_t i = 0; i < request.keys.size(); ++i) {
+      if (part_of_key[i] == part) {
+        part_keys.push_back(request.keys[i]);
+      }
+    }
+    const GroupRoute& group = table.group(groups[part]);
+    if (!group.main) {
+      slot->Complete(part, "SERVER_ERROR group " + group.name + " has no main\r\n");
+      continue;
+    }
+    shard_.BackendFor(*group.main, group.name)
+        .Send(BuildGetRequest(request.command, request.exptime, part_keys), {slot, part}, false,
+              false);
+  }
+}
+
+void ProxySession::FlushAll(const Request& request, std::string_view raw) {
+  const RouteTable& table = *shard_.table();
+  // Every group's reply is the same when all went well; else the first that differs.
+  auto slot = std::make_shared<ReplySlot>(
+      waker_, table.groups().size(), [](std::vector<std::string>& parts) -> std::string {
+        for (std::string& part : parts) {
+          if (part != parts[0]) {
+            return part != "OK\r\n" && !part.empty() ? part : parts[0];
+          }
+        }
+        return parts[0];
+      });
+  pending_.push_back(slot);
+  scratch_.assign(raw);
+  if (request.noreply) {
+    scratch_.append(kNoop);
+  }
+  for (size_t part = 0; part < table.groups().size(); ++part) {
+    const GroupRoute& group = table.group(part);
+    if (!group.main) {
+      slot->Complete(part, request.noreply ? "" : "SERVER_ERROR group " + group.name + " has no main\r\n");
+      continue;
+    }
+    shard_.BackendFor(*group.main, group.name)
+        .Send(scratch_, {slot, part}, request.noreply, request.noreply);
+  }
+}
+
+std::string ProxySession::Stats() const {
+  std::string out;
+  auto stat = [&out](std::string_view name, const std::string& value) {
+    out.append("STAT ").append(name).append(" ").append(value).append("\r\n");
+  };
+  const time_t now = time(nullptr);
+  stat("pid", std::to_string(getpid()));
+  stat("uptime", std::to_string(now - options_.started));
+  stat("time", std::to_string(now));
+  stat("version", "1.6.18-trellis-" + std::string(base::kVersion));
+  stat("pointer_size", std::to_string(sizeof(void*) * 8));
+  stat("threads", std::to_string(options_.threads));
+  if (options_.metrics != nullptr) {
+    stat("curr_connections",
+         std::to_string(
+             options_.metrics->GetGauge("trellis_connections", "", {{"server", "access"}}).Value()));
+    stat("total_connections",
+         std::to_string(options_.metrics
+                            ->GetCounter("trellis_connections_accepted_total", "",
+                                         {{"server", "access"}})
+                            .Value()));
+  }
+  stat("route_table_version", std::to_string(shard_.table()->version()));
+  stat("groups", std::to_string(shard_.table()->groups().size()));
+  out.append("END\r\n");
+  return out;
+}
+
+}  // namespace
+
+asio::awaitable<void> ServeAccess(net::Connection& connection, AccessShard& shard,
+                                  const ProxyOptions& options) {
+  ProxySession session(shard, options, co_await asio::this_coro::executor);
+  Request request;
+  std::string out;
+  size_t swallow = 0;  // Bytes of a refused value still to skip.
+  bool open = true;
+  // Not `while (open && co_await ...)`: g++ 12 evaluates a co_await on the right of &&
+  // even when the left side is false.
+  while (open) {
+    if (!co_await connection.ReadMore()) {
+      break;
+    }
+    for (;;) {
+      if (swallow > 0) {
+        const size_t skip = std::min(swallow, connection.input().size());
+        connection.Consume(skip);
+        swallow -= skip;
+        if (swallow > 0) {
+          break;
+        }
+      }
+      const auto result = ParseRequest(connection.input(), options.max_item_size, &request);
+      if (result.status == ParseStatus::kNeedMore) {
+        break;
+      }
+      if (result.status == ParseStatus::kClose) {
+        open = false;
+        break;
+      }
+      if (result.status == ParseStatus::kError) {
+        // Text commands keep noreply quiet even for errors; meta commands always report.
+        if (!request.noreply || IsMeta(request.command)) {
+          session.AddLocal(std::string(result.error) + "\r\n");
+        }
+      } else if (result.status == ParseStatus::kTooLarge) {
+        if (!request.noreply || request.command == Command::kMetaSet) {
+          session.AddLocal("SERVER_ERROR object too large for cache\r\n");
+        }
+      } else if (!session.Dispatch(request, connection.input().substr(0, result.consumed))) {
+        open = false;
+      }
+      connection.Consume(result.consumed);
+      swallow = result.swallow;
+      if (!open) {
+        break;
+      }
+    }
+    // Replies go out in request order: what is ready now, then the rest as it arrives.
+    while (!session.TakeReady(&out)) {
+      if (!out.empty()) {
+        if (!co_await connection.Write(out)) {
+          co_return;
+        }
+        out.clear();
+      }
+      co_await session.WaitForReplies();
+    }
+    if (!out.empty()) {
+      if (!co_await connection.Write(out)) {
+        co_return;
+      }
+      out.clear();
+    }
+  }
+}
+
+}  // namespace trellis::access

@@ -1,0 +1,35 @@
+// ServeAccess: the access proxy's handler for one client connection. It parses the
+// client's memcached requests (text and meta) with the cache node's parser, so bad
+// input gets the same replies; routes each key to its group's main through the shard's
+// backends; splits multi-gets across groups; and writes the replies strictly in request
+// order, whichever backend answers first.
+//
+// Answered here: version, verbosity, mn, quit, stats (the proxy's own). flush_all goes
+// to every group. Text noreply and meta q requests are sent with a trailing mn (see
+// backend.h) so that quiet mode behaves exactly as the node's.
+//
+// Thread safety: runs on the connection's shard.
+#pragma once
+
+#include <cstddef>
+#include <ctime>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "access/access_shard.h"
+#include "base/metrics.h"
+#include "net/connection.h"
+
+namespace trellis::access {
+
+struct ProxyOptions {
+  size_t max_item_size = 1 << 20;  // Values over this are refused here, as the node would.
+  int threads = 1;
+  time_t started = 0;
+  base::Registry* metrics = nullptr;  // For the connection counts of `stats`.
+};
+
+boost::asio::awaitable<void> ServeAccess(net::Connection& connection, AccessShard& shard,
+                                         const ProxyOptions& options);
+
+}  // namespace trellis::access

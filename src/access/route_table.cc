@@ -1,0 +1,53 @@
+#include "access/route_table.h"
+
+#include <xxhash.h>
+
+#include "net/address.h"
+
+namespace trellis::access {
+
+size_t RouteTable::SlotOf(std::string_view key) {
+  return XXH3_64bits(key.data(), key.size()) % kSlots;
+}
+
+RouteTable RouteTable::Even(std::vector<GroupRoute> groups, uint64_t version) {
+  RouteTable table;
+  table.slot_group_.resize(kSlots);
+  for (size_t slot = 0; slot < kSlots; ++slot) {
+    table.slot_group_[slot] = static_cast<uint16_t>(slot * groups.size() / kSlots);
+  }
+  table.groups_ = std::move(groups);
+  table.version_ = version;
+  return table;
+}
+
+base::Result<GroupRoute> RouteTable::ParseGroup(std::string_view spec) {
+  const size_t equals = spec.find('=');
+  if (equals == std::string_view::npos || equals == 0 || equals + 1 == spec.size()) {
+    return base::Error{"group '" + std::string(spec) + "': expected NAME=HOST:PORT[,HOST:PORT...]"};
+  }
+  GroupRoute group;
+  group.name = std::string(spec.substr(0, equals));
+  std::string_view nodes = spec.substr(equals + 1);
+  while (!nodes.empty()) {
+    const size_t comma = nodes.find(',');
+    const std::string_view node = nodes.substr(0, comma);
+    nodes = comma == std::string_view::npos ? std::string_view() : nodes.substr(comma + 1);
+    auto address = net::ParseHostPort(node);
+    if (!address) {
+      return base::Error{"group " + group.name + ": " + address.error().message};
+    }
+    auto endpoint = net::Resolve(*address);
+    if (!endpoint) {
+      return base::Error{"group " + group.name + ": " + endpoint.error().message};
+    }
+    if (!group.main) {
+      group.main = *endpoint;
+    } else {
+      group.backups.push_back(*endpoint);
+    }
+  }
+  return group;
+}
+
+}  // namespace trellis::access

@@ -1,0 +1,51 @@
+// RouteTable: which group serves a key. Keys hash to one of 16384 slots
+// (XXH3_64(key) % 16384, as in docs/architecture.md); the table maps each slot to a
+// group and each group to its main and backups. The access proxy holds one per shard and
+// swaps it whole when the cluster map changes, so a lookup takes no lock.
+//
+// Thread safety: immutable once built; share it through shared_ptr<const RouteTable>.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "base/result.h"
+
+namespace trellis::access {
+
+struct GroupRoute {
+  std::string name;
+  std::optional<boost::asio::ip::tcp::endpoint> main;  // None while the group has no main.
+  std::vector<boost::asio::ip::tcp::endpoint> backups;
+};
+
+class RouteTable {
+ public:
+  static constexpr size_t kSlots = 16384;
+
+  static size_t SlotOf(std::string_view key);
+
+  // The groups in order, each owning an equal contiguous range of slots.
+  // REQUIRES: 1 <= groups.size() <= kSlots.
+  static RouteTable Even(std::vector<GroupRoute> groups, uint64_t version);
+
+  // Parses "NAME=HOST:PORT[,HOST:PORT...]": the main first, then backups.
+  static base::Result<GroupRoute> ParseGroup(std::string_view spec);
+
+  size_t GroupIndexOf(std::string_view key) const { return slot_group_[SlotOf(key)]; }
+  const GroupRoute& group(size_t index) const { return groups_[index]; }
+  const std::vector<GroupRoute>& groups() const { return groups_; }
+  uint64_t version() const { return version_; }
+
+ private:
+  std::vector<GroupRoute> groups_;
+  std::vector<uint16_t> slot_group_;
+  uint64_t version_ = 0;
+};
+
+}  // namespace trellis::access
