@@ -43,12 +43,13 @@ tsan: setup
 	cmake --build $(TSAN_BUILD) -j $(JOBS) --target cache_store_test
 	TSAN_OPTIONS=halt_on_error=1 $(TSAN_BUILD)/tests/cache_store_test
 
-# The protocol parsers (requests, replies) under libFuzzer (clang), each for FUZZ_SECONDS,
-# from their seed corpora.
+# The protocol parsers (memcached requests and replies, replication frames) under
+# libFuzzer (clang), each for FUZZ_SECONDS, from their seed corpora.
 fuzz: setup
 	CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DTRELLIS_FUZZ=ON
-	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target memcache_parser_fuzz memcache_response_fuzz
-	for target in memcache_parser memcache_response; do \
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target memcache_parser_fuzz memcache_response_fuzz \
+	  replication_frame_fuzz
+	for target in memcache_parser memcache_response replication_frame; do \
 	  mkdir -p $(FUZZ_BUILD)/corpus/$$target && \
 	  cp tests/fuzz/corpus/$$target/* $(FUZZ_BUILD)/corpus/$$target/ && \
 	  $(FUZZ_BUILD)/bin/$${target}_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \

@@ -12,6 +12,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 
@@ -37,7 +38,6 @@ class Server:
 
     def __init__(self, kind, trellis, threads, memory_mb, cpus):
         self.port = free_port()
-        pin = ["taskset", "-c", cpus] if cpus else []
         if kind.startswith("memcached"):
             cmd = ["/usr/bin/memcached", "-l", "127.0.0.1", "-p", str(self.port), "-U", "0",
                    "-t", str(threads), "-m", str(memory_mb), "-c", "4096"]
@@ -47,6 +47,10 @@ class Server:
             cmd = [trellis, "cache", "--listen", "127.0.0.1:%d" % self.port, "--threads",
                    str(threads), "--memory", str(memory_mb), "--max-connections", "4096",
                    "--log-level", "warn"]
+        self._start(cmd, cpus)
+
+    def _start(self, cmd, cpus):
+        pin = ["taskset", "-c", cpus] if cpus else []
         self.process = subprocess.Popen(pin + cmd, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
         wait_port(self.port)
@@ -65,6 +69,63 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+class Proxy(Server):
+    """`trellis access` or nutcracker (twemproxy), one thread, in front of one node."""
+
+    def __init__(self, kind, trellis, node_port, cpus, workdir):
+        self.port = free_port()
+        if kind == "twemproxy":
+            config = os.path.join(workdir, "nutcracker.yml")
+            with open(config, "w") as f:
+                f.write("pool:\n  listen: 127.0.0.1:%d\n  hash: fnv1a_64\n"
+                        "  distribution: ketama\n  timeout: 2000\n  server_connections: 1\n"
+                        "  servers:\n   - 127.0.0.1:%d:1\n" % (self.port, node_port))
+            cmd = ["/usr/sbin/nutcracker", "-c", config, "-s", str(free_port()),
+                   "-o", os.path.join(workdir, "nutcracker.log")]
+        else:
+            cmd = [trellis, "access", "--listen", "127.0.0.1:%d" % self.port, "--threads", "1",
+                   "--group", "a=127.0.0.1:%d" % node_port, "--log-level", "warn"]
+        self._start(cmd, cpus)
+
+
+def compare_proxies(args, keys):
+    """access vs twemproxy in front of the same trellis cache node: proxy on CPU 0, node
+    and load generator on CPU 1 (the proxy is the one under test)."""
+    workloads = [
+        ("64 B, 1:9, 200 conns, pipeline 1", ["--connections", "200", "--pipeline", "1"]),
+        ("64 B, 1:9, 200 conns, pipeline 16", ["--connections", "200", "--pipeline", "16"]),
+    ]
+    base = ["--duration", str(args.seconds), "--warmup", "0.5", "--keys", keys, "--threads", "1",
+            "--ratio", "1:9", "--value-size", "64"]
+    results = {}
+    with tempfile.TemporaryDirectory() as workdir:
+        for name, load in workloads:
+            for round_ in range(args.rounds):
+                for kind in ["twemproxy", "access"]:
+                    node = Server("trellis", args.trellis, 1, 64, "1")
+                    proxy = Proxy(kind, args.trellis, node.port, "0", workdir)
+                    try:
+                        bench(args.trellis, node.port,
+                              ["--fill", "--keys", keys, "--connections", "8"], "1")
+                        results.setdefault((name, kind), []).append(
+                            bench(args.trellis, proxy.port, base + load, "1"))
+                    finally:
+                        proxy.stop()
+                        node.stop()
+                print("  done: %s, round %d" % (name, round_ + 1), file=sys.stderr)
+    med = statistics.median
+    print("| proxy workload (1 proxy thread, pinned; one trellis cache node behind) | "
+          "twemproxy ops/s | access ops/s | ratio | twemproxy p99 us | access p99 us |")
+    print("|---|---|---|---|---|---|")
+    for name, _ in workloads:
+        n, a = results[(name, "twemproxy")], results[(name, "access")]
+        n_ops, a_ops = med(r["ops_per_second"] for r in n), med(r["ops_per_second"] for r in a)
+        errors = sum(sum(r["errors"].values()) for r in n + a)
+        print("| %s | %.0f | %.0f | %.2f | %.0f | %.0f |%s" % (
+            name, n_ops, a_ops, a_ops / n_ops, med(r["latency_us"]["p99"] for r in n),
+            med(r["latency_us"]["p99"] for r in a), " errors: %d" % errors if errors else ""))
 
 
 def bench(trellis, port, args, cpus):
@@ -113,6 +174,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--quick", action="store_true", help="1 round of 1 s: a smoke run")
+    parser.add_argument("--proxies", action="store_true",
+                        help="only the proxy comparison: access against twemproxy")
     parser.add_argument("--calibrate", action="store_true",
                         help="memcached against a second memcached on the first workloads: "
                              "the noise floor of a ratio")
@@ -145,6 +208,9 @@ def main():
     order = ["memcached", "trellis"]
     if args.calibrate:
         calibrate(args, workloads[:2], keys)
+        return
+    if args.proxies:
+        compare_proxies(args, keys)
         return
     for name, bench_args, fill_size, memory in workloads:
         for round_ in range(args.rounds):
@@ -250,6 +316,8 @@ def main():
     print("| trellis bench on the same workload (ops/s) | %.0f | %.0f | |" % (
         med(r["ops_per_second"] for r in results[(workloads[0][0], "memcached")]),
         med(r["ops_per_second"] for r in results[(workloads[0][0], "trellis")])))
+    print()
+    compare_proxies(args, keys)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@
 #include "access/multiget.h"
 #include "access/reply_slot.h"
 #include "base/version.h"
+#include "proto/memcache/base64.h"
 #include "proto/memcache/parser.h"
 
 namespace trellis::access {
@@ -49,8 +50,18 @@ class ProxySession {
   }
   asio::awaitable<void> WaitForReplies() { return waker_->Wait(); }
 
+  // Like the node: a set refused as too large removes the key's old value.
+  void EraseAfterRefusedSet(const Request& request);
+
  private:
-  void Forward(const GroupRoute& group, std::string_view raw, bool quiet, bool silent_failure);
+  void Forward(const GroupRoute& group, std::string_view raw, bool quiet, bool silent_failure) {
+    auto slot = std::make_shared<ReplySlot>(waker_, 1);
+    pending_.push_back(slot);
+    Send(group, raw, quiet, silent_failure, std::move(slot));
+  }
+  // Sends `raw` to the group's main for `slot`.
+  void Send(const GroupRoute& group, std::string_view raw, bool quiet, bool silent_failure,
+            std::shared_ptr<ReplySlot> slot);
   void ForwardGets(const Request& request, std::string_view raw);
   void FlushAll(const Request& request, std::string_view raw);
   std::string Stats() const;
@@ -123,10 +134,8 @@ bool ProxySession::Dispatch(const Request& request, std::string_view raw) {
   return true;
 }
 
-void ProxySession::Forward(const GroupRoute& group, std::string_view raw, bool quiet,
-                           bool silent_failure) {
-  auto slot = std::make_shared<ReplySlot>(waker_, 1);
-  pending_.push_back(slot);
+void ProxySession::Send(const GroupRoute& group, std::string_view raw, bool quiet,
+                        bool silent_failure, std::shared_ptr<ReplySlot> slot) {
   if (!group.main) {
     slot->Complete(0, silent_failure ? "" : "SERVER_ERROR group " + group.name + " has no main\r\n");
     return;
@@ -141,8 +150,27 @@ void ProxySession::Forward(const GroupRoute& group, std::string_view raw, bool q
   backend.Send(scratch_, {std::move(slot), 0}, /*until_noop=*/true, silent_failure);
 }
 
+void ProxySession::EraseAfterRefusedSet(const Request& request) {
+  if (request.command != Command::kSet && request.command != Command::kMetaSet) {
+    return;
+  }
+  const RouteTable& table = *shard_.table();
+  const std::string erase = request.meta.Has('b')
+                                ? "md " + proto::memcache::Base64Encode(request.key) + " b q\r\n"
+                                : "md " + std::string(request.key) + " q\r\n";
+  // Whatever the node answers is not the client's business.
+  auto slot = std::make_shared<ReplySlot>(
+      waker_, 1, [](std::vector<std::string>&) { return std::string(); });
+  pending_.push_back(slot);
+  Send(table.group(table.GroupIndexOf(request.key)), erase, true, true, std::move(slot));
+}
+
 void ProxySession::ForwardGets(const Request& request, std::string_view raw) {
   const RouteTable& table = *shard_.table();
+  if (request.keys.empty()) {
+    AddLocal("END\r\n");  // "gat 0" and the like: memcached's answer.
+    return;
+  }
   std::vector<size_t> groups;  // Distinct groups, in order of first key.
   std::vector<size_t> part_of_key;
   part_of_key.reserve(request.keys.size());
@@ -280,6 +308,7 @@ asio::awaitable<void> ServeAccess(net::Connection& connection, AccessShard& shar
           session.AddLocal(std::string(result.error) + "\r\n");
         }
       } else if (result.status == ParseStatus::kTooLarge) {
+        session.EraseAfterRefusedSet(request);
         if (!request.noreply || request.command == Command::kMetaSet) {
           session.AddLocal("SERVER_ERROR object too large for cache\r\n");
         }

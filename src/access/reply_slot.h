@@ -12,23 +12,11 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include "net/waker.h"
 
 namespace trellis::access {
 
-// Wakes one waiting coroutine; a Wake() with nobody waiting is remembered.
-class Waker {
- public:
-  explicit Waker(const boost::asio::any_io_executor& executor);
-  boost::asio::awaitable<void> Wait();
-  void Wake();
-
- private:
-  boost::asio::steady_timer timer_;
-  bool signaled_ = false;
-};
+using net::Waker;
 
 class ReplySlot {
  public:

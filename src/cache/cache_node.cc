@@ -5,13 +5,19 @@
 #include <condition_variable>
 #include <mutex>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "net/waker.h"
 #include "proto/memcache/parser.h"
 
 namespace trellis::cache {
 
 namespace asio = boost::asio;
+using proto::memcache::Command;
 using proto::memcache::ParseRequest;
 using proto::memcache::ParseStatus;
 using proto::memcache::Request;
@@ -32,9 +38,35 @@ bool IsMeta(proto::memcache::Command command) {
 // Replies are written when a batch of pipelined requests is done, or sooner past this.
 constexpr size_t kFlushReplyBytes = 256 * 1024;
 
-asio::awaitable<void> ServeMemcache(net::Connection& connection, Store& store,
-                                    CacheMetrics& metrics, const ExecutorOptions& options) {
-  Executor executor(store, metrics, options);
+// Commands that change items: a backup refuses them from clients.
+bool ChangesItems(const Request& request) {
+  switch (request.command) {
+    case Command::kSet:
+    case Command::kAdd:
+    case Command::kReplace:
+    case Command::kAppend:
+    case Command::kPrepend:
+    case Command::kCas:
+    case Command::kDelete:
+    case Command::kIncr:
+    case Command::kDecr:
+    case Command::kTouch:
+    case Command::kGat:
+    case Command::kGats:
+    case Command::kFlushAll:
+    case Command::kMetaSet:
+    case Command::kMetaDelete:
+    case Command::kMetaArithmetic:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+asio::awaitable<void> CacheNode::Serve(net::Connection& connection) {
+  Executor executor(store_, metrics_, executor_options_);
   Request request;
   std::string out;
   size_t swallow = 0;  // Bytes of a refused value still to skip.
@@ -47,6 +79,7 @@ asio::awaitable<void> ServeMemcache(net::Connection& connection, Store& store,
     }
     const uint32_t now = CoarseNow();
     const auto batch_start = std::chrono::steady_clock::now();
+    const uint64_t sequence_before = ReplicationLog::LastSequenceOfThisThread();
     for (;;) {
       if (swallow > 0) {
         const size_t skip = std::min(swallow, connection.input().size());
@@ -56,13 +89,25 @@ asio::awaitable<void> ServeMemcache(net::Connection& connection, Store& store,
           break;
         }
       }
-      const auto result = ParseRequest(connection.input(), options.max_item_size, &request);
+      const auto result = ParseRequest(connection.input(), executor_options_.max_item_size, &request);
       if (result.status == ParseStatus::kNeedMore) {
         break;
       }
       if (result.status == ParseStatus::kClose) {
         open = false;
         break;
+      }
+      uint64_t log_id = 0;
+      uint64_t after = 0;
+      if (result.status == ParseStatus::kError && out.empty() &&
+          ParseReplicateCommand(connection.input().substr(0, result.consumed - 1), &log_id,
+                                &after)) {
+        // A backup: from now on this connection carries the replication stream.
+        connection.Consume(result.consumed);
+        store_.SetMutationListener(&replication_log_);
+        co_await ServeReplication(connection, store_, replication_log_, replication_counters_,
+                                  log_id, after);
+        co_return;
       }
       if (result.status == ParseStatus::kError) {
         // Text commands keep noreply quiet even for errors; meta commands always report.
@@ -72,6 +117,8 @@ asio::awaitable<void> ServeMemcache(net::Connection& connection, Store& store,
         }
       } else if (result.status == ParseStatus::kTooLarge) {
         executor.RejectTooLarge(request, now, &out);
+      } else if (read_only_ && ChangesItems(request)) {
+        out.append("SERVER_ERROR read only: this node is a backup\r\n");
       } else if (!executor.Execute(request, now, &out)) {
         open = false;
       }
@@ -88,24 +135,49 @@ asio::awaitable<void> ServeMemcache(net::Connection& connection, Store& store,
         out.clear();
       }
     }
+    const uint64_t sequence = ReplicationLog::LastSequenceOfThisThread();
+    if (sync_replication_ && sequence != sequence_before) {
+      co_await WaitForBackup(sequence);
+    }
     if (!out.empty()) {
       if (!co_await connection.Write(out)) {
         co_return;
       }
       out.clear();
-      metrics.batch_seconds.Observe(
+      metrics_.batch_seconds.Observe(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - batch_start).count());
     }
   }
 }
 
-}  // namespace
+asio::awaitable<void> CacheNode::WaitForBackup(uint64_t sequence) {
+  if (replication_counters_.backups.load() == 0) {
+    sync_degraded_.Increment();  // No backup to wait for: answer, and say so.
+    co_return;
+  }
+  const auto executor = co_await asio::this_coro::executor;
+  auto waker = std::make_shared<net::Waker>(executor);
+  replication_log_.NotifyAcknowledged(
+      sequence, [waker, executor] { asio::post(executor, [waker] { waker->Wake(); }); });
+  co_await waker->WaitUntil(std::chrono::steady_clock::now() + sync_timeout_);
+  if (replication_log_.acknowledged() < sequence) {
+    sync_degraded_.Increment();
+  }
+}
 
 CacheNode::CacheNode(const CacheNodeOptions& options, base::Registry& metrics)
     : executor_options_{options.max_item_size, CoarseNow(), options.threads,
                         options.max_connections},
       store_(StoreOptions{options.memory_bytes, options.evict}),
       metrics_(metrics),
+      replication_log_(options.replication_log_bytes),
+      read_only_(options.replica_of.has_value()),
+      sync_replication_(options.sync_replication),
+      sync_timeout_(options.sync_timeout),
+      sync_degraded_(metrics.GetCounter(
+          "trellis_replication_sync_degraded_total",
+          "Sync-mode writes answered without a backup's acknowledgement (none connected, or "
+          "--sync-timeout passed).")),
       pool_(options.threads) {}
 
 base::Result<std::unique_ptr<CacheNode>> CacheNode::Start(const CacheNodeOptions& options,
@@ -134,7 +206,7 @@ base::Result<std::unique_ptr<CacheNode>> CacheNode::Start(const CacheNodeOptions
   auto server = net::Server::Start(
       node->pool_, server_options,
       [self](net::Connection& connection) {
-        return ServeMemcache(connection, self->store_, self->metrics_, self->executor_options_);
+        return self->Serve(connection);
       },
       metrics);
   if (!server) {
@@ -143,6 +215,27 @@ base::Result<std::unique_ptr<CacheNode>> CacheNode::Start(const CacheNodeOptions
   node->server_ = std::move(server).value();
   node->endpoint_ = node->server_->local_endpoint();
   node->pool_.Start();
+  const ReplicationLog* log = &node->replication_log_;
+  const ReplicationCounters* counters = &node->replication_counters_;
+  metrics.AddGaugeCallback("trellis_replication_backups", "Backups streaming from this node.",
+                           [counters] { return counters->backups.load(); });
+  metrics.AddGaugeCallback("trellis_replication_sequence", "Last sequence of the replication log.",
+                           [log] { return static_cast<int64_t>(log->last_sequence()); });
+  metrics.AddGaugeCallback("trellis_replication_acknowledged_sequence",
+                           "Highest sequence a backup has acknowledged.",
+                           [log] { return static_cast<int64_t>(log->acknowledged()); });
+  if (options.replica_of) {
+    const ReplicaState* replica = &node->replica_state_;
+    metrics.AddGaugeCallback("trellis_replica_applied_sequence",
+                             "The main's sequence this backup has applied.",
+                             [replica] { return static_cast<int64_t>(replica->applied.load()); });
+    metrics.AddGaugeCallback("trellis_replica_connected", "1 while streaming from the main.",
+                             [replica] { return replica->connected.load() ? 1 : 0; });
+    asio::co_spawn(node->pool_.context(0),
+                   RunReplica(*options.replica_of, node->store_, node->replica_state_,
+                              node->stopping_),
+                   asio::detached);
+  }
   node->sweeper_ = std::jthread([self](std::stop_token stop) {
     // Expired items give their memory back within about a second even if never read.
     while (!stop.stop_requested()) {
@@ -159,6 +252,7 @@ base::Result<std::unique_ptr<CacheNode>> CacheNode::Start(const CacheNodeOptions
 CacheNode::~CacheNode() { Stop(std::chrono::milliseconds(0)); }
 
 void CacheNode::Stop(std::chrono::milliseconds timeout) {
+  stopping_ = true;
   if (server_) {
     server_->Drain(timeout);
     server_.reset();

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -13,6 +14,8 @@
 #include "base/metrics.h"
 #include "base/result.h"
 #include "cache/executor.h"
+#include "cache/replication.h"
+#include "cache/replication_log.h"
 #include "cache/store.h"
 #include "net/server.h"
 #include "net/shard_pool.h"
@@ -27,6 +30,13 @@ struct CacheNodeOptions {
   bool evict = true;
   size_t max_connections = 1024;
   std::chrono::milliseconds idle_timeout{0};
+  // Replication (docs/cache.md): a backup follows the main at `replica_of` and refuses
+  // client writes; a main with `sync_replication` answers a write only when a backup
+  // has it, or after `sync_timeout`.
+  std::optional<boost::asio::ip::tcp::endpoint> replica_of;
+  bool sync_replication = false;
+  std::chrono::milliseconds sync_timeout{1000};
+  size_t replication_log_bytes = 64 << 20;
 };
 
 class CacheNode {
@@ -37,16 +47,29 @@ class CacheNode {
 
   const boost::asio::ip::tcp::endpoint& local_endpoint() const { return endpoint_; }
   Store& store() { return store_; }
+  const ReplicaState& replica_state() const { return replica_state_; }
 
   // Stops accepting, finishes in-flight requests (up to `timeout`), stops the threads.
   void Stop(std::chrono::milliseconds timeout);
 
  private:
   CacheNode(const CacheNodeOptions& options, base::Registry& metrics);
+  // One client connection (or a backup's replication stream).
+  boost::asio::awaitable<void> Serve(net::Connection& connection);
+  // Sync mode: returns when a backup has `sequence`, or at the sync timeout.
+  boost::asio::awaitable<void> WaitForBackup(uint64_t sequence);
 
   ExecutorOptions executor_options_;
   Store store_;
   CacheMetrics metrics_;
+  ReplicationLog replication_log_;
+  ReplicationCounters replication_counters_;
+  ReplicaState replica_state_;
+  const bool read_only_;
+  const bool sync_replication_;
+  const std::chrono::milliseconds sync_timeout_;
+  base::Counter& sync_degraded_;
+  std::atomic<bool> stopping_{false};
   net::ShardPool pool_;
   std::unique_ptr<net::Server> server_;
   boost::asio::ip::tcp::endpoint endpoint_;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <ctime>
 #include <thread>
 
 #include "base/check.h"
@@ -642,6 +643,21 @@ void Store::SweepExpired(uint32_t now, size_t budget) {
     }
     if (cursor == kStripes - 1) {
       break;  // One full pass per call at most.
+    }
+  }
+}
+
+void Store::ForEachItem(size_t stripe_index, const std::function<void(const Item&)>& fn) {
+  Stripe& stripe = *stripes_[stripe_index];
+  std::lock_guard lock(stripe.mu);
+  const uint32_t now = static_cast<uint32_t>(time(nullptr));
+  for (ItemRef head : stripe.buckets) {
+    for (ItemRef ref = head; ref != kNoItem;) {
+      const Item* item = arena_.Resolve(ref);
+      if (!item->IsExpired(now) && !IsFlushed(*item, now)) {
+        fn(*item);
+      }
+      ref = item->hash_next;
     }
   }
 }

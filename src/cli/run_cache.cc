@@ -29,6 +29,10 @@ struct CacheFlags {
   int udp_port = 0;
   std::string user;
   int verbosity = 0;
+  std::string replica_of;
+  bool sync_replication = false;
+  double sync_timeout_seconds = 1;
+  size_t replication_log_mb = 64;
 };
 
 // "1048576", "1024k", "1m" -> bytes; memcached's -I syntax.
@@ -92,6 +96,17 @@ int RunCache(CLI::App& app, CacheFlags& flags) {
   options.max_connections = flags.max_connections;
   options.idle_timeout =
       std::chrono::milliseconds(static_cast<int64_t>(flags.idle_timeout_seconds * 1000));
+  if (!flags.replica_of.empty()) {
+    auto main = ResolveFlag("--replica-of", flags.replica_of);
+    if (!main) {
+      return UsageError(app, main.error().message);
+    }
+    options.replica_of = *main;
+  }
+  options.sync_replication = flags.sync_replication;
+  options.sync_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(flags.sync_timeout_seconds * 1000));
+  options.replication_log_bytes = flags.replication_log_mb << 20;
   return RunCacheDaemon(app, flags.daemon, *admin_endpoint, options, "cache", /*banner=*/false,
                         flags.user);
 }
@@ -122,6 +137,21 @@ Command AddCacheCommand(CLI::App& parent) {
       ->capture_default_str();
   app->add_flag("-M,--no-evict", flags->no_evict,
                 "refuse stores when memory is full instead of evicting (memcached -M)");
+  app->add_option("--replica-of", flags->replica_of,
+                  "HOST:PORT of a main cache node: follow it as its backup (a snapshot, then "
+                  "every change, in order) and refuse writes from clients");
+  app->add_flag("--sync-replication", flags->sync_replication,
+                "answer a write only once a backup has it (or after --sync-timeout)");
+  app->add_option("--sync-timeout", flags->sync_timeout_seconds,
+                  "seconds a sync write waits for a backup before it is answered anyway and "
+                  "counted in trellis_replication_sync_degraded_total")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app->add_option("--replication-log", flags->replication_log_mb,
+                  "megabytes of recent changes kept for backups that reconnect; one further "
+                  "behind gets a full snapshot")
+      ->check(CLI::Range(size_t{1}, size_t{65535}))
+      ->capture_default_str();
   app->add_option("-c,--max-connections", flags->max_connections,
                   "most simultaneous client connections (memcached -c)")
       ->check(CLI::Range(size_t{1}, size_t{65535}))

@@ -39,6 +39,9 @@ class Connection {
 
   // Makes the next ReadMore() return false; the handler then returns and the socket closes.
   void Close() { closed_ = true; }
+  // Close(), and a ReadMore() or Write() in progress returns false now: for a handler
+  // that reads and writes from two coroutines and must stop both.
+  void Abort();
 
   int shard() const { return shard_; }
   const boost::asio::ip::tcp::endpoint& peer() const { return peer_; }
@@ -48,7 +51,6 @@ class Connection {
 
   // For the server's sweeper and drain, on this connection's shard.
   bool IsIdleBetweenRequests() const { return in_read_ && begin_ == end_; }
-  void Abort();
 
   boost::asio::ip::tcp::socket socket_;
   boost::asio::ip::tcp::endpoint peer_;

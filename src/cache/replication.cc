@@ -1,0 +1,277 @@
+#include "cache/replication.h"
+
+#include <time.h>
+
+#include <charconv>
+#include <cstring>
+#include <memory>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "cache/replication_wire.h"
+#include "net/waker.h"
+
+namespace trellis::cache {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr size_t kBatchBytes = 256 * 1024;
+constexpr auto kRetryInterval = std::chrono::milliseconds(200);
+constexpr auto kAckInterval = std::chrono::milliseconds(5);
+
+uint32_t Now() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  return static_cast<uint32_t>(ts.tv_sec);
+}
+
+bool ParseNumber(std::string_view token, uint64_t* value) {
+  auto [end, ec] = std::from_chars(token.data(), token.data() + token.size(), *value);
+  return ec == std::errc() && end == token.data() + token.size();
+}
+
+// A wake-up that another thread can trigger: posts Wake() to the waker's shard.
+std::function<void()> PostWake(const std::shared_ptr<net::Waker>& waker,
+                               const asio::any_io_executor& executor) {
+  return [waker, executor] { asio::post(executor, [waker] { waker->Wake(); }); };
+}
+
+// Reads "ack <seq>" lines until the connection ends, then wakes the sender.
+asio::awaitable<void> ReadAcknowledgements(net::Connection& connection, ReplicationLog& log,
+                                           std::shared_ptr<net::Waker> waker,
+                                           std::shared_ptr<bool> done) {
+  while (co_await connection.ReadMore()) {
+    for (;;) {
+      const std::string_view input = connection.input();
+      const size_t end = input.find('\n');
+      if (end == std::string_view::npos) {
+        break;
+      }
+      std::string_view line = input.substr(0, end);
+      if (!line.empty() && line.back() == '\r') {
+        line.remove_suffix(1);
+      }
+      uint64_t sequence = 0;
+      if (line.substr(0, 4) == "ack " && ParseNumber(line.substr(4), &sequence)) {
+        log.Acknowledge(sequence);
+      }
+      connection.Consume(end + 1);
+    }
+  }
+  *done = true;
+  waker->Wake();
+}
+
+}  // namespace
+
+bool ParseReplicateCommand(std::string_view line, uint64_t* log_id, uint64_t* after) {
+  if (!line.empty() && line.back() == '\r') {
+    line.remove_suffix(1);
+  }
+  if (line.substr(0, kReplicateCommand.size() + 1) != std::string(kReplicateCommand) + " ") {
+    return false;
+  }
+  line.remove_prefix(kReplicateCommand.size() + 1);
+  const size_t space = line.find(' ');
+  return space != std::string_view::npos && ParseNumber(line.substr(0, space), log_id) &&
+         ParseNumber(line.substr(space + 1), after);
+}
+
+asio::awaitable<void> ServeReplication(net::Connection& connection, Store& store,
+                                       ReplicationLog& log, ReplicationCounters& counters,
+                                       uint64_t log_id, uint64_t after) {
+  const auto executor = co_await asio::this_coro::executor;
+  auto waker = std::make_shared<net::Waker>(executor);
+  auto reader_done = std::make_shared<bool>(false);
+  asio::co_spawn(executor, ReadAcknowledgements(connection, log, waker, reader_done),
+                 asio::detached);
+  counters.backups.fetch_add(1);
+  std::string out;
+  uint64_t cursor = after;
+  bool ok = true;
+  if (log_id != log.log_id() || !log.CopyAfter(&cursor, 0, &out)) {
+    // A snapshot, stripe by stripe, then the log from where it started.
+    cursor = log.last_sequence();
+    out.clear();
+    AppendSnapshotStart(log.log_id(), &out);
+    for (size_t stripe = 0; ok && stripe < Store::kStripeCount; ++stripe) {
+      store.ForEachItem(stripe, [&out](const Item& item) {
+        AppendRecordFrame({0, MutationOp::kStore, item.key(), item.value(), item.client_flags,
+                           item.exptime, item.cas, item.time},
+                          &out);
+      });
+      if (out.size() >= kBatchBytes || stripe + 1 == Store::kStripeCount) {
+        ok = co_await connection.Write(out);
+        out.clear();
+      }
+    }
+    AppendSnapshotEnd(cursor, &out);
+  }
+  while (ok && !*reader_done) {
+    if (!log.CopyAfter(&cursor, kBatchBytes, &out)) {
+      break;  // Fell out of the log: the backup reconnects and gets a snapshot.
+    }
+    if (!out.empty()) {
+      ok = co_await connection.Write(out);
+      out.clear();
+      continue;
+    }
+    log.NotifyAfter(cursor, PostWake(waker, executor));
+    co_await waker->Wait();
+  }
+  counters.backups.fetch_sub(1);
+  connection.Abort();
+  while (!*reader_done) {
+    co_await waker->Wait();
+  }
+}
+
+void ApplyRecord(Store& store, const MutationRecord& record, uint32_t now) {
+  switch (record.op) {
+    case MutationOp::kStore: {
+      Store::Slot slot = store.Lock(record.key, now);
+      Item* item = slot.Allocate(static_cast<uint32_t>(record.value.size()), record.client_flags,
+                                 record.exptime);
+      if (item != nullptr) {
+        std::memcpy(item->mutable_value(), record.value.data(), record.value.size());
+        slot.Commit(item, record.cas);
+      }
+      break;
+    }
+    case MutationOp::kDelete:
+    case MutationOp::kExpire:
+    case MutationOp::kEvict:
+      store.Lock(record.key, now).Erase(record.op);
+      break;
+    case MutationOp::kTouch: {
+      Store::Slot slot = store.Lock(record.key, now);
+      if (slot.Find() != nullptr) {
+        slot.SetExptime(record.exptime);
+      }
+      break;
+    }
+    case MutationOp::kFlush: {
+      // exptime is the main's oldest live time: replay the same flush_all.
+      const int64_t delay = int64_t{record.exptime} >= int64_t{record.timestamp}
+                                ? int64_t{record.exptime} - record.timestamp + 1
+                                : 0;
+      store.FlushAll(record.timestamp, delay);
+      break;
+    }
+  }
+}
+
+namespace {
+
+// Sends "ack <applied>" when the backup moved on; false if the connection broke.
+asio::awaitable<bool> Acknowledge(asio::ip::tcp::socket& socket, uint64_t applied) {
+  const std::string ack = "ack " + std::to_string(applied) + "\r\n";
+  auto [error, written] =
+      co_await asio::async_write(socket, asio::buffer(ack), asio::as_tuple(asio::use_awaitable));
+  co_return !error;
+}
+
+// Applies every whole frame in `input`; returns the bytes used, or npos on a bad frame.
+size_t ApplyFrames(std::string_view input, Store& store, ReplicaState& state, uint64_t* log_id) {
+  const uint32_t now = Now();
+  size_t used = 0;
+  for (;;) {
+    ReplicationFrame frame;
+    size_t consumed = 0;
+    const auto status = ParseReplicationFrame(input.substr(used), &frame, &consumed);
+    if (status == FrameStatus::kBad) {
+      return std::string_view::npos;
+    }
+    if (status == FrameStatus::kNeedMore) {
+      return used;
+    }
+    used += consumed;
+    if (frame.type == 'F') {
+      store.FlushAll(now, 0);  // A snapshot replaces everything.
+      *log_id = frame.value;
+      state.snapshots.fetch_add(1);
+    } else if (frame.type == 'E') {
+      state.applied = frame.value;
+    } else {
+      ApplyRecord(store, frame.record, now);
+      if (frame.record.sequence != 0) {
+        state.applied = frame.record.sequence;
+      }
+    }
+  }
+}
+
+// One connection to the main: asks for the stream after what was applied, applies it
+// until the connection fails.
+asio::awaitable<void> FollowOnce(asio::ip::tcp::endpoint main, Store& store, ReplicaState& state,
+                                 const std::atomic<bool>& stop, uint64_t* log_id) {
+  asio::ip::tcp::socket socket(co_await asio::this_coro::executor);
+  auto [connect_error] = co_await socket.async_connect(main, asio::as_tuple(asio::use_awaitable));
+  if (connect_error) {
+    co_return;
+  }
+  socket.set_option(asio::ip::tcp::no_delay(true));
+  const std::string hello = std::string(kReplicateCommand) + " " + std::to_string(*log_id) + " " +
+                            std::to_string(state.applied.load()) + "\r\n";
+  auto [hello_error, written] =
+      co_await asio::async_write(socket, asio::buffer(hello), asio::as_tuple(asio::use_awaitable));
+  if (hello_error) {
+    co_return;
+  }
+  state.connected = true;
+  std::string buffer(256 * 1024, '\0');
+  size_t end = 0;
+  uint64_t acked = state.applied.load();
+  auto last_ack = std::chrono::steady_clock::now();
+  while (!stop.load()) {
+    auto [read_error, read] = co_await socket.async_read_some(
+        asio::buffer(buffer.data() + end, buffer.size() - end), asio::as_tuple(asio::use_awaitable));
+    if (read_error) {
+      break;
+    }
+    end += read;
+    const size_t used = ApplyFrames(std::string_view(buffer.data(), end), store, state, log_id);
+    if (used == std::string_view::npos) {
+      break;
+    }
+    // Keep the partial frame at the front; grow for a large item.
+    buffer.erase(0, used);
+    end -= used;
+    buffer.resize(std::max(buffer.size(), end * 2 + 64 * 1024));
+    // Acknowledge at once when caught up (sync writes wait on it), else now and then.
+    const uint64_t applied = state.applied.load();
+    const auto now = std::chrono::steady_clock::now();
+    if (applied > acked && (end == 0 || now - last_ack > kAckInterval)) {
+      if (!co_await Acknowledge(socket, applied)) {
+        break;
+      }
+      acked = applied;
+      last_ack = now;
+    }
+  }
+  state.connected = false;
+}
+
+}  // namespace
+
+asio::awaitable<void> RunReplica(asio::ip::tcp::endpoint main, Store& store, ReplicaState& state,
+                                 const std::atomic<bool>& stop) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  uint64_t log_id = 0;
+  while (!stop.load()) {
+    co_await FollowOnce(main, store, state, stop, &log_id);
+    timer.expires_after(kRetryInterval);
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+}  // namespace trellis::cache

@@ -1,0 +1,56 @@
+// Main -> backup replication of a cache node (docs/cache.md, "Replication").
+//
+// ServeReplication runs on the main, on a client connection that opened with
+// "trellis-replicate <log id> <after>\r\n": it sends a snapshot first when the backup
+// cannot continue from `after` in this log (new, too far behind, or it followed another
+// log), then the log's records as they come, and reads the backup's acknowledgements.
+// The snapshot's position is taken before it starts and the tail is sent from there, so
+// no write is missed; writes made during the snapshot may arrive twice, which is harmless
+// because every record carries the whole resulting item.
+//
+// RunReplica runs on a backup: it connects to the main's memcached port, asks for the
+// stream from what it has applied, applies every record to its own store (keeping the
+// main's CAS values), acknowledges, and reconnects after any failure.
+//
+// Thread safety: each runs on one shard; the Store and the log are thread-safe.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string_view>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "cache/replication_log.h"
+#include "cache/store.h"
+#include "net/connection.h"
+
+namespace trellis::cache {
+
+// Parses "trellis-replicate <log id> <after>" (without the "\n").
+bool ParseReplicateCommand(std::string_view line, uint64_t* log_id, uint64_t* after);
+
+struct ReplicationCounters {
+  std::atomic<int64_t> backups{0};  // Backups streaming from this main now.
+};
+
+boost::asio::awaitable<void> ServeReplication(net::Connection& connection, Store& store,
+                                              ReplicationLog& log, ReplicationCounters& counters,
+                                              uint64_t log_id, uint64_t after);
+
+struct ReplicaState {
+  std::atomic<uint64_t> applied{0};     // The main's sequence applied so far.
+  std::atomic<bool> connected{false};   // Streaming from the main now.
+  std::atomic<uint64_t> snapshots{0};   // Full snapshots received.
+};
+
+// Follows the main at `main` until `stop` becomes true.
+boost::asio::awaitable<void> RunReplica(boost::asio::ip::tcp::endpoint main, Store& store,
+                                        ReplicaState& state, const std::atomic<bool>& stop);
+
+// Applies one record of a main's stream to `store` at time `now`.
+void ApplyRecord(Store& store, const MutationRecord& record, uint32_t now);
+
+}  // namespace trellis::cache

@@ -1,0 +1,99 @@
+#include "cache/replication_wire.h"
+
+#include <cstring>
+
+namespace trellis::cache {
+
+namespace {
+
+constexpr size_t kRecordHeader = 1 + 8 + 1 + 4 + 4 + 8 + 4 + 2 + 4;
+
+template <typename T>
+void Put(T value, std::string* out) {
+  char bytes[sizeof(T)];
+  std::memcpy(bytes, &value, sizeof(T));  // Little-endian hosts only (x86-64, arm64).
+  out->append(bytes, sizeof(T));
+}
+
+template <typename T>
+T Get(const char*& cursor) {
+  T value;
+  std::memcpy(&value, cursor, sizeof(T));
+  cursor += sizeof(T);
+  return value;
+}
+
+}  // namespace
+
+void AppendRecordFrame(const MutationRecord& record, std::string* out) {
+  out->push_back('R');
+  Put<uint64_t>(record.sequence, out);
+  Put<uint8_t>(static_cast<uint8_t>(record.op), out);
+  Put<uint32_t>(record.client_flags, out);
+  Put<uint32_t>(record.exptime, out);
+  Put<uint64_t>(record.cas, out);
+  Put<uint32_t>(record.timestamp, out);
+  Put<uint16_t>(static_cast<uint16_t>(record.key.size()), out);
+  Put<uint32_t>(static_cast<uint32_t>(record.value.size()), out);
+  out->append(record.key);
+  out->append(record.value);
+}
+
+void AppendSnapshotStart(uint64_t log_id, std::string* out) {
+  out->push_back('F');
+  Put<uint64_t>(log_id, out);
+}
+
+void AppendSnapshotEnd(uint64_t sequence, std::string* out) {
+  out->push_back('E');
+  Put<uint64_t>(sequence, out);
+}
+
+FrameStatus ParseReplicationFrame(std::string_view input, ReplicationFrame* frame,
+                                  size_t* consumed) {
+  if (input.empty()) {
+    return FrameStatus::kNeedMore;
+  }
+  const char* cursor = input.data() + 1;
+  frame->type = input[0];
+  if (frame->type == 'F' || frame->type == 'E') {
+    if (input.size() < 9) {
+      return FrameStatus::kNeedMore;
+    }
+    frame->value = Get<uint64_t>(cursor);
+    *consumed = 9;
+    return FrameStatus::kOk;
+  }
+  if (frame->type != 'R') {
+    return FrameStatus::kBad;
+  }
+  if (input.size() < kRecordHeader) {
+    return FrameStatus::kNeedMore;
+  }
+  MutationRecord& record = frame->record;
+  record.sequence = Get<uint64_t>(cursor);
+  const auto op = Get<uint8_t>(cursor);
+  if (op > static_cast<uint8_t>(MutationOp::kFlush)) {
+    return FrameStatus::kBad;
+  }
+  record.op = static_cast<MutationOp>(op);
+  record.client_flags = Get<uint32_t>(cursor);
+  record.exptime = Get<uint32_t>(cursor);
+  record.cas = Get<uint64_t>(cursor);
+  record.timestamp = Get<uint32_t>(cursor);
+  const auto key_length = Get<uint16_t>(cursor);
+  const auto value_length = Get<uint32_t>(cursor);
+  if (key_length > 250 || value_length > (1u << 30)) {
+    return FrameStatus::kBad;
+  }
+  const size_t total = kRecordHeader + key_length + size_t{value_length};
+  if (input.size() < total) {
+    return FrameStatus::kNeedMore;
+  }
+  record.key = input.substr(kRecordHeader, key_length);
+  record.value = input.substr(kRecordHeader + key_length, value_length);
+  *consumed = total;
+  return FrameStatus::kOk;
+}
+
+}  // namespace trellis::cache

@@ -1,0 +1,43 @@
+// The replication stream's framing: what a main sends its backups on a connection that
+// opened with "trellis-replicate <log id> <after sequence>\r\n" on the memcached port.
+//
+//   main -> backup, binary frames, integers little-endian:
+//     'R' seq:u64 op:u8 flags:u32 exptime:u32 cas:u64 timestamp:u32 key_len:u16
+//         value_len:u32 key value       one mutation (cache/mutation.h), in order
+//     'F' log_id:u64                    drop everything: a snapshot of that log follows
+//     'E' seq:u64                       the snapshot is complete up to seq
+//   backup -> main, text lines:
+//     "ack <seq>\r\n"                   every record up to seq is applied
+//
+// Snapshot records are 'R' frames with op store and seq 0. Pure functions, no I/O; the
+// parser is fuzzed (tests/fuzz).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "cache/mutation.h"
+
+namespace trellis::cache {
+
+inline constexpr std::string_view kReplicateCommand = "trellis-replicate";
+
+void AppendRecordFrame(const MutationRecord& record, std::string* out);
+void AppendSnapshotStart(uint64_t log_id, std::string* out);
+void AppendSnapshotEnd(uint64_t sequence, std::string* out);
+
+struct ReplicationFrame {
+  char type = 0;       // 'R', 'F' or 'E'.
+  uint64_t value = 0;  // 'F': the log id; 'E': the sequence.
+  MutationRecord record{};  // 'R': views into the input.
+};
+
+enum class FrameStatus { kOk, kNeedMore, kBad };
+
+// Parses the first frame of `input`; on kOk, `*consumed` bytes made it.
+FrameStatus ParseReplicationFrame(std::string_view input, ReplicationFrame* frame,
+                                  size_t* consumed);
+
+}  // namespace trellis::cache
