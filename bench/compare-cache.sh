@@ -2,7 +2,8 @@
 # Side-by-side benchmark of `trellis cache` against memcached and of `trellis access`
 # against twemproxy (nutcracker) (Debian packages), run by
 # `make bench`. Prints markdown tables of medians and ratios for bench/RESULTS.md.
-# Usage: bench/compare-cache.sh [--rounds N] [--seconds S] [--quick] [--proxies] [--calibrate]
+# Usage: bench/compare-cache.sh [--rounds N] [--seconds S] [--quick] [--proxies] [--replication]
+#        [--calibrate]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec /usr/bin/python3 bench/compare_cache.py --trellis build/bin/trellis "$@"

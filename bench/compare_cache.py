@@ -36,7 +36,7 @@ def wait_port(port, timeout=10):
 class Server:
     """A memcached or trellis cache process, pinned with taskset when `cpus` is given."""
 
-    def __init__(self, kind, trellis, threads, memory_mb, cpus):
+    def __init__(self, kind, trellis, threads, memory_mb, cpus, extra=()):
         self.port = free_port()
         if kind.startswith("memcached"):
             cmd = ["/usr/bin/memcached", "-l", "127.0.0.1", "-p", str(self.port), "-U", "0",
@@ -46,7 +46,7 @@ class Server:
         else:
             cmd = [trellis, "cache", "--listen", "127.0.0.1:%d" % self.port, "--threads",
                    str(threads), "--memory", str(memory_mb), "--max-connections", "4096",
-                   "--log-level", "warn"]
+                   "--log-level", "warn"] + list(extra)
         self._start(cmd, cpus)
 
     def _start(self, cmd, cpus):
@@ -128,6 +128,46 @@ def compare_proxies(args, keys):
             med(r["latency_us"]["p99"] for r in a), " errors: %d" % errors if errors else ""))
 
 
+def compare_replication(args, keys):
+    """The cost of replication on a main's throughput: no backup, an async backup, a
+    sync backup. Main on CPU 0; backup and load generator on CPU 1."""
+    load = ["--duration", str(args.seconds), "--warmup", "0.5", "--keys", keys, "--threads", "1",
+            "--connections", "50", "--ratio", "1:1", "--value-size", "64"]
+    modes = [("no backup", [], False), ("async backup", [], True),
+             ("sync backup", ["--sync-replication"], True)]
+    results = {}
+    for pipeline in ["1", "16"]:
+        for round_ in range(args.rounds):
+            for name, flags, with_backup in modes:
+                main = Server("trellis", args.trellis, 1, 64, "0", flags)
+                backup = None
+                if with_backup:
+                    backup = Server("trellis", args.trellis, 1, 64, "1",
+                                    ["--replica-of", "127.0.0.1:%d" % main.port])
+                    time.sleep(0.5)
+                try:
+                    results.setdefault((pipeline, name), []).append(
+                        bench(args.trellis, main.port, load + ["--pipeline", pipeline], "1"))
+                finally:
+                    if backup:
+                        backup.stop()
+                    main.stop()
+            print("  done: replication, pipeline %s, round %d" % (pipeline, round_ + 1),
+                  file=sys.stderr)
+    med = statistics.median
+    print("| main, 64 B 1:1, 50 conns | pipeline | ops/s | vs no backup | p99 us |")
+    print("|---|---|---|---|---|")
+    for pipeline in ["1", "16"]:
+        base = med(r["ops_per_second"] for r in results[(pipeline, "no backup")])
+        for name, _, _ in modes:
+            runs = results[(pipeline, name)]
+            ops = med(r["ops_per_second"] for r in runs)
+            errors = sum(sum(r["errors"].values()) for r in runs)
+            print("| %s | %s | %.0f | %.2f | %.0f |%s" % (
+                name, pipeline, ops, ops / base, med(r["latency_us"]["p99"] for r in runs),
+                " errors: %d" % errors if errors else ""))
+
+
 def bench(trellis, port, args, cpus):
     pin = ["taskset", "-c", cpus] if cpus else []
     out = subprocess.run(pin + [trellis, "bench", "--server", "127.0.0.1:%d" % port, "--json"]
@@ -176,6 +216,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="1 round of 1 s: a smoke run")
     parser.add_argument("--proxies", action="store_true",
                         help="only the proxy comparison: access against twemproxy")
+    parser.add_argument("--replication", action="store_true",
+                        help="only the cost of replication on a main: none, async, sync")
     parser.add_argument("--calibrate", action="store_true",
                         help="memcached against a second memcached on the first workloads: "
                              "the noise floor of a ratio")
@@ -211,6 +253,9 @@ def main():
         return
     if args.proxies:
         compare_proxies(args, keys)
+        return
+    if args.replication:
+        compare_replication(args, keys)
         return
     for name, bench_args, fill_size, memory in workloads:
         for round_ in range(args.rounds):
@@ -318,6 +363,8 @@ def main():
         med(r["ops_per_second"] for r in results[(workloads[0][0], "trellis")])))
     print()
     compare_proxies(args, keys)
+    print()
+    compare_replication(args, keys)
 
 
 if __name__ == "__main__":
