@@ -100,6 +100,9 @@ base::Result<std::unique_ptr<AdminServer>> AdminServer::Start(AdminOptions optio
         {"uptime_seconds", std::chrono::duration<double>(uptime).count()},
         {"listen", listen},
     };
+    if (self->options_.add_status) {
+      self->options_.add_status(status);
+    }
     return {200, "application/json", status.dump() + "\n"};
   };
 

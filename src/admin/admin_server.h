@@ -13,11 +13,13 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include "base/metrics.h"
 #include "base/result.h"
@@ -30,6 +32,8 @@ struct AdminOptions {
   boost::asio::ip::tcp::endpoint listen;
   std::string kind;                                     // The daemon: "cache", "up", ...
   std::map<std::string, std::string> listen_addresses;  // Name -> "HOST:PORT" of each service.
+  // Adds the daemon's own fields to /v1/status (`trellis up`: its children).
+  std::function<void(nlohmann::json& status)> add_status;
 };
 
 class AdminServer {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include "base/metrics.h"
 #include "cli/daemon_flags.h"
@@ -36,6 +37,7 @@ struct RunningService {
 int ServeUntilSignal(CLI::App& app, const DaemonFlags& flags, base::Registry& metrics,
                      const boost::asio::ip::tcp::endpoint& admin_endpoint, const std::string& kind,
                      std::vector<RunningService> services, bool banner,
-                     const std::string& user = "");
+                     const std::string& user = "",
+                     std::function<void(nlohmann::json& status)> add_status = nullptr);
 
 }  // namespace trellis::cli

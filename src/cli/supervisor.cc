@@ -1,0 +1,162 @@
+#include "cli/supervisor.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace trellis::cli {
+
+Supervisor::Supervisor(std::string program, std::string log_dir)
+    : program_(std::move(program)), log_dir_(std::move(log_dir)) {}
+
+Supervisor::~Supervisor() { Stop(std::chrono::milliseconds(0)); }
+
+base::Result<pid_t> Supervisor::Spawn(const ChildSpec& spec) {
+  const std::string log = log_dir_ + "/" + spec.name + ".log";
+  const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return base::Error{log + ": " + std::strerror(errno)};
+  }
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(program_.c_str()));
+  for (const std::string& arg : spec.args) {
+    argv.push_back(const_cast<char*>(arg.c_str()));
+  }
+  argv.push_back(nullptr);
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) {
+    close(fd);
+    return base::Error{std::string("fork: ") + std::strerror(errno)};
+  }
+  if (pid == 0) {
+    // The child: die with the supervisor, take the signals back, write to the log.
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) {
+      _exit(1);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    dup2(fd, STDOUT_FILENO);
+    dup2(fd, STDERR_FILENO);
+    execv(program_.c_str(), argv.data());
+    _exit(127);
+  }
+  close(fd);
+  return pid;
+}
+
+base::Status Supervisor::Start(std::vector<ChildSpec> children) {
+  std::lock_guard lock(mu_);
+  for (ChildSpec& spec : children) {
+    auto pid = Spawn(spec);
+    if (!pid) {
+      return pid.error();
+    }
+    children_.push_back({std::move(spec), *pid, 0});
+  }
+  reaper_ = std::thread([this] { Reap(); });
+  return {};
+}
+
+void Supervisor::Reap() {
+  for (;;) {
+    int status = 0;
+    const pid_t pid = waitpid(-1, &status, 0);
+    if (pid < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return;  // No children left.
+    }
+    std::unique_lock lock(mu_);
+    for (Child& child : children_) {
+      if (child.pid != pid) {
+        continue;
+      }
+      child.pid = -1;
+      if (stopping_) {
+        break;
+      }
+      spdlog::warn("{} (pid {}) exited with status {}; starting it again", child.spec.name, pid,
+                   status);
+      lock.unlock();
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      lock.lock();
+      if (stopping_) {
+        break;
+      }
+      if (auto restarted = Spawn(child.spec)) {
+        child.pid = *restarted;
+        ++child.restarts;
+      } else {
+        spdlog::error("{}: {}", child.spec.name, restarted.error().message);
+      }
+      break;
+    }
+  }
+}
+
+void Supervisor::Stop(std::chrono::milliseconds grace) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) {
+      return;
+    }
+    stopping_ = true;
+    for (const Child& child : children_) {
+      if (child.pid > 0) {
+        kill(child.pid, SIGTERM);
+      }
+    }
+  }
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (!reaper_.joinable()) {  // Start() failed part way: reap here.
+        for (Child& child : children_) {
+          if (child.pid > 0 && waitpid(child.pid, nullptr, WNOHANG) == child.pid) {
+            child.pid = -1;
+          }
+        }
+      }
+      bool running = false;
+      for (const Child& child : children_) {
+        running = running || child.pid > 0;
+      }
+      if (!running) {
+        break;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) {
+        for (const Child& child : children_) {
+          if (child.pid > 0) {
+            kill(child.pid, SIGKILL);
+          }
+        }
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (reaper_.joinable()) {
+    reaper_.join();
+  }
+}
+
+std::vector<ChildStatus> Supervisor::children() const {
+  std::lock_guard lock(mu_);
+  std::vector<ChildStatus> result;
+  for (const Child& child : children_) {
+    result.push_back({child.spec.name, child.pid, child.restarts});
+  }
+  return result;
+}
+
+}  // namespace trellis::cli

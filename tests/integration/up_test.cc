@@ -1,0 +1,113 @@
+// `trellis up`: the whole CMEM cluster of one machine as supervised child processes.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <string>
+#include <thread>
+
+#include "testing/daemon_process.h"
+#include "testing/loopback_client.h"
+#include "testing/temp_dir.h"
+
+namespace trellis {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::DaemonProcess;
+using testing::LoopbackClient;
+
+class UpTest : public ::testing::Test {
+ protected:
+  UpTest()
+      : up_({"up", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--data",
+             data_.path().string(), "--memory", "16"}) {
+    client_port_ = up_.WaitForListening("access", 20s);
+    admin_port_ = up_.WaitForListening("admin");
+  }
+
+  nlohmann::json Status() {
+    return nlohmann::json::parse(testing::HttpGet(admin_port_, "/v1/status").body);
+  }
+  // The port a child was given, from up's own log.
+  uint16_t PortOf(const std::string& child) {
+    std::smatch match;
+    const std::string log = up_.Log();
+    EXPECT_TRUE(std::regex_search(log, match, std::regex(child + " listening on [0-9.]+:([0-9]+)")));
+    return static_cast<uint16_t>(std::stoi(match[1]));
+  }
+
+  testing::TempDir data_;
+  DaemonProcess up_;
+  uint16_t client_port_ = 0;
+  uint16_t admin_port_ = 0;
+};
+
+TEST_F(UpTest, ClientsSeeOneCacheAndBackupsFollowTheirMains) {
+  EXPECT_THAT(up_.Log(), ::testing::HasSubstr("Trellis is up."));
+  LoopbackClient client(client_port_);
+  std::string sets;
+  for (int i = 0; i < 200; ++i) {
+    sets += "set key" + std::to_string(i) + " 0 0 1\r\n" + std::to_string(i % 10) + "\r\n";
+  }
+  client.Send(sets + "mn\r\n");
+  const std::string stored = client.ReadUntil("MN\r\n");
+  EXPECT_EQ(std::count(stored.begin(), stored.end(), '\n'), 201);
+  client.Send("get key1 key2 key150\r\n");
+  EXPECT_EQ(client.ReadUntil("END\r\n"),
+            "VALUE key1 0 1\r\n1\r\nVALUE key2 0 1\r\n2\r\nVALUE key150 0 1\r\n0\r\nEND\r\n");
+  // Every key is on one group's main and, shortly after, on that group's backup.
+  int on_backups = 0;
+  for (int attempt = 0; attempt < 50 && on_backups < 200; ++attempt) {
+    std::this_thread::sleep_for(20ms);
+    on_backups = 0;
+    for (const std::string group : {"g1", "g2"}) {
+      LoopbackClient backup(PortOf(group + "-backup"));
+      backup.Send("stats\r\n");
+      std::smatch items;
+      const std::string stats = backup.ReadUntil("END\r\n");
+      if (std::regex_search(stats, items, std::regex("STAT curr_items ([0-9]+)"))) {
+        on_backups += std::stoi(items[1]);
+      }
+    }
+  }
+  EXPECT_EQ(on_backups, 200);
+}
+
+TEST_F(UpTest, AKilledChildIsStartedAgainAndCtrlCStopsThemAll) {
+  nlohmann::json children = Status()["children"];
+  ASSERT_EQ(children.size(), 6u);  // 2 groups x (main + backup) + 2 access nodes.
+  const pid_t killed = children[0]["pid"];
+  const std::string name = children[0]["name"];
+  ASSERT_EQ(kill(killed, SIGKILL), 0);
+  bool restarted = false;
+  for (int i = 0; i < 100 && !restarted; ++i) {
+    std::this_thread::sleep_for(50ms);
+    const nlohmann::json child = Status()["children"][0];
+    restarted = child["restarts"] == 1 && child["pid"] != killed && child["pid"] > 0;
+  }
+  EXPECT_TRUE(restarted) << Status().dump();
+  ASSERT_TRUE(testing::WaitForPort(PortOf(name))) << name << " did not listen again";
+  LoopbackClient client(PortOf(name));
+  client.Send("version\r\n");
+  EXPECT_THAT(client.ReadUntil("\r\n"), ::testing::StartsWith("VERSION"));
+
+  std::vector<pid_t> pids;
+  for (const nlohmann::json& child : Status()["children"]) {
+    pids.push_back(child["pid"]);
+  }
+  up_.Signal(SIGINT);
+  const std::optional<int> status = up_.WaitExit(10s);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(WEXITSTATUS(*status), 0) << up_.Log();
+  for (pid_t pid : pids) {
+    EXPECT_NE(kill(pid, 0), 0) << "child " << pid << " outlived trellis up";
+  }
+}
+
+}  // namespace
+}  // namespace trellis
