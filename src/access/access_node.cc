@@ -11,6 +11,7 @@ AccessNode::AccessNode(const AccessNodeOptions& options, base::Registry& metrics
   proxy_options_.threads = options.threads;
   proxy_options_.started = time(nullptr);
   proxy_options_.metrics = &metrics;
+  proxy_options_.read_from_backup = options.read_from_backup;
   for (int shard = 0; shard < pool_.size(); ++shard) {
     shards_.push_back(
         std::make_unique<AccessShard>(pool_.context(shard).get_executor(), options.backend));

@@ -27,6 +27,7 @@ struct AccessNodeOptions {
   size_t max_connections = 4096;
   std::chrono::milliseconds idle_timeout{0};
   BackendOptions backend;
+  bool read_from_backup = false;  // See ProxyOptions.
 };
 
 class AccessNode {

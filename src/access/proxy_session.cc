@@ -54,14 +54,17 @@ class ProxySession {
   void EraseAfterRefusedSet(const Request& request);
 
  private:
-  void Forward(const GroupRoute& group, std::string_view raw, bool quiet, bool silent_failure) {
+  // Sends `raw` to its group for a new slot of its own.
+  void Forward(const GroupRoute& group, std::string_view raw, bool quiet, bool silent_failure,
+               bool read = false) {
     auto slot = std::make_shared<ReplySlot>(waker_, 1);
     pending_.push_back(slot);
-    Send(group, raw, quiet, silent_failure, std::move(slot));
+    Send(group, raw, quiet, silent_failure, read, {std::move(slot), 0});
   }
-  // Sends `raw` to the group's main for `slot`.
+  // Sends `raw` to the group's main (a backup, for a `read` with --read-from-backup);
+  // `quiet` requests go with a trailing mn (backend.h).
   void Send(const GroupRoute& group, std::string_view raw, bool quiet, bool silent_failure,
-            std::shared_ptr<ReplySlot> slot);
+            bool read, ReplyTarget target);
   void ForwardGets(const Request& request, std::string_view raw);
   void FlushAll(const Request& request, std::string_view raw);
   std::string Stats() const;
@@ -71,6 +74,7 @@ class ProxySession {
   std::shared_ptr<Waker> waker_;
   std::deque<std::shared_ptr<ReplySlot>> pending_;
   std::string scratch_;
+  size_t next_backup_ = 0;  // Reads go round the backups.
 };
 
 bool ProxySession::Dispatch(const Request& request, std::string_view raw) {
@@ -100,10 +104,16 @@ bool ProxySession::Dispatch(const Request& request, std::string_view raw) {
     case Command::kMetaSet:
     case Command::kMetaDelete:
     case Command::kMetaArithmetic:
-    case Command::kMetaDebug:
-      // Meta commands report errors even in quiet mode.
-      Forward(table.group(table.GroupIndexOf(request.key)), raw, request.meta.Has('q'), false);
+    case Command::kMetaDebug: {
+      // A meta get reads unless it vivifies (N) or touches (T). Meta commands report
+      // errors even in quiet mode.
+      const bool read = request.command == Command::kMetaDebug ||
+                        (request.command == Command::kMetaGet && !request.meta.Has('N') &&
+                         !request.meta.Has('T'));
+      Forward(table.group(table.GroupIndexOf(request.key)), raw, request.meta.Has('q'), false,
+              read);
       return true;
+    }
     case Command::kMetaNoop:
       AddLocal("MN\r\n");
       return true;
@@ -135,19 +145,25 @@ bool ProxySession::Dispatch(const Request& request, std::string_view raw) {
 }
 
 void ProxySession::Send(const GroupRoute& group, std::string_view raw, bool quiet,
-                        bool silent_failure, std::shared_ptr<ReplySlot> slot) {
-  if (!group.main) {
-    slot->Complete(0, silent_failure ? "" : "SERVER_ERROR group " + group.name + " has no main\r\n");
+                        bool silent_failure, bool read, ReplyTarget target) {
+  const boost::asio::ip::tcp::endpoint* node = group.main ? &*group.main : nullptr;
+  if (read && options_.read_from_backup && !group.backups.empty()) {
+    node = &group.backups[next_backup_++ % group.backups.size()];
+  }
+  if (node == nullptr) {
+    target.slot->Complete(target.part, silent_failure
+                                           ? ""
+                                           : "SERVER_ERROR group " + group.name + " has no main\r\n");
     return;
   }
-  Backend& backend = shard_.BackendFor(*group.main, group.name);
+  Backend& backend = shard_.BackendFor(*node, group.name);
   if (!quiet) {
-    backend.Send(raw, {std::move(slot), 0}, /*until_noop=*/false, silent_failure);
+    backend.Send(raw, std::move(target), /*until_noop=*/false, silent_failure);
     return;
   }
   scratch_.assign(raw);
   scratch_.append(kNoop);
-  backend.Send(scratch_, {std::move(slot), 0}, /*until_noop=*/true, silent_failure);
+  backend.Send(scratch_, std::move(target), /*until_noop=*/true, silent_failure);
 }
 
 void ProxySession::EraseAfterRefusedSet(const Request& request) {
@@ -162,7 +178,8 @@ void ProxySession::EraseAfterRefusedSet(const Request& request) {
   auto slot = std::make_shared<ReplySlot>(
       waker_, 1, [](std::vector<std::string>&) { return std::string(); });
   pending_.push_back(slot);
-  Send(table.group(table.GroupIndexOf(request.key)), erase, true, true, std::move(slot));
+  Send(table.group(table.GroupIndexOf(request.key)), erase, true, true, false,
+       {std::move(slot), 0});
 }
 
 void ProxySession::ForwardGets(const Request& request, std::string_view raw) {
@@ -185,8 +202,10 @@ void ProxySession::ForwardGets(const Request& request, std::string_view raw) {
     }
     part_of_key.push_back(part);
   }
+  // gat and gats touch: only get and gets may read from a backup.
+  const bool read = request.command == Command::kGet || request.command == Command::kGets;
   if (groups.size() == 1) {
-    Forward(table.group(groups[0]), raw, false, false);
+    Forward(table.group(groups[0]), raw, false, false, read);
     return;
   }
   std::vector<std::string> keys(request.keys.begin(), request.keys.end());
@@ -203,14 +222,8 @@ void ProxySession::ForwardGets(const Request& request, std::string_view raw) {
         part_keys.push_back(request.keys[i]);
       }
     }
-    const GroupRoute& group = table.group(groups[part]);
-    if (!group.main) {
-      slot->Complete(part, "SERVER_ERROR group " + group.name + " has no main\r\n");
-      continue;
-    }
-    shard_.BackendFor(*group.main, group.name)
-        .Send(BuildGetRequest(request.command, request.exptime, part_keys), {slot, part}, false,
-              false);
+    Send(table.group(groups[part]), BuildGetRequest(request.command, request.exptime, part_keys),
+         false, false, read, {slot, part});
   }
 }
 
@@ -227,18 +240,8 @@ void ProxySession::FlushAll(const Request& request, std::string_view raw) {
         return parts[0];
       });
   pending_.push_back(slot);
-  scratch_.assign(raw);
-  if (request.noreply) {
-    scratch_.append(kNoop);
-  }
   for (size_t part = 0; part < table.groups().size(); ++part) {
-    const GroupRoute& group = table.group(part);
-    if (!group.main) {
-      slot->Complete(part, request.noreply ? "" : "SERVER_ERROR group " + group.name + " has no main\r\n");
-      continue;
-    }
-    shard_.BackendFor(*group.main, group.name)
-        .Send(scratch_, {slot, part}, request.noreply, request.noreply);
+    Send(table.group(part), raw, request.noreply, request.noreply, false, {slot, part});
   }
 }
 

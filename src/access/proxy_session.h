@@ -27,6 +27,10 @@ struct ProxyOptions {
   int threads = 1;
   time_t started = 0;
   base::Registry* metrics = nullptr;  // For the connection counts of `stats`.
+  // get, gets and meta gets that change nothing go to the group's backups in turn
+  // (its main if it has none): more read capacity, and reads go on while a group has
+  // no main, at the price of reading what a backup has applied so far.
+  bool read_from_backup = false;
 };
 
 boost::asio::awaitable<void> ServeAccess(net::Connection& connection, AccessShard& shard,

@@ -24,6 +24,7 @@ struct AccessFlags {
   double backend_timeout_seconds = 2;
   size_t max_connections = 4096;
   double idle_timeout_seconds = 0;
+  bool read_from_backup = false;
 };
 
 int RunAccess(CLI::App& app, const AccessFlags& flags) {
@@ -52,6 +53,7 @@ int RunAccess(CLI::App& app, const AccessFlags& flags) {
   options.max_connections = flags.max_connections;
   options.idle_timeout =
       std::chrono::milliseconds(static_cast<int64_t>(flags.idle_timeout_seconds * 1000));
+  options.read_from_backup = flags.read_from_backup;
   options.backend.timeout =
       std::chrono::milliseconds(static_cast<int64_t>(flags.backend_timeout_seconds * 1000));
 
@@ -94,6 +96,9 @@ Command AddAccessCommand(CLI::App& parent) {
                   "SERVER_ERROR")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app->add_flag("--read-from-backup", flags->read_from_backup,
+                "send get, gets and meta gets that change nothing to the group's backups in "
+                "turn (reads what a backup has applied; reads go on while a group has no main)");
   app->add_option("-c,--max-connections", flags->max_connections, "client connections at most")
       ->capture_default_str();
   app->add_option("--idle-timeout", flags->idle_timeout_seconds,

@@ -215,5 +215,52 @@ TEST_F(AccessTest, StalledNodeTimesOutInsteadOfHanging) {
   EXPECT_LT(waited, 2500ms);
 }
 
+TEST(AccessReadFromBackupTest, ReadsGoToTheBackupAndGoOnWithoutTheMain) {
+  DaemonProcess main(CacheArgs("127.0.0.1:0"));
+  const uint16_t main_port = main.WaitForListening("cache");
+  DaemonProcess backup({"cache", "--listen", "127.0.0.1:0", "--threads", "1", "--replica-of",
+                        "127.0.0.1:" + std::to_string(main_port)});
+  const uint16_t backup_port = backup.WaitForListening("cache");
+  DaemonProcess unrelated(CacheArgs("127.0.0.1:0"));  // Listed as a backup, never fed.
+  const uint16_t unrelated_port = unrelated.WaitForListening("cache");
+  auto access = [](uint16_t main, uint16_t backup, bool from_backup) {
+    std::vector<std::string> args = {
+        "access", "--listen", "127.0.0.1:0", "--threads", "1", "--group",
+        "a=127.0.0.1:" + std::to_string(main) + ",127.0.0.1:" + std::to_string(backup)};
+    if (from_backup) {
+      args.push_back("--read-from-backup");
+    }
+    return std::make_unique<DaemonProcess>(args);
+  };
+  // Where reads go: to the backup with the flag, to the main without.
+  auto to_unrelated = access(main_port, unrelated_port, true);
+  auto to_main = access(main_port, unrelated_port, false);
+  LoopbackClient writer(to_main->WaitForListening("access"));
+  writer.Send("set k 0 0 1\r\nv\r\nget k\r\n");
+  EXPECT_EQ(writer.ReadUntil("END\r\n"), "STORED\r\nVALUE k 0 1\r\nv\r\nEND\r\n");
+  LoopbackClient reader(to_unrelated->WaitForListening("access"));
+  reader.Send("get k\r\nmg k v\r\nmg k v T30\r\n");
+  EXPECT_EQ(reader.ReadUntil("VA 1\r\nv\r\n"), "END\r\nEN\r\nVA 1\r\nv\r\n")
+      << "get and mg read the backup; mg with T changes the item, so it goes to the main";
+
+  // A real backup: reads go on after the main is gone.
+  auto replicated = access(main_port, backup_port, true);
+  LoopbackClient client(replicated->WaitForListening("access"));
+  client.Send("set r 0 0 2\r\nok\r\n");
+  ASSERT_EQ(client.ReadUntil("\r\n"), "STORED\r\n");
+  std::string reply;
+  for (int i = 0; i < 100 && reply != "VALUE r 0 2\r\nok\r\nEND\r\n"; ++i) {
+    std::this_thread::sleep_for(10ms);
+    client.Send("get r\r\n");
+    reply = client.ReadUntil("END\r\n");
+  }
+  main.Signal(SIGKILL);
+  main.WaitExit(5s);
+  client.Send("get r\r\n");
+  EXPECT_EQ(client.ReadUntil("END\r\n", 3s), "VALUE r 0 2\r\nok\r\nEND\r\n");
+  client.Send("set r 0 0 1\r\nx\r\n");
+  EXPECT_THAT(client.ReadUntil("\r\n", 3s), ::testing::StartsWith("SERVER_ERROR"));
+}
+
 }  // namespace
 }  // namespace trellis
