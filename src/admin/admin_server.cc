@@ -33,10 +33,18 @@ std::string_view Reason(int status) {
       return "OK";
     case 400:
       return "Bad Request";
+    case 201:
+      return "Created";
     case 404:
       return "Not Found";
     case 405:
       return "Method Not Allowed";
+    case 409:
+      return "Conflict";
+    case 422:
+      return "Unprocessable Entity";
+    case 503:
+      return "Service Unavailable";
     case 413:
       return "Payload Too Large";
     case 431:
@@ -106,7 +114,7 @@ base::Result<std::unique_ptr<AdminServer>> AdminServer::Start(AdminOptions optio
     return {200, "application/json", status.dump() + "\n"};
   };
 
-  auto handler = [route](net::Connection& connection) -> asio::awaitable<void> {
+  auto handler = [route, self](net::Connection& connection) -> asio::awaitable<void> {
     for (;;) {
       http::request_parser<http::string_body> parser;
       parser.header_limit(kHeaderLimit);
@@ -145,7 +153,19 @@ base::Result<std::unique_ptr<AdminServer>> AdminServer::Start(AdminOptions optio
       }
       const auto& request = parser.get();
       const bool keep_alive = request.keep_alive();
-      if (!co_await connection.Write(Serialize(route(request), keep_alive)) || !keep_alive) {
+      Response response = route(request);
+      if (response.status == 404 && self->options_.api) {
+        const std::string_view target(request.target().data(), request.target().size());
+        const size_t question = target.find('?');
+        ApiRequest api{std::string(request.method_string()), std::string(target.substr(0, question)),
+                       question == std::string_view::npos ? std::string()
+                                                          : std::string(target.substr(question + 1)),
+                       request.body()};
+        if (std::optional<ApiResponse> answer = co_await self->options_.api(api)) {
+          response = {answer->status, "application/json", answer->body};
+        }
+      }
+      if (!co_await connection.Write(Serialize(response, keep_alive)) || !keep_alive) {
         co_return;
       }
     }

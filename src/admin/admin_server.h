@@ -3,6 +3,7 @@
 //   GET /healthz    "ok" while the daemon runs
 //   GET /metrics    the daemon's metrics registry, Prometheus text format 0.0.4
 //   GET /v1/status  JSON: kind, version, pid, uptime and listen addresses
+//   anything else   the daemon's own API, if it has one (AdminOptions::api)
 // Bad requests get 400, oversized headers 431, unknown paths 404, other methods 405,
 // and the connection closes after any error; the daemon keeps serving.
 //
@@ -15,9 +16,11 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <nlohmann/json_fwd.hpp>
 
@@ -28,12 +31,31 @@
 
 namespace trellis::admin {
 
+// A request to a daemon's own API (the master's /v1/...): method, path, query, body.
+struct ApiRequest {
+  std::string method;  // "GET", "POST", "DELETE", ...
+  std::string path;
+  std::string query;  // After '?', undecoded.
+  std::string body;
+};
+
+struct ApiResponse {
+  int status = 200;
+  std::string body;  // JSON.
+};
+
+// Answers a request, or nullopt when the path is not the API's (the server answers 404).
+using ApiHandler =
+    std::function<boost::asio::awaitable<std::optional<ApiResponse>>(const ApiRequest&)>;
+
 struct AdminOptions {
   boost::asio::ip::tcp::endpoint listen;
   std::string kind;                                     // The daemon: "cache", "up", ...
   std::map<std::string, std::string> listen_addresses;  // Name -> "HOST:PORT" of each service.
   // Adds the daemon's own fields to /v1/status (`trellis up`: its children).
   std::function<void(nlohmann::json& status)> add_status;
+  // The daemon's own API, asked first for any other path (the master's).
+  ApiHandler api;
 };
 
 class AdminServer {

@@ -151,8 +151,13 @@ asio::awaitable<void> CacheNode::Serve(net::Connection& connection) {
 }
 
 asio::awaitable<void> CacheNode::WaitForBackup(uint64_t sequence) {
-  if (replication_counters_.backups.load() == 0) {
-    sync_degraded_.Increment();  // No backup to wait for: answer, and say so.
+  // Without a backup for longer than the sync timeout the main is degraded: it answers
+  // at once (and counts it) rather than making every write wait out the timeout. A
+  // backup that is only reconnecting gets the timeout to come back and acknowledge.
+  const auto alone_for = std::chrono::steady_clock::now().time_since_epoch() -
+                         std::chrono::steady_clock::duration(replication_counters_.alone_since_ns.load());
+  if (replication_counters_.backups.load() == 0 && alone_for > sync_timeout_) {
+    sync_degraded_.Increment();
     co_return;
   }
   const auto executor = co_await asio::this_coro::executor;
@@ -167,11 +172,11 @@ asio::awaitable<void> CacheNode::WaitForBackup(uint64_t sequence) {
 
 CacheNode::CacheNode(const CacheNodeOptions& options, base::Registry& metrics)
     : executor_options_{options.max_item_size, CoarseNow(), options.threads,
-                        options.max_connections},
+                        options.max_connections, nullptr, nullptr, nullptr},
       store_(StoreOptions{options.memory_bytes, options.evict}),
       metrics_(metrics),
       replication_log_(options.replication_log_bytes),
-      read_only_(options.replica_of.has_value()),
+      read_only_(options.replica_of.has_value() || options.start_read_only),
       sync_replication_(options.sync_replication),
       sync_timeout_(options.sync_timeout),
       sync_degraded_(metrics.GetCounter(
@@ -224,16 +229,26 @@ base::Result<std::unique_ptr<CacheNode>> CacheNode::Start(const CacheNodeOptions
   metrics.AddGaugeCallback("trellis_replication_acknowledged_sequence",
                            "Highest sequence a backup has acknowledged.",
                            [log] { return static_cast<int64_t>(log->acknowledged()); });
-  if (options.replica_of) {
+  {
     const ReplicaState* replica = &node->replica_state_;
     metrics.AddGaugeCallback("trellis_replica_applied_sequence",
                              "The main's sequence this backup has applied.",
                              [replica] { return static_cast<int64_t>(replica->applied.load()); });
     metrics.AddGaugeCallback("trellis_replica_connected", "1 while streaming from the main.",
                              [replica] { return replica->connected.load() ? 1 : 0; });
+    node->replica_state_.SetMain(options.replica_of);
+    CacheNode* self_for_stats = node.get();
+    node->executor_options_.replication_sequence = [self_for_stats] {
+      return self_for_stats->replication_log_.last_sequence();
+    };
+    node->executor_options_.replication_backups = [self_for_stats] {
+      return static_cast<uint64_t>(self_for_stats->replication_counters_.backups.load());
+    };
+    node->executor_options_.replica_applied_sequence = [self_for_stats] {
+      return self_for_stats->replica_state_.applied.load();
+    };
     asio::co_spawn(node->pool_.context(0),
-                   RunReplica(*options.replica_of, node->store_, node->replica_state_,
-                              node->stopping_),
+                   RunReplica(node->store_, node->replica_state_, node->stopping_),
                    asio::detached);
   }
   node->sweeper_ = std::jthread([self](std::stop_token stop) {
@@ -247,6 +262,16 @@ base::Result<std::unique_ptr<CacheNode>> CacheNode::Start(const CacheNodeOptions
     }
   });
   return node;
+}
+
+void CacheNode::BecomeMain() {
+  replica_state_.SetMain(std::nullopt);
+  read_only_ = false;
+}
+
+void CacheNode::BecomeBackupOf(const asio::ip::tcp::endpoint& main) {
+  read_only_ = true;
+  replica_state_.SetMain(main);
 }
 
 CacheNode::~CacheNode() { Stop(std::chrono::milliseconds(0)); }

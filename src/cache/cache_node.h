@@ -34,6 +34,9 @@ struct CacheNodeOptions {
   // client writes; a main with `sync_replication` answers a write only when a backup
   // has it, or after `sync_timeout`.
   std::optional<boost::asio::ip::tcp::endpoint> replica_of;
+  // Refuse writes until told a role (BecomeMain): a node that follows a master must not
+  // take writes as a main it may no longer be.
+  bool start_read_only = false;
   bool sync_replication = false;
   std::chrono::milliseconds sync_timeout{1000};
   size_t replication_log_bytes = 64 << 20;
@@ -48,6 +51,12 @@ class CacheNode {
   const boost::asio::ip::tcp::endpoint& local_endpoint() const { return endpoint_; }
   Store& store() { return store_; }
   const ReplicaState& replica_state() const { return replica_state_; }
+
+  // Role changes, from the master (any thread): a main takes writes; a backup follows
+  // `main` and refuses client writes; sync mode makes writes wait for a backup.
+  void BecomeMain();
+  void BecomeBackupOf(const boost::asio::ip::tcp::endpoint& main);
+  void SetSyncReplication(bool sync) { sync_replication_ = sync; }
 
   // Stops accepting, finishes in-flight requests (up to `timeout`), stops the threads.
   void Stop(std::chrono::milliseconds timeout);
@@ -65,8 +74,8 @@ class CacheNode {
   ReplicationLog replication_log_;
   ReplicationCounters replication_counters_;
   ReplicaState replica_state_;
-  const bool read_only_;
-  const bool sync_replication_;
+  std::atomic<bool> read_only_;
+  std::atomic<bool> sync_replication_;
   const std::chrono::milliseconds sync_timeout_;
   base::Counter& sync_degraded_;
   std::atomic<bool> stopping_{false};

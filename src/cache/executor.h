@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -48,6 +49,11 @@ struct ExecutorOptions {
   uint32_t process_started = 0;  // Unix seconds, for `stats`.
   int threads = 1;
   size_t max_connections = 1024;
+  // For `stats`: the replication figures the master probes (replication_sequence,
+  // replica_applied_sequence). Null: not reported.
+  std::function<uint64_t()> replication_sequence;
+  std::function<uint64_t()> replica_applied_sequence;
+  std::function<uint64_t()> replication_backups;
 };
 
 class Executor {

@@ -9,6 +9,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -128,7 +129,9 @@ asio::awaitable<void> ServeReplication(net::Connection& connection, Store& store
     log.NotifyAfter(cursor, PostWake(waker, executor));
     co_await waker->Wait();
   }
-  counters.backups.fetch_sub(1);
+  if (counters.backups.fetch_sub(1) == 1) {
+    counters.alone_since_ns = std::chrono::steady_clock::now().time_since_epoch().count();
+  }
   connection.Abort();
   while (!*reader_done) {
     co_await waker->Wait();
@@ -211,12 +214,18 @@ size_t ApplyFrames(std::string_view input, Store& store, ReplicaState& state, ui
 }
 
 // One connection to the main: asks for the stream after what was applied, applies it
-// until the connection fails.
+// until the connection fails or this node should follow another main (or none).
 asio::awaitable<void> FollowOnce(asio::ip::tcp::endpoint main, Store& store, ReplicaState& state,
                                  const std::atomic<bool>& stop, uint64_t* log_id) {
-  asio::ip::tcp::socket socket(co_await asio::this_coro::executor);
-  auto [connect_error] = co_await socket.async_connect(main, asio::as_tuple(asio::use_awaitable));
-  if (connect_error) {
+  using namespace asio::experimental::awaitable_operators;
+  const uint64_t generation = state.generation();
+  const auto executor = co_await asio::this_coro::executor;
+  asio::ip::tcp::socket socket(executor);
+  asio::steady_timer timer(executor);
+  timer.expires_after(std::chrono::seconds(1));
+  auto connected = co_await (socket.async_connect(main, asio::as_tuple(asio::use_awaitable)) ||
+                             timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+  if (connected.index() != 0 || std::get<0>(std::get<0>(connected))) {
     co_return;
   }
   socket.set_option(asio::ip::tcp::no_delay(true));
@@ -232,9 +241,17 @@ asio::awaitable<void> FollowOnce(asio::ip::tcp::endpoint main, Store& store, Rep
   size_t end = 0;
   uint64_t acked = state.applied.load();
   auto last_ack = std::chrono::steady_clock::now();
-  while (!stop.load()) {
-    auto [read_error, read] = co_await socket.async_read_some(
-        asio::buffer(buffer.data() + end, buffer.size() - end), asio::as_tuple(asio::use_awaitable));
+  // Reads wake up now and then to see whether this node should still follow this main.
+  while (!stop.load() && state.generation() == generation) {
+    timer.expires_after(std::chrono::milliseconds(100));
+    auto result = co_await (
+        socket.async_read_some(asio::buffer(buffer.data() + end, buffer.size() - end),
+                               asio::as_tuple(asio::use_awaitable)) ||
+        timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+    if (result.index() == 1) {
+      continue;
+    }
+    auto [read_error, read] = std::get<0>(result);
     if (read_error) {
       break;
     }
@@ -263,12 +280,27 @@ asio::awaitable<void> FollowOnce(asio::ip::tcp::endpoint main, Store& store, Rep
 
 }  // namespace
 
-asio::awaitable<void> RunReplica(asio::ip::tcp::endpoint main, Store& store, ReplicaState& state,
+void ReplicaState::SetMain(std::optional<asio::ip::tcp::endpoint> main) {
+  std::lock_guard lock(mu_);
+  if (main_ != main) {
+    main_ = main;
+    generation_.fetch_add(1);
+  }
+}
+
+std::optional<asio::ip::tcp::endpoint> ReplicaState::main() const {
+  std::lock_guard lock(mu_);
+  return main_;
+}
+
+asio::awaitable<void> RunReplica(Store& store, ReplicaState& state,
                                  const std::atomic<bool>& stop) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   uint64_t log_id = 0;
   while (!stop.load()) {
-    co_await FollowOnce(main, store, state, stop, &log_id);
+    if (std::optional<asio::ip::tcp::endpoint> main = state.main()) {
+      co_await FollowOnce(*main, store, state, stop, &log_id);
+    }
     timer.expires_after(kRetryInterval);
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
   }

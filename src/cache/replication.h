@@ -18,6 +18,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <mutex>
+#include <optional>
 #include <string_view>
 
 #include <boost/asio/awaitable.hpp>
@@ -34,21 +36,35 @@ bool ParseReplicateCommand(std::string_view line, uint64_t* log_id, uint64_t* af
 
 struct ReplicationCounters {
   std::atomic<int64_t> backups{0};  // Backups streaming from this main now.
+  // When the last backup went away (steady clock, ns); the node's start until then.
+  std::atomic<int64_t> alone_since_ns{std::chrono::steady_clock::now().time_since_epoch().count()};
 };
 
 boost::asio::awaitable<void> ServeReplication(net::Connection& connection, Store& store,
                                               ReplicationLog& log, ReplicationCounters& counters,
                                               uint64_t log_id, uint64_t after);
 
-struct ReplicaState {
-  std::atomic<uint64_t> applied{0};     // The main's sequence applied so far.
-  std::atomic<bool> connected{false};   // Streaming from the main now.
-  std::atomic<uint64_t> snapshots{0};   // Full snapshots received.
+class ReplicaState {
+ public:
+  std::atomic<uint64_t> applied{0};    // The main's sequence applied so far.
+  std::atomic<bool> connected{false};  // Streaming from the main now.
+  std::atomic<uint64_t> snapshots{0};  // Full snapshots received.
+
+  // Which main to follow (none: this node is not a backup). A change takes effect
+  // within a fraction of a second: the stream in progress stops and the next one starts.
+  void SetMain(std::optional<boost::asio::ip::tcp::endpoint> main);
+  std::optional<boost::asio::ip::tcp::endpoint> main() const;
+  uint64_t generation() const { return generation_.load(); }
+
+ private:
+  mutable std::mutex mu_;
+  std::optional<boost::asio::ip::tcp::endpoint> main_;  // Guarded by mu_.
+  std::atomic<uint64_t> generation_{0};
 };
 
-// Follows the main at `main` until `stop` becomes true.
-boost::asio::awaitable<void> RunReplica(boost::asio::ip::tcp::endpoint main, Store& store,
-                                        ReplicaState& state, const std::atomic<bool>& stop);
+// Follows the main that `state` names, whenever it names one, until `stop`.
+boost::asio::awaitable<void> RunReplica(Store& store, ReplicaState& state,
+                                        const std::atomic<bool>& stop);
 
 // Applies one record of a main's stream to `store` at time `now`.
 void ApplyRecord(Store& store, const MutationRecord& record, uint32_t now);

@@ -1,6 +1,7 @@
 #include "cli/cache_daemon.h"
 
 #include "base/metrics.h"
+#include "cli/master_following.h"
 #include "cli/serve_until_signal.h"
 #include "net/signals.h"
 
@@ -9,7 +10,8 @@ namespace trellis::cli {
 int RunCacheDaemon(CLI::App& app, const DaemonFlags& flags,
                    const boost::asio::ip::tcp::endpoint& admin_endpoint,
                    const cache::CacheNodeOptions& options, const std::string& kind, bool banner,
-                   const std::string& user) {
+                   const std::string& user, const std::optional<master::MasterClient>& master,
+                   const std::string& group) {
   net::BlockTerminationSignals();
   base::Registry metrics;
   auto node = cache::CacheNode::Start(options, metrics);
@@ -17,6 +19,12 @@ int RunCacheDaemon(CLI::App& app, const DaemonFlags& flags,
     return UsageError(app, node.error().message);
   }
   cache::CacheNode* cache = node->get();
+  MasterFollower follower;
+  if (master) {
+    follower.Run([&master, &group, cache](const std::atomic<bool>& stop) {
+      FollowAsCacheNode(*master, group, *cache, stop);
+    });
+  }
   return ServeUntilSignal(
       app, flags, metrics, admin_endpoint, kind,
       {{"cache", "memcached protocol", cache->local_endpoint(),

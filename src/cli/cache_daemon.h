@@ -5,11 +5,13 @@
 // Thread safety: call from main's thread only.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include <boost/asio/ip/tcp.hpp>
 
 #include "cache/cache_node.h"
+#include "master/client/master_client.h"
 #include "cli/daemon_flags.h"
 
 namespace CLI {
@@ -21,9 +23,12 @@ namespace trellis::cli {
 // `kind` names the daemon in /v1/status; `banner` prints the endpoints for people (up);
 // `user`, when set, is who the process becomes once its ports are bound (memcached -u).
 // Returns the process exit code.
+// With `master`, the node registers in `group` and follows the role the master gives it.
 int RunCacheDaemon(CLI::App& app, const DaemonFlags& flags,
                    const boost::asio::ip::tcp::endpoint& admin_endpoint,
                    const cache::CacheNodeOptions& options, const std::string& kind, bool banner,
-                   const std::string& user = "");
+                   const std::string& user = "",
+                   const std::optional<master::MasterClient>& master = std::nullopt,
+                   const std::string& group = "");
 
 }  // namespace trellis::cli

@@ -22,6 +22,7 @@ Command AddVersionCommand(CLI::App& parent);
 Command AddUpCommand(CLI::App& parent);
 Command AddCacheCommand(CLI::App& parent);
 Command AddAccessCommand(CLI::App& parent);
+Command AddMasterCommand(CLI::App& parent);
 Command AddBenchCommand(CLI::App& parent);
 
 }  // namespace trellis::cli

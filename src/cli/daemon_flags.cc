@@ -46,6 +46,19 @@ base::Result<boost::asio::ip::tcp::endpoint> FinishDaemonFlags(CLI::App& app,
   return ResolveFlag("--admin", flags.admin);
 }
 
+base::Result<DaemonAddresses> FinishDaemonFlags(CLI::App& app, const DaemonFlags& flags,
+                                                const std::string& listen) {
+  auto admin = FinishDaemonFlags(app, flags);
+  if (!admin) {
+    return admin.error();
+  }
+  auto resolved = ResolveFlag("--listen", listen);
+  if (!resolved) {
+    return resolved.error();
+  }
+  return DaemonAddresses{*admin, *resolved};
+}
+
 base::Result<boost::asio::ip::tcp::endpoint> ResolveFlag(const std::string& flag,
                                                          const std::string& value) {
   auto address = net::ParseHostPort(value);

@@ -33,6 +33,15 @@ void AddDaemonFlags(CLI::App& app, DaemonFlags& flags, std::string default_admin
 base::Result<boost::asio::ip::tcp::endpoint> FinishDaemonFlags(CLI::App& app,
                                                                const DaemonFlags& flags);
 
+struct DaemonAddresses {
+  boost::asio::ip::tcp::endpoint admin;
+  boost::asio::ip::tcp::endpoint listen;
+};
+// FinishDaemonFlags, then resolves `listen` (the daemon's --listen, read after the config
+// file had its say).
+base::Result<DaemonAddresses> FinishDaemonFlags(CLI::App& app, const DaemonFlags& flags,
+                                                const std::string& listen);
+
 // Parses and resolves the HOST:PORT value of `flag`; errors start with the flag's name.
 base::Result<boost::asio::ip::tcp::endpoint> ResolveFlag(const std::string& flag,
                                                          const std::string& value);

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
       trellis::cli::AddUpCommand(app),
       trellis::cli::AddCacheCommand(app),
       trellis::cli::AddAccessCommand(app),
+      trellis::cli::AddMasterCommand(app),
       trellis::cli::AddBenchCommand(app),
       trellis::cli::AddVersionCommand(app),
   };

@@ -1,6 +1,7 @@
 // `trellis access`: the stateless memcached-protocol proxy in front of cache groups.
 // Keys route by slot to each group's main; see docs/access.md.
 #include <memory>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "access/route_table.h"
 #include "cli/command.h"
 #include "cli/daemon_flags.h"
+#include "cli/master_following.h"
 #include "cli/serve_until_signal.h"
 #include "net/signals.h"
 
@@ -25,17 +27,16 @@ struct AccessFlags {
   size_t max_connections = 4096;
   double idle_timeout_seconds = 0;
   bool read_from_backup = false;
+  std::string master;
 };
 
 int RunAccess(CLI::App& app, const AccessFlags& flags) {
-  auto admin_endpoint = FinishDaemonFlags(app, flags.daemon);
-  if (!admin_endpoint) {
-    return UsageError(app, admin_endpoint.error().message);
+  auto addresses = FinishDaemonFlags(app, flags.daemon, flags.listen);
+  if (!addresses) {
+    return UsageError(app, addresses.error().message);
   }
-  auto listen = ResolveFlag("--listen", flags.listen);
-  if (!listen) {
-    return UsageError(app, listen.error().message);
-  }
+  const boost::asio::ip::tcp::endpoint* admin_endpoint = &addresses->admin;
+  const boost::asio::ip::tcp::endpoint* listen = &addresses->listen;
   std::vector<access::GroupRoute> groups;
   for (const std::string& spec : flags.groups) {
     auto group = access::RouteTable::ParseGroup(spec);
@@ -44,8 +45,31 @@ int RunAccess(CLI::App& app, const AccessFlags& flags) {
     }
     groups.push_back(std::move(group).value());
   }
-  if (groups.empty()) {
-    return UsageError(app, "--group: at least one group is needed");
+  std::optional<master::MasterClient> master;
+  std::shared_ptr<const access::RouteTable> table;
+  if (!flags.master.empty()) {
+    if (!groups.empty()) {
+      return UsageError(app, "--group: with --master, the master's map gives the groups");
+    }
+    auto client = master::MasterClient::ForUrl(flags.master);
+    if (!client) {
+      return UsageError(app, "--master: " + client.error().message);
+    }
+    master = *client;
+    // The first map before the first client: wait for the master a while.
+    auto map = master->Call("GET", "/v1/cluster", "", std::chrono::seconds(2));
+    for (int i = 0; i < 50 && !map; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      map = master->Call("GET", "/v1/cluster", "", std::chrono::seconds(2));
+    }
+    if (!map) {
+      return UsageError(app, "--master: " + map.error().message);
+    }
+    table = std::make_shared<access::RouteTable>(RouteTableOf(*map));
+  } else if (groups.empty()) {
+    return UsageError(app, "--group: at least one group is needed (or --master)");
+  } else {
+    table = std::make_shared<access::RouteTable>(access::RouteTable::Even(std::move(groups), 1));
   }
   access::AccessNodeOptions options;
   options.listen = *listen;
@@ -59,13 +83,17 @@ int RunAccess(CLI::App& app, const AccessFlags& flags) {
 
   net::BlockTerminationSignals();
   base::Registry metrics;
-  auto node = access::AccessNode::Start(
-      options, std::make_shared<access::RouteTable>(access::RouteTable::Even(std::move(groups), 1)),
-      metrics);
+  auto node = access::AccessNode::Start(options, table, metrics);
   if (!node) {
     return UsageError(app, node.error().message);
   }
   access::AccessNode* proxy = node->get();
+  MasterFollower follower;
+  if (master) {
+    follower.Run([&master, proxy](const std::atomic<bool>& stop) {
+      FollowAsAccessNode(*master, *proxy, stop);
+    });
+  }
   return ServeUntilSignal(
       app, flags.daemon, metrics, *admin_endpoint, "access",
       {{"access", "memcached protocol", proxy->local_endpoint(),
@@ -88,6 +116,9 @@ Command AddAccessCommand(CLI::App& parent) {
                                                   "connection to every cache node")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
+  app->add_option("--master", flags->master,
+                  "http://HOST:PORT of the master: route by its cluster map and follow every "
+                  "change (instead of --group)");
   app->add_option("--group", flags->groups,
                   "NAME=HOST:PORT[,HOST:PORT...]: a group, its main first, then backups; "
                   "repeat for each group (slots are split evenly in the order given)");

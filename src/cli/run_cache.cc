@@ -30,6 +30,8 @@ struct CacheFlags {
   std::string user;
   int verbosity = 0;
   std::string replica_of;
+  std::string master;
+  std::string group;
   bool sync_replication = false;
   double sync_timeout_seconds = 1;
   size_t replication_log_mb = 64;
@@ -107,8 +109,23 @@ int RunCache(CLI::App& app, CacheFlags& flags) {
   options.sync_timeout =
       std::chrono::milliseconds(static_cast<int64_t>(flags.sync_timeout_seconds * 1000));
   options.replication_log_bytes = flags.replication_log_mb << 20;
+  std::optional<master::MasterClient> master;
+  if (flags.master.empty() != flags.group.empty()) {
+    return UsageError(app, "--master and --group go together");
+  }
+  if (!flags.master.empty()) {
+    if (!flags.replica_of.empty()) {
+      return UsageError(app, "--replica-of: with --master, the master says whom to follow");
+    }
+    auto client = master::MasterClient::ForUrl(flags.master);
+    if (!client) {
+      return UsageError(app, "--master: " + client.error().message);
+    }
+    master = *client;
+    options.start_read_only = true;
+  }
   return RunCacheDaemon(app, flags.daemon, *admin_endpoint, options, "cache", /*banner=*/false,
-                        flags.user);
+                        flags.user, master, flags.group);
 }
 
 }  // namespace
@@ -140,6 +157,10 @@ Command AddCacheCommand(CLI::App& parent) {
   app->add_option("--replica-of", flags->replica_of,
                   "HOST:PORT of a main cache node: follow it as its backup (a snapshot, then "
                   "every change, in order) and refuse writes from clients");
+  app->add_option("--master", flags->master,
+                  "http://HOST:PORT of the master: register in --group and take the role it "
+                  "gives (main, or backup of the group's main); writes are refused until then");
+  app->add_option("--group", flags->group, "the group this node belongs to (with --master)");
   app->add_flag("--sync-replication", flags->sync_replication,
                 "answer a write only once a backup has it (or after --sync-timeout)");
   app->add_option("--sync-timeout", flags->sync_timeout_seconds,

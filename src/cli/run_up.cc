@@ -53,14 +53,12 @@ bool WaitForListener(const tcp::endpoint& endpoint, std::chrono::seconds timeout
 }
 
 int RunUp(CLI::App& app, const UpFlags& flags) {
-  auto admin_endpoint = FinishDaemonFlags(app, flags.daemon);
-  if (!admin_endpoint) {
-    return UsageError(app, admin_endpoint.error().message);
+  auto addresses = FinishDaemonFlags(app, flags.daemon, flags.listen);
+  if (!addresses) {
+    return UsageError(app, addresses.error().message);
   }
-  auto listen = ResolveFlag("--listen", flags.listen);
-  if (!listen) {
-    return UsageError(app, listen.error().message);
-  }
+  const boost::asio::ip::tcp::endpoint* admin_endpoint = &addresses->admin;
+  const boost::asio::ip::tcp::endpoint* listen = &addresses->listen;
   const std::string log_dir = flags.data + "/logs";
   std::error_code made;
   std::filesystem::create_directories(log_dir, made);

@@ -16,13 +16,15 @@ namespace trellis::cli {
 int ServeUntilSignal(CLI::App& app, const DaemonFlags& flags, base::Registry& metrics,
                      const boost::asio::ip::tcp::endpoint& admin_endpoint, const std::string& kind,
                      std::vector<RunningService> services, bool banner, const std::string& user,
-                     std::function<void(nlohmann::json& status)> add_status) {
+                     std::function<void(nlohmann::json& status)> add_status,
+                     admin::ApiHandler api) {
   std::map<std::string, std::string> listen;
   for (const RunningService& service : services) {
     listen[service.name] = net::FormatEndpoint(service.address);
   }
   auto admin =
-      admin::AdminServer::Start({admin_endpoint, kind, listen, std::move(add_status)}, metrics);
+      admin::AdminServer::Start({admin_endpoint, kind, listen, std::move(add_status), std::move(api)},
+                                metrics);
   if (!admin) {
     return UsageError(app, admin.error().message);
   }

@@ -14,6 +14,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <nlohmann/json_fwd.hpp>
 
+#include "admin/admin_server.h"
 #include "base/metrics.h"
 #include "cli/daemon_flags.h"
 
@@ -31,13 +32,15 @@ struct RunningService {
 };
 
 // `kind` names the daemon in /v1/status; `banner` prints the endpoints for people (up);
-// `user`, when set, is who the process becomes once its ports are bound (memcached -u).
+// `user`, when set, is who the process becomes once its ports are bound (memcached -u);
+// `add_status` and `api` extend the admin endpoint (AdminOptions).
 // Returns the process exit code.
 // `metrics` is the registry the services report to, served on /metrics.
 int ServeUntilSignal(CLI::App& app, const DaemonFlags& flags, base::Registry& metrics,
                      const boost::asio::ip::tcp::endpoint& admin_endpoint, const std::string& kind,
                      std::vector<RunningService> services, bool banner,
                      const std::string& user = "",
-                     std::function<void(nlohmann::json& status)> add_status = nullptr);
+                     std::function<void(nlohmann::json& status)> add_status = nullptr,
+                     admin::ApiHandler api = nullptr);
 
 }  // namespace trellis::cli

@@ -97,7 +97,8 @@ TEST_F(UpTest, AKilledChildIsStartedAgainAndCtrlCStopsThemAll) {
   EXPECT_THAT(client.ReadUntil("\r\n"), ::testing::StartsWith("VERSION"));
 
   std::vector<pid_t> pids;
-  for (const nlohmann::json& child : Status()["children"]) {
+  const nlohmann::json status_now = Status();
+  for (const nlohmann::json& child : status_now["children"]) {
     pids.push_back(child["pid"]);
   }
   up_.Signal(SIGINT);

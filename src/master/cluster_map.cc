@@ -1,0 +1,158 @@
+#include "master/cluster_map.h"
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+namespace trellis::master {
+
+const char* RoleName(Role role) { return role == Role::kMain ? "main" : "backup"; }
+
+const GroupInfo* ClusterMap::FindGroup(const std::string& name) const {
+  for (const GroupInfo& group : groups_) {
+    if (group.name == name) {
+      return &group;
+    }
+  }
+  return nullptr;
+}
+
+NodeInfo* ClusterMap::FindNode(const std::string& address) {
+  for (NodeInfo& node : nodes_) {
+    if (node.address == address) {
+      return &node;
+    }
+  }
+  return nullptr;
+}
+
+const NodeInfo* ClusterMap::MainOf(const std::string& group) const {
+  for (const NodeInfo& node : nodes_) {
+    if (node.group == group && node.role == Role::kMain) {
+      return &node;
+    }
+  }
+  return nullptr;
+}
+
+base::Status ClusterMap::AddGroup(const std::string& name) {
+  if (name.empty() || name.size() > 64 ||
+      !std::all_of(name.begin(), name.end(),
+                   [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'; })) {
+    return base::Error{"group names are 1-64 letters, digits, '-' or '_'"};
+  }
+  if (FindGroup(name) != nullptr) {
+    return base::Error{"group " + name + " exists"};
+  }
+  groups_.push_back({name, 1, false});
+  Touch();
+  return {};
+}
+
+base::Result<Role> ClusterMap::RegisterNode(const std::string& group, const std::string& address) {
+  if (FindGroup(group) == nullptr) {
+    return base::Error{"no group " + group};
+  }
+  if (NodeInfo* node = FindNode(address)) {
+    if (node->group != group) {
+      return base::Error{address + " is in group " + node->group};
+    }
+    node->healthy = true;
+    node->failed_probes = 0;
+    return node->role;
+  }
+  const Role role = MainOf(group) == nullptr ? Role::kMain : Role::kBackup;
+  nodes_.push_back({address, group, role, true, 0, 0});
+  Touch();
+  return role;
+}
+
+base::Status ClusterMap::RemoveNode(const std::string& address) {
+  auto it = std::find_if(nodes_.begin(), nodes_.end(),
+                         [&](const NodeInfo& node) { return node.address == address; });
+  if (it == nodes_.end()) {
+    return base::Error{"no node " + address};
+  }
+  const bool was_main = it->role == Role::kMain;
+  const std::string group = it->group;
+  nodes_.erase(it);
+  Touch();
+  if (was_main) {
+    (void)Promote(group);  // A group without a main answers SERVER_ERROR until one joins.
+  }
+  return {};
+}
+
+base::Status ClusterMap::SetMode(const std::string& group, bool sync) {
+  for (GroupInfo& info : groups_) {
+    if (info.name == group) {
+      info.sync = sync;
+      Touch();
+      return {};
+    }
+  }
+  return base::Error{"no group " + group};
+}
+
+base::Result<std::string> ClusterMap::Promote(const std::string& group) {
+  NodeInfo* best = nullptr;
+  for (NodeInfo& node : nodes_) {
+    if (node.group == group && node.role == Role::kBackup && node.healthy &&
+        (best == nullptr || node.sequence > best->sequence)) {
+      best = &node;
+    }
+  }
+  if (best == nullptr) {
+    return base::Error{"group " + group + " has no healthy backup"};
+  }
+  for (NodeInfo& node : nodes_) {
+    if (node.group == group && node.role == Role::kMain) {
+      node.role = Role::kBackup;
+    }
+  }
+  best->role = Role::kMain;
+  for (GroupInfo& info : groups_) {
+    if (info.name == group) {
+      ++info.epoch;
+    }
+  }
+  Touch();
+  return best->address;
+}
+
+nlohmann::json ClusterMap::ToJson() const {
+  nlohmann::json groups = nlohmann::json::array();
+  for (const GroupInfo& group : groups_) {
+    nlohmann::json nodes = nlohmann::json::array();
+    const NodeInfo* main = MainOf(group.name);
+    for (const NodeInfo& node : nodes_) {
+      if (node.group == group.name) {
+        nodes.push_back({{"address", node.address},
+                         {"role", RoleName(node.role)},
+                         {"healthy", node.healthy},
+                         {"sequence", node.sequence},
+                         {"lag", main != nullptr && main->sequence > node.sequence &&
+                                         node.role == Role::kBackup
+                                     ? main->sequence - node.sequence
+                                     : 0}});
+      }
+    }
+    groups.push_back({{"name", group.name},
+                      {"epoch", group.epoch},
+                      {"mode", group.sync ? "sync" : "async"},
+                      {"main", main != nullptr ? nlohmann::json(main->address) : nlohmann::json()},
+                      {"nodes", nodes}});
+  }
+  return {{"version", version_}, {"slots", 16384}, {"groups", groups}};
+}
+
+ClusterMap ClusterMap::Restore(uint64_t version, std::vector<GroupInfo> groups,
+                               std::vector<NodeInfo> nodes) {
+  ClusterMap map;
+  map.version_ = version;
+  map.groups_ = std::move(groups);
+  map.nodes_ = std::move(nodes);
+  return map;
+}
+
+}  // namespace trellis::master

@@ -1,0 +1,76 @@
+// ClusterMap: the master's model of a CMEM cluster: groups (each with an epoch, a write
+// mode and a main), the cache nodes in them and their roles, and a version that goes up
+// with every change so followers can ask for "anything after version N". The slot table
+// is derived: the groups, in the order they were added, split the 16384 slots evenly.
+//
+// Pure data and rules, no I/O: the master daemon persists it (map_store.h), probes the
+// nodes and calls these operations.
+//
+// Thread safety: none; the master touches it from one thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "base/result.h"
+
+namespace trellis::master {
+
+enum class Role { kMain, kBackup };
+
+struct NodeInfo {
+  std::string address;  // HOST:PORT of its memcached port; the node's identity.
+  std::string group;
+  Role role = Role::kBackup;
+  // From probes, not persisted:
+  bool healthy = true;
+  int failed_probes = 0;
+  uint64_t sequence = 0;  // The main's log sequence, or what a backup has applied.
+};
+
+struct GroupInfo {
+  std::string name;
+  uint64_t epoch = 1;  // Goes up at every change of main.
+  bool sync = false;   // Write mode: sync (a backup acknowledges first) or async.
+};
+
+class ClusterMap {
+ public:
+  uint64_t version() const { return version_; }
+  const std::vector<GroupInfo>& groups() const { return groups_; }
+  const std::vector<NodeInfo>& nodes() const { return nodes_; }
+
+  base::Status AddGroup(const std::string& name);
+  // A node joins `group`: the main if the group has none, else a backup. Registering an
+  // address again keeps its role (a restarted node learns what it is).
+  base::Result<Role> RegisterNode(const std::string& group, const std::string& address);
+  base::Status RemoveNode(const std::string& address);
+  base::Status SetMode(const std::string& group, bool sync);
+  // Makes the healthy backup with the highest sequence the main, the old main a backup;
+  // bumps the epoch. Fails when the group has no healthy backup.
+  base::Result<std::string> Promote(const std::string& group);
+
+  const NodeInfo* MainOf(const std::string& group) const;
+  NodeInfo* FindNode(const std::string& address);
+  const GroupInfo* FindGroup(const std::string& name) const;
+  // Marks a change that followers must see (health, sequences do not count).
+  void Touch() { ++version_; }
+
+  nlohmann::json ToJson() const;
+  // For the store: the persistent part.
+  static ClusterMap Restore(uint64_t version, std::vector<GroupInfo> groups,
+                            std::vector<NodeInfo> nodes);
+
+ private:
+  uint64_t version_ = 0;
+  std::vector<GroupInfo> groups_;
+  std::vector<NodeInfo> nodes_;
+};
+
+const char* RoleName(Role role);
+
+}  // namespace trellis::master

@@ -1,0 +1,139 @@
+#include "master/map_store.h"
+
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <functional>
+
+namespace trellis::master {
+
+namespace {
+
+// A prepared statement, finalized when it goes out of scope.
+struct Statement {
+  sqlite3_stmt* stmt = nullptr;
+  ~Statement() { sqlite3_finalize(stmt); }
+};
+
+}  // namespace
+
+base::Result<std::unique_ptr<MapStore>> MapStore::Open(const std::string& dir) {
+  std::error_code made;
+  std::filesystem::create_directories(dir, made);
+  if (made) {
+    return base::Error{dir + ": " + made.message()};
+  }
+  const std::string path = dir + "/master.db";
+  sqlite3* db = nullptr;
+  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) {
+    const std::string error = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return base::Error{path + ": " + error};
+  }
+  std::unique_ptr<MapStore> store(new MapStore(db));
+  if (base::Status made_schema = store->Execute(
+          "PRAGMA journal_mode=WAL;"
+          "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+          "CREATE TABLE IF NOT EXISTS groups (position INTEGER PRIMARY KEY, name TEXT UNIQUE "
+          "NOT NULL, epoch INTEGER NOT NULL, sync INTEGER NOT NULL);"
+          "CREATE TABLE IF NOT EXISTS nodes (address TEXT PRIMARY KEY, grp TEXT NOT NULL, "
+          "role TEXT NOT NULL);");
+      !made_schema) {
+    return base::Error{path + ": " + made_schema.error().message};
+  }
+  return store;
+}
+
+MapStore::~MapStore() { sqlite3_close(db_); }
+
+base::Status MapStore::Execute(const std::string& sql) {
+  char* error = nullptr;
+  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
+    const std::string message = error != nullptr ? error : "sqlite error";
+    sqlite3_free(error);
+    return base::Error{message};
+  }
+  return {};
+}
+
+base::Result<ClusterMap> MapStore::Load() {
+  uint64_t version = 0;
+  std::vector<GroupInfo> groups;
+  std::vector<NodeInfo> nodes;
+  {
+    Statement query;
+    sqlite3_prepare_v2(db_, "SELECT value FROM meta WHERE key = 'version'", -1, &query.stmt, nullptr);
+    if (query.stmt != nullptr && sqlite3_step(query.stmt) == SQLITE_ROW) {
+      version = static_cast<uint64_t>(sqlite3_column_int64(query.stmt, 0));
+    }
+  }
+  {
+    Statement query;
+    sqlite3_prepare_v2(db_, "SELECT name, epoch, sync FROM groups ORDER BY position", -1,
+                       &query.stmt, nullptr);
+    while (query.stmt != nullptr && sqlite3_step(query.stmt) == SQLITE_ROW) {
+      groups.push_back({reinterpret_cast<const char*>(sqlite3_column_text(query.stmt, 0)),
+                        static_cast<uint64_t>(sqlite3_column_int64(query.stmt, 1)),
+                        sqlite3_column_int(query.stmt, 2) != 0});
+    }
+  }
+  {
+    Statement query;
+    sqlite3_prepare_v2(db_, "SELECT address, grp, role FROM nodes ORDER BY rowid", -1,
+                       &query.stmt, nullptr);
+    while (query.stmt != nullptr && sqlite3_step(query.stmt) == SQLITE_ROW) {
+      NodeInfo node;
+      node.address = reinterpret_cast<const char*>(sqlite3_column_text(query.stmt, 0));
+      node.group = reinterpret_cast<const char*>(sqlite3_column_text(query.stmt, 1));
+      node.role = std::string(reinterpret_cast<const char*>(sqlite3_column_text(query.stmt, 2))) ==
+                          "main"
+                      ? Role::kMain
+                      : Role::kBackup;
+      nodes.push_back(std::move(node));
+    }
+  }
+  return ClusterMap::Restore(version, std::move(groups), std::move(nodes));
+}
+
+base::Status MapStore::Save(const ClusterMap& map) {
+  if (base::Status begun = Execute("BEGIN IMMEDIATE"); !begun) {
+    return begun;
+  }
+  bool ok = Execute("DELETE FROM groups; DELETE FROM nodes;").ok();
+  auto run = [&](const char* sql, const std::function<void(sqlite3_stmt*)>& bind) {
+    Statement insert;
+    ok = ok && sqlite3_prepare_v2(db_, sql, -1, &insert.stmt, nullptr) == SQLITE_OK;
+    if (ok) {
+      bind(insert.stmt);
+      ok = sqlite3_step(insert.stmt) == SQLITE_DONE;
+    }
+  };
+  run("INSERT OR REPLACE INTO meta (key, value) VALUES ('version', ?)", [&](sqlite3_stmt* stmt) {
+    sqlite3_bind_int64(stmt, 1, static_cast<sqlite3_int64>(map.version()));
+  });
+  for (size_t i = 0; i < map.groups().size(); ++i) {
+    const GroupInfo& group = map.groups()[i];
+    run("INSERT INTO groups (position, name, epoch, sync) VALUES (?, ?, ?, ?)",
+        [&](sqlite3_stmt* stmt) {
+          sqlite3_bind_int64(stmt, 1, static_cast<sqlite3_int64>(i));
+          sqlite3_bind_text(stmt, 2, group.name.c_str(), -1, SQLITE_TRANSIENT);
+          sqlite3_bind_int64(stmt, 3, static_cast<sqlite3_int64>(group.epoch));
+          sqlite3_bind_int(stmt, 4, group.sync ? 1 : 0);
+        });
+  }
+  for (const NodeInfo& node : map.nodes()) {
+    run("INSERT INTO nodes (address, grp, role) VALUES (?, ?, ?)", [&](sqlite3_stmt* stmt) {
+      sqlite3_bind_text(stmt, 1, node.address.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(stmt, 2, node.group.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(stmt, 3, RoleName(node.role), -1, SQLITE_TRANSIENT);
+    });
+  }
+  if (!ok) {
+    const std::string error = sqlite3_errmsg(db_);
+    (void)Execute("ROLLBACK");
+    return base::Error{"saving the cluster map: " + error};
+  }
+  return Execute("COMMIT");
+}
+
+}  // namespace trellis::master

@@ -1,0 +1,35 @@
+// MapStore: the master's cluster map on disk, in SQLite (<data>/master.db): groups,
+// nodes and roles, epochs and the version. Each change is saved whole in one
+// transaction before it is published, so a restarted master carries on from the last
+// map any follower saw.
+//
+// Thread safety: none; the master's one thread.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "base/result.h"
+#include "master/cluster_map.h"
+
+struct sqlite3;
+
+namespace trellis::master {
+
+class MapStore {
+ public:
+  // Opens (creating if needed) <dir>/master.db.
+  static base::Result<std::unique_ptr<MapStore>> Open(const std::string& dir);
+  ~MapStore();
+
+  base::Result<ClusterMap> Load();
+  base::Status Save(const ClusterMap& map);
+
+ private:
+  explicit MapStore(sqlite3* db) : db_(db) {}
+  base::Status Execute(const std::string& sql);
+
+  sqlite3* db_;
+};
+
+}  // namespace trellis::master

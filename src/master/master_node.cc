@@ -1,0 +1,297 @@
+#include "master/master_node.h"
+
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <nlohmann/json.hpp>
+
+#include "net/address.h"
+
+namespace trellis::master {
+
+namespace asio = boost::asio;
+using admin::ApiRequest;
+using admin::ApiResponse;
+using nlohmann::json;
+
+namespace {
+
+ApiResponse Reply(int status, const json& body) { return {status, body.dump() + "\n"}; }
+ApiResponse Fail(int status, const std::string& message) {
+  return Reply(status, {{"error", message}});
+}
+
+// The value of `name` in a query string "a=1&b=2", or "".
+std::string QueryValue(const std::string& query, const std::string& name) {
+  size_t start = 0;
+  while (start < query.size()) {
+    const size_t end = std::min(query.find('&', start), query.size());
+    const std::string_view pair(query.data() + start, end - start);
+    if (pair.substr(0, name.size() + 1) == name + "=") {
+      return std::string(pair.substr(name.size() + 1));
+    }
+    start = end + 1;
+  }
+  return {};
+}
+
+uint64_t ToNumber(std::string_view text, uint64_t otherwise) {
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  return ec == std::errc() && end == text.data() + text.size() ? value : otherwise;
+}
+
+// The body as a JSON object with string fields `names`, or an error.
+base::Result<std::vector<std::string>> Fields(const std::string& body,
+                                              const std::vector<std::string>& names) {
+  const json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded() || !parsed.is_object()) {
+    return base::Error{"the body must be a JSON object"};
+  }
+  std::vector<std::string> values;
+  for (const std::string& name : names) {
+    if (!parsed.contains(name) || !parsed[name].is_string()) {
+      return base::Error{"\"" + name + "\" (a string) is required"};
+    }
+    values.push_back(parsed[name]);
+  }
+  return values;
+}
+
+}  // namespace
+
+base::Result<std::unique_ptr<MasterNode>> MasterNode::Start(const MasterOptions& options) {
+  std::unique_ptr<MasterNode> node(new MasterNode(options));
+  auto store = MapStore::Open(options.data_dir);
+  if (!store) {
+    return store.error();
+  }
+  node->store_ = std::move(store).value();
+  auto map = node->store_->Load();
+  if (!map) {
+    return map.error();
+  }
+  node->map_ = std::move(map).value();
+  asio::co_spawn(node->pool_.context(0), node->ProbeLoop(), asio::detached);
+  node->pool_.Start();
+  return node;
+}
+
+MasterNode::~MasterNode() { Stop(); }
+
+void MasterNode::Stop() {
+  asio::post(pool_.context(0), [this] { stopping_ = true; });
+  pool_.Stop();
+}
+
+admin::ApiHandler MasterNode::api() {
+  return [this](const ApiRequest& request) -> asio::awaitable<std::optional<ApiResponse>> {
+    co_return co_await asio::co_spawn(pool_.context(0), Handle(request), asio::use_awaitable);
+  };
+}
+
+void MasterNode::Publish() {
+  if (base::Status saved = store_->Save(map_); !saved) {
+    spdlog::error("{}", saved.error().message);
+  }
+  for (auto& waker : waiting_) {
+    waker->Wake();
+  }
+  waiting_.clear();
+}
+
+asio::awaitable<std::optional<ApiResponse>> MasterNode::Handle(ApiRequest request) {
+  const std::string& path = request.path;
+  if (path == "/v1/cluster" && request.method == "GET") {
+    co_return co_await GetCluster(request.query);
+  }
+  if (path == "/v1/groups" && request.method == "POST") {
+    auto fields = Fields(request.body, {"name"});
+    if (!fields) {
+      co_return Fail(400, fields.error().message);
+    }
+    if (base::Status added = map_.AddGroup((*fields)[0]); !added) {
+      co_return Fail(map_.FindGroup((*fields)[0]) != nullptr ? 409 : 400, added.error().message);
+    }
+    Publish();
+    co_return Reply(201, {{"name", (*fields)[0]}, {"version", map_.version()}});
+  }
+  if (path == "/v1/nodes" && request.method == "POST") {
+    auto fields = Fields(request.body, {"group", "address"});
+    if (!fields) {
+      co_return Fail(400, fields.error().message);
+    }
+    const std::string& group = (*fields)[0];
+    const std::string& address = (*fields)[1];
+    if (!net::ParseHostPort(address)) {
+      co_return Fail(400, "\"address\" must be HOST:PORT");
+    }
+    auto role = map_.RegisterNode(group, address);
+    if (!role) {
+      co_return Fail(map_.FindGroup(group) == nullptr ? 404 : 409, role.error().message);
+    }
+    Publish();
+    const NodeInfo* main = map_.MainOf(group);
+    co_return Reply(200, {{"role", RoleName(*role)},
+                          {"main", main != nullptr ? json(main->address) : json()},
+                          {"epoch", map_.FindGroup(group)->epoch},
+                          {"version", map_.version()}});
+  }
+  const std::string nodes_prefix = "/v1/nodes/";
+  if (path.rfind(nodes_prefix, 0) == 0 && request.method == "DELETE") {
+    if (base::Status removed = map_.RemoveNode(path.substr(nodes_prefix.size())); !removed) {
+      co_return Fail(404, removed.error().message);
+    }
+    Publish();
+    co_return Reply(200, {{"version", map_.version()}});
+  }
+  const std::string groups_prefix = "/v1/groups/";
+  if (path.rfind(groups_prefix, 0) == 0 && request.method == "POST") {
+    const std::string rest = path.substr(groups_prefix.size());
+    const size_t slash = rest.find('/');
+    const std::string group = rest.substr(0, slash);
+    const std::string action = slash == std::string::npos ? "" : rest.substr(slash + 1);
+    if (map_.FindGroup(group) == nullptr) {
+      co_return Fail(404, "no group " + group);
+    }
+    if (action == "failover") {
+      auto main = map_.Promote(group);
+      if (!main) {
+        co_return Fail(409, main.error().message);
+      }
+      spdlog::info("group {}: switchover, main is now {}", group, *main);
+      Publish();
+      co_return Reply(200, {{"main", *main}, {"version", map_.version()}});
+    }
+    if (action == "mode") {
+      auto fields = Fields(request.body, {"mode"});
+      if (!fields || ((*fields)[0] != "sync" && (*fields)[0] != "async")) {
+        co_return Fail(400, "{\"mode\": \"sync\"} or {\"mode\": \"async\"} is required");
+      }
+      (void)map_.SetMode(group, (*fields)[0] == "sync");
+      Publish();
+      co_return Reply(200, {{"mode", (*fields)[0]}, {"version", map_.version()}});
+    }
+  }
+  co_return std::nullopt;
+}
+
+asio::awaitable<ApiResponse> MasterNode::GetCluster(const std::string& query) {
+  const std::string after = QueryValue(query, "after");
+  if (!after.empty()) {
+    const uint64_t version = ToNumber(after, 0);
+    const auto wait = std::chrono::seconds(std::min<uint64_t>(ToNumber(QueryValue(query, "wait"), 10), 60));
+    if (map_.version() <= version) {
+      auto waker = std::make_shared<net::Waker>(co_await asio::this_coro::executor);
+      waiting_.push_back(waker);
+      co_await waker->WaitUntil(std::chrono::steady_clock::now() + wait);
+      std::erase(waiting_, waker);
+    }
+  }
+  co_return Reply(200, map_.ToJson());
+}
+
+asio::awaitable<std::optional<uint64_t>> MasterNode::Probe(std::string address) {
+  using namespace asio::experimental::awaitable_operators;
+  auto parsed = net::ParseHostPort(address);
+  if (!parsed) {
+    co_return std::nullopt;
+  }
+  auto endpoint = net::Resolve(*parsed);
+  if (!endpoint) {
+    co_return std::nullopt;
+  }
+  const auto executor = co_await asio::this_coro::executor;
+  asio::ip::tcp::socket socket(executor);
+  asio::steady_timer deadline(executor);
+  deadline.expires_after(options_.probe_interval);
+  std::string reply;
+  auto exchange = [&]() -> asio::awaitable<bool> {
+    auto [connect_error] =
+        co_await socket.async_connect(*endpoint, asio::as_tuple(asio::use_awaitable));
+    if (connect_error) {
+      co_return false;
+    }
+    auto [write_error, written] = co_await asio::async_write(
+        socket, asio::buffer(std::string_view("stats\r\n")), asio::as_tuple(asio::use_awaitable));
+    if (write_error) {
+      co_return false;
+    }
+    auto [read_error, read] = co_await asio::async_read_until(
+        socket, asio::dynamic_buffer(reply), "END\r\n", asio::as_tuple(asio::use_awaitable));
+    co_return !read_error;
+  };
+  auto result = co_await (exchange() || deadline.async_wait(asio::as_tuple(asio::use_awaitable)));
+  if (result.index() != 0 || !std::get<0>(result)) {
+    co_return std::nullopt;
+  }
+  // A main reports its log's sequence, a backup what it has applied of its main's.
+  const NodeInfo* node = map_.FindNode(address);
+  const std::string name = node != nullptr && node->role == Role::kMain
+                               ? "STAT replication_sequence "
+                               : "STAT replica_applied_sequence ";
+  const size_t at = reply.find(name);
+  if (at == std::string::npos) {
+    co_return uint64_t{0};
+  }
+  const size_t start = at + name.size();
+  co_return ToNumber(std::string_view(reply).substr(start, reply.find('\r', start) - start), 0);
+}
+
+asio::awaitable<void> MasterNode::ProbeLoop() {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (!stopping_) {
+    std::vector<std::string> addresses;
+    for (const NodeInfo& node : map_.nodes()) {
+      addresses.push_back(node.address);
+    }
+    for (const std::string& address : addresses) {
+      const std::optional<uint64_t> sequence = co_await Probe(address);
+      NodeInfo* node = map_.FindNode(address);
+      if (node == nullptr) {
+        continue;  // Removed while we asked.
+      }
+      if (sequence) {
+        node->sequence = *sequence;
+        node->failed_probes = 0;
+        if (!node->healthy) {
+          node->healthy = true;
+          spdlog::info("{} answers again", address);
+          map_.Touch();
+          Publish();
+        }
+      } else if (++node->failed_probes >= options_.failure_threshold && node->healthy) {
+        node->healthy = false;
+        spdlog::warn("{} ({} of group {}) is down", address, RoleName(node->role), node->group);
+        map_.Touch();
+        Publish();
+      }
+    }
+    // Every group whose main is down gets its best healthy backup.
+    for (const GroupInfo& group : map_.groups()) {
+      const NodeInfo* main = map_.MainOf(group.name);
+      if (main != nullptr && !main->healthy) {
+        if (auto promoted = map_.Promote(group.name)) {
+          spdlog::warn("group {}: failover, main is now {} (epoch {})", group.name, *promoted,
+                       map_.FindGroup(group.name)->epoch);
+          Publish();
+        }
+      }
+    }
+    timer.expires_after(options_.probe_interval);
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+}  // namespace trellis::master

@@ -1,0 +1,73 @@
+// MasterNode: the CMEM master. It owns the cluster map (persisted by MapStore), answers
+// the HTTP/JSON API through the admin server it is given to, probes every cache node,
+// and replaces a main that stops answering by its most up-to-date healthy backup.
+//
+// API (JSON bodies; errors are 4xx with {"error": "..."}):
+//   GET    /v1/cluster[?after=V&wait=S]  the map; with `after`, waits up to S seconds
+//                                        (default 10, at most 60) for a version above V
+//   POST   /v1/groups                    {"name": "g1"}
+//   POST   /v1/nodes                     {"group": "g1", "address": "HOST:PORT"} ->
+//                                        {"role": "main"|"backup", "main": ..., "epoch": N}
+//   DELETE /v1/nodes/HOST:PORT
+//   POST   /v1/groups/NAME/failover      a switchover to the best backup
+//   POST   /v1/groups/NAME/mode          {"mode": "sync"|"async"}
+//
+// Probing: every `probe_interval` the master asks each node for `stats` (over its
+// memcached port) and reads its replication sequence; `failure_threshold` failures in
+// a row make a node unhealthy, and an unhealthy main is replaced at once.
+//
+// Thread safety: everything runs on the master's own thread; the API handler hops to
+// it from the admin server's thread.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "admin/admin_server.h"
+#include "base/result.h"
+#include "master/cluster_map.h"
+#include "master/map_store.h"
+#include "net/shard_pool.h"
+#include "net/waker.h"
+
+namespace trellis::master {
+
+struct MasterOptions {
+  std::string data_dir;
+  std::chrono::milliseconds probe_interval{500};
+  int failure_threshold = 3;
+};
+
+class MasterNode {
+ public:
+  static base::Result<std::unique_ptr<MasterNode>> Start(const MasterOptions& options);
+  ~MasterNode();
+
+  // For AdminOptions::api.
+  admin::ApiHandler api();
+  void Stop();
+
+ private:
+  explicit MasterNode(const MasterOptions& options) : options_(options) {}
+
+  boost::asio::awaitable<std::optional<admin::ApiResponse>> Handle(admin::ApiRequest request);
+  boost::asio::awaitable<admin::ApiResponse> GetCluster(const std::string& query);
+  boost::asio::awaitable<void> ProbeLoop();
+  // Asks one node for its stats; the sequence it reports, or nullopt.
+  boost::asio::awaitable<std::optional<uint64_t>> Probe(std::string address);
+  // After a change: saves the map and wakes every waiting GET.
+  void Publish();
+
+  const MasterOptions options_;
+  net::ShardPool pool_{1};
+  std::unique_ptr<MapStore> store_;
+  ClusterMap map_;
+  std::vector<std::shared_ptr<net::Waker>> waiting_;
+  bool stopping_ = false;
+};
+
+}  // namespace trellis::master

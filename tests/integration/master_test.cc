@@ -1,0 +1,218 @@
+// The master with real processes: two cache nodes of one group that take their roles
+// from it, an access node that routes by its map, a main killed under load.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "testing/daemon_process.h"
+#include "testing/loopback_client.h"
+#include "testing/temp_dir.h"
+
+namespace trellis {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::DaemonProcess;
+using testing::LoopbackClient;
+
+testing::HttpResponse HttpCall(uint16_t port, const std::string& method, const std::string& path,
+                               const std::string& body) {
+  LoopbackClient client(port);
+  client.Send(method + " " + path + " HTTP/1.1\r\nHost: test\r\nConnection: close\r\n" +
+              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+  return testing::ParseHttpResponse(client.ReadUntilClosed());
+}
+
+class MasterTest : public ::testing::Test {
+ protected:
+  MasterTest()
+      : master_({"master", "--listen", "127.0.0.1:0", "--data", data_.path().string(),
+                 "--probe-interval", "0.2", "--failure-threshold", "3"}) {
+    master_port_ = master_.WaitForListening("master");
+    master_url_ = "http://127.0.0.1:" + std::to_string(master_port_);
+    EXPECT_EQ(HttpCall(master_port_, "POST", "/v1/groups", R"({"name": "g1"})").status, 201);
+    EXPECT_EQ(HttpCall(master_port_, "POST", "/v1/groups/g1/mode", R"({"mode": "sync"})").status,
+              200);
+    for (int i = 0; i < 2; ++i) {
+      node_ports_.push_back(testing::FreePort());
+      StartNode(i);
+    }
+    access_ = std::make_unique<DaemonProcess>(std::vector<std::string>{
+        "access", "--listen", "127.0.0.1:0", "--threads", "1", "--backend-timeout", "1",
+        "--master", master_url_});
+    access_port_ = access_->WaitForListening("access");
+    // The backup streams from the main before the tests write.
+    LoopbackClient main(node_ports_[0]);
+    EXPECT_TRUE(Eventually(
+        [&] {
+          main.Send("stats\r\n");
+          return main.ReadUntil("END\r\n").find("STAT replication_backups 1\r\n") !=
+                 std::string::npos;
+        },
+        5s));
+  }
+
+  void StartNode(int i) {
+    nodes_[i] = std::make_unique<DaemonProcess>(std::vector<std::string>{
+        "cache", "--listen", "127.0.0.1:" + std::to_string(node_ports_[i]), "--threads", "1",
+        "--master", master_url_, "--group", "g1"});
+    nodes_[i]->WaitForListening("cache");
+  }
+
+  nlohmann::json Cluster() {
+    return nlohmann::json::parse(HttpCall(master_port_, "GET", "/v1/cluster", "").body);
+  }
+  std::string MainAddress() {
+    const nlohmann::json main = Cluster()["groups"][0]["main"];
+    return main.is_string() ? main.get<std::string>() : "";
+  }
+  // Waits until `done` holds, up to `patience`.
+  static bool Eventually(const std::function<bool()>& done, std::chrono::milliseconds patience) {
+    const auto deadline = std::chrono::steady_clock::now() + patience;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        return false;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    return true;
+  }
+
+  testing::TempDir data_;
+  DaemonProcess master_;
+  uint16_t master_port_ = 0;
+  std::string master_url_;
+  std::vector<uint16_t> node_ports_;
+  std::map<int, std::unique_ptr<DaemonProcess>> nodes_;
+  std::unique_ptr<DaemonProcess> access_;
+  uint16_t access_port_ = 0;
+};
+
+TEST_F(MasterTest, NodesTakeTheirRolesAndAccessRoutesByTheMap) {
+  const nlohmann::json group = Cluster()["groups"][0];
+  EXPECT_EQ(group["main"], "127.0.0.1:" + std::to_string(node_ports_[0]));
+  ASSERT_EQ(group["nodes"].size(), 2u);
+  EXPECT_EQ(group["nodes"][1]["role"], "backup");
+  LoopbackClient client(access_port_);
+  ASSERT_TRUE(Eventually(
+      [&] {
+        client.Send("set k 0 0 1\r\nv\r\n");
+        return client.ReadUntil("\r\n") == "STORED\r\n";
+      },
+      5s));
+  LoopbackClient backup(node_ports_[1]);
+  backup.Send("set direct 0 0 1\r\nx\r\nget k\r\n");
+  EXPECT_EQ(backup.ReadUntil("END\r\n"),
+            "SERVER_ERROR read only: this node is a backup\r\nVALUE k 0 1\r\nv\r\nEND\r\n")
+      << "in sync mode an acknowledged write is on the backup at once";
+  // Bad API calls get a 4xx and a JSON error.
+  for (const auto& [method, path, body] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"POST", "/v1/groups", "{not json"},
+           {"POST", "/v1/groups", R"({"name": 7})"},
+           {"POST", "/v1/nodes", R"({"group": "nope", "address": "127.0.0.1:1"})"},
+           {"POST", "/v1/groups/g1/mode", R"({"mode": "fast"})"},
+           {"DELETE", "/v1/nodes/127.0.0.1:1", ""}}) {
+    const testing::HttpResponse response = HttpCall(master_port_, method, path, body);
+    EXPECT_GE(response.status, 400) << method << " " << path << " " << body;
+    EXPECT_LT(response.status, 500);
+    EXPECT_TRUE(nlohmann::json::parse(response.body, nullptr, false).contains("error"))
+        << response.body;
+  }
+}
+
+// A client writes continuously; the main is killed. Writes resume within 3 s on the
+// promoted backup, and every write that was acknowledged is there.
+TEST_F(MasterTest, KilledMainIsReplacedAndNoAcknowledgedWriteIsLost) {
+  LoopbackClient client(access_port_);
+  std::map<std::string, std::string> acknowledged;
+  auto write = [&](int i) {
+    const std::string key = "w" + std::to_string(i);
+    const std::string value = "v" + std::to_string(i);
+    client.Send("set " + key + " 0 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\n");
+    const std::string reply = client.ReadUntil("\r\n", 5s);
+    if (reply == "STORED\r\n") {
+      acknowledged[key] = value;
+      return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(Eventually([&] { return write(0); }, 5s));
+  for (int i = 1; i < 300; ++i) {
+    write(i);
+  }
+  ASSERT_EQ(acknowledged.size(), 300u);
+
+  nodes_[0].reset();  // SIGKILL.
+  const auto killed = std::chrono::steady_clock::now();
+  int i = 300;
+  while (!write(i++)) {
+    ASSERT_LT(std::chrono::steady_clock::now() - killed, 10s) << "writes never came back";
+  }
+  const auto outage = std::chrono::steady_clock::now() - killed;
+  EXPECT_LT(outage, 3s);
+  for (int end = i + 200; i < end; ++i) {
+    write(i);
+  }
+  EXPECT_EQ(MainAddress(), "127.0.0.1:" + std::to_string(node_ports_[1]));
+  EXPECT_EQ(Cluster()["groups"][0]["epoch"], 2);
+
+  int missing = 0;
+  for (const auto& [key, value] : acknowledged) {
+    client.Send("get " + key + "\r\n");
+    missing += client.ReadUntil("END\r\n") !=
+               "VALUE " + key + " 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\nEND\r\n";
+  }
+  EXPECT_EQ(missing, 0) << "of " << acknowledged.size() << " acknowledged writes; outage "
+                        << std::chrono::duration_cast<std::chrono::milliseconds>(outage).count()
+                        << " ms";
+
+  // The old main comes back: it is told it is a backup and catches up with the new main.
+  StartNode(0);
+  LoopbackClient old_main(node_ports_[0]);
+  const std::string last = "w" + std::to_string(i - 1);
+  EXPECT_TRUE(Eventually(
+      [&] {
+        old_main.Send("mg " + last + " v\r\nmn\r\n");
+        return old_main.ReadUntil("MN\r\n") != "EN\r\nMN\r\n";
+      },
+      5s));
+  int differ = 0;
+  LoopbackClient new_main(node_ports_[1]);
+  for (const auto& [key, value] : acknowledged) {
+    new_main.Send("mg " + key + " v c f\r\nmn\r\n");
+    old_main.Send("mg " + key + " v c f\r\nmn\r\n");
+    differ += new_main.ReadUntil("MN\r\n") != old_main.ReadUntil("MN\r\n");
+  }
+  EXPECT_EQ(differ, 0);
+  old_main.Send("set x 0 0 1\r\nx\r\n");
+  EXPECT_EQ(old_main.ReadUntil("\r\n"), "SERVER_ERROR read only: this node is a backup\r\n");
+}
+
+TEST_F(MasterTest, ARestartedMasterHasTheSameMapAndNodesServeMeanwhile) {
+  const nlohmann::json before = Cluster();
+  master_.Signal(SIGKILL);
+  master_.WaitExit(5s);
+  LoopbackClient client(access_port_);
+  client.Send("set during 0 0 1\r\nd\r\nget during\r\n");
+  EXPECT_EQ(client.ReadUntil("END\r\n", 5s), "STORED\r\nVALUE during 0 1\r\nd\r\nEND\r\n")
+      << "access and nodes keep serving without the master";
+  DaemonProcess again({"master", "--listen", "127.0.0.1:" + std::to_string(master_port_),
+                       "--data", data_.path().string()});
+  again.WaitForListening("master");
+  const nlohmann::json after = Cluster();
+  EXPECT_EQ(after["groups"][0]["main"], before["groups"][0]["main"]);
+  EXPECT_EQ(after["groups"][0]["mode"], "sync");
+  EXPECT_EQ(after["groups"][0]["nodes"].size(), 2u);
+  EXPECT_GE(after["version"].get<int>(), before["version"].get<int>());
+}
+
+}  // namespace
+}  // namespace trellis
