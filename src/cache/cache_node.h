@@ -57,6 +57,8 @@ class CacheNode {
   void BecomeMain();
   void BecomeBackupOf(const boost::asio::ip::tcp::endpoint& main);
   void SetSyncReplication(bool sync) { sync_replication_ = sync; }
+  // A main that refuses writes for a moment: the master's switchover.
+  void SetFrozen(bool frozen) { read_only_ = frozen || replica_state_.main().has_value(); }
 
   // Stops accepting, finishes in-flight requests (up to `timeout`), stops the threads.
   void Stop(std::chrono::milliseconds timeout);

@@ -23,6 +23,7 @@ Command AddUpCommand(CLI::App& parent);
 Command AddCacheCommand(CLI::App& parent);
 Command AddAccessCommand(CLI::App& parent);
 Command AddMasterCommand(CLI::App& parent);
+Command AddClusterCommand(CLI::App& parent);
 Command AddBenchCommand(CLI::App& parent);
 
 }  // namespace trellis::cli

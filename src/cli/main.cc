@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
       trellis::cli::AddCacheCommand(app),
       trellis::cli::AddAccessCommand(app),
       trellis::cli::AddMasterCommand(app),
+      trellis::cli::AddClusterCommand(app),
       trellis::cli::AddBenchCommand(app),
       trellis::cli::AddVersionCommand(app),
   };

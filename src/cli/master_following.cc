@@ -52,6 +52,7 @@ void FollowAsCacheNode(const master::MasterClient& client, const std::string& gr
   register_once();
   std::string role;
   std::string main;
+  bool frozen = false;
   client.Follow(
       [&](const nlohmann::json& map) {
         for (const nlohmann::json& info : map.value("groups", nlohmann::json::array())) {
@@ -65,15 +66,21 @@ void FollowAsCacheNode(const master::MasterClient& client, const std::string& gr
             }
             const std::string new_role = member.value("role", "backup");
             const std::string new_main = info["main"].is_string() ? info["main"].get<std::string>() : "";
-            if (new_role == role && new_main == main) {
+            const bool new_frozen = info.value("frozen", false);
+            if (new_role == role && new_main == main && new_frozen == frozen) {
               return;
             }
+            const bool same_role = new_role == role && new_main == main;
             role = new_role;
             main = new_main;
+            frozen = new_frozen;
             if (role == "main") {
-              spdlog::info("the master made this node the main of group {} (epoch {})", group,
-                           info.value("epoch", 0));
-              node.BecomeMain();
+              if (!same_role) {
+                spdlog::info("the master made this node the main of group {} (epoch {})", group,
+                             info.value("epoch", 0));
+                node.BecomeMain();
+              }
+              node.SetFrozen(frozen);
             } else if (auto endpoint = Resolve(main)) {
               spdlog::info("the master made this node a backup of {} in group {}", main, group);
               node.BecomeBackupOf(*endpoint);

@@ -1,10 +1,14 @@
 // `trellis up`: the CMEM cluster on one machine with the embedded defaults, as supervised
-// child processes: two groups of a main and a backup (async replication), and two access
-// nodes sharing the client port (SO_REUSEPORT), so that a client of 127.0.0.1:11211 sees
-// one memcached. Ctrl-C stops everything; logs go to <data>/logs/.
+// child processes: a master (its map under <data>/master), two groups of two cache
+// nodes that take their roles from it (a main and a backup, async replication), and two
+// access nodes that route by its map and share the client port (SO_REUSEPORT), so that
+// a client of 127.0.0.1:11211 sees one memcached. Ctrl-C stops everything; logs go to
+// <data>/logs/, the master's URL to <data>/master.url (for `trellis cluster`).
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <set>
 #include <memory>
 #include <string>
 #include <thread>
@@ -17,6 +21,7 @@
 #include "cli/daemon_flags.h"
 #include "cli/serve_until_signal.h"
 #include "cli/supervisor.h"
+#include "master/client/master_client.h"
 #include "net/address.h"
 #include "net/reserved_port.h"
 #include "net/signals.h"
@@ -83,59 +88,91 @@ int RunUp(CLI::App& app, const UpFlags& flags) {
   }
   const std::vector<std::string> common = {"--admin", "127.0.0.1:0", "--log-level",
                                            flags.daemon.log_level};
-  std::vector<ChildSpec> children;
-  std::vector<RunningService> services;
-  std::vector<std::string> group_flags;
-  for (int g = 1; g <= flags.groups; ++g) {
-    const std::string group = "g" + std::to_string(g);
-    std::string members;
-    for (const std::string_view role : {"main", "backup"}) {
-      auto node = reserve(tcp::endpoint(listen->address(), 0));
-      if (!node) {
-        return UsageError(app, node.error().message);
-      }
-      const std::string address = net::FormatEndpoint(*node);
-      ChildSpec spec{group + "-" + std::string(role),
-                     {"cache", "--listen", address, "--threads", "1", "--memory",
-                      std::to_string(flags.memory_mb)}};
-      if (role == "backup") {
-        spec.args.push_back("--replica-of");
-        spec.args.push_back(members);  // The main's address.
-      }
-      spec.args.insert(spec.args.end(), common.begin(), common.end());
-      members += members.empty() ? address : "," + address;
-      services.push_back(
-          {spec.name, "cache node, group " + group + " " + std::string(role), *node, nullptr});
-      children.push_back(std::move(spec));
-    }
-    group_flags.push_back(group + "=" + members);
-  }
-  for (int a = 1; a <= flags.access_nodes; ++a) {
-    ChildSpec spec{"access-" + std::to_string(a),
-                   {"access", "--listen", net::FormatEndpoint(*clients), "--threads", "2"}};
-    for (const std::string& group : group_flags) {
-      spec.args.push_back("--group");
-      spec.args.push_back(group);
-    }
-    spec.args.insert(spec.args.end(), common.begin(), common.end());
-    children.push_back(std::move(spec));
-  }
-  services.insert(services.begin(), {"access", "memcached protocol", *clients, nullptr});
-
   char self[4096];
   const ssize_t length = readlink("/proc/self/exe", self, sizeof(self) - 1);
   if (length <= 0) {
     return UsageError(app, "cannot find the trellis binary (/proc/self/exe)");
   }
   auto supervisor = std::make_shared<Supervisor>(std::string(self, length), log_dir);
-  if (base::Status started = supervisor->Start(std::move(children)); !started) {
-    return UsageError(app, started.error().message);
-  }
-  for (const RunningService& service : services) {
-    if (!WaitForListener(service.address, std::chrono::seconds(10))) {
-      supervisor->Stop(std::chrono::seconds(2));
-      return UsageError(app, service.name + " did not start; see " + log_dir);
+  std::vector<RunningService> services;
+  auto start = [&](std::vector<ChildSpec> children) -> base::Status {
+    if (base::Status started = supervisor->Add(std::move(children)); !started) {
+      return started;
     }
+    for (const RunningService& service : services) {
+      if (!WaitForListener(service.address, std::chrono::seconds(10))) {
+        return base::Error{service.name + " did not start; see " + log_dir};
+      }
+    }
+    return {};
+  };
+  auto fail = [&](const std::string& message) {
+    supervisor->Stop(std::chrono::seconds(2));
+    return UsageError(app, message);
+  };
+
+  // First the master, and the groups in its map.
+  auto master_address = reserve(tcp::endpoint(listen->address(), 0));
+  if (!master_address) {
+    return UsageError(app, master_address.error().message);
+  }
+  const std::string master_url = "http://" + net::FormatEndpoint(*master_address);
+  ChildSpec master{"master",
+                   {"master", "--listen", net::FormatEndpoint(*master_address), "--data",
+                    flags.data + "/master"}};
+  master.args.insert(master.args.end(), common.begin(), common.end());
+  services.push_back({"master", "HTTP/JSON API of the cluster map", *master_address, nullptr});
+  if (base::Status started = start({master}); !started) {
+    return fail(started.error().message);
+  }
+  std::ofstream(flags.data + "/master.url") << master_url << "\n";
+  auto client = master::MasterClient::ForUrl(master_url);
+  auto map = client->Call("GET", "/v1/cluster", "", std::chrono::seconds(5));
+  if (!map) {
+    return fail("master: " + map.error().message);
+  }
+
+  // Then two cache nodes per group (the master says which is the main) and the access
+  // nodes. Nodes of an earlier run (other addresses) leave the map.
+  std::vector<ChildSpec> children;
+  std::set<std::string> node_addresses;
+  for (int g = 1; g <= flags.groups; ++g) {
+    const std::string group = "g" + std::to_string(g);
+    (void)client->Call("POST", "/v1/groups", nlohmann::json{{"name", group}}.dump(),
+                       std::chrono::seconds(5));  // Exists already on a second run.
+    for (const char* member : {"a", "b"}) {
+      auto node = reserve(tcp::endpoint(listen->address(), 0));
+      if (!node) {
+        return fail(node.error().message);
+      }
+      const std::string address = net::FormatEndpoint(*node);
+      node_addresses.insert(address);
+      ChildSpec spec{group + "-" + member,
+                     {"cache", "--listen", address, "--threads", "1", "--memory",
+                      std::to_string(flags.memory_mb), "--master", master_url, "--group", group}};
+      spec.args.insert(spec.args.end(), common.begin(), common.end());
+      services.push_back({spec.name, "cache node of group " + group, *node, nullptr});
+      children.push_back(std::move(spec));
+    }
+  }
+  for (const nlohmann::json& group : map->value("groups", nlohmann::json::array())) {
+    for (const nlohmann::json& node : group.value("nodes", nlohmann::json::array())) {
+      if (!node_addresses.contains(node.value("address", ""))) {
+        (void)client->Call("DELETE", "/v1/nodes/" + node.value("address", ""), "",
+                           std::chrono::seconds(5));
+      }
+    }
+  }
+  for (int a = 1; a <= flags.access_nodes; ++a) {
+    ChildSpec spec{"access-" + std::to_string(a),
+                   {"access", "--listen", net::FormatEndpoint(*clients), "--threads", "2",
+                    "--master", master_url}};
+    spec.args.insert(spec.args.end(), common.begin(), common.end());
+    children.push_back(std::move(spec));
+  }
+  services.insert(services.begin(), {"access", "memcached protocol", *clients, nullptr});
+  if (base::Status started = start(std::move(children)); !started) {
+    return fail(started.error().message);
   }
   // The children stop together, once, with the drain time plus a margin.
   const auto drain =
@@ -174,7 +211,7 @@ Command AddUpCommand(CLI::App& parent) {
       ->capture_default_str();
   app->add_option("--data", flags->data, "directory for the children's logs (<data>/logs)")
       ->capture_default_str();
-  app->add_option("--groups", flags->groups, "cache groups, each a main and a backup")
+  app->add_option("--groups", flags->groups, "cache groups, each of two nodes (a main and a backup)")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
   app->add_option("--access-nodes", flags->access_nodes, "access nodes sharing --listen")

@@ -53,7 +53,7 @@ base::Result<pid_t> Supervisor::Spawn(const ChildSpec& spec) {
   return pid;
 }
 
-base::Status Supervisor::Start(std::vector<ChildSpec> children) {
+base::Status Supervisor::Add(std::vector<ChildSpec> children) {
   std::lock_guard lock(mu_);
   for (ChildSpec& spec : children) {
     auto pid = Spawn(spec);
@@ -62,7 +62,9 @@ base::Status Supervisor::Start(std::vector<ChildSpec> children) {
     }
     children_.push_back({std::move(spec), *pid, 0});
   }
-  reaper_ = std::thread([this] { Reap(); });
+  if (!reaper_.joinable()) {
+    reaper_ = std::thread([this] { Reap(); });
+  }
   return {};
 }
 
@@ -121,7 +123,7 @@ void Supervisor::Stop(std::chrono::milliseconds grace) {
   for (;;) {
     {
       std::lock_guard lock(mu_);
-      if (!reaper_.joinable()) {  // Start() failed part way: reap here.
+      if (!reaper_.joinable()) {  // Add() failed part way: reap here.
         for (Child& child : children_) {
           if (child.pid > 0 && waitpid(child.pid, nullptr, WNOHANG) == child.pid) {
             child.pid = -1;

@@ -3,7 +3,7 @@
 // never outlives the supervisor. A child that exits while the supervisor runs is started
 // again after a pause; Stop() sends SIGTERM to all, waits, and kills what is left.
 //
-// Thread safety: Start/Stop/children from the main thread; a reaper thread restarts.
+// Thread safety: Add/Stop/children from the main thread; a reaper thread restarts.
 #pragma once
 
 #include <sys/types.h>
@@ -34,7 +34,8 @@ class Supervisor {
   Supervisor(std::string program, std::string log_dir);
   ~Supervisor();
 
-  base::Status Start(std::vector<ChildSpec> children);
+  // Starts `children` (more may be added later).
+  base::Status Add(std::vector<ChildSpec> children);
   // SIGTERM to every child; after `grace`, SIGKILL. Returns when all have exited.
   void Stop(std::chrono::milliseconds grace);
   std::vector<ChildStatus> children() const;

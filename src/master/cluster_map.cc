@@ -44,7 +44,7 @@ base::Status ClusterMap::AddGroup(const std::string& name) {
   if (FindGroup(name) != nullptr) {
     return base::Error{"group " + name + " exists"};
   }
-  groups_.push_back({name, 1, false});
+  groups_.push_back({name, 1, false, false});
   Touch();
   return {};
 }
@@ -94,6 +94,15 @@ base::Status ClusterMap::SetMode(const std::string& group, bool sync) {
   return base::Error{"no group " + group};
 }
 
+void ClusterMap::SetFrozen(const std::string& group, bool frozen) {
+  for (GroupInfo& info : groups_) {
+    if (info.name == group && info.frozen != frozen) {
+      info.frozen = frozen;
+      Touch();
+    }
+  }
+}
+
 base::Result<std::string> ClusterMap::Promote(const std::string& group) {
   NodeInfo* best = nullptr;
   for (NodeInfo& node : nodes_) {
@@ -114,6 +123,7 @@ base::Result<std::string> ClusterMap::Promote(const std::string& group) {
   for (GroupInfo& info : groups_) {
     if (info.name == group) {
       ++info.epoch;
+      info.frozen = false;
     }
   }
   Touch();
@@ -140,6 +150,7 @@ nlohmann::json ClusterMap::ToJson() const {
     groups.push_back({{"name", group.name},
                       {"epoch", group.epoch},
                       {"mode", group.sync ? "sync" : "async"},
+                      {"frozen", group.frozen},
                       {"main", main != nullptr ? nlohmann::json(main->address) : nlohmann::json()},
                       {"nodes", nodes}});
   }

@@ -36,6 +36,9 @@ struct GroupInfo {
   std::string name;
   uint64_t epoch = 1;  // Goes up at every change of main.
   bool sync = false;   // Write mode: sync (a backup acknowledges first) or async.
+  // During a switchover: the main refuses writes until a backup has caught up (not
+  // persisted; a restarted master finishes no switchover).
+  bool frozen = false;
 };
 
 class ClusterMap {
@@ -50,6 +53,7 @@ class ClusterMap {
   base::Result<Role> RegisterNode(const std::string& group, const std::string& address);
   base::Status RemoveNode(const std::string& address);
   base::Status SetMode(const std::string& group, bool sync);
+  void SetFrozen(const std::string& group, bool frozen);
   // Makes the healthy backup with the highest sequence the main, the old main a backup;
   // bumps the epoch. Fails when the group has no healthy backup.
   base::Result<std::string> Promote(const std::string& group);

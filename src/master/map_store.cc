@@ -74,7 +74,7 @@ base::Result<ClusterMap> MapStore::Load() {
     while (query.stmt != nullptr && sqlite3_step(query.stmt) == SQLITE_ROW) {
       groups.push_back({reinterpret_cast<const char*>(sqlite3_column_text(query.stmt, 0)),
                         static_cast<uint64_t>(sqlite3_column_int64(query.stmt, 1)),
-                        sqlite3_column_int(query.stmt, 2) != 0});
+                        sqlite3_column_int(query.stmt, 2) != 0, false});
     }
   }
   {

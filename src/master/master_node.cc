@@ -166,6 +166,7 @@ asio::awaitable<std::optional<ApiResponse>> MasterNode::Handle(ApiRequest reques
       co_return Fail(404, "no group " + group);
     }
     if (action == "failover") {
+      co_await CatchUpBeforeSwitchover(group);
       auto main = map_.Promote(group);
       if (!main) {
         co_return Fail(409, main.error().message);
@@ -185,6 +186,44 @@ asio::awaitable<std::optional<ApiResponse>> MasterNode::Handle(ApiRequest reques
     }
   }
   co_return std::nullopt;
+}
+
+asio::awaitable<void> MasterNode::CatchUpBeforeSwitchover(const std::string& group) {
+  const NodeInfo* main = map_.MainOf(group);
+  if (main == nullptr || !main->healthy) {
+    co_return;  // Nothing to drain: a plain failover.
+  }
+  const std::string main_address = main->address;
+  map_.SetFrozen(group, true);
+  Publish();
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (std::chrono::steady_clock::now() < deadline) {
+    // Writes stop once the main has seen the frozen map; then its sequence holds still.
+    timer.expires_after(std::chrono::milliseconds(50));
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    const std::optional<uint64_t> written = co_await Probe(main_address);
+    if (!written) {
+      break;
+    }
+    bool caught_up = false;
+    std::vector<std::string> backups;
+    for (const NodeInfo& node : map_.nodes()) {
+      if (node.group == group && node.role == Role::kBackup && node.healthy) {
+        backups.push_back(node.address);
+      }
+    }
+    for (const std::string& address : backups) {
+      const std::optional<uint64_t> applied = co_await Probe(address);
+      if (NodeInfo* node = map_.FindNode(address); node != nullptr && applied) {
+        node->sequence = *applied;
+        caught_up = caught_up || *applied >= *written;
+      }
+    }
+    if (caught_up) {
+      break;
+    }
+  }
 }
 
 asio::awaitable<ApiResponse> MasterNode::GetCluster(const std::string& query) {

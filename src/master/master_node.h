@@ -9,7 +9,8 @@
 //   POST   /v1/nodes                     {"group": "g1", "address": "HOST:PORT"} ->
 //                                        {"role": "main"|"backup", "main": ..., "epoch": N}
 //   DELETE /v1/nodes/HOST:PORT
-//   POST   /v1/groups/NAME/failover      a switchover to the best backup
+//   POST   /v1/groups/NAME/failover      a switchover to the best backup: the main
+//                                        refuses writes until that backup caught up
 //   POST   /v1/groups/NAME/mode          {"mode": "sync"|"async"}
 //
 // Probing: every `probe_interval` the master asks each node for `stats` (over its
@@ -59,6 +60,9 @@ class MasterNode {
   boost::asio::awaitable<void> ProbeLoop();
   // Asks one node for its stats; the sequence it reports, or nullopt.
   boost::asio::awaitable<std::optional<uint64_t>> Probe(std::string address);
+  // A switchover without loss: freezes the group's main (it refuses writes) and waits
+  // until a healthy backup has applied all it wrote (at most 5 s).
+  boost::asio::awaitable<void> CatchUpBeforeSwitchover(const std::string& group);
   // After a change: saves the map and wakes every waiting GET.
   void Publish();
 

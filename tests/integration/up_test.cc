@@ -60,34 +60,41 @@ TEST_F(UpTest, ClientsSeeOneCacheAndBackupsFollowTheirMains) {
   client.Send("get key1 key2 key150\r\n");
   EXPECT_EQ(client.ReadUntil("END\r\n"),
             "VALUE key1 0 1\r\n1\r\nVALUE key2 0 1\r\n2\r\nVALUE key150 0 1\r\n0\r\nEND\r\n");
-  // Every key is on one group's main and, shortly after, on that group's backup.
-  int on_backups = 0;
-  for (int attempt = 0; attempt < 50 && on_backups < 200; ++attempt) {
+  // Every key is on one group's main and, shortly after, on that group's backup: each
+  // key twice over the four nodes.
+  int copies = 0;
+  for (int attempt = 0; attempt < 100 && copies < 400; ++attempt) {
     std::this_thread::sleep_for(20ms);
-    on_backups = 0;
-    for (const std::string group : {"g1", "g2"}) {
-      LoopbackClient backup(PortOf(group + "-backup"));
-      backup.Send("stats\r\n");
+    copies = 0;
+    for (const std::string node : {"g1-a", "g1-b", "g2-a", "g2-b"}) {
+      LoopbackClient cache(PortOf(node));
+      cache.Send("stats\r\n");
       std::smatch items;
-      const std::string stats = backup.ReadUntil("END\r\n");
+      const std::string stats = cache.ReadUntil("END\r\n");
       if (std::regex_search(stats, items, std::regex("STAT curr_items ([0-9]+)"))) {
-        on_backups += std::stoi(items[1]);
+        copies += std::stoi(items[1]);
       }
     }
   }
-  EXPECT_EQ(on_backups, 200);
+  EXPECT_EQ(copies, 400);
+  // The operator's view, through the master `up` started.
+  DaemonProcess status({"cluster", "status", "--data", data_.path().string()});
+  ASSERT_TRUE(status.WaitExit(10s).has_value());
+  EXPECT_THAT(status.Log(), ::testing::ContainsRegex("g1 +main"));
+  EXPECT_THAT(status.Log(), ::testing::ContainsRegex("g2 +backup"));
 }
 
 TEST_F(UpTest, AKilledChildIsStartedAgainAndCtrlCStopsThemAll) {
   nlohmann::json children = Status()["children"];
-  ASSERT_EQ(children.size(), 6u);  // 2 groups x (main + backup) + 2 access nodes.
-  const pid_t killed = children[0]["pid"];
-  const std::string name = children[0]["name"];
+  // The master, 2 groups x 2 cache nodes, 2 access nodes.
+  ASSERT_EQ(children.size(), 7u);
+  const pid_t killed = children[1]["pid"];
+  const std::string name = children[1]["name"];
   ASSERT_EQ(kill(killed, SIGKILL), 0);
   bool restarted = false;
   for (int i = 0; i < 100 && !restarted; ++i) {
     std::this_thread::sleep_for(50ms);
-    const nlohmann::json child = Status()["children"][0];
+    const nlohmann::json child = Status()["children"][1];
     restarted = child["restarts"] == 1 && child["pid"] != killed && child["pid"] > 0;
   }
   EXPECT_TRUE(restarted) << Status().dump();

@@ -1,0 +1,62 @@
+#include "master/cluster_map.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace trellis::master {
+namespace {
+
+TEST(ClusterMapTest, FirstNodeOfAGroupIsItsMainAndRejoiningKeepsTheRole) {
+  ClusterMap map;
+  ASSERT_TRUE(map.AddGroup("g1").ok());
+  EXPECT_FALSE(map.AddGroup("g1").ok());
+  EXPECT_FALSE(map.AddGroup("bad name").ok());
+  EXPECT_EQ(*map.RegisterNode("g1", "10.0.0.1:1"), Role::kMain);
+  EXPECT_EQ(*map.RegisterNode("g1", "10.0.0.2:1"), Role::kBackup);
+  EXPECT_EQ(*map.RegisterNode("g1", "10.0.0.1:1"), Role::kMain);
+  EXPECT_FALSE(map.RegisterNode("nope", "10.0.0.3:1").ok());
+  ASSERT_TRUE(map.AddGroup("g2").ok());
+  EXPECT_FALSE(map.RegisterNode("g2", "10.0.0.1:1").ok()) << "a node is in one group";
+}
+
+TEST(ClusterMapTest, PromotionPicksTheHealthyBackupThatHasTheMostAndBumpsTheEpoch) {
+  ClusterMap map;
+  ASSERT_TRUE(map.AddGroup("g1").ok());
+  (void)map.RegisterNode("g1", "main:1");
+  (void)map.RegisterNode("g1", "behind:1");
+  (void)map.RegisterNode("g1", "ahead:1");
+  (void)map.RegisterNode("g1", "down:1");
+  map.FindNode("behind:1")->sequence = 10;
+  map.FindNode("ahead:1")->sequence = 20;
+  map.FindNode("down:1")->sequence = 30;
+  map.FindNode("down:1")->healthy = false;
+  const uint64_t version = map.version();
+  auto promoted = map.Promote("g1");
+  ASSERT_TRUE(promoted.ok());
+  EXPECT_EQ(*promoted, "ahead:1");
+  EXPECT_EQ(map.MainOf("g1")->address, "ahead:1");
+  EXPECT_EQ(map.FindNode("main:1")->role, Role::kBackup);
+  EXPECT_EQ(map.FindGroup("g1")->epoch, 2u);
+  EXPECT_GT(map.version(), version);
+  const nlohmann::json json = map.ToJson();
+  EXPECT_EQ(json["groups"][0]["main"], "ahead:1");
+  EXPECT_EQ(json["groups"][0]["nodes"].size(), 4u);
+}
+
+TEST(ClusterMapTest, RemovingTheMainPromotesAndAGroupWithoutBackupsHasNoMain) {
+  ClusterMap map;
+  ASSERT_TRUE(map.AddGroup("g1").ok());
+  (void)map.RegisterNode("g1", "a:1");
+  (void)map.RegisterNode("g1", "b:1");
+  ASSERT_TRUE(map.RemoveNode("a:1").ok());
+  EXPECT_EQ(map.MainOf("g1")->address, "b:1");
+  ASSERT_TRUE(map.RemoveNode("b:1").ok());
+  EXPECT_EQ(map.MainOf("g1"), nullptr);
+  EXPECT_TRUE(map.ToJson()["groups"][0]["main"].is_null());
+  EXPECT_FALSE(map.Promote("g1").ok());
+  EXPECT_FALSE(map.RemoveNode("b:1").ok());
+}
+
+}  // namespace
+}  // namespace trellis::master
