@@ -79,7 +79,8 @@ asio::awaitable<void> CacheNode::Serve(net::Connection& connection) {
     }
     const uint32_t now = CoarseNow();
     const auto batch_start = std::chrono::steady_clock::now();
-    const uint64_t sequence_before = ReplicationLog::LastSequenceOfThisThread();
+    uint64_t sequence_before = ReplicationLog::LastSequenceOfThisThread();
+    std::vector<std::pair<size_t, size_t>> write_replies;  // Where in `out`, for sync mode.
     for (;;) {
       if (swallow > 0) {
         const size_t skip = std::min(swallow, connection.input().size());
@@ -119,8 +120,12 @@ asio::awaitable<void> CacheNode::Serve(net::Connection& connection) {
         executor.RejectTooLarge(request, now, &out);
       } else if (read_only_ && ChangesItems(request)) {
         out.append("SERVER_ERROR read only: this node is a backup\r\n");
-      } else if (!executor.Execute(request, now, &out)) {
-        open = false;
+      } else {
+        const size_t reply_start = out.size();
+        open = executor.Execute(request, now, &out);
+        if (ChangesItems(request)) {
+          write_replies.emplace_back(reply_start, out.size());
+        }
       }
       // The request's views point into the input: consume only after executing it.
       connection.Consume(result.consumed);
@@ -129,16 +134,14 @@ asio::awaitable<void> CacheNode::Serve(net::Connection& connection) {
         break;
       }
       if (out.size() > kFlushReplyBytes) {
+        co_await HoldUntilReplicated(&out, &write_replies, &sequence_before);
         if (!co_await connection.Write(out)) {
           co_return;
         }
         out.clear();
       }
     }
-    const uint64_t sequence = ReplicationLog::LastSequenceOfThisThread();
-    if (sync_replication_ && sequence != sequence_before) {
-      co_await WaitForBackup(sequence);
-    }
+    co_await HoldUntilReplicated(&out, &write_replies, &sequence_before);
     if (!out.empty()) {
       if (!co_await connection.Write(out)) {
         co_return;
@@ -150,7 +153,35 @@ asio::awaitable<void> CacheNode::Serve(net::Connection& connection) {
   }
 }
 
-asio::awaitable<void> CacheNode::WaitForBackup(uint64_t sequence) {
+asio::awaitable<void> CacheNode::HoldUntilReplicated(
+    std::string* out, std::vector<std::pair<size_t, size_t>>* write_replies,
+    uint64_t* sequence_before) {
+  const uint64_t sequence = ReplicationLog::LastSequenceOfThisThread();
+  bool replicated = true;
+  if (sync_replication_ && sequence != *sequence_before) {
+    // Not folded into the condition: g++ 12 evaluates a co_await on the right of && even
+    // when the left side is false.
+    replicated = co_await WaitForBackup(sequence);
+  }
+  if (!replicated && refuse_unreplicated_writes_) {
+    // Not acknowledged means not answered as done: each write's reply becomes an error.
+    std::string rewritten;
+    size_t copied = 0;
+    for (const auto& [start, end] : *write_replies) {
+      rewritten.append(*out, copied, start - copied);
+      if (end > start) {
+        rewritten.append("SERVER_ERROR not replicated: no backup acknowledged in time\r\n");
+      }
+      copied = end;
+    }
+    rewritten.append(*out, copied);
+    out->swap(rewritten);
+  }
+  *sequence_before = sequence;
+  write_replies->clear();
+}
+
+asio::awaitable<bool> CacheNode::WaitForBackup(uint64_t sequence) {
   // Without a backup for longer than the sync timeout the main is degraded: it answers
   // at once (and counts it) rather than making every write wait out the timeout. A
   // backup that is only reconnecting gets the timeout to come back and acknowledge.
@@ -158,7 +189,7 @@ asio::awaitable<void> CacheNode::WaitForBackup(uint64_t sequence) {
                          std::chrono::steady_clock::duration(replication_counters_.alone_since_ns.load());
   if (replication_counters_.backups.load() == 0 && alone_for > sync_timeout_) {
     sync_degraded_.Increment();
-    co_return;
+    co_return false;
   }
   const auto executor = co_await asio::this_coro::executor;
   auto waker = std::make_shared<net::Waker>(executor);
@@ -167,7 +198,9 @@ asio::awaitable<void> CacheNode::WaitForBackup(uint64_t sequence) {
   co_await waker->WaitUntil(std::chrono::steady_clock::now() + sync_timeout_);
   if (replication_log_.acknowledged() < sequence) {
     sync_degraded_.Increment();
+    co_return false;
   }
+  co_return true;
 }
 
 CacheNode::CacheNode(const CacheNodeOptions& options, base::Registry& metrics)
@@ -179,6 +212,7 @@ CacheNode::CacheNode(const CacheNodeOptions& options, base::Registry& metrics)
       read_only_(options.replica_of.has_value() || options.start_read_only),
       sync_replication_(options.sync_replication),
       sync_timeout_(options.sync_timeout),
+      refuse_unreplicated_writes_(options.refuse_unreplicated_writes),
       sync_degraded_(metrics.GetCounter(
           "trellis_replication_sync_degraded_total",
           "Sync-mode writes answered without a backup's acknowledgement (none connected, or "
@@ -237,6 +271,7 @@ base::Result<std::unique_ptr<CacheNode>> CacheNode::Start(const CacheNodeOptions
     metrics.AddGaugeCallback("trellis_replica_connected", "1 while streaming from the main.",
                              [replica] { return replica->connected.load() ? 1 : 0; });
     node->replica_state_.SetMain(options.replica_of);
+    node->SetSyncReplication(options.sync_replication);
     CacheNode* self_for_stats = node.get();
     node->executor_options_.replication_sequence = [self_for_stats] {
       return self_for_stats->replication_log_.last_sequence();
@@ -262,6 +297,14 @@ base::Result<std::unique_ptr<CacheNode>> CacheNode::Start(const CacheNodeOptions
     }
   });
   return node;
+}
+
+void CacheNode::SetSyncReplication(bool sync) {
+  if (sync) {
+    // Sync writes wait for their sequence numbers: the log numbers them from now on.
+    store_.SetMutationListener(&replication_log_);
+  }
+  sync_replication_ = sync;
 }
 
 void CacheNode::BecomeMain() {

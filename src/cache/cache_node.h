@@ -7,7 +7,10 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
 
@@ -39,6 +42,10 @@ struct CacheNodeOptions {
   bool start_read_only = false;
   bool sync_replication = false;
   std::chrono::milliseconds sync_timeout{1000};
+  // Sync mode: a write no backup acknowledged in time is answered with SERVER_ERROR
+  // instead of its reply (it may still be on the main), so that no acknowledged write can
+  // be lost; otherwise it is answered normally and counted as degraded.
+  bool refuse_unreplicated_writes = false;
   size_t replication_log_bytes = 64 << 20;
 };
 
@@ -56,7 +63,7 @@ class CacheNode {
   // `main` and refuses client writes; sync mode makes writes wait for a backup.
   void BecomeMain();
   void BecomeBackupOf(const boost::asio::ip::tcp::endpoint& main);
-  void SetSyncReplication(bool sync) { sync_replication_ = sync; }
+  void SetSyncReplication(bool sync);
   // A main that refuses writes for a moment: the master's switchover.
   void SetFrozen(bool frozen) { read_only_ = frozen || replica_state_.main().has_value(); }
 
@@ -67,8 +74,15 @@ class CacheNode {
   CacheNode(const CacheNodeOptions& options, base::Registry& metrics);
   // One client connection (or a backup's replication stream).
   boost::asio::awaitable<void> Serve(net::Connection& connection);
-  // Sync mode: returns when a backup has `sequence`, or at the sync timeout.
-  boost::asio::awaitable<void> WaitForBackup(uint64_t sequence);
+  // Sync mode: true when a backup has `sequence`; false at the sync timeout, or at once
+  // when no backup has been connected for longer than that.
+  boost::asio::awaitable<bool> WaitForBackup(uint64_t sequence);
+  // Sync mode, before replies go out: waits for the writes since `sequence_before`, and
+  // turns their replies (spans of `out`) into errors if no backup took them and
+  // refuse_unreplicated_writes.
+  boost::asio::awaitable<void> HoldUntilReplicated(
+      std::string* out, std::vector<std::pair<size_t, size_t>>* write_replies,
+      uint64_t* sequence_before);
 
   ExecutorOptions executor_options_;
   Store store_;
@@ -79,6 +93,7 @@ class CacheNode {
   std::atomic<bool> read_only_;
   std::atomic<bool> sync_replication_;
   const std::chrono::milliseconds sync_timeout_;
+  const bool refuse_unreplicated_writes_;
   base::Counter& sync_degraded_;
   std::atomic<bool> stopping_{false};
   net::ShardPool pool_;

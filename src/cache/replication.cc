@@ -200,6 +200,7 @@ size_t ApplyFrames(std::string_view input, Store& store, ReplicaState& state, ui
     used += consumed;
     if (frame.type == 'F') {
       store.FlushAll(now, 0);  // A snapshot replaces everything.
+      state.applied = 0;       // Nothing of this log until the snapshot is complete.
       *log_id = frame.value;
       state.snapshots.fetch_add(1);
     } else if (frame.type == 'E') {

@@ -33,6 +33,7 @@ struct CacheFlags {
   std::string master;
   std::string group;
   bool sync_replication = false;
+  bool sync_refuse = false;
   double sync_timeout_seconds = 1;
   size_t replication_log_mb = 64;
 };
@@ -106,6 +107,7 @@ int RunCache(CLI::App& app, CacheFlags& flags) {
     options.replica_of = *main;
   }
   options.sync_replication = flags.sync_replication;
+  options.refuse_unreplicated_writes = flags.sync_refuse;
   options.sync_timeout =
       std::chrono::milliseconds(static_cast<int64_t>(flags.sync_timeout_seconds * 1000));
   options.replication_log_bytes = flags.replication_log_mb << 20;
@@ -163,6 +165,10 @@ Command AddCacheCommand(CLI::App& parent) {
   app->add_option("--group", flags->group, "the group this node belongs to (with --master)");
   app->add_flag("--sync-replication", flags->sync_replication,
                 "answer a write only once a backup has it (or after --sync-timeout)");
+  app->add_flag("--sync-refuse", flags->sync_refuse,
+                "in sync mode, answer a write no backup took within --sync-timeout with "
+                "SERVER_ERROR (it may still be on the main) instead of its reply: no "
+                "acknowledged write can then be lost, at the price of errors while alone");
   app->add_option("--sync-timeout", flags->sync_timeout_seconds,
                   "seconds a sync write waits for a backup before it is answered anyway and "
                   "counted in trellis_replication_sync_degraded_total")

@@ -59,6 +59,12 @@ base::Result<Role> ClusterMap::RegisterNode(const std::string& group, const std:
     }
     node->healthy = true;
     node->failed_probes = 0;
+    node->sequence = 0;
+    if (node->role == Role::kMain) {
+      // A node registers when it starts, so this main restarted and lost its items
+      // (quicker than the probes noticed): its backup, if it has one, has them.
+      (void)Promote(group);
+    }
     return node->role;
   }
   const Role role = MainOf(group) == nullptr ? Role::kMain : Role::kBackup;

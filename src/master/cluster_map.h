@@ -48,8 +48,9 @@ class ClusterMap {
   const std::vector<NodeInfo>& nodes() const { return nodes_; }
 
   base::Status AddGroup(const std::string& name);
-  // A node joins `group`: the main if the group has none, else a backup. Registering an
-  // address again keeps its role (a restarted node learns what it is).
+  // A node joins `group`: the main if the group has none, else a backup. A node that
+  // registers again has restarted: a backup stays one; a main hands over to its best
+  // healthy backup (a restarted cache process is empty), unless it has none.
   base::Result<Role> RegisterNode(const std::string& group, const std::string& address);
   base::Status RemoveNode(const std::string& address);
   base::Status SetMode(const std::string& group, bool sync);

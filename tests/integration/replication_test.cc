@@ -133,6 +133,27 @@ TEST(ReplicationTest, SyncModeAnswersAWriteOnlyWhenTheBackupHasIt) {
               ::testing::ContainsRegex("trellis_replication_sync_degraded_total [1-9]"));
 }
 
+TEST(ReplicationTest, SyncRefuseAnswersAnUnreplicatedWriteWithAnError) {
+  auto main = StartNode("127.0.0.1:0", {"--sync-replication", "--sync-refuse", "--sync-timeout",
+                                         "0.3"});
+  const uint16_t main_port = main->WaitForListening("cache");
+  LoopbackClient client(main_port);
+  client.Send("set k 0 0 1\r\nv\r\nset q 0 0 1 noreply\r\nq\r\nget k\r\nms m 1\r\nm\r\nmn\r\n");
+  EXPECT_EQ(client.ReadUntil("MN\r\n", 5s),
+            "SERVER_ERROR not replicated: no backup acknowledged in time\r\n"
+            "VALUE k 0 1\r\nv\r\nEND\r\n"
+            "SERVER_ERROR not replicated: no backup acknowledged in time\r\nMN\r\n")
+      << "errors for the writes (none for noreply), the read answered as usual";
+  auto backup = StartNode("127.0.0.1:0", {"--replica-of", "127.0.0.1:" + std::to_string(main_port)});
+  backup->WaitForListening("cache");
+  std::string reply;
+  for (int i = 0; i < 50 && reply != "STORED\r\n"; ++i) {
+    client.Send("set k 0 0 1\r\nw\r\n");
+    reply = client.ReadUntil("\r\n", 5s);
+  }
+  EXPECT_EQ(reply, "STORED\r\n") << "with a backup, writes are acknowledged again";
+}
+
 TEST(ReplicationTest, BackupFollowsARestartedMainAndDropsWhatItNoLongerHas) {
   const uint16_t main_port = testing::FreePort();
   const std::string main_address = "127.0.0.1:" + std::to_string(main_port);

@@ -7,14 +7,18 @@
 namespace trellis::master {
 namespace {
 
-TEST(ClusterMapTest, FirstNodeOfAGroupIsItsMainAndRejoiningKeepsTheRole) {
+TEST(ClusterMapTest, FirstNodeOfAGroupIsItsMainAndARestartedMainHandsOver) {
   ClusterMap map;
   ASSERT_TRUE(map.AddGroup("g1").ok());
   EXPECT_FALSE(map.AddGroup("g1").ok());
   EXPECT_FALSE(map.AddGroup("bad name").ok());
   EXPECT_EQ(*map.RegisterNode("g1", "10.0.0.1:1"), Role::kMain);
+  EXPECT_EQ(*map.RegisterNode("g1", "10.0.0.1:1"), Role::kMain) << "no backup to hand over to";
   EXPECT_EQ(*map.RegisterNode("g1", "10.0.0.2:1"), Role::kBackup);
-  EXPECT_EQ(*map.RegisterNode("g1", "10.0.0.1:1"), Role::kMain);
+  EXPECT_EQ(*map.RegisterNode("g1", "10.0.0.2:1"), Role::kBackup);
+  // The main restarted (empty): its backup takes over.
+  EXPECT_EQ(*map.RegisterNode("g1", "10.0.0.1:1"), Role::kBackup);
+  EXPECT_EQ(map.MainOf("g1")->address, "10.0.0.2:1");
   EXPECT_FALSE(map.RegisterNode("nope", "10.0.0.3:1").ok());
   ASSERT_TRUE(map.AddGroup("g2").ok());
   EXPECT_FALSE(map.RegisterNode("g2", "10.0.0.1:1").ok()) << "a node is in one group";
