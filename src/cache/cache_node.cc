@@ -205,7 +205,7 @@ asio::awaitable<bool> CacheNode::WaitForBackup(uint64_t sequence) {
 
 CacheNode::CacheNode(const CacheNodeOptions& options, base::Registry& metrics)
     : executor_options_{options.max_item_size, CoarseNow(), options.threads,
-                        options.max_connections, nullptr, nullptr, nullptr},
+                        options.max_connections, nullptr, nullptr, nullptr, nullptr},
       store_(StoreOptions{options.memory_bytes, options.evict}),
       metrics_(metrics),
       replication_log_(options.replication_log_bytes),
@@ -275,6 +275,9 @@ base::Result<std::unique_ptr<CacheNode>> CacheNode::Start(const CacheNodeOptions
     CacheNode* self_for_stats = node.get();
     node->executor_options_.replication_sequence = [self_for_stats] {
       return self_for_stats->replication_log_.last_sequence();
+    };
+    node->executor_options_.read_only = [self_for_stats] {
+      return self_for_stats->read_only_.load();
     };
     node->executor_options_.replication_backups = [self_for_stats] {
       return static_cast<uint64_t>(self_for_stats->replication_counters_.backups.load());

@@ -54,6 +54,7 @@ struct ExecutorOptions {
   std::function<uint64_t()> replication_sequence;
   std::function<uint64_t()> replica_applied_sequence;
   std::function<uint64_t()> replication_backups;
+  std::function<bool()> read_only;  // A backup, or a main frozen for a switchover.
 };
 
 class Executor {

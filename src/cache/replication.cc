@@ -183,11 +183,17 @@ asio::awaitable<bool> Acknowledge(asio::ip::tcp::socket& socket, uint64_t applie
   co_return !error;
 }
 
-// Applies every whole frame in `input`; returns the bytes used, or npos on a bad frame.
-size_t ApplyFrames(std::string_view input, Store& store, ReplicaState& state, uint64_t* log_id) {
+// Applies every whole frame in `input`; returns the bytes used, or npos on a bad frame
+// or once this node no longer follows this stream (`generation` changed: it was
+// promoted, or follows another main; nothing more of this stream may land).
+size_t ApplyFrames(std::string_view input, Store& store, ReplicaState& state, uint64_t* log_id,
+                   uint64_t generation) {
   const uint32_t now = Now();
   size_t used = 0;
   for (;;) {
+    if (state.generation() != generation) {
+      return std::string_view::npos;
+    }
     ReplicationFrame frame;
     size_t consumed = 0;
     const auto status = ParseReplicationFrame(input.substr(used), &frame, &consumed);
@@ -199,7 +205,7 @@ size_t ApplyFrames(std::string_view input, Store& store, ReplicaState& state, ui
     }
     used += consumed;
     if (frame.type == 'F') {
-      store.FlushAll(now, 0);  // A snapshot replaces everything.
+      store.FlushAll(now, 0, /*report=*/false);  // A snapshot replaces everything.
       state.applied = 0;       // Nothing of this log until the snapshot is complete.
       *log_id = frame.value;
       state.snapshots.fetch_add(1);
@@ -257,7 +263,8 @@ asio::awaitable<void> FollowOnce(asio::ip::tcp::endpoint main, Store& store, Rep
       break;
     }
     end += read;
-    const size_t used = ApplyFrames(std::string_view(buffer.data(), end), store, state, log_id);
+    const size_t used =
+        ApplyFrames(std::string_view(buffer.data(), end), store, state, log_id, generation);
     if (used == std::string_view::npos) {
       break;
     }

@@ -162,6 +162,9 @@ void Executor::Stats(const Request& request, uint32_t now, std::string* out) {
     if (options_.replication_sequence) {
       stat("replication_sequence", options_.replication_sequence());
     }
+    if (options_.read_only) {
+      stat("read_only", options_.read_only() ? 1 : 0);
+    }
     if (options_.replication_backups) {
       stat("replication_backups", options_.replication_backups());
     }

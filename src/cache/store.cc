@@ -599,7 +599,7 @@ void Store::Emit(const MutationRecord& record) {
   listener->OnMutation(numbered);
 }
 
-void Store::FlushAll(uint32_t now, int64_t delay) {
+void Store::FlushAll(uint32_t now, int64_t delay, bool report) {
   const int64_t oldest_live = delay > 0 ? int64_t{now} + delay - 1 : int64_t{now} - 1;
   flush_oldest_live_.store(oldest_live, std::memory_order_relaxed);
   if (delay <= 0) {
@@ -611,6 +611,9 @@ void Store::FlushAll(uint32_t now, int64_t delay) {
         }
       }
     }
+  }
+  if (!report) {
+    return;
   }
   Emit({0,
         MutationOp::kFlush,

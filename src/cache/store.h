@@ -125,8 +125,10 @@ class Store {
   Slot Lock(std::string_view key, uint32_t now);
 
   // flush_all: with delay <= 0 drops every item now; otherwise items stored or fetched
-  // up to now + delay - 1 become invalid at that time (memcached's semantics).
-  void FlushAll(uint32_t now, int64_t delay);
+  // up to now + delay - 1 become invalid at that time (memcached's semantics). Reported
+  // to the mutation listener unless `report` is false (a backup emptying itself for a
+  // snapshot: that is not a change its main made).
+  void FlushAll(uint32_t now, int64_t delay, bool report = true);
 
   // Removes up to `budget` expired items, continuing where the last call stopped.
   // Called periodically by a background thread so that expired items give memory back.

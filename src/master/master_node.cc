@@ -202,9 +202,12 @@ asio::awaitable<void> MasterNode::CatchUpBeforeSwitchover(const std::string& gro
     // Writes stop once the main has seen the frozen map; then its sequence holds still.
     timer.expires_after(std::chrono::milliseconds(50));
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-    const std::optional<uint64_t> written = co_await Probe(main_address);
+    const std::optional<ProbeResult> written = co_await Probe(main_address);
     if (!written) {
       break;
+    }
+    if (!written->read_only) {
+      continue;  // The main has not seen the frozen map yet: its sequence may still grow.
     }
     bool caught_up = false;
     std::vector<std::string> backups;
@@ -214,10 +217,10 @@ asio::awaitable<void> MasterNode::CatchUpBeforeSwitchover(const std::string& gro
       }
     }
     for (const std::string& address : backups) {
-      const std::optional<uint64_t> applied = co_await Probe(address);
+      const std::optional<ProbeResult> applied = co_await Probe(address);
       if (NodeInfo* node = map_.FindNode(address); node != nullptr && applied) {
-        node->sequence = *applied;
-        caught_up = caught_up || *applied >= *written;
+        node->sequence = applied->sequence;
+        caught_up = caught_up || applied->sequence >= written->sequence;
       }
     }
     if (caught_up) {
@@ -241,7 +244,7 @@ asio::awaitable<ApiResponse> MasterNode::GetCluster(const std::string& query) {
   co_return Reply(200, map_.ToJson());
 }
 
-asio::awaitable<std::optional<uint64_t>> MasterNode::Probe(std::string address) {
+asio::awaitable<std::optional<MasterNode::ProbeResult>> MasterNode::Probe(std::string address) {
   using namespace asio::experimental::awaitable_operators;
   auto parsed = net::ParseHostPort(address);
   if (!parsed) {
@@ -277,15 +280,19 @@ asio::awaitable<std::optional<uint64_t>> MasterNode::Probe(std::string address) 
   }
   // A main reports its log's sequence, a backup what it has applied of its main's.
   const NodeInfo* node = map_.FindNode(address);
-  const std::string name = node != nullptr && node->role == Role::kMain
-                               ? "STAT replication_sequence "
-                               : "STAT replica_applied_sequence ";
-  const size_t at = reply.find(name);
-  if (at == std::string::npos) {
-    co_return uint64_t{0};
-  }
-  const size_t start = at + name.size();
-  co_return ToNumber(std::string_view(reply).substr(start, reply.find('\r', start) - start), 0);
+  auto value = [&reply](const std::string& name) -> uint64_t {
+    const std::string stat = "STAT " + name + " ";
+    const size_t at = reply.find(stat);
+    if (at == std::string::npos) {
+      return 0;
+    }
+    const size_t start = at + stat.size();
+    return ToNumber(std::string_view(reply).substr(start, reply.find('\r', start) - start), 0);
+  };
+  co_return ProbeResult{
+      value(node != nullptr && node->role == Role::kMain ? "replication_sequence"
+                                                          : "replica_applied_sequence"),
+      value("read_only") == 1};
 }
 
 asio::awaitable<void> MasterNode::ProbeLoop() {
@@ -296,13 +303,13 @@ asio::awaitable<void> MasterNode::ProbeLoop() {
       addresses.push_back(node.address);
     }
     for (const std::string& address : addresses) {
-      const std::optional<uint64_t> sequence = co_await Probe(address);
+      const std::optional<ProbeResult> probed = co_await Probe(address);
       NodeInfo* node = map_.FindNode(address);
       if (node == nullptr) {
         continue;  // Removed while we asked.
       }
-      if (sequence) {
-        node->sequence = *sequence;
+      if (probed) {
+        node->sequence = probed->sequence;
         node->failed_probes = 0;
         if (!node->healthy) {
           node->healthy = true;

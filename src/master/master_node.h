@@ -58,8 +58,14 @@ class MasterNode {
   boost::asio::awaitable<std::optional<admin::ApiResponse>> Handle(admin::ApiRequest request);
   boost::asio::awaitable<admin::ApiResponse> GetCluster(const std::string& query);
   boost::asio::awaitable<void> ProbeLoop();
-  // Asks one node for its stats; the sequence it reports, or nullopt.
-  boost::asio::awaitable<std::optional<uint64_t>> Probe(std::string address);
+  // What a probe learns: the node's sequence (see ProbeLoop) and whether it refuses
+  // writes now.
+  struct ProbeResult {
+    uint64_t sequence = 0;
+    bool read_only = false;
+  };
+  // Asks one node for its stats; nullopt if it does not answer in time.
+  boost::asio::awaitable<std::optional<ProbeResult>> Probe(std::string address);
   // A switchover without loss: freezes the group's main (it refuses writes) and waits
   // until a healthy backup has applied all it wrote (at most 5 s).
   boost::asio::awaitable<void> CatchUpBeforeSwitchover(const std::string& group);
