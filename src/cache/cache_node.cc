@@ -302,6 +302,15 @@ base::Result<std::unique_ptr<CacheNode>> CacheNode::Start(const CacheNodeOptions
   return node;
 }
 
+CacheNode::ReplicationStatus CacheNode::replication_status() const {
+  return {read_only_.load(),
+          sync_replication_.load(),
+          replication_log_.last_sequence(),
+          replica_state_.applied.load(),
+          replication_counters_.backups.load(),
+          sync_degraded_.Value()};
+}
+
 void CacheNode::SetSyncReplication(bool sync) {
   if (sync) {
     // Sync writes wait for their sequence numbers: the log numbers them from now on.

@@ -59,6 +59,17 @@ class CacheNode {
   Store& store() { return store_; }
   const ReplicaState& replica_state() const { return replica_state_; }
 
+  // For /v1/status: where this node stands in replication.
+  struct ReplicationStatus {
+    bool read_only = false;  // A backup (or a main frozen for a switchover).
+    bool sync = false;
+    uint64_t sequence = 0;  // Of this node's own log.
+    uint64_t applied = 0;   // Of its main's log, as a backup.
+    int64_t backups = 0;    // Streaming from this node.
+    uint64_t degraded_writes = 0;  // Sync writes answered without a backup's acknowledgement.
+  };
+  ReplicationStatus replication_status() const;
+
   // Role changes, from the master (any thread): a main takes writes; a backup follows
   // `main` and refuses client writes; sync mode makes writes wait for a backup.
   void BecomeMain();

@@ -1,5 +1,7 @@
 #include "cli/cache_daemon.h"
 
+#include <nlohmann/json.hpp>
+
 #include "base/metrics.h"
 #include "cli/master_following.h"
 #include "cli/serve_until_signal.h"
@@ -29,7 +31,16 @@ int RunCacheDaemon(CLI::App& app, const DaemonFlags& flags,
       app, flags, metrics, admin_endpoint, kind,
       {{"cache", "memcached protocol", cache->local_endpoint(),
         [cache](std::chrono::milliseconds drain) { cache->Stop(drain); }}},
-      banner, user);
+      banner, user, [cache](nlohmann::json& status) {
+        const cache::CacheNode::ReplicationStatus replication = cache->replication_status();
+        status["replication"] = {{"read_only", replication.read_only},
+                                 {"mode", replication.sync ? "sync" : "async"},
+                                 {"sequence", replication.sequence},
+                                 {"applied", replication.applied},
+                                 {"backups", replication.backups},
+                                 {"degraded_writes", replication.degraded_writes},
+                                 {"degraded", replication.sync && replication.backups == 0}};
+      });
 }
 
 }  // namespace trellis::cli

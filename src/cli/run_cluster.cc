@@ -41,18 +41,20 @@ base::Result<master::MasterClient> ClientFor(const ClusterFlags& flags) {
 
 void PrintStatus(const nlohmann::json& map) {
   fmt::print("cluster map version {}\n", map.value("version", 0));
-  fmt::print("{:<22} {:<10} {:<7} {:>6} {:<6} {:>12} {:>10} {}\n", "ADDRESS", "GROUP", "ROLE",
-             "EPOCH", "MODE", "SEQUENCE", "LAG", "HEALTH");
+  fmt::print("{:<22} {:<10} {:<7} {:>6} {:<6} {:>12} {:>10} {:<6} {}\n", "ADDRESS", "GROUP",
+             "ROLE", "EPOCH", "MODE", "SEQUENCE", "LAG", "HEALTH", "PID");
   for (const nlohmann::json& group : map.value("groups", nlohmann::json::array())) {
     const auto nodes = group.value("nodes", nlohmann::json::array());
     if (nodes.empty()) {
       fmt::print("{:<22} {:<10} (no nodes)\n", "-", group.value("name", ""));
     }
     for (const nlohmann::json& node : nodes) {
-      fmt::print("{:<22} {:<10} {:<7} {:>6} {:<6} {:>12} {:>10} {}\n", node.value("address", ""),
-                 group.value("name", ""), node.value("role", ""), group.value("epoch", 0),
-                 group.value("mode", ""), node.value("sequence", 0), node.value("lag", 0),
-                 node.value("healthy", false) ? "up" : "DOWN");
+      const uint64_t pid = node.value("pid", uint64_t{0});
+      fmt::print("{:<22} {:<10} {:<7} {:>6} {:<6} {:>12} {:>10} {:<6} {}\n",
+                 node.value("address", ""), group.value("name", ""), node.value("role", ""),
+                 group.value("epoch", 0), group.value("mode", ""), node.value("sequence", 0),
+                 node.value("lag", 0), node.value("healthy", false) ? "up" : "DOWN",
+                 pid != 0 ? std::to_string(pid) : "-");
     }
   }
 }
@@ -109,7 +111,8 @@ Command AddClusterCommand(CLI::App& parent) {
     sub->callback([action, name] { *action = name; });
     return sub;
   };
-  add("status", "groups and nodes: address, group, role, epoch, mode, sequence, lag, health");
+  add("status",
+      "groups and nodes: address, group, role, epoch, mode, sequence, lag, health, pid");
   add("add-group", "add a group")->add_option("NAME", flags->name, "group name")->required();
   add("remove-node", "remove a node from the map")
       ->add_option("ADDRESS", flags->name, "HOST:PORT of the node")

@@ -68,7 +68,7 @@ base::Result<Role> ClusterMap::RegisterNode(const std::string& group, const std:
     return node->role;
   }
   const Role role = MainOf(group) == nullptr ? Role::kMain : Role::kBackup;
-  nodes_.push_back({address, group, role, true, 0, 0});
+  nodes_.push_back({address, group, role, true, 0, 0, 0});
   Touch();
   return role;
 }
@@ -147,6 +147,7 @@ nlohmann::json ClusterMap::ToJson() const {
                          {"role", RoleName(node.role)},
                          {"healthy", node.healthy},
                          {"sequence", node.sequence},
+                         {"pid", node.pid},
                          {"lag", main != nullptr && main->sequence > node.sequence &&
                                          node.role == Role::kBackup
                                      ? main->sequence - node.sequence

@@ -30,6 +30,7 @@ struct NodeInfo {
   bool healthy = true;
   int failed_probes = 0;
   uint64_t sequence = 0;  // The main's log sequence, or what a backup has applied.
+  uint64_t pid = 0;       // As the node last reported it (0: not yet).
 };
 
 struct GroupInfo {

@@ -292,7 +292,7 @@ asio::awaitable<std::optional<MasterNode::ProbeResult>> MasterNode::Probe(std::s
   co_return ProbeResult{
       value(node != nullptr && node->role == Role::kMain ? "replication_sequence"
                                                           : "replica_applied_sequence"),
-      value("read_only") == 1};
+      value("read_only") == 1, value("pid")};
 }
 
 asio::awaitable<void> MasterNode::ProbeLoop() {
@@ -310,6 +310,7 @@ asio::awaitable<void> MasterNode::ProbeLoop() {
       }
       if (probed) {
         node->sequence = probed->sequence;
+        node->pid = probed->pid;
         node->failed_probes = 0;
         if (!node->healthy) {
           node->healthy = true;

@@ -63,6 +63,7 @@ class MasterNode {
   struct ProbeResult {
     uint64_t sequence = 0;
     bool read_only = false;
+    uint64_t pid = 0;
   };
   // Asks one node for its stats; nullopt if it does not answer in time.
   boost::asio::awaitable<std::optional<ProbeResult>> Probe(std::string address);

@@ -103,6 +103,13 @@ TEST_F(MasterTest, NodesTakeTheirRolesAndAccessRoutesByTheMap) {
   EXPECT_EQ(group["main"], "127.0.0.1:" + std::to_string(node_ports_[0]));
   ASSERT_EQ(group["nodes"].size(), 2u);
   EXPECT_EQ(group["nodes"][1]["role"], "backup");
+  // The probes learn each node's pid; `trellis cluster status` shows them in its table.
+  EXPECT_TRUE(Eventually(
+      [&] { return Cluster()["groups"][0]["nodes"][0]["pid"] == nodes_[0]->pid(); }, 3s));
+  DaemonProcess status({"cluster", "status", "--master", master_url_});
+  ASSERT_TRUE(status.WaitExit(10s).has_value());
+  EXPECT_THAT(status.Log(), ::testing::ContainsRegex("g1 +main .* up +" +
+                                                     std::to_string(nodes_[0]->pid())));
   LoopbackClient client(access_port_);
   ASSERT_TRUE(Eventually(
       [&] {

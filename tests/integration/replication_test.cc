@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "testing/daemon_process.h"
 #include "testing/loopback_client.h"
 
@@ -131,6 +133,12 @@ TEST(ReplicationTest, SyncModeAnswersAWriteOnlyWhenTheBackupHasIt) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 1500ms);
   EXPECT_THAT(testing::HttpGet(admin_port, "/metrics").body,
               ::testing::ContainsRegex("trellis_replication_sync_degraded_total [1-9]"));
+  const nlohmann::json status =
+      nlohmann::json::parse(testing::HttpGet(admin_port, "/v1/status").body)["replication"];
+  EXPECT_EQ(status["mode"], "sync");
+  EXPECT_EQ(status["degraded"], true);
+  EXPECT_GE(status["degraded_writes"].get<int>(), 1);
+  EXPECT_EQ(status["backups"], 0);
 }
 
 TEST(ReplicationTest, SyncRefuseAnswersAnUnreplicatedWriteWithAnError) {
