@@ -26,8 +26,6 @@ namespace {
 
 constexpr std::string_view kNoop = "mn\r\n";
 
-bool IsMeta(Command command) { return command >= Command::kMetaGet; }
-
 // One client connection's requests in flight, in order.
 class ProxySession {
  public:
@@ -280,7 +278,7 @@ asio::awaitable<void> ServeAccess(net::Connection& connection, AccessShard& shar
   ProxySession session(shard, options, co_await asio::this_coro::executor);
   Request request;
   std::string out;
-  size_t swallow = 0;  // Bytes of a refused value still to skip.
+  proto::memcache::ValueSkipper skipper;
   bool open = true;
   // Not `while (open && co_await ...)`: g++ 12 evaluates a co_await on the right of &&
   // even when the left side is false.
@@ -289,13 +287,9 @@ asio::awaitable<void> ServeAccess(net::Connection& connection, AccessShard& shar
       break;
     }
     for (;;) {
-      if (swallow > 0) {
-        const size_t skip = std::min(swallow, connection.input().size());
-        connection.Consume(skip);
-        swallow -= skip;
-        if (swallow > 0) {
-          break;
-        }
+      connection.Consume(skipper.Take(connection.input().size()));
+      if (!skipper.done()) {
+        break;
       }
       const auto result = ParseRequest(connection.input(), options.max_item_size, &request);
       if (result.status == ParseStatus::kNeedMore) {
@@ -305,21 +299,23 @@ asio::awaitable<void> ServeAccess(net::Connection& connection, AccessShard& shar
         open = false;
         break;
       }
-      if (result.status == ParseStatus::kError) {
-        // Text commands keep noreply quiet even for errors; meta commands always report.
-        if (!request.noreply || IsMeta(request.command)) {
-          session.AddLocal(std::string(result.error) + "\r\n");
+      if (result.status == ParseStatus::kError || result.status == ParseStatus::kTooLarge) {
+        // As the node answers; a refused set also removes the old value there.
+        std::string reply;
+        if (result.status == ParseStatus::kError) {
+          proto::memcache::AppendParseError(request, result.error, &reply);
+        } else {
+          session.EraseAfterRefusedSet(request);
+          proto::memcache::AppendTooLarge(request, &reply);
         }
-      } else if (result.status == ParseStatus::kTooLarge) {
-        session.EraseAfterRefusedSet(request);
-        if (!request.noreply || request.command == Command::kMetaSet) {
-          session.AddLocal("SERVER_ERROR object too large for cache\r\n");
+        if (!reply.empty()) {
+          session.AddLocal(std::move(reply));
         }
       } else if (!session.Dispatch(request, connection.input().substr(0, result.consumed))) {
         open = false;
       }
       connection.Consume(result.consumed);
-      swallow = result.swallow;
+      skipper.Start(result.swallow);
       if (!open) {
         break;
       }

@@ -31,10 +31,6 @@ uint32_t CoarseNow() {
   return static_cast<uint32_t>(ts.tv_sec);
 }
 
-bool IsMeta(proto::memcache::Command command) {
-  return command >= proto::memcache::Command::kMetaGet;
-}
-
 // Replies are written when a batch of pipelined requests is done, or sooner past this.
 constexpr size_t kFlushReplyBytes = 256 * 1024;
 
@@ -69,7 +65,7 @@ asio::awaitable<void> CacheNode::Serve(net::Connection& connection) {
   Executor executor(store_, metrics_, executor_options_);
   Request request;
   std::string out;
-  size_t swallow = 0;  // Bytes of a refused value still to skip.
+  proto::memcache::ValueSkipper skipper;
   bool open = true;
   // Not `while (open && co_await ...)`: g++ 12 evaluates a co_await on the right of && even
   // when the left side is false.
@@ -80,15 +76,14 @@ asio::awaitable<void> CacheNode::Serve(net::Connection& connection) {
     const uint32_t now = CoarseNow();
     const auto batch_start = std::chrono::steady_clock::now();
     uint64_t sequence_before = ReplicationLog::LastSequenceOfThisThread();
-    std::vector<std::pair<size_t, size_t>> write_replies;  // Where in `out`, for sync mode.
+    // Where in `out` the writes' replies are, when sync mode may have to turn them into
+    // errors; not tracked otherwise.
+    std::vector<std::pair<size_t, size_t>> write_replies;
+    const bool track_writes = sync_replication_ && refuse_unreplicated_writes_;
     for (;;) {
-      if (swallow > 0) {
-        const size_t skip = std::min(swallow, connection.input().size());
-        connection.Consume(skip);
-        swallow -= skip;
-        if (swallow > 0) {
-          break;
-        }
+      connection.Consume(skipper.Take(connection.input().size()));
+      if (!skipper.done()) {
+        break;
       }
       const auto result = ParseRequest(connection.input(), executor_options_.max_item_size, &request);
       if (result.status == ParseStatus::kNeedMore) {
@@ -111,11 +106,7 @@ asio::awaitable<void> CacheNode::Serve(net::Connection& connection) {
         co_return;
       }
       if (result.status == ParseStatus::kError) {
-        // Text commands keep noreply quiet even for errors; meta commands always report.
-        if (!request.noreply || IsMeta(request.command)) {
-          out.append(result.error);
-          out.append("\r\n");
-        }
+        proto::memcache::AppendParseError(request, result.error, &out);
       } else if (result.status == ParseStatus::kTooLarge) {
         executor.RejectTooLarge(request, now, &out);
       } else if (read_only_ && ChangesItems(request)) {
@@ -123,25 +114,29 @@ asio::awaitable<void> CacheNode::Serve(net::Connection& connection) {
       } else {
         const size_t reply_start = out.size();
         open = executor.Execute(request, now, &out);
-        if (ChangesItems(request)) {
+        if (track_writes && ChangesItems(request)) {
           write_replies.emplace_back(reply_start, out.size());
         }
       }
       // The request's views point into the input: consume only after executing it.
       connection.Consume(result.consumed);
-      swallow = result.swallow;
+      skipper.Start(result.swallow);
       if (!open) {
         break;
       }
       if (out.size() > kFlushReplyBytes) {
-        co_await HoldUntilReplicated(&out, &write_replies, &sequence_before);
+        if (sync_replication_) {
+          co_await HoldUntilReplicated(&out, &write_replies, &sequence_before);
+        }
         if (!co_await connection.Write(out)) {
           co_return;
         }
         out.clear();
       }
     }
-    co_await HoldUntilReplicated(&out, &write_replies, &sequence_before);
+    if (sync_replication_) {
+      co_await HoldUntilReplicated(&out, &write_replies, &sequence_before);
+    }
     if (!out.empty()) {
       if (!co_await connection.Write(out)) {
         co_return;
@@ -158,7 +153,7 @@ asio::awaitable<void> CacheNode::HoldUntilReplicated(
     uint64_t* sequence_before) {
   const uint64_t sequence = ReplicationLog::LastSequenceOfThisThread();
   bool replicated = true;
-  if (sync_replication_ && sequence != *sequence_before) {
+  if (sequence != *sequence_before) {
     // Not folded into the condition: g++ 12 evaluates a co_await on the right of && even
     // when the left side is false.
     replicated = co_await WaitForBackup(sequence);

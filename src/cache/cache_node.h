@@ -88,7 +88,8 @@ class CacheNode {
   // Sync mode: true when a backup has `sequence`; false at the sync timeout, or at once
   // when no backup has been connected for longer than that.
   boost::asio::awaitable<bool> WaitForBackup(uint64_t sequence);
-  // Sync mode, before replies go out: waits for the writes since `sequence_before`, and
+  // Sync mode (the caller checks), before replies go out: waits for the writes since
+  // `sequence_before`, and
   // turns their replies (spans of `out`) into errors if no backup took them and
   // refuse_unreplicated_writes.
   boost::asio::awaitable<void> HoldUntilReplicated(

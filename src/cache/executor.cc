@@ -1,5 +1,7 @@
 #include "cache/executor.h"
 
+#include "proto/memcache/parser.h"
+
 
 #include "base/version.h"
 #include "cache/command_semantics.h"
@@ -194,11 +196,7 @@ void Executor::RejectTooLarge(const Request& request, uint32_t now, std::string*
     Store::Slot slot = store_.Lock(request.key, now);
     slot.Erase();
   }
-  if (request.command == Command::kMetaSet) {
-    out->append("SERVER_ERROR object too large for cache\r\n");  // Meta errors ignore q.
-  } else {
-    Reply(request, "SERVER_ERROR object too large for cache", out);
-  }
+  proto::memcache::AppendTooLarge(request, out);
 }
 
 void Executor::Arithmetic(const Request& request, uint32_t now, std::string* out) {

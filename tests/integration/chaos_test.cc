@@ -29,13 +29,11 @@ using namespace std::chrono_literals;
 using testing::DaemonProcess;
 using testing::LoopbackClient;
 
+// An API call that may find the master down (it is one of the victims).
 testing::HttpResponse HttpCall(uint16_t port, const std::string& method, const std::string& path,
                                const std::string& body) {
   try {
-    LoopbackClient client(port);
-    client.Send(method + " " + path + " HTTP/1.1\r\nHost: test\r\nConnection: close\r\n" +
-                "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
-    return testing::ParseHttpResponse(client.ReadUntilClosed());
+    return testing::HttpRequest(port, method, path, body);
   } catch (const std::exception&) {
     return {};
   }

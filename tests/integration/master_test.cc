@@ -25,13 +25,7 @@ using namespace std::chrono_literals;
 using testing::DaemonProcess;
 using testing::LoopbackClient;
 
-testing::HttpResponse HttpCall(uint16_t port, const std::string& method, const std::string& path,
-                               const std::string& body) {
-  LoopbackClient client(port);
-  client.Send(method + " " + path + " HTTP/1.1\r\nHost: test\r\nConnection: close\r\n" +
-              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
-  return testing::ParseHttpResponse(client.ReadUntilClosed());
-}
+using testing::HttpRequest;
 
 class MasterTest : public ::testing::Test {
  protected:
@@ -40,8 +34,8 @@ class MasterTest : public ::testing::Test {
                  "--probe-interval", "0.2", "--failure-threshold", "3"}) {
     master_port_ = master_.WaitForListening("master");
     master_url_ = "http://127.0.0.1:" + std::to_string(master_port_);
-    EXPECT_EQ(HttpCall(master_port_, "POST", "/v1/groups", R"({"name": "g1"})").status, 201);
-    EXPECT_EQ(HttpCall(master_port_, "POST", "/v1/groups/g1/mode", R"({"mode": "sync"})").status,
+    EXPECT_EQ(HttpRequest(master_port_, "POST", "/v1/groups", R"({"name": "g1"})").status, 201);
+    EXPECT_EQ(HttpRequest(master_port_, "POST", "/v1/groups/g1/mode", R"({"mode": "sync"})").status,
               200);
     for (int i = 0; i < 2; ++i) {
       node_ports_.push_back(testing::FreePort());
@@ -70,7 +64,7 @@ class MasterTest : public ::testing::Test {
   }
 
   nlohmann::json Cluster() {
-    return nlohmann::json::parse(HttpCall(master_port_, "GET", "/v1/cluster", "").body);
+    return nlohmann::json::parse(HttpRequest(master_port_, "GET", "/v1/cluster", "").body);
   }
   std::string MainAddress() {
     const nlohmann::json main = Cluster()["groups"][0]["main"];
@@ -129,7 +123,7 @@ TEST_F(MasterTest, NodesTakeTheirRolesAndAccessRoutesByTheMap) {
            {"POST", "/v1/nodes", R"({"group": "nope", "address": "127.0.0.1:1"})"},
            {"POST", "/v1/groups/g1/mode", R"({"mode": "fast"})"},
            {"DELETE", "/v1/nodes/127.0.0.1:1", ""}}) {
-    const testing::HttpResponse response = HttpCall(master_port_, method, path, body);
+    const testing::HttpResponse response = HttpRequest(master_port_, method, path, body);
     EXPECT_GE(response.status, 400) << method << " " << path << " " << body;
     EXPECT_LT(response.status, 500);
     EXPECT_TRUE(nlohmann::json::parse(response.body, nullptr, false).contains("error"))
@@ -236,7 +230,7 @@ TEST_F(MasterTest, KilledMainIsReplacedAndNoAcknowledgedWriteIsLost) {
 
 // Async mode: what a failover loses is measured and reported (no bound promised).
 TEST_F(MasterTest, AsyncFailoverLossIsMeasured) {
-  ASSERT_EQ(HttpCall(master_port_, "POST", "/v1/groups/g1/mode", R"({"mode": "async"})").status,
+  ASSERT_EQ(HttpRequest(master_port_, "POST", "/v1/groups/g1/mode", R"({"mode": "async"})").status,
             200);
   std::this_thread::sleep_for(200ms);  // The nodes hear of the mode.
   std::chrono::steady_clock::duration outage{};
@@ -252,7 +246,7 @@ TEST_F(MasterTest, AsyncFailoverLossIsMeasured) {
 // A switchover asked by the operator loses nothing even in async mode: the main stops
 // taking writes until the backup has everything, then the backup takes over.
 TEST_F(MasterTest, ManualSwitchoverLosesNoWriteInAsyncMode) {
-  ASSERT_EQ(HttpCall(master_port_, "POST", "/v1/groups/g1/mode", R"({"mode": "async"})").status,
+  ASSERT_EQ(HttpRequest(master_port_, "POST", "/v1/groups/g1/mode", R"({"mode": "async"})").status,
             200);
   std::atomic<bool> done{false};
   std::map<std::string, std::string> acknowledged;
@@ -267,7 +261,7 @@ TEST_F(MasterTest, ManualSwitchoverLosesNoWriteInAsyncMode) {
     }
   });
   std::this_thread::sleep_for(100ms);
-  const testing::HttpResponse switched = HttpCall(master_port_, "POST", "/v1/groups/g1/failover", "");
+  const testing::HttpResponse switched = HttpRequest(master_port_, "POST", "/v1/groups/g1/failover", "");
   done = true;
   writer.join();
   ASSERT_EQ(switched.status, 200) << switched.body;

@@ -131,4 +131,12 @@ HttpResponse HttpGet(uint16_t port, const std::string& path) {
   return ParseHttpResponse(client.ReadUntilClosed());
 }
 
+HttpResponse HttpRequest(uint16_t port, const std::string& method, const std::string& path,
+                         const std::string& body) {
+  LoopbackClient client(port);
+  client.Send(method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" +
+              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+  return ParseHttpResponse(client.ReadUntilClosed());
+}
+
 }  // namespace trellis::testing

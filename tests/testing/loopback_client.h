@@ -60,5 +60,8 @@ bool WaitForPort(uint16_t port, std::chrono::milliseconds timeout = 10s);
 
 // GET http://127.0.0.1:port/path with Connection: close.
 HttpResponse HttpGet(uint16_t port, const std::string& path);
+// Any method, with `body`, Connection: close.
+HttpResponse HttpRequest(uint16_t port, const std::string& method, const std::string& path,
+                         const std::string& body);
 
 }  // namespace trellis::testing

@@ -561,4 +561,17 @@ ParseResult ParseRequest(std::string_view input, size_t max_item_size, Request* 
   return Error(line_length, "ERROR");
 }
 
+void AppendParseError(const Request& request, std::string_view error, std::string* out) {
+  if (!request.noreply || IsMeta(request.command)) {
+    out->append(error);
+    out->append("\r\n");
+  }
+}
+
+void AppendTooLarge(const Request& request, std::string* out) {
+  if (!request.noreply || request.command == Command::kMetaSet) {
+    out->append("SERVER_ERROR object too large for cache\r\n");
+  }
+}
+
 }  // namespace trellis::proto::memcache

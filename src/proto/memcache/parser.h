@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 #include "proto/memcache/request.h"
@@ -41,5 +42,28 @@ inline constexpr size_t kMaxGetLineLength = 1 << 20;
 
 // Parses the first command of `input`. `max_item_size` bounds storage values.
 ParseResult ParseRequest(std::string_view input, size_t max_item_size, Request* request);
+
+// The reply to a kError result, as memcached gives it: text commands keep noreply quiet
+// even for errors; meta commands always report.
+void AppendParseError(const Request& request, std::string_view error, std::string* out);
+// The reply to a kTooLarge result: memcached's SERVER_ERROR, quiet under text noreply
+// (meta errors ignore q).
+void AppendTooLarge(const Request& request, std::string* out);
+
+// Bytes of a refused value (kTooLarge's `swallow`) still to skip in the input stream.
+class ValueSkipper {
+ public:
+  void Start(size_t bytes) { left_ = bytes; }
+  // How many of `available` input bytes to drop now; done() when nothing is left.
+  size_t Take(size_t available) {
+    const size_t take = available < left_ ? available : left_;
+    left_ -= take;
+    return take;
+  }
+  bool done() const { return left_ == 0; }
+
+ private:
+  size_t left_ = 0;
+};
 
 }  // namespace trellis::proto::memcache

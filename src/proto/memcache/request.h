@@ -43,6 +43,8 @@ enum class Command : uint8_t {
   kMetaDebug,
 };
 
+inline bool IsMeta(Command command) { return command >= Command::kMetaGet; }
+
 // Longest key memcached accepts, in bytes.
 inline constexpr size_t kMaxKeyLength = 250;
 
