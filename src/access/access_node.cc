@@ -25,6 +25,7 @@ base::Result<std::unique_ptr<AccessNode>> AccessNode::Start(
   for (auto& shard : node->shards_) {
     shard->SetTable(table);  // The threads are not running yet.
   }
+  node->route_table_version_ = table->version();
   net::ServerOptions server_options;
   server_options.name = "access";
   server_options.listen = options.listen;
@@ -65,6 +66,7 @@ void AccessNode::OnEveryShard(const std::function<void(AccessShard&)>& fn) {
 
 void AccessNode::SetRouteTable(std::shared_ptr<const RouteTable> table) {
   OnEveryShard([&table](AccessShard& shard) { shard.SetTable(table); });
+  route_table_version_ = table->version();
 }
 
 void AccessNode::Stop(std::chrono::milliseconds timeout) {

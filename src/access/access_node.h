@@ -5,6 +5,7 @@
 // Thread safety: Start/SetRouteTable/Stop from the composition root's thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <vector>
@@ -41,6 +42,8 @@ class AccessNode {
 
   // Routes by `table` from now on (requests already sent finish where they went).
   void SetRouteTable(std::shared_ptr<const RouteTable> table);
+  // The version of the table every shard routes by (for /v1/status).
+  uint64_t route_table_version() const { return route_table_version_.load(); }
 
   // Stops accepting, finishes in-flight requests (up to `timeout`), stops the threads.
   void Stop(std::chrono::milliseconds timeout);
@@ -56,6 +59,7 @@ class AccessNode {
   std::unique_ptr<net::Server> server_;
   boost::asio::ip::tcp::endpoint endpoint_;
   bool stopped_ = false;
+  std::atomic<uint64_t> route_table_version_{0};
 };
 
 }  // namespace trellis::access

@@ -75,6 +75,7 @@ asio::awaitable<void> CacheNode::Serve(net::Connection& connection) {
     }
     const uint32_t now = CoarseNow();
     const auto batch_start = std::chrono::steady_clock::now();
+    const std::string_view write_refusal = write_gate_.Refusal(batch_start);
     uint64_t sequence_before = ReplicationLog::LastSequenceOfThisThread();
     // Where in `out` the writes' replies are, when sync mode may have to turn them into
     // errors; not tracked otherwise.
@@ -102,15 +103,15 @@ asio::awaitable<void> CacheNode::Serve(net::Connection& connection) {
         connection.Consume(result.consumed);
         store_.SetMutationListener(&replication_log_);
         co_await ServeReplication(connection, store_, replication_log_, replication_counters_,
-                                  log_id, after);
+                                  write_gate_, log_id, after);
         co_return;
       }
       if (result.status == ParseStatus::kError) {
         proto::memcache::AppendParseError(request, result.error, &out);
       } else if (result.status == ParseStatus::kTooLarge) {
         executor.RejectTooLarge(request, now, &out);
-      } else if (read_only_ && ChangesItems(request)) {
-        out.append("SERVER_ERROR read only: this node is a backup\r\n");
+      } else if (!write_refusal.empty() && ChangesItems(request)) {
+        out.append(write_refusal);
       } else {
         const size_t reply_start = out.size();
         open = executor.Execute(request, now, &out);
@@ -200,11 +201,11 @@ asio::awaitable<bool> CacheNode::WaitForBackup(uint64_t sequence) {
 
 CacheNode::CacheNode(const CacheNodeOptions& options, base::Registry& metrics)
     : executor_options_{options.max_item_size, CoarseNow(), options.threads,
-                        options.max_connections, nullptr, nullptr, nullptr, nullptr},
+                        options.max_connections, nullptr},
       store_(StoreOptions{options.memory_bytes, options.evict}),
       metrics_(metrics),
       replication_log_(options.replication_log_bytes),
-      read_only_(options.replica_of.has_value() || options.start_read_only),
+      write_gate_(options.follows_master, options.replica_of.has_value() || options.follows_master),
       sync_replication_(options.sync_replication),
       sync_timeout_(options.sync_timeout),
       refuse_unreplicated_writes_(options.refuse_unreplicated_writes),
@@ -267,18 +268,17 @@ base::Result<std::unique_ptr<CacheNode>> CacheNode::Start(const CacheNodeOptions
                              [replica] { return replica->connected.load() ? 1 : 0; });
     node->replica_state_.SetMain(options.replica_of);
     node->SetSyncReplication(options.sync_replication);
-    CacheNode* self_for_stats = node.get();
-    node->executor_options_.replication_sequence = [self_for_stats] {
-      return self_for_stats->replication_log_.last_sequence();
-    };
-    node->executor_options_.read_only = [self_for_stats] {
-      return self_for_stats->read_only_.load();
-    };
-    node->executor_options_.replication_backups = [self_for_stats] {
-      return static_cast<uint64_t>(self_for_stats->replication_counters_.backups.load());
-    };
-    node->executor_options_.replica_applied_sequence = [self_for_stats] {
-      return self_for_stats->replica_state_.applied.load();
+    node->executor_options_.replication_stats = [self] {
+      const ReplicationStatus status = self->replication_status();
+      std::vector<std::pair<const char*, int64_t>> stats = {
+          {"replication_sequence", static_cast<int64_t>(status.sequence)},
+          {"read_only", status.read_only ? 1 : 0},
+          {"replication_backups", status.backups},
+          {"replica_applied_sequence", static_cast<int64_t>(status.applied)}};
+      if (status.lag_ms >= 0) {
+        stats.emplace_back("replica_lag_ms", status.lag_ms);
+      }
+      return stats;
     };
     asio::co_spawn(node->pool_.context(0),
                    RunReplica(node->store_, node->replica_state_, node->stopping_),
@@ -298,12 +298,13 @@ base::Result<std::unique_ptr<CacheNode>> CacheNode::Start(const CacheNodeOptions
 }
 
 CacheNode::ReplicationStatus CacheNode::replication_status() const {
-  return {read_only_.load(),
+  return {!write_gate_.Refusal(std::chrono::steady_clock::now()).empty(),
           sync_replication_.load(),
           replication_log_.last_sequence(),
           replica_state_.applied.load(),
           replication_counters_.backups.load(),
-          sync_degraded_.Value()};
+          sync_degraded_.Value(),
+          write_gate_.backup() ? replica_state_.LagMs() : -1};
 }
 
 void CacheNode::SetSyncReplication(bool sync) {
@@ -314,13 +315,13 @@ void CacheNode::SetSyncReplication(bool sync) {
   sync_replication_ = sync;
 }
 
-void CacheNode::BecomeMain() {
+void CacheNode::BecomeMain(uint64_t epoch) {
   replica_state_.SetMain(std::nullopt);
-  read_only_ = false;
+  write_gate_.BecomeMain(epoch, replica_state_.MainLeaseEnd());
 }
 
 void CacheNode::BecomeBackupOf(const asio::ip::tcp::endpoint& main) {
-  read_only_ = true;
+  write_gate_.BecomeBackup();
   replica_state_.SetMain(main);
 }
 

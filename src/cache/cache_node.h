@@ -20,6 +20,7 @@
 #include "cache/replication.h"
 #include "cache/replication_log.h"
 #include "cache/store.h"
+#include "cache/write_gate.h"
 #include "net/server.h"
 #include "net/shard_pool.h"
 
@@ -37,9 +38,9 @@ struct CacheNodeOptions {
   // client writes; a main with `sync_replication` answers a write only when a backup
   // has it, or after `sync_timeout`.
   std::optional<boost::asio::ip::tcp::endpoint> replica_of;
-  // Refuse writes until told a role (BecomeMain): a node that follows a master must not
-  // take writes as a main it may no longer be.
-  bool start_read_only = false;
+  // The node follows a master: it refuses writes until told a role (BecomeMain), and as
+  // a main takes them only under a lease (cache/write_gate.h).
+  bool follows_master = false;
   bool sync_replication = false;
   std::chrono::milliseconds sync_timeout{1000};
   // Sync mode: a write no backup acknowledged in time is answered with SERVER_ERROR
@@ -61,22 +62,29 @@ class CacheNode {
 
   // For /v1/status: where this node stands in replication.
   struct ReplicationStatus {
-    bool read_only = false;  // A backup (or a main frozen for a switchover).
+    bool read_only = false;  // A backup, a frozen main, or a main without a lease.
     bool sync = false;
     uint64_t sequence = 0;  // Of this node's own log.
     uint64_t applied = 0;   // Of its main's log, as a backup.
     int64_t backups = 0;    // Streaming from this node.
     uint64_t degraded_writes = 0;  // Sync writes answered without a backup's acknowledgement.
+    int64_t lag_ms = -1;  // As a backup: how old its main's last heartbeat is (-1: none).
   };
   ReplicationStatus replication_status() const;
 
-  // Role changes, from the master (any thread): a main takes writes; a backup follows
-  // `main` and refuses client writes; sync mode makes writes wait for a backup.
-  void BecomeMain();
+  // Role changes, from the master (any thread): the main at `epoch` takes writes (once the
+  // lease of the main it replaces ran out); a backup follows `main` and refuses client
+  // writes; sync mode makes writes wait for a backup.
+  void BecomeMain(uint64_t epoch);
   void BecomeBackupOf(const boost::asio::ip::tcp::endpoint& main);
   void SetSyncReplication(bool sync);
   // A main that refuses writes for a moment: the master's switchover.
-  void SetFrozen(bool frozen) { read_only_ = frozen || replica_state_.main().has_value(); }
+  void SetFrozen(bool frozen) { write_gate_.SetFrozen(frozen); }
+  // The master, asked at `asked`, named this node the main at `epoch`.
+  void RenewLease(uint64_t epoch, WriteGate::Clock::time_point asked,
+                  std::chrono::milliseconds length) {
+    write_gate_.RenewByMaster(epoch, asked, length);
+  }
 
   // Stops accepting, finishes in-flight requests (up to `timeout`), stops the threads.
   void Stop(std::chrono::milliseconds timeout);
@@ -102,7 +110,7 @@ class CacheNode {
   ReplicationLog replication_log_;
   ReplicationCounters replication_counters_;
   ReplicaState replica_state_;
-  std::atomic<bool> read_only_;
+  WriteGate write_gate_;
   std::atomic<bool> sync_replication_;
   const std::chrono::milliseconds sync_timeout_;
   const bool refuse_unreplicated_writes_;

@@ -11,6 +11,8 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "base/metrics.h"
 #include "cache/store.h"
@@ -50,11 +52,8 @@ struct ExecutorOptions {
   int threads = 1;
   size_t max_connections = 1024;
   // For `stats`: the replication figures the master probes (replication_sequence,
-  // replica_applied_sequence). Null: not reported.
-  std::function<uint64_t()> replication_sequence;
-  std::function<uint64_t()> replica_applied_sequence;
-  std::function<uint64_t()> replication_backups;
-  std::function<bool()> read_only;  // A backup, or a main frozen for a switchover.
+  // replica_applied_sequence, ...), as name and value. Null: not reported.
+  std::function<std::vector<std::pair<const char*, int64_t>>()> replication_stats;
 };
 
 class Executor {

@@ -2,6 +2,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <memory>
@@ -28,6 +29,13 @@ namespace {
 constexpr size_t kBatchBytes = 256 * 1024;
 constexpr auto kRetryInterval = std::chrono::milliseconds(200);
 constexpr auto kAckInterval = std::chrono::milliseconds(5);
+constexpr auto kHeartbeatInterval = std::chrono::milliseconds(100);
+
+uint64_t WallMs() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
 
 uint32_t Now() {
   timespec ts{};
@@ -46,9 +54,9 @@ std::function<void()> PostWake(const std::shared_ptr<net::Waker>& waker,
   return [waker, executor] { asio::post(executor, [waker] { waker->Wake(); }); };
 }
 
-// Reads "ack <seq>" lines until the connection ends, then wakes the sender.
+// Reads "ack <seq>[ <token>]" lines until the connection ends, then wakes the sender.
 asio::awaitable<void> ReadAcknowledgements(net::Connection& connection, ReplicationLog& log,
-                                           std::shared_ptr<net::Waker> waker,
+                                           WriteGate& gate, std::shared_ptr<net::Waker> waker,
                                            std::shared_ptr<bool> done) {
   while (co_await connection.ReadMore()) {
     for (;;) {
@@ -62,8 +70,17 @@ asio::awaitable<void> ReadAcknowledgements(net::Connection& connection, Replicat
         line.remove_suffix(1);
       }
       uint64_t sequence = 0;
-      if (line.substr(0, 4) == "ack " && ParseNumber(line.substr(4), &sequence)) {
-        log.Acknowledge(sequence);
+      uint64_t token = 0;
+      if (line.substr(0, 4) == "ack ") {
+        line.remove_prefix(4);
+        const size_t space = line.find(' ');
+        if (ParseNumber(line.substr(0, space), &sequence)) {
+          log.Acknowledge(sequence);
+        }
+        if (space != std::string_view::npos && ParseNumber(line.substr(space + 1), &token)) {
+          gate.RenewByBackup(WriteGate::Clock::time_point(
+              WriteGate::Clock::duration(static_cast<int64_t>(token))));
+        }
       }
       connection.Consume(end + 1);
     }
@@ -89,11 +106,11 @@ bool ParseReplicateCommand(std::string_view line, uint64_t* log_id, uint64_t* af
 
 asio::awaitable<void> ServeReplication(net::Connection& connection, Store& store,
                                        ReplicationLog& log, ReplicationCounters& counters,
-                                       uint64_t log_id, uint64_t after) {
+                                       WriteGate& gate, uint64_t log_id, uint64_t after) {
   const auto executor = co_await asio::this_coro::executor;
   auto waker = std::make_shared<net::Waker>(executor);
   auto reader_done = std::make_shared<bool>(false);
-  asio::co_spawn(executor, ReadAcknowledgements(connection, log, waker, reader_done),
+  asio::co_spawn(executor, ReadAcknowledgements(connection, log, gate, waker, reader_done),
                  asio::detached);
   counters.backups.fetch_add(1);
   std::string out;
@@ -117,17 +134,31 @@ asio::awaitable<void> ServeReplication(net::Connection& connection, Store& store
     }
     AppendSnapshotEnd(cursor, &out);
   }
+  auto next_heartbeat = std::chrono::steady_clock::now();
+  uint64_t armed_after = UINT64_MAX;  // The cursor a data wake-up is registered for.
   while (ok && !*reader_done) {
     if (!log.CopyAfter(&cursor, kBatchBytes, &out)) {
       break;  // Fell out of the log: the backup reconnects and gets a snapshot.
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= next_heartbeat) {
+      // After the records copied: it stands for everything before it in the stream.
+      AppendHeartbeat({static_cast<uint64_t>(now.time_since_epoch().count()), WallMs(),
+                       static_cast<uint32_t>(gate.lease_length().count()),
+                       gate.frozen()},
+                      &out);
+      next_heartbeat = now + kHeartbeatInterval;
     }
     if (!out.empty()) {
       ok = co_await connection.Write(out);
       out.clear();
       continue;
     }
-    log.NotifyAfter(cursor, PostWake(waker, executor));
-    co_await waker->Wait();
+    if (armed_after != cursor) {
+      log.NotifyAfter(cursor, PostWake(waker, executor));
+      armed_after = cursor;
+    }
+    co_await waker->WaitUntil(next_heartbeat);
   }
   if (counters.backups.fetch_sub(1) == 1) {
     counters.alone_since_ns = std::chrono::steady_clock::now().time_since_epoch().count();
@@ -175,9 +206,12 @@ void ApplyRecord(Store& store, const MutationRecord& record, uint32_t now) {
 
 namespace {
 
-// Sends "ack <applied>" when the backup moved on; false if the connection broke.
-asio::awaitable<bool> Acknowledge(asio::ip::tcp::socket& socket, uint64_t applied) {
-  const std::string ack = "ack " + std::to_string(applied) + "\r\n";
+// Sends "ack <applied>[ <heartbeat token>]"; false if the connection broke.
+asio::awaitable<bool> Acknowledge(asio::ip::tcp::socket& socket, uint64_t applied,
+                                  uint64_t heartbeat_token) {
+  const std::string ack = "ack " + std::to_string(applied) +
+                          (heartbeat_token != 0 ? " " + std::to_string(heartbeat_token) : "") +
+                          "\r\n";
   auto [error, written] =
       co_await asio::async_write(socket, asio::buffer(ack), asio::as_tuple(asio::use_awaitable));
   co_return !error;
@@ -185,9 +219,10 @@ asio::awaitable<bool> Acknowledge(asio::ip::tcp::socket& socket, uint64_t applie
 
 // Applies every whole frame in `input`; returns the bytes used, or npos on a bad frame
 // or once this node no longer follows this stream (`generation` changed: it was
-// promoted, or follows another main; nothing more of this stream may land).
+// promoted, or follows another main; nothing more of this stream may land). A
+// heartbeat's token goes to `*heartbeat_token`, to be acknowledged.
 size_t ApplyFrames(std::string_view input, Store& store, ReplicaState& state, uint64_t* log_id,
-                   uint64_t generation) {
+                   uint64_t generation, uint64_t* heartbeat_token) {
   const uint32_t now = Now();
   size_t used = 0;
   for (;;) {
@@ -211,6 +246,11 @@ size_t ApplyFrames(std::string_view input, Store& store, ReplicaState& state, ui
       state.snapshots.fetch_add(1);
     } else if (frame.type == 'E') {
       state.applied = frame.value;
+    } else if (frame.type == 'H') {
+      state.main_wall_ms = frame.heartbeat.wall_ms;
+      state.main_lease_ms = frame.heartbeat.lease_ms;
+      state.main_frozen = frame.heartbeat.frozen;
+      *heartbeat_token = frame.heartbeat.token;
     } else {
       ApplyRecord(store, frame.record, now);
       if (frame.record.sequence != 0) {
@@ -263,8 +303,9 @@ asio::awaitable<void> FollowOnce(asio::ip::tcp::endpoint main, Store& store, Rep
       break;
     }
     end += read;
-    const size_t used =
-        ApplyFrames(std::string_view(buffer.data(), end), store, state, log_id, generation);
+    uint64_t heartbeat_token = 0;
+    const size_t used = ApplyFrames(std::string_view(buffer.data(), end), store, state, log_id,
+                                    generation, &heartbeat_token);
     if (used == std::string_view::npos) {
       break;
     }
@@ -272,11 +313,16 @@ asio::awaitable<void> FollowOnce(asio::ip::tcp::endpoint main, Store& store, Rep
     buffer.erase(0, used);
     end -= used;
     buffer.resize(std::max(buffer.size(), end * 2 + 64 * 1024));
-    // Acknowledge at once when caught up (sync writes wait on it), else now and then.
+    // Acknowledge at once when caught up (sync writes wait on it) or after a heartbeat
+    // (the main's lease), else now and then.
     const uint64_t applied = state.applied.load();
     const auto now = std::chrono::steady_clock::now();
-    if (applied > acked && (end == 0 || now - last_ack > kAckInterval)) {
-      if (!co_await Acknowledge(socket, applied)) {
+    if (heartbeat_token != 0 ||
+        (applied > acked && (end == 0 || now - last_ack > kAckInterval))) {
+      if (heartbeat_token != 0) {
+        state.last_heartbeat_ack_ns = now.time_since_epoch().count();
+      }
+      if (!co_await Acknowledge(socket, applied, heartbeat_token)) {
         break;
       }
       acked = applied;
@@ -299,6 +345,24 @@ void ReplicaState::SetMain(std::optional<asio::ip::tcp::endpoint> main) {
 std::optional<asio::ip::tcp::endpoint> ReplicaState::main() const {
   std::lock_guard lock(mu_);
   return main_;
+}
+
+int64_t ReplicaState::LagMs() const {
+  const uint64_t heartbeat = main_wall_ms.load();
+  return heartbeat == 0 ? -1 : std::max<int64_t>(0, static_cast<int64_t>(WallMs() - heartbeat));
+}
+
+std::chrono::steady_clock::time_point ReplicaState::MainLeaseEnd() const {
+  using Clock = std::chrono::steady_clock;
+  if (main_frozen.load() || main_lease_ms.load() == 0) {
+    return {};
+  }
+  // Still connected: the stream may send one more acknowledgement before it notices
+  // that this node stopped following, so count from now.
+  const Clock::time_point last_ack =
+      connected.load() ? Clock::now()
+                       : Clock::time_point(Clock::duration(last_heartbeat_ack_ns.load()));
+  return last_ack + std::chrono::milliseconds(main_lease_ms.load());
 }
 
 asio::awaitable<void> RunReplica(Store& store, ReplicaState& state,

@@ -6,11 +6,13 @@
 // log), then the log's records as they come, and reads the backup's acknowledgements.
 // The snapshot's position is taken before it starts and the tail is sent from there, so
 // no write is missed; writes made during the snapshot may arrive twice, which is harmless
-// because every record carries the whole resulting item.
+// because every record carries the whole resulting item. Every 100 ms it also sends a
+// heartbeat; a backup's acknowledgement of one renews the main's lease (write_gate.h),
+// and its wall-clock time tells the backup how far behind it is.
 //
 // RunReplica runs on a backup: it connects to the main's memcached port, asks for the
 // stream from what it has applied, applies every record to its own store (keeping the
-// main's CAS values), acknowledges, and reconnects after any failure.
+// main's CAS values), acknowledges (heartbeats at once), and reconnects after any failure.
 //
 // Thread safety: each runs on one shard; the Store and the log are thread-safe.
 #pragma once
@@ -27,6 +29,7 @@
 
 #include "cache/replication_log.h"
 #include "cache/store.h"
+#include "cache/write_gate.h"
 #include "net/connection.h"
 
 namespace trellis::cache {
@@ -42,13 +45,30 @@ struct ReplicationCounters {
 
 boost::asio::awaitable<void> ServeReplication(net::Connection& connection, Store& store,
                                               ReplicationLog& log, ReplicationCounters& counters,
-                                              uint64_t log_id, uint64_t after);
+                                              WriteGate& gate, uint64_t log_id, uint64_t after);
 
 class ReplicaState {
  public:
   std::atomic<uint64_t> applied{0};    // The main's sequence applied so far.
   std::atomic<bool> connected{false};  // Streaming from the main now.
   std::atomic<uint64_t> snapshots{0};  // Full snapshots received.
+  // From the main's last heartbeat: its Unix time in ms (0: none yet), its lease length,
+  // whether the master had frozen it.
+  std::atomic<uint64_t> main_wall_ms{0};
+  std::atomic<uint32_t> main_lease_ms{0};
+  std::atomic<bool> main_frozen{false};
+  // When this node last acknowledged a heartbeat (steady clock, ns): it renewed the
+  // main's lease until at most then plus main_lease_ms.
+  std::atomic<int64_t> last_heartbeat_ack_ns{0};
+
+  // How far behind the main this node's data is: now minus the time of the main's last
+  // heartbeat applied; -1 before the first.
+  int64_t LagMs() const;
+  // When the lease that this node's acknowledgements granted the main it follows runs out
+  // at the latest, for a promotion: call after SetMain(nullopt). Past if that main was
+  // frozen for a switchover (it takes no write until the master demotes it) or never had
+  // a lease.
+  std::chrono::steady_clock::time_point MainLeaseEnd() const;
 
   // Which main to follow (none: this node is not a backup). A change takes effect
   // within a fraction of a second: the stream in progress stops and the next one starts.

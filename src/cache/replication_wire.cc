@@ -7,6 +7,7 @@ namespace trellis::cache {
 namespace {
 
 constexpr size_t kRecordHeader = 1 + 8 + 1 + 4 + 4 + 8 + 4 + 2 + 4;
+constexpr size_t kHeartbeatSize = 1 + 8 + 8 + 4 + 1;
 
 template <typename T>
 void Put(T value, std::string* out) {
@@ -49,6 +50,14 @@ void AppendSnapshotEnd(uint64_t sequence, std::string* out) {
   Put<uint64_t>(sequence, out);
 }
 
+void AppendHeartbeat(const Heartbeat& heartbeat, std::string* out) {
+  out->push_back('H');
+  Put<uint64_t>(heartbeat.token, out);
+  Put<uint64_t>(heartbeat.wall_ms, out);
+  Put<uint32_t>(heartbeat.lease_ms, out);
+  Put<uint8_t>(heartbeat.frozen ? 1 : 0, out);
+}
+
 FrameStatus ParseReplicationFrame(std::string_view input, ReplicationFrame* frame,
                                   size_t* consumed) {
   if (input.empty()) {
@@ -62,6 +71,21 @@ FrameStatus ParseReplicationFrame(std::string_view input, ReplicationFrame* fram
     }
     frame->value = Get<uint64_t>(cursor);
     *consumed = 9;
+    return FrameStatus::kOk;
+  }
+  if (frame->type == 'H') {
+    if (input.size() < kHeartbeatSize) {
+      return FrameStatus::kNeedMore;
+    }
+    frame->heartbeat.token = Get<uint64_t>(cursor);
+    frame->heartbeat.wall_ms = Get<uint64_t>(cursor);
+    frame->heartbeat.lease_ms = Get<uint32_t>(cursor);
+    const auto frozen = Get<uint8_t>(cursor);
+    if (frozen > 1) {
+      return FrameStatus::kBad;
+    }
+    frame->heartbeat.frozen = frozen == 1;
+    *consumed = kHeartbeatSize;
     return FrameStatus::kOk;
   }
   if (frame->type != 'R') {

@@ -6,8 +6,16 @@
 //         value_len:u32 key value       one mutation (cache/mutation.h), in order
 //     'F' log_id:u64                    drop everything: a snapshot of that log follows
 //     'E' seq:u64                       the snapshot is complete up to seq
+//     'H' token:u64 wall_ms:u64 lease_ms:u32 frozen:u8
+//                                       a heartbeat, every 100 ms: the main's clock
+//                                       (token: its steady clock in ns, for its lease;
+//                                       wall_ms: Unix ms, for the backup's lag), its lease
+//                                       length, and 1 if the master froze it (it takes no
+//                                       write until the master gives it a new role)
 //   backup -> main, text lines:
 //     "ack <seq>\r\n"                   every record up to seq is applied
+//     "ack <seq> <token>\r\n"           ... and the heartbeat `token` too (it renews the
+//                                       main's lease, docs/cache.md "Fencing")
 //
 // Snapshot records are 'R' frames with op store and seq 0. Pure functions, no I/O; the
 // parser is fuzzed (tests/fuzz).
@@ -28,10 +36,19 @@ void AppendRecordFrame(const MutationRecord& record, std::string* out);
 void AppendSnapshotStart(uint64_t log_id, std::string* out);
 void AppendSnapshotEnd(uint64_t sequence, std::string* out);
 
+struct Heartbeat {
+  uint64_t token = 0;
+  uint64_t wall_ms = 0;
+  uint32_t lease_ms = 0;
+  bool frozen = false;
+};
+void AppendHeartbeat(const Heartbeat& heartbeat, std::string* out);
+
 struct ReplicationFrame {
-  char type = 0;       // 'R', 'F' or 'E'.
+  char type = 0;       // 'R', 'F', 'E' or 'H'.
   uint64_t value = 0;  // 'F': the log id; 'E': the sequence.
   MutationRecord record{};  // 'R': views into the input.
+  Heartbeat heartbeat{};    // 'H'.
 };
 
 enum class FrameStatus { kOk, kNeedMore, kBad };

@@ -159,17 +159,10 @@ void Executor::Stats(const Request& request, uint32_t now, std::string* out) {
     stat("evictions", store.evictions);
     stat("reclaimed", store.expired);
     stat("limit_maxbytes", store_.memory_limit());
-    if (options_.replication_sequence) {
-      stat("replication_sequence", options_.replication_sequence());
-    }
-    if (options_.read_only) {
-      stat("read_only", options_.read_only() ? 1 : 0);
-    }
-    if (options_.replication_backups) {
-      stat("replication_backups", options_.replication_backups());
-    }
-    if (options_.replica_applied_sequence) {
-      stat("replica_applied_sequence", options_.replica_applied_sequence());
+    if (options_.replication_stats) {
+      for (const auto& [name, value] : options_.replication_stats()) {
+        stat(name, value);
+      }
     }
   } else if (group == "settings") {
     stat("maxbytes", store_.memory_limit());

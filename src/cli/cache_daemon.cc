@@ -5,6 +5,7 @@
 #include "base/metrics.h"
 #include "cli/master_following.h"
 #include "cli/serve_until_signal.h"
+#include "net/address.h"
 #include "net/signals.h"
 
 namespace trellis::cli {
@@ -12,8 +13,8 @@ namespace trellis::cli {
 int RunCacheDaemon(CLI::App& app, const DaemonFlags& flags,
                    const boost::asio::ip::tcp::endpoint& admin_endpoint,
                    const cache::CacheNodeOptions& options, const std::string& kind, bool banner,
-                   const std::string& user, const std::optional<master::MasterClient>& master,
-                   const std::string& group) {
+                   const std::string& user,
+                   const std::optional<MasterMembership>& membership) {
   net::BlockTerminationSignals();
   base::Registry metrics;
   auto node = cache::CacheNode::Start(options, metrics);
@@ -22,9 +23,13 @@ int RunCacheDaemon(CLI::App& app, const DaemonFlags& flags,
   }
   cache::CacheNode* cache = node->get();
   MasterFollower follower;
-  if (master) {
-    follower.Run([&master, &group, cache](const std::atomic<bool>& stop) {
-      FollowAsCacheNode(*master, group, *cache, stop);
+  if (membership) {
+    follower.Run([&membership, cache](const std::atomic<bool>& stop) {
+      FollowAsCacheNode(membership->master, membership->group,
+                        membership->address.empty()
+                            ? net::FormatEndpoint(cache->local_endpoint())
+                            : membership->address,
+                        *cache, stop);
     });
   }
   return ServeUntilSignal(

@@ -20,15 +20,22 @@ class App;
 
 namespace trellis::cli {
 
+// A node's place in a cluster: it registers with `master` in `group` as `address`
+// (HOST:PORT that the master and the other nodes reach it at; empty: its listen address)
+// and follows the role the master gives it.
+struct MasterMembership {
+  master::MasterClient master;
+  std::string group;
+  std::string address;
+};
+
 // `kind` names the daemon in /v1/status; `banner` prints the endpoints for people (up);
 // `user`, when set, is who the process becomes once its ports are bound (memcached -u).
 // Returns the process exit code.
-// With `master`, the node registers in `group` and follows the role the master gives it.
 int RunCacheDaemon(CLI::App& app, const DaemonFlags& flags,
                    const boost::asio::ip::tcp::endpoint& admin_endpoint,
                    const cache::CacheNodeOptions& options, const std::string& kind, bool banner,
                    const std::string& user = "",
-                   const std::optional<master::MasterClient>& master = std::nullopt,
-                   const std::string& group = "");
+                   const std::optional<MasterMembership>& membership = std::nullopt);
 
 }  // namespace trellis::cli

@@ -33,8 +33,8 @@ void MasterFollower::Run(std::function<void(const std::atomic<bool>& stop)> body
 }
 
 void FollowAsCacheNode(const master::MasterClient& client, const std::string& group,
-                       cache::CacheNode& node, const std::atomic<bool>& stop) {
-  const std::string self = net::FormatEndpoint(node.local_endpoint());
+                       const std::string& self, cache::CacheNode& node,
+                       const std::atomic<bool>& stop) {
   const std::string registration =
       nlohmann::json{{"group", group}, {"address", self}}.dump();
   auto register_once = [&]() {
@@ -78,7 +78,7 @@ void FollowAsCacheNode(const master::MasterClient& client, const std::string& gr
               if (!same_role) {
                 spdlog::info("the master made this node the main of group {} (epoch {})", group,
                              info.value("epoch", 0));
-                node.BecomeMain();
+                node.BecomeMain(info.value("epoch", uint64_t{0}));
               }
               node.SetFrozen(frozen);
             } else if (auto endpoint = Resolve(main)) {
@@ -90,7 +90,15 @@ void FollowAsCacheNode(const master::MasterClient& client, const std::string& gr
         }
         register_once();  // Not in the map (removed, or a new master): join again.
       },
-      [&stop] { return stop.load(); });
+      [&stop] { return stop.load(); }, self,
+      [&](const nlohmann::json& map, std::chrono::steady_clock::time_point asked) {
+        for (const nlohmann::json& info : map.value("groups", nlohmann::json::array())) {
+          if (info.value("name", "") == group && info.value("main", nlohmann::json()) == self) {
+            node.RenewLease(info.value("epoch", uint64_t{0}), asked,
+                            std::chrono::milliseconds(map.value("lease_ms", int64_t{0})));
+          }
+        }
+      });
 }
 
 access::RouteTable RouteTableOf(const nlohmann::json& map) {

@@ -33,9 +33,10 @@ class MasterFollower {
   std::thread thread_;
 };
 
-// Registers `node` (as its listen address) in `group` and follows its role.
+// Registers `node` in `group` as `address` and follows its role.
 void FollowAsCacheNode(const master::MasterClient& client, const std::string& group,
-                       cache::CacheNode& node, const std::atomic<bool>& stop);
+                       const std::string& address, cache::CacheNode& node,
+                       const std::atomic<bool>& stop);
 
 // The route table of a cluster map (groups in the master's order, their mains and
 // healthy backups); a map without groups routes to one group with no main.

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "access/access_node.h"
 #include "access/route_table.h"
@@ -98,7 +99,9 @@ int RunAccess(CLI::App& app, const AccessFlags& flags) {
       app, flags.daemon, metrics, *admin_endpoint, "access",
       {{"access", "memcached protocol", proxy->local_endpoint(),
         [proxy](std::chrono::milliseconds drain) { proxy->Stop(drain); }}},
-      /*banner=*/false);
+      /*banner=*/false, /*user=*/"", [proxy](nlohmann::json& status) {
+        status["route_table"] = {{"version", proxy->route_table_version()}};
+      });
 }
 
 }  // namespace

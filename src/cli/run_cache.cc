@@ -32,6 +32,7 @@ struct CacheFlags {
   std::string replica_of;
   std::string master;
   std::string group;
+  std::string advertise;
   bool sync_replication = false;
   bool sync_refuse = false;
   double sync_timeout_seconds = 1;
@@ -111,9 +112,15 @@ int RunCache(CLI::App& app, CacheFlags& flags) {
   options.sync_timeout =
       std::chrono::milliseconds(static_cast<int64_t>(flags.sync_timeout_seconds * 1000));
   options.replication_log_bytes = flags.replication_log_mb << 20;
-  std::optional<master::MasterClient> master;
+  std::optional<MasterMembership> membership;
   if (flags.master.empty() != flags.group.empty()) {
     return UsageError(app, "--master and --group go together");
+  }
+  if (!flags.advertise.empty() && flags.master.empty()) {
+    return UsageError(app, "--advertise: only with --master");
+  }
+  if (!flags.advertise.empty() && !net::ParseHostPort(flags.advertise)) {
+    return UsageError(app, "--advertise: '" + flags.advertise + "' is not HOST:PORT");
   }
   if (!flags.master.empty()) {
     if (!flags.replica_of.empty()) {
@@ -123,11 +130,11 @@ int RunCache(CLI::App& app, CacheFlags& flags) {
     if (!client) {
       return UsageError(app, "--master: " + client.error().message);
     }
-    master = *client;
-    options.start_read_only = true;
+    membership = MasterMembership{*client, flags.group, flags.advertise};
+    options.follows_master = true;
   }
   return RunCacheDaemon(app, flags.daemon, *admin_endpoint, options, "cache", /*banner=*/false,
-                        flags.user, master, flags.group);
+                        flags.user, membership);
 }
 
 }  // namespace
@@ -163,6 +170,9 @@ Command AddCacheCommand(CLI::App& parent) {
                   "http://HOST:PORT of the master: register in --group and take the role it "
                   "gives (main, or backup of the group's main); writes are refused until then");
   app->add_option("--group", flags->group, "the group this node belongs to (with --master)");
+  app->add_option("--advertise", flags->advertise,
+                  "HOST:PORT the master, backups and access nodes reach this node at, when "
+                  "not its --listen address (NAT, containers); with --master");
   app->add_flag("--sync-replication", flags->sync_replication,
                 "answer a write only once a backup has it (or after --sync-timeout)");
   app->add_flag("--sync-refuse", flags->sync_refuse,

@@ -41,8 +41,8 @@ base::Result<master::MasterClient> ClientFor(const ClusterFlags& flags) {
 
 void PrintStatus(const nlohmann::json& map) {
   fmt::print("cluster map version {}\n", map.value("version", 0));
-  fmt::print("{:<22} {:<10} {:<7} {:>6} {:<6} {:>12} {:>10} {:<6} {}\n", "ADDRESS", "GROUP",
-             "ROLE", "EPOCH", "MODE", "SEQUENCE", "LAG", "HEALTH", "PID");
+  fmt::print("{:<22} {:<10} {:<7} {:>6} {:<6} {:>12} {:>10} {:>6} {:<6} {}\n", "ADDRESS", "GROUP",
+             "ROLE", "EPOCH", "MODE", "SEQUENCE", "LAG", "LAG S", "HEALTH", "PID");
   for (const nlohmann::json& group : map.value("groups", nlohmann::json::array())) {
     const auto nodes = group.value("nodes", nlohmann::json::array());
     if (nodes.empty()) {
@@ -50,11 +50,14 @@ void PrintStatus(const nlohmann::json& map) {
     }
     for (const nlohmann::json& node : nodes) {
       const uint64_t pid = node.value("pid", uint64_t{0});
-      fmt::print("{:<22} {:<10} {:<7} {:>6} {:<6} {:>12} {:>10} {:<6} {}\n",
+      // Seconds behind the main (its last heartbeat's age); "-" before the first one.
+      const nlohmann::json lag_ms = node.value("lag_ms", nlohmann::json());
+      fmt::print("{:<22} {:<10} {:<7} {:>6} {:<6} {:>12} {:>10} {:>6} {:<6} {}\n",
                  node.value("address", ""), group.value("name", ""), node.value("role", ""),
                  group.value("epoch", 0), group.value("mode", ""), node.value("sequence", 0),
-                 node.value("lag", 0), node.value("healthy", false) ? "up" : "DOWN",
-                 pid != 0 ? std::to_string(pid) : "-");
+                 node.value("lag", 0),
+                 lag_ms.is_number() ? fmt::format("{:.1f}", lag_ms.get<double>() / 1000) : "-",
+                 node.value("healthy", false) ? "up" : "DOWN", pid != 0 ? std::to_string(pid) : "-");
     }
   }
 }
@@ -64,7 +67,8 @@ int RunCluster(CLI::App& app, const std::string& action, const ClusterFlags& fla
   if (!client) {
     return UsageError(app, client.error().message);
   }
-  const auto timeout = std::chrono::seconds(5);
+  // A switchover may wait for a backup to catch up (5 s at most) and for a lease to run out.
+  const auto timeout = std::chrono::seconds(15);
   base::Result<nlohmann::json> reply = base::Error{"unknown action"};
   if (action == "status") {
     reply = client->Call("GET", "/v1/cluster", "", timeout);

@@ -68,7 +68,7 @@ base::Result<Role> ClusterMap::RegisterNode(const std::string& group, const std:
     return node->role;
   }
   const Role role = MainOf(group) == nullptr ? Role::kMain : Role::kBackup;
-  nodes_.push_back({address, group, role, true, 0, 0, 0});
+  nodes_.push_back({address, group, role});
   Touch();
   return role;
 }
@@ -136,7 +136,7 @@ base::Result<std::string> ClusterMap::Promote(const std::string& group) {
   return best->address;
 }
 
-nlohmann::json ClusterMap::ToJson() const {
+nlohmann::json ClusterMap::ToJson(std::chrono::milliseconds lease) const {
   nlohmann::json groups = nlohmann::json::array();
   for (const GroupInfo& group : groups_) {
     nlohmann::json nodes = nlohmann::json::array();
@@ -151,7 +151,10 @@ nlohmann::json ClusterMap::ToJson() const {
                          {"lag", main != nullptr && main->sequence > node.sequence &&
                                          node.role == Role::kBackup
                                      ? main->sequence - node.sequence
-                                     : 0}});
+                                     : 0},
+                         {"lag_ms", node.role == Role::kMain ? nlohmann::json(0)
+                                    : node.lag_ms >= 0 ? nlohmann::json(node.lag_ms)
+                                                       : nlohmann::json()}});
       }
     }
     groups.push_back({{"name", group.name},
@@ -161,7 +164,7 @@ nlohmann::json ClusterMap::ToJson() const {
                       {"main", main != nullptr ? nlohmann::json(main->address) : nlohmann::json()},
                       {"nodes", nodes}});
   }
-  return {{"version", version_}, {"slots", 16384}, {"groups", groups}};
+  return {{"version", version_}, {"slots", 16384}, {"lease_ms", lease.count()}, {"groups", groups}};
 }
 
 ClusterMap ClusterMap::Restore(uint64_t version, std::vector<GroupInfo> groups,

@@ -9,6 +9,7 @@
 // Thread safety: none; the master touches it from one thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -31,6 +32,10 @@ struct NodeInfo {
   int failed_probes = 0;
   uint64_t sequence = 0;  // The main's log sequence, or what a backup has applied.
   uint64_t pid = 0;       // As the node last reported it (0: not yet).
+  int64_t lag_ms = -1;    // A backup's: how old its main's last heartbeat is (-1: unknown).
+  // When the master last granted it a lease as a main (it asked for the map); a node
+  // may take writes for up to the lease length after that (cache/write_gate.h).
+  std::chrono::steady_clock::time_point lease_granted{};
 };
 
 struct GroupInfo {
@@ -66,7 +71,8 @@ class ClusterMap {
   // Marks a change that followers must see (health, sequences do not count).
   void Touch() { ++version_; }
 
-  nlohmann::json ToJson() const;
+  // `lease`: the lease length the map tells its mains.
+  nlohmann::json ToJson(std::chrono::milliseconds lease) const;
   // For the store: the persistent part.
   static ClusterMap Restore(uint64_t version, std::vector<GroupInfo> groups,
                             std::vector<NodeInfo> nodes);

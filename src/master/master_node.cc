@@ -46,6 +46,13 @@ std::string QueryValue(const std::string& query, const std::string& name) {
   return {};
 }
 
+// Seconds, fractions allowed ("0.25"), or `otherwise`.
+double ToSeconds(std::string_view text, double otherwise) {
+  double value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  return ec == std::errc() && end == text.data() + text.size() && value >= 0 ? value : otherwise;
+}
+
 uint64_t ToNumber(std::string_view text, uint64_t otherwise) {
   uint64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -83,6 +90,10 @@ base::Result<std::unique_ptr<MasterNode>> MasterNode::Start(const MasterOptions&
     return map.error();
   }
   node->map_ = std::move(map).value();
+  for (const NodeInfo& info : node->map_.nodes()) {
+    // A main may have renewed its lease with the master this one replaces, just now.
+    node->map_.FindNode(info.address)->lease_granted = std::chrono::steady_clock::now();
+  }
   asio::co_spawn(node->pool_.context(0), node->ProbeLoop(), asio::detached);
   node->pool_.Start();
   return node;
@@ -150,11 +161,7 @@ asio::awaitable<std::optional<ApiResponse>> MasterNode::Handle(ApiRequest reques
   }
   const std::string nodes_prefix = "/v1/nodes/";
   if (path.rfind(nodes_prefix, 0) == 0 && request.method == "DELETE") {
-    if (base::Status removed = map_.RemoveNode(path.substr(nodes_prefix.size())); !removed) {
-      co_return Fail(404, removed.error().message);
-    }
-    Publish();
-    co_return Reply(200, {{"version", map_.version()}});
+    co_return co_await RemoveNode(path.substr(nodes_prefix.size()));
   }
   const std::string groups_prefix = "/v1/groups/";
   if (path.rfind(groups_prefix, 0) == 0 && request.method == "POST") {
@@ -166,14 +173,7 @@ asio::awaitable<std::optional<ApiResponse>> MasterNode::Handle(ApiRequest reques
       co_return Fail(404, "no group " + group);
     }
     if (action == "failover") {
-      co_await CatchUpBeforeSwitchover(group);
-      auto main = map_.Promote(group);
-      if (!main) {
-        co_return Fail(409, main.error().message);
-      }
-      spdlog::info("group {}: switchover, main is now {}", group, *main);
-      Publish();
-      co_return Reply(200, {{"main", *main}, {"version", map_.version()}});
+      co_return co_await Switchover(group);
     }
     if (action == "mode") {
       auto fields = Fields(request.body, {"mode"});
@@ -188,27 +188,65 @@ asio::awaitable<std::optional<ApiResponse>> MasterNode::Handle(ApiRequest reques
   co_return std::nullopt;
 }
 
-asio::awaitable<void> MasterNode::CatchUpBeforeSwitchover(const std::string& group) {
+asio::awaitable<ApiResponse> MasterNode::RemoveNode(std::string address) {
+  if (const NodeInfo* node = map_.FindNode(address); node != nullptr && node->role == Role::kMain) {
+    co_await WaitOutLease(address);  // Its backup becomes main: no overlap.
+  }
+  if (base::Status removed = map_.RemoveNode(address); !removed) {
+    co_return Fail(404, removed.error().message);
+  }
+  Publish();
+  co_return Reply(200, {{"version", map_.version()}});
+}
+
+asio::awaitable<ApiResponse> MasterNode::Switchover(std::string group) {
+  const NodeInfo* old_main = map_.MainOf(group);
+  const std::string old_address = old_main != nullptr ? old_main->address : "";
+  if (!co_await CatchUpBeforeSwitchover(group)) {
+    co_await WaitOutLease(old_address);
+  }
+  auto main = map_.Promote(group);
+  if (!main) {
+    map_.SetFrozen(group, false);  // No switchover: the main takes writes again.
+    Publish();
+    co_return Fail(409, main.error().message);
+  }
+  spdlog::info("group {}: switchover, main is now {}", group, *main);
+  Publish();
+  co_return Reply(200, {{"main", *main}, {"version", map_.version()}});
+}
+
+asio::awaitable<void> MasterNode::WaitOutLease(const std::string& address) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  if (const NodeInfo* node = map_.FindNode(address)) {
+    timer.expires_at(LeaseEnd(*node));
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+asio::awaitable<bool> MasterNode::CatchUpBeforeSwitchover(const std::string& group) {
   const NodeInfo* main = map_.MainOf(group);
   if (main == nullptr || !main->healthy) {
-    co_return;  // Nothing to drain: a plain failover.
+    co_return false;  // Nothing to drain: a plain failover.
   }
   const std::string main_address = main->address;
   map_.SetFrozen(group, true);
   Publish();
   asio::steady_timer timer(co_await asio::this_coro::executor);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  bool frozen_seen = false;
   while (std::chrono::steady_clock::now() < deadline) {
     // Writes stop once the main has seen the frozen map; then its sequence holds still.
     timer.expires_after(std::chrono::milliseconds(50));
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     const std::optional<ProbeResult> written = co_await Probe(main_address);
     if (!written) {
-      break;
+      co_return false;
     }
     if (!written->read_only) {
       continue;  // The main has not seen the frozen map yet: its sequence may still grow.
     }
+    frozen_seen = true;
     bool caught_up = false;
     std::vector<std::string> backups;
     for (const NodeInfo& node : map_.nodes()) {
@@ -227,13 +265,15 @@ asio::awaitable<void> MasterNode::CatchUpBeforeSwitchover(const std::string& gro
       break;
     }
   }
+  co_return frozen_seen;
 }
 
 asio::awaitable<ApiResponse> MasterNode::GetCluster(const std::string& query) {
   const std::string after = QueryValue(query, "after");
   if (!after.empty()) {
     const uint64_t version = ToNumber(after, 0);
-    const auto wait = std::chrono::seconds(std::min<uint64_t>(ToNumber(QueryValue(query, "wait"), 10), 60));
+    const auto wait = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(std::min(ToSeconds(QueryValue(query, "wait"), 10), 60.0)));
     if (map_.version() <= version) {
       auto waker = std::make_shared<net::Waker>(co_await asio::this_coro::executor);
       waiting_.push_back(waker);
@@ -241,7 +281,11 @@ asio::awaitable<ApiResponse> MasterNode::GetCluster(const std::string& query) {
       std::erase(waiting_, waker);
     }
   }
-  co_return Reply(200, map_.ToJson());
+  // The node asked before this answer: the lease it counts from then ends before ours.
+  if (NodeInfo* node = map_.FindNode(QueryValue(query, "node")); node != nullptr && node->role == Role::kMain) {
+    node->lease_granted = std::chrono::steady_clock::now();
+  }
+  co_return Reply(200, map_.ToJson(lease()));
 }
 
 asio::awaitable<std::optional<MasterNode::ProbeResult>> MasterNode::Probe(std::string address) {
@@ -292,43 +336,72 @@ asio::awaitable<std::optional<MasterNode::ProbeResult>> MasterNode::Probe(std::s
   co_return ProbeResult{
       value(node != nullptr && node->role == Role::kMain ? "replication_sequence"
                                                           : "replica_applied_sequence"),
-      value("read_only") == 1, value("pid")};
+      value("read_only") == 1, value("pid"),
+      reply.find("STAT replica_lag_ms ") != std::string::npos
+          ? static_cast<int64_t>(value("replica_lag_ms"))
+          : -1};
+}
+
+asio::awaitable<void> MasterNode::ProbeAll() {
+  const auto executor = co_await asio::this_coro::executor;
+  std::vector<std::string> addresses;
+  for (const NodeInfo& node : map_.nodes()) {
+    addresses.push_back(node.address);
+  }
+  std::vector<std::optional<ProbeResult>> results(addresses.size());
+  size_t pending = addresses.size();
+  auto waker = std::make_shared<net::Waker>(executor);
+  for (size_t i = 0; i < addresses.size(); ++i) {
+    asio::co_spawn(
+        executor,
+        [&, i, waker]() -> asio::awaitable<void> {
+          results[i] = co_await Probe(addresses[i]);
+          if (--pending == 0) {
+            waker->Wake();
+          }
+        },
+        asio::detached);
+  }
+  while (pending > 0) {
+    co_await waker->Wait();
+  }
+  for (size_t i = 0; i < addresses.size(); ++i) {
+    const std::string& address = addresses[i];
+    const std::optional<ProbeResult>& probed = results[i];
+    NodeInfo* node = map_.FindNode(address);
+    if (node == nullptr) {
+      continue;  // Removed while we asked.
+    }
+    if (probed) {
+      node->sequence = probed->sequence;
+      node->pid = probed->pid;
+      node->lag_ms = probed->lag_ms;
+      node->failed_probes = 0;
+      if (!node->healthy) {
+        node->healthy = true;
+        spdlog::info("{} answers again", address);
+        map_.Touch();
+        Publish();
+      }
+    } else if (++node->failed_probes >= options_.failure_threshold && node->healthy) {
+      node->healthy = false;
+      spdlog::warn("{} ({} of group {}) is down", address, RoleName(node->role), node->group);
+      map_.Touch();
+      Publish();
+    }
+  }
 }
 
 asio::awaitable<void> MasterNode::ProbeLoop() {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   while (!stopping_) {
-    std::vector<std::string> addresses;
-    for (const NodeInfo& node : map_.nodes()) {
-      addresses.push_back(node.address);
-    }
-    for (const std::string& address : addresses) {
-      const std::optional<ProbeResult> probed = co_await Probe(address);
-      NodeInfo* node = map_.FindNode(address);
-      if (node == nullptr) {
-        continue;  // Removed while we asked.
-      }
-      if (probed) {
-        node->sequence = probed->sequence;
-        node->pid = probed->pid;
-        node->failed_probes = 0;
-        if (!node->healthy) {
-          node->healthy = true;
-          spdlog::info("{} answers again", address);
-          map_.Touch();
-          Publish();
-        }
-      } else if (++node->failed_probes >= options_.failure_threshold && node->healthy) {
-        node->healthy = false;
-        spdlog::warn("{} ({} of group {}) is down", address, RoleName(node->role), node->group);
-        map_.Touch();
-        Publish();
-      }
-    }
-    // Every group whose main is down gets its best healthy backup.
+    co_await ProbeAll();
+    // Every group whose main is down gets its best healthy backup, once the main's lease
+    // ran out (it may only be cut off from us, and still reach its clients).
     for (const GroupInfo& group : map_.groups()) {
       const NodeInfo* main = map_.MainOf(group.name);
-      if (main != nullptr && !main->healthy) {
+      if (main != nullptr && !main->healthy &&
+          std::chrono::steady_clock::now() >= LeaseEnd(*main)) {
         if (auto promoted = map_.Promote(group.name)) {
           spdlog::warn("group {}: failover, main is now {} (epoch {})", group.name, *promoted,
                        map_.FindGroup(group.name)->epoch);

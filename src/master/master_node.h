@@ -3,8 +3,11 @@
 // and replaces a main that stops answering by its most up-to-date healthy backup.
 //
 // API (JSON bodies; errors are 4xx with {"error": "..."}):
-//   GET    /v1/cluster[?after=V&wait=S]  the map; with `after`, waits up to S seconds
-//                                        (default 10, at most 60) for a version above V
+//   GET    /v1/cluster[?after=V&wait=S&node=HOST:PORT]
+//                                        the map; with `after`, waits up to S seconds
+//                                        (default 10, at most 60, fractions allowed) for a
+//                                        version above V; `node`: a cache node asking,
+//                                        which renews its lease if the map names it main
 //   POST   /v1/groups                    {"name": "g1"}
 //   POST   /v1/nodes                     {"group": "g1", "address": "HOST:PORT"} ->
 //                                        {"role": "main"|"backup", "main": ..., "epoch": N}
@@ -13,9 +16,17 @@
 //                                        refuses writes until that backup caught up
 //   POST   /v1/groups/NAME/mode          {"mode": "sync"|"async"}
 //
-// Probing: every `probe_interval` the master asks each node for `stats` (over its
-// memcached port) and reads its replication sequence; `failure_threshold` failures in
-// a row make a node unhealthy, and an unhealthy main is replaced at once.
+// Probing: every `probe_interval` the master asks every node at once for `stats` (over
+// its memcached port) and reads its replication sequence and lag; `failure_threshold`
+// failures in a row make a node unhealthy, and an unhealthy main is replaced once its
+// lease ran out.
+//
+// Leases (fencing, docs/master.md): a main takes writes only while it holds a lease of
+// `failure_threshold` x `probe_interval`, renewed each time it asks for the map. A main is
+// only replaced after that long since its last renewal, so a main cut off from the master
+// has stopped taking writes (unless a backup still follows it, which then cannot be
+// promoted before it waited out the same). A restarted master counts every main as
+// renewed when it started.
 //
 // Thread safety: everything runs on the master's own thread; the API handler hops to
 // it from the admin server's thread.
@@ -57,19 +68,36 @@ class MasterNode {
 
   boost::asio::awaitable<std::optional<admin::ApiResponse>> Handle(admin::ApiRequest request);
   boost::asio::awaitable<admin::ApiResponse> GetCluster(const std::string& query);
+  // DELETE /v1/nodes/ADDRESS; a main is removed once its lease ran out.
+  boost::asio::awaitable<admin::ApiResponse> RemoveNode(std::string address);
+  // POST /v1/groups/NAME/failover.
+  boost::asio::awaitable<admin::ApiResponse> Switchover(std::string group);
   boost::asio::awaitable<void> ProbeLoop();
+  // Probes every node once, all at the same time, and records what they answer.
+  boost::asio::awaitable<void> ProbeAll();
+  std::chrono::milliseconds lease() const {
+    return options_.probe_interval * options_.failure_threshold;
+  }
+  // When the lease last granted to `node` runs out.
+  std::chrono::steady_clock::time_point LeaseEnd(const NodeInfo& node) const {
+    return node.lease_granted + lease();
+  }
+  // Waits until the lease of `address` (if a node) ran out.
+  boost::asio::awaitable<void> WaitOutLease(const std::string& address);
   // What a probe learns: the node's sequence (see ProbeLoop) and whether it refuses
   // writes now.
   struct ProbeResult {
     uint64_t sequence = 0;
     bool read_only = false;
     uint64_t pid = 0;
+    int64_t lag_ms = -1;
   };
   // Asks one node for its stats; nullopt if it does not answer in time.
   boost::asio::awaitable<std::optional<ProbeResult>> Probe(std::string address);
   // A switchover without loss: freezes the group's main (it refuses writes) and waits
-  // until a healthy backup has applied all it wrote (at most 5 s).
-  boost::asio::awaitable<void> CatchUpBeforeSwitchover(const std::string& group);
+  // until a healthy backup has applied all it wrote (at most 5 s). True if the main was
+  // seen frozen (it takes no more writes, so its lease need not run out).
+  boost::asio::awaitable<bool> CatchUpBeforeSwitchover(const std::string& group);
   // After a change: saves the map and wakes every waiting GET.
   void Publish();
 

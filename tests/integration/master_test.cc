@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <iostream>
@@ -23,6 +24,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::DaemonProcess;
+using testing::Eventually;
 using testing::LoopbackClient;
 
 using testing::HttpRequest;
@@ -45,15 +47,9 @@ class MasterTest : public ::testing::Test {
         "access", "--listen", "127.0.0.1:0", "--threads", "1", "--backend-timeout", "1",
         "--master", master_url_});
     access_port_ = access_->WaitForListening("access");
+    access_admin_port_ = access_->WaitForListening("admin");
     // The backup streams from the main before the tests write.
-    LoopbackClient main(node_ports_[0]);
-    EXPECT_TRUE(Eventually(
-        [&] {
-          main.Send("stats\r\n");
-          return main.ReadUntil("END\r\n").find("STAT replication_backups 1\r\n") !=
-                 std::string::npos;
-        },
-        5s));
+    EXPECT_TRUE(testing::StatsShow(node_ports_[0], "STAT replication_backups 1", 5s));
   }
 
   void StartNode(int i) {
@@ -70,18 +66,6 @@ class MasterTest : public ::testing::Test {
     const nlohmann::json main = Cluster()["groups"][0]["main"];
     return main.is_string() ? main.get<std::string>() : "";
   }
-  // Waits until `done` holds, up to `patience`.
-  static bool Eventually(const std::function<bool()>& done, std::chrono::milliseconds patience) {
-    const auto deadline = std::chrono::steady_clock::now() + patience;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        return false;
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    return true;
-  }
-
   testing::TempDir data_;
   DaemonProcess master_;
   uint16_t master_port_ = 0;
@@ -90,6 +74,7 @@ class MasterTest : public ::testing::Test {
   std::map<int, std::unique_ptr<DaemonProcess>> nodes_;
   std::unique_ptr<DaemonProcess> access_;
   uint16_t access_port_ = 0;
+  uint16_t access_admin_port_ = 0;
 };
 
 TEST_F(MasterTest, NodesTakeTheirRolesAndAccessRoutesByTheMap) {
@@ -100,8 +85,16 @@ TEST_F(MasterTest, NodesTakeTheirRolesAndAccessRoutesByTheMap) {
   // The probes learn each node's pid; `trellis cluster status` shows them in its table.
   EXPECT_TRUE(Eventually(
       [&] { return Cluster()["groups"][0]["nodes"][0]["pid"] == nodes_[0]->pid(); }, 3s));
+  // A backup that follows reports how old its main's last heartbeat is: well under 1 s.
+  EXPECT_TRUE(Eventually(
+      [&] {
+        const nlohmann::json lag = Cluster()["groups"][0]["nodes"][1]["lag_ms"];
+        return lag.is_number() && lag.get<int64_t>() < 1000;
+      },
+      3s));
   DaemonProcess status({"cluster", "status", "--master", master_url_});
   ASSERT_TRUE(status.WaitExit(10s).has_value());
+  EXPECT_THAT(status.Log(), ::testing::ContainsRegex("g1 +backup .* [0-9]+\\.[0-9] +up +"));
   EXPECT_THAT(status.Log(), ::testing::ContainsRegex("g1 +main .* up +" +
                                                      std::to_string(nodes_[0]->pid())));
   LoopbackClient client(access_port_);
@@ -276,10 +269,40 @@ TEST_F(MasterTest, ManualSwitchoverLosesNoWriteInAsyncMode) {
   EXPECT_EQ(missing, 0) << "of " << acknowledged.size();
 }
 
+// Access nodes follow the map by long-poll: a change reaches them at once (the issue asks
+// for 100 ms). Measured over 20 changes; the figure is printed for bench/RESULTS.md.
+TEST_F(MasterTest, MapChangesReachAccessNodesWithinMilliseconds) {
+  auto access_version = [&] {
+    return nlohmann::json::parse(HttpRequest(access_admin_port_, "GET", "/v1/status", "").body)
+        ["route_table"]["version"].get<uint64_t>();
+  };
+  std::vector<double> delays_ms;
+  for (int i = 0; i < 20; ++i) {
+    const auto changed = std::chrono::steady_clock::now();
+    const testing::HttpResponse reply =
+        HttpRequest(master_port_, "POST", "/v1/groups/g1/mode",
+                    i % 2 == 0 ? R"({"mode": "async"})" : R"({"mode": "sync"})");
+    ASSERT_EQ(reply.status, 200);
+    const uint64_t version = nlohmann::json::parse(reply.body)["version"].get<uint64_t>();
+    while (access_version() < version) {  // Finer than Eventually's 20 ms.
+      ASSERT_LT(std::chrono::steady_clock::now() - changed, 2s);
+      std::this_thread::sleep_for(1ms);
+    }
+    delays_ms.push_back(std::chrono::duration<double, std::milli>(
+                            std::chrono::steady_clock::now() - changed).count());
+  }
+  std::sort(delays_ms.begin(), delays_ms.end());
+  std::cout << "propagation: median " << delays_ms[10] << " ms, max " << delays_ms.back()
+            << " ms from the API call to the access node's route table (20 changes)\n";
+  EXPECT_LT(delays_ms[10], 100);
+}
+
 TEST_F(MasterTest, ARestartedMasterHasTheSameMapAndNodesServeMeanwhile) {
   const nlohmann::json before = Cluster();
   master_.Signal(SIGKILL);
   master_.WaitExit(5s);
+  // Longer than a lease (0.6 s here): the main's backup renews it while the master is away.
+  std::this_thread::sleep_for(1500ms);
   LoopbackClient client(access_port_);
   client.Send("set during 0 0 1\r\nd\r\nget during\r\n");
   EXPECT_EQ(client.ReadUntil("END\r\n", 5s), "STORED\r\nVALUE during 0 1\r\nd\r\nEND\r\n")

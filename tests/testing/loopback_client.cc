@@ -100,6 +100,27 @@ uint16_t FreePort() {
   return ntohs(addr.sin_port);
 }
 
+bool Eventually(const std::function<bool()>& done, std::chrono::milliseconds patience) {
+  const auto deadline = std::chrono::steady_clock::now() + patience;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  return true;
+}
+
+bool StatsShow(uint16_t port, const std::string& stat, std::chrono::milliseconds patience) {
+  LoopbackClient client(port);
+  return Eventually(
+      [&] {
+        client.Send("stats\r\n");
+        return client.ReadUntil("END\r\n").find(stat + "\r\n") != std::string::npos;
+      },
+      patience);
+}
+
 bool WaitForPort(uint16_t port, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {

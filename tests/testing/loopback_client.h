@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -54,6 +55,13 @@ HttpResponse ParseHttpResponse(const std::string& raw);
 // A port on 127.0.0.1 that was free a moment ago, for peers (memcached) that cannot be
 // told to pick one themselves.
 uint16_t FreePort();
+
+// Polls `done` every 20 ms until it holds (true) or `patience` passed (false).
+bool Eventually(const std::function<bool()>& done, std::chrono::milliseconds patience);
+
+// Polls `stats` on the memcached port until the reply has the line `stat` (e.g.
+// "STAT replication_backups 1"), or `patience` passed (false).
+bool StatsShow(uint16_t port, const std::string& stat, std::chrono::milliseconds patience);
 
 // Polls until something accepts connections on 127.0.0.1:port, or the deadline passes.
 bool WaitForPort(uint16_t port, std::chrono::milliseconds timeout = 10s);

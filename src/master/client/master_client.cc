@@ -1,5 +1,6 @@
 #include "master/client/master_client.h"
 
+#include <algorithm>
 #include <thread>
 
 #include <boost/asio/connect.hpp>
@@ -75,21 +76,27 @@ base::Result<nlohmann::json> MasterClient::Call(const std::string& method, const
 }
 
 void MasterClient::Follow(const std::function<void(const nlohmann::json& map)>& apply,
-                          const std::function<bool()>& stop) const {
+                          const std::function<bool()>& stop, const std::string& node,
+                          const Renew& renew) const {
   int64_t version = -1;
   while (!stop()) {
-    const std::string path = version < 0 ? "/v1/cluster"
-                                         : "/v1/cluster?after=" + std::to_string(version) +
-                                               "&wait=1";
-    auto map = Call("GET", path, "", std::chrono::seconds(5));
+    // A main asks at least four times a second: each answer renews its lease.
+    const std::string path = "/v1/cluster?after=" + std::to_string(std::max<int64_t>(version, 0)) +
+                             (version < 0 ? "&wait=0" : "&wait=0.25") +
+                             (node.empty() ? "" : "&node=" + node);
+    const auto asked = std::chrono::steady_clock::now();
+    auto map = Call("GET", path, "", std::chrono::seconds(2));
     if (!map) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
       continue;
     }
     const int64_t seen = map->value("version", int64_t{0});
     if (seen != version) {
       version = seen;
       apply(*map);
+    }
+    if (renew) {
+      renew(*map, asked);
     }
   }
 }

@@ -27,9 +27,14 @@ class MasterClient {
                                     std::chrono::milliseconds timeout) const;
 
   // Calls `apply` with the cluster map now and after every change, until `stop()`;
-  // waits out an absent master (the node keeps its last map meanwhile).
+  // waits out an absent master (the node keeps its last map meanwhile). A cache node
+  // passes its address as `node` (the master renews its lease when it is a main) and
+  // `renew`, which sees every reply, changed or not, with when it was asked for.
+  using Renew = std::function<void(const nlohmann::json& map,
+                                   std::chrono::steady_clock::time_point asked)>;
   void Follow(const std::function<void(const nlohmann::json& map)>& apply,
-              const std::function<bool()>& stop) const;
+              const std::function<bool()>& stop, const std::string& node = "",
+              const Renew& renew = nullptr) const;
 
   const std::string& address() const { return address_; }
 
