@@ -42,6 +42,8 @@ int RunCacheDaemon(CLI::App& app, const DaemonFlags& flags,
                                  {"mode", replication.sync ? "sync" : "async"},
                                  {"sequence", replication.sequence},
                                  {"applied", replication.applied},
+                                 {"lag_ms", replication.lag_ms >= 0 ? nlohmann::json(replication.lag_ms)
+                                                                    : nlohmann::json()},
                                  {"backups", replication.backups},
                                  {"degraded_writes", replication.degraded_writes},
                                  {"degraded", replication.sync && replication.backups == 0}};

@@ -168,7 +168,8 @@ Command AddCacheCommand(CLI::App& parent) {
                   "every change, in order) and refuse writes from clients");
   app->add_option("--master", flags->master,
                   "http://HOST:PORT of the master: register in --group and take the role it "
-                  "gives (main, or backup of the group's main); writes are refused until then");
+                  "gives (main, or backup of the group's main); writes are refused until then, "
+                  "and as a main taken only while the master or a backup renews its lease");
   app->add_option("--group", flags->group, "the group this node belongs to (with --master)");
   app->add_option("--advertise", flags->advertise,
                   "HOST:PORT the master, backups and access nodes reach this node at, when "
