@@ -92,7 +92,9 @@ class Proxy(Server):
 
 def compare_proxies(args, keys):
     """access vs twemproxy in front of the same trellis cache node: proxy on CPU 0, node
-    and load generator on CPU 1 (the proxy is the one under test)."""
+    and load generator on CPU 1 (the proxy is the one under test). Besides throughput, the
+    proxy's CPU time per request over the measured window: what one proxy thread costs,
+    which throughput alone hides once the load generator's core is the one that is full."""
     workloads = [
         ("64 B, 1:9, 200 conns, pipeline 1", ["--connections", "200", "--pipeline", "1"]),
         ("64 B, 1:9, 200 conns, pipeline 16", ["--connections", "200", "--pipeline", "16"]),
@@ -109,23 +111,41 @@ def compare_proxies(args, keys):
                     try:
                         bench(args.trellis, node.port,
                               ["--fill", "--keys", keys, "--connections", "8"], "1")
+                        # CPU sampled over the middle of the measured run.
                         results.setdefault((name, kind), []).append(
-                            bench(args.trellis, proxy.port, base + load, "1"))
+                            bench(args.trellis, proxy.port, base + load, "1",
+                                  watch={"proxy": proxy.process.pid, "node": node.process.pid},
+                                  window=(0.5 + 0.1 * args.seconds, 0.8 * args.seconds)))
                     finally:
                         proxy.stop()
                         node.stop()
                 print("  done: %s, round %d" % (name, round_ + 1), file=sys.stderr)
     med = statistics.median
+    window = 0.8 * args.seconds
+
+    def cpu_per_op(run, name):  # Microseconds of CPU per request.
+        return run["cpu"][name] * 1e6 / (run["ops_per_second"] * window)
+
+    def busy(runs, name):  # Percent of one core.
+        return med(r["cpu"][name] * 100 / window for r in runs)
+
     print("| proxy workload (1 proxy thread, pinned; one trellis cache node behind) | "
-          "twemproxy ops/s | access ops/s | ratio | twemproxy p99 us | access p99 us |")
-    print("|---|---|---|---|---|---|")
+          "twemproxy ops/s | access ops/s | ratio | twemproxy p99 us | access p99 us | "
+          "twemproxy CPU us/op | access CPU us/op | capacity ratio | CPU 0 / CPU 1 busy "
+          "(twemproxy run) | CPU 0 / CPU 1 busy (access run) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, _ in workloads:
         n, a = results[(name, "twemproxy")], results[(name, "access")]
         n_ops, a_ops = med(r["ops_per_second"] for r in n), med(r["ops_per_second"] for r in a)
+        n_cpu, a_cpu = med(cpu_per_op(r, "proxy") for r in n), med(cpu_per_op(r, "proxy") for r in a)
         errors = sum(sum(r["errors"].values()) for r in n + a)
-        print("| %s | %.0f | %.0f | %.2f | %.0f | %.0f |%s" % (
-            name, n_ops, a_ops, a_ops / n_ops, med(r["latency_us"]["p99"] for r in n),
-            med(r["latency_us"]["p99"] for r in a), " errors: %d" % errors if errors else ""))
+        print("| %s | %.0f | %.0f | %.2f | %.0f | %.0f | %.2f | %.2f | %.2f | %.0f%% / %.0f%% | "
+              "%.0f%% / %.0f%% |%s" % (
+                  name, n_ops, a_ops, a_ops / n_ops, med(r["latency_us"]["p99"] for r in n),
+                  med(r["latency_us"]["p99"] for r in a), n_cpu, a_cpu, n_cpu / a_cpu,
+                  busy(n, "proxy"), busy(n, "node") + busy(n, "load_generator"),
+                  busy(a, "proxy"), busy(a, "node") + busy(a, "load_generator"),
+                  " errors: %d" % errors if errors else ""))
 
 
 def compare_replication(args, keys):
@@ -168,11 +188,33 @@ def compare_replication(args, keys):
                 " errors: %d" % errors if errors else ""))
 
 
-def bench(trellis, port, args, cpus):
+def cpu_seconds(pid):
+    """User + system CPU time a process has used so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench(trellis, port, args, cpus, watch=None, window=None):
+    """Runs `trellis bench`; with `watch` (name -> pid) and `window` (start, length in
+    seconds from the start of the run), report["cpu"][name] is the CPU seconds each used in
+    that window (the measured part of the run, after the warm-up)."""
     pin = ["taskset", "-c", cpus] if cpus else []
-    out = subprocess.run(pin + [trellis, "bench", "--server", "127.0.0.1:%d" % port, "--json"]
-                         + args, check=True, capture_output=True, text=True).stdout
-    return json.loads(out)
+    process = subprocess.Popen(pin + [trellis, "bench", "--server", "127.0.0.1:%d" % port, "--json"]
+                               + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cpu = {}
+    if watch:
+        watch = dict(watch, load_generator=process.pid)
+        time.sleep(window[0])
+        before = {name: cpu_seconds(pid) for name, pid in watch.items()}
+        time.sleep(window[1])
+        cpu = {name: cpu_seconds(pid) - before[name] for name, pid in watch.items()}
+    out, err = process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError("trellis bench failed:\n" + err)
+    report = json.loads(out)
+    report["cpu"] = cpu
+    return report
 
 
 def memcaslap(port, seconds, cpus):
