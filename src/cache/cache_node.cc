@@ -99,8 +99,15 @@ asio::awaitable<void> CacheNode::Serve(net::Connection& connection) {
       if (result.status == ParseStatus::kError && out.empty() &&
           ParseReplicateCommand(connection.input().substr(0, result.consumed - 1), &log_id,
                                 &after)) {
-        // A backup: from now on this connection carries the replication stream.
         connection.Consume(result.consumed);
+        if (write_gate_.backup()) {
+          // Only a main streams. A node that restarted empty and has no role yet must not
+          // send its empty store as a snapshot to a backup that still follows it (the
+          // backup would drop everything it has before it learns that it is the main).
+          co_await connection.Write("SERVER_ERROR not a main: this node is a backup\r\n");
+          co_return;
+        }
+        // A backup: from now on this connection carries the replication stream.
         store_.SetMutationListener(&replication_log_);
         co_await ServeReplication(connection, store_, replication_log_, replication_counters_,
                                   write_gate_, log_id, after);

@@ -69,6 +69,9 @@ void WriteGate::RenewByMaster(uint64_t epoch, Clock::time_point asked,
 }
 
 void WriteGate::RenewByBackup(Clock::time_point sent) {
+  if (sent > Clock::now()) {
+    return;  // Not a heartbeat this node sent: its clock has not got there.
+  }
   std::lock_guard lock(mu_);
   if (lease_epoch_ != 0) {  // Backups extend a lease; only the master starts one.
     lease_until_ = std::max(lease_until_, sent + Counted(length_));

@@ -44,7 +44,8 @@ class WriteGate {
   // The master, asked at `asked`, named this node the main at `epoch`, with leases of
   // `length`. A grant for a later epoch than this node knows waits for it to learn it.
   void RenewByMaster(uint64_t epoch, Clock::time_point asked, std::chrono::milliseconds length);
-  // A backup acknowledged the heartbeat this node sent at `sent`.
+  // A backup acknowledged the heartbeat this node sent at `sent` (a time still to come
+  // cannot be one, and is ignored).
   void RenewByBackup(Clock::time_point sent);
 
   // The master's lease length (zero until the first grant): heartbeats carry it.

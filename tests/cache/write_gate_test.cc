@@ -32,9 +32,13 @@ TEST(WriteGateTest, AFencedMainTakesWritesForSevenEighthsOfALeaseFromWhenItAsked
   // An older grant does not shorten it; a backup's acknowledgement extends it.
   gate.RenewByMaster(3, asked - 1s, 800ms);
   EXPECT_TRUE(Takes(gate, asked + 699ms));
-  gate.RenewByBackup(asked + 500ms);
-  EXPECT_TRUE(Takes(gate, asked + 1199ms));
-  EXPECT_FALSE(Takes(gate, asked + 1200ms));
+  const Clock::time_point heartbeat = Clock::now();
+  gate.RenewByBackup(heartbeat);
+  EXPECT_TRUE(Takes(gate, heartbeat + 699ms));
+  EXPECT_FALSE(Takes(gate, heartbeat + 700ms));
+  // A token from the future is no heartbeat of this node's.
+  gate.RenewByBackup(heartbeat + 1h);
+  EXPECT_FALSE(Takes(gate, heartbeat + 700ms));
 }
 
 TEST(WriteGateTest, ALeaseCountsOnlyForTheEpochItWasGrantedFor) {

@@ -6,7 +6,6 @@
 #include <sys/wait.h>
 
 #include <chrono>
-#include <fstream>
 #include <memory>
 #include <random>
 #include <string>
@@ -186,23 +185,9 @@ TEST_F(AccessTest, DeadGroupGetsServerErrorAtOnceAndRecoversWhenItReturns) {
             "VALUE " + key_a + " 0 1\r\na\r\nVALUE " + key_b + " 0 1\r\nc\r\nEND\r\n");
 }
 
-// The state letter of /proc/<pid>/stat: 'T' when stopped.
-char ProcessState(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  std::getline(stat, line);
-  const size_t paren = line.rfind(')');
-  return paren != std::string::npos && paren + 2 < line.size() ? line[paren + 2] : '?';
-}
-
 TEST_F(AccessTest, StalledNodeTimesOutInsteadOfHanging) {
   const auto [key_a, key_b] = KeysOfEachGroup();
-  nodes_[1]->Signal(SIGSTOP);
-  // kill() returns before the process has stopped: wait until the kernel says it has.
-  for (int i = 0; i < 100 && ProcessState(nodes_[1]->pid()) != 'T'; ++i) {
-    std::this_thread::sleep_for(1ms);
-  }
-  ASSERT_EQ(ProcessState(nodes_[1]->pid()), 'T');
+  ASSERT_TRUE(nodes_[1]->Pause());
   LoopbackClient client(access_ports_[0]);
   const auto start = std::chrono::steady_clock::now();
   client.Send("get " + key_b + "\r\n");

@@ -93,6 +93,12 @@ TEST(ReplicationTest, BackupGetsASnapshotThenEveryChangeWithTheSameCas) {
   EXPECT_EQ(client.ReadUntil("END\r\n"),
             "SERVER_ERROR read only: this node is a backup\r\n"
             "SERVER_ERROR read only: this node is a backup\r\nVALUE key7 7 5\r\nv0007\r\nEND\r\n");
+
+  // Only a main streams: a backup asked for a stream says no and sends no snapshot (a
+  // node restarted empty would otherwise empty a backup that still follows it).
+  LoopbackClient follower(backup_port);
+  follower.Send("trellis-replicate 0 0\r\n");
+  EXPECT_EQ(follower.ReadUntilClosed(), "SERVER_ERROR not a main: this node is a backup\r\n");
 }
 
 TEST(ReplicationTest, SyncModeAnswersAWriteOnlyWhenTheBackupHasIt) {

@@ -74,6 +74,22 @@ void DaemonProcess::Signal(int signal_number) {
   }
 }
 
+bool DaemonProcess::Pause() {
+  // The state letter of /proc/<pid>/stat, after the command name: 'T' when stopped.
+  auto state = [this] {
+    std::ifstream stat("/proc/" + std::to_string(pid_) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    const size_t paren = line.rfind(')');
+    return paren != std::string::npos && paren + 2 < line.size() ? line[paren + 2] : '?';
+  };
+  Signal(SIGSTOP);
+  for (int i = 0; i < 1000 && state() != 'T'; ++i) {
+    std::this_thread::sleep_for(1ms);
+  }
+  return state() == 'T';
+}
+
 std::optional<int> DaemonProcess::WaitExit(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {

@@ -33,6 +33,9 @@ class DaemonProcess {
   uint16_t WaitForListening(const std::string& name, std::chrono::milliseconds timeout = 10s);
 
   void Signal(int signal_number);
+  // SIGSTOP, then waits until the kernel reports the process stopped (kill() returns
+  // before it is); false if it did not stop within a second. Resume with SIGCONT.
+  bool Pause();
   // Waits for the process to exit; returns its wait status, or nullopt on timeout.
   std::optional<int> WaitExit(std::chrono::milliseconds timeout);
 
