@@ -395,6 +395,9 @@ asio::awaitable<void> MasterNode::ProbeAll() {
 asio::awaitable<void> MasterNode::ProbeLoop() {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   while (!stopping_) {
+    // Rounds start every probe interval: a round whose probes time out (a hung node)
+    // does not stretch the time to detect it.
+    timer.expires_after(options_.probe_interval);
     co_await ProbeAll();
     // Every group whose main is down gets its best healthy backup, once the main's lease
     // ran out (it may only be cut off from us, and still reach its clients).
@@ -409,7 +412,6 @@ asio::awaitable<void> MasterNode::ProbeLoop() {
         }
       }
     }
-    timer.expires_after(options_.probe_interval);
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
   }
 }
