@@ -79,10 +79,12 @@ void MasterClient::Follow(const std::function<void(const nlohmann::json& map)>& 
                           const std::function<bool()>& stop, const std::string& node,
                           const Renew& renew) const {
   int64_t version = -1;
+  // How long the master may hold a request: each answer renews a main's lease, so a
+  // node asks at least six times per lease, and at least four times a second.
+  int64_t wait_ms = 0;
   while (!stop()) {
-    // A main asks at least four times a second: each answer renews its lease.
     const std::string path = "/v1/cluster?after=" + std::to_string(std::max<int64_t>(version, 0)) +
-                             (version < 0 ? "&wait=0" : "&wait=0.25") +
+                             "&wait=" + std::to_string(wait_ms / 1000.0) +
                              (node.empty() ? "" : "&node=" + node);
     const auto asked = std::chrono::steady_clock::now();
     auto map = Call("GET", path, "", std::chrono::seconds(2));
@@ -90,6 +92,7 @@ void MasterClient::Follow(const std::function<void(const nlohmann::json& map)>& 
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       continue;
     }
+    wait_ms = std::clamp<int64_t>(map->value("lease_ms", int64_t{0}) / 6, 10, 250);
     const int64_t seen = map->value("version", int64_t{0});
     if (seen != version) {
       version = seen;
