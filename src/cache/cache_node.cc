@@ -273,6 +273,14 @@ base::Result<std::unique_ptr<CacheNode>> CacheNode::Start(const CacheNodeOptions
                              [replica] { return static_cast<int64_t>(replica->applied.load()); });
     metrics.AddGaugeCallback("trellis_replica_connected", "1 while streaming from the main.",
                              [replica] { return replica->connected.load() ? 1 : 0; });
+    metrics.AddGaugeCallback("trellis_replica_lag_milliseconds",
+                             "How old the main's last heartbeat applied here is (-1: none yet).",
+                             [replica] { return replica->LagMs(); });
+    const WriteGate* gate = &node->write_gate_;
+    metrics.AddGaugeCallback(
+        "trellis_cache_read_only",
+        "1 while client writes are refused: a backup, a frozen main, or a main without a lease.",
+        [gate] { return gate->Refusal(std::chrono::steady_clock::now()).empty() ? 0 : 1; });
     node->replica_state_.SetMain(options.replica_of);
     node->SetSyncReplication(options.sync_replication);
     node->executor_options_.replication_stats = [self] {

@@ -36,11 +36,11 @@ int RunMaster(CLI::App& app, const MasterFlags& flags) {
   options.probe_interval =
       std::chrono::milliseconds(static_cast<int64_t>(flags.probe_interval_seconds * 1000));
   options.failure_threshold = flags.failure_threshold;
-  auto node = master::MasterNode::Start(options);
+  base::Registry metrics;
+  auto node = master::MasterNode::Start(options, metrics);
   if (!node) {
     return UsageError(app, "--data: " + node.error().message);
   }
-  base::Registry metrics;
   // The API has an HTTP server of its own, on --listen.
   admin::AdminOptions api_options;
   api_options.listen = *listen;

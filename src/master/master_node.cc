@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include <boost/asio/as_tuple.hpp>
@@ -78,8 +79,22 @@ base::Result<std::vector<std::string>> Fields(const std::string& body,
 
 }  // namespace
 
-base::Result<std::unique_ptr<MasterNode>> MasterNode::Start(const MasterOptions& options) {
-  std::unique_ptr<MasterNode> node(new MasterNode(options));
+MasterNode::MasterNode(const MasterOptions& options, base::Registry& metrics)
+    : options_(options),
+      automatic_failovers_(metrics.GetCounter("trellis_master_failovers_total",
+                                              "Mains replaced: after failing probes (automatic) "
+                                              "or asked for (switchover).",
+                                              {{"kind", "automatic"}})),
+      switchovers_(metrics.GetCounter("trellis_master_failovers_total", "",
+                                      {{"kind", "switchover"}})),
+      map_version_(metrics.GetGauge("trellis_master_map_version",
+                                    "Version of the cluster map (goes up with every change).")),
+      nodes_down_(metrics.GetGauge("trellis_master_nodes_down",
+                                   "Cache nodes whose probes are failing now.")) {}
+
+base::Result<std::unique_ptr<MasterNode>> MasterNode::Start(const MasterOptions& options,
+                                                          base::Registry& metrics) {
+  std::unique_ptr<MasterNode> node(new MasterNode(options, metrics));
   auto store = MapStore::Open(options.data_dir);
   if (!store) {
     return store.error();
@@ -94,6 +109,7 @@ base::Result<std::unique_ptr<MasterNode>> MasterNode::Start(const MasterOptions&
     // A main may have renewed its lease with the master this one replaces, just now.
     node->map_.FindNode(info.address)->lease_granted = std::chrono::steady_clock::now();
   }
+  node->map_version_.Set(static_cast<int64_t>(node->map_.version()));
   asio::co_spawn(node->pool_.context(0), node->ProbeLoop(), asio::detached);
   node->pool_.Start();
   return node;
@@ -116,6 +132,9 @@ void MasterNode::Publish() {
   if (base::Status saved = store_->Save(map_); !saved) {
     spdlog::error("{}", saved.error().message);
   }
+  map_version_.Set(static_cast<int64_t>(map_.version()));
+  nodes_down_.Set(std::count_if(map_.nodes().begin(), map_.nodes().end(),
+                                [](const NodeInfo& node) { return !node.healthy; }));
   for (auto& waker : waiting_) {
     waker->Wake();
   }
@@ -212,6 +231,7 @@ asio::awaitable<ApiResponse> MasterNode::Switchover(std::string group) {
     co_return Fail(409, main.error().message);
   }
   spdlog::info("group {}: switchover, main is now {}", group, *main);
+  switchovers_.Increment();
   Publish();
   co_return Reply(200, {{"main", *main}, {"version", map_.version()}});
 }
@@ -408,6 +428,7 @@ asio::awaitable<void> MasterNode::ProbeLoop() {
         if (auto promoted = map_.Promote(group.name)) {
           spdlog::warn("group {}: failover, main is now {} (epoch {})", group.name, *promoted,
                        map_.FindGroup(group.name)->epoch);
+          automatic_failovers_.Increment();
           Publish();
         }
       }

@@ -40,6 +40,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "admin/admin_server.h"
+#include "base/metrics.h"
 #include "base/result.h"
 #include "master/cluster_map.h"
 #include "master/map_store.h"
@@ -56,7 +57,10 @@ struct MasterOptions {
 
 class MasterNode {
  public:
-  static base::Result<std::unique_ptr<MasterNode>> Start(const MasterOptions& options);
+  // Metrics (in `metrics`): trellis_master_failovers_total{kind="automatic"|"switchover"},
+  // trellis_master_map_version, trellis_master_nodes_down.
+  static base::Result<std::unique_ptr<MasterNode>> Start(const MasterOptions& options,
+                                                         base::Registry& metrics);
   ~MasterNode();
 
   // For AdminOptions::api.
@@ -64,7 +68,7 @@ class MasterNode {
   void Stop();
 
  private:
-  explicit MasterNode(const MasterOptions& options) : options_(options) {}
+  MasterNode(const MasterOptions& options, base::Registry& metrics);
 
   boost::asio::awaitable<std::optional<admin::ApiResponse>> Handle(admin::ApiRequest request);
   boost::asio::awaitable<admin::ApiResponse> GetCluster(const std::string& query);
@@ -98,10 +102,14 @@ class MasterNode {
   // until a healthy backup has applied all it wrote (at most 5 s). True if the main was
   // seen frozen (it takes no more writes, so its lease need not run out).
   boost::asio::awaitable<bool> CatchUpBeforeSwitchover(const std::string& group);
-  // After a change: saves the map and wakes every waiting GET.
+  // After a change: saves the map, updates the gauges and wakes every waiting GET.
   void Publish();
 
   const MasterOptions options_;
+  base::Counter& automatic_failovers_;
+  base::Counter& switchovers_;
+  base::Gauge& map_version_;
+  base::Gauge& nodes_down_;
   net::ShardPool pool_{1};
   std::unique_ptr<MapStore> store_;
   ClusterMap map_;

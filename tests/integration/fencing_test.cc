@@ -45,6 +45,7 @@ class FencingTest : public ::testing::Test {
         "--master", "http://127.0.0.1:" + std::to_string(to_master_.port()), "--group", "g1",
         "--advertise", "127.0.0.1:" + std::to_string(to_main_.port())});
     main_->WaitForListening("cache");
+    main_admin_port_ = main_->WaitForListening("admin");
     EXPECT_TRUE(Eventually([&] { return Main() == "127.0.0.1:" + std::to_string(to_main_.port()); }, 5s));
     backup_port_ = testing::FreePort();
     backup_ = std::make_unique<DaemonProcess>(std::vector<std::string>{
@@ -67,6 +68,7 @@ class FencingTest : public ::testing::Test {
   uint16_t main_port_;
   TcpRelay to_main_;    // The master's and the backup's way to the main.
   uint16_t backup_port_ = 0;
+  uint16_t main_admin_port_ = 0;
   std::unique_ptr<DaemonProcess> main_;
   std::unique_ptr<DaemonProcess> backup_;
 };
@@ -128,6 +130,8 @@ TEST_F(FencingTest, AMainCutOffFromMasterAndBackupStopsTakingWritesBeforeTheBack
   EXPECT_LT(old_main_last_stored, new_main_first_sent);
   EXPECT_EQ(Main(), "127.0.0.1:" + std::to_string(backup_port_));
   EXPECT_FALSE(Set(old_main, "later", &refusal)) << "the old main stays fenced";
+  EXPECT_THAT(testing::HttpGet(main_admin_port_, "/metrics").body,
+              ::testing::HasSubstr("trellis_cache_read_only 1\n"));
 }
 
 // A main that hangs (SIGSTOP: a long pause, a frozen VM) is replaced; when it resumes

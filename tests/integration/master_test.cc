@@ -23,6 +23,7 @@ namespace trellis {
 namespace {
 
 using namespace std::chrono_literals;
+using ::testing::HasSubstr;
 using testing::DaemonProcess;
 using testing::Eventually;
 using testing::LoopbackClient;
@@ -35,6 +36,7 @@ class MasterTest : public ::testing::Test {
       : master_({"master", "--listen", "127.0.0.1:0", "--data", data_.path().string(),
                  "--probe-interval", "0.2", "--failure-threshold", "3"}) {
     master_port_ = master_.WaitForListening("master");
+    master_admin_port_ = master_.WaitForListening("admin");
     master_url_ = "http://127.0.0.1:" + std::to_string(master_port_);
     EXPECT_EQ(HttpRequest(master_port_, "POST", "/v1/groups", R"({"name": "g1"})").status, 201);
     EXPECT_EQ(HttpRequest(master_port_, "POST", "/v1/groups/g1/mode", R"({"mode": "sync"})").status,
@@ -69,6 +71,7 @@ class MasterTest : public ::testing::Test {
   testing::TempDir data_;
   DaemonProcess master_;
   uint16_t master_port_ = 0;
+  uint16_t master_admin_port_ = 0;
   std::string master_url_;
   std::vector<uint16_t> node_ports_;
   std::map<int, std::unique_ptr<DaemonProcess>> nodes_;
@@ -200,6 +203,9 @@ TEST_F(MasterTest, KilledMainIsReplacedAndNoAcknowledgedWriteIsLost) {
   EXPECT_EQ(missing, 0);
   EXPECT_EQ(MainAddress(), "127.0.0.1:" + std::to_string(node_ports_[1]));
   EXPECT_EQ(Cluster()["groups"][0]["epoch"], 2);
+  const std::string metrics = testing::HttpGet(master_admin_port_, "/metrics").body;
+  EXPECT_THAT(metrics, HasSubstr("trellis_master_failovers_total{kind=\"automatic\"} 1\n"));
+  EXPECT_THAT(metrics, HasSubstr("trellis_master_nodes_down 1\n"));
 
   // The old main comes back: it is told it is a backup and catches up with the new main.
   nodes_[0].reset();
