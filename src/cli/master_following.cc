@@ -19,6 +19,19 @@ std::optional<boost::asio::ip::tcp::endpoint> Resolve(const std::string& address
   return endpoint ? std::optional(*endpoint) : std::nullopt;
 }
 
+// The entry of `group` in a cluster map, or null.
+const nlohmann::json* FindGroup(const nlohmann::json& map, const std::string& group) {
+  const auto groups = map.find("groups");
+  if (groups != map.end() && groups->is_array()) {
+    for (const nlohmann::json& info : *groups) {
+      if (info.value("name", "") == group) {
+        return &info;
+      }
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 MasterFollower::~MasterFollower() {
@@ -55,17 +68,16 @@ void FollowAsCacheNode(const master::MasterClient& client, const std::string& gr
   bool frozen = false;
   client.Follow(
       [&](const nlohmann::json& map) {
-        for (const nlohmann::json& info : map.value("groups", nlohmann::json::array())) {
-          if (info.value("name", "") != group) {
-            continue;
-          }
+        if (const nlohmann::json* found = FindGroup(map, group)) {
+          const nlohmann::json& info = *found;
           node.SetSyncReplication(info.value("mode", "async") == "sync");
           for (const nlohmann::json& member : info.value("nodes", nlohmann::json::array())) {
             if (member.value("address", "") != self) {
               continue;
             }
             const std::string new_role = member.value("role", "backup");
-            const std::string new_main = info["main"].is_string() ? info["main"].get<std::string>() : "";
+            const nlohmann::json main_address = info.value("main", nlohmann::json());
+            const std::string new_main = main_address.is_string() ? main_address.get<std::string>() : "";
             const bool new_frozen = info.value("frozen", false);
             if (new_role == role && new_main == main && new_frozen == frozen) {
               return;
@@ -92,11 +104,10 @@ void FollowAsCacheNode(const master::MasterClient& client, const std::string& gr
       },
       [&stop] { return stop.load(); }, self,
       [&](const nlohmann::json& map, std::chrono::steady_clock::time_point asked) {
-        for (const nlohmann::json& info : map.value("groups", nlohmann::json::array())) {
-          if (info.value("name", "") == group && info.value("main", nlohmann::json()) == self) {
-            node.RenewLease(info.value("epoch", uint64_t{0}), asked,
-                            std::chrono::milliseconds(map.value("lease_ms", int64_t{0})));
-          }
+        const nlohmann::json* info = FindGroup(map, group);
+        if (info != nullptr && info->value("main", nlohmann::json()) == self) {
+          node.RenewLease(info->value("epoch", uint64_t{0}), asked,
+                          std::chrono::milliseconds(map.value("lease_ms", int64_t{0})));
         }
       });
 }

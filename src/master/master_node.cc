@@ -105,10 +105,6 @@ base::Result<std::unique_ptr<MasterNode>> MasterNode::Start(const MasterOptions&
     return map.error();
   }
   node->map_ = std::move(map).value();
-  for (const NodeInfo& info : node->map_.nodes()) {
-    // A main may have renewed its lease with the master this one replaces, just now.
-    node->map_.FindNode(info.address)->lease_granted = std::chrono::steady_clock::now();
-  }
   node->map_version_.Set(static_cast<int64_t>(node->map_.version()));
   asio::co_spawn(node->pool_.context(0), node->ProbeLoop(), asio::detached);
   node->pool_.Start();

@@ -32,6 +32,7 @@
 // it from the admin server's thread.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -82,9 +83,10 @@ class MasterNode {
   std::chrono::milliseconds lease() const {
     return options_.probe_interval * options_.failure_threshold;
   }
-  // When the lease last granted to `node` runs out.
+  // When the lease last granted to `node` runs out. A main may have renewed its lease
+  // with the master this one replaces just before this one started.
   std::chrono::steady_clock::time_point LeaseEnd(const NodeInfo& node) const {
-    return node.lease_granted + lease();
+    return std::max(node.lease_granted, started_) + lease();
   }
   // Waits until the lease of `address` (if a node) ran out.
   boost::asio::awaitable<void> WaitOutLease(const std::string& address);
@@ -106,6 +108,7 @@ class MasterNode {
   void Publish();
 
   const MasterOptions options_;
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   base::Counter& automatic_failovers_;
   base::Counter& switchovers_;
   base::Gauge& map_version_;

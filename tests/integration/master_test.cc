@@ -129,8 +129,9 @@ TEST_F(MasterTest, NodesTakeTheirRolesAndAccessRoutesByTheMap) {
 
 // A client writes continuously (pipelined batches of 20, so that in async mode some
 // writes are acknowledged before the backup has them); the main is killed. Returns how
-// many acknowledged writes are missing afterwards, with the outage in *outage.
-int KillMainUnderLoad(uint16_t access_port, DaemonProcess& main,
+// many acknowledged writes are missing afterwards, with the outage in *outage, and prints
+// the figures for `mode`.
+int KillMainUnderLoad(const std::string& mode, uint16_t access_port, DaemonProcess& main,
                       std::chrono::steady_clock::duration* outage, size_t* acknowledged_count) {
   LoopbackClient client(access_port);
   std::map<std::string, std::string> acknowledged;
@@ -179,6 +180,10 @@ int KillMainUnderLoad(uint16_t access_port, DaemonProcess& main,
                "VALUE " + key + " 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\nEND\r\n";
   }
   *acknowledged_count = acknowledged.size();
+  std::cout << "failover (" << mode << "): " << acknowledged.size() << " acknowledged, "
+            << missing << " lost, "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(*outage).count()
+            << " ms without writes\n";
   return missing;
 }
 
@@ -194,10 +199,7 @@ TEST_F(MasterTest, KilledMainIsReplacedAndNoAcknowledgedWriteIsLost) {
       5s));
   std::chrono::steady_clock::duration outage{};
   size_t acknowledged = 0;
-  const int missing = KillMainUnderLoad(access_port_, *nodes_[0], &outage, &acknowledged);
-  std::cout << "failover (sync): " << acknowledged << " acknowledged, " << missing << " lost, "
-            << std::chrono::duration_cast<std::chrono::milliseconds>(outage).count()
-            << " ms without writes\n";
+  const int missing = KillMainUnderLoad("sync", access_port_, *nodes_[0], &outage, &acknowledged);
   EXPECT_LT(outage, 3s);
   EXPECT_GT(acknowledged, 900u);
   EXPECT_EQ(missing, 0);
@@ -259,10 +261,7 @@ TEST_F(MasterTest, AsyncFailoverLossIsMeasured) {
   std::this_thread::sleep_for(200ms);  // The nodes hear of the mode.
   std::chrono::steady_clock::duration outage{};
   size_t acknowledged = 0;
-  const int missing = KillMainUnderLoad(access_port_, *nodes_[0], &outage, &acknowledged);
-  std::cout << "failover (async): " << acknowledged << " acknowledged, " << missing << " lost, "
-            << std::chrono::duration_cast<std::chrono::milliseconds>(outage).count()
-            << " ms without writes\n";
+  const int missing = KillMainUnderLoad("async", access_port_, *nodes_[0], &outage, &acknowledged);
   EXPECT_LT(outage, 3s);
   EXPECT_LE(static_cast<size_t>(missing), acknowledged);
 }
