@@ -68,7 +68,7 @@ Command AddMasterCommand(CLI::App& parent) {
   CLI::App* app = parent.add_subcommand(
       "master",
       "run the CMEM master: the cluster map (groups, nodes, roles, epochs) in SQLite, an "
-      "HTTP/JSON API, health probes and automatic failover");
+      "HTTP/JSON API, health probes, leases that fence mains, and automatic failover");
   auto flags = std::make_shared<MasterFlags>();
   AddDaemonFlags(*app, flags->daemon, "127.0.0.1:0");
   app->add_option("--listen", flags->listen, "HOST:PORT of the HTTP/JSON API")
@@ -80,7 +80,8 @@ Command AddMasterCommand(CLI::App& parent) {
       ->check(CLI::Range(0.05, 60.0))
       ->capture_default_str();
   app->add_option("--failure-threshold", flags->failure_threshold,
-                  "failed probes in a row that make a node down (a main is then replaced)")
+                  "failed probes in a row that make a node down (a main is then replaced); "
+                  "times --probe-interval, also the length of a main's lease (fencing)")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
   return {app, [app, flags] { return RunMaster(*app, *flags); }};
