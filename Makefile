@@ -7,8 +7,9 @@ FUZZ_BUILD  ?= build-fuzz
 FUZZ_SECONDS ?= 60
 JOBS        ?= $(shell nproc)
 CMAKE_FLAGS ?=
+CLANG_FORMAT ?= clang-format
 
-.PHONY: all build setup up test asan tsan fuzz bench clean
+.PHONY: all build setup up test asan tsan fuzz bench format format-check clean
 
 all: build
 
@@ -36,12 +37,14 @@ asan: setup
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest -j $(JOBS) --output-on-failure --timeout 600
 
-# The cache store tests (several threads sharing the store) under
-# ThreadSanitizer.
+# Every unit test under ThreadSanitizer (the target unit_tests builds the binaries of the
+# tests labelled unit). tests/tsan.supp says what it suppresses and why.
 tsan: setup
 	cmake -S . -B $(TSAN_BUILD) -G Ninja -DTRELLIS_SANITIZE=thread $(CMAKE_FLAGS)
-	cmake --build $(TSAN_BUILD) -j $(JOBS) --target cache_store_test
-	TSAN_OPTIONS=halt_on_error=1 $(TSAN_BUILD)/tests/cache_store_test
+	cmake --build $(TSAN_BUILD) -j $(JOBS) --target unit_tests
+	cd $(TSAN_BUILD) && \
+	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+	  ctest -L unit -LE long -j $(JOBS) --output-on-failure --timeout 600
 
 # The protocol parsers (memcached requests and replies, replication frames) under
 # libFuzzer (clang), each for FUZZ_SECONDS, from their seed corpora.
@@ -59,6 +62,14 @@ fuzz: setup
 # Side-by-side benchmarks against the peers; results go to bench/RESULTS.md.
 bench: setup build
 	bench/compare-cache.sh
+
+# Whether every tracked C++ file is as .clang-format (clang-format 14) would write it;
+# `make format` rewrites them.
+format-check: setup
+	git ls-files -z '*.h' '*.cc' | xargs -0 $(CLANG_FORMAT) --dry-run --Werror --ferror-limit=1
+
+format: setup
+	git ls-files -z '*.h' '*.cc' | xargs -0 $(CLANG_FORMAT) -i
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

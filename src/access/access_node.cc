@@ -1,15 +1,15 @@
 #include "access/access_node.h"
 
-#include <future>
+#include <nlohmann/json.hpp>
 
-#include <boost/asio/post.hpp>
+#include "base/clock.h"
 
 namespace trellis::access {
 
 AccessNode::AccessNode(const AccessNodeOptions& options, base::Registry& metrics)
     : pool_(options.threads) {
   proxy_options_.threads = options.threads;
-  proxy_options_.started = time(nullptr);
+  proxy_options_.started = base::CoarseUnixSeconds();
   proxy_options_.metrics = &metrics;
   proxy_options_.read_from_backup = options.read_from_backup;
   for (int shard = 0; shard < pool_.size(); ++shard) {
@@ -18,9 +18,9 @@ AccessNode::AccessNode(const AccessNodeOptions& options, base::Registry& metrics
   }
 }
 
-base::Result<std::unique_ptr<AccessNode>> AccessNode::Start(
-    const AccessNodeOptions& options, std::shared_ptr<const RouteTable> table,
-    base::Registry& metrics) {
+base::Result<std::unique_ptr<AccessNode>> AccessNode::Start(const AccessNodeOptions& options,
+                                                            std::shared_ptr<const RouteTable> table,
+                                                            base::Registry& metrics) {
   std::unique_ptr<AccessNode> node(new AccessNode(options, metrics));
   for (auto& shard : node->shards_) {
     shard->SetTable(table);  // The threads are not running yet.
@@ -48,28 +48,29 @@ base::Result<std::unique_ptr<AccessNode>> AccessNode::Start(
   return node;
 }
 
-AccessNode::~AccessNode() { Stop(std::chrono::milliseconds(0)); }
+AccessNode::~AccessNode() { Drain(std::chrono::milliseconds(0)); }
 
-void AccessNode::OnEveryShard(const std::function<void(AccessShard&)>& fn) {
-  std::vector<std::future<void>> done;
-  for (size_t i = 0; i < shards_.size(); ++i) {
-    auto task = std::make_shared<std::packaged_task<void()>>([&fn, shard = shards_[i].get()] {
-      fn(*shard);
-    });
-    done.push_back(task->get_future());
-    boost::asio::post(pool_.context(static_cast<int>(i)), [task] { (*task)(); });
-  }
-  for (auto& future : done) {
-    future.wait();
-  }
+std::vector<daemon::Listener> AccessNode::listeners() const {
+  return {{"access", "memcached protocol", endpoint_}};
+}
+
+void AccessNode::ReportStatus(nlohmann::json& status) const {
+  status["route_table"] = {{"version", route_table_version()}};
 }
 
 void AccessNode::SetRouteTable(std::shared_ptr<const RouteTable> table) {
-  OnEveryShard([&table](AccessShard& shard) { shard.SetTable(table); });
-  route_table_version_ = table->version();
+  // The shards count down; the last one to switch publishes the version. Posts reach
+  // each shard in order, so an older table's count ends before a newer one's.
+  auto remaining = std::make_shared<std::atomic<int>>(pool_.size());
+  pool_.PostToEveryShard([this, table = std::move(table), remaining](int shard) {
+    shards_[shard]->SetTable(table);
+    if (remaining->fetch_sub(1) == 1) {
+      route_table_version_ = table->version();
+    }
+  });
 }
 
-void AccessNode::Stop(std::chrono::milliseconds timeout) {
+void AccessNode::Drain(std::chrono::milliseconds timeout) {
   if (stopped_) {
     return;
   }
@@ -78,7 +79,7 @@ void AccessNode::Stop(std::chrono::milliseconds timeout) {
     server_->Drain(timeout);
     server_.reset();
   }
-  OnEveryShard([](AccessShard& shard) { shard.Close(); });
+  pool_.RunOnEveryShard([this](int shard) { shards_[shard]->Close(); });
   pool_.Stop();
 }
 

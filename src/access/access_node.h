@@ -2,7 +2,8 @@
 // route table) and the memcached-protocol server in front of them. `trellis access`
 // runs one.
 //
-// Thread safety: Start/SetRouteTable/Stop from the composition root's thread.
+// Thread safety: Start and Drain from the daemon's main thread; SetRouteTable from any
+// thread (it posts the table to the shards and never waits for them).
 #pragma once
 
 #include <atomic>
@@ -17,6 +18,7 @@
 #include "access/route_table.h"
 #include "base/metrics.h"
 #include "base/result.h"
+#include "daemon/service.h"
 #include "net/server.h"
 #include "net/shard_pool.h"
 
@@ -31,28 +33,29 @@ struct AccessNodeOptions {
   bool read_from_backup = false;  // See ProxyOptions.
 };
 
-class AccessNode {
+class AccessNode : public daemon::Service {
  public:
   static base::Result<std::unique_ptr<AccessNode>> Start(const AccessNodeOptions& options,
                                                          std::shared_ptr<const RouteTable> table,
                                                          base::Registry& metrics);
-  ~AccessNode();
+  ~AccessNode() override;
 
   const boost::asio::ip::tcp::endpoint& local_endpoint() const { return endpoint_; }
 
-  // Routes by `table` from now on (requests already sent finish where they went).
+  // Routes by `table` from now on, each shard once it gets to it (requests already sent
+  // finish where they went). Tables set one after another apply in that order.
   void SetRouteTable(std::shared_ptr<const RouteTable> table);
-  // The version of the table every shard routes by (for /v1/status).
+  // The version of the table every shard routes by.
   uint64_t route_table_version() const { return route_table_version_.load(); }
 
+  std::vector<daemon::Listener> listeners() const override;
+  // {"route_table": {"version": N}}
+  void ReportStatus(nlohmann::json& status) const override;
   // Stops accepting, finishes in-flight requests (up to `timeout`), stops the threads.
-  void Stop(std::chrono::milliseconds timeout);
+  void Drain(std::chrono::milliseconds timeout) override;
 
  private:
   AccessNode(const AccessNodeOptions& options, base::Registry& metrics);
-  // Runs `fn` on every shard's thread and waits for all.
-  void OnEveryShard(const std::function<void(AccessShard&)>& fn);
-
   ProxyOptions proxy_options_;
   net::ShardPool pool_;
   std::vector<std::unique_ptr<AccessShard>> shards_;

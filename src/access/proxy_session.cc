@@ -10,15 +10,17 @@
 
 #include "access/multiget.h"
 #include "access/reply_slot.h"
-#include "base/version.h"
+#include "base/clock.h"
 #include "proto/memcache/base64.h"
 #include "proto/memcache/parser.h"
+#include "proto/memcache/request_reader.h"
+#include "proto/memcache/version.h"
 
 namespace trellis::access {
 
 namespace asio = boost::asio;
+using proto::memcache::ChangesItems;
 using proto::memcache::Command;
-using proto::memcache::ParseRequest;
 using proto::memcache::ParseStatus;
 using proto::memcache::Request;
 
@@ -102,16 +104,11 @@ bool ProxySession::Dispatch(const Request& request, std::string_view raw) {
     case Command::kMetaSet:
     case Command::kMetaDelete:
     case Command::kMetaArithmetic:
-    case Command::kMetaDebug: {
-      // A meta get reads unless it vivifies (N) or touches (T). Meta commands report
-      // errors even in quiet mode.
-      const bool read = request.command == Command::kMetaDebug ||
-                        (request.command == Command::kMetaGet && !request.meta.Has('N') &&
-                         !request.meta.Has('T'));
+    case Command::kMetaDebug:
+      // Meta commands report errors even in quiet mode.
       Forward(table.group(table.GroupIndexOf(request.key)), raw, request.meta.Has('q'), false,
-              read);
+              !ChangesItems(request));
       return true;
-    }
     case Command::kMetaNoop:
       AddLocal("MN\r\n");
       return true;
@@ -119,7 +116,7 @@ bool ProxySession::Dispatch(const Request& request, std::string_view raw) {
       FlushAll(request, raw);
       return true;
     case Command::kVersion:
-      AddLocal("VERSION 1.6.18-trellis-" + std::string(base::kVersion) + "\r\n");
+      AddLocal(std::string(proto::memcache::kVersionReply));
       return true;
     case Command::kVerbosity:
       if (!request.noreply) {
@@ -201,7 +198,7 @@ void ProxySession::ForwardGets(const Request& request, std::string_view raw) {
     part_of_key.push_back(part);
   }
   // gat and gats touch: only get and gets may read from a backup.
-  const bool read = request.command == Command::kGet || request.command == Command::kGets;
+  const bool read = !ChangesItems(request);
   if (groups.size() == 1) {
     Forward(table.group(groups[0]), raw, false, false, read);
     return;
@@ -248,11 +245,11 @@ std::string ProxySession::Stats() const {
   auto stat = [&out](std::string_view name, const std::string& value) {
     out.append("STAT ").append(name).append(" ").append(value).append("\r\n");
   };
-  const time_t now = time(nullptr);
+  const uint32_t now = base::CoarseUnixSeconds();
   stat("pid", std::to_string(getpid()));
   stat("uptime", std::to_string(now - options_.started));
   stat("time", std::to_string(now));
-  stat("version", "1.6.18-trellis-" + std::string(base::kVersion));
+  stat("version", std::string(proto::memcache::kServerVersion));
   stat("pointer_size", std::to_string(sizeof(void*) * 8));
   stat("threads", std::to_string(options_.threads));
   if (options_.metrics != nullptr) {
@@ -276,9 +273,9 @@ std::string ProxySession::Stats() const {
 asio::awaitable<void> ServeAccess(net::Connection& connection, AccessShard& shard,
                                   const ProxyOptions& options) {
   ProxySession session(shard, options, co_await asio::this_coro::executor);
-  Request request;
+  proto::memcache::RequestReader reader(options.max_item_size);
+  const Request& request = reader.request();
   std::string out;
-  proto::memcache::ValueSkipper skipper;
   bool open = true;
   // Not `while (open && co_await ...)`: g++ 12 evaluates a co_await on the right of &&
   // even when the left side is false.
@@ -287,11 +284,7 @@ asio::awaitable<void> ServeAccess(net::Connection& connection, AccessShard& shar
       break;
     }
     for (;;) {
-      connection.Consume(skipper.Take(connection.input().size()));
-      if (!skipper.done()) {
-        break;
-      }
-      const auto result = ParseRequest(connection.input(), options.max_item_size, &request);
+      const auto result = reader.Next(connection);
       if (result.status == ParseStatus::kNeedMore) {
         break;
       }
@@ -314,8 +307,7 @@ asio::awaitable<void> ServeAccess(net::Connection& connection, AccessShard& shar
       } else if (!session.Dispatch(request, connection.input().substr(0, result.consumed))) {
         open = false;
       }
-      connection.Consume(result.consumed);
-      skipper.Start(result.swallow);
+      reader.Consume(connection);
       if (!open) {
         break;
       }

@@ -24,7 +24,7 @@ RouteTable RouteTable::Even(std::vector<GroupRoute> groups, uint64_t version) {
 base::Result<GroupRoute> RouteTable::ParseGroup(std::string_view spec) {
   const size_t equals = spec.find('=');
   if (equals == std::string_view::npos || equals == 0 || equals + 1 == spec.size()) {
-    return base::Error{"group '" + std::string(spec) + "': expected NAME=HOST:PORT[,HOST:PORT...]"};
+    return base::InvalidArgument("group '" + std::string(spec) + "': expected NAME=HOST:PORT[,HOST:PORT...]");
   }
   GroupRoute group;
   group.name = std::string(spec.substr(0, equals));
@@ -35,11 +35,11 @@ base::Result<GroupRoute> RouteTable::ParseGroup(std::string_view spec) {
     nodes = comma == std::string_view::npos ? std::string_view() : nodes.substr(comma + 1);
     auto address = net::ParseHostPort(node);
     if (!address) {
-      return base::Error{"group " + group.name + ": " + address.error().message};
+      return base::InvalidArgument("group " + group.name + ": " + address.error().message);
     }
     auto endpoint = net::Resolve(*address);
     if (!endpoint) {
-      return base::Error{"group " + group.name + ": " + endpoint.error().message};
+      return base::InvalidArgument("group " + group.name + ": " + endpoint.error().message);
     }
     if (!group.main) {
       group.main = *endpoint;

@@ -4,8 +4,9 @@
 //   GET /metrics    the daemon's metrics registry, Prometheus text format 0.0.4
 //   GET /v1/status  JSON: kind, version, pid, uptime and listen addresses
 //   anything else   the daemon's own API, if it has one (AdminOptions::api)
-// Bad requests get 400, oversized headers 431, unknown paths 404, other methods 405,
-// and the connection closes after any error; the daemon keeps serving.
+// It is an http::Server (http/server.h): bad requests get 400, oversized headers 431,
+// unknown paths 404, other methods 405, each with a JSON error, and the connection closes
+// after any of them; the daemon keeps serving.
 //
 // It runs on its own single-threaded ShardPool so that a busy data path never delays a
 // health probe, and a flood of admin requests never steals a data-path thread.
@@ -16,8 +17,8 @@
 #include <chrono>
 #include <functional>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <boost/asio/awaitable.hpp>
@@ -26,7 +27,7 @@
 
 #include "base/metrics.h"
 #include "base/result.h"
-#include "net/server.h"
+#include "http/server.h"
 #include "net/shard_pool.h"
 
 namespace trellis::admin {
@@ -76,7 +77,7 @@ class AdminServer {
   const std::chrono::steady_clock::time_point started_;
   boost::asio::ip::tcp::endpoint local_endpoint_;
   net::ShardPool pool_{1};
-  std::unique_ptr<net::Server> server_;
+  std::unique_ptr<http::Server> server_;
 };
 
 }  // namespace trellis::admin

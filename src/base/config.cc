@@ -46,7 +46,7 @@ Result<std::string> ScalarToString(const toml::node& node) {
   if (auto b = node.as_boolean()) {
     return std::string(b->get() ? "true" : "false");
   }
-  return Error{"expected a string, number or boolean"};
+  return InvalidArgument("expected a string, number or boolean");
 }
 
 // Walks `table`, flattening nested tables into dotted keys.
@@ -66,14 +66,14 @@ Status Flatten(const toml::table& table, const std::string& prefix, const std::s
       for (const toml::node& item : *array) {
         Result<std::string> value = ScalarToString(item);
         if (!value) {
-          return Error{fmt::format("{}:{}: key '{}': {}", path, line, key, value.error().message)};
+          return InvalidArgument(fmt::format("{}:{}: key '{}': {}", path, line, key, value.error().message));
         }
         entry.values.push_back(std::move(value).value());
       }
     } else {
       Result<std::string> value = ScalarToString(node);
       if (!value) {
-        return Error{fmt::format("{}:{}: key '{}': {}", path, line, key, value.error().message)};
+        return InvalidArgument(fmt::format("{}:{}: key '{}': {}", path, line, key, value.error().message));
       }
       entry.values.push_back(std::move(value).value());
     }
@@ -87,7 +87,7 @@ Status Flatten(const toml::table& table, const std::string& prefix, const std::s
 Result<std::vector<ConfigEntry>> LoadConfigFile(const std::string& path) {
   std::ifstream file(path);
   if (!file) {
-    return Error{fmt::format("{}: cannot read config file", path)};
+    return InvalidArgument(fmt::format("{}: cannot read config file", path));
   }
   std::stringstream text;
   text << file.rdbuf();
@@ -98,8 +98,8 @@ Result<std::vector<ConfigEntry>> LoadConfigFile(const std::string& path) {
   } catch (const toml::parse_error& err) {
     const int line = static_cast<int>(err.source().begin.line);
     const std::string key = KeyOnLine(text.str(), line);
-    return Error{fmt::format("{}:{}:{}: {}{}", path, line, err.source().begin.column,
-                             key.empty() ? "" : fmt::format("key '{}': ", key), err.description())};
+    return InvalidArgument(fmt::format("{}:{}:{}: {}{}", path, line, err.source().begin.column,
+                             key.empty() ? "" : fmt::format("key '{}': ", key), err.description()));
   }
   std::vector<ConfigEntry> entries;
   if (Status s = Flatten(table, "", path, entries); !s) {
@@ -113,7 +113,7 @@ Status ApplyConfig(CLI::App& app, const std::string& path,
   for (const ConfigEntry& entry : entries) {
     CLI::Option* option = app.get_option_no_throw("--" + entry.key);
     if (option == nullptr || !option->get_configurable()) {
-      return Error{fmt::format("{}:{}: unknown key '{}'", path, entry.line, entry.key)};
+      return InvalidArgument(fmt::format("{}:{}: unknown key '{}'", path, entry.line, entry.key));
     }
     if (option->count() > 0) {
       continue;  // The command line wins.
@@ -122,7 +122,7 @@ Status ApplyConfig(CLI::App& app, const std::string& path,
       option->add_result(entry.values);
       option->run_callback();
     } catch (const CLI::Error& e) {
-      return Error{fmt::format("{}:{}: key '{}': {}", path, entry.line, entry.key, e.what())};
+      return InvalidArgument(fmt::format("{}:{}: key '{}': {}", path, entry.line, entry.key, e.what()));
     }
   }
   return {};

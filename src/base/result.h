@@ -5,19 +5,56 @@
 // see in the signature that they must handle it. Exceptions are left for bugs and for
 // the libraries (Asio, CLI11) that use them.
 //
+// An Error carries a code as well as its message, so that whoever turns it into an HTTP
+// status (http/), an exit code (daemon/) or a retry decision reads it from the error
+// instead of guessing at the call site.
+//
 // Thread safety: none; a Result is a plain value.
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
 namespace trellis::base {
 
+// What kind of failure: the small set that callers act on differently.
+enum class ErrorCode {
+  kInternal,           // A bug or an unexpected failure; nothing the caller can change.
+  kInvalidArgument,    // The request, flag or file is wrong; asking again will not help.
+  kNotFound,           // What was named does not exist.
+  kConflict,           // It exists already, or the state does not allow it now.
+  kUnavailable,        // A peer or resource cannot be reached now; retrying may work.
+  kResourceExhausted,  // A limit was reached (connections, memory, size).
+};
+
+// "invalid argument", "not found", ...
+std::string_view ErrorCodeName(ErrorCode code);
+
 // Why an operation failed, in one human-readable line (no trailing newline).
 struct Error {
   std::string message;
+  ErrorCode code = ErrorCode::kInternal;
 };
+
+inline Error InvalidArgument(std::string message) {
+  return {std::move(message), ErrorCode::kInvalidArgument};
+}
+inline Error NotFound(std::string message) { return {std::move(message), ErrorCode::kNotFound}; }
+inline Error Conflict(std::string message) { return {std::move(message), ErrorCode::kConflict}; }
+inline Error Unavailable(std::string message) {
+  return {std::move(message), ErrorCode::kUnavailable};
+}
+inline Error ResourceExhausted(std::string message) {
+  return {std::move(message), ErrorCode::kResourceExhausted};
+}
+
+// The same error with `context` in front of its message ("--listen: ..."), code kept.
+inline Error WithContext(std::string_view context, Error error) {
+  error.message = std::string(context) + ": " + error.message;
+  return error;
+}
 
 template <typename T>
 class [[nodiscard]] Result {
@@ -33,7 +70,9 @@ class [[nodiscard]] Result {
   const T& value() const& { return std::get<0>(state_); }
   T&& value() && { return std::get<0>(std::move(state_)); }
   T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
   T& operator*() { return value(); }
+  const T& operator*() const { return value(); }
 
   // REQUIRES: !ok().
   const Error& error() const { return std::get<1>(state_); }
@@ -61,3 +100,32 @@ class [[nodiscard]] Result<void> {
 using Status = Result<void>;
 
 }  // namespace trellis::base
+
+#define TRELLIS_CONCAT_INNER(a, b) a##b
+#define TRELLIS_CONCAT(a, b) TRELLIS_CONCAT_INNER(a, b)
+
+// TRELLIS_TRY(auto x, Fallible()): declares x from the value, or returns the error from
+// the enclosing function (which returns a Result or Status).
+#define TRELLIS_TRY(declaration, expression)                  \
+  auto TRELLIS_CONCAT(trellis_try_, __LINE__) = (expression); \
+  if (!TRELLIS_CONCAT(trellis_try_, __LINE__)) {              \
+    return TRELLIS_CONCAT(trellis_try_, __LINE__).error();    \
+  }                                                           \
+  declaration = std::move(TRELLIS_CONCAT(trellis_try_, __LINE__)).value()
+
+// TRELLIS_TRY_STATUS(Step()): returns the error of a failed Status from the enclosing
+// function.
+#define TRELLIS_TRY_STATUS(expression)                                            \
+  do {                                                                            \
+    if (::trellis::base::Status trellis_status = (expression); !trellis_status) { \
+      return trellis_status.error();                                              \
+    }                                                                             \
+  } while (false)
+
+// TRELLIS_TRY inside a coroutine (co_return instead of return).
+#define TRELLIS_CO_TRY(declaration, expression)               \
+  auto TRELLIS_CONCAT(trellis_try_, __LINE__) = (expression); \
+  if (!TRELLIS_CONCAT(trellis_try_, __LINE__)) {              \
+    co_return TRELLIS_CONCAT(trellis_try_, __LINE__).error(); \
+  }                                                           \
+  declaration = std::move(TRELLIS_CONCAT(trellis_try_, __LINE__)).value()

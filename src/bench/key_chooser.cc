@@ -19,8 +19,8 @@ base::Result<KeyPattern> ParseKeyPattern(const std::string& text) {
       return KeyPattern{KeyPattern::Kind::kZipf, theta};
     }
   }
-  return base::Error{"--key-pattern: '" + text +
-                     "' is not uniform, sequential or zipf:THETA with 0 < THETA < 1"};
+  return base::InvalidArgument("--key-pattern: '" + text +
+                     "' is not uniform, sequential or zipf:THETA with 0 < THETA < 1");
 }
 
 namespace {

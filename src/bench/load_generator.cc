@@ -347,8 +347,8 @@ base::Result<BenchReport> RunBench(const BenchOptions& options, const ProgressCa
   }
   const Clock::time_point end = Clock::now();
   if (state.connected.load() == 0) {
-    return base::Error{"cannot connect to " + net::FormatEndpoint(options.server) + ": " +
-                       state.connect_error};
+    return base::Unavailable("cannot connect to " + net::FormatEndpoint(options.server) + ": " +
+                             state.connect_error);
   }
   BenchReport report;
   report.seconds = std::chrono::duration<double>(end - state.measure_from).count();

@@ -1,7 +1,5 @@
 #include "cache/cache_node.h"
 
-#include <time.h>
-
 #include <condition_variable>
 #include <mutex>
 
@@ -11,61 +9,31 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <nlohmann/json.hpp>
+
+#include "base/clock.h"
 #include "net/waker.h"
 #include "proto/memcache/parser.h"
+#include "proto/memcache/request_reader.h"
 
 namespace trellis::cache {
 
 namespace asio = boost::asio;
-using proto::memcache::Command;
-using proto::memcache::ParseRequest;
+using proto::memcache::ChangesItems;
 using proto::memcache::ParseStatus;
-using proto::memcache::Request;
 
 namespace {
 
-// Unix seconds from the coarse clock: read once per batch of requests, never per request.
-uint32_t CoarseNow() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-  return static_cast<uint32_t>(ts.tv_sec);
-}
-
 // Replies are written when a batch of pipelined requests is done, or sooner past this.
 constexpr size_t kFlushReplyBytes = 256 * 1024;
-
-// Commands that change items: a backup refuses them from clients.
-bool ChangesItems(const Request& request) {
-  switch (request.command) {
-    case Command::kSet:
-    case Command::kAdd:
-    case Command::kReplace:
-    case Command::kAppend:
-    case Command::kPrepend:
-    case Command::kCas:
-    case Command::kDelete:
-    case Command::kIncr:
-    case Command::kDecr:
-    case Command::kTouch:
-    case Command::kGat:
-    case Command::kGats:
-    case Command::kFlushAll:
-    case Command::kMetaSet:
-    case Command::kMetaDelete:
-    case Command::kMetaArithmetic:
-      return true;
-    default:
-      return false;
-  }
-}
 
 }  // namespace
 
 asio::awaitable<void> CacheNode::Serve(net::Connection& connection) {
   Executor executor(store_, metrics_, executor_options_);
-  Request request;
+  proto::memcache::RequestReader reader(executor_options_.max_item_size);
+  const proto::memcache::Request& request = reader.request();
   std::string out;
-  proto::memcache::ValueSkipper skipper;
   bool open = true;
   // Not `while (open && co_await ...)`: g++ 12 evaluates a co_await on the right of && even
   // when the left side is false.
@@ -73,7 +41,7 @@ asio::awaitable<void> CacheNode::Serve(net::Connection& connection) {
     if (!co_await connection.ReadMore()) {
       break;
     }
-    const uint32_t now = CoarseNow();
+    const uint32_t now = base::CoarseUnixSeconds();
     const auto batch_start = std::chrono::steady_clock::now();
     const std::string_view write_refusal = write_gate_.Refusal(batch_start);
     uint64_t sequence_before = ReplicationLog::LastSequenceOfThisThread();
@@ -82,11 +50,7 @@ asio::awaitable<void> CacheNode::Serve(net::Connection& connection) {
     std::vector<std::pair<size_t, size_t>> write_replies;
     const bool track_writes = sync_replication_ && refuse_unreplicated_writes_;
     for (;;) {
-      connection.Consume(skipper.Take(connection.input().size()));
-      if (!skipper.done()) {
-        break;
-      }
-      const auto result = ParseRequest(connection.input(), executor_options_.max_item_size, &request);
+      const auto result = reader.Next(connection);
       if (result.status == ParseStatus::kNeedMore) {
         break;
       }
@@ -127,8 +91,7 @@ asio::awaitable<void> CacheNode::Serve(net::Connection& connection) {
         }
       }
       // The request's views point into the input: consume only after executing it.
-      connection.Consume(result.consumed);
-      skipper.Start(result.swallow);
+      reader.Consume(connection);
       if (!open) {
         break;
       }
@@ -207,8 +170,8 @@ asio::awaitable<bool> CacheNode::WaitForBackup(uint64_t sequence) {
 }
 
 CacheNode::CacheNode(const CacheNodeOptions& options, base::Registry& metrics)
-    : executor_options_{options.max_item_size, CoarseNow(), options.threads,
-                        options.max_connections, nullptr},
+    : executor_options_{options.max_item_size, base::CoarseUnixSeconds(), options.threads,
+                        options.max_connections, [this] { return ReplicationStats(); }},
       store_(StoreOptions{options.memory_bytes, options.evict}),
       metrics_(metrics),
       replication_log_(options.replication_log_bytes),
@@ -225,19 +188,6 @@ CacheNode::CacheNode(const CacheNodeOptions& options, base::Registry& metrics)
 base::Result<std::unique_ptr<CacheNode>> CacheNode::Start(const CacheNodeOptions& options,
                                                           base::Registry& metrics) {
   std::unique_ptr<CacheNode> node(new CacheNode(options, metrics));
-  Store* store = &node->store_;
-  metrics.AddGaugeCallback("trellis_cache_items", "Items stored now.",
-                           [store] { return static_cast<int64_t>(store->Stats().items); });
-  metrics.AddGaugeCallback("trellis_cache_bytes", "Item memory charged against the limit.",
-                           [store] { return static_cast<int64_t>(store->Stats().bytes); });
-  metrics.AddGaugeCallback("trellis_cache_limit_bytes", "The item memory limit (--memory).",
-                           [store] { return static_cast<int64_t>(store->memory_limit()); });
-  metrics.AddCounterCallback("trellis_cache_evictions_total", "Items evicted to make room.",
-                             [store] { return store->Stats().evictions; });
-  metrics.AddCounterCallback("trellis_cache_expired_total", "Items removed after expiring.",
-                             [store] { return store->Stats().expired; });
-  metrics.AddCounterCallback("trellis_cache_stored_total", "Items ever stored.",
-                             [store] { return store->Stats().total_items; });
   net::ServerOptions server_options;
   server_options.name = "cache";
   server_options.listen = options.listen;
@@ -256,7 +206,19 @@ base::Result<std::unique_ptr<CacheNode>> CacheNode::Start(const CacheNodeOptions
   }
   node->server_ = std::move(server).value();
   node->endpoint_ = node->server_->local_endpoint();
-  node->pool_.Start();
+  Store* store = &node->store_;
+  metrics.AddGaugeCallback("trellis_cache_items", "Items stored now.",
+                           [store] { return static_cast<int64_t>(store->Stats().items); });
+  metrics.AddGaugeCallback("trellis_cache_bytes", "Item memory charged against the limit.",
+                           [store] { return static_cast<int64_t>(store->Stats().bytes); });
+  metrics.AddGaugeCallback("trellis_cache_limit_bytes", "The item memory limit (--memory).",
+                           [store] { return static_cast<int64_t>(store->memory_limit()); });
+  metrics.AddCounterCallback("trellis_cache_evictions_total", "Items evicted to make room.",
+                             [store] { return store->Stats().evictions; });
+  metrics.AddCounterCallback("trellis_cache_expired_total", "Items removed after expiring.",
+                             [store] { return store->Stats().expired; });
+  metrics.AddCounterCallback("trellis_cache_stored_total", "Items ever stored.",
+                             [store] { return store->Stats().total_items; });
   const ReplicationLog* log = &node->replication_log_;
   const ReplicationCounters* counters = &node->replication_counters_;
   metrics.AddGaugeCallback("trellis_replication_backups", "Backups streaming from this node.",
@@ -266,43 +228,30 @@ base::Result<std::unique_ptr<CacheNode>> CacheNode::Start(const CacheNodeOptions
   metrics.AddGaugeCallback("trellis_replication_acknowledged_sequence",
                            "Highest sequence a backup has acknowledged.",
                            [log] { return static_cast<int64_t>(log->acknowledged()); });
-  {
-    const ReplicaState* replica = &node->replica_state_;
-    metrics.AddGaugeCallback("trellis_replica_applied_sequence",
-                             "The main's sequence this backup has applied.",
-                             [replica] { return static_cast<int64_t>(replica->applied.load()); });
-    metrics.AddGaugeCallback("trellis_replica_connected", "1 while streaming from the main.",
-                             [replica] { return replica->connected.load() ? 1 : 0; });
-    metrics.AddGaugeCallback("trellis_replica_lag_milliseconds",
-                             "How old the main's last heartbeat applied here is (-1: none yet).",
-                             [replica] { return replica->LagMs(); });
-    const WriteGate* gate = &node->write_gate_;
-    metrics.AddGaugeCallback(
-        "trellis_cache_read_only",
-        "1 while client writes are refused: a backup, a frozen main, or a main without a lease.",
-        [gate] { return gate->Refusal(std::chrono::steady_clock::now()).empty() ? 0 : 1; });
-    node->replica_state_.SetMain(options.replica_of);
-    node->SetSyncReplication(options.sync_replication);
-    node->executor_options_.replication_stats = [self] {
-      const ReplicationStatus status = self->replication_status();
-      std::vector<std::pair<const char*, int64_t>> stats = {
-          {"replication_sequence", static_cast<int64_t>(status.sequence)},
-          {"read_only", status.read_only ? 1 : 0},
-          {"replication_backups", status.backups},
-          {"replica_applied_sequence", static_cast<int64_t>(status.applied)}};
-      if (status.lag_ms >= 0) {
-        stats.emplace_back("replica_lag_ms", status.lag_ms);
-      }
-      return stats;
-    };
-    asio::co_spawn(node->pool_.context(0),
-                   RunReplica(node->store_, node->replica_state_, node->stopping_),
-                   asio::detached);
-  }
+  const ReplicaState* replica = &node->replica_state_;
+  metrics.AddGaugeCallback("trellis_replica_applied_sequence",
+                           "The main's sequence this backup has applied.",
+                           [replica] { return static_cast<int64_t>(replica->applied.load()); });
+  metrics.AddGaugeCallback("trellis_replica_connected", "1 while streaming from the main.",
+                           [replica] { return replica->connected.load() ? 1 : 0; });
+  metrics.AddGaugeCallback("trellis_replica_lag_milliseconds",
+                           "How old the main's last heartbeat applied here is (-1: none yet).",
+                           [replica] { return replica->LagMs(); });
+  const WriteGate* gate = &node->write_gate_;
+  metrics.AddGaugeCallback(
+      "trellis_cache_read_only",
+      "1 while client writes are refused: a backup, a frozen main, or a main without a lease.",
+      [gate] { return gate->Refusal(std::chrono::steady_clock::now()).empty() ? 0 : 1; });
+  node->replica_state_.SetMain(options.replica_of);
+  node->SetSyncReplication(options.sync_replication);
+  asio::co_spawn(node->pool_.context(0),
+                 RunReplica(node->store_, node->replica_state_, node->stopping_), asio::detached);
+  // Everything the connections and the replica read is set: only now do threads run.
+  node->pool_.Start();
   node->sweeper_ = std::jthread([self](std::stop_token stop) {
     // Expired items give their memory back within about a second even if never read.
     while (!stop.stop_requested()) {
-      self->store_.SweepExpired(CoarseNow(), 1 << 16);
+      self->store_.SweepExpired(base::CoarseUnixSeconds(), 1 << 16);
       std::mutex mu;
       std::condition_variable_any cv;
       std::unique_lock lock(mu);
@@ -310,6 +259,19 @@ base::Result<std::unique_ptr<CacheNode>> CacheNode::Start(const CacheNodeOptions
     }
   });
   return node;
+}
+
+std::vector<std::pair<const char*, int64_t>> CacheNode::ReplicationStats() const {
+  const ReplicationStatus status = replication_status();
+  std::vector<std::pair<const char*, int64_t>> stats = {
+      {"replication_sequence", static_cast<int64_t>(status.sequence)},
+      {"read_only", status.read_only ? 1 : 0},
+      {"replication_backups", status.backups},
+      {"replica_applied_sequence", static_cast<int64_t>(status.applied)}};
+  if (status.lag_ms >= 0) {
+    stats.emplace_back("replica_lag_ms", status.lag_ms);
+  }
+  return stats;
 }
 
 CacheNode::ReplicationStatus CacheNode::replication_status() const {
@@ -340,9 +302,26 @@ void CacheNode::BecomeBackupOf(const asio::ip::tcp::endpoint& main) {
   replica_state_.SetMain(main);
 }
 
-CacheNode::~CacheNode() { Stop(std::chrono::milliseconds(0)); }
+CacheNode::~CacheNode() { Drain(std::chrono::milliseconds(0)); }
 
-void CacheNode::Stop(std::chrono::milliseconds timeout) {
+std::vector<daemon::Listener> CacheNode::listeners() const {
+  return {{"cache", "memcached protocol", endpoint_}};
+}
+
+void CacheNode::ReportStatus(nlohmann::json& status) const {
+  const ReplicationStatus replication = replication_status();
+  status["replication"] = {
+      {"read_only", replication.read_only},
+      {"mode", replication.sync ? "sync" : "async"},
+      {"sequence", replication.sequence},
+      {"applied", replication.applied},
+      {"lag_ms", replication.lag_ms >= 0 ? nlohmann::json(replication.lag_ms) : nlohmann::json()},
+      {"backups", replication.backups},
+      {"degraded_writes", replication.degraded_writes},
+      {"degraded", replication.sync && replication.backups == 0}};
+}
+
+void CacheNode::Drain(std::chrono::milliseconds timeout) {
   stopping_ = true;
   if (server_) {
     server_->Drain(timeout);

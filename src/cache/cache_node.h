@@ -1,7 +1,7 @@
 // CacheNode: a running cache node: the Store, its memcached-protocol server on a
 // ShardPool, and the expiry sweeper. `trellis cache` runs one; `trellis up` embeds one.
 //
-// Thread safety: Start/Stop from the composition root's thread.
+// Thread safety: Start/Drain from the daemon's main thread; role changes from any thread.
 #pragma once
 
 #include <chrono>
@@ -21,6 +21,7 @@
 #include "cache/replication_log.h"
 #include "cache/store.h"
 #include "cache/write_gate.h"
+#include "daemon/service.h"
 #include "net/server.h"
 #include "net/shard_pool.h"
 
@@ -50,11 +51,11 @@ struct CacheNodeOptions {
   size_t replication_log_bytes = 64 << 20;
 };
 
-class CacheNode {
+class CacheNode : public daemon::Service {
  public:
   static base::Result<std::unique_ptr<CacheNode>> Start(const CacheNodeOptions& options,
                                                         base::Registry& metrics);
-  ~CacheNode();
+  ~CacheNode() override;
 
   const boost::asio::ip::tcp::endpoint& local_endpoint() const { return endpoint_; }
   Store& store() { return store_; }
@@ -86,8 +87,11 @@ class CacheNode {
     write_gate_.RenewByMaster(epoch, asked, length);
   }
 
+  std::vector<daemon::Listener> listeners() const override;
+  // {"replication": {read_only, mode, sequence, applied, lag_ms, backups, ...}}
+  void ReportStatus(nlohmann::json& status) const override;
   // Stops accepting, finishes in-flight requests (up to `timeout`), stops the threads.
-  void Stop(std::chrono::milliseconds timeout);
+  void Drain(std::chrono::milliseconds timeout) override;
 
  private:
   CacheNode(const CacheNodeOptions& options, base::Registry& metrics);
@@ -104,7 +108,12 @@ class CacheNode {
       std::string* out, std::vector<std::pair<size_t, size_t>>* write_replies,
       uint64_t* sequence_before);
 
-  ExecutorOptions executor_options_;
+  // The replication figures of `stats` (ExecutorOptions::replication_stats).
+  std::vector<std::pair<const char*, int64_t>> ReplicationStats() const;
+
+  // Connections hold a reference to it from the moment the pool runs: nothing in it
+  // changes after construction.
+  const ExecutorOptions executor_options_;
   Store store_;
   CacheMetrics metrics_;
   ReplicationLog replication_log_;

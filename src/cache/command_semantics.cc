@@ -1,11 +1,10 @@
 #include "cache/command_semantics.h"
 
 #include <algorithm>
-#include <cctype>
-#include <charconv>
 #include <cstring>
 
 #include "cache/reply.h"
+#include "proto/memcache/number.h"
 
 namespace trellis::cache {
 namespace {
@@ -23,7 +22,7 @@ Outcome StoreItem(Store::Slot& slot, const StoreArgs& args, uint64_t* cas) {
       if (old == nullptr) {
         return Outcome::kNotFound;
       }
-      if (old->cas != args.compare_cas) {
+      if (old->cas != args.compare_cas && !(args.set_stale && args.compare_cas < old->cas)) {
         return Outcome::kExists;
       }
       break;
@@ -46,12 +45,18 @@ Outcome StoreItem(Store::Slot& slot, const StoreArgs& args, uint64_t* cas) {
     case StoreMode::kSet:
       break;
   }
+  // A CAS store past the checks over another version is a stale store (args.set_stale).
+  const bool stale = args.mode == StoreMode::kCas && old->cas != args.compare_cas;
   const size_t length = args.value.size() + (concatenate ? old->value_length : 0);
   Item* item = slot.Allocate(static_cast<uint32_t>(length),
                              concatenate ? old->client_flags : args.client_flags,
-                             concatenate ? old->exptime : args.exptime);
+                             concatenate || stale ? old->exptime : args.exptime);
   if (item == nullptr) {
     return Outcome::kNoMemory;
+  }
+  if (stale) {
+    item->stale = 1;
+    item->token_sent = old->token_sent;
   }
   char* value = item->mutable_value();
   if (args.mode == StoreMode::kAppend) {
@@ -74,23 +79,23 @@ DeltaOutcome AddDelta(Store::Slot& slot, bool incr, uint64_t delta, uint64_t com
   if (old == nullptr) {
     return DeltaOutcome::kNotFound;
   }
+  // memcached refuses an empty value before it looks at the CAS.
+  if (old->value_length == 0) {
+    return DeltaOutcome::kNonNumeric;
+  }
   if (compare_cas != 0 && old->cas != compare_cas) {
     return DeltaOutcome::kCasMismatch;
   }
-  // The value must be a decimal number, optionally followed by whitespace (padding).
-  const std::string_view text = old->value();
   uint64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  const bool trailing_space_only = std::all_of(end, text.data() + text.size(), [](char c) {
-    return std::isspace(static_cast<unsigned char>(c));
-  });
-  if (text.empty() || ec != std::errc() || !trailing_space_only) {
+  if (!proto::memcache::SafeStrtoull(old->value(), &value)) {
     return DeltaOutcome::kNonNumeric;
   }
   value = incr ? value + delta : (delta > value ? 0 : value - delta);
   result->clear();
   AppendNumber(result, value);
-  const size_t length = std::max(result->size(), text.size());
+  // A number that fits replaces the old value in place, space-padded to its length; a
+  // longer one gets an item of its own length.
+  const size_t length = std::max<size_t>(result->size(), old->value_length);
   Item* item = slot.Allocate(static_cast<uint32_t>(length), old->client_flags, old->exptime);
   if (item == nullptr) {
     return DeltaOutcome::kNoMemory;

@@ -1,18 +1,14 @@
 #include "cache/executor.h"
 
-#include "proto/memcache/parser.h"
-
-
-#include "base/version.h"
 #include "cache/command_semantics.h"
 #include "cache/reply.h"
+#include "proto/memcache/parser.h"
+#include "proto/memcache/version.h"
 
 namespace trellis::cache {
 
 using proto::memcache::Command;
 using proto::memcache::Request;
-
-std::string Executor::VersionString() { return "1.6.18-trellis-" + std::string(base::kVersion); }
 
 bool Executor::Execute(const Request& request, uint32_t now, std::string* out) {
   metrics_.Command(request.command).Increment();
@@ -65,7 +61,7 @@ bool Executor::Execute(const Request& request, uint32_t now, std::string* out) {
       Reply(request, "OK", out);
       return true;
     case Command::kVersion:
-      out->append("VERSION " + VersionString() + "\r\n");
+      out->append(proto::memcache::kVersionReply);
       return true;
     case Command::kVerbosity:
       Reply(request, "OK", out);

@@ -37,7 +37,7 @@ struct CacheMetrics {
   base::Counter &get_hits, &get_misses, &get_expired, &delete_hits, &delete_misses, &incr_hits,
       &incr_misses, &decr_hits, &decr_misses, &cas_hits, &cas_misses, &cas_badval, &touch_hits,
       &touch_misses, &store_too_large, &store_no_memory;
-  base::Counter* commands[26];
+  base::Counter* commands[proto::memcache::kCommandCount];
   base::Histogram& batch_seconds;
 
  private:
@@ -68,10 +68,6 @@ class Executor {
   // The reply to a storage command whose value is over the item size limit. A failed set
   // (text or meta) also removes the key's old value, as memcached does.
   void RejectTooLarge(const proto::memcache::Request& request, uint32_t now, std::string* out);
-
-  // "VERSION ..." as this node reports it: memcached's version that it is compatible
-  // with, then ours, so clients that parse the number see 1.6.
-  static std::string VersionString();
 
  private:
   void Get(const proto::memcache::Request& request, uint32_t now, std::string* out);

@@ -192,6 +192,7 @@ void Executor::MetaSet(const Request& request, uint32_t now, std::string* out) {
   }
   if (meta.Has('C')) {
     args.compare_cas = MetaUnsigned(request, 'C');
+    args.set_stale = meta.Has('I');
     if (args.mode == StoreMode::kSet || args.mode == StoreMode::kReplace) {
       args.mode = StoreMode::kCas;
     }

@@ -1,7 +1,5 @@
 #include "cache/replication.h"
 
-#include <time.h>
-
 #include <algorithm>
 #include <charconv>
 #include <cstring>
@@ -17,6 +15,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "base/clock.h"
 #include "cache/replication_wire.h"
 #include "net/waker.h"
 
@@ -30,18 +29,6 @@ constexpr size_t kBatchBytes = 256 * 1024;
 constexpr auto kRetryInterval = std::chrono::milliseconds(200);
 constexpr auto kAckInterval = std::chrono::milliseconds(5);
 constexpr auto kHeartbeatInterval = std::chrono::milliseconds(100);
-
-uint64_t WallMs() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
-}
-
-uint32_t Now() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-  return static_cast<uint32_t>(ts.tv_sec);
-}
 
 bool ParseNumber(std::string_view token, uint64_t* value) {
   auto [end, ec] = std::from_chars(token.data(), token.data() + token.size(), *value);
@@ -143,7 +130,7 @@ asio::awaitable<void> ServeReplication(net::Connection& connection, Store& store
     const auto now = std::chrono::steady_clock::now();
     if (now >= next_heartbeat) {
       // After the records copied: it stands for everything before it in the stream.
-      AppendHeartbeat({static_cast<uint64_t>(now.time_since_epoch().count()), WallMs(),
+      AppendHeartbeat({static_cast<uint64_t>(now.time_since_epoch().count()), base::UnixMilliseconds(),
                        static_cast<uint32_t>(gate.lease_length().count()),
                        gate.frozen()},
                       &out);
@@ -223,7 +210,7 @@ asio::awaitable<bool> Acknowledge(asio::ip::tcp::socket& socket, uint64_t applie
 // heartbeat's token goes to `*heartbeat_token`, to be acknowledged.
 size_t ApplyFrames(std::string_view input, Store& store, ReplicaState& state, uint64_t* log_id,
                    uint64_t generation, uint64_t* heartbeat_token) {
-  const uint32_t now = Now();
+  const uint32_t now = base::CoarseUnixSeconds();
   size_t used = 0;
   for (;;) {
     if (state.generation() != generation) {
@@ -349,7 +336,7 @@ std::optional<asio::ip::tcp::endpoint> ReplicaState::main() const {
 
 int64_t ReplicaState::LagMs() const {
   const uint64_t heartbeat = main_wall_ms.load();
-  return heartbeat == 0 ? -1 : std::max<int64_t>(0, static_cast<int64_t>(WallMs() - heartbeat));
+  return heartbeat == 0 ? -1 : std::max<int64_t>(0, static_cast<int64_t>(base::UnixMilliseconds() - heartbeat));
 }
 
 std::chrono::steady_clock::time_point ReplicaState::MainLeaseEnd() const {

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "cache/executor.h"
+#include "proto/memcache/version.h"
 
 namespace trellis::cache {
 
@@ -36,13 +37,10 @@ CacheMetrics::CacheMetrics(base::Registry& r)
           "trellis_cache_batch_seconds",
           "Time from a batch of pipelined requests arriving to its replies being written.",
           base::LatencyBuckets())) {
-  static constexpr const char* kNames[26] = {
-      "get",   "gets",   "gat",  "gats", "set",   "add",       "replace", "append",    "prepend",
-      "cas",   "delete", "incr", "decr", "touch", "flush_all", "version", "verbosity", "quit",
-      "stats", "mg",     "ms",   "md",   "ma",    "mn",        "me",      "other"};
-  for (int i = 0; i < 26; ++i) {
+  for (size_t i = 0; i < proto::memcache::kCommandCount; ++i) {
+    const std::string name(proto::memcache::CommandName(static_cast<proto::memcache::Command>(i)));
     commands[i] = &r.GetCounter("trellis_cache_commands_total", "Commands executed, by command.",
-                                {{"command", kNames[i]}});
+                                {{"command", name}});
   }
 }
 
@@ -108,7 +106,7 @@ void Executor::Stats(const Request& request, uint32_t now, std::string* out) {
     stat("pid", getpid());
     stat("uptime", now - options_.process_started);
     stat("time", now);
-    stat("version", VersionString());
+    stat("version", proto::memcache::kServerVersion);
     stat("pointer_size", sizeof(void*) * 8);
     stat("rusage_user", seconds(usage.ru_utime));
     stat("rusage_system", seconds(usage.ru_stime));

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "base/check.h"
+#include "base/clock.h"
 
 namespace trellis::cache {
 
@@ -653,7 +654,7 @@ void Store::SweepExpired(uint32_t now, size_t budget) {
 void Store::ForEachItem(size_t stripe_index, const std::function<void(const Item&)>& fn) {
   Stripe& stripe = *stripes_[stripe_index];
   std::lock_guard lock(stripe.mu);
-  const uint32_t now = static_cast<uint32_t>(time(nullptr));
+  const uint32_t now = base::CoarseUnixSeconds();
   for (ItemRef head : stripe.buckets) {
     for (ItemRef ref = head; ref != kNoItem;) {
       const Item* item = arena_.Resolve(ref);

@@ -19,18 +19,16 @@ int main(int argc, char** argv) {
     return std::string("trellis: ") + e.what() + " (see --help)\n";
   });
   const std::vector<trellis::cli::Command> commands = {
-      trellis::cli::AddUpCommand(app),
-      trellis::cli::AddCacheCommand(app),
-      trellis::cli::AddAccessCommand(app),
-      trellis::cli::AddMasterCommand(app),
-      trellis::cli::AddClusterCommand(app),
-      trellis::cli::AddBenchCommand(app),
+      trellis::cli::AddUpCommand(app),      trellis::cli::AddCacheCommand(app),
+      trellis::cli::AddAccessCommand(app),  trellis::cli::AddMasterCommand(app),
+      trellis::cli::AddClusterCommand(app), trellis::cli::AddBenchCommand(app),
       trellis::cli::AddVersionCommand(app),
   };
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every usage error exits 2 (daemon/flags.h).
+    return app.exit(e) == 0 ? 0 : 2;
   }
   for (const trellis::cli::Command& command : commands) {
     if (command.app->parsed()) {

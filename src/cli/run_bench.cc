@@ -10,7 +10,7 @@
 
 #include "bench/load_generator.h"
 #include "cli/command.h"
-#include "cli/daemon_flags.h"
+#include "daemon/flags.h"
 #include "net/address.h"
 
 namespace trellis::cli {
@@ -123,20 +123,22 @@ void PrintReport(const BenchFlags& flags, const bench::BenchReport& report) {
 
 int RunBenchCommand(CLI::App& app, BenchFlags& flags) {
   bench::BenchOptions& o = flags.options;
-  auto endpoint = ResolveFlag("--server", flags.server);
+  auto endpoint = daemon::ResolveFlag("--server", flags.server);
   if (!endpoint) {
-    return UsageError(app, endpoint.error().message);
+    return daemon::Fail(app, endpoint.error());
   }
   o.server = *endpoint;
   if (!ParseRatio(flags.ratio, &o.set_ratio, &o.get_ratio)) {
-    return UsageError(app, "--ratio: '" + flags.ratio + "' is not SET:GET (e.g. 1:9)");
+    return daemon::Fail(
+        app, base::InvalidArgument("--ratio: '" + flags.ratio + "' is not SET:GET (e.g. 1:9)"));
   }
   if (!ParseValueSize(flags.value_size, &o.value_min, &o.value_max)) {
-    return UsageError(app, "--value-size: '" + flags.value_size + "' is not BYTES or MIN-MAX");
+    return daemon::Fail(app, base::InvalidArgument("--value-size: '" + flags.value_size +
+                                                   "' is not BYTES or MIN-MAX"));
   }
   auto pattern = bench::ParseKeyPattern(flags.key_pattern);
   if (!pattern) {
-    return UsageError(app, pattern.error().message);
+    return daemon::Fail(app, base::InvalidArgument(pattern.error().message));
   }
   o.key_pattern = *pattern;
   o.meta_protocol = flags.protocol == "meta";
@@ -152,7 +154,7 @@ int RunBenchCommand(CLI::App& app, BenchFlags& flags) {
     fmt::print("\r{:60}\r", "");
   }
   if (!report) {
-    return UsageError(app, report.error().message);
+    return daemon::Fail(app, report.error());
   }
   PrintReport(flags, *report);
   return 0;

@@ -7,16 +7,17 @@
 
 #include <CLI/CLI.hpp>
 
-#include "cli/cache_daemon.h"
+#include "cache/cache_node.h"
+#include "cache/cluster_member.h"
 #include "cli/command.h"
-#include "cli/daemon_flags.h"
+#include "daemon/daemon.h"
 #include "net/address.h"
 
 namespace trellis::cli {
 namespace {
 
 struct CacheFlags {
-  DaemonFlags daemon;
+  daemon::DaemonFlags daemon;
   std::string listen = "127.0.0.1:11211";
   std::string host;  // -l: memcached's listen address without the port.
   int port = -1;     // -p
@@ -25,7 +26,7 @@ struct CacheFlags {
   std::string max_item_size = "1m";
   bool no_evict = false;
   size_t max_connections = 1024;
-  double idle_timeout_seconds = 0;
+  std::chrono::milliseconds idle_timeout{0};
   int udp_port = 0;
   std::string user;
   int verbosity = 0;
@@ -35,7 +36,7 @@ struct CacheFlags {
   std::string advertise;
   bool sync_replication = false;
   bool sync_refuse = false;
-  double sync_timeout_seconds = 1;
+  std::chrono::milliseconds sync_timeout{1000};
   size_t replication_log_mb = 64;
 };
 
@@ -53,19 +54,16 @@ base::Result<size_t> ParseSize(const std::string& text) {
   char* end = nullptr;
   const unsigned long long value = std::strtoull(digits.c_str(), &end, 10);
   if (digits.empty() || *end != '\0' || value == 0) {
-    return base::Error{"--max-item-size: '" + text + "' is not a size (e.g. 1048576, 512k, 1m)"};
+    return base::InvalidArgument("--max-item-size: '" + text +
+                                 "' is not a size (e.g. 1048576, 512k, 1m)");
   }
   return static_cast<size_t>(value * multiplier);
 }
 
-int RunCache(CLI::App& app, CacheFlags& flags) {
-  auto admin_endpoint = FinishDaemonFlags(app, flags.daemon);
-  if (!admin_endpoint) {
-    return UsageError(app, admin_endpoint.error().message);
-  }
+base::Status RunCache(daemon::Daemon& daemon, const CacheFlags& flags) {
   auto listen = net::ParseHostPort(flags.listen);
   if (!listen) {
-    return UsageError(app, "--listen: " + listen.error().message);
+    return base::InvalidArgument("--listen: " + listen.error().message);
   }
   if (!flags.host.empty()) {
     listen->host = flags.host;
@@ -75,66 +73,59 @@ int RunCache(CLI::App& app, CacheFlags& flags) {
   }
   auto endpoint = net::Resolve(*listen);
   if (!endpoint) {
-    return UsageError(app, "--listen: " + endpoint.error().message);
+    return base::InvalidArgument("--listen: " + endpoint.error().message);
   }
-  auto max_item_size = ParseSize(flags.max_item_size);
-  if (!max_item_size) {
-    return UsageError(app, max_item_size.error().message);
-  }
-  if (*max_item_size > flags.memory_mb * 1024 * 1024 / 2) {
-    return UsageError(app, "--max-item-size must be at most half of --memory");
+  TRELLIS_TRY(const size_t max_item_size, ParseSize(flags.max_item_size));
+  if (max_item_size > flags.memory_mb * 1024 * 1024 / 2) {
+    return base::InvalidArgument("--max-item-size must be at most half of --memory");
   }
   if (flags.udp_port != 0) {
-    return UsageError(app, "-U: UDP is not supported; only -U 0 is accepted");
+    return base::InvalidArgument("-U: UDP is not supported; only -U 0 is accepted");
   }
   if (flags.verbosity > 0 && flags.daemon.log_level == "info") {
     spdlog::set_level(spdlog::level::debug);
+  }
+  if (flags.master.empty() != flags.group.empty()) {
+    return base::InvalidArgument("--master and --group go together");
+  }
+  if (!flags.advertise.empty() && flags.master.empty()) {
+    return base::InvalidArgument("--advertise: only with --master");
+  }
+  if (!flags.advertise.empty() && !net::ParseHostPort(flags.advertise)) {
+    return base::InvalidArgument("--advertise: '" + flags.advertise + "' is not HOST:PORT");
+  }
+  if (!flags.master.empty() && !flags.replica_of.empty()) {
+    return base::InvalidArgument("--replica-of: with --master, the master says whom to follow");
   }
 
   cache::CacheNodeOptions options;
   options.listen = *endpoint;
   options.threads = flags.threads;
   options.memory_bytes = flags.memory_mb * 1024 * 1024;
-  options.max_item_size = *max_item_size;
+  options.max_item_size = max_item_size;
   options.evict = !flags.no_evict;
   options.max_connections = flags.max_connections;
-  options.idle_timeout =
-      std::chrono::milliseconds(static_cast<int64_t>(flags.idle_timeout_seconds * 1000));
+  options.idle_timeout = flags.idle_timeout;
   if (!flags.replica_of.empty()) {
-    auto main = ResolveFlag("--replica-of", flags.replica_of);
-    if (!main) {
-      return UsageError(app, main.error().message);
-    }
-    options.replica_of = *main;
+    TRELLIS_TRY(options.replica_of, daemon::ResolveFlag("--replica-of", flags.replica_of));
   }
+  options.follows_master = !flags.master.empty();
   options.sync_replication = flags.sync_replication;
   options.refuse_unreplicated_writes = flags.sync_refuse;
-  options.sync_timeout =
-      std::chrono::milliseconds(static_cast<int64_t>(flags.sync_timeout_seconds * 1000));
+  options.sync_timeout = flags.sync_timeout;
   options.replication_log_bytes = flags.replication_log_mb << 20;
-  std::optional<MasterMembership> membership;
-  if (flags.master.empty() != flags.group.empty()) {
-    return UsageError(app, "--master and --group go together");
-  }
-  if (!flags.advertise.empty() && flags.master.empty()) {
-    return UsageError(app, "--advertise: only with --master");
-  }
-  if (!flags.advertise.empty() && !net::ParseHostPort(flags.advertise)) {
-    return UsageError(app, "--advertise: '" + flags.advertise + "' is not HOST:PORT");
-  }
+  TRELLIS_TRY(auto node, cache::CacheNode::Start(options, daemon.metrics()));
+  cache::CacheNode& cache = *node;
+  daemon.Add(std::move(node));
   if (!flags.master.empty()) {
-    if (!flags.replica_of.empty()) {
-      return UsageError(app, "--replica-of: with --master, the master says whom to follow");
-    }
-    auto client = master::MasterClient::ForUrl(flags.master);
-    if (!client) {
-      return UsageError(app, "--master: " + client.error().message);
-    }
-    membership = MasterMembership{*client, flags.group, flags.advertise};
-    options.follows_master = true;
+    const std::string address =
+        flags.advertise.empty() ? net::FormatEndpoint(cache.local_endpoint()) : flags.advertise;
+    TRELLIS_TRY(auto member,
+                cache::ClusterMember::Start({flags.master, flags.group, address}, cache));
+    daemon.Add(std::move(member));
   }
-  return RunCacheDaemon(app, flags.daemon, *admin_endpoint, options, "cache", /*banner=*/false,
-                        flags.user, membership);
+  daemon.set_user(flags.user);
+  return {};
 }
 
 }  // namespace
@@ -145,7 +136,7 @@ Command AddCacheCommand(CLI::App& parent) {
       "run a memcached-compatible cache node (text and meta protocol); accepts memcached's "
       "own flags -l -p -t -m -c -I -M -U 0 -u -v");
   auto flags = std::make_shared<CacheFlags>();
-  AddDaemonFlags(*app, flags->daemon, "127.0.0.1:0");
+  daemon::AddDaemonFlags(*app, flags->daemon, "127.0.0.1:0");
   app->add_option("--listen", flags->listen, "HOST:PORT for memcached clients")
       ->capture_default_str();
   app->add_option("-l", flags->host, "memcached -l: the address to listen on (port from -p)");
@@ -180,11 +171,12 @@ Command AddCacheCommand(CLI::App& parent) {
                 "in sync mode, answer a write no backup took within --sync-timeout with "
                 "SERVER_ERROR (it may still be on the main) instead of its reply: no "
                 "acknowledged write can then be lost, at the price of errors while alone");
-  app->add_option("--sync-timeout", flags->sync_timeout_seconds,
-                  "seconds a sync write waits for a backup before it is answered anyway and "
-                  "counted in trellis_replication_sync_degraded_total")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
+  daemon::AddDurationFlag(*app,
+                          {"--sync-timeout",
+                           "how long a sync write waits for a backup before it is answered "
+                           "anyway and counted in trellis_replication_sync_degraded_total",
+                           std::chrono::milliseconds(1), std::chrono::hours(1)},
+                          flags->sync_timeout);
   app->add_option("--replication-log", flags->replication_log_mb,
                   "megabytes of recent changes kept for backups that reconnect; one further "
                   "behind gets a full snapshot")
@@ -194,17 +186,22 @@ Command AddCacheCommand(CLI::App& parent) {
                   "most simultaneous client connections (memcached -c)")
       ->check(CLI::Range(size_t{1}, size_t{65535}))
       ->capture_default_str();
-  app->add_option("--idle-timeout", flags->idle_timeout_seconds,
-                  "close client connections idle this many seconds; 0 never (memcached "
-                  "-o idle_timeout)")
-      ->check(CLI::Range(0.0, 86400.0))
-      ->capture_default_str();
+  daemon::AddDurationFlag(*app,
+                          {"--idle-timeout",
+                           "close client connections idle this long; 0 never (memcached -o "
+                           "idle_timeout)",
+                           std::chrono::milliseconds(0), std::chrono::hours(24)},
+                          flags->idle_timeout);
   app->add_option("-U", flags->udp_port, "memcached -U: UDP port; only 0 (off) is supported");
   app->add_option("-u", flags->user,
                   "memcached -u: when started as root, become this user once the ports are "
                   "bound; ignored otherwise");
   app->add_flag("-v", flags->verbosity, "memcached -v: more logging (repeatable)");
-  return {app, [app, flags] { return RunCache(*app, *flags); }};
+  return {app, [app, flags] {
+            return daemon::RunDaemon(
+                *app, flags->daemon,
+                {"cache", false, [&flags](daemon::Daemon& d) { return RunCache(d, *flags); }});
+          }};
 }
 
 }  // namespace trellis::cli

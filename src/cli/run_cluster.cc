@@ -13,11 +13,14 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
-#include "cli/daemon_flags.h"
+#include "daemon/flags.h"
+#include "http/client.h"
 #include "master/client/master_client.h"
 
 namespace trellis::cli {
 namespace {
+
+namespace asio = boost::asio;
 
 struct ClusterFlags {
   std::string master;
@@ -27,68 +30,98 @@ struct ClusterFlags {
   std::string mode;  // set-mode
 };
 
-base::Result<master::MasterClient> ClientFor(const ClusterFlags& flags) {
-  std::string url = flags.master;
-  if (url.empty()) {
-    std::ifstream file(flags.data + "/master.url");
-    if (!std::getline(file, url)) {
-      return base::Error{"no --master, and no " + flags.data +
-                         "/master.url (is `trellis up` running here?)"};
-    }
+base::Result<std::string> MasterUrl(const ClusterFlags& flags) {
+  if (!flags.master.empty()) {
+    return flags.master;
   }
-  return master::MasterClient::ForUrl(url);
+  std::string url;
+  std::ifstream file(flags.data + "/master.url");
+  if (!std::getline(file, url)) {
+    return base::InvalidArgument("no --master, and no " + flags.data +
+                                 "/master.url (is `trellis up` running here?)");
+  }
+  return url;
 }
 
-void PrintStatus(const nlohmann::json& map) {
-  fmt::print("cluster map version {}\n", map.value("version", 0));
+void PrintStatus(const master::ClusterState& map) {
+  fmt::print("cluster map version {}\n", map.version);
   fmt::print("{:<22} {:<10} {:<7} {:>6} {:<6} {:>12} {:>10} {:>6} {:<6} {}\n", "ADDRESS", "GROUP",
              "ROLE", "EPOCH", "MODE", "SEQUENCE", "LAG", "LAG S", "HEALTH", "PID");
-  for (const nlohmann::json& group : map.value("groups", nlohmann::json::array())) {
-    const auto nodes = group.value("nodes", nlohmann::json::array());
-    if (nodes.empty()) {
-      fmt::print("{:<22} {:<10} (no nodes)\n", "-", group.value("name", ""));
+  for (const master::GroupState& group : map.groups) {
+    if (group.nodes.empty()) {
+      fmt::print("{:<22} {:<10} (no nodes)\n", "-", group.name);
     }
-    for (const nlohmann::json& node : nodes) {
-      const uint64_t pid = node.value("pid", uint64_t{0});
+    for (const master::NodeState& node : group.nodes) {
       // Seconds behind the main (its last heartbeat's age); "-" before the first one.
-      const nlohmann::json lag_ms = node.value("lag_ms", nlohmann::json());
-      fmt::print("{:<22} {:<10} {:<7} {:>6} {:<6} {:>12} {:>10} {:>6} {:<6} {}\n",
-                 node.value("address", ""), group.value("name", ""), node.value("role", ""),
-                 group.value("epoch", 0), group.value("mode", ""), node.value("sequence", 0),
-                 node.value("lag", 0),
-                 lag_ms.is_number() ? fmt::format("{:.1f}", lag_ms.get<double>() / 1000) : "-",
-                 node.value("healthy", false) ? "up" : "DOWN", pid != 0 ? std::to_string(pid) : "-");
+      fmt::print("{:<22} {:<10} {:<7} {:>6} {:<6} {:>12} {:>10} {:>6} {:<6} {}\n", node.address,
+                 group.name, master::RoleName(node.role), group.epoch,
+                 master::WriteModeName(group.mode), node.sequence, node.lag,
+                 node.lag_ms ? fmt::format("{:.1f}", *node.lag_ms / 1000.0) : "-",
+                 node.healthy ? "up" : "DOWN", node.pid != 0 ? std::to_string(node.pid) : "-");
     }
   }
+}
+
+// Runs `action` against the master; what to print is the reply as JSON.
+asio::awaitable<base::Result<nlohmann::json>> Act(master::MasterClient& client,
+                                                  const std::string& action,
+                                                  const ClusterFlags& flags) {
+  using Answer = base::Result<nlohmann::json>;
+  auto done = [](base::Status status) -> Answer {
+    if (!status) {
+      return status.error();
+    }
+    return nlohmann::json{{"ok", true}};
+  };
+  if (action == "status") {
+    TRELLIS_CO_TRY(auto map, co_await client.GetCluster());
+    co_return master::ToJson(map);
+  }
+  if (action == "add-group") {
+    const master::NewGroup group{flags.name};
+    co_return done(co_await client.AddGroup(group));
+  }
+  if (action == "remove-node") {
+    co_return done(co_await client.RemoveNode(flags.name));
+  }
+  if (action == "failover") {
+    // Only the main seen now is replaced: a failover that the master or another operator
+    // made meanwhile is not followed by a second one.
+    TRELLIS_CO_TRY(auto map, co_await client.GetCluster());
+    const master::GroupState* group = map.FindGroup(flags.name);
+    if (group == nullptr) {
+      co_return base::NotFound("no group " + flags.name);
+    }
+    const master::FailoverRequest request{group->epoch};
+    TRELLIS_CO_TRY(auto reply, co_await client.Failover(flags.name, request));
+    co_return master::ToJson(reply);
+  }
+  if (action == "set-mode") {
+    TRELLIS_CO_TRY(auto mode, master::ParseWriteMode(flags.mode));
+    const master::ModeChange change{mode};
+    co_return done(co_await client.SetMode(flags.name, change));
+  }
+  co_return base::InvalidArgument("unknown action " + action);
 }
 
 int RunCluster(CLI::App& app, const std::string& action, const ClusterFlags& flags) {
-  auto client = ClientFor(flags);
-  if (!client) {
-    return UsageError(app, client.error().message);
+  auto url = MasterUrl(flags);
+  if (!url) {
+    return daemon::Fail(app, url.error());
   }
-  // A switchover may wait for a backup to catch up (5 s at most) and for a lease to run out.
-  const auto timeout = std::chrono::seconds(15);
-  base::Result<nlohmann::json> reply = base::Error{"unknown action"};
-  if (action == "status") {
-    reply = client->Call("GET", "/v1/cluster", "", timeout);
-  } else if (action == "add-group") {
-    reply = client->Call("POST", "/v1/groups", nlohmann::json{{"name", flags.name}}.dump(), timeout);
-  } else if (action == "remove-node") {
-    reply = client->Call("DELETE", "/v1/nodes/" + flags.name, "", timeout);
-  } else if (action == "failover") {
-    reply = client->Call("POST", "/v1/groups/" + flags.name + "/failover", "", timeout);
-  } else if (action == "set-mode") {
-    reply = client->Call("POST", "/v1/groups/" + flags.name + "/mode",
-                         nlohmann::json{{"mode", flags.mode}}.dump(), timeout);
-  }
+  using Answer = base::Result<nlohmann::json>;
+  Answer reply =
+      http::RunBlocking<Answer>([&](asio::any_io_executor executor) -> asio::awaitable<Answer> {
+        TRELLIS_CO_TRY(auto client, master::MasterClient::ForUrl(executor, *url));
+        co_return co_await Act(client, action, flags);
+      });
   if (!reply) {
-    return UsageError(app, reply.error().message);
+    return daemon::Fail(app, reply.error());
   }
   if (flags.json || (action != "status" && !isatty(STDOUT_FILENO))) {
     fmt::print("{}\n", reply->dump());
   } else if (action == "status") {
-    PrintStatus(*reply);
+    PrintStatus(*master::ParseClusterState(*reply));
   } else {
     fmt::print("ok: {}\n", reply->dump());
   }
@@ -98,8 +131,8 @@ int RunCluster(CLI::App& app, const std::string& action, const ClusterFlags& fla
 }  // namespace
 
 Command AddClusterCommand(CLI::App& parent) {
-  CLI::App* app = parent.add_subcommand(
-      "cluster", "look at and change a CMEM cluster through its master");
+  CLI::App* app =
+      parent.add_subcommand("cluster", "look at and change a CMEM cluster through its master");
   app->require_subcommand(1);
   app->fallthrough();  // --master and --json also after the action.
   auto flags = std::make_shared<ClusterFlags>();
@@ -115,13 +148,14 @@ Command AddClusterCommand(CLI::App& parent) {
     sub->callback([action, name] { *action = name; });
     return sub;
   };
-  add("status",
-      "groups and nodes: address, group, role, epoch, mode, sequence, lag, health, pid");
+  add("status", "groups and nodes: address, group, role, epoch, mode, sequence, lag, health, pid");
   add("add-group", "add a group")->add_option("NAME", flags->name, "group name")->required();
   add("remove-node", "remove a node from the map")
       ->add_option("ADDRESS", flags->name, "HOST:PORT of the node")
       ->required();
-  add("failover", "switch a group's main to its most up-to-date backup")
+  add("failover",
+      "switch a group's main to its most up-to-date backup (refused if the main changed "
+      "meanwhile)")
       ->add_option("GROUP", flags->name, "group name")
       ->required();
   CLI::App* mode = add("set-mode", "set a group's write mode");

@@ -2,11 +2,7 @@
 
 #include <algorithm>
 
-#include <nlohmann/json.hpp>
-
 namespace trellis::master {
-
-const char* RoleName(Role role) { return role == Role::kMain ? "main" : "backup"; }
 
 const GroupInfo* ClusterMap::FindGroup(const std::string& name) const {
   for (const GroupInfo& group : groups_) {
@@ -36,13 +32,13 @@ const NodeInfo* ClusterMap::MainOf(const std::string& group) const {
 }
 
 base::Status ClusterMap::AddGroup(const std::string& name) {
-  if (name.empty() || name.size() > 64 ||
-      !std::all_of(name.begin(), name.end(),
-                   [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'; })) {
-    return base::Error{"group names are 1-64 letters, digits, '-' or '_'"};
+  if (name.empty() || name.size() > 64 || !std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+      })) {
+    return base::InvalidArgument("group names are 1-64 letters, digits, '-' or '_'");
   }
   if (FindGroup(name) != nullptr) {
-    return base::Error{"group " + name + " exists"};
+    return base::Conflict("group " + name + " exists");
   }
   groups_.push_back({name, 1, false, false});
   Touch();
@@ -51,11 +47,11 @@ base::Status ClusterMap::AddGroup(const std::string& name) {
 
 base::Result<Role> ClusterMap::RegisterNode(const std::string& group, const std::string& address) {
   if (FindGroup(group) == nullptr) {
-    return base::Error{"no group " + group};
+    return base::NotFound("no group " + group);
   }
   if (NodeInfo* node = FindNode(address)) {
     if (node->group != group) {
-      return base::Error{address + " is in group " + node->group};
+      return base::Conflict(address + " is in group " + node->group);
     }
     node->healthy = true;
     node->failed_probes = 0;
@@ -77,7 +73,7 @@ base::Status ClusterMap::RemoveNode(const std::string& address) {
   auto it = std::find_if(nodes_.begin(), nodes_.end(),
                          [&](const NodeInfo& node) { return node.address == address; });
   if (it == nodes_.end()) {
-    return base::Error{"no node " + address};
+    return base::NotFound("no node " + address);
   }
   const bool was_main = it->role == Role::kMain;
   const std::string group = it->group;
@@ -97,7 +93,7 @@ base::Status ClusterMap::SetMode(const std::string& group, bool sync) {
       return {};
     }
   }
-  return base::Error{"no group " + group};
+  return base::NotFound("no group " + group);
 }
 
 void ClusterMap::SetFrozen(const std::string& group, bool frozen) {
@@ -118,7 +114,7 @@ base::Result<std::string> ClusterMap::Promote(const std::string& group) {
     }
   }
   if (best == nullptr) {
-    return base::Error{"group " + group + " has no healthy backup"};
+    return base::Conflict("group " + group + " has no healthy backup");
   }
   for (NodeInfo& node : nodes_) {
     if (node.group == group && node.role == Role::kMain) {
@@ -136,35 +132,41 @@ base::Result<std::string> ClusterMap::Promote(const std::string& group) {
   return best->address;
 }
 
-nlohmann::json ClusterMap::ToJson(std::chrono::milliseconds lease) const {
-  nlohmann::json groups = nlohmann::json::array();
+ClusterState ClusterMap::ToState(std::chrono::milliseconds lease) const {
+  ClusterState state;
+  state.version = version_;
+  state.lease = lease;
   for (const GroupInfo& group : groups_) {
-    nlohmann::json nodes = nlohmann::json::array();
+    GroupState& out = state.groups.emplace_back();
+    out.name = group.name;
+    out.epoch = group.epoch;
+    out.mode = group.sync ? WriteMode::kSync : WriteMode::kAsync;
+    out.frozen = group.frozen;
     const NodeInfo* main = MainOf(group.name);
+    if (main != nullptr) {
+      out.main = main->address;
+    }
     for (const NodeInfo& node : nodes_) {
-      if (node.group == group.name) {
-        nodes.push_back({{"address", node.address},
-                         {"role", RoleName(node.role)},
-                         {"healthy", node.healthy},
-                         {"sequence", node.sequence},
-                         {"pid", node.pid},
-                         {"lag", main != nullptr && main->sequence > node.sequence &&
-                                         node.role == Role::kBackup
-                                     ? main->sequence - node.sequence
-                                     : 0},
-                         {"lag_ms", node.role == Role::kMain ? nlohmann::json(0)
-                                    : node.lag_ms >= 0 ? nlohmann::json(node.lag_ms)
-                                                       : nlohmann::json()}});
+      if (node.group != group.name) {
+        continue;
+      }
+      NodeState& member = out.nodes.emplace_back();
+      member.address = node.address;
+      member.role = node.role;
+      member.healthy = node.healthy;
+      member.sequence = node.sequence;
+      member.pid = node.pid;
+      const bool behind =
+          node.role == Role::kBackup && main != nullptr && main->sequence > node.sequence;
+      member.lag = behind ? main->sequence - node.sequence : 0;
+      if (node.role == Role::kMain) {
+        member.lag_ms = 0;
+      } else if (node.lag_ms >= 0) {
+        member.lag_ms = node.lag_ms;
       }
     }
-    groups.push_back({{"name", group.name},
-                      {"epoch", group.epoch},
-                      {"mode", group.sync ? "sync" : "async"},
-                      {"frozen", group.frozen},
-                      {"main", main != nullptr ? nlohmann::json(main->address) : nlohmann::json()},
-                      {"nodes", nodes}});
   }
-  return {{"version", version_}, {"slots", 16384}, {"lease_ms", lease.count()}, {"groups", groups}};
+  return state;
 }
 
 ClusterMap ClusterMap::Restore(uint64_t version, std::vector<GroupInfo> groups,

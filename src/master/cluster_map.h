@@ -15,13 +15,10 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json_fwd.hpp>
-
 #include "base/result.h"
+#include "master/client/cluster_state.h"
 
 namespace trellis::master {
-
-enum class Role { kMain, kBackup };
 
 struct NodeInfo {
   std::string address;  // HOST:PORT of its memcached port; the node's identity.
@@ -53,16 +50,18 @@ class ClusterMap {
   const std::vector<GroupInfo>& groups() const { return groups_; }
   const std::vector<NodeInfo>& nodes() const { return nodes_; }
 
+  // Errors: kInvalidArgument for a bad name, kConflict when the group exists.
   base::Status AddGroup(const std::string& name);
   // A node joins `group`: the main if the group has none, else a backup. A node that
   // registers again has restarted: a backup stays one; a main hands over to its best
   // healthy backup (a restarted cache process is empty), unless it has none.
+  // Errors: kNotFound (no such group), kConflict (the node is in another group).
   base::Result<Role> RegisterNode(const std::string& group, const std::string& address);
   base::Status RemoveNode(const std::string& address);
   base::Status SetMode(const std::string& group, bool sync);
   void SetFrozen(const std::string& group, bool frozen);
   // Makes the healthy backup with the highest sequence the main, the old main a backup;
-  // bumps the epoch. Fails when the group has no healthy backup.
+  // bumps the epoch. Fails (kConflict) when the group has no healthy backup.
   base::Result<std::string> Promote(const std::string& group);
 
   const NodeInfo* MainOf(const std::string& group) const;
@@ -71,8 +70,8 @@ class ClusterMap {
   // Marks a change that followers must see (health, sequences do not count).
   void Touch() { ++version_; }
 
-  // `lease`: the lease length the map tells its mains.
-  nlohmann::json ToJson(std::chrono::milliseconds lease) const;
+  // What followers see; `lease`: the lease length the map tells its mains.
+  ClusterState ToState(std::chrono::milliseconds lease) const;
   // For the store: the persistent part.
   static ClusterMap Restore(uint64_t version, std::vector<GroupInfo> groups,
                             std::vector<NodeInfo> nodes);
@@ -82,7 +81,5 @@ class ClusterMap {
   std::vector<GroupInfo> groups_;
   std::vector<NodeInfo> nodes_;
 };
-
-const char* RoleName(Role role);
 
 }  // namespace trellis::master

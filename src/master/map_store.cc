@@ -62,7 +62,8 @@ base::Result<ClusterMap> MapStore::Load() {
   std::vector<NodeInfo> nodes;
   {
     Statement query;
-    sqlite3_prepare_v2(db_, "SELECT value FROM meta WHERE key = 'version'", -1, &query.stmt, nullptr);
+    sqlite3_prepare_v2(db_, "SELECT value FROM meta WHERE key = 'version'", -1, &query.stmt,
+                       nullptr);
     if (query.stmt != nullptr && sqlite3_step(query.stmt) == SQLITE_ROW) {
       version = static_cast<uint64_t>(sqlite3_column_int64(query.stmt, 0));
     }
@@ -79,16 +80,16 @@ base::Result<ClusterMap> MapStore::Load() {
   }
   {
     Statement query;
-    sqlite3_prepare_v2(db_, "SELECT address, grp, role FROM nodes ORDER BY rowid", -1,
-                       &query.stmt, nullptr);
+    sqlite3_prepare_v2(db_, "SELECT address, grp, role FROM nodes ORDER BY rowid", -1, &query.stmt,
+                       nullptr);
     while (query.stmt != nullptr && sqlite3_step(query.stmt) == SQLITE_ROW) {
       NodeInfo node;
       node.address = reinterpret_cast<const char*>(sqlite3_column_text(query.stmt, 0));
       node.group = reinterpret_cast<const char*>(sqlite3_column_text(query.stmt, 1));
-      node.role = std::string(reinterpret_cast<const char*>(sqlite3_column_text(query.stmt, 2))) ==
-                          "main"
-                      ? Role::kMain
-                      : Role::kBackup;
+      node.role =
+          std::string(reinterpret_cast<const char*>(sqlite3_column_text(query.stmt, 2))) == "main"
+              ? Role::kMain
+              : Role::kBackup;
       nodes.push_back(std::move(node));
     }
   }
@@ -125,7 +126,8 @@ base::Status MapStore::Save(const ClusterMap& map) {
     run("INSERT INTO nodes (address, grp, role) VALUES (?, ?, ?)", [&](sqlite3_stmt* stmt) {
       sqlite3_bind_text(stmt, 1, node.address.c_str(), -1, SQLITE_TRANSIENT);
       sqlite3_bind_text(stmt, 2, node.group.c_str(), -1, SQLITE_TRANSIENT);
-      sqlite3_bind_text(stmt, 3, RoleName(node.role), -1, SQLITE_TRANSIENT);
+      const std::string_view role = RoleName(node.role);
+      sqlite3_bind_text(stmt, 3, role.data(), static_cast<int>(role.size()), SQLITE_TRANSIENT);
     });
   }
   if (!ok) {

@@ -22,36 +22,21 @@
 namespace trellis::master {
 
 namespace asio = boost::asio;
-using admin::ApiRequest;
-using admin::ApiResponse;
+using boost::beast::http::verb;
+using http::Request;
+using http::Response;
 using nlohmann::json;
 
 namespace {
 
-ApiResponse Reply(int status, const json& body) { return {status, body.dump() + "\n"}; }
-ApiResponse Fail(int status, const std::string& message) {
-  return Reply(status, {{"error", message}});
-}
-
-// The value of `name` in a query string "a=1&b=2", or "".
-std::string QueryValue(const std::string& query, const std::string& name) {
-  size_t start = 0;
-  while (start < query.size()) {
-    const size_t end = std::min(query.find('&', start), query.size());
-    const std::string_view pair(query.data() + start, end - start);
-    if (pair.substr(0, name.size() + 1) == name + "=") {
-      return std::string(pair.substr(name.size() + 1));
-    }
-    start = end + 1;
-  }
-  return {};
-}
-
-// Seconds, fractions allowed ("0.25"), or `otherwise`.
-double ToSeconds(std::string_view text, double otherwise) {
+// A query parameter as seconds, fractions allowed ("0.25"), or `otherwise`.
+double ToSeconds(std::optional<std::string_view> text, double otherwise) {
   double value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  return ec == std::errc() && end == text.data() + text.size() && value >= 0 ? value : otherwise;
+  if (!text) {
+    return otherwise;
+  }
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+  return ec == std::errc() && end == text->data() + text->size() && value >= 0 ? value : otherwise;
 }
 
 uint64_t ToNumber(std::string_view text, uint64_t otherwise) {
@@ -60,24 +45,35 @@ uint64_t ToNumber(std::string_view text, uint64_t otherwise) {
   return ec == std::errc() && end == text.data() + text.size() ? value : otherwise;
 }
 
-// The body as a JSON object with string fields `names`, or an error.
-base::Result<std::vector<std::string>> Fields(const std::string& body,
-                                              const std::vector<std::string>& names) {
-  const json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_discarded() || !parsed.is_object()) {
-    return base::Error{"the body must be a JSON object"};
+// The request's body parsed by `parse` (cluster_state.h), or the error as a response.
+template <typename Parse>
+auto ParseBody(const Request& request, Parse parse) -> decltype(parse(json())) {
+  auto body = request.JsonBody();
+  if (!body) {
+    return body.error();
   }
-  std::vector<std::string> values;
-  for (const std::string& name : names) {
-    if (!parsed.contains(name) || !parsed[name].is_string()) {
-      return base::Error{"\"" + name + "\" (a string) is required"};
-    }
-    values.push_back(parsed[name]);
-  }
-  return values;
+  return parse(*body);
 }
 
 }  // namespace
+
+class MasterNode::GroupOperation {
+ public:
+  GroupOperation(std::set<std::string>* busy, std::string group)
+      : busy_(busy), group_(std::move(group)) {}
+  GroupOperation(GroupOperation&& other) noexcept
+      : busy_(std::exchange(other.busy_, nullptr)), group_(std::move(other.group_)) {}
+  GroupOperation& operator=(GroupOperation&&) = delete;
+  ~GroupOperation() {
+    if (busy_ != nullptr) {
+      busy_->erase(group_);
+    }
+  }
+
+ private:
+  std::set<std::string>* busy_;  // Null once moved from.
+  std::string group_;
+};
 
 MasterNode::MasterNode(const MasterOptions& options, base::Registry& metrics)
     : options_(options),
@@ -85,43 +81,79 @@ MasterNode::MasterNode(const MasterOptions& options, base::Registry& metrics)
                                               "Mains replaced: after failing probes (automatic) "
                                               "or asked for (switchover).",
                                               {{"kind", "automatic"}})),
-      switchovers_(metrics.GetCounter("trellis_master_failovers_total", "",
-                                      {{"kind", "switchover"}})),
+      switchovers_(
+          metrics.GetCounter("trellis_master_failovers_total", "", {{"kind", "switchover"}})),
       map_version_(metrics.GetGauge("trellis_master_map_version",
                                     "Version of the cluster map (goes up with every change).")),
       nodes_down_(metrics.GetGauge("trellis_master_nodes_down",
-                                   "Cache nodes whose probes are failing now.")) {}
+                                   "Cache nodes whose probes are failing now.")),
+      watches_(metrics.GetGauge("trellis_master_watches",
+                                "Long-polls waiting for the next cluster map now.")) {}
 
 base::Result<std::unique_ptr<MasterNode>> MasterNode::Start(const MasterOptions& options,
-                                                          base::Registry& metrics) {
+                                                            base::Registry& metrics) {
   std::unique_ptr<MasterNode> node(new MasterNode(options, metrics));
   auto store = MapStore::Open(options.data_dir);
   if (!store) {
-    return store.error();
+    return base::WithContext("--data", store.error());
   }
   node->store_ = std::move(store).value();
-  auto map = node->store_->Load();
-  if (!map) {
-    return map.error();
-  }
-  node->map_ = std::move(map).value();
+  TRELLIS_TRY(node->map_, node->store_->Load());
   node->map_version_.Set(static_cast<int64_t>(node->map_.version()));
+  http::ServerOptions server_options;
+  server_options.name = "master";
+  server_options.listen = options.listen;
+  server_options.max_connections = options.max_connections;
+  // A follower's long-poll is quiet for up to a minute between answers.
+  server_options.idle_timeout = std::chrono::seconds(120);
+  auto server = http::Server::Start(node->pool_, server_options, node->Routes(), metrics);
+  if (!server) {
+    return base::WithContext("--listen", server.error());
+  }
+  node->server_ = std::move(server).value();
   asio::co_spawn(node->pool_.context(0), node->ProbeLoop(), asio::detached);
   node->pool_.Start();
   return node;
 }
 
-MasterNode::~MasterNode() { Stop(); }
+MasterNode::~MasterNode() { Drain(std::chrono::milliseconds(0)); }
 
-void MasterNode::Stop() {
-  asio::post(pool_.context(0), [this] { stopping_ = true; });
+std::vector<daemon::Listener> MasterNode::listeners() const {
+  return {{"master", "HTTP/JSON API of the cluster map", local_endpoint()}};
+}
+
+void MasterNode::Drain(std::chrono::milliseconds timeout) {
+  if (drained_) {
+    return;
+  }
+  drained_ = true;
+  pool_.RunOnEveryShard([this](int) {
+    stopping_ = true;
+    WakeWatchers();
+  });
+  server_->Drain(timeout);
   pool_.Stop();
 }
 
-admin::ApiHandler MasterNode::api() {
-  return [this](const ApiRequest& request) -> asio::awaitable<std::optional<ApiResponse>> {
-    co_return co_await asio::co_spawn(pool_.context(0), Handle(request), asio::use_awaitable);
+std::shared_ptr<const http::Router> MasterNode::Routes() {
+  auto router = std::make_shared<http::Router>();
+  auto bind = [this](asio::awaitable<Response> (MasterNode::*handler)(const Request&)) {
+    return [this, handler](const Request& request) { return (this->*handler)(request); };
   };
+  router->Add(verb::get, "/v1/cluster", bind(&MasterNode::GetCluster));
+  router->Add(verb::post, "/v1/groups", bind(&MasterNode::AddGroup));
+  router->Add(verb::post, "/v1/nodes", bind(&MasterNode::RegisterNode));
+  router->Add(verb::delete_, "/v1/nodes/{address}", bind(&MasterNode::RemoveNode));
+  router->Add(verb::post, "/v1/groups/{name}/failover", bind(&MasterNode::Switchover));
+  router->Add(verb::post, "/v1/groups/{name}/mode", bind(&MasterNode::SetMode));
+  return router;
+}
+
+void MasterNode::WakeWatchers() {
+  for (auto& waker : waiting_) {
+    waker->Wake();
+  }
+  waiting_.clear();
 }
 
 void MasterNode::Publish() {
@@ -131,90 +163,117 @@ void MasterNode::Publish() {
   map_version_.Set(static_cast<int64_t>(map_.version()));
   nodes_down_.Set(std::count_if(map_.nodes().begin(), map_.nodes().end(),
                                 [](const NodeInfo& node) { return !node.healthy; }));
-  for (auto& waker : waiting_) {
-    waker->Wake();
-  }
-  waiting_.clear();
+  WakeWatchers();
 }
 
-asio::awaitable<std::optional<ApiResponse>> MasterNode::Handle(ApiRequest request) {
-  const std::string& path = request.path;
-  if (path == "/v1/cluster" && request.method == "GET") {
-    co_return co_await GetCluster(request.query);
+base::Result<MasterNode::GroupOperation> MasterNode::BeginOperation(const std::string& group,
+                                                                    std::string_view what) {
+  if (map_.FindGroup(group) == nullptr) {
+    return base::NotFound("no group " + group);
   }
-  if (path == "/v1/groups" && request.method == "POST") {
-    auto fields = Fields(request.body, {"name"});
-    if (!fields) {
-      co_return Fail(400, fields.error().message);
-    }
-    if (base::Status added = map_.AddGroup((*fields)[0]); !added) {
-      co_return Fail(map_.FindGroup((*fields)[0]) != nullptr ? 409 : 400, added.error().message);
-    }
-    Publish();
-    co_return Reply(201, {{"name", (*fields)[0]}, {"version", map_.version()}});
+  if (!busy_groups_.insert(group).second) {
+    return base::Conflict("group " + group + " is busy with another failover or removal; " +
+                          std::string(what) + " refused");
   }
-  if (path == "/v1/nodes" && request.method == "POST") {
-    auto fields = Fields(request.body, {"group", "address"});
-    if (!fields) {
-      co_return Fail(400, fields.error().message);
-    }
-    const std::string& group = (*fields)[0];
-    const std::string& address = (*fields)[1];
-    if (!net::ParseHostPort(address)) {
-      co_return Fail(400, "\"address\" must be HOST:PORT");
-    }
-    auto role = map_.RegisterNode(group, address);
-    if (!role) {
-      co_return Fail(map_.FindGroup(group) == nullptr ? 404 : 409, role.error().message);
-    }
-    Publish();
-    const NodeInfo* main = map_.MainOf(group);
-    co_return Reply(200, {{"role", RoleName(*role)},
-                          {"main", main != nullptr ? json(main->address) : json()},
-                          {"epoch", map_.FindGroup(group)->epoch},
-                          {"version", map_.version()}});
-  }
-  const std::string nodes_prefix = "/v1/nodes/";
-  if (path.rfind(nodes_prefix, 0) == 0 && request.method == "DELETE") {
-    co_return co_await RemoveNode(path.substr(nodes_prefix.size()));
-  }
-  const std::string groups_prefix = "/v1/groups/";
-  if (path.rfind(groups_prefix, 0) == 0 && request.method == "POST") {
-    const std::string rest = path.substr(groups_prefix.size());
-    const size_t slash = rest.find('/');
-    const std::string group = rest.substr(0, slash);
-    const std::string action = slash == std::string::npos ? "" : rest.substr(slash + 1);
-    if (map_.FindGroup(group) == nullptr) {
-      co_return Fail(404, "no group " + group);
-    }
-    if (action == "failover") {
-      co_return co_await Switchover(group);
-    }
-    if (action == "mode") {
-      auto fields = Fields(request.body, {"mode"});
-      if (!fields || ((*fields)[0] != "sync" && (*fields)[0] != "async")) {
-        co_return Fail(400, "{\"mode\": \"sync\"} or {\"mode\": \"async\"} is required");
-      }
-      (void)map_.SetMode(group, (*fields)[0] == "sync");
-      Publish();
-      co_return Reply(200, {{"mode", (*fields)[0]}, {"version", map_.version()}});
-    }
-  }
-  co_return std::nullopt;
+  return GroupOperation(&busy_groups_, group);
 }
 
-asio::awaitable<ApiResponse> MasterNode::RemoveNode(std::string address) {
-  if (const NodeInfo* node = map_.FindNode(address); node != nullptr && node->role == Role::kMain) {
+asio::awaitable<Response> MasterNode::GetCluster(const Request& request) {
+  if (const auto after = request.Query("after")) {
+    const uint64_t version = ToNumber(*after, 0);
+    const auto wait = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(std::min(ToSeconds(request.Query("wait"), 10), 60.0)));
+    if (map_.version() <= version && !stopping_) {
+      auto waker = std::make_shared<net::Waker>(co_await asio::this_coro::executor);
+      waiting_.push_back(waker);
+      watches_.Add(1);
+      co_await waker->WaitUntil(std::chrono::steady_clock::now() + wait);
+      watches_.Add(-1);
+      std::erase(waiting_, waker);
+    }
+  }
+  // The node asked before this answer: the lease it counts from then ends before ours.
+  const auto node = request.Query("node");
+  if (NodeInfo* asking = node ? map_.FindNode(std::string(*node)) : nullptr;
+      asking != nullptr && asking->role == Role::kMain) {
+    asking->lease_granted = std::chrono::steady_clock::now();
+  }
+  co_return Response::Json(ToJson(map_.ToState(lease())), 200);
+}
+
+asio::awaitable<Response> MasterNode::AddGroup(const Request& request) {
+  auto group = ParseBody(request, ParseNewGroup);
+  if (!group) {
+    co_return Response::Error(group.error());
+  }
+  if (base::Status added = map_.AddGroup(group->name); !added) {
+    co_return Response::Error(added.error());
+  }
+  Publish();
+  co_return Response::Json({{"name", group->name}, {"version", map_.version()}}, 201);
+}
+
+asio::awaitable<Response> MasterNode::RegisterNode(const Request& request) {
+  auto registration = ParseBody(request, ParseNodeRegistration);
+  if (!registration) {
+    co_return Response::Error(registration.error());
+  }
+  if (!net::ParseHostPort(registration->address)) {
+    co_return Response::Error(base::InvalidArgument("\"address\" must be HOST:PORT"));
+  }
+  auto role = map_.RegisterNode(registration->group, registration->address);
+  if (!role) {
+    co_return Response::Error(role.error());
+  }
+  Publish();
+  RegistrationReply reply;
+  reply.role = *role;
+  if (const NodeInfo* main = map_.MainOf(registration->group)) {
+    reply.main = main->address;
+  }
+  reply.epoch = map_.FindGroup(registration->group)->epoch;
+  reply.version = map_.version();
+  co_return Response::Json(ToJson(reply), 200);
+}
+
+asio::awaitable<Response> MasterNode::RemoveNode(const Request& request) {
+  const std::string address(request.Param("address"));
+  const NodeInfo* node = map_.FindNode(address);
+  if (node == nullptr) {
+    co_return Response::Error(base::NotFound("no node " + address));
+  }
+  auto operation = BeginOperation(node->group, "removal");
+  if (!operation) {
+    co_return Response::Error(operation.error());
+  }
+  if (node->role == Role::kMain) {
     co_await WaitOutLease(address);  // Its backup becomes main: no overlap.
   }
   if (base::Status removed = map_.RemoveNode(address); !removed) {
-    co_return Fail(404, removed.error().message);
+    co_return Response::Error(removed.error());
   }
   Publish();
-  co_return Reply(200, {{"version", map_.version()}});
+  co_return Response::Json({{"version", map_.version()}}, 200);
 }
 
-asio::awaitable<ApiResponse> MasterNode::Switchover(std::string group) {
+asio::awaitable<Response> MasterNode::Switchover(const Request& request) {
+  const std::string group(request.Param("name"));
+  // An empty body asks for a switchover whatever the epoch.
+  auto failover = request.body.empty() ? base::Result<FailoverRequest>(FailoverRequest{})
+                                       : ParseBody(request, ParseFailoverRequest);
+  if (!failover) {
+    co_return Response::Error(failover.error());
+  }
+  auto operation = BeginOperation(group, "failover");
+  if (!operation) {
+    co_return Response::Error(operation.error());
+  }
+  if (const uint64_t epoch = map_.FindGroup(group)->epoch;
+      failover->epoch && *failover->epoch != epoch) {
+    co_return Response::Error(
+        base::Conflict("group " + group + " is at epoch " + std::to_string(epoch) + ", not " +
+                       std::to_string(*failover->epoch) + ": its main has changed already"));
+  }
   const NodeInfo* old_main = map_.MainOf(group);
   const std::string old_address = old_main != nullptr ? old_main->address : "";
   if (!co_await CatchUpBeforeSwitchover(group)) {
@@ -224,12 +283,26 @@ asio::awaitable<ApiResponse> MasterNode::Switchover(std::string group) {
   if (!main) {
     map_.SetFrozen(group, false);  // No switchover: the main takes writes again.
     Publish();
-    co_return Fail(409, main.error().message);
+    co_return Response::Error(main.error());
   }
   spdlog::info("group {}: switchover, main is now {}", group, *main);
   switchovers_.Increment();
   Publish();
-  co_return Reply(200, {{"main", *main}, {"version", map_.version()}});
+  co_return Response::Json(ToJson(FailoverReply{*main, map_.version()}), 200);
+}
+
+asio::awaitable<Response> MasterNode::SetMode(const Request& request) {
+  const std::string group(request.Param("name"));
+  auto change = ParseBody(request, ParseModeChange);
+  if (!change) {
+    co_return Response::Error(change.error());
+  }
+  if (base::Status set = map_.SetMode(group, change->mode == WriteMode::kSync); !set) {
+    co_return Response::Error(set.error());
+  }
+  Publish();
+  co_return Response::Json({{"mode", WriteModeName(change->mode)}, {"version", map_.version()}},
+                           200);
 }
 
 asio::awaitable<void> MasterNode::WaitOutLease(const std::string& address) {
@@ -284,26 +357,6 @@ asio::awaitable<bool> MasterNode::CatchUpBeforeSwitchover(const std::string& gro
   co_return frozen_seen;
 }
 
-asio::awaitable<ApiResponse> MasterNode::GetCluster(const std::string& query) {
-  const std::string after = QueryValue(query, "after");
-  if (!after.empty()) {
-    const uint64_t version = ToNumber(after, 0);
-    const auto wait = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        std::chrono::duration<double>(std::min(ToSeconds(QueryValue(query, "wait"), 10), 60.0)));
-    if (map_.version() <= version) {
-      auto waker = std::make_shared<net::Waker>(co_await asio::this_coro::executor);
-      waiting_.push_back(waker);
-      co_await waker->WaitUntil(std::chrono::steady_clock::now() + wait);
-      std::erase(waiting_, waker);
-    }
-  }
-  // The node asked before this answer: the lease it counts from then ends before ours.
-  if (NodeInfo* node = map_.FindNode(QueryValue(query, "node")); node != nullptr && node->role == Role::kMain) {
-    node->lease_granted = std::chrono::steady_clock::now();
-  }
-  co_return Reply(200, map_.ToJson(lease()));
-}
-
 asio::awaitable<std::optional<MasterNode::ProbeResult>> MasterNode::Probe(std::string address) {
   using namespace asio::experimental::awaitable_operators;
   auto parsed = net::ParseHostPort(address);
@@ -351,7 +404,7 @@ asio::awaitable<std::optional<MasterNode::ProbeResult>> MasterNode::Probe(std::s
   };
   co_return ProbeResult{
       value(node != nullptr && node->role == Role::kMain ? "replication_sequence"
-                                                          : "replica_applied_sequence"),
+                                                         : "replica_applied_sequence"),
       value("read_only") == 1, value("pid"),
       reply.find("STAT replica_lag_ms ") != std::string::npos
           ? static_cast<int64_t>(value("replica_lag_ms"))
@@ -408,6 +461,24 @@ asio::awaitable<void> MasterNode::ProbeAll() {
   }
 }
 
+void MasterNode::FailOverDeadMains() {
+  // Every group whose main is down gets its best healthy backup, once the main's lease
+  // ran out (it may only be cut off from us, and still reach its clients).
+  for (const GroupInfo& group : map_.groups()) {
+    const NodeInfo* main = map_.MainOf(group.name);
+    if (main == nullptr || main->healthy || std::chrono::steady_clock::now() < LeaseEnd(*main) ||
+        busy_groups_.contains(group.name)) {
+      continue;
+    }
+    if (auto promoted = map_.Promote(group.name)) {
+      spdlog::warn("group {}: failover, main is now {} (epoch {})", group.name, *promoted,
+                   map_.FindGroup(group.name)->epoch);
+      automatic_failovers_.Increment();
+      Publish();
+    }
+  }
+}
+
 asio::awaitable<void> MasterNode::ProbeLoop() {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   while (!stopping_) {
@@ -415,20 +486,10 @@ asio::awaitable<void> MasterNode::ProbeLoop() {
     // does not stretch the time to detect it.
     timer.expires_after(options_.probe_interval);
     co_await ProbeAll();
-    // Every group whose main is down gets its best healthy backup, once the main's lease
-    // ran out (it may only be cut off from us, and still reach its clients).
-    for (const GroupInfo& group : map_.groups()) {
-      const NodeInfo* main = map_.MainOf(group.name);
-      if (main != nullptr && !main->healthy &&
-          std::chrono::steady_clock::now() >= LeaseEnd(*main)) {
-        if (auto promoted = map_.Promote(group.name)) {
-          spdlog::warn("group {}: failover, main is now {} (epoch {})", group.name, *promoted,
-                       map_.FindGroup(group.name)->epoch);
-          automatic_failovers_.Increment();
-          Publish();
-        }
-      }
+    if (stopping_) {
+      break;
     }
+    FailOverDeadMains();
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
   }
 }

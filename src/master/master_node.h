@@ -1,8 +1,10 @@
-// MasterNode: the CMEM master. It owns the cluster map (persisted by MapStore), answers
-// the HTTP/JSON API through the admin server it is given to, probes every cache node,
-// and replaces a main that stops answering by its most up-to-date healthy backup.
+// MasterNode: the CMEM master. It owns the cluster map (persisted by MapStore), serves
+// the HTTP/JSON API on its own address, probes every cache node, and replaces a main
+// that stops answering by its most up-to-date healthy backup. The API's bodies are the
+// types of master/client/cluster_state.h.
 //
-// API (JSON bodies; errors are 4xx with {"error": "..."}):
+// API (JSON bodies; errors are {"error": "...", "code": "..."} with the status the error's
+// code gives, http/server.h):
 //   GET    /v1/cluster[?after=V&wait=S&node=HOST:PORT]
 //                                        the map; with `after`, waits up to S seconds
 //                                        (default 10, at most 60, fractions allowed) for a
@@ -12,9 +14,18 @@
 //   POST   /v1/nodes                     {"group": "g1", "address": "HOST:PORT"} ->
 //                                        {"role": "main"|"backup", "main": ..., "epoch": N}
 //   DELETE /v1/nodes/HOST:PORT
-//   POST   /v1/groups/NAME/failover      a switchover to the best backup: the main
-//                                        refuses writes until that backup caught up
+//   POST   /v1/groups/NAME/failover      [{"epoch": N}] a switchover to the best backup:
+//                                        the main refuses writes until that backup caught
+//                                        up; with `epoch`, only if the group is still at it
 //   POST   /v1/groups/NAME/mode          {"mode": "sync"|"async"}
+//
+// Every node and access node holds a long-poll open on the API, so its connection cap is
+// its own (`max_connections`), not the admin endpoint's.
+//
+// One operation per group at a time: a switchover, a node's removal (which waits out
+// its lease) and a probe-driven failover of the same group never interleave; a request
+// that finds its group busy is refused (409) and the probe loop leaves the group alone,
+// so one failure never promotes twice.
 //
 // Probing: every `probe_interval` the master asks every node at once for `stats` (over
 // its memcached port) and reads its replication sequence and lag; `failure_threshold`
@@ -28,21 +39,23 @@
 // promoted before it waited out the same). A restarted master counts every main as
 // renewed when it started.
 //
-// Thread safety: everything runs on the master's own thread; the API handler hops to
-// it from the admin server's thread.
+// Thread safety: everything, the API included, runs on the master's own thread; Start
+// and Drain from the daemon's main thread.
 #pragma once
 
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
 
-#include "admin/admin_server.h"
 #include "base/metrics.h"
 #include "base/result.h"
+#include "daemon/service.h"
+#include "http/server.h"
 #include "master/cluster_map.h"
 #include "master/map_store.h"
 #include "net/shard_pool.h"
@@ -52,34 +65,50 @@ namespace trellis::master {
 
 struct MasterOptions {
   std::string data_dir;
+  boost::asio::ip::tcp::endpoint listen;  // The API.
+  size_t max_connections = 16384;         // API connections, long-polls included.
   std::chrono::milliseconds probe_interval{500};
   int failure_threshold = 3;
 };
 
-class MasterNode {
+class MasterNode : public daemon::Service {
  public:
   // Metrics (in `metrics`): trellis_master_failovers_total{kind="automatic"|"switchover"},
-  // trellis_master_map_version, trellis_master_nodes_down.
+  // trellis_master_map_version, trellis_master_nodes_down, trellis_master_watches (open
+  // long-polls).
   static base::Result<std::unique_ptr<MasterNode>> Start(const MasterOptions& options,
                                                          base::Registry& metrics);
-  ~MasterNode();
+  ~MasterNode() override;
 
-  // For AdminOptions::api.
-  admin::ApiHandler api();
-  void Stop();
+  const boost::asio::ip::tcp::endpoint& local_endpoint() const { return server_->local_endpoint(); }
+
+  std::vector<daemon::Listener> listeners() const override;
+  // Answers every waiting long-poll at once, finishes the API requests in flight (a
+  // switchover waiting out a lease is cut at `timeout`) and stops probing.
+  void Drain(std::chrono::milliseconds timeout) override;
 
  private:
   MasterNode(const MasterOptions& options, base::Registry& metrics);
+  std::shared_ptr<const http::Router> Routes();
 
-  boost::asio::awaitable<std::optional<admin::ApiResponse>> Handle(admin::ApiRequest request);
-  boost::asio::awaitable<admin::ApiResponse> GetCluster(const std::string& query);
+  boost::asio::awaitable<http::Response> GetCluster(const http::Request& request);
+  boost::asio::awaitable<http::Response> AddGroup(const http::Request& request);
+  boost::asio::awaitable<http::Response> RegisterNode(const http::Request& request);
   // DELETE /v1/nodes/ADDRESS; a main is removed once its lease ran out.
-  boost::asio::awaitable<admin::ApiResponse> RemoveNode(std::string address);
+  boost::asio::awaitable<http::Response> RemoveNode(const http::Request& request);
   // POST /v1/groups/NAME/failover.
-  boost::asio::awaitable<admin::ApiResponse> Switchover(std::string group);
+  boost::asio::awaitable<http::Response> Switchover(const http::Request& request);
+  boost::asio::awaitable<http::Response> SetMode(const http::Request& request);
+
+  // Marks `group` busy for one operation; a kConflict error if it is busy already.
+  class GroupOperation;
+  base::Result<GroupOperation> BeginOperation(const std::string& group, std::string_view what);
+
   boost::asio::awaitable<void> ProbeLoop();
   // Probes every node once, all at the same time, and records what they answer.
   boost::asio::awaitable<void> ProbeAll();
+  // Replaces every main that is down and whose lease ran out, unless its group is busy.
+  void FailOverDeadMains();
   std::chrono::milliseconds lease() const {
     return options_.probe_interval * options_.failure_threshold;
   }
@@ -106,6 +135,7 @@ class MasterNode {
   boost::asio::awaitable<bool> CatchUpBeforeSwitchover(const std::string& group);
   // After a change: saves the map, updates the gauges and wakes every waiting GET.
   void Publish();
+  void WakeWatchers();
 
   const MasterOptions options_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
@@ -113,11 +143,16 @@ class MasterNode {
   base::Counter& switchovers_;
   base::Gauge& map_version_;
   base::Gauge& nodes_down_;
+  base::Gauge& watches_;
   net::ShardPool pool_{1};
   std::unique_ptr<MapStore> store_;
   ClusterMap map_;
-  std::vector<std::shared_ptr<net::Waker>> waiting_;
-  bool stopping_ = false;
+  std::unique_ptr<http::Server> server_;
+  // The master's thread only:
+  std::vector<std::shared_ptr<net::Waker>> waiting_;  // Long-polls waiting for a change.
+  std::set<std::string> busy_groups_;                 // Groups with an operation running.
+  bool stopping_ = false;                             // Set by Drain: answer, do not wait.
+  bool drained_ = false;                              // Main thread only.
 };
 
 }  // namespace trellis::master

@@ -14,7 +14,7 @@ using asio::ip::tcp;
 base::Result<HostPort> ParseHostPort(std::string_view text) {
   const size_t colon = text.rfind(':');
   if (colon == std::string_view::npos || colon == 0) {
-    return base::Error{fmt::format("'{}' is not HOST:PORT", text)};
+    return base::InvalidArgument(fmt::format("'{}' is not HOST:PORT", text));
   }
   std::string_view host = text.substr(0, colon);
   std::string_view port_text = text.substr(colon + 1);
@@ -25,7 +25,7 @@ base::Result<HostPort> ParseHostPort(std::string_view text) {
   auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (host.empty() || port_text.empty() || ec != std::errc() ||
       end != port_text.data() + port_text.size() || port > 65535) {
-    return base::Error{fmt::format("'{}' is not HOST:PORT (port 0-65535)", text)};
+    return base::InvalidArgument(fmt::format("'{}' is not HOST:PORT (port 0-65535)", text));
   }
   return HostPort{std::string(host), static_cast<uint16_t>(port)};
 }
@@ -40,8 +40,8 @@ base::Result<tcp::endpoint> Resolve(const HostPort& address) {
   tcp::resolver resolver(io);
   auto results = resolver.resolve(address.host, std::to_string(address.port), ec);
   if (ec || results.empty()) {
-    return base::Error{
-        fmt::format("cannot resolve '{}': {}", address.host, ec ? ec.message() : "no address")};
+    return base::InvalidArgument(
+        fmt::format("cannot resolve '{}': {}", address.host, ec ? ec.message() : "no address"));
   }
   return results.begin()->endpoint();
 }

@@ -88,6 +88,7 @@ void Connection::Abort() {
   closed_ = true;
   boost::system::error_code ec;
   socket_.cancel(ec);
+  abort_signal_.emit(asio::cancellation_type::terminal);
 }
 
 }  // namespace trellis::net

@@ -5,7 +5,8 @@
 // protocol's handler coroutine on it, and uses what it knows here to enforce the idle
 // timeout and to drain: a connection waiting in ReadMore() with nothing buffered is
 // between requests, so a drain closes it at once; one with a partial request buffered
-// is mid-request and gets until the drain deadline to finish.
+// is mid-request and gets until the drain deadline to finish. At that deadline the
+// server Abort()s it, which also cancels the work a handler bound to abort_slot().
 //
 // Thread safety: owned by one shard; touched only on that shard's thread.
 #pragma once
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
 namespace trellis::net {
@@ -40,8 +42,17 @@ class Connection {
   // Makes the next ReadMore() return false; the handler then returns and the socket closes.
   void Close() { closed_ = true; }
   // Close(), and a ReadMore() or Write() in progress returns false now: for a handler
-  // that reads and writes from two coroutines and must stop both.
+  // that reads and writes from two coroutines and must stop both. Also emits a terminal
+  // cancellation on abort_slot().
   void Abort();
+  bool closed() const { return closed_; }
+
+  // For work a handler does on this connection's behalf that may wait on something else
+  // than the socket (an HTTP route handler holding a long-poll): bound to this slot
+  // (asio::bind_cancellation_slot), it is cancelled when the connection is aborted (the
+  // drain deadline, the idle timeout), so the connection can end. One operation at a
+  // time; it must complete before the connection's handler returns.
+  boost::asio::cancellation_slot abort_slot() { return abort_signal_.slot(); }
 
   int shard() const { return shard_; }
   const boost::asio::ip::tcp::endpoint& peer() const { return peer_; }
@@ -68,6 +79,7 @@ class Connection {
   uint64_t io_completions_ = 0;    // Bumped on every completed read or write.
   uint64_t seen_completions_ = 0;  // io_completions_ at the sweeper's last look.
   int idle_sweeps_ = 0;            // Consecutive sweeps that saw no progress in a read or write.
+  boost::asio::cancellation_signal abort_signal_;
 };
 
 }  // namespace trellis::net

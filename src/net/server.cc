@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <future>
 #include <list>
 
 #include <boost/asio/as_tuple.hpp>
@@ -49,7 +48,7 @@ base::Result<tcp::acceptor> Listen(asio::io_context& io, const tcp::endpoint& en
     acceptor.listen(asio::socket_base::max_listen_connections, ec);
   }
   if (ec) {
-    return base::Error{"cannot listen on " + FormatEndpoint(endpoint) + ": " + ec.message()};
+    return base::Unavailable("cannot listen on " + FormatEndpoint(endpoint) + ": " + ec.message());
   }
   return acceptor;
 }
@@ -195,15 +194,7 @@ asio::awaitable<void> Server::SweepIdle(Shard& shard) {
 }
 
 void Server::OnEveryShard(const std::function<void(Shard&)>& fn) {
-  std::vector<std::future<void>> done;
-  for (auto& shard : shards_) {
-    auto task = std::make_shared<std::packaged_task<void()>>([&fn, s = shard.get()] { fn(*s); });
-    done.push_back(task->get_future());
-    asio::post(shard->io, [task] { (*task)(); });
-  }
-  for (auto& f : done) {
-    f.wait();
-  }
+  pool_.RunOnEveryShard([&](int shard) { fn(*shards_[shard]); });
 }
 
 void Server::Drain(std::chrono::milliseconds timeout) {

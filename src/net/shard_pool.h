@@ -6,6 +6,7 @@
 // Thread safety: Start/Stop from the owning thread; executor() from any thread.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -28,6 +29,16 @@ class ShardPool {
   void Start();
   // Stops every io_context and joins the threads. Idempotent.
   void Stop();
+
+  // Runs `fn(shard)` on every shard's thread and returns when all have run it; runs them
+  // here, one after the other, when the pool is not running (before Start, after Stop).
+  // REQUIRES: not called from one of the pool's threads, nor while another thread calls
+  // Start or Stop. Work that must not wait (a thread that may race with Stop) posts
+  // with PostToEveryShard instead.
+  void RunOnEveryShard(const std::function<void(int shard)>& fn);
+  // Posts `fn(shard)` to every shard and returns at once. Work posted to a stopped pool
+  // never runs.
+  void PostToEveryShard(std::function<void(int shard)> fn);
 
   int size() const { return static_cast<int>(shards_.size()); }
   boost::asio::io_context& context(int shard) { return shards_[shard]->io; }

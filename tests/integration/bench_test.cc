@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "testing/daemon_process.h"
+#include "testing/held_port.h"
 #include "testing/loopback_client.h"
 
 namespace trellis {
@@ -38,10 +39,11 @@ nlohmann::json RunBenchJson(std::vector<std::string> args) {
 }
 
 TEST(BenchTest, AfterFillEveryReadHitsAndNothingFails) {
-  const uint16_t port = testing::FreePort();
+  testing::HeldPort held;
+  const uint16_t port = held.port();
   DaemonProcess memcached({"-p", std::to_string(port), "-l", "127.0.0.1", "-U", "0", "-t", "1",
                            "-u", geteuid() == 0 ? "root" : ""},
-                          "/usr/bin/memcached");
+                          "/usr/bin/memcached", held);
   ASSERT_TRUE(testing::WaitForPort(port));
   const std::string server = "127.0.0.1:" + std::to_string(port);
   const nlohmann::json fill = RunBenchJson({"--server", server, "--fill", "--keys", "5000",
@@ -97,7 +99,7 @@ class DelayServer {
       }
       for (ssize_t i = 0; i < n; ++i) {
         if (buf[i] == '\n') {
-          std::this_thread::sleep_for(delay_);  // The injected delay under test.
+          std::this_thread::sleep_for(delay_);  // The injected delay under test, not a wait.
           ::send(client, "END\r\n", 5, MSG_NOSIGNAL);
         }
       }

@@ -34,7 +34,9 @@ std::string Normalise(std::string reply) {
   return std::regex_replace(reply, me, "$1 fetch=$2");
 }
 
-// Sends `commands` on a fresh connection (after a flush) and returns the replies.
+// Sends `commands` on a fresh connection (after a flush) and returns the replies. A case
+// may say "<cas>" for the CAS that the server reported last (a meta " c<N>" flag): the
+// commands before it are sent and answered first, then it is replaced.
 std::string RunCase(uint16_t port, const std::string& commands) {
   {
     LoopbackClient flush(port);
@@ -42,8 +44,21 @@ std::string RunCase(uint16_t port, const std::string& commands) {
     flush.ReadUntil("OK\r\n");
   }
   LoopbackClient client(port);
-  client.Send(commands + "mg __end__ Odiffend\r\n");
-  return client.ReadUntil("EN Odiffend\r\n", 3s);
+  std::string replies;
+  std::string rest = commands;
+  for (size_t at; (at = rest.find("<cas>")) != std::string::npos;) {
+    client.Send(rest.substr(0, at) + "mg __end__ Ocasmark\r\n");
+    replies += client.ReadUntil("EN Ocasmark\r\n", 3s);
+    static const std::regex meta_cas(R"( c(\d+))");
+    std::string cas = "none";
+    for (auto it = std::sregex_iterator(replies.begin(), replies.end(), meta_cas);
+         it != std::sregex_iterator(); ++it) {
+      cas = (*it)[1];
+    }
+    rest = cas + rest.substr(at + 5);
+  }
+  client.Send(rest + "mg __end__ Odiffend\r\n");
+  return replies + client.ReadUntil("EN Odiffend\r\n", 3s);
 }
 
 std::vector<std::string> Cases() {
@@ -112,7 +127,25 @@ std::vector<std::string> Cases() {
     cases.push_back("set k 0 0 1\r\n5\r\n" + o + " k 10\r\nget k\r\n");
     cases.push_back(o + " k\r\n");
     cases.push_back(o + " " + huge_key + " 1\r\n");
+    // The stored value is read as strtoull reads it, and a shorter result is padded with
+    // spaces to the old length. (Not a value of only whitespace: memcached's strtoull then
+    // reads on past the item, into whatever the slab holds next.)
+    for (const std::string& value : std::vector<std::string>{
+             "  10", "10  ", " 999", "  999", "99", "1 2 ", "+10", "-0", "-10", "\n\t10",
+             std::string("10\0x", 4), "000000000000000000000000000005", "-18446744073709551615",
+             "18446744073709551616", "10ab", "0x10"}) {
+      cases.push_back("set k 0 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\n" + o +
+                      " k 1\r\nget k\r\n");
+    }
+    cases.push_back("set k 0 0 4\r\n  10\r\n" + o + " k 100\r\nget k\r\n");
+    cases.push_back("set k 0 0 4\r\n  10\r\n" + o + " k 18446744073709551615\r\nget k\r\n");
+    cases.push_back("set k 0 0 0\r\n\r\n" + o + " k 1\r\n");
+    cases.push_back("set k 0 0 1\r\n5\r\n" + o + " k " + std::string(70, '0') + "1\r\nget k\r\n");
   }
+  cases.push_back("set k " + std::string(70, '0') + "7 0 1\r\n1\r\nmg k f\r\n");
+  cases.push_back("set n 0 0 4\r\n  10\r\nma n v\r\nmg n v\r\n");
+  cases.push_back("set n 0 0 4\r\n 999\r\nma n v D1\r\nmg n v\r\n");
+  cases.push_back("set n 0 0 0\r\n\r\nma n C1\r\n");
   // delete.
   cases.push_back("delete k\r\n");
   cases.push_back("set k 0 0 1\r\nx\r\ndelete k\r\nget k\r\n");
@@ -181,6 +214,21 @@ std::vector<std::string> Cases() {
     cases.push_back(std::string("ms k 2") + flags + "\r\nhi\r\nmg k v f\r\n");
     cases.push_back(set_k + "ms k 2" + flags + "\r\nhi\r\nmg k v f\r\n");
   }
+  // ms with I (invalidate) and a CAS: lower than the item's stores the value as stale,
+  // keeping the TTL and win token of the item it replaces; equal is a plain store; higher
+  // is refused. Stale item (md I) or not.
+  for (const char* before : {"", "md k I\r\n", "md k I\r\nmg k\r\n"}) {
+    const std::string prefix = set_k + before;
+    cases.push_back(prefix + "ms k 2 I C1\r\nhi\r\nmg k v f t\r\nmg k v\r\n");
+    cases.push_back(prefix + "ms k 2 I C18446744073709551615\r\nhi\r\nmg k v\r\n");
+    cases.push_back(prefix + "mg k c\r\nms k 2 I C<cas>\r\nhi\r\nmg k v\r\n");
+    cases.push_back(prefix + "ms k 2 C1\r\nhi\r\nmg k v\r\n");
+    cases.push_back(prefix + "mg k c\r\nms k 2 C<cas>\r\nhi\r\nmg k v\r\n");
+  }
+  for (const char* flags : {" MS", " MR", " MA", " MP", " ME", " q", " c k Oxx", " F3", " T100"}) {
+    cases.push_back(set_k + "md k I\r\nms k 2 I C1" + flags + "\r\nhi\r\nmg k v f t\r\n");
+  }
+  cases.push_back("ms k 2 I C1\r\nhi\r\nmg k v\r\n");
   cases.push_back("ms k\r\nhi\r\n");
   cases.push_back("ms k abc\r\nhi\r\n");
   cases.push_back("ms k -1\r\nhi\r\n");

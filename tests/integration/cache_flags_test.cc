@@ -7,6 +7,7 @@
 #include <regex>
 
 #include "testing/daemon_process.h"
+#include "testing/held_port.h"
 #include "testing/loopback_client.h"
 
 namespace trellis {
@@ -27,7 +28,8 @@ std::string ProcStatusLine(pid_t pid, const std::string& field) {
 }
 
 TEST(CacheFlagsTest, MemcachedShortFlagsConfigureTheNode) {
-  const uint16_t port = testing::FreePort();
+  const testing::HeldPort held;  // Shared with the node, which binds with SO_REUSEPORT.
+  const uint16_t port = held.port();
   testing::DaemonProcess cache({"cache", "-l", "127.0.0.1", "-p", std::to_string(port), "-t", "2",
                                 "-m", "32", "-c", "10", "-I", "2m", "-U", "0", "-v", "-u",
                                 "nobody"});

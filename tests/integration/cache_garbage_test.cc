@@ -6,7 +6,6 @@
 
 #include <random>
 #include <regex>
-#include <thread>
 
 #include "testing/daemon_process.h"
 #include "testing/loopback_client.h"
@@ -82,13 +81,9 @@ TEST(CacheGarbageTest, RandomBytesNeverBreakTheServer) {
   ASSERT_TRUE(clean.Send("flush_all\r\nset after 3 0 2\r\nok\r\nget after\r\n"));
   EXPECT_EQ(clean.ReadUntil("END\r\n"), "OK\r\nSTORED\r\nVALUE after 3 2\r\nok\r\nEND\r\n");
   // Every garbage connection gets closed: only the clean one stays open.
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  int open = OpenConnections(admin_port);
-  while (open != 1 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(20ms);  // Polling the gauge while closes are processed.
-    open = OpenConnections(admin_port);
-  }
-  EXPECT_EQ(open, 1);
+  int open = -1;
+  EXPECT_TRUE(testing::Eventually([&] { return (open = OpenConnections(admin_port)) == 1; }, 10s))
+      << open << " connections still open";
   EXPECT_FALSE(cache.WaitExit(0ms).has_value()) << cache.Log();
 }
 

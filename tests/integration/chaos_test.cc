@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "testing/daemon_process.h"
+#include "testing/held_port.h"
 #include "testing/loopback_client.h"
 #include "testing/temp_dir.h"
 
@@ -27,6 +28,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::DaemonProcess;
+using testing::Eventually;
 using testing::LoopbackClient;
 
 // An API call that may find the master down (it is one of the victims).
@@ -39,7 +41,7 @@ testing::HttpResponse HttpCall(uint16_t port, const std::string& method, const s
   }
 }
 
-// One process of the cluster, restartable on the same address.
+// One process of the cluster, restartable on the same address (held by the fixture).
 struct Member {
   std::string name;
   std::vector<std::string> args;
@@ -55,7 +57,7 @@ struct Member {
 class ChaosTest : public ::testing::Test {
  protected:
   ChaosTest() {
-    master_port_ = testing::FreePort();
+    master_port_ = Hold();
     const std::string master_url = "http://127.0.0.1:" + std::to_string(master_port_);
     members_.push_back({"master",
                         {"master", "--listen", "127.0.0.1:" + std::to_string(master_port_),
@@ -69,7 +71,7 @@ class ChaosTest : public ::testing::Test {
       HttpCall(master_port_, "POST", std::string("/v1/groups/") + group + "/mode",
                R"({"mode": "sync"})");
       for (int i = 0; i < 2; ++i) {
-        const uint16_t port = testing::FreePort();
+        const uint16_t port = Hold();
         members_.push_back({std::string(group) + "-" + std::to_string(i),
                             {"cache", "--listen", "127.0.0.1:" + std::to_string(port), "--threads",
                              "1", "--memory", "64", "--master", master_url, "--group", group,
@@ -80,7 +82,7 @@ class ChaosTest : public ::testing::Test {
       }
     }
     for (int i = 0; i < 2; ++i) {
-      access_ports_.push_back(testing::FreePort());
+      access_ports_.push_back(Hold());
       members_.push_back({"access-" + std::to_string(i),
                           {"access", "--listen", "127.0.0.1:" + std::to_string(access_ports_[i]),
                            "--threads", "1", "--backend-timeout", "1", "--master", master_url},
@@ -89,6 +91,9 @@ class ChaosTest : public ::testing::Test {
       members_.back().Start();
     }
   }
+
+  // A port held for the whole test: every member comes back on its own.
+  uint16_t Hold() { return holds_.emplace_back().port(); }
 
   // Every group has a healthy main and a healthy backup that finished its snapshot.
   bool Settled() {
@@ -113,6 +118,7 @@ class ChaosTest : public ::testing::Test {
   }
 
   testing::TempDir data_;
+  std::vector<testing::HeldPort> holds_;
   uint16_t master_port_ = 0;
   std::vector<uint16_t> access_ports_;
   std::vector<Member> members_;
@@ -130,7 +136,7 @@ TEST_F(ChaosTest, TwentyKillsLoseNoAcknowledgedWriteAndHangNoClient) {
         try {
           client = std::make_unique<LoopbackClient>(access_ports_[(id + n) % 2]);
         } catch (const std::exception&) {
-          std::this_thread::sleep_for(50ms);
+          std::this_thread::sleep_for(50ms);  // Paces retries while that access node is down.
           continue;
         }
       }
@@ -154,30 +160,32 @@ TEST_F(ChaosTest, TwentyKillsLoseNoAcknowledgedWriteAndHangNoClient) {
   for (int id = 0; id < 2; ++id) {
     writers.emplace_back(writer, id);
   }
-  ASSERT_TRUE([&] {
-    for (int i = 0; i < 200 && !Settled(); ++i) {
-      std::this_thread::sleep_for(50ms);
-    }
-    return Settled();
-  }());
+  ASSERT_TRUE(Eventually([&] { return Settled(); }, 10s));
   std::mt19937 random(2026);
   std::vector<std::string> killed;
   for (int round = 0; round < 20; ++round) {
     Member& victim = members_[random() % members_.size()];
     killed.push_back(victim.name);
     victim.process.reset();  // SIGKILL
+    // Paces: the victim stays down for a random while.
     std::this_thread::sleep_for(std::chrono::milliseconds(300 + random() % 400));
     victim.Start();
     // The next kill waits until the cluster has recovered: with two nodes per group, two
     // failures before a resync lose data whatever the system (that is not this test).
-    bool settled = false;
-    for (int i = 0; i < 200 && !settled; ++i) {
-      std::this_thread::sleep_for(50ms);
-      settled = Settled();
-    }
-    ASSERT_TRUE(settled) << "round " << round << " after killing " << victim.name;
+    ASSERT_TRUE(Eventually([&] { return Settled(); }, 10s))
+        << "round " << round << " after killing " << victim.name;
   }
-  std::this_thread::sleep_for(500ms);
+  // The recovered cluster takes writes again before the writers stop.
+  const size_t recovered = [&] {
+    std::lock_guard lock(mu);
+    return acknowledged.size();
+  }();
+  EXPECT_TRUE(Eventually(
+      [&] {
+        std::lock_guard lock(mu);
+        return acknowledged.size() >= recovered + 20;
+      },
+      5s));
   stop = true;
   for (std::thread& thread : writers) {
     thread.join();

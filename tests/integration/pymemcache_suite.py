@@ -112,6 +112,10 @@ class PymemcacheSuite(unittest.TestCase):
         self.mc.set("text", b"abc")
         with self.assertRaises(MemcacheClientError):
             self.mc.incr("text", 1)
+        # memcached reads the value as strtoull does and pads a shorter result in place.
+        self.mc.set("padded", b"  10")
+        self.assertEqual(self.mc.incr("padded", 1), 11)
+        self.assertEqual(self.mc.get("padded"), b"11  ")
         self.assertTrue(self.mc.touch("n", 100))
         self.assertFalse(self.mc.touch("absent", 100))
         self.assertTrue(self.mc.delete("n"))
@@ -205,6 +209,9 @@ class PymemcacheSuite(unittest.TestCase):
         raw.call(b"ms inv 1 T0\r\nv\r\n", b"\r\n")
         self.assertEqual(raw.call(b"md inv I\r\n", b"\r\n"), b"HD\r\n")
         self.assertEqual(raw.call(b"mg inv v\r\n", b"v\r\n"), b"VA 1 X W\r\nv\r\n")
+        # A late write (I, lower CAS) over a stale item is stored, and stays stale.
+        self.assertEqual(raw.call(b"ms inv 1 I C1\r\nw\r\n", b"\r\n"), b"HD\r\n")
+        self.assertEqual(raw.call(b"mg inv v\r\n", b"w\r\n"), b"VA 1 Z X\r\nw\r\n")
         self.assertTrue(raw.call(b"me m2\r\n", b"\r\n").startswith(b"EN"))
         raw.call(b"ms m2 1\r\nx\r\n", b"\r\n")
         self.assertRegex(raw.call(b"me m2\r\n", b"\r\n"),

@@ -2,8 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
-
 namespace trellis::master {
 namespace {
 
@@ -43,9 +41,10 @@ TEST(ClusterMapTest, PromotionPicksTheHealthyBackupThatHasTheMostAndBumpsTheEpoc
   EXPECT_EQ(map.FindNode("main:1")->role, Role::kBackup);
   EXPECT_EQ(map.FindGroup("g1")->epoch, 2u);
   EXPECT_GT(map.version(), version);
-  const nlohmann::json json = map.ToJson(std::chrono::milliseconds(1500));
-  EXPECT_EQ(json["groups"][0]["main"], "ahead:1");
-  EXPECT_EQ(json["groups"][0]["nodes"].size(), 4u);
+  const ClusterState state = map.ToState(std::chrono::milliseconds(1500));
+  EXPECT_EQ(state.groups[0].main, "ahead:1");
+  EXPECT_EQ(state.groups[0].nodes.size(), 4u);
+  EXPECT_EQ(state.groups[0].FindNode("behind:1")->lag, 10u) << "behind the new main's 20";
 }
 
 TEST(ClusterMapTest, RemovingTheMainPromotesAndAGroupWithoutBackupsHasNoMain) {
@@ -57,7 +56,7 @@ TEST(ClusterMapTest, RemovingTheMainPromotesAndAGroupWithoutBackupsHasNoMain) {
   EXPECT_EQ(map.MainOf("g1")->address, "b:1");
   ASSERT_TRUE(map.RemoveNode("b:1").ok());
   EXPECT_EQ(map.MainOf("g1"), nullptr);
-  EXPECT_TRUE(map.ToJson(std::chrono::milliseconds(1500))["groups"][0]["main"].is_null());
+  EXPECT_FALSE(map.ToState(std::chrono::milliseconds(1500)).groups[0].main.has_value());
   EXPECT_FALSE(map.Promote("g1").ok());
   EXPECT_FALSE(map.RemoveNode("b:1").ok());
 }

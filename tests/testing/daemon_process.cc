@@ -1,5 +1,6 @@
 #include "testing/daemon_process.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -15,21 +16,47 @@ namespace trellis::testing {
 
 DaemonProcess::DaemonProcess(std::vector<std::string> args, std::string program)
     : log_path_((dir_.path() / "daemon.log").string()) {
+  Start(std::move(args), std::move(program), nullptr);
+}
+
+DaemonProcess::DaemonProcess(std::vector<std::string> args, std::string program, HeldPort& port)
+    : log_path_((dir_.path() / "daemon.log").string()) {
+  Start(std::move(args), std::move(program), &port);
+}
+
+void DaemonProcess::Start(std::vector<std::string> args, std::string program, HeldPort* release) {
   std::vector<char*> argv;
   argv.push_back(program.data());
   for (std::string& arg : args) {
     argv.push_back(arg.data());
   }
   argv.push_back(nullptr);
+  // The child waits on `go` until the parent has released the port: its own copy of the
+  // held socket is close-on-exec, so the port is free from the exec on.
+  int go[2] = {-1, -1};
+  if (release != nullptr && ::pipe2(go, O_CLOEXEC) != 0) {
+    throw std::runtime_error("pipe2 failed");
+  }
   const int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   pid_ = ::fork();
   if (pid_ == 0) {
+    if (release != nullptr) {
+      ::close(go[1]);
+      char byte;
+      while (::read(go[0], &byte, 1) < 0 && errno == EINTR) {
+      }
+    }
     ::dup2(log_fd, STDOUT_FILENO);
     ::dup2(log_fd, STDERR_FILENO);
     ::execv(program.c_str(), argv.data());
     ::_exit(127);
   }
   ::close(log_fd);
+  if (release != nullptr) {
+    ::close(go[0]);
+    release->Release();
+    ::close(go[1]);  // The child reads end-of-file and execs.
+  }
   if (pid_ < 0) {
     throw std::runtime_error("fork failed");
   }

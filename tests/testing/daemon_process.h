@@ -1,7 +1,7 @@
 // DaemonProcess: a real `trellis` (or peer) process that a test starts and owns. Its
 // stdout and stderr go to a log file the test can wait on ("admin listening on
 // 127.0.0.1:PORT"), and the destructor kills it, pass or fail, so no test leaves a
-// process behind.
+// process behind. A daemon given a fixed port listens on a HeldPort the test keeps.
 //
 // Thread safety: none; one test thread owns it.
 #pragma once
@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "testing/held_port.h"
 #include "testing/temp_dir.h"
 
 namespace trellis::testing {
@@ -24,6 +25,10 @@ class DaemonProcess {
  public:
   // Starts `program` (default: the trellis binary under test) with `args`.
   explicit DaemonProcess(std::vector<std::string> args, std::string program = TRELLIS_BINARY);
+  // Starts a peer that binds `port` without SO_REUSEPORT (Debian's memcached), so cannot
+  // share it with the hold: the hold is released after the fork and the child execs only
+  // then, which leaves the port free just for the time the peer takes to bind it.
+  DaemonProcess(std::vector<std::string> args, std::string program, HeldPort& port);
   ~DaemonProcess();
   DaemonProcess(const DaemonProcess&) = delete;
   DaemonProcess& operator=(const DaemonProcess&) = delete;
@@ -43,6 +48,9 @@ class DaemonProcess {
   pid_t pid() const { return pid_; }
 
  private:
+  // Forks and execs; when `release` is set, releases it in between (see above).
+  void Start(std::vector<std::string> args, std::string program, HeldPort* release);
+
   TempDir dir_;
   std::string log_path_;
   pid_t pid_ = -1;

@@ -6,8 +6,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include <stdexcept>
 #include <thread>
+
+#include <boost/beast/http/status.hpp>
+
+#include "http/client.h"
 
 namespace trellis::testing {
 
@@ -100,13 +106,14 @@ uint16_t FreePort() {
   return ntohs(addr.sin_port);
 }
 
-bool Eventually(const std::function<bool()>& done, std::chrono::milliseconds patience) {
+bool Eventually(const std::function<bool()>& done, std::chrono::milliseconds patience,
+                std::chrono::milliseconds interval) {
   const auto deadline = std::chrono::steady_clock::now() + patience;
   while (!done()) {
     if (std::chrono::steady_clock::now() > deadline) {
       return false;
     }
-    std::this_thread::sleep_for(20ms);
+    std::this_thread::sleep_for(interval);
   }
   return true;
 }
@@ -146,18 +153,33 @@ HttpResponse ParseHttpResponse(const std::string& raw) {
   return response;
 }
 
-HttpResponse HttpGet(uint16_t port, const std::string& path) {
-  LoopbackClient client(port);
-  client.Send("GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-  return ParseHttpResponse(client.ReadUntilClosed());
-}
-
 HttpResponse HttpRequest(uint16_t port, const std::string& method, const std::string& path,
                          const std::string& body) {
-  LoopbackClient client(port);
-  client.Send(method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" +
-              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
-  return ParseHttpResponse(client.ReadUntilClosed());
+  namespace asio = boost::asio;
+  const base::Result<http::Response> response = http::RunBlocking(
+      [&](asio::any_io_executor executor) -> asio::awaitable<base::Result<http::Response>> {
+        TRELLIS_CO_TRY(http::Client client,
+                       http::Client::ForUrl(executor, "127.0.0.1:" + std::to_string(port)));
+        co_return co_await client.Call(http::beast_http::string_to_verb(method), path, body, 5s);
+      });
+  if (!response) {
+    throw std::runtime_error(response.error().message);
+  }
+  HttpResponse out;
+  out.status = response->status;
+  out.headers = fmt::format(
+      "HTTP/1.1 {} {}\r\n", response->status,
+      std::string_view(http::beast_http::obsolete_reason(
+          static_cast<http::beast_http::status>(response->status))));
+  for (const auto& [name, value] : response->headers) {
+    out.headers += name + ": " + value + "\r\n";
+  }
+  out.body = response->body;
+  return out;
+}
+
+HttpResponse HttpGet(uint16_t port, const std::string& path) {
+  return HttpRequest(port, "GET", path, "");
 }
 
 }  // namespace trellis::testing

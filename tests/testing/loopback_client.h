@@ -52,12 +52,15 @@ struct HttpResponse {
 // Parses a whole HTTP/1.1 response (status line, headers, body after the blank line).
 HttpResponse ParseHttpResponse(const std::string& raw);
 
-// A port on 127.0.0.1 that was free a moment ago, for peers (memcached) that cannot be
-// told to pick one themselves.
+// A port on 127.0.0.1 that was free a moment ago. Racy: another process may take it before
+// the test's peer binds it; hold a HeldPort instead. Kept until cache_differential_test,
+// failover_race_test and http/server_test have moved to HeldPort.
 uint16_t FreePort();
 
-// Polls `done` every 20 ms until it holds (true) or `patience` passed (false).
-bool Eventually(const std::function<bool()>& done, std::chrono::milliseconds patience);
+// Polls `done` every `interval` until it holds (true) or `patience` passed (false). A
+// test waits for something to happen with this, never with a bare sleep.
+bool Eventually(const std::function<bool()>& done, std::chrono::milliseconds patience,
+                std::chrono::milliseconds interval = 20ms);
 
 // Polls `stats` on the memcached port until the reply has the line `stat` (e.g.
 // "STAT replication_backups 1"), or `patience` passed (false).
@@ -66,9 +69,11 @@ bool StatsShow(uint16_t port, const std::string& stat, std::chrono::milliseconds
 // Polls until something accepts connections on 127.0.0.1:port, or the deadline passes.
 bool WaitForPort(uint16_t port, std::chrono::milliseconds timeout = 10s);
 
-// GET http://127.0.0.1:port/path with Connection: close.
+// GET http://127.0.0.1:port/path through http::Client, on a connection of its own; throws
+// std::runtime_error when no answer comes (refused, closed, none within 5 s). `headers`
+// is rebuilt from what arrived: a status line and one "Name: value" line per header.
 HttpResponse HttpGet(uint16_t port, const std::string& path);
-// Any method, with `body`, Connection: close.
+// Any method, with `body` (sent as application/json when not empty), likewise.
 HttpResponse HttpRequest(uint16_t port, const std::string& method, const std::string& path,
                          const std::string& body);
 

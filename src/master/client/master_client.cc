@@ -1,106 +1,135 @@
 #include "master/client/master_client.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
-#include <thread>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/read.hpp>
-#include <boost/asio/write.hpp>
-
-#include "net/address.h"
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <nlohmann/json.hpp>
 
 namespace trellis::master {
 
 namespace asio = boost::asio;
+using boost::beast::http::verb;
+using nlohmann::json;
 
-base::Result<MasterClient> MasterClient::ForUrl(const std::string& url) {
-  std::string address = url;
-  if (address.rfind("http://", 0) == 0) {
-    address = address.substr(7);
+namespace {
+
+// Operations answer at once; a switchover may wait for a backup to catch up (at most
+// 5 s) and for the old main's lease to run out.
+constexpr std::chrono::milliseconds kCallTimeout{15000};
+// A long-poll's answer may come this long after the wait it asked for.
+constexpr std::chrono::milliseconds kWatchMargin{2000};
+
+// The reply of `call` parsed by `parse`, with the master's address on errors.
+template <typename T, typename Parse>
+base::Result<T> Parsed(const std::string& address, base::Result<json> reply, Parse parse) {
+  if (!reply) {
+    return reply.error();
   }
-  while (!address.empty() && address.back() == '/') {
-    address.pop_back();
+  auto value = parse(*reply);
+  if (!value) {
+    return base::WithContext("master " + address + " answered an unexpected body", value.error());
   }
-  if (!net::ParseHostPort(address)) {
-    return base::Error{"master URL '" + url + "': expected http://HOST:PORT"};
-  }
-  return MasterClient(address);
+  return value;
 }
 
-base::Result<nlohmann::json> MasterClient::Call(const std::string& method, const std::string& path,
-                                                const std::string& body,
-                                                std::chrono::milliseconds timeout) const {
-  auto parsed = net::ParseHostPort(address_);
-  auto endpoint = parsed ? net::Resolve(*parsed) : base::Result<asio::ip::tcp::endpoint>(parsed.error());
-  if (!endpoint) {
-    return endpoint.error();
+base::Status StatusOf(base::Result<json> reply) {
+  if (!reply) {
+    return reply.error();
   }
-  asio::io_context io;
-  asio::ip::tcp::socket socket(io);
-  boost::system::error_code error;
-  socket.connect(*endpoint, error);
-  if (error) {
-    return base::Error{"master " + address_ + ": " + error.message()};
-  }
-  const timeval limit{static_cast<time_t>(timeout.count() / 1000),
-                      static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
-  setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
-  setsockopt(socket.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit));
-  const std::string request = method + " " + path + " HTTP/1.1\r\nHost: " + address_ +
-                              "\r\nConnection: close\r\nContent-Type: application/json\r\n"
-                              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-  asio::write(socket, asio::buffer(request), error);
-  std::string reply;
-  if (!error) {
-    asio::read(socket, asio::dynamic_buffer(reply), error);
-  }
-  if (error && error != asio::error::eof) {
-    return base::Error{"master " + address_ + ": " + error.message()};
-  }
-  const size_t header_end = reply.find("\r\n\r\n");
-  if (reply.rfind("HTTP/1.1 ", 0) != 0 || header_end == std::string::npos) {
-    return base::Error{"master " + address_ + ": not an HTTP reply"};
-  }
-  const int status = std::atoi(reply.c_str() + 9);
-  nlohmann::json json = nlohmann::json::parse(reply.substr(header_end + 4), nullptr, false);
-  if (json.is_discarded()) {
-    return base::Error{"master " + address_ + ": HTTP " + std::to_string(status) +
-                       " without a JSON body"};
-  }
-  if (status >= 400) {
-    return base::Error{json.value("error", "HTTP " + std::to_string(status))};
-  }
-  return json;
+  return {};
 }
 
-void MasterClient::Follow(const std::function<void(const nlohmann::json& map)>& apply,
-                          const std::function<bool()>& stop, const std::string& node,
-                          const Renew& renew) const {
-  int64_t version = -1;
+}  // namespace
+
+base::Result<MasterClient> MasterClient::ForUrl(asio::any_io_executor executor,
+                                                std::string_view url) {
+  auto http = http::Client::ForUrl(std::move(executor), url);
+  if (!http) {
+    return base::InvalidArgument("master URL '" + std::string(url) +
+                                 "': expected http://HOST:PORT");
+  }
+  return MasterClient(std::move(http).value());
+}
+
+asio::awaitable<base::Result<ClusterState>> MasterClient::GetCluster() {
+  auto reply = co_await http::CallJson(http_, verb::get, "/v1/cluster", json(), kCallTimeout);
+  co_return Parsed<ClusterState>(address(), std::move(reply), ParseClusterState);
+}
+
+asio::awaitable<base::Result<ClusterState>> MasterClient::WatchCluster(
+    uint64_t after, std::chrono::milliseconds wait, std::string_view node) {
+  std::string target = "/v1/cluster?after=" + std::to_string(after) +
+                       "&wait=" + std::to_string(wait.count() / 1000.0);
+  if (!node.empty()) {
+    target += "&node=" + std::string(node);
+  }
+  auto reply =
+      co_await http::CallJson(http_, verb::get, std::move(target), json(), wait + kWatchMargin);
+  co_return Parsed<ClusterState>(address(), std::move(reply), ParseClusterState);
+}
+
+asio::awaitable<base::Result<RegistrationReply>> MasterClient::Register(
+    const NodeRegistration& registration) {
+  auto reply =
+      co_await http::CallJson(http_, verb::post, "/v1/nodes", ToJson(registration), kCallTimeout);
+  co_return Parsed<RegistrationReply>(address(), std::move(reply), ParseRegistrationReply);
+}
+
+asio::awaitable<base::Status> MasterClient::AddGroup(const NewGroup& group) {
+  co_return StatusOf(
+      co_await http::CallJson(http_, verb::post, "/v1/groups", ToJson(group), kCallTimeout));
+}
+
+asio::awaitable<base::Status> MasterClient::RemoveNode(std::string_view address) {
+  co_return StatusOf(co_await http::CallJson(
+      http_, verb::delete_, "/v1/nodes/" + std::string(address), json(), kCallTimeout));
+}
+
+asio::awaitable<base::Result<FailoverReply>> MasterClient::Failover(
+    std::string_view group, const FailoverRequest& request) {
+  auto reply =
+      co_await http::CallJson(http_, verb::post, "/v1/groups/" + std::string(group) + "/failover",
+                              ToJson(request), kCallTimeout);
+  co_return Parsed<FailoverReply>(address(), std::move(reply), ParseFailoverReply);
+}
+
+asio::awaitable<base::Status> MasterClient::SetMode(std::string_view group,
+                                                    const ModeChange& change) {
+  co_return StatusOf(co_await http::CallJson(http_, verb::post,
+                                             "/v1/groups/" + std::string(group) + "/mode",
+                                             ToJson(change), kCallTimeout));
+}
+
+asio::awaitable<void> FollowCluster(MasterClient& client, std::string node, MapObserver on_map) {
+  asio::steady_timer pause(co_await asio::this_coro::executor);
+  std::optional<uint64_t> version;
   // How long the master may hold a request: each answer renews a main's lease, so a
   // node asks at least six times per lease, and at least four times a second.
-  int64_t wait_ms = 0;
-  while (!stop()) {
-    const std::string path = "/v1/cluster?after=" + std::to_string(std::max<int64_t>(version, 0)) +
-                             "&wait=" + std::to_string(wait_ms / 1000.0) +
-                             (node.empty() ? "" : "&node=" + node);
+  std::chrono::milliseconds wait{0};
+  for (;;) {
     const auto asked = std::chrono::steady_clock::now();
-    auto map = Call("GET", path, "", std::chrono::seconds(2));
+    auto map = co_await client.WatchCluster(version.value_or(0), wait, node);
     if (!map) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (map.error().code == base::ErrorCode::kUnavailable) {
+        spdlog::debug("{}", map.error().message);
+      } else {
+        spdlog::warn("{}; keeping the map of version {}", map.error().message,
+                     version ? std::to_string(*version) : "(none)");
+      }
+      pause.expires_after(std::chrono::milliseconds(100));
+      co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
       continue;
     }
-    wait_ms = std::clamp<int64_t>(map->value("lease_ms", int64_t{0}) / 6, 10, 250);
-    const int64_t seen = map->value("version", int64_t{0});
-    if (seen != version) {
-      version = seen;
-      apply(*map);
-    }
-    if (renew) {
-      renew(*map, asked);
-    }
+    wait = std::clamp<std::chrono::milliseconds>(map->lease / 6, std::chrono::milliseconds(10),
+                                                 std::chrono::milliseconds(250));
+    const bool changed = map->version != version;
+    version = map->version;
+    co_await on_map(*map, changed, asked);
   }
 }
 

@@ -1,46 +1,66 @@
-// MasterClient: what cache and access nodes use to talk to the master: blocking HTTP/1.1
-// requests with a deadline, JSON in and out. Nodes call it from a thread of their own,
-// so a slow or absent master never stalls the data path.
+// MasterClient: the typed client of the master's API, for everything that talks to the
+// master: cache nodes (registration, roles, leases), access nodes (the route table),
+// `trellis cluster` and `trellis up`. Every reply is parsed once into the types of
+// cluster_state.h; a transport failure, an error status or a malformed reply comes back
+// as an Error (unavailable, not found, conflict, invalid argument, ...).
 //
-// Thread safety: none; one per thread.
+// Asynchronous, on one executor: a node runs it on a thread of its own so that a slow or
+// absent master never stalls the data path, and stopping that thread ends every call at
+// once. Command-line tools run it with http::RunBlocking.
+//
+// Thread safety: none; one executor.
 #pragma once
 
 #include <chrono>
 #include <functional>
 #include <string>
+#include <string_view>
 
-#include <nlohmann/json.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
 
 #include "base/result.h"
+#include "http/client.h"
+#include "master/client/cluster_state.h"
 
 namespace trellis::master {
 
 class MasterClient {
  public:
   // `url`: "http://HOST:PORT" (the scheme is optional).
-  static base::Result<MasterClient> ForUrl(const std::string& url);
+  static base::Result<MasterClient> ForUrl(boost::asio::any_io_executor executor,
+                                           std::string_view url);
 
-  // The reply's JSON body; an error for a transport failure, a status of 400 or more
-  // (with the master's message) or a body that is not JSON.
-  base::Result<nlohmann::json> Call(const std::string& method, const std::string& path,
-                                    const std::string& body,
-                                    std::chrono::milliseconds timeout) const;
+  boost::asio::awaitable<base::Result<ClusterState>> GetCluster();
+  // The map once its version is above `after`, or after `wait` whatever it is. `node`,
+  // when not empty, is the cache node asking: the master renews its lease if it is a main.
+  boost::asio::awaitable<base::Result<ClusterState>> WatchCluster(uint64_t after,
+                                                                  std::chrono::milliseconds wait,
+                                                                  std::string_view node);
+  boost::asio::awaitable<base::Result<RegistrationReply>> Register(
+      const NodeRegistration& registration);
+  boost::asio::awaitable<base::Status> AddGroup(const NewGroup& group);
+  boost::asio::awaitable<base::Status> RemoveNode(std::string_view address);
+  // A switchover may wait for a backup to catch up and for a lease to run out.
+  boost::asio::awaitable<base::Result<FailoverReply>> Failover(std::string_view group,
+                                                               const FailoverRequest& request);
+  boost::asio::awaitable<base::Status> SetMode(std::string_view group, const ModeChange& change);
 
-  // Calls `apply` with the cluster map now and after every change, until `stop()`;
-  // waits out an absent master (the node keeps its last map meanwhile). A cache node
-  // passes its address as `node` (the master renews its lease when it is a main) and
-  // `renew`, which sees every reply, changed or not, with when it was asked for.
-  using Renew = std::function<void(const nlohmann::json& map,
-                                   std::chrono::steady_clock::time_point asked)>;
-  void Follow(const std::function<void(const nlohmann::json& map)>& apply,
-              const std::function<bool()>& stop, const std::string& node = "",
-              const Renew& renew = nullptr) const;
-
-  const std::string& address() const { return address_; }
+  const std::string& address() const { return http_.address(); }
 
  private:
-  explicit MasterClient(std::string address) : address_(std::move(address)) {}
-  std::string address_;  // HOST:PORT
+  explicit MasterClient(http::Client http) : http_(std::move(http)) {}
+  http::Client http_;
 };
+
+// Follows the master's map until cancelled (the executor stops): calls `on_map` with
+// every map the master answers, `changed` when its version differs from the last one,
+// with when it was asked for (each answer renews a main's lease from then). Waits out
+// an absent master, and skips a malformed answer (logged), keeping the last good map.
+// `node`: as for WatchCluster.
+using MapObserver = std::function<boost::asio::awaitable<void>(
+    const ClusterState& map, bool changed, std::chrono::steady_clock::time_point asked)>;
+boost::asio::awaitable<void> FollowCluster(MasterClient& client, std::string node,
+                                           MapObserver on_map);
 
 }  // namespace trellis::master

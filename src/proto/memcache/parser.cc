@@ -7,6 +7,7 @@
 #include <string>
 
 #include "proto/memcache/base64.h"
+#include "proto/memcache/number.h"
 
 namespace trellis::proto::memcache {
 
@@ -54,37 +55,7 @@ constexpr std::string_view kBadFormat = "CLIENT_ERROR bad command line format";
 constexpr std::string_view kBadExptime = "CLIENT_ERROR invalid exptime argument";
 constexpr std::string_view kBadToken = "CLIENT_ERROR bad token in command line format";
 
-// The strtoul/strtol family as memcached's safe_strto* use them: base 10, the whole token,
-// leading whitespace and sign allowed, and results narrowed like memcached narrows them
-// (a 64-bit parse stored into 32 bits), so that the same inputs are accepted.
-template <typename Parse>
-bool ParseNumber(std::string_view token, Parse parse) {
-  char buf[64];
-  if (token.size() >= sizeof(buf)) {
-    return false;
-  }
-  std::memcpy(buf, token.data(), token.size());
-  buf[token.size()] = '\0';
-  char* end = nullptr;
-  errno = 0;
-  const bool ok = parse(buf, &end);
-  if (errno == ERANGE || end == buf) {
-    return false;
-  }
-  return ok && (*end == '\0' || std::isspace(static_cast<unsigned char>(*end)));
-}
-
-bool SafeStrtoull(std::string_view token, uint64_t* out) {
-  return ParseNumber(token, [&](const char* s, char** end) {
-    const unsigned long long v = std::strtoull(s, end, 10);
-    if (static_cast<long long>(v) < 0 && std::strchr(s, '-') != nullptr) {
-      return false;
-    }
-    *out = v;
-    return true;
-  });
-}
-
+// memcached's safe_strtoul(), as used for flags: safe_strtoull narrowed to 32 bits.
 bool SafeStrtoul(std::string_view token, uint32_t* out) {
   uint64_t wide = 0;
   if (!SafeStrtoull(token, &wide)) {
@@ -94,11 +65,24 @@ bool SafeStrtoul(std::string_view token, uint32_t* out) {
   return true;
 }
 
+// memcached's safe_strtol(): strtol over the whole token (leading whitespace and sign
+// allowed), narrowed to 32 bits as memcached narrows it, so that the same inputs are
+// accepted.
 bool SafeStrtol(std::string_view token, int32_t* out) {
-  return ParseNumber(token, [&](const char* s, char** end) {
-    *out = static_cast<int32_t>(std::strtol(s, end, 10));
-    return true;
-  });
+  char buf[64];
+  if (token.size() >= sizeof(buf)) {
+    return false;
+  }
+  std::memcpy(buf, token.data(), token.size());
+  buf[token.size()] = '\0';
+  char* end = nullptr;
+  errno = 0;
+  const long value = std::strtol(buf, &end, 10);
+  if (errno == ERANGE || end == buf) {
+    return false;
+  }
+  *out = static_cast<int32_t>(value);
+  return *end == '\0' || std::isspace(static_cast<unsigned char>(*end));
 }
 
 struct Tokens {
@@ -410,19 +394,9 @@ ParseResult ParseMeta(char which, const Tokens& tokens, std::string_view input, 
   return ReadDataBlock(input, line_length, static_cast<size_t>(length), request);
 }
 
-struct NamedCommand {
-  std::string_view name;
-  Command command;
-};
-
-constexpr NamedCommand kStorageCommands[] = {
-    {"set", Command::kSet},       {"add", Command::kAdd},         {"replace", Command::kReplace},
-    {"append", Command::kAppend}, {"prepend", Command::kPrepend}, {"cas", Command::kCas},
-};
-constexpr NamedCommand kGetCommands[] = {
-    {"get", Command::kGet}, {"bget", Command::kGet},  {"gets", Command::kGets},
-    {"gat", Command::kGat}, {"gats", Command::kGats},
-};
+constexpr Command kStorageCommands[] = {Command::kSet,    Command::kAdd,     Command::kReplace,
+                                        Command::kAppend, Command::kPrepend, Command::kCas};
+constexpr Command kGetCommands[] = {Command::kGet, Command::kGets, Command::kGat, Command::kGats};
 
 }  // namespace
 
@@ -455,15 +429,15 @@ ParseResult ParseRequest(std::string_view input, size_t max_item_size, Request* 
   if (name.size() == 2 && name[0] == 'm') {
     return ParseMeta(name[1], tokens, input, line_length, max_item_size, request);
   }
-  for (const NamedCommand& get : kGetCommands) {
-    if (name == get.name) {
-      request->command = get.command;
+  for (const Command get : kGetCommands) {
+    if (name == CommandName(get) || (get == Command::kGet && name == "bget")) {
+      request->command = get;
       return ParseGet(tokens, line_length, request);
     }
   }
-  for (const NamedCommand& storage : kStorageCommands) {
-    if (name == storage.name) {
-      request->command = storage.command;
+  for (const Command storage : kStorageCommands) {
+    if (name == CommandName(storage)) {
+      request->command = storage;
       return ParseStorage(tokens, input, line_length, max_item_size, request);
     }
   }

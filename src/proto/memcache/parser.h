@@ -50,20 +50,4 @@ void AppendParseError(const Request& request, std::string_view error, std::strin
 // (meta errors ignore q).
 void AppendTooLarge(const Request& request, std::string* out);
 
-// Bytes of a refused value (kTooLarge's `swallow`) still to skip in the input stream.
-class ValueSkipper {
- public:
-  void Start(size_t bytes) { left_ = bytes; }
-  // How many of `available` input bytes to drop now; done() when nothing is left.
-  size_t Take(size_t available) {
-    const size_t take = available < left_ ? available : left_;
-    left_ -= take;
-    return take;
-  }
-  bool done() const { return left_ == 0; }
-
- private:
-  size_t left_ = 0;
-};
-
 }  // namespace trellis::proto::memcache

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -43,7 +44,19 @@ enum class Command : uint8_t {
   kMetaDebug,
 };
 
+inline constexpr size_t kCommandCount = static_cast<size_t>(Command::kMetaDebug) + 1;
+
 inline bool IsMeta(Command command) { return command >= Command::kMetaGet; }
+
+// The command's name on the wire ("bget" is kGet's other name): for the parser and the
+// per-command metrics.
+constexpr std::string_view CommandName(Command command) {
+  constexpr std::string_view kNames[kCommandCount] = {
+      "get",   "gets",   "gat",  "gats", "set",   "add",       "replace", "append",    "prepend",
+      "cas",   "delete", "incr", "decr", "touch", "flush_all", "version", "verbosity", "quit",
+      "stats", "mg",     "ms",   "md",   "ma",    "mn",        "me"};
+  return kNames[static_cast<size_t>(command)];
+}
 
 // Longest key memcached accepts, in bytes.
 inline constexpr size_t kMaxKeyLength = 250;
@@ -89,5 +102,35 @@ struct Request {
 
   void Clear();
 };
+
+// Whether `request` may change items: stores, deletes, arithmetic, touches (gat, mg T),
+// vivification (mg N) and flush_all. A backup refuses these from clients, sync
+// replication waits for a backup to have them, and the access proxy never sends them to a
+// backup. The rest only read (a fetch's LRU bump and mg's win token are not changes).
+inline bool ChangesItems(const Request& request) {
+  switch (request.command) {
+    case Command::kSet:
+    case Command::kAdd:
+    case Command::kReplace:
+    case Command::kAppend:
+    case Command::kPrepend:
+    case Command::kCas:
+    case Command::kDelete:
+    case Command::kIncr:
+    case Command::kDecr:
+    case Command::kTouch:
+    case Command::kGat:
+    case Command::kGats:
+    case Command::kFlushAll:
+    case Command::kMetaSet:
+    case Command::kMetaDelete:
+    case Command::kMetaArithmetic:
+      return true;
+    case Command::kMetaGet:
+      return request.meta.Has('N') || request.meta.Has('T');
+    default:
+      return false;
+  }
+}
 
 }  // namespace trellis::proto::memcache

@@ -8,9 +8,9 @@
 
 #include "base/result.h"
 
-namespace trellis::cli {
+namespace trellis::daemon {
 
 // As root: switch to `user`'s uid, gid and no supplementary groups. Not root: nothing.
 base::Status DropPrivilegesTo(const std::string& user);
 
-}  // namespace trellis::cli
+}  // namespace trellis::daemon

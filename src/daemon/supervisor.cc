@@ -1,4 +1,4 @@
-#include "cli/supervisor.h"
+#include "daemon/supervisor.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -10,7 +10,11 @@
 #include <cerrno>
 #include <cstring>
 
-namespace trellis::cli {
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <nlohmann/json.hpp>
+
+namespace trellis::daemon {
 
 Supervisor::Supervisor(std::string program, std::string log_dir)
     : program_(std::move(program)), log_dir_(std::move(log_dir)) {}
@@ -53,19 +57,90 @@ base::Result<pid_t> Supervisor::Spawn(const ChildSpec& spec) {
   return pid;
 }
 
-base::Status Supervisor::Add(std::vector<ChildSpec> children) {
-  std::lock_guard lock(mu_);
-  for (ChildSpec& spec : children) {
-    auto pid = Spawn(spec);
-    if (!pid) {
-      return pid.error();
+namespace {
+
+// True once something accepts connections at `endpoint`, polling until `deadline`.
+bool WaitForListener(const boost::asio::ip::tcp::endpoint& endpoint,
+                     std::chrono::steady_clock::time_point deadline) {
+  boost::asio::io_context io;
+  while (std::chrono::steady_clock::now() < deadline) {
+    boost::asio::ip::tcp::socket socket(io);
+    boost::system::error_code error;
+    socket.connect(endpoint, error);
+    if (!error) {
+      return true;
     }
-    children_.push_back({std::move(spec), *pid, 0});
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  if (!reaper_.joinable()) {
-    reaper_ = std::thread([this] { Reap(); });
+  return false;
+}
+
+}  // namespace
+
+base::Status Supervisor::Add(std::vector<ChildSpec> children, std::chrono::milliseconds patience) {
+  std::vector<Listener> started;
+  {
+    std::lock_guard lock(mu_);
+    for (ChildSpec& spec : children) {
+      auto pid = Spawn(spec);
+      if (!pid) {
+        return pid.error();
+      }
+      if (spec.listener) {
+        started.push_back(*spec.listener);
+      }
+      children_.push_back({std::move(spec), *pid, 0});
+    }
+    if (!reaper_.joinable()) {
+      reaper_ = std::thread([this] { Reap(); });
+    }
+  }
+  const auto deadline = std::chrono::steady_clock::now() + patience;
+  for (const Listener& listener : started) {
+    if (!WaitForListener(listener.address, deadline)) {
+      return base::Unavailable(listener.name + " did not start; see " + log_dir_);
+    }
   }
   return {};
+}
+
+boost::asio::ip::tcp::endpoint Supervisor::Hold(net::ReservedPort port) {
+  ports_.push_back(std::move(port));
+  return ports_.back().endpoint();
+}
+
+std::vector<Listener> Supervisor::listeners() const {
+  std::lock_guard lock(mu_);
+  std::vector<Listener> result;
+  for (const Child& child : children_) {
+    if (child.spec.listener) {
+      result.push_back(*child.spec.listener);
+    }
+  }
+  return result;
+}
+
+void Supervisor::ReportStatus(nlohmann::json& status) const {
+  nlohmann::json children = nlohmann::json::array();
+  for (const ChildStatus& child : this->children()) {
+    children.push_back({{"name", child.name}, {"pid", child.pid}, {"restarts", child.restarts}});
+  }
+  status["children"] = std::move(children);
+}
+
+void Supervisor::Drain(std::chrono::milliseconds timeout) {
+  // Each child drains within the same timeout; the second is for its process to exit.
+  Stop(timeout + std::chrono::seconds(1));
+}
+
+base::Result<std::string> SelfProgram() {
+  char self[4096];
+  const ssize_t length = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (length <= 0) {
+    return base::Error{std::string("cannot find this binary (/proc/self/exe): ") +
+                       std::strerror(errno)};
+  }
+  return std::string(self, length);
 }
 
 void Supervisor::Reap() {
@@ -161,4 +236,4 @@ std::vector<ChildStatus> Supervisor::children() const {
   return result;
 }
 
-}  // namespace trellis::cli
+}  // namespace trellis::daemon

@@ -1,4 +1,4 @@
-#include "cli/privileges.h"
+#include "daemon/privileges.h"
 
 #include <grp.h>
 #include <pwd.h>
@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace trellis::cli {
+namespace trellis::daemon {
 
 base::Status DropPrivilegesTo(const std::string& user) {
   if (geteuid() != 0) {
@@ -15,7 +15,7 @@ base::Status DropPrivilegesTo(const std::string& user) {
   }
   const passwd* entry = getpwnam(user.c_str());
   if (entry == nullptr) {
-    return base::Error{"-u: can't find the user " + user + " to switch to"};
+    return base::InvalidArgument("-u: can't find the user " + user + " to switch to");
   }
   if (setgroups(0, nullptr) != 0 || setgid(entry->pw_gid) != 0 || setuid(entry->pw_uid) != 0) {
     return base::Error{"-u: failed to assume the identity of " + user + ": " +
@@ -24,4 +24,4 @@ base::Status DropPrivilegesTo(const std::string& user) {
   return {};
 }
 
-}  // namespace trellis::cli
+}  // namespace trellis::daemon

@@ -1,0 +1,106 @@
+#include "cache/cluster_member.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "net/address.h"
+
+namespace trellis::cache {
+
+namespace asio = boost::asio;
+using master::Role;
+
+base::Result<std::unique_ptr<ClusterMember>> ClusterMember::Start(const MembershipOptions& options,
+                                                                  CacheNode& node) {
+  std::unique_ptr<ClusterMember> member(new ClusterMember(options, node));
+  auto client =
+      master::MasterClient::ForUrl(member->pool_.context(0).get_executor(), options.master_url);
+  if (!client) {
+    return base::WithContext("--master", client.error());
+  }
+  member->client_ = std::move(client).value();
+  asio::co_spawn(member->pool_.context(0), member->Run(), asio::detached);
+  member->pool_.Start();
+  return member;
+}
+
+ClusterMember::~ClusterMember() { pool_.Stop(); }
+
+void ClusterMember::Drain(std::chrono::milliseconds) { pool_.Stop(); }
+
+asio::awaitable<void> ClusterMember::Register() {
+  asio::steady_timer pause(co_await asio::this_coro::executor);
+  for (;;) {
+    // Named, not a braced temporary: g++ 12 destroys a temporary in a co_await expression
+    // twice.
+    const master::NodeRegistration registration{options_.group, options_.address};
+    auto reply = co_await client_->Register(registration);
+    if (reply) {
+      spdlog::info("registered with the master {} as {} of group {}", client_->address(),
+                   master::RoleName(reply->role), options_.group);
+      co_return;
+    }
+    spdlog::warn("registering with the master {}: {}", client_->address(), reply.error().message);
+    pause.expires_after(std::chrono::milliseconds(500));
+    co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+asio::awaitable<void> ClusterMember::Run() {
+  co_await Register();
+  co_await master::FollowCluster(
+      *client_, options_.address,
+      [this](const master::ClusterState& map, bool changed,
+             std::chrono::steady_clock::time_point asked) -> asio::awaitable<void> {
+        const master::GroupState* group = map.FindGroup(options_.group);
+        if (changed && !Apply(map)) {
+          co_await Register();  // Not in the map (removed, or a new master): join again.
+          co_return;
+        }
+        if (group != nullptr && group->main == options_.address) {
+          node_.RenewLease(group->epoch, asked, map.lease);
+        }
+      });
+}
+
+bool ClusterMember::Apply(const master::ClusterState& map) {
+  const master::GroupState* group = map.FindGroup(options_.group);
+  const master::NodeState* self = group != nullptr ? group->FindNode(options_.address) : nullptr;
+  if (self == nullptr) {
+    return false;
+  }
+  node_.SetSyncReplication(group->mode == master::WriteMode::kSync);
+  const std::string main = group->main.value_or("");
+  if (self->role == role_ && main == main_ && group->frozen == frozen_) {
+    return true;
+  }
+  const bool same_role = self->role == role_ && main == main_;
+  role_ = self->role;
+  main_ = main;
+  frozen_ = group->frozen;
+  if (self->role == Role::kMain) {
+    if (!same_role) {
+      spdlog::info("the master made this node the main of group {} (epoch {})", options_.group,
+                   group->epoch);
+      node_.BecomeMain(group->epoch);
+    }
+    node_.SetFrozen(frozen_);
+    return true;
+  }
+  auto address = net::ParseHostPort(main_);
+  auto endpoint = address ? net::Resolve(*address)
+                          : base::Result<boost::asio::ip::tcp::endpoint>(address.error());
+  if (endpoint) {
+    spdlog::info("the master made this node a backup of {} in group {}", main_, options_.group);
+    node_.BecomeBackupOf(*endpoint);
+  }
+  return true;
+}
+
+}  // namespace trellis::cache

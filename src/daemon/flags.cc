@@ -1,0 +1,122 @@
+#include "daemon/flags.h"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <cmath>
+
+#include <CLI/CLI.hpp>
+
+#include "net/address.h"
+
+namespace trellis::daemon {
+
+void AddDaemonFlags(CLI::App& app, DaemonFlags& flags, std::string default_admin) {
+  flags.admin = std::move(default_admin);
+  app.add_option("--config", flags.config,
+                 "TOML file of flag values, one top-level key per long flag name "
+                 "(threads = 4); flags on the command line win")
+      ->configurable(false)
+      ->check(CLI::ExistingFile);
+  app.add_option("--admin", flags.admin,
+                 "HOST:PORT of the admin HTTP endpoint (/healthz, /metrics, /v1/status); "
+                 "port 0 picks a free port")
+      ->capture_default_str();
+  app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error or off")
+      ->capture_default_str();
+  AddDurationFlag(app,
+                  {"--drain-timeout",
+                   "how long in-flight requests get to finish after SIGTERM or SIGINT; the "
+                   "process exits within it",
+                   std::chrono::milliseconds(0), std::chrono::hours(1)},
+                  flags.drain_timeout);
+}
+
+base::Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
+  double number = 0;
+  const char* end = text.data() + text.size();
+  auto [rest, ec] = std::from_chars(text.data(), end, number);
+  if (ec != std::errc() || rest == text.data() || !std::isfinite(number) || number < 0) {
+    return base::InvalidArgument("'" + std::string(text) +
+                                 "' is not a duration (seconds, or a number with ms, s, m or h)");
+  }
+  const std::string_view unit(rest, end - rest);
+  double milliseconds_per_unit = 0;
+  if (unit.empty() || unit == "s") {
+    milliseconds_per_unit = 1000;
+  } else if (unit == "ms") {
+    milliseconds_per_unit = 1;
+  } else if (unit == "m") {
+    milliseconds_per_unit = 60 * 1000;
+  } else if (unit == "h") {
+    milliseconds_per_unit = 3600 * 1000;
+  } else {
+    return base::InvalidArgument("'" + std::string(text) + "': unknown unit '" + std::string(unit) +
+                                 "' (ms, s, m or h)");
+  }
+  return std::chrono::milliseconds(std::llround(number * milliseconds_per_unit));
+}
+
+CLI::Option* AddDurationFlag(CLI::App& app, const DurationFlag& flag,
+                             std::chrono::milliseconds& value) {
+  const auto format = [](std::chrono::milliseconds duration) {
+    return duration.count() % 1000 == 0 ? fmt::format("{}s", duration.count() / 1000)
+                                        : fmt::format("{}ms", duration.count());
+  };
+  CLI::Option* option = app.add_option_function<std::string>(
+      flag.name, [&value](const std::string& text) { value = *ParseDuration(text); },
+      flag.help + " (seconds, or with a unit: 250ms, 2s, 1m)");
+  option->check(CLI::Validator(
+      [flag, format](std::string& text) -> std::string {
+        auto parsed = ParseDuration(text);
+        if (!parsed) {
+          return parsed.error().message;
+        }
+        if (*parsed < flag.at_least || *parsed > flag.at_most) {
+          return fmt::format("{} is not between {} and {}", text, format(flag.at_least),
+                             format(flag.at_most));
+        }
+        return "";
+      },
+      "DURATION"));
+  option->default_str(format(value));
+  return option;
+}
+
+base::Result<boost::asio::ip::tcp::endpoint> ResolveFlag(const std::string& flag,
+                                                         const std::string& value) {
+  auto address = net::ParseHostPort(value);
+  if (!address) {
+    return base::InvalidArgument(flag + ": " + address.error().message);
+  }
+  auto endpoint = net::Resolve(*address);
+  if (!endpoint) {
+    return base::InvalidArgument(flag + ": " + endpoint.error().message);
+  }
+  return endpoint;
+}
+
+int ExitCodeFor(const base::Error& error) {
+  switch (error.code) {
+    case base::ErrorCode::kInvalidArgument:
+      return 2;
+    case base::ErrorCode::kUnavailable:
+      return 69;  // EX_UNAVAILABLE
+    case base::ErrorCode::kNotFound:
+      return 66;  // EX_NOINPUT
+    case base::ErrorCode::kConflict:
+      return 65;  // EX_DATAERR
+    case base::ErrorCode::kResourceExhausted:
+      return 75;  // EX_TEMPFAIL
+    case base::ErrorCode::kInternal:
+      break;
+  }
+  return 1;
+}
+
+int Fail(const CLI::App& app, const base::Error& error) {
+  fmt::print(stderr, "trellis {}: {}\n", app.get_name(), error.message);
+  return ExitCodeFor(error);
+}
+
+}  // namespace trellis::daemon

@@ -1,0 +1,57 @@
+// The command line every daemon shares: the flags each one takes (--config, --admin,
+// --log-level, --drain-timeout), durations as flag values ("1.5", "250ms", "2s", "1m"),
+// and how an Error becomes a message and an exit code.
+//
+// Thread safety: none; start-up only.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "base/result.h"
+
+namespace CLI {
+class App;
+class Option;
+}  // namespace CLI
+
+namespace trellis::daemon {
+
+struct DaemonFlags {
+  std::string config;
+  std::string admin;
+  std::string log_level = "info";
+  std::chrono::milliseconds drain_timeout{1000};
+};
+
+// Registers the common flags on `app`; `default_admin` is the admin address when unset.
+void AddDaemonFlags(CLI::App& app, DaemonFlags& flags, std::string default_admin);
+
+// A duration flag: a number of seconds ("0.5") or a number with a unit (ms, s, m, h).
+// `at_least` and `at_most` bound it; `help` says what it is for.
+struct DurationFlag {
+  std::string name;  // "--drain-timeout"
+  std::string help;
+  std::chrono::milliseconds at_least{0};
+  std::chrono::milliseconds at_most{std::chrono::hours(24)};
+};
+CLI::Option* AddDurationFlag(CLI::App& app, const DurationFlag& flag,
+                             std::chrono::milliseconds& value);
+
+// "1.5" (seconds), "250ms", "2s", "1m", "1h" -> milliseconds.
+base::Result<std::chrono::milliseconds> ParseDuration(std::string_view text);
+
+// Parses and resolves the HOST:PORT value of `flag`; errors start with the flag's name.
+base::Result<boost::asio::ip::tcp::endpoint> ResolveFlag(const std::string& flag,
+                                                         const std::string& value);
+
+// The exit code for a failure: 2 for invalid arguments (as for bad flags), 69 when a peer
+// was unavailable, 66 when something named was not found, 65 for a conflict, 1 otherwise.
+int ExitCodeFor(const base::Error& error);
+
+// Prints "trellis <command>: <message>" to stderr and returns ExitCodeFor(error).
+int Fail(const CLI::App& app, const base::Error& error);
+
+}  // namespace trellis::daemon

@@ -1,0 +1,313 @@
+#include "master/client/cluster_state.h"
+
+#include <nlohmann/json.hpp>
+
+namespace trellis::master {
+
+using nlohmann::json;
+
+namespace {
+
+// Reads the fields of one JSON object into typed values; the first missing or mistyped
+// field is remembered, with its path, and everything after it is skipped.
+class FieldReader {
+ public:
+  FieldReader(const json& object, std::string path) : object_(object), path_(std::move(path)) {
+    if (!object.is_object()) {
+      Fail("", "expected an object");
+    }
+  }
+
+  void String(const char* key, std::string* out) {
+    if (const json* field = Find(key, /*required=*/true)) {
+      Check(key, field->is_string(), "a string") && (*out = field->get<std::string>(), true);
+    }
+  }
+  // Absent or null: nullopt.
+  void OptionalString(const char* key, std::optional<std::string>* out) {
+    const json* field = Find(key, /*required=*/false);
+    if (field != nullptr && !field->is_null() && Check(key, field->is_string(), "a string")) {
+      *out = field->get<std::string>();
+    }
+  }
+  void Unsigned(const char* key, uint64_t* out) {
+    if (const json* field = Find(key, /*required=*/true)) {
+      Check(key, field->is_number_unsigned(), "a non-negative integer") &&
+          (*out = field->get<uint64_t>(), true);
+    }
+  }
+  void OptionalUnsigned(const char* key, std::optional<uint64_t>* out) {
+    const json* field = Find(key, /*required=*/false);
+    if (field != nullptr && !field->is_null() &&
+        Check(key, field->is_number_unsigned(), "a non-negative integer")) {
+      *out = field->get<uint64_t>();
+    }
+  }
+  void OptionalSigned(const char* key, std::optional<int64_t>* out) {
+    const json* field = Find(key, /*required=*/false);
+    if (field != nullptr && !field->is_null() &&
+        Check(key, field->is_number_integer(), "an integer")) {
+      *out = field->get<int64_t>();
+    }
+  }
+  void Bool(const char* key, bool* out) {
+    if (const json* field = Find(key, /*required=*/true)) {
+      Check(key, field->is_boolean(), "true or false") && (*out = field->get<bool>(), true);
+    }
+  }
+  template <typename T, typename Parse>
+  void Enum(const char* key, T* out, Parse parse) {
+    std::string name;
+    String(key, &name);
+    if (!error_) {
+      auto value = parse(name);
+      Check(key, value.ok(), value.ok() ? "" : value.error().message) && (*out = *value, true);
+    }
+  }
+  // Each element an object, read by `read(FieldReader&, T*)`.
+  template <typename T, typename Read>
+  void Array(const char* key, std::vector<T>* out, Read read) {
+    const json* field = Find(key, /*required=*/true);
+    if (field == nullptr || !Check(key, field->is_array(), "an array")) {
+      return;
+    }
+    out->clear();
+    for (size_t i = 0; i < field->size() && !error_; ++i) {
+      FieldReader element((*field)[i], Path(key) + "[" + std::to_string(i) + "]");
+      T value;
+      read(element, &value);
+      if (base::Status read_status = element.status(); !read_status) {
+        error_ = read_status.error();
+        return;
+      }
+      out->push_back(std::move(value));
+    }
+  }
+
+  base::Status status() const {
+    if (error_) {
+      return *error_;
+    }
+    return {};
+  }
+
+ private:
+  std::string Path(std::string_view key) const {
+    if (path_.empty()) {
+      return std::string(key);
+    }
+    return key.empty() ? path_ : path_ + "." + std::string(key);
+  }
+  const json* Find(const char* key, bool required) {
+    if (error_) {
+      return nullptr;
+    }
+    const auto it = object_.find(key);
+    if (it == object_.end()) {
+      if (required) {
+        Fail(key, "is missing");
+      }
+      return nullptr;
+    }
+    return &*it;
+  }
+  bool Check(const char* key, bool ok, std::string_view expected) {
+    if (!ok) {
+      Fail(key, "expected " + std::string(expected));
+    }
+    return ok;
+  }
+  void Fail(std::string_view key, const std::string& what) {
+    if (!error_) {
+      const std::string where = Path(key);
+      error_ = base::InvalidArgument((where.empty() ? "" : where + ": ") + what);
+    }
+  }
+
+  const json& object_;
+  const std::string path_;
+  std::optional<base::Error> error_;
+};
+
+base::Result<Role> ParseRole(std::string_view name) {
+  if (name == "main") {
+    return Role::kMain;
+  }
+  if (name == "backup") {
+    return Role::kBackup;
+  }
+  return base::InvalidArgument("\"main\" or \"backup\"");
+}
+
+// Reads a whole value with `read`, or the reader's first error.
+template <typename T, typename Read>
+base::Result<T> ReadWhole(const json& json_value, Read read) {
+  FieldReader reader(json_value, "");
+  T value;
+  read(reader, &value);
+  if (base::Status status = reader.status(); !status) {
+    return status.error();
+  }
+  return value;
+}
+
+void ReadNode(FieldReader& in, NodeState* node) {
+  in.String("address", &node->address);
+  in.Enum("role", &node->role, ParseRole);
+  in.Bool("healthy", &node->healthy);
+  in.Unsigned("sequence", &node->sequence);
+  in.Unsigned("pid", &node->pid);
+  in.Unsigned("lag", &node->lag);
+  in.OptionalSigned("lag_ms", &node->lag_ms);
+}
+
+void ReadGroup(FieldReader& in, GroupState* group) {
+  in.String("name", &group->name);
+  in.Unsigned("epoch", &group->epoch);
+  in.Enum("mode", &group->mode, ParseWriteMode);
+  in.Bool("frozen", &group->frozen);
+  in.OptionalString("main", &group->main);
+  in.Array("nodes", &group->nodes, ReadNode);
+}
+
+json OptionalJson(const std::optional<std::string>& value) { return value ? json(*value) : json(); }
+
+}  // namespace
+
+std::string_view RoleName(Role role) { return role == Role::kMain ? "main" : "backup"; }
+
+std::string_view WriteModeName(WriteMode mode) {
+  return mode == WriteMode::kSync ? "sync" : "async";
+}
+
+base::Result<WriteMode> ParseWriteMode(std::string_view name) {
+  if (name == "async") {
+    return WriteMode::kAsync;
+  }
+  if (name == "sync") {
+    return WriteMode::kSync;
+  }
+  return base::InvalidArgument("\"async\" or \"sync\"");
+}
+
+const NodeState* GroupState::FindNode(std::string_view address) const {
+  for (const NodeState& node : nodes) {
+    if (node.address == address) {
+      return &node;
+    }
+  }
+  return nullptr;
+}
+
+const GroupState* ClusterState::FindGroup(std::string_view name) const {
+  for (const GroupState& group : groups) {
+    if (group.name == name) {
+      return &group;
+    }
+  }
+  return nullptr;
+}
+
+json ToJson(const ClusterState& map) {
+  json groups = json::array();
+  for (const GroupState& group : map.groups) {
+    json nodes = json::array();
+    for (const NodeState& node : group.nodes) {
+      nodes.push_back({{"address", node.address},
+                       {"role", RoleName(node.role)},
+                       {"healthy", node.healthy},
+                       {"sequence", node.sequence},
+                       {"pid", node.pid},
+                       {"lag", node.lag},
+                       {"lag_ms", node.lag_ms ? json(*node.lag_ms) : json()}});
+    }
+    groups.push_back({{"name", group.name},
+                      {"epoch", group.epoch},
+                      {"mode", WriteModeName(group.mode)},
+                      {"frozen", group.frozen},
+                      {"main", OptionalJson(group.main)},
+                      {"nodes", std::move(nodes)}});
+  }
+  return {{"version", map.version},
+          {"slots", map.slots},
+          {"lease_ms", static_cast<uint64_t>(map.lease.count())},
+          {"groups", std::move(groups)}};
+}
+
+json ToJson(const NodeRegistration& registration) {
+  return {{"group", registration.group}, {"address", registration.address}};
+}
+
+json ToJson(const RegistrationReply& reply) {
+  return {{"role", RoleName(reply.role)},
+          {"main", OptionalJson(reply.main)},
+          {"epoch", reply.epoch},
+          {"version", reply.version}};
+}
+
+json ToJson(const NewGroup& group) { return {{"name", group.name}}; }
+
+json ToJson(const ModeChange& change) { return {{"mode", WriteModeName(change.mode)}}; }
+
+json ToJson(const FailoverRequest& request) {
+  return request.epoch ? json{{"epoch", *request.epoch}} : json::object();
+}
+
+json ToJson(const FailoverReply& reply) {
+  return {{"main", reply.main}, {"version", reply.version}};
+}
+
+base::Result<ClusterState> ParseClusterState(const json& json_value) {
+  return ReadWhole<ClusterState>(json_value, [](FieldReader& in, ClusterState* map) {
+    uint64_t slots = 0;
+    uint64_t lease_ms = 0;
+    in.Unsigned("version", &map->version);
+    in.Unsigned("slots", &slots);
+    in.Unsigned("lease_ms", &lease_ms);
+    in.Array("groups", &map->groups, ReadGroup);
+    map->slots = static_cast<uint32_t>(slots);
+    map->lease = std::chrono::milliseconds(lease_ms);
+  });
+}
+
+base::Result<NodeRegistration> ParseNodeRegistration(const json& json_value) {
+  return ReadWhole<NodeRegistration>(json_value, [](FieldReader& in, NodeRegistration* value) {
+    in.String("group", &value->group);
+    in.String("address", &value->address);
+  });
+}
+
+base::Result<RegistrationReply> ParseRegistrationReply(const json& json_value) {
+  return ReadWhole<RegistrationReply>(json_value, [](FieldReader& in, RegistrationReply* value) {
+    in.Enum("role", &value->role, ParseRole);
+    in.OptionalString("main", &value->main);
+    in.Unsigned("epoch", &value->epoch);
+    in.Unsigned("version", &value->version);
+  });
+}
+
+base::Result<NewGroup> ParseNewGroup(const json& json_value) {
+  return ReadWhole<NewGroup>(
+      json_value, [](FieldReader& in, NewGroup* value) { in.String("name", &value->name); });
+}
+
+base::Result<ModeChange> ParseModeChange(const json& json_value) {
+  return ReadWhole<ModeChange>(json_value, [](FieldReader& in, ModeChange* value) {
+    in.Enum("mode", &value->mode, ParseWriteMode);
+  });
+}
+
+base::Result<FailoverRequest> ParseFailoverRequest(const json& json_value) {
+  return ReadWhole<FailoverRequest>(json_value, [](FieldReader& in, FailoverRequest* value) {
+    in.OptionalUnsigned("epoch", &value->epoch);
+  });
+}
+
+base::Result<FailoverReply> ParseFailoverReply(const json& json_value) {
+  return ReadWhole<FailoverReply>(json_value, [](FieldReader& in, FailoverReply* value) {
+    in.String("main", &value->main);
+    in.Unsigned("version", &value->version);
+  });
+}
+
+}  // namespace trellis::master

@@ -1,0 +1,119 @@
+// The master's API as types: the cluster map that the master publishes and every node,
+// `trellis cluster` and `trellis up` read, and the request bodies of its operations.
+// The master builds these and serialises them once (ToJson); readers parse them once
+// (Parse*), getting either a whole, well-typed value or an Error saying which field was
+// wrong, so a malformed or version-skewed reply can never take a follower down.
+// Fields a reader does not know are ignored (a newer master may add some); a missing
+// field or a field of the wrong type is an error.
+//
+// Thread safety: none; plain values.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "base/result.h"
+
+namespace trellis::master {
+
+enum class Role { kMain, kBackup };
+enum class WriteMode { kAsync, kSync };
+
+std::string_view RoleName(Role role);            // "main", "backup"
+std::string_view WriteModeName(WriteMode mode);  // "async", "sync"
+base::Result<WriteMode> ParseWriteMode(std::string_view name);
+
+// One cache node as the map shows it.
+struct NodeState {
+  std::string address;  // HOST:PORT of its memcached port: its identity.
+  Role role = Role::kBackup;
+  bool healthy = true;
+  uint64_t sequence = 0;          // A main's log sequence, or what a backup has applied of it.
+  uint64_t pid = 0;               // As the node last reported it (0: not yet).
+  uint64_t lag = 0;               // A backup's sequence numbers behind its main.
+  std::optional<int64_t> lag_ms;  // A backup's heartbeat age; 0 for a main; unknown: none.
+};
+
+struct GroupState {
+  std::string name;
+  uint64_t epoch = 1;  // Goes up at every change of main.
+  WriteMode mode = WriteMode::kAsync;
+  bool frozen = false;  // During a switchover the main refuses writes.
+  std::optional<std::string> main;
+  std::vector<NodeState> nodes;
+
+  const NodeState* FindNode(std::string_view address) const;
+};
+
+// The cluster map: what `GET /v1/cluster` answers.
+struct ClusterState {
+  uint64_t version = 0;  // Goes up with every change followers must see.
+  uint32_t slots = 16384;
+  std::chrono::milliseconds lease{0};  // How long a main's lease lasts once renewed.
+  std::vector<GroupState> groups;
+
+  const GroupState* FindGroup(std::string_view name) const;
+};
+
+// POST /v1/nodes: a cache node joins a group.
+struct NodeRegistration {
+  std::string group;
+  std::string address;
+};
+
+// The answer to a registration: the role the node is given.
+struct RegistrationReply {
+  Role role = Role::kBackup;
+  std::optional<std::string> main;
+  uint64_t epoch = 0;
+  uint64_t version = 0;
+};
+
+// POST /v1/groups.
+struct NewGroup {
+  std::string name;
+};
+
+// POST /v1/groups/NAME/mode.
+struct ModeChange {
+  WriteMode mode = WriteMode::kAsync;
+};
+
+// POST /v1/groups/NAME/failover: with `epoch`, only if the group is still at that epoch
+// (its main has not changed since the caller looked), so that two operators, or an
+// operator and the master's own failover, never replace one failed main twice.
+struct FailoverRequest {
+  std::optional<uint64_t> epoch;
+};
+
+// POST /v1/groups/NAME/failover answers the new main.
+struct FailoverReply {
+  std::string main;
+  uint64_t version = 0;
+};
+
+nlohmann::json ToJson(const ClusterState& map);
+nlohmann::json ToJson(const NodeRegistration& registration);
+nlohmann::json ToJson(const RegistrationReply& reply);
+nlohmann::json ToJson(const NewGroup& group);
+nlohmann::json ToJson(const ModeChange& change);
+nlohmann::json ToJson(const FailoverRequest& request);
+nlohmann::json ToJson(const FailoverReply& reply);
+
+// Each fails with kInvalidArgument naming the first bad field ("groups[1].nodes[0].role:
+// expected a string").
+base::Result<ClusterState> ParseClusterState(const nlohmann::json& json);
+base::Result<NodeRegistration> ParseNodeRegistration(const nlohmann::json& json);
+base::Result<RegistrationReply> ParseRegistrationReply(const nlohmann::json& json);
+base::Result<NewGroup> ParseNewGroup(const nlohmann::json& json);
+base::Result<ModeChange> ParseModeChange(const nlohmann::json& json);
+base::Result<FailoverRequest> ParseFailoverRequest(const nlohmann::json& json);
+base::Result<FailoverReply> ParseFailoverReply(const nlohmann::json& json);
+
+}  // namespace trellis::master

@@ -1,0 +1,98 @@
+// The master's API types: what ToJson writes, Parse* reads back whole; a wrong type or a
+// missing field is an error naming the field; a field from a newer version is ignored.
+#include "master/client/cluster_state.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+
+#include <nlohmann/json.hpp>
+
+namespace trellis::master {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+ClusterState SampleMap() {
+  ClusterState map;
+  map.version = 9;
+  map.lease = 1500ms;
+  GroupState& group = map.groups.emplace_back();
+  group.name = "g1";
+  group.epoch = 3;
+  group.mode = WriteMode::kSync;
+  group.main = "10.0.0.1:11211";
+  group.nodes.push_back({"10.0.0.1:11211", Role::kMain, true, 42, 100, 0, 0});
+  group.nodes.push_back({"10.0.0.2:11211", Role::kBackup, false, 40, 0, 2, std::nullopt});
+  map.groups.push_back({"g2", 1, WriteMode::kAsync, true, std::nullopt, {}});
+  return map;
+}
+
+TEST(ClusterStateTest, RoundTripsThroughJson) {
+  auto parsed = ParseClusterState(ToJson(SampleMap()));
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  EXPECT_EQ(ToJson(*parsed), ToJson(SampleMap()));
+  EXPECT_EQ(parsed->lease, 1500ms);
+  const GroupState* group = parsed->FindGroup("g1");
+  ASSERT_NE(group, nullptr);
+  EXPECT_EQ(group->FindNode("10.0.0.2:11211")->lag, 2u);
+  EXPECT_FALSE(group->FindNode("10.0.0.2:11211")->lag_ms.has_value());
+  EXPECT_FALSE(parsed->FindGroup("g2")->main.has_value());
+  EXPECT_EQ(parsed->FindGroup("nope"), nullptr);
+}
+
+TEST(ClusterStateTest, NamesTheFirstBadField) {
+  struct Case {
+    std::function<void(json&)> spoil;
+    std::string error;
+  };
+  const std::vector<Case> cases = {
+      {[](json& j) { j["version"] = "9"; }, "version: expected a non-negative integer"},
+      {[](json& j) { j["version"] = -1; }, "version: expected a non-negative integer"},
+      {[](json& j) { j.erase("lease_ms"); }, "lease_ms: is missing"},
+      {[](json& j) { j["groups"] = json::object(); }, "groups: expected an array"},
+      {[](json& j) { j["groups"][1] = 3; }, "groups[1]: expected an object"},
+      {[](json& j) { j["groups"][0]["mode"] = "fast"; },
+       "groups[0].mode: expected \"async\" or \"sync\""},
+      {[](json& j) { j["groups"][0]["main"] = 5; }, "groups[0].main: expected a string"},
+      {[](json& j) { j["groups"][0]["nodes"][1]["healthy"] = "yes"; },
+       "groups[0].nodes[1].healthy: expected true or false"},
+      {[](json& j) { j["groups"][0]["nodes"][0]["role"] = "leader"; },
+       "groups[0].nodes[0].role: expected \"main\" or \"backup\""},
+      {[](json& j) { j = json::array(); }, "expected an object"},
+  };
+  for (const Case& c : cases) {
+    json spoiled = ToJson(SampleMap());
+    c.spoil(spoiled);
+    auto parsed = ParseClusterState(spoiled);
+    ASSERT_FALSE(parsed.ok()) << c.error;
+    EXPECT_EQ(parsed.error().message, c.error);
+    EXPECT_EQ(parsed.error().code, base::ErrorCode::kInvalidArgument);
+  }
+}
+
+TEST(ClusterStateTest, IgnoresFieldsFromANewerVersion) {
+  json newer = ToJson(SampleMap());
+  newer["migrations"] = json::array({{{"slot", 1}}});
+  newer["groups"][0]["zone"] = "a";
+  newer["groups"][0]["nodes"][0]["weight"] = 2;
+  auto parsed = ParseClusterState(newer);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  EXPECT_EQ(ToJson(*parsed), ToJson(SampleMap()));
+}
+
+TEST(ClusterStateTest, RequestBodies) {
+  EXPECT_EQ(ParseNodeRegistration(ToJson(NodeRegistration{"g1", "h:1"}))->address, "h:1");
+  EXPECT_FALSE(ParseNodeRegistration(json{{"group", "g1"}}).ok());
+  EXPECT_EQ(ParseModeChange(json{{"mode", "sync"}})->mode, WriteMode::kSync);
+  EXPECT_FALSE(ParseModeChange(json{{"mode", "fast"}}).ok());
+  EXPECT_EQ(ParseFailoverRequest(json::object())->epoch, std::nullopt);
+  EXPECT_EQ(ParseFailoverRequest(ToJson(FailoverRequest{4}))->epoch, 4u);
+  EXPECT_FALSE(ParseFailoverRequest(json{{"epoch", "4"}}).ok());
+  RegistrationReply reply{Role::kBackup, "h:1", 2, 7};
+  EXPECT_EQ(ToJson(*ParseRegistrationReply(ToJson(reply))), ToJson(reply));
+}
+
+}  // namespace
+}  // namespace trellis::master

@@ -1,0 +1,117 @@
+// The master's HTTP routes, in process: every operation's answers and errors (status and
+// JSON body), long-polls answered on a change and at drain, and the per-group guard.
+#include "master/master_node.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+
+#include <nlohmann/json.hpp>
+
+#include "http/client.h"
+#include "testing/temp_dir.h"
+
+namespace trellis::master {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using boost::beast::http::verb;
+using nlohmann::json;
+
+class MasterNodeTest : public ::testing::Test {
+ protected:
+  MasterNodeTest() {
+    MasterOptions options;
+    options.data_dir = data_.path().string();
+    options.listen = asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0);
+    options.probe_interval = 50ms;
+    node_ = std::move(MasterNode::Start(options, metrics_)).value();
+    url_ = "127.0.0.1:" + std::to_string(node_->local_endpoint().port());
+  }
+
+  // One request: {status, body as JSON}.
+  std::pair<int, json> Call(verb method, const std::string& target, const std::string& body) {
+    auto response = http::RunBlocking(
+        [&](asio::any_io_executor executor) -> asio::awaitable<base::Result<http::Response>> {
+          auto client = http::Client::ForUrl(executor, url_);
+          co_return co_await client->Call(method, target, body, 5s);
+        });
+    EXPECT_TRUE(response.ok()) << response.error().message;
+    if (!response) {
+      return {0, json()};
+    }
+    return {response->status, json::parse(response->body, nullptr, false)};
+  }
+
+  testing::TempDir data_;
+  base::Registry metrics_;
+  std::unique_ptr<MasterNode> node_;
+  std::string url_;
+};
+
+TEST_F(MasterNodeTest, OperationsAnswerTypedBodiesAndErrorsWithTheirStatus) {
+  EXPECT_EQ(Call(verb::post, "/v1/groups", R"({"name": "g1"})").first, 201);
+  auto [status, body] = Call(verb::post, "/v1/groups", R"({"name": "g1"})");
+  EXPECT_EQ(status, 409);
+  EXPECT_EQ(body["error"], "group g1 exists");
+  EXPECT_EQ(Call(verb::post, "/v1/groups", R"({"name": "bad name"})").first, 400);
+  EXPECT_EQ(Call(verb::post, "/v1/groups", R"({"name": 7})").second["error"],
+            "name: expected a string");
+  EXPECT_EQ(Call(verb::post, "/v1/groups", "{not json").first, 400);
+  EXPECT_EQ(Call(verb::post, "/v1/nodes", R"({"group": "nope", "address": "127.0.0.1:1"})").first,
+            404);
+  EXPECT_EQ(Call(verb::post, "/v1/nodes", R"({"group": "g1", "address": "no port"})").first, 400);
+
+  auto [registered, reply] =
+      Call(verb::post, "/v1/nodes", R"({"group": "g1", "address": "127.0.0.1:1"})");
+  EXPECT_EQ(registered, 200);
+  auto parsed = ParseRegistrationReply(reply);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  EXPECT_EQ(parsed->role, Role::kMain);
+  EXPECT_EQ(parsed->main, "127.0.0.1:1");
+
+  EXPECT_EQ(Call(verb::post, "/v1/groups/g1/mode", R"({"mode": "fast"})").first, 400);
+  EXPECT_EQ(Call(verb::post, "/v1/groups/g1/mode", R"({"mode": "sync"})").first, 200);
+  EXPECT_EQ(Call(verb::post, "/v1/groups/g9/mode", R"({"mode": "sync"})").first, 404);
+  // No healthy backup to promote.
+  EXPECT_EQ(Call(verb::post, "/v1/groups/g1/failover", "").first, 409);
+  // A failover of an epoch that is not the group's.
+  auto [stale, why] = Call(verb::post, "/v1/groups/g1/failover", R"({"epoch": 7})");
+  EXPECT_EQ(stale, 409);
+  EXPECT_EQ(why["error"], "group g1 is at epoch 1, not 7: its main has changed already");
+  EXPECT_EQ(Call(verb::delete_, "/v1/nodes/127.0.0.9:9", "").first, 404);
+  EXPECT_EQ(Call(verb::get, "/v1/nowhere", "").first, 404);
+  EXPECT_EQ(Call(verb::put, "/v1/groups", "").first, 405);
+
+  auto [ok, map_json] = Call(verb::get, "/v1/cluster", "");
+  EXPECT_EQ(ok, 200);
+  auto map = ParseClusterState(map_json);
+  ASSERT_TRUE(map.ok()) << map.error().message;
+  ASSERT_EQ(map->groups.size(), 1u);
+  EXPECT_EQ(map->groups[0].mode, WriteMode::kSync);
+  EXPECT_EQ(map->groups[0].main, "127.0.0.1:1");
+  EXPECT_EQ(map->lease, 150ms);
+}
+
+TEST_F(MasterNodeTest, LongPollsAreAnsweredOnAChangeAndAtDrain) {
+  const uint64_t version = ParseClusterState(Call(verb::get, "/v1/cluster", "").second)->version;
+  auto watch = [&] {
+    return Call(verb::get, "/v1/cluster?after=" + std::to_string(version) + "&wait=30", "");
+  };
+  auto changed = std::async(std::launch::async, watch);
+  // The poll waits until the map changes.
+  EXPECT_EQ(changed.wait_for(100ms), std::future_status::timeout);
+  EXPECT_EQ(Call(verb::post, "/v1/groups", R"({"name": "g1"})").first, 201);
+  EXPECT_GT(ParseClusterState(changed.get().second)->version, version);
+
+  auto waiting = std::async(std::launch::async, [&] {
+    return Call(verb::get, "/v1/cluster?after=" + std::to_string(version + 1) + "&wait=30", "");
+  });
+  EXPECT_EQ(waiting.wait_for(100ms), std::future_status::timeout);
+  node_->Drain(5s);
+  EXPECT_EQ(waiting.get().first, 200) << "a drain answers every waiting poll at once";
+}
+
+}  // namespace
+}  // namespace trellis::master
