@@ -104,8 +104,8 @@ asio::awaitable<void> Backend::Run(uint64_t generation, std::shared_ptr<Backend>
       continue;
     }
     writing_.swap(out_);
-    auto [write_error, written] =
-        co_await asio::async_write(socket_, asio::buffer(writing_), asio::as_tuple(asio::use_awaitable));
+    auto [write_error, written] = co_await asio::async_write(socket_, asio::buffer(writing_),
+                                                             asio::as_tuple(asio::use_awaitable));
     writing_.clear();
     if (generation != generation_) {
       co_return;
@@ -118,7 +118,7 @@ asio::awaitable<void> Backend::Run(uint64_t generation, std::shared_ptr<Backend>
 }
 
 asio::awaitable<void> Backend::ReadLoop(uint64_t generation,
-                                         [[maybe_unused]] std::shared_ptr<Backend> self) {
+                                        [[maybe_unused]] std::shared_ptr<Backend> self) {
   std::string buffer;
   size_t begin = 0;
   size_t end = 0;
@@ -157,8 +157,9 @@ asio::awaitable<void> Backend::ReadLoop(uint64_t generation,
     if (buffer.size() - end < 16 * 1024) {
       buffer.resize(std::max<size_t>(64 * 1024, buffer.size() * 2));
     }
-    auto [read_error, read] = co_await socket_.async_read_some(
-        asio::buffer(buffer.data() + end, buffer.size() - end), asio::as_tuple(asio::use_awaitable));
+    auto [read_error, read] =
+        co_await socket_.async_read_some(asio::buffer(buffer.data() + end, buffer.size() - end),
+                                         asio::as_tuple(asio::use_awaitable));
     if (generation != generation_) {
       co_return;
     }

@@ -40,8 +40,8 @@ struct BackendOptions {
 class Backend : public std::enable_shared_from_this<Backend> {
  public:
   static std::shared_ptr<Backend> Create(const boost::asio::any_io_executor& executor,
-                                         boost::asio::ip::tcp::endpoint endpoint,
-                                         std::string group, BackendOptions options);
+                                         boost::asio::ip::tcp::endpoint endpoint, std::string group,
+                                         BackendOptions options);
   ~Backend();
   Backend(const Backend&) = delete;
   Backend& operator=(const Backend&) = delete;

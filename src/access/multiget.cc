@@ -43,8 +43,8 @@ bool SplitValues(std::string_view reply, std::vector<ValueBlock>* blocks) {
     if (key_end == std::string_view::npos || flags_end == std::string_view::npos) {
       return false;
     }
-    const std::string_view size_token = line.substr(flags_end + 1, line.find(' ', flags_end + 1) -
-                                                                       (flags_end + 1));
+    const std::string_view size_token =
+        line.substr(flags_end + 1, line.find(' ', flags_end + 1) - (flags_end + 1));
     size_t size = 0;
     auto [end, ec] =
         std::from_chars(size_token.data(), size_token.data() + size_token.size(), size);

@@ -97,8 +97,7 @@ bool ProxySession::Dispatch(const Request& request, std::string_view raw) {
     case Command::kDecr:
     case Command::kTouch:
       // Text noreply hides errors too, a failed backend's included.
-      Forward(table.group(table.GroupIndexOf(request.key)), raw, request.noreply,
-              request.noreply);
+      Forward(table.group(table.GroupIndexOf(request.key)), raw, request.noreply, request.noreply);
       return true;
     case Command::kMetaGet:
     case Command::kMetaSet:
@@ -146,9 +145,8 @@ void ProxySession::Send(const GroupRoute& group, std::string_view raw, bool quie
     node = &group.backups[next_backup_++ % group.backups.size()];
   }
   if (node == nullptr) {
-    target.slot->Complete(target.part, silent_failure
-                                           ? ""
-                                           : "SERVER_ERROR group " + group.name + " has no main\r\n");
+    target.slot->Complete(
+        target.part, silent_failure ? "" : "SERVER_ERROR group " + group.name + " has no main\r\n");
     return;
   }
   Backend& backend = shard_.BackendFor(*node, group.name);
@@ -170,8 +168,8 @@ void ProxySession::EraseAfterRefusedSet(const Request& request) {
                                 ? "md " + proto::memcache::Base64Encode(request.key) + " b q\r\n"
                                 : "md " + std::string(request.key) + " q\r\n";
   // Whatever the node answers is not the client's business.
-  auto slot = std::make_shared<ReplySlot>(
-      waker_, 1, [](std::vector<std::string>&) { return std::string(); });
+  auto slot = std::make_shared<ReplySlot>(waker_, 1,
+                                          [](std::vector<std::string>&) { return std::string(); });
   pending_.push_back(slot);
   Send(table.group(table.GroupIndexOf(request.key)), erase, true, true, false,
        {std::move(slot), 0});
@@ -253,14 +251,14 @@ std::string ProxySession::Stats() const {
   stat("pointer_size", std::to_string(sizeof(void*) * 8));
   stat("threads", std::to_string(options_.threads));
   if (options_.metrics != nullptr) {
-    stat("curr_connections",
-         std::to_string(
-             options_.metrics->GetGauge("trellis_connections", "", {{"server", "access"}}).Value()));
-    stat("total_connections",
-         std::to_string(options_.metrics
-                            ->GetCounter("trellis_connections_accepted_total", "",
-                                         {{"server", "access"}})
-                            .Value()));
+    stat(
+        "curr_connections",
+        std::to_string(
+            options_.metrics->GetGauge("trellis_connections", "", {{"server", "access"}}).Value()));
+    stat("total_connections", std::to_string(options_.metrics
+                                                 ->GetCounter("trellis_connections_accepted_total",
+                                                              "", {{"server", "access"}})
+                                                 .Value()));
   }
   stat("route_table_version", std::to_string(shard_.table()->version()));
   stat("groups", std::to_string(shard_.table()->groups().size()));

@@ -24,7 +24,8 @@ RouteTable RouteTable::Even(std::vector<GroupRoute> groups, uint64_t version) {
 base::Result<GroupRoute> RouteTable::ParseGroup(std::string_view spec) {
   const size_t equals = spec.find('=');
   if (equals == std::string_view::npos || equals == 0 || equals + 1 == spec.size()) {
-    return base::InvalidArgument("group '" + std::string(spec) + "': expected NAME=HOST:PORT[,HOST:PORT...]");
+    return base::InvalidArgument("group '" + std::string(spec) +
+                                 "': expected NAME=HOST:PORT[,HOST:PORT...]");
   }
   GroupRoute group;
   group.name = std::string(spec.substr(0, equals));

@@ -66,14 +66,16 @@ Status Flatten(const toml::table& table, const std::string& prefix, const std::s
       for (const toml::node& item : *array) {
         Result<std::string> value = ScalarToString(item);
         if (!value) {
-          return InvalidArgument(fmt::format("{}:{}: key '{}': {}", path, line, key, value.error().message));
+          return InvalidArgument(
+              fmt::format("{}:{}: key '{}': {}", path, line, key, value.error().message));
         }
         entry.values.push_back(std::move(value).value());
       }
     } else {
       Result<std::string> value = ScalarToString(node);
       if (!value) {
-        return InvalidArgument(fmt::format("{}:{}: key '{}': {}", path, line, key, value.error().message));
+        return InvalidArgument(
+            fmt::format("{}:{}: key '{}': {}", path, line, key, value.error().message));
       }
       entry.values.push_back(std::move(value).value());
     }
@@ -99,7 +101,8 @@ Result<std::vector<ConfigEntry>> LoadConfigFile(const std::string& path) {
     const int line = static_cast<int>(err.source().begin.line);
     const std::string key = KeyOnLine(text.str(), line);
     return InvalidArgument(fmt::format("{}:{}:{}: {}{}", path, line, err.source().begin.column,
-                             key.empty() ? "" : fmt::format("key '{}': ", key), err.description()));
+                                       key.empty() ? "" : fmt::format("key '{}': ", key),
+                                       err.description()));
   }
   std::vector<ConfigEntry> entries;
   if (Status s = Flatten(table, "", path, entries); !s) {
@@ -122,7 +125,8 @@ Status ApplyConfig(CLI::App& app, const std::string& path,
       option->add_result(entry.values);
       option->run_callback();
     } catch (const CLI::Error& e) {
-      return InvalidArgument(fmt::format("{}:{}: key '{}': {}", path, entry.line, entry.key, e.what()));
+      return InvalidArgument(
+          fmt::format("{}:{}: key '{}': {}", path, entry.line, entry.key, e.what()));
     }
   }
   return {};

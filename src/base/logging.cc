@@ -12,8 +12,8 @@ Status InitLogging(std::string_view level) {
   const spdlog::level::level_enum parsed = spdlog::level::from_str(std::string(level));
   // from_str maps unknown names to "off"; only the literal "off" may mean off.
   if (parsed == spdlog::level::off && level != "off") {
-    return InvalidArgument("unknown log level '" + std::string(level) + "' (want " + std::string(kLogLevels) +
-                 ")");
+    return InvalidArgument("unknown log level '" + std::string(level) + "' (want " +
+                           std::string(kLogLevels) + ")");
   }
   auto logger = std::make_shared<spdlog::logger>("trellis",
                                                  std::make_shared<spdlog::sinks::stderr_sink_mt>());

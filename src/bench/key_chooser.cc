@@ -20,7 +20,7 @@ base::Result<KeyPattern> ParseKeyPattern(const std::string& text) {
     }
   }
   return base::InvalidArgument("--key-pattern: '" + text +
-                     "' is not uniform, sequential or zipf:THETA with 0 < THETA < 1");
+                               "' is not uniform, sequential or zipf:THETA with 0 < THETA < 1");
 }
 
 namespace {

@@ -8,7 +8,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
 #include <nlohmann/json.hpp>
 
 #include "base/clock.h"
@@ -151,8 +150,9 @@ asio::awaitable<bool> CacheNode::WaitForBackup(uint64_t sequence) {
   // Without a backup for longer than the sync timeout the main is degraded: it answers
   // at once (and counts it) rather than making every write wait out the timeout. A
   // backup that is only reconnecting gets the timeout to come back and acknowledge.
-  const auto alone_for = std::chrono::steady_clock::now().time_since_epoch() -
-                         std::chrono::steady_clock::duration(replication_counters_.alone_since_ns.load());
+  const auto alone_for =
+      std::chrono::steady_clock::now().time_since_epoch() -
+      std::chrono::steady_clock::duration(replication_counters_.alone_since_ns.load());
   if (replication_counters_.backups.load() == 0 && alone_for > sync_timeout_) {
     sync_degraded_.Increment();
     co_return false;
@@ -197,10 +197,7 @@ base::Result<std::unique_ptr<CacheNode>> CacheNode::Start(const CacheNodeOptions
   CacheNode* self = node.get();
   auto server = net::Server::Start(
       node->pool_, server_options,
-      [self](net::Connection& connection) {
-        return self->Serve(connection);
-      },
-      metrics);
+      [self](net::Connection& connection) { return self->Serve(connection); }, metrics);
   if (!server) {
     return server.error();
   }

@@ -65,11 +65,11 @@ class CacheNode : public daemon::Service {
   struct ReplicationStatus {
     bool read_only = false;  // A backup, a frozen main, or a main without a lease.
     bool sync = false;
-    uint64_t sequence = 0;  // Of this node's own log.
-    uint64_t applied = 0;   // Of its main's log, as a backup.
-    int64_t backups = 0;    // Streaming from this node.
+    uint64_t sequence = 0;         // Of this node's own log.
+    uint64_t applied = 0;          // Of its main's log, as a backup.
+    int64_t backups = 0;           // Streaming from this node.
     uint64_t degraded_writes = 0;  // Sync writes answered without a backup's acknowledgement.
-    int64_t lag_ms = -1;  // As a backup: how old its main's last heartbeat is (-1: none).
+    int64_t lag_ms = -1;           // As a backup: how old its main's last heartbeat is (-1: none).
   };
   ReplicationStatus replication_status() const;
 

@@ -130,10 +130,10 @@ asio::awaitable<void> ServeReplication(net::Connection& connection, Store& store
     const auto now = std::chrono::steady_clock::now();
     if (now >= next_heartbeat) {
       // After the records copied: it stands for everything before it in the stream.
-      AppendHeartbeat({static_cast<uint64_t>(now.time_since_epoch().count()), base::UnixMilliseconds(),
-                       static_cast<uint32_t>(gate.lease_length().count()),
-                       gate.frozen()},
-                      &out);
+      AppendHeartbeat(
+          {static_cast<uint64_t>(now.time_since_epoch().count()), base::UnixMilliseconds(),
+           static_cast<uint32_t>(gate.lease_length().count()), gate.frozen()},
+          &out);
       next_heartbeat = now + kHeartbeatInterval;
     }
     if (!out.empty()) {
@@ -228,7 +228,7 @@ size_t ApplyFrames(std::string_view input, Store& store, ReplicaState& state, ui
     used += consumed;
     if (frame.type == 'F') {
       store.FlushAll(now, 0, /*report=*/false);  // A snapshot replaces everything.
-      state.applied = 0;       // Nothing of this log until the snapshot is complete.
+      state.applied = 0;  // Nothing of this log until the snapshot is complete.
       *log_id = frame.value;
       state.snapshots.fetch_add(1);
     } else if (frame.type == 'E') {
@@ -278,10 +278,10 @@ asio::awaitable<void> FollowOnce(asio::ip::tcp::endpoint main, Store& store, Rep
   // Reads wake up now and then to see whether this node should still follow this main.
   while (!stop.load() && state.generation() == generation) {
     timer.expires_after(std::chrono::milliseconds(100));
-    auto result = co_await (
-        socket.async_read_some(asio::buffer(buffer.data() + end, buffer.size() - end),
-                               asio::as_tuple(asio::use_awaitable)) ||
-        timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+    auto result =
+        co_await (socket.async_read_some(asio::buffer(buffer.data() + end, buffer.size() - end),
+                                         asio::as_tuple(asio::use_awaitable)) ||
+                  timer.async_wait(asio::as_tuple(asio::use_awaitable)));
     if (result.index() == 1) {
       continue;
     }
@@ -304,8 +304,7 @@ asio::awaitable<void> FollowOnce(asio::ip::tcp::endpoint main, Store& store, Rep
     // (the main's lease), else now and then.
     const uint64_t applied = state.applied.load();
     const auto now = std::chrono::steady_clock::now();
-    if (heartbeat_token != 0 ||
-        (applied > acked && (end == 0 || now - last_ack > kAckInterval))) {
+    if (heartbeat_token != 0 || (applied > acked && (end == 0 || now - last_ack > kAckInterval))) {
       if (heartbeat_token != 0) {
         state.last_heartbeat_ack_ns = now.time_since_epoch().count();
       }
@@ -336,7 +335,9 @@ std::optional<asio::ip::tcp::endpoint> ReplicaState::main() const {
 
 int64_t ReplicaState::LagMs() const {
   const uint64_t heartbeat = main_wall_ms.load();
-  return heartbeat == 0 ? -1 : std::max<int64_t>(0, static_cast<int64_t>(base::UnixMilliseconds() - heartbeat));
+  return heartbeat == 0
+             ? -1
+             : std::max<int64_t>(0, static_cast<int64_t>(base::UnixMilliseconds() - heartbeat));
 }
 
 std::chrono::steady_clock::time_point ReplicaState::MainLeaseEnd() const {
@@ -352,8 +353,7 @@ std::chrono::steady_clock::time_point ReplicaState::MainLeaseEnd() const {
   return last_ack + std::chrono::milliseconds(main_lease_ms.load());
 }
 
-asio::awaitable<void> RunReplica(Store& store, ReplicaState& state,
-                                 const std::atomic<bool>& stop) {
+asio::awaitable<void> RunReplica(Store& store, ReplicaState& state, const std::atomic<bool>& stop) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   uint64_t log_id = 0;
   while (!stop.load()) {

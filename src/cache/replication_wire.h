@@ -45,8 +45,8 @@ struct Heartbeat {
 void AppendHeartbeat(const Heartbeat& heartbeat, std::string* out);
 
 struct ReplicationFrame {
-  char type = 0;       // 'R', 'F', 'E' or 'H'.
-  uint64_t value = 0;  // 'F': the log id; 'E': the sequence.
+  char type = 0;            // 'R', 'F', 'E' or 'H'.
+  uint64_t value = 0;       // 'F': the log id; 'E': the sequence.
   MutationRecord record{};  // 'R': views into the input.
   Heartbeat heartbeat{};    // 'H'.
 };

@@ -41,7 +41,7 @@ struct StoreOptions {
   // Bytes of item memory: pages and large items' mappings, headers included.
   // REQUIRES: at most ItemArena::kMaxPages pages.
   size_t memory_limit = 64 << 20;
-  bool evict = true;               // false: refuse stores when full (memcached -M).
+  bool evict = true;  // false: refuse stores when full (memcached -M).
 };
 
 struct StoreStats {
@@ -177,15 +177,13 @@ class Store {
   // Frees a page (or a large item) of the class whose oldest item is oldest, for `cls`:
   // unconditionally if `cls` is starved, else only if that item is more than twice as
   // old as the oldest of `cls`. REQUIRES: held.mu held, no class lock held.
-  bool MoveMemoryTo(SizeClass& cls, Stripe& held, const Item* pinned, uint32_t now,
-                    bool starved);
+  bool MoveMemoryTo(SizeClass& cls, Stripe& held, const Item* pinned, uint32_t now, bool starved);
   // Evicts every item of one of the class's pages and releases the page.
   // REQUIRES: cls.mu and held.mu held.
   // EvacuatePage evicts what it can and says whether the page is empty: items whose
   // stripe another request holds stay for the next try.
   bool ReleasePage(SizeClass& cls, Stripe& held, const Item* pinned, uint32_t now);
-  bool EvacuatePage(SizeClass& cls, uint32_t page, Stripe& held, const Item* pinned,
-                    uint32_t now);
+  bool EvacuatePage(SizeClass& cls, uint32_t page, Stripe& held, const Item* pinned, uint32_t now);
 
   // Unlinks `item` from its stripe's hash table and reports `op`.
   // REQUIRES: stripe.mu held.

@@ -60,13 +60,13 @@ class WriteGate {
   const bool fenced_;
   std::atomic<bool> backup_;
   std::atomic<bool> frozen_{false};
-  std::atomic<int64_t> writable_until_ns_{0};   // The lease, for the epoch this node is main in.
+  std::atomic<int64_t> writable_until_ns_{0};  // The lease, for the epoch this node is main in.
   std::atomic<int64_t> previous_until_ns_{0};
   mutable std::mutex mu_;
-  uint64_t epoch_ = 0;        // Guarded by mu_: the epoch this node is main in.
-  uint64_t lease_epoch_ = 0;  // Guarded by mu_: the epoch of the last master grant.
-  Clock::time_point lease_until_{};         // Guarded by mu_.
-  std::chrono::milliseconds length_{0};     // Guarded by mu_.
+  uint64_t epoch_ = 0;                   // Guarded by mu_: the epoch this node is main in.
+  uint64_t lease_epoch_ = 0;             // Guarded by mu_: the epoch of the last master grant.
+  Clock::time_point lease_until_{};      // Guarded by mu_.
+  std::chrono::milliseconds length_{0};  // Guarded by mu_.
 };
 
 }  // namespace trellis::cache

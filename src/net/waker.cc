@@ -9,9 +9,7 @@ namespace asio = boost::asio;
 
 Waker::Waker(const asio::any_io_executor& executor) : timer_(executor) {}
 
-asio::awaitable<void> Waker::Wait() {
-  return WaitUntil(asio::steady_timer::time_point::max());
-}
+asio::awaitable<void> Waker::Wait() { return WaitUntil(asio::steady_timer::time_point::max()); }
 
 asio::awaitable<void> Waker::WaitUntil(std::chrono::steady_clock::time_point deadline) {
   if (!signaled_) {

@@ -111,7 +111,8 @@ TEST(StoreTest, PagesMoveToTheSizeThatIsWritten) {
   }
   // Now only items ten times larger arrive, and more of them than fit.
   for (int i = 0; i < 20000; ++i) {
-    ASSERT_TRUE(Set(store, "large" + std::to_string(i), std::string(1000, 'l'), kNow + 1 + i / 1000));
+    ASSERT_TRUE(
+        Set(store, "large" + std::to_string(i), std::string(1000, 'l'), kNow + 1 + i / 1000));
   }
   uint64_t large_pages = 0;
   uint64_t all_pages = 0;

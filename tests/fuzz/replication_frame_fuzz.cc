@@ -20,9 +20,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (consumed == 0 || consumed > input.size()) {
       std::abort();
     }
-    if (frame.type == 'R' && (frame.record.key.data() < input.data() ||
-                              frame.record.value.data() + frame.record.value.size() >
-                                  input.data() + consumed)) {
+    if (frame.type == 'R' &&
+        (frame.record.key.data() < input.data() ||
+         frame.record.value.data() + frame.record.value.size() > input.data() + consumed)) {
       std::abort();
     }
     input.remove_prefix(consumed);

@@ -21,9 +21,9 @@ namespace trellis {
 namespace {
 
 using namespace std::chrono_literals;
-using ::testing::HasSubstr;
 using testing::DaemonProcess;
 using testing::Eventually;
+using ::testing::HasSubstr;
 using testing::LoopbackClient;
 
 std::vector<std::string> CacheArgs(const std::string& listen) {
@@ -71,8 +71,8 @@ TEST_F(AccessTest, PipelinedRequestsAcrossGroupsComeBackInRequestOrder) {
     const std::string value = std::to_string(i);
     switch (random() % 9) {
       case 0:
-        requests += "set " + key + " " + std::to_string(i) + " 0 " +
-                    std::to_string(value.size()) + "\r\n" + value + "\r\n";
+        requests += "set " + key + " " + std::to_string(i) + " 0 " + std::to_string(value.size()) +
+                    "\r\n" + value + "\r\n";
         break;
       case 1:
         requests += "get " + key + " " + other + " " + key + " missing" + value + "\r\n";
@@ -221,7 +221,12 @@ TEST(AccessReadFromBackupTest, ReadsGoToTheBackupAndGoOnWithoutTheMain) {
   const uint16_t unrelated_port = unrelated.WaitForListening("cache");
   auto access = [](uint16_t main, uint16_t backup, bool from_backup) {
     std::vector<std::string> args = {
-        "access", "--listen", "127.0.0.1:0", "--threads", "1", "--group",
+        "access",
+        "--listen",
+        "127.0.0.1:0",
+        "--threads",
+        "1",
+        "--group",
         "a=127.0.0.1:" + std::to_string(main) + ",127.0.0.1:" + std::to_string(backup)};
     if (from_backup) {
       args.push_back("--read-from-backup");

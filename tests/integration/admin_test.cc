@@ -209,8 +209,8 @@ TEST(CliTest, HelpListsTheCommandsAndBadConfigIsAOneLineError) {
     EXPECT_THAT(help.Log(), HasSubstr("version"));
   }
   const std::string config = dir.WriteFile("bad.toml", "admin = \"127.0.0.1:0\"\nlog-level = 3x\n");
-  DaemonProcess bad({"up", "--listen", "127.0.0.1:0", "--data", dir.path().string(), "--config",
-                     config});
+  DaemonProcess bad(
+      {"up", "--listen", "127.0.0.1:0", "--data", dir.path().string(), "--config", config});
   const std::optional<int> status = bad.WaitExit(5s);
   ASSERT_TRUE(status.has_value());
   EXPECT_NE(WEXITSTATUS(*status), 0);

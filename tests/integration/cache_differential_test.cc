@@ -267,10 +267,10 @@ class CacheDifferentialTest : public ::testing::Test {
         second_node_({"cache", "--listen", "127.0.0.1:0", "--threads", "1", "--memory", "64"}) {
     trellis_port_ = trellis_.WaitForListening("cache");
     const uint16_t second_port = second_node_.WaitForListening("cache");
-    access_ = std::make_unique<testing::DaemonProcess>(std::vector<std::string>{
-        "access", "--listen", "127.0.0.1:0", "--threads", "2", "--group",
-        "a=127.0.0.1:" + std::to_string(trellis_port_), "--group",
-        "b=127.0.0.1:" + std::to_string(second_port)});
+    access_ = std::make_unique<testing::DaemonProcess>(
+        std::vector<std::string>{"access", "--listen", "127.0.0.1:0", "--threads", "2", "--group",
+                                 "a=127.0.0.1:" + std::to_string(trellis_port_), "--group",
+                                 "b=127.0.0.1:" + std::to_string(second_port)});
     access_port_ = access_->WaitForListening("access");
     EXPECT_TRUE(testing::WaitForPort(memcached_port_)) << memcached_.Log();
   }
@@ -287,7 +287,8 @@ class CacheDifferentialTest : public ::testing::Test {
         ++mismatches;
         ADD_FAILURE() << "commands:\n"
                       << commands.substr(0, 300) << "\nmemcached:\n"
-                      << expected.substr(0, 600) << "\n" << name << ":\n"
+                      << expected.substr(0, 600) << "\n"
+                      << name << ":\n"
                       << actual.substr(0, 600);
       }
     }

@@ -72,9 +72,9 @@ TEST(CacheFlagsTest, MemoryLimitBoundsRssUnderMixedSizeChurn) {
   };
   long max_kib = 0;
   for (const std::vector<std::string>& phase : phases) {
-    std::vector<std::string> args = {"bench",         "--server",   "127.0.0.1:" + std::to_string(port),
-                                     "--connections", "4",          "--pipeline",
-                                     "16"};
+    std::vector<std::string> args = {
+        "bench",      "--server", "127.0.0.1:" + std::to_string(port), "--connections", "4",
+        "--pipeline", "16"};
     args.insert(args.end(), phase.begin(), phase.end());
     testing::DaemonProcess load(args);
     ASSERT_TRUE(load.WaitExit(60s).has_value()) << load.Log();

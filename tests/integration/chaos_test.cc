@@ -12,11 +12,12 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "testing/daemon_process.h"
 #include "testing/held_port.h"
@@ -59,12 +60,12 @@ class ChaosTest : public ::testing::Test {
   ChaosTest() {
     master_port_ = Hold();
     const std::string master_url = "http://127.0.0.1:" + std::to_string(master_port_);
-    members_.push_back({"master",
-                        {"master", "--listen", "127.0.0.1:" + std::to_string(master_port_),
-                         "--data", data_.path().string(), "--probe-interval", "0.2",
-                         "--failure-threshold", "3"},
-                        "master",
-                        nullptr});
+    members_.push_back(
+        {"master",
+         {"master", "--listen", "127.0.0.1:" + std::to_string(master_port_), "--data",
+          data_.path().string(), "--probe-interval", "0.2", "--failure-threshold", "3"},
+         "master",
+         nullptr});
     members_.back().Start();
     for (const char* group : {"g1", "g2"}) {
       HttpCall(master_port_, "POST", "/v1/groups", std::string(R"({"name": ")") + group + "\"}");
@@ -199,9 +200,9 @@ TEST_F(ChaosTest, TwentyKillsLoseNoAcknowledgedWriteAndHangNoClient) {
     lost += reader.ReadUntil("END\r\n", 5s) !=
             "VALUE " + key + " 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\nEND\r\n";
   }
-  std::cout << "chaos: " << acknowledged.size() << " acknowledged writes, " << lost
-            << " lost, " << hangs.load() << " requests over 3 s; killed "
-            << ::testing::PrintToString(killed) << "\n";
+  std::cout << "chaos: " << acknowledged.size() << " acknowledged writes, " << lost << " lost, "
+            << hangs.load() << " requests over 3 s; killed " << ::testing::PrintToString(killed)
+            << "\n";
   EXPECT_EQ(lost, 0) << "of " << acknowledged.size() << " acknowledged writes; killed "
                      << ::testing::PrintToString(killed);
   EXPECT_EQ(hangs.load(), 0);

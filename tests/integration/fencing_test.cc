@@ -9,8 +9,9 @@
 #include <chrono>
 #include <iostream>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "testing/daemon_process.h"
 #include "testing/held_port.h"
@@ -46,7 +47,8 @@ class FencingTest : public ::testing::Test {
         "127.0.0.1:" + std::to_string(to_main_.port())});
     main_->WaitForListening("cache");
     main_admin_port_ = main_->WaitForListening("admin");
-    EXPECT_TRUE(Eventually([&] { return Main() == "127.0.0.1:" + std::to_string(to_main_.port()); }, 5s));
+    EXPECT_TRUE(
+        Eventually([&] { return Main() == "127.0.0.1:" + std::to_string(to_main_.port()); }, 5s));
     backup_port_ = backup_hold_.port();
     backup_ = std::make_unique<DaemonProcess>(std::vector<std::string>{
         "cache", "--listen", backup_hold_.address(), "--threads", "1", "--master",
@@ -69,7 +71,7 @@ class FencingTest : public ::testing::Test {
   uint16_t master_port_;
   TcpRelay to_master_;  // The main's way to the master.
   uint16_t main_port_;
-  TcpRelay to_main_;    // The master's and the backup's way to the main.
+  TcpRelay to_main_;  // The master's and the backup's way to the main.
   uint16_t backup_port_ = 0;
   uint16_t main_admin_port_ = 0;
   std::unique_ptr<DaemonProcess> main_;
@@ -153,7 +155,8 @@ TEST_F(FencingTest, AHungMainIsReplacedAndResumesWithoutItsLease) {
   ASSERT_TRUE(main_->Pause());
   to_master_.Cut();
   const Clock::time_point paused = Clock::now();
-  ASSERT_TRUE(Eventually([&] { return Main() == "127.0.0.1:" + std::to_string(backup_port_); }, 5s));
+  ASSERT_TRUE(
+      Eventually([&] { return Main() == "127.0.0.1:" + std::to_string(backup_port_); }, 5s));
   const auto replaced = Clock::now() - paused;
   std::cout << "a hung main was replaced after "
             << std::chrono::duration_cast<std::chrono::milliseconds>(replaced).count()

@@ -10,12 +10,13 @@
 #include <iostream>
 #include <map>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "testing/daemon_process.h"
 #include "testing/held_port.h"
@@ -26,9 +27,9 @@ namespace trellis {
 namespace {
 
 using namespace std::chrono_literals;
-using ::testing::HasSubstr;
 using testing::DaemonProcess;
 using testing::Eventually;
+using ::testing::HasSubstr;
 using testing::LoopbackClient;
 
 using testing::HttpRequest;
@@ -49,9 +50,9 @@ class MasterTest : public ::testing::Test {
       node_ports_.push_back(node_holds_.back().port());
       StartNode(i);
     }
-    access_ = std::make_unique<DaemonProcess>(std::vector<std::string>{
-        "access", "--listen", "127.0.0.1:0", "--threads", "1", "--backend-timeout", "1",
-        "--master", master_url_});
+    access_ = std::make_unique<DaemonProcess>(
+        std::vector<std::string>{"access", "--listen", "127.0.0.1:0", "--threads", "1",
+                                 "--backend-timeout", "1", "--master", master_url_});
     access_port_ = access_->WaitForListening("access");
     access_admin_port_ = access_->WaitForListening("admin");
     // The backup streams from the main before the tests write.
@@ -59,9 +60,9 @@ class MasterTest : public ::testing::Test {
   }
 
   void StartNode(int i) {
-    nodes_[i] = std::make_unique<DaemonProcess>(std::vector<std::string>{
-        "cache", "--listen", "127.0.0.1:" + std::to_string(node_ports_[i]), "--threads", "1",
-        "--master", master_url_, "--group", "g1"});
+    nodes_[i] = std::make_unique<DaemonProcess>(
+        std::vector<std::string>{"cache", "--listen", "127.0.0.1:" + std::to_string(node_ports_[i]),
+                                 "--threads", "1", "--master", master_url_, "--group", "g1"});
     nodes_[i]->WaitForListening("cache");
     node_admin_ports_[i] = nodes_[i]->WaitForListening("admin");
   }
@@ -114,8 +115,8 @@ TEST_F(MasterTest, NodesTakeTheirRolesAndAccessRoutesByTheMap) {
   DaemonProcess status({"cluster", "status", "--master", master_url_});
   ASSERT_TRUE(status.WaitExit(10s).has_value());
   EXPECT_THAT(status.Log(), ::testing::ContainsRegex("g1 +backup .* [0-9]+\\.[0-9] +up +"));
-  EXPECT_THAT(status.Log(), ::testing::ContainsRegex("g1 +main .* up +" +
-                                                     std::to_string(nodes_[0]->pid())));
+  EXPECT_THAT(status.Log(),
+              ::testing::ContainsRegex("g1 +main .* up +" + std::to_string(nodes_[0]->pid())));
   LoopbackClient client(access_port_);
   ASSERT_TRUE(Eventually(
       [&] {
@@ -129,7 +130,8 @@ TEST_F(MasterTest, NodesTakeTheirRolesAndAccessRoutesByTheMap) {
             "SERVER_ERROR read only: this node is a backup\r\nVALUE k 0 1\r\nv\r\nEND\r\n")
       << "in sync mode an acknowledged write is on the backup at once";
   // Bad API calls get a 4xx and a JSON error.
-  for (const auto& [method, path, body] : std::vector<std::tuple<std::string, std::string, std::string>>{
+  for (const auto& [method, path, body] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
            {"POST", "/v1/groups", "{not json"},
            {"POST", "/v1/groups", R"({"name": 7})"},
            {"POST", "/v1/nodes", R"({"group": "nope", "address": "127.0.0.1:1"})"},
@@ -205,8 +207,9 @@ int KillMainUnderLoad(const std::string& mode, uint16_t access_port, DaemonProce
   int missing = 0;
   for (const auto& [key, value] : acknowledged) {
     client.Send("get " + key + "\r\n");
-    missing += client.ReadUntil("END\r\n") !=
-               "VALUE " + key + " 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\nEND\r\n";
+    missing += client.ReadUntil("END\r\n") != "VALUE " + key + " 0 " +
+                                                  std::to_string(value.size()) + "\r\n" + value +
+                                                  "\r\nEND\r\n";
   }
   *acknowledged_count = acknowledged.size();
   std::cout << "failover (" << mode << "): " << acknowledged.size() << " acknowledged, " << missing
@@ -322,7 +325,8 @@ TEST_F(MasterTest, ManualSwitchoverLosesNoWriteInAsyncMode) {
   });
   // The switchover starts with writes under way.
   EXPECT_TRUE(Eventually([&] { return sent.load() >= 50; }, 5s));
-  const testing::HttpResponse switched = HttpRequest(master_port_, "POST", "/v1/groups/g1/failover", "");
+  const testing::HttpResponse switched =
+      HttpRequest(master_port_, "POST", "/v1/groups/g1/failover", "");
   done = true;
   writer.join();
   ASSERT_EQ(switched.status, 200) << switched.body;
@@ -332,7 +336,7 @@ TEST_F(MasterTest, ManualSwitchoverLosesNoWriteInAsyncMode) {
   int missing = 0;
   for (const auto& [key, value] : acknowledged) {
     new_main.Send("get " + key + "\r\n");
-    missing += new_main.ReadUntil("END\r\n") ==  "END\r\n";
+    missing += new_main.ReadUntil("END\r\n") == "END\r\n";
   }
   EXPECT_EQ(missing, 0) << "of " << acknowledged.size();
 }
@@ -341,8 +345,9 @@ TEST_F(MasterTest, ManualSwitchoverLosesNoWriteInAsyncMode) {
 // asks for 100 ms) is measured over 20 changes and printed for bench/RESULTS.md.
 TEST_F(MasterTest, MapChangesReachAccessNodesAndTheDelayIsMeasured) {
   auto access_version = [&] {
-    return nlohmann::json::parse(HttpRequest(access_admin_port_, "GET", "/v1/status", "").body)
-        ["route_table"]["version"].get<uint64_t>();
+    return nlohmann::json::parse(HttpRequest(access_admin_port_, "GET", "/v1/status", "")
+                                     .body)["route_table"]["version"]
+        .get<uint64_t>();
   };
   std::vector<double> delays_ms;
   for (int i = 0; i < 20; ++i) {
@@ -355,8 +360,9 @@ TEST_F(MasterTest, MapChangesReachAccessNodesAndTheDelayIsMeasured) {
     // Polled every millisecond, finer than the delay measured.
     ASSERT_TRUE(Eventually([&] { return access_version() >= version; }, 5s, 1ms))
         << "change " << i << " did not reach the access node";
-    delays_ms.push_back(std::chrono::duration<double, std::milli>(
-                            std::chrono::steady_clock::now() - changed).count());
+    delays_ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - changed)
+            .count());
   }
   std::sort(delays_ms.begin(), delays_ms.end());
   std::cout << "propagation: median " << delays_ms[10] << " ms, max " << delays_ms.back()

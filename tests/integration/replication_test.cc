@@ -20,9 +20,9 @@ namespace trellis {
 namespace {
 
 using namespace std::chrono_literals;
-using ::testing::HasSubstr;
 using testing::DaemonProcess;
 using testing::Eventually;
+using ::testing::HasSubstr;
 using testing::LoopbackClient;
 
 std::unique_ptr<DaemonProcess> StartNode(const std::string& listen,
@@ -77,15 +77,17 @@ TEST(ReplicationTest, BackupGetsASnapshotThenEveryChangeWithTheSameCas) {
                 std::to_string(10000 + i).substr(1) + "\r\n");
     ASSERT_EQ(writer.ReadUntil("\r\n"), "STORED\r\n");
   }
-  auto backup = StartNode("127.0.0.1:0", {"--replica-of", "127.0.0.1:" + std::to_string(main_port)});
+  auto backup =
+      StartNode("127.0.0.1:0", {"--replica-of", "127.0.0.1:" + std::to_string(main_port)});
   const uint16_t backup_port = backup->WaitForListening("cache");
   // After: the stream's part, every kind of change.
   for (size_t i = 1000; i < keys.size(); ++i) {
     writer.Send("set " + keys[i] + " 7 0 1\r\n" + std::to_string(i % 10) + "\r\n");
     ASSERT_EQ(writer.ReadUntil("\r\n"), "STORED\r\n");
   }
-  writer.Send("delete key1\r\nincr key1500 5\r\nappend key2 0 0 3\r\nabc\r\ntouch key3 1000\r\n"
-              "ms key4 2 I\r\nhi\r\nmn\r\n");
+  writer.Send(
+      "delete key1\r\nincr key1500 5\r\nappend key2 0 0 3\r\nabc\r\ntouch key3 1000\r\n"
+      "ms key4 2 I\r\nhi\r\nmn\r\n");
   EXPECT_EQ(writer.ReadUntil("MN\r\n"), "DELETED\r\n5\r\nSTORED\r\nTOUCHED\r\nHD\r\nMN\r\n");
   EXPECT_THAT(Differences(main_port, backup_port, keys), ::testing::IsEmpty());
 
@@ -103,11 +105,12 @@ TEST(ReplicationTest, BackupGetsASnapshotThenEveryChangeWithTheSameCas) {
 }
 
 TEST(ReplicationTest, SyncModeAnswersAWriteOnlyWhenTheBackupHasIt) {
-  auto main = StartNode("127.0.0.1:0", {"--sync-replication", "--sync-timeout", "1",
-                                         "--admin", "127.0.0.1:0"});
+  auto main = StartNode("127.0.0.1:0",
+                        {"--sync-replication", "--sync-timeout", "1", "--admin", "127.0.0.1:0"});
   const uint16_t main_port = main->WaitForListening("cache");
   const uint16_t admin_port = main->WaitForListening("admin");
-  auto backup = StartNode("127.0.0.1:0", {"--replica-of", "127.0.0.1:" + std::to_string(main_port)});
+  auto backup =
+      StartNode("127.0.0.1:0", {"--replica-of", "127.0.0.1:" + std::to_string(main_port)});
   const uint16_t backup_port = backup->WaitForListening("cache");
   LoopbackClient writer(main_port);
   LoopbackClient reader(backup_port);
@@ -158,8 +161,8 @@ TEST(ReplicationTest, SyncModeAnswersAWriteOnlyWhenTheBackupHasIt) {
 }
 
 TEST(ReplicationTest, SyncRefuseAnswersAnUnreplicatedWriteWithAnError) {
-  auto main = StartNode("127.0.0.1:0", {"--sync-replication", "--sync-refuse", "--sync-timeout",
-                                         "0.3"});
+  auto main =
+      StartNode("127.0.0.1:0", {"--sync-replication", "--sync-refuse", "--sync-timeout", "0.3"});
   const uint16_t main_port = main->WaitForListening("cache");
   LoopbackClient client(main_port);
   client.Send("set k 0 0 1\r\nv\r\nset q 0 0 1 noreply\r\nq\r\nget k\r\nms m 1\r\nm\r\nmn\r\n");
@@ -168,7 +171,8 @@ TEST(ReplicationTest, SyncRefuseAnswersAnUnreplicatedWriteWithAnError) {
             "VALUE k 0 1\r\nv\r\nEND\r\n"
             "SERVER_ERROR not replicated: no backup acknowledged in time\r\nMN\r\n")
       << "errors for the writes (none for noreply), the read answered as usual";
-  auto backup = StartNode("127.0.0.1:0", {"--replica-of", "127.0.0.1:" + std::to_string(main_port)});
+  auto backup =
+      StartNode("127.0.0.1:0", {"--replica-of", "127.0.0.1:" + std::to_string(main_port)});
   backup->WaitForListening("cache");
   EXPECT_TRUE(Eventually(
       [&] {

@@ -5,9 +5,10 @@
 #include <sys/wait.h>
 
 #include <chrono>
-#include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "testing/daemon_process.h"
 #include "testing/loopback_client.h"
@@ -37,7 +38,8 @@ class UpTest : public ::testing::Test {
   uint16_t PortOf(const std::string& child) {
     std::smatch match;
     const std::string log = up_.Log();
-    EXPECT_TRUE(std::regex_search(log, match, std::regex(child + " listening on [0-9.]+:([0-9]+)")));
+    EXPECT_TRUE(
+        std::regex_search(log, match, std::regex(child + " listening on [0-9.]+:([0-9]+)")));
     return static_cast<uint16_t>(std::stoi(match[1]));
   }
 

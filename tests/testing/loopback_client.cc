@@ -1,12 +1,11 @@
 #include "testing/loopback_client.h"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <fmt/format.h>
 
 #include <stdexcept>
 #include <thread>
@@ -167,10 +166,9 @@ HttpResponse HttpRequest(uint16_t port, const std::string& method, const std::st
   }
   HttpResponse out;
   out.status = response->status;
-  out.headers = fmt::format(
-      "HTTP/1.1 {} {}\r\n", response->status,
-      std::string_view(http::beast_http::obsolete_reason(
-          static_cast<http::beast_http::status>(response->status))));
+  out.headers = fmt::format("HTTP/1.1 {} {}\r\n", response->status,
+                            std::string_view(http::beast_http::obsolete_reason(
+                                static_cast<http::beast_http::status>(response->status))));
   for (const auto& [name, value] : response->headers) {
     out.headers += name + ": " + value + "\r\n";
   }

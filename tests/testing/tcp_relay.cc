@@ -69,7 +69,8 @@ void TcpRelay::Accept() {
     }
     const int server = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in address = Loopback(target_);
-    if (server < 0 || connect(server, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    if (server < 0 ||
+        connect(server, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
       Reset(client);
       if (server >= 0) {
         close(server);
