@@ -109,7 +109,13 @@ function(trellis_add_test file)
   target_compile_options(${target} PRIVATE ${TRELLIS_WARNINGS})
   target_link_libraries(${target} PRIVATE ${arg_DEPS} GTest::gmock GTest::gtest_main)
   trellis_use_pch(${target} TEST)
-  gtest_discover_tests(${target} PROPERTIES LABELS "${arg_LABELS}" DISCOVERY_TIMEOUT 30)
+  gtest_discover_tests(${target} DISCOVERY_TIMEOUT 30)
+  # The labels go on the discovered tests from a file CTest reads after the discovery's:
+  # passed through gtest_discover_tests' PROPERTIES, a list keeps only its first label.
+  set(labels_file ${CMAKE_CURRENT_BINARY_DIR}/${target}_labels.cmake)
+  file(WRITE ${labels_file}
+    "if(${target}_TESTS)\n  set_tests_properties(\${${target}_TESTS} PROPERTIES LABELS \"${arg_LABELS}\")\nendif()\n")
+  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES ${labels_file})
   foreach(label IN LISTS arg_LABELS)
     if(NOT TARGET ${label}_tests)
       add_custom_target(${label}_tests)
