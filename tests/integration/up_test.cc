@@ -5,10 +5,10 @@
 #include <sys/wait.h>
 
 #include <chrono>
-#include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
-#include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include "testing/daemon_process.h"
 #include "testing/loopback_client.h"
@@ -19,6 +19,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::DaemonProcess;
+using testing::Eventually;
 using testing::LoopbackClient;
 
 class UpTest : public ::testing::Test {
@@ -37,7 +38,8 @@ class UpTest : public ::testing::Test {
   uint16_t PortOf(const std::string& child) {
     std::smatch match;
     const std::string log = up_.Log();
-    EXPECT_TRUE(std::regex_search(log, match, std::regex(child + " listening on [0-9.]+:([0-9]+)")));
+    EXPECT_TRUE(
+        std::regex_search(log, match, std::regex(child + " listening on [0-9.]+:([0-9]+)")));
     return static_cast<uint16_t>(std::stoi(match[1]));
   }
 
@@ -63,20 +65,22 @@ TEST_F(UpTest, ClientsSeeOneCacheAndBackupsFollowTheirMains) {
   // Every key is on one group's main and, shortly after, on that group's backup: each
   // key twice over the four nodes.
   int copies = 0;
-  for (int attempt = 0; attempt < 100 && copies < 400; ++attempt) {
-    std::this_thread::sleep_for(20ms);
-    copies = 0;
-    for (const std::string node : {"g1-a", "g1-b", "g2-a", "g2-b"}) {
-      LoopbackClient cache(PortOf(node));
-      cache.Send("stats\r\n");
-      std::smatch items;
-      const std::string stats = cache.ReadUntil("END\r\n");
-      if (std::regex_search(stats, items, std::regex("STAT curr_items ([0-9]+)"))) {
-        copies += std::stoi(items[1]);
-      }
-    }
-  }
-  EXPECT_EQ(copies, 400);
+  EXPECT_TRUE(Eventually(
+      [&] {
+        copies = 0;
+        for (const std::string node : {"g1-a", "g1-b", "g2-a", "g2-b"}) {
+          LoopbackClient cache(PortOf(node));
+          cache.Send("stats\r\n");
+          std::smatch items;
+          const std::string stats = cache.ReadUntil("END\r\n");
+          if (std::regex_search(stats, items, std::regex("STAT curr_items ([0-9]+)"))) {
+            copies += std::stoi(items[1]);
+          }
+        }
+        return copies == 400;
+      },
+      5s))
+      << copies << " copies of 200 keys";
   // The operator's view, through the master `up` started.
   DaemonProcess status({"cluster", "status", "--data", data_.path().string()});
   ASSERT_TRUE(status.WaitExit(10s).has_value());
@@ -91,13 +95,13 @@ TEST_F(UpTest, AKilledChildIsStartedAgainAndCtrlCStopsThemAll) {
   const pid_t killed = children[1]["pid"];
   const std::string name = children[1]["name"];
   ASSERT_EQ(kill(killed, SIGKILL), 0);
-  bool restarted = false;
-  for (int i = 0; i < 100 && !restarted; ++i) {
-    std::this_thread::sleep_for(50ms);
-    const nlohmann::json child = Status()["children"][1];
-    restarted = child["restarts"] == 1 && child["pid"] != killed && child["pid"] > 0;
-  }
-  EXPECT_TRUE(restarted) << Status().dump();
+  EXPECT_TRUE(Eventually(
+      [&] {
+        const nlohmann::json child = Status()["children"][1];
+        return child["restarts"] == 1 && child["pid"] != killed && child["pid"] > 0;
+      },
+      5s))
+      << Status().dump();
   ASSERT_TRUE(testing::WaitForPort(PortOf(name))) << name << " did not listen again";
   LoopbackClient client(PortOf(name));
   client.Send("version\r\n");
