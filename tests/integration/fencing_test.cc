@@ -161,6 +161,11 @@ TEST_F(FencingTest, AHungMainIsReplacedAndResumesWithoutItsLease) {
   std::cout << "a hung main was replaced after "
             << std::chrono::duration_cast<std::chrono::milliseconds>(replaced).count()
             << " ms (probes every 0.2 s, 3 failures)\n";
+  // Until the backup hears of its promotion it still follows the old main and would
+  // acknowledge the heartbeat the main sends on resuming, granting it a fresh lease (which
+  // the promoted backup then waits out). Once the backup takes writes it follows no one.
+  LoopbackClient new_main(backup_port_);
+  ASSERT_TRUE(Eventually([&] { return Set(new_main, "promoted", &refusal); }, 5s)) << refusal;
   main_->Signal(SIGCONT);
   EXPECT_FALSE(Set(old_main, "after", &refusal));
   EXPECT_THAT(refusal, ::testing::StartsWith("SERVER_ERROR read only: no lease"));
