@@ -17,6 +17,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "http/client.h"
+#include "testing/held_port.h"
 #include "testing/loopback_client.h"
 
 namespace trellis::http {
@@ -229,7 +230,8 @@ TEST_F(HttpServerTest, ClientTimesOutAgainstAServerThatNeverAnswers) {
 }
 
 TEST_F(HttpServerTest, ClientReportsARefusedConnectionAsUnavailable) {
-  const uint16_t port = trellis::testing::FreePort();
+  const trellis::testing::HeldPort held;  // Bound, never listening: connecting is refused.
+  const uint16_t port = held.port();
   const base::Result<json> reply =
       RunBlocking([&](asio::any_io_executor executor) -> asio::awaitable<base::Result<json>> {
         auto client = Client::ForUrl(executor, "127.0.0.1:" + std::to_string(port));

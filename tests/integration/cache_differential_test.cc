@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "testing/daemon_process.h"
+#include "testing/held_port.h"
 #include "testing/loopback_client.h"
 
 namespace trellis {
@@ -259,10 +260,10 @@ std::vector<std::string> Cases() {
 class CacheDifferentialTest : public ::testing::Test {
  protected:
   CacheDifferentialTest()
-      : memcached_port_(testing::FreePort()),
+      : memcached_port_(memcached_hold_.port()),
         memcached_({"-p", std::to_string(memcached_port_), "-l", "127.0.0.1", "-U", "0", "-t", "1",
                     "-m", "64", "-u", geteuid() == 0 ? "root" : ""},
-                   "/usr/bin/memcached"),
+                   "/usr/bin/memcached", memcached_hold_),
         trellis_({"cache", "--listen", "127.0.0.1:0", "--threads", "1", "--memory", "64"}),
         second_node_({"cache", "--listen", "127.0.0.1:0", "--threads", "1", "--memory", "64"}) {
     trellis_port_ = trellis_.WaitForListening("cache");
@@ -295,6 +296,7 @@ class CacheDifferentialTest : public ::testing::Test {
     return mismatches;
   }
 
+  testing::HeldPort memcached_hold_;  // Released as memcached starts: it binds alone.
   uint16_t memcached_port_;
   testing::DaemonProcess memcached_;
   testing::DaemonProcess trellis_;

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "testing/daemon_process.h"
+#include "testing/held_port.h"
 #include "testing/loopback_client.h"
 #include "testing/temp_dir.h"
 
@@ -35,7 +36,8 @@ class FailoverRaceTest : public ::testing::Test {
     admin_ = master_.WaitForListening("admin");
     EXPECT_EQ(HttpRequest(port_, "POST", "/v1/groups", R"({"name": "g1"})").status, 201);
     for (int i = 0; i < 3; ++i) {
-      ports_.push_back(testing::FreePort());
+      holds_.emplace_back();
+      ports_.push_back(holds_.back().port());
       Start(i);
       // Registered in this order: the first is the main.
       EXPECT_TRUE(Eventually([&] { return Group()["nodes"].size() == size_t(i + 1); }, 5s));
@@ -44,7 +46,7 @@ class FailoverRaceTest : public ::testing::Test {
 
   void Start(int i) {
     nodes_[i] = std::make_unique<DaemonProcess>(std::vector<std::string>{
-        "cache", "--listen", "127.0.0.1:" + std::to_string(ports_[i]), "--threads", "1", "--master",
+        "cache", "--listen", holds_[i].address(), "--threads", "1", "--master",
         "http://127.0.0.1:" + std::to_string(port_), "--group", "g1"});
     nodes_[i]->WaitForListening("cache");
   }
@@ -84,6 +86,7 @@ class FailoverRaceTest : public ::testing::Test {
   DaemonProcess master_;
   uint16_t port_ = 0;
   uint16_t admin_ = 0;
+  std::vector<testing::HeldPort> holds_;  // The nodes' ports, kept across restarts.
   std::vector<uint16_t> ports_;
   std::map<int, std::unique_ptr<DaemonProcess>> nodes_;
 };

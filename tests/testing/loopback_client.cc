@@ -90,21 +90,6 @@ bool LoopbackClient::WaitClosed(std::chrono::milliseconds timeout) {
   return closed;
 }
 
-uint16_t FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(addr);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length) != 0) {
-    ::close(fd);
-    throw std::runtime_error("cannot find a free port");
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 bool Eventually(const std::function<bool()>& done, std::chrono::milliseconds patience,
                 std::chrono::milliseconds interval) {
   const auto deadline = std::chrono::steady_clock::now() + patience;

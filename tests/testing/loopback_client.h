@@ -52,11 +52,6 @@ struct HttpResponse {
 // Parses a whole HTTP/1.1 response (status line, headers, body after the blank line).
 HttpResponse ParseHttpResponse(const std::string& raw);
 
-// A port on 127.0.0.1 that was free a moment ago. Racy: another process may take it before
-// the test's peer binds it; hold a HeldPort instead. Kept until cache_differential_test,
-// failover_race_test and http/server_test have moved to HeldPort.
-uint16_t FreePort();
-
 // Polls `done` every `interval` until it holds (true) or `patience` passed (false). A
 // test waits for something to happen with this, never with a bare sleep.
 bool Eventually(const std::function<bool()>& done, std::chrono::milliseconds patience,
