@@ -457,7 +457,10 @@ bool Store::MoveMemoryTo(SizeClass& cls, Stripe& held, const Item* pinned, uint3
     std::lock_guard lock(cls.mu);
     own_oldest = cls.OldestTime(arena_);
   }
-  // Candidates, oldest first; a class with pages and no items gives its memory first.
+  // Candidates, oldest first; a class with pages and no items, or with more than two
+  // pages of free slots (its pages are sparse), gives its memory first. The sparse rule
+  // raised the worst of 12 four-phase churn runs at --memory 16 from 8.8 to 12.8 MB of
+  // items (median 13.3 -> 13.1) and left the Zipf hit ratio as it was (docs/cache.md).
   std::vector<std::pair<uint32_t, SizeClass*>> victims;
   for (auto& other : classes_) {
     if (other.get() == &cls) {
@@ -465,7 +468,11 @@ bool Store::MoveMemoryTo(SizeClass& cls, Stripe& held, const Item* pinned, uint3
     }
     std::lock_guard lock(other->mu);
     if (other->slot_size == 0 ? other->items() > 0 : !other->pages.empty()) {
-      victims.emplace_back(other->items() == 0 ? 0 : other->OldestTime(arena_), other.get());
+      const bool sparse =
+          other->slot_size != 0 && other->free_slots.load(std::memory_order_relaxed) >
+                                       2 * ItemArena::kPageSize / other->slot_size;
+      victims.emplace_back(other->items() == 0 || sparse ? 0 : other->OldestTime(arena_),
+                           other.get());
     }
   }
   std::sort(victims.begin(), victims.end(),

@@ -94,11 +94,12 @@ TEST(CacheFlagsTest, MemoryLimitBoundsRssUnderMixedSizeChurn) {
   const std::string stats = client.ReadUntil("END\r\n");
   EXPECT_THAT(stats, ::testing::ContainsRegex("STAT evictions [1-9]"));
   // Items fill the limit, never more; after a shift of sizes, classes that now get few
-  // items keep a page each, mostly free (measured 9.8-15 MB of 16; docs/cache.md).
+  // items keep a page each, mostly free, until sparse classes give pages back (measured
+  // 12.8-14.3 MB of 16, and as low as 7.8 before they did; docs/cache.md).
   std::smatch bytes;
   ASSERT_TRUE(std::regex_search(stats, bytes, std::regex("STAT bytes ([0-9]+)\r\n")));
   EXPECT_LE(std::stoll(bytes[1]), 16ll << 20);
-  EXPECT_GE(std::stoll(bytes[1]), 8ll << 20);
+  EXPECT_GE(std::stoll(bytes[1]), 10ll << 20);
   client.Send("stats slabs\r\n");
   const std::string slabs = client.ReadUntil("END\r\n");
   EXPECT_THAT(slabs, ::testing::ContainsRegex("STAT [0-9]+:chunk_size [0-9]+\r\n"));
