@@ -48,8 +48,9 @@ RouteTable RouteTableOf(const master::ClusterState& map) {
   }
   if (groups.empty()) {
     groups.push_back({"(none)", std::nullopt, {}});
+    return RouteTable::Even(std::move(groups), map.version);
   }
-  return RouteTable::Even(std::move(groups), map.version);
+  return RouteTable::WithSlots(std::move(groups), map.SlotGroups(), map.version);
 }
 
 base::Result<std::shared_ptr<const RouteTable>> FetchRouteTable(

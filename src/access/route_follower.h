@@ -1,6 +1,6 @@
 // RouteFollower: how an access node follows the master (`trellis access --master URL`):
 // on a thread of its own it long-polls the master's cluster map and gives the access
-// node a new route table (groups in the master's order, their mains and healthy backups)
+// node a new route table (the map's groups, their mains and healthy backups, and its slots)
 // whenever the map changes. While the master is away, or answers something malformed,
 // the node keeps routing by the last good table.
 //

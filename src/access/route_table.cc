@@ -11,12 +11,18 @@ size_t RouteTable::SlotOf(std::string_view key) {
 }
 
 RouteTable RouteTable::Even(std::vector<GroupRoute> groups, uint64_t version) {
-  RouteTable table;
-  table.slot_group_.resize(kSlots);
+  std::vector<uint16_t> slot_groups(kSlots);
   for (size_t slot = 0; slot < kSlots; ++slot) {
-    table.slot_group_[slot] = static_cast<uint16_t>(slot * groups.size() / kSlots);
+    slot_groups[slot] = static_cast<uint16_t>(slot * groups.size() / kSlots);
   }
+  return WithSlots(std::move(groups), std::move(slot_groups), version);
+}
+
+RouteTable RouteTable::WithSlots(std::vector<GroupRoute> groups, std::vector<uint16_t> slot_groups,
+                                 uint64_t version) {
+  RouteTable table;
   table.groups_ = std::move(groups);
+  table.slot_group_ = std::move(slot_groups);
   table.version_ = version;
   return table;
 }

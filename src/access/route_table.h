@@ -1,6 +1,7 @@
 // RouteTable: which group serves a key. Keys hash to one of 16384 slots
 // (XXH3_64(key) % 16384, as in docs/architecture.md); the table maps each slot to a
-// group and each group to its main and backups. The access proxy holds one per shard and
+// group (as the master's map says, or evenly for a static list of groups) and each group
+// to its main and backups. The access proxy holds one per shard and
 // swaps it whole when the cluster map changes, so a lookup takes no lock.
 //
 // Thread safety: immutable once built; share it through shared_ptr<const RouteTable>.
@@ -33,6 +34,10 @@ class RouteTable {
   // The groups in order, each owning an equal contiguous range of slots.
   // REQUIRES: 1 <= groups.size() <= kSlots.
   static RouteTable Even(std::vector<GroupRoute> groups, uint64_t version);
+  // `slot_groups`: the index in `groups` of each slot's group.
+  // REQUIRES: slot_groups.size() == kSlots, each entry < groups.size().
+  static RouteTable WithSlots(std::vector<GroupRoute> groups, std::vector<uint16_t> slot_groups,
+                              uint64_t version);
 
   // Parses "NAME=HOST:PORT[,HOST:PORT...]": the main first, then backups.
   static base::Result<GroupRoute> ParseGroup(std::string_view spec);

@@ -45,16 +45,18 @@ base::Result<std::string> MasterUrl(const ClusterFlags& flags) {
 
 void PrintStatus(const master::ClusterState& map) {
   fmt::print("cluster map version {}\n", map.version);
-  fmt::print("{:<22} {:<10} {:<7} {:>6} {:<6} {:>12} {:>10} {:>6} {:<6} {}\n", "ADDRESS", "GROUP",
-             "ROLE", "EPOCH", "MODE", "SEQUENCE", "LAG", "LAG S", "HEALTH", "PID");
+  fmt::print("{:<22} {:<10} {:>6} {:<7} {:>6} {:<6} {:>12} {:>10} {:>6} {:<6} {}\n", "ADDRESS",
+             "GROUP", "SLOTS", "ROLE", "EPOCH", "MODE", "SEQUENCE", "LAG", "LAG S", "HEALTH",
+             "PID");
   for (const master::GroupState& group : map.groups) {
+    const uint32_t slots = map.SlotCount(group.name);
     if (group.nodes.empty()) {
-      fmt::print("{:<22} {:<10} (no nodes)\n", "-", group.name);
+      fmt::print("{:<22} {:<10} {:>6} (no nodes)\n", "-", group.name, slots);
     }
     for (const master::NodeState& node : group.nodes) {
       // Seconds behind the main (its last heartbeat's age); "-" before the first one.
-      fmt::print("{:<22} {:<10} {:<7} {:>6} {:<6} {:>12} {:>10} {:>6} {:<6} {}\n", node.address,
-                 group.name, master::RoleName(node.role), group.epoch,
+      fmt::print("{:<22} {:<10} {:>6} {:<7} {:>6} {:<6} {:>12} {:>10} {:>6} {:<6} {}\n",
+                 node.address, group.name, slots, master::RoleName(node.role), group.epoch,
                  master::WriteModeName(group.mode), node.sequence, node.lag,
                  node.lag_ms ? fmt::format("{:.1f}", *node.lag_ms / 1000.0) : "-",
                  node.healthy ? "up" : "DOWN", node.pid != 0 ? std::to_string(node.pid) : "-");
@@ -148,8 +150,12 @@ Command AddClusterCommand(CLI::App& parent) {
     sub->callback([action, name] { *action = name; });
     return sub;
   };
-  add("status", "groups and nodes: address, group, role, epoch, mode, sequence, lag, health, pid");
-  add("add-group", "add a group")->add_option("NAME", flags->name, "group name")->required();
+  add("status",
+      "groups and nodes: address, group, slots, role, epoch, mode, sequence, lag, health, pid");
+  add("add-group",
+      "add a group (it serves no slot until slots move to it, unless no node has joined yet)")
+      ->add_option("NAME", flags->name, "group name")
+      ->required();
   add("remove-node", "remove a node from the map")
       ->add_option("ADDRESS", flags->name, "HOST:PORT of the node")
       ->required();

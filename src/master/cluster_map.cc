@@ -41,8 +41,18 @@ base::Status ClusterMap::AddGroup(const std::string& name) {
     return base::Conflict("group " + name + " exists");
   }
   groups_.push_back({name, 1, false, false});
+  if (nodes_.empty()) {
+    SplitSlotsEvenly();
+  }
   Touch();
   return {};
+}
+
+void ClusterMap::SplitSlotsEvenly() {
+  slot_groups_.resize(ClusterState::kSlots);
+  for (size_t slot = 0; slot < slot_groups_.size(); ++slot) {
+    slot_groups_[slot] = static_cast<uint16_t>(slot * groups_.size() / ClusterState::kSlots);
+  }
 }
 
 base::Result<Role> ClusterMap::RegisterNode(const std::string& group, const std::string& address) {
@@ -166,15 +176,31 @@ ClusterState ClusterMap::ToState(std::chrono::milliseconds lease) const {
       }
     }
   }
+  state.slot_ranges = SlotRanges();
   return state;
 }
 
+std::vector<SlotRange> ClusterMap::SlotRanges() const {
+  std::vector<SlotRange> ranges;
+  for (uint32_t slot = 0; slot < slot_groups_.size(); ++slot) {
+    if (slot == 0 || slot_groups_[slot] != slot_groups_[slot - 1]) {
+      ranges.push_back({slot, slot, groups_[slot_groups_[slot]].name});
+    }
+    ranges.back().last = slot;
+  }
+  return ranges;
+}
+
 ClusterMap ClusterMap::Restore(uint64_t version, std::vector<GroupInfo> groups,
-                               std::vector<NodeInfo> nodes) {
+                               std::vector<NodeInfo> nodes, std::vector<uint16_t> slot_groups) {
   ClusterMap map;
   map.version_ = version;
   map.groups_ = std::move(groups);
   map.nodes_ = std::move(nodes);
+  map.slot_groups_ = std::move(slot_groups);
+  if (map.slot_groups_.size() != ClusterState::kSlots && !map.groups_.empty()) {
+    map.SplitSlotsEvenly();
+  }
   return map;
 }
 

@@ -1,7 +1,12 @@
 // ClusterMap: the master's model of a CMEM cluster: groups (each with an epoch, a write
-// mode and a main), the cache nodes in them and their roles, and a version that goes up
-// with every change so followers can ask for "anything after version N". The slot table
-// is derived: the groups, in the order they were added, split the 16384 slots evenly.
+// mode and a main), the cache nodes in them and their roles, which group serves each of
+// the 16384 slots, and a version that goes up with every change so followers can ask for
+// "anything after version N".
+//
+// Slot ownership is explicit and changes only when slots are moved: the groups added
+// before any node has joined share the slots evenly (nothing is stored anywhere yet, so
+// nothing moves); a group added after that serves no slot until slots move to it, so
+// adding a group never re-homes a key.
 //
 // Pure data and rules, no I/O: the master daemon persists it (map_store.h), probes the
 // nodes and calls these operations.
@@ -49,6 +54,11 @@ class ClusterMap {
   uint64_t version() const { return version_; }
   const std::vector<GroupInfo>& groups() const { return groups_; }
   const std::vector<NodeInfo>& nodes() const { return nodes_; }
+  // The index in groups() of each slot's group: ClusterState::kSlots entries, or none
+  // while there are no groups.
+  const std::vector<uint16_t>& slot_groups() const { return slot_groups_; }
+  // The same as runs of slots, in slot order.
+  std::vector<SlotRange> SlotRanges() const;
 
   // Errors: kInvalidArgument for a bad name, kConflict when the group exists.
   base::Status AddGroup(const std::string& name);
@@ -72,14 +82,19 @@ class ClusterMap {
 
   // What followers see; `lease`: the lease length the map tells its mains.
   ClusterState ToState(std::chrono::milliseconds lease) const;
-  // For the store: the persistent part.
+  // For the store: the persistent part. A map saved before slots were explicit has no
+  // `slot_groups`; it gets the split its groups implied then (even, in their order).
   static ClusterMap Restore(uint64_t version, std::vector<GroupInfo> groups,
-                            std::vector<NodeInfo> nodes);
+                            std::vector<NodeInfo> nodes, std::vector<uint16_t> slot_groups);
 
  private:
+  // Splits the slots evenly over the groups, in their order.
+  void SplitSlotsEvenly();
+
   uint64_t version_ = 0;
   std::vector<GroupInfo> groups_;
   std::vector<NodeInfo> nodes_;
+  std::vector<uint16_t> slot_groups_;  // Each entry indexes groups_.
 };
 
 }  // namespace trellis::master

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <functional>
 
@@ -37,7 +38,9 @@ base::Result<std::unique_ptr<MapStore>> MapStore::Open(const std::string& dir) {
           "CREATE TABLE IF NOT EXISTS groups (position INTEGER PRIMARY KEY, name TEXT UNIQUE "
           "NOT NULL, epoch INTEGER NOT NULL, sync INTEGER NOT NULL);"
           "CREATE TABLE IF NOT EXISTS nodes (address TEXT PRIMARY KEY, grp TEXT NOT NULL, "
-          "role TEXT NOT NULL);");
+          "role TEXT NOT NULL);"
+          "CREATE TABLE IF NOT EXISTS slots (first INTEGER PRIMARY KEY, last INTEGER NOT NULL, "
+          "grp TEXT NOT NULL);");
       !made_schema) {
     return base::Error{path + ": " + made_schema.error().message};
   }
@@ -93,14 +96,40 @@ base::Result<ClusterMap> MapStore::Load() {
       nodes.push_back(std::move(node));
     }
   }
-  return ClusterMap::Restore(version, std::move(groups), std::move(nodes));
+  std::vector<uint16_t> slot_groups;
+  {
+    Statement query;
+    sqlite3_prepare_v2(db_, "SELECT first, last, grp FROM slots ORDER BY first", -1, &query.stmt,
+                       nullptr);
+    while (query.stmt != nullptr && sqlite3_step(query.stmt) == SQLITE_ROW) {
+      const auto first = static_cast<size_t>(sqlite3_column_int64(query.stmt, 0));
+      const auto last = static_cast<size_t>(sqlite3_column_int64(query.stmt, 1));
+      const std::string group = reinterpret_cast<const char*>(sqlite3_column_text(query.stmt, 2));
+      const auto owner = std::find_if(groups.begin(), groups.end(),
+                                      [&](const GroupInfo& info) { return info.name == group; });
+      if (first != slot_groups.size() || last < first || last >= ClusterState::kSlots ||
+          owner == groups.end()) {
+        return base::Error{"the saved map's slot range " + std::to_string(first) + "-" +
+                           std::to_string(last) + " of group " + group + " does not fit it"};
+      }
+      slot_groups.insert(slot_groups.end(), last - first + 1,
+                         static_cast<uint16_t>(owner - groups.begin()));
+    }
+  }
+  const bool upgrade = slot_groups.empty() && !groups.empty();
+  ClusterMap map =
+      ClusterMap::Restore(version, std::move(groups), std::move(nodes), std::move(slot_groups));
+  if (upgrade) {
+    TRELLIS_TRY_STATUS(Save(map));
+  }
+  return map;
 }
 
 base::Status MapStore::Save(const ClusterMap& map) {
   if (base::Status begun = Execute("BEGIN IMMEDIATE"); !begun) {
     return begun;
   }
-  bool ok = Execute("DELETE FROM groups; DELETE FROM nodes;").ok();
+  bool ok = Execute("DELETE FROM groups; DELETE FROM nodes; DELETE FROM slots;").ok();
   auto run = [&](const char* sql, const std::function<void(sqlite3_stmt*)>& bind) {
     Statement insert;
     ok = ok && sqlite3_prepare_v2(db_, sql, -1, &insert.stmt, nullptr) == SQLITE_OK;
@@ -128,6 +157,13 @@ base::Status MapStore::Save(const ClusterMap& map) {
       sqlite3_bind_text(stmt, 2, node.group.c_str(), -1, SQLITE_TRANSIENT);
       const std::string_view role = RoleName(node.role);
       sqlite3_bind_text(stmt, 3, role.data(), static_cast<int>(role.size()), SQLITE_TRANSIENT);
+    });
+  }
+  for (const SlotRange& range : map.SlotRanges()) {
+    run("INSERT INTO slots (first, last, grp) VALUES (?, ?, ?)", [&](sqlite3_stmt* stmt) {
+      sqlite3_bind_int64(stmt, 1, range.first);
+      sqlite3_bind_int64(stmt, 2, range.last);
+      sqlite3_bind_text(stmt, 3, range.group.c_str(), -1, SQLITE_TRANSIENT);
     });
   }
   if (!ok) {

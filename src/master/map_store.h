@@ -1,7 +1,9 @@
 // MapStore: the master's cluster map on disk, in SQLite (<data>/master.db): groups,
-// nodes and roles, epochs and the version. Each change is saved whole in one
-// transaction before it is published, so a restarted master carries on from the last
-// map any follower saw.
+// nodes and roles, epochs, which group serves each slot (as ranges) and the version.
+// Each change is saved whole in one transaction before it is published, so a restarted
+// master carries on from the last map any follower saw. A database written before slots
+// were explicit (no rows in `slots`) is upgraded in place as it is loaded, to the split
+// its groups implied (cluster_map.h).
 //
 // Thread safety: none; the master's one thread.
 #pragma once
@@ -22,6 +24,7 @@ class MapStore {
   static base::Result<std::unique_ptr<MapStore>> Open(const std::string& dir);
   ~MapStore();
 
+  // Errors: a slot range naming a group the database does not hold.
   base::Result<ClusterMap> Load();
   base::Status Save(const ClusterMap& map);
 

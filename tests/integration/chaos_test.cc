@@ -67,10 +67,13 @@ class ChaosTest : public ::testing::Test {
          "master",
          nullptr});
     members_.back().Start();
+    // Both groups before any node, so that they share the slots (cluster_map.h).
     for (const char* group : {"g1", "g2"}) {
       HttpCall(master_port_, "POST", "/v1/groups", std::string(R"({"name": ")") + group + "\"}");
       HttpCall(master_port_, "POST", std::string("/v1/groups/") + group + "/mode",
                R"({"mode": "sync"})");
+    }
+    for (const char* group : {"g1", "g2"}) {
       for (int i = 0; i < 2; ++i) {
         const uint16_t port = Hold();
         members_.push_back({std::string(group) + "-" + std::to_string(i),

@@ -111,7 +111,8 @@ json GoodMap(uint64_t version, const std::string& main) {
                 {"sequence", 0},
                 {"pid", 0},
                 {"lag", 0},
-                {"lag_ms", 0}}}}}}}};
+                {"lag_ms", 0}}}}}}},
+          {"slot_ranges", {{{"first", 0}, {"last", 16383}, {"group", "g1"}}}}};
 }
 
 // Maps that must be refused, each with a higher version than any good one.
@@ -129,6 +130,9 @@ std::vector<std::string> BadMaps(const std::string& main) {
   json not_array = GoodMap(103, main);
   not_array["groups"] = "g1";
   bad.push_back(not_array.dump());
+  json unknown_owner = GoodMap(104, main);
+  unknown_owner["slot_ranges"][0]["group"] = "g9";
+  bad.push_back(unknown_owner.dump());
   bad.push_back("[1, 2, 3]");
   bad.push_back("{\"version\": ");
   bad.push_back("not json at all");
@@ -166,6 +170,7 @@ TEST(MalformedMapTest, AccessNodeKeepsItsLastGoodMapAndKeepsServing) {
               ::testing::HasSubstr("groups[0].epoch: expected a non-negative integer"));
   EXPECT_THAT(access.Log(), ::testing::HasSubstr("groups[0].nodes[0].role: expected a string"));
   EXPECT_THAT(access.Log(), ::testing::HasSubstr("groups: is missing"));
+  EXPECT_THAT(access.Log(), ::testing::HasSubstr("slot_ranges[0]: no group g9 in the map"));
   EXPECT_THAT(access.Log(), ::testing::HasSubstr("keeping the map of version 5"));
 
   // A map from a newer master, with fields this version does not know, is taken.

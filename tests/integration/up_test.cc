@@ -84,8 +84,9 @@ TEST_F(UpTest, ClientsSeeOneCacheAndBackupsFollowTheirMains) {
   // The operator's view, through the master `up` started.
   DaemonProcess status({"cluster", "status", "--data", data_.path().string()});
   ASSERT_TRUE(status.WaitExit(10s).has_value());
-  EXPECT_THAT(status.Log(), ::testing::ContainsRegex("g1 +main"));
-  EXPECT_THAT(status.Log(), ::testing::ContainsRegex("g2 +backup"));
+  // The groups `up` created share the slots.
+  EXPECT_THAT(status.Log(), ::testing::ContainsRegex("g1 +8192 main"));
+  EXPECT_THAT(status.Log(), ::testing::ContainsRegex("g2 +8192 backup"));
 }
 
 TEST_F(UpTest, AKilledChildIsStartedAgainAndCtrlCStopsThemAll) {

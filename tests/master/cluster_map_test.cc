@@ -22,6 +22,26 @@ TEST(ClusterMapTest, FirstNodeOfAGroupIsItsMainAndARestartedMainHandsOver) {
   EXPECT_FALSE(map.RegisterNode("g2", "10.0.0.1:1").ok()) << "a node is in one group";
 }
 
+TEST(ClusterMapTest, GroupsAddedBeforeAnyNodeShareTheSlotsAndLaterOnesServeNone) {
+  ClusterMap map;
+  EXPECT_TRUE(map.ToState(std::chrono::milliseconds(1500)).slot_ranges.empty());
+  ASSERT_TRUE(map.AddGroup("g1").ok());
+  ASSERT_TRUE(map.AddGroup("g2").ok());
+  ClusterState state = map.ToState(std::chrono::milliseconds(1500));
+  EXPECT_EQ(state.SlotCount("g1"), ClusterState::kSlots / 2);
+  EXPECT_EQ(state.SlotCount("g2"), ClusterState::kSlots / 2);
+  (void)map.RegisterNode("g1", "10.0.0.1:1");
+  const std::vector<SlotRange> before = map.SlotRanges();
+  ASSERT_TRUE(map.AddGroup("g3").ok());
+  state = map.ToState(std::chrono::milliseconds(1500));
+  EXPECT_EQ(state.SlotCount("g3"), 0u) << "adding a group re-homes no key";
+  ASSERT_EQ(state.slot_ranges.size(), before.size());
+  for (size_t i = 0; i < before.size(); ++i) {
+    EXPECT_EQ(state.slot_ranges[i].group, before[i].group);
+    EXPECT_EQ(state.slot_ranges[i].last, before[i].last);
+  }
+}
+
 TEST(ClusterMapTest, PromotionPicksTheHealthyBackupThatHasTheMostAndBumpsTheEpoch) {
   ClusterMap map;
   ASSERT_TRUE(map.AddGroup("g1").ok());

@@ -26,6 +26,7 @@ ClusterState SampleMap() {
   group.nodes.push_back({"10.0.0.1:11211", Role::kMain, true, 42, 100, 0, 0});
   group.nodes.push_back({"10.0.0.2:11211", Role::kBackup, false, 40, 0, 2, std::nullopt});
   map.groups.push_back({"g2", 1, WriteMode::kAsync, true, std::nullopt, {}});
+  map.slot_ranges = {{0, 99, "g1"}, {100, 8191, "g2"}, {8192, ClusterState::kSlots - 1, "g1"}};
   return map;
 }
 
@@ -40,6 +41,14 @@ TEST(ClusterStateTest, RoundTripsThroughJson) {
   EXPECT_FALSE(group->FindNode("10.0.0.2:11211")->lag_ms.has_value());
   EXPECT_FALSE(parsed->FindGroup("g2")->main.has_value());
   EXPECT_EQ(parsed->FindGroup("nope"), nullptr);
+  EXPECT_EQ(parsed->SlotCount("g1"), ClusterState::kSlots - 8092);
+  EXPECT_EQ(parsed->SlotCount("g2"), 8092u);
+  const std::vector<uint16_t> owners = parsed->SlotGroups();
+  ASSERT_EQ(owners.size(), ClusterState::kSlots);
+  EXPECT_EQ(owners[99], 0);
+  EXPECT_EQ(owners[100], 1);
+  EXPECT_EQ(owners[8191], 1);
+  EXPECT_EQ(owners[ClusterState::kSlots - 1], 0);
 }
 
 TEST(ClusterStateTest, NamesTheFirstBadField) {
@@ -61,6 +70,16 @@ TEST(ClusterStateTest, NamesTheFirstBadField) {
       {[](json& j) { j["groups"][0]["nodes"][0]["role"] = "leader"; },
        "groups[0].nodes[0].role: expected \"main\" or \"backup\""},
       {[](json& j) { j = json::array(); }, "expected an object"},
+      {[](json& j) { j["slots"] = 1024u; }, "slots: expected 16384"},
+      {[](json& j) { j.erase("slot_ranges"); }, "slot_ranges: is missing"},
+      {[](json& j) { j["slot_ranges"][1]["group"] = "g9"; },
+       "slot_ranges[1]: no group g9 in the map"},
+      {[](json& j) { j["slot_ranges"][1]["first"] = 101u; },
+       "slot_ranges[1]: expected slots from 100 on, in order, below 16384"},
+      {[](json& j) { j["slot_ranges"][2]["last"] = 16384u; },
+       "slot_ranges[2]: expected slots from 8192 on, in order, below 16384"},
+      {[](json& j) { j["slot_ranges"].erase(2); }, "slot_ranges: slots from 8192 on have no group"},
+      {[](json& j) { j["groups"] = json::array(); }, "slot_ranges[0]: no group g1 in the map"},
   };
   for (const Case& c : cases) {
     json spoiled = ToJson(SampleMap());

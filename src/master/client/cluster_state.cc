@@ -1,5 +1,7 @@
 #include "master/client/cluster_state.h"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 namespace trellis::master {
@@ -170,6 +172,39 @@ void ReadGroup(FieldReader& in, GroupState* group) {
   in.Array("nodes", &group->nodes, ReadNode);
 }
 
+void ReadSlotRange(FieldReader& in, SlotRange* range) {
+  uint64_t first = 0;
+  uint64_t last = 0;
+  in.Unsigned("first", &first);
+  in.Unsigned("last", &last);
+  in.String("group", &range->group);
+  range->first = static_cast<uint32_t>(std::min<uint64_t>(first, ClusterState::kSlots));
+  range->last = static_cast<uint32_t>(std::min<uint64_t>(last, ClusterState::kSlots));
+}
+
+// The ranges cover every slot once, in order, each naming a group of the map.
+base::Status CheckSlotRanges(const ClusterState& map) {
+  uint32_t next = 0;
+  for (size_t i = 0; i < map.slot_ranges.size(); ++i) {
+    const SlotRange& range = map.slot_ranges[i];
+    const std::string where = "slot_ranges[" + std::to_string(i) + "]: ";
+    if (range.first != next || range.last < range.first || range.last >= ClusterState::kSlots) {
+      return base::InvalidArgument(where + "expected slots from " + std::to_string(next) +
+                                   " on, in order, below " + std::to_string(ClusterState::kSlots));
+    }
+    if (map.FindGroup(range.group) == nullptr) {
+      return base::InvalidArgument(where + "no group " + range.group + " in the map");
+    }
+    next = range.last + 1;
+  }
+  if (next != (map.groups.empty() ? 0 : ClusterState::kSlots)) {
+    return base::InvalidArgument(
+        "slot_ranges: slots from " + std::to_string(next) +
+        (map.groups.empty() ? " on, with no groups" : " on have no group"));
+  }
+  return {};
+}
+
 json OptionalJson(const std::optional<std::string>& value) { return value ? json(*value) : json(); }
 
 }  // namespace
@@ -208,6 +243,28 @@ const GroupState* ClusterState::FindGroup(std::string_view name) const {
   return nullptr;
 }
 
+std::vector<uint16_t> ClusterState::SlotGroups() const {
+  std::vector<uint16_t> owners;
+  for (const SlotRange& range : slot_ranges) {
+    uint16_t index = 0;
+    while (index < groups.size() && groups[index].name != range.group) {
+      ++index;
+    }
+    owners.insert(owners.end(), range.last - range.first + 1, index);
+  }
+  return owners;
+}
+
+uint32_t ClusterState::SlotCount(std::string_view group) const {
+  uint32_t count = 0;
+  for (const SlotRange& range : slot_ranges) {
+    if (range.group == group) {
+      count += range.last - range.first + 1;
+    }
+  }
+  return count;
+}
+
 json ToJson(const ClusterState& map) {
   json groups = json::array();
   for (const GroupState& group : map.groups) {
@@ -228,10 +285,15 @@ json ToJson(const ClusterState& map) {
                       {"main", OptionalJson(group.main)},
                       {"nodes", std::move(nodes)}});
   }
+  json ranges = json::array();
+  for (const SlotRange& range : map.slot_ranges) {
+    ranges.push_back({{"first", range.first}, {"last", range.last}, {"group", range.group}});
+  }
   return {{"version", map.version},
-          {"slots", map.slots},
+          {"slots", ClusterState::kSlots},
           {"lease_ms", static_cast<uint64_t>(map.lease.count())},
-          {"groups", std::move(groups)}};
+          {"groups", std::move(groups)},
+          {"slot_ranges", std::move(ranges)}};
 }
 
 json ToJson(const NodeRegistration& registration) {
@@ -258,16 +320,22 @@ json ToJson(const FailoverReply& reply) {
 }
 
 base::Result<ClusterState> ParseClusterState(const json& json_value) {
-  return ReadWhole<ClusterState>(json_value, [](FieldReader& in, ClusterState* map) {
-    uint64_t slots = 0;
-    uint64_t lease_ms = 0;
-    in.Unsigned("version", &map->version);
-    in.Unsigned("slots", &slots);
-    in.Unsigned("lease_ms", &lease_ms);
-    in.Array("groups", &map->groups, ReadGroup);
-    map->slots = static_cast<uint32_t>(slots);
-    map->lease = std::chrono::milliseconds(lease_ms);
-  });
+  uint64_t slots = 0;
+  TRELLIS_TRY(ClusterState map,
+              ReadWhole<ClusterState>(json_value, [&slots](FieldReader& in, ClusterState* map) {
+                uint64_t lease_ms = 0;
+                in.Unsigned("version", &map->version);
+                in.Unsigned("slots", &slots);
+                in.Unsigned("lease_ms", &lease_ms);
+                in.Array("groups", &map->groups, ReadGroup);
+                in.Array("slot_ranges", &map->slot_ranges, ReadSlotRange);
+                map->lease = std::chrono::milliseconds(lease_ms);
+              }));
+  if (slots != ClusterState::kSlots) {
+    return base::InvalidArgument("slots: expected " + std::to_string(ClusterState::kSlots));
+  }
+  TRELLIS_TRY_STATUS(CheckSlotRanges(map));
+  return map;
 }
 
 base::Result<NodeRegistration> ParseNodeRegistration(const json& json_value) {

@@ -51,14 +51,29 @@ struct GroupState {
   const NodeState* FindNode(std::string_view address) const;
 };
 
+// Slots first..last (inclusive), all served by one group.
+struct SlotRange {
+  uint32_t first = 0;
+  uint32_t last = 0;
+  std::string group;
+};
+
 // The cluster map: what `GET /v1/cluster` answers.
 struct ClusterState {
-  uint64_t version = 0;  // Goes up with every change followers must see.
-  uint32_t slots = 16384;
+  static constexpr uint32_t kSlots = 16384;  // Keys hash to a slot (docs/architecture.md).
+
+  uint64_t version = 0;                // Goes up with every change followers must see.
   std::chrono::milliseconds lease{0};  // How long a main's lease lasts once renewed.
   std::vector<GroupState> groups;
+  // Who serves each slot, in slot order: together they cover every slot exactly once,
+  // each naming one of `groups` (none while there are no groups). Parsing checks it.
+  std::vector<SlotRange> slot_ranges;
 
   const GroupState* FindGroup(std::string_view name) const;
+  // The index in `groups` of each slot's group (kSlots entries; empty without groups).
+  std::vector<uint16_t> SlotGroups() const;
+  // How many slots `group` serves.
+  uint32_t SlotCount(std::string_view group) const;
 };
 
 // POST /v1/nodes: a cache node joins a group.

@@ -1,0 +1,99 @@
+// The master's map in SQLite: a map saves and loads whole, slots included, and a
+// database written before slots were explicit is upgraded in place to the split its
+// groups implied (even, in the order they were added).
+#include "master/map_store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <string>
+
+#include "testing/temp_dir.h"
+
+namespace trellis::master {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Runs `sql` on <dir>/master.db; the number of rows a query returned.
+int RunSql(const std::string& dir, const std::string& sql) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open((dir + "/master.db").c_str(), &db), SQLITE_OK);
+  int rows = 0;
+  char* error = nullptr;
+  EXPECT_EQ(sqlite3_exec(
+                db, sql.c_str(),
+                [](void* count, int, char**, char**) {
+                  ++*static_cast<int*>(count);
+                  return 0;
+                },
+                &rows, &error),
+            SQLITE_OK)
+      << (error != nullptr ? error : "");
+  sqlite3_free(error);
+  sqlite3_close(db);
+  return rows;
+}
+
+TEST(MapStoreTest, SavesAndLoadsTheSlotsOfEachGroup) {
+  testing::TempDir dir;
+  ClusterMap map;
+  ASSERT_TRUE(map.AddGroup("g1").ok());
+  ASSERT_TRUE(map.AddGroup("g2").ok());
+  (void)map.RegisterNode("g1", "10.0.0.1:1");
+  ASSERT_TRUE(map.AddGroup("g3").ok());
+  {
+    auto store = MapStore::Open(dir.path().string());
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    ASSERT_TRUE((*store)->Save(map).ok());
+  }
+  auto store = MapStore::Open(dir.path().string());
+  ASSERT_TRUE(store.ok());
+  auto loaded = (*store)->Load();
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded->slot_groups(), map.slot_groups());
+  EXPECT_EQ(loaded->ToState(1s).SlotCount("g3"), 0u);
+}
+
+TEST(MapStoreTest, AMapSavedBeforeSlotsWereExplicitIsUpgradedInPlace) {
+  testing::TempDir dir;
+  // The schema and rows an earlier master wrote: groups in order, no slots table.
+  RunSql(dir.path().string(),
+         "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+         "CREATE TABLE groups (position INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, "
+         "epoch INTEGER NOT NULL, sync INTEGER NOT NULL);"
+         "CREATE TABLE nodes (address TEXT PRIMARY KEY, grp TEXT NOT NULL, role TEXT NOT NULL);"
+         "INSERT INTO meta VALUES ('version', 7);"
+         "INSERT INTO groups VALUES (0, 'a', 2, 1), (1, 'b', 1, 0), (2, 'c', 1, 0);"
+         "INSERT INTO nodes VALUES ('10.0.0.1:1', 'a', 'main'), ('10.0.0.2:1', 'b', 'main');");
+  auto store = MapStore::Open(dir.path().string());
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  auto loaded = (*store)->Load();
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  const std::vector<SlotRange> ranges = loaded->SlotRanges();
+  ASSERT_EQ(ranges.size(), 3u);
+  // What the old map implied: slot * groups / 16384.
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    EXPECT_EQ(ranges[i].group, std::string(1, static_cast<char>('a' + i)));
+    EXPECT_EQ(ranges[i].first, (i * ClusterState::kSlots + 2) / 3);
+  }
+  EXPECT_EQ(loaded->version(), 7u);
+  EXPECT_EQ(loaded->FindGroup("a")->epoch, 2u);
+  EXPECT_EQ(RunSql(dir.path().string(), "SELECT * FROM slots"), 3) << "written back at once";
+}
+
+TEST(MapStoreTest, ASlotRangeNamingAnUnknownGroupIsAnError) {
+  testing::TempDir dir;
+  {
+    ClusterMap map;
+    ASSERT_TRUE(map.AddGroup("g1").ok());
+    ASSERT_TRUE((*MapStore::Open(dir.path().string()))->Save(map).ok());
+  }
+  RunSql(dir.path().string(), "UPDATE slots SET grp = 'gone'");
+  auto loaded = (*MapStore::Open(dir.path().string()))->Load();
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_NE(loaded.error().message.find("group gone"), std::string::npos) << loaded.error().message;
+}
+
+}  // namespace
+}  // namespace trellis::master
