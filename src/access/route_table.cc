@@ -1,14 +1,8 @@
 #include "access/route_table.h"
 
-#include <xxhash.h>
-
 #include "net/address.h"
 
 namespace trellis::access {
-
-size_t RouteTable::SlotOf(std::string_view key) {
-  return XXH3_64bits(key.data(), key.size()) % kSlots;
-}
 
 RouteTable RouteTable::Even(std::vector<GroupRoute> groups, uint64_t version) {
   std::vector<uint16_t> slot_groups(kSlots);

@@ -1,5 +1,5 @@
 // RouteTable: which group serves a key. Keys hash to one of 16384 slots
-// (XXH3_64(key) % 16384, as in docs/architecture.md); the table maps each slot to a
+// (base/cluster_slot.h); the table maps each slot to a
 // group (as the master's map says, or evenly for a static list of groups) and each group
 // to its main and backups. The access proxy holds one per shard and
 // swaps it whole when the cluster map changes, so a lookup takes no lock.
@@ -15,6 +15,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include "base/cluster_slot.h"
 #include "base/result.h"
 
 namespace trellis::access {
@@ -27,9 +28,9 @@ struct GroupRoute {
 
 class RouteTable {
  public:
-  static constexpr size_t kSlots = 16384;
+  static constexpr size_t kSlots = base::kClusterSlots;
 
-  static size_t SlotOf(std::string_view key);
+  static size_t SlotOf(std::string_view key) { return base::ClusterSlotOf(key); }
 
   // The groups in order, each owning an equal contiguous range of slots.
   // REQUIRES: 1 <= groups.size() <= kSlots.

@@ -14,6 +14,7 @@ namespace trellis::cache {
 
 namespace {
 
+// The same hash as base::ClusterSlotOf, so that hash % kClusterSlots is the key's slot.
 uint64_t HashKey(std::string_view key) { return XXH3_64bits(key.data(), key.size()); }
 
 // Tries before giving up on an allocation; each frees or moves some memory.
@@ -55,13 +56,20 @@ struct Queue {
 }  // namespace
 
 struct Store::Stripe {
-  explicit Stripe(size_t index) : index(index), buckets(64, kNoItem), ghost(64, 0) {}
+  explicit Stripe(size_t index)
+      : index(index),
+        buckets(kSlotsPerStripe, kNoItem),
+        ghost(kSlotsPerStripe, 0),
+        slots(kSlotsPerStripe) {}
 
   const size_t index;
   std::mutex mu;
   // Everything below is guarded by mu; the counters are atomics only so that Stats()
   // can read them without taking every lock.
-  std::vector<ItemRef> buckets;  // Invariant: size is a power of two.
+  // Ordered by cluster slot: the stripe's n-th slot has the n-th run of
+  // buckets.size() / kSlotsPerStripe buckets (Store's header).
+  // Invariant: size is a power of two, at least kSlotsPerStripe.
+  std::vector<ItemRef> buckets;
   size_t count = 0;
   // S3-FIFO's ghost: 16-bit fingerprints of keys recently evicted from a small queue,
   // in a direct-mapped table as large as the hash table (a newer key replaces an older
@@ -69,11 +77,23 @@ struct Store::Stripe {
   // pages it was remembering for.
   std::vector<uint16_t> ghost;
   uint64_t cas_counter = 0;
+  std::vector<SlotUsage> slots;  // The stripe's cluster slots, in order.
 
   std::atomic<uint64_t> items{0}, total_items{0}, evictions{0}, expired{0}, evicted_unfetched{0},
       expired_unfetched{0};
 
-  ItemRef* Bucket(uint64_t hash) { return &buckets[(hash >> 32) & (buckets.size() - 1)]; }
+  static size_t SlotInStripe(uint64_t hash) { return (hash % kClusterSlots) / kStripes; }
+  size_t BucketsPerSlot() const { return buckets.size() / kSlotsPerStripe; }
+  ItemRef* Bucket(uint64_t hash) {
+    return &buckets[SlotInStripe(hash) * BucketsPerSlot() +
+                    ((hash >> 32) & (BucketsPerSlot() - 1))];
+  }
+  // What one more or one fewer item of `hash` does to its slot's usage.
+  void Count(uint64_t hash, size_t charge, bool added) {
+    SlotUsage& usage = slots[SlotInStripe(hash)];
+    usage.items = added ? usage.items + 1 : usage.items - 1;
+    usage.bytes = added ? usage.bytes + charge : usage.bytes - charge;
+  }
 
   void Grow(const ItemArena& arena) {
     std::vector<ItemRef> old(buckets.size() * 2, kNoItem);
@@ -92,8 +112,8 @@ struct Store::Stripe {
     ghost.assign(buckets.size(), 0);
   }
 
-  // Slots come from the hash bits the bucket uses, fingerprints from bits that neither
-  // the stripe (the low 6) nor the bucket uses.
+  // Ghost slots come from the hash's high bits, fingerprints from bits that neither the
+  // stripe (the low 6) nor the ghost slot uses.
   static uint16_t Fingerprint(uint64_t hash) { return static_cast<uint16_t>(hash >> 8) | 1; }
   uint16_t& GhostSlot(uint64_t hash) { return ghost[(hash >> 32) & (ghost.size() - 1)]; }
   void RememberGhost(uint64_t hash) { GhostSlot(hash) = Fingerprint(hash); }
@@ -261,6 +281,7 @@ void Store::Slot::Commit(Item* item, uint64_t cas) {
     (to_main ? cls.main : cls.small).PushNewest(store_.arena_, ref, item);
   }
   ++stripe_.count;
+  stripe_.Count(hash_, store_.arena_.ChargeOf(ref), /*added=*/true);
   stripe_.items.fetch_add(1, std::memory_order_relaxed);
   stripe_.total_items.fetch_add(1, std::memory_order_relaxed);
   if (stripe_.count > stripe_.buckets.size()) {
@@ -550,7 +571,8 @@ bool Store::EvacuatePage(SizeClass& cls, uint32_t page, Stripe& held, const Item
 }
 
 void Store::Detach(Stripe& stripe, Item* item, ItemRef ref, MutationOp op, uint32_t now) {
-  for (ItemRef* link = stripe.Bucket(HashKey(item->key())); *link != kNoItem;
+  const uint64_t hash = HashKey(item->key());
+  for (ItemRef* link = stripe.Bucket(hash); *link != kNoItem;
        link = &arena_.Resolve(*link)->hash_next) {
     if (*link == ref) {
       *link = item->hash_next;
@@ -558,6 +580,7 @@ void Store::Detach(Stripe& stripe, Item* item, ItemRef ref, MutationOp op, uint3
     }
   }
   --stripe.count;
+  stripe.Count(hash, arena_.ChargeOf(ref), /*added=*/false);
   stripe.items.fetch_sub(1, std::memory_order_relaxed);
   if (op == MutationOp::kExpire) {
     stripe.expired.fetch_add(1, std::memory_order_relaxed);
@@ -671,6 +694,39 @@ void Store::ForEachItem(size_t stripe_index, const std::function<void(const Item
       ref = item->hash_next;
     }
   }
+}
+
+uint64_t Store::ForEachItemOfSlot(uint32_t slot, uint64_t cursor, size_t limit,
+                                  const std::function<void(const Item&)>& fn) {
+  Stripe& stripe = *stripes_[slot % kStripes];
+  std::lock_guard lock(stripe.mu);
+  const uint32_t now = base::CoarseUnixSeconds();
+  // The cursor is a bucket's place within the slot's run. When the table doubles, the
+  // run doubles and the items of its n-th bucket move to its n-th or its (n + old
+  // size)-th, so going on from the same place misses none.
+  const size_t run = stripe.BucketsPerSlot();
+  const size_t first = (slot / kStripes) * run;
+  size_t seen = 0;
+  for (size_t place = cursor; place < run; ++place) {
+    for (ItemRef ref = stripe.buckets[first + place]; ref != kNoItem;) {
+      const Item* item = arena_.Resolve(ref);
+      if (!item->IsExpired(now) && !IsFlushed(*item, now)) {
+        fn(*item);
+        ++seen;
+      }
+      ref = item->hash_next;
+    }
+    if (seen >= limit && place + 1 < run) {
+      return place + 1;
+    }
+  }
+  return 0;
+}
+
+SlotUsage Store::UsageOfSlot(uint32_t slot) const {
+  Stripe& stripe = *stripes_[slot % kStripes];
+  std::lock_guard lock(stripe.mu);
+  return stripe.slots[slot / kStripes];
 }
 
 StoreStats Store::Stats() const {

@@ -20,6 +20,13 @@
 // The command logic (set/add/cas/append/incr, the meta flags) lives in the executor on
 // top of Slot's few primitives; the store knows items, memory, expiry and eviction.
 //
+// Cluster slots (base/cluster_slot.h: a key's hash % kClusterSlots, the unit that moves
+// between groups) are indexed for free: a slot's keys all live in one stripe (the
+// stripe is the hash's low 6 bits, the slot its low 14), and each stripe orders its
+// buckets by slot, so one slot's keys sit in one run of buckets and listing them costs
+// about as much as the keys it holds. Each stripe also counts its slots' items and bytes.
+// (A Store::Slot is a locked key, not a cluster slot.)
+//
 // Thread safety: internally synchronised. A Slot holds its stripe's lock for its lifetime.
 #pragma once
 
@@ -31,6 +38,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/cluster_slot.h"
 #include "cache/item.h"
 #include "cache/item_arena.h"
 #include "cache/mutation.h"
@@ -42,6 +50,12 @@ struct StoreOptions {
   // REQUIRES: at most ItemArena::kMaxPages pages.
   size_t memory_limit = 64 << 20;
   bool evict = true;  // false: refuse stores when full (memcached -M).
+};
+
+// What one cluster slot holds.
+struct SlotUsage {
+  uint64_t items = 0;
+  uint64_t bytes = 0;  // The slots and mappings its items take.
 };
 
 struct StoreStats {
@@ -139,6 +153,17 @@ class Store {
   void ForEachItem(size_t stripe, const std::function<void(const Item&)>& fn);
   static constexpr size_t kStripeCount = 64;
 
+  // Calls `fn`, under the slot's stripe lock, for the live items of cluster slot `slot`
+  // in the buckets from `cursor` on (0: from the start), stopping after the bucket in
+  // which the `limit`th item was seen. Returns the cursor to go on from, or 0 once the
+  // whole slot has been walked. An item stored meanwhile may or may not be seen; one
+  // that stays is seen at least once, whatever the table does between calls (it may be
+  // seen twice if the table grew).
+  // REQUIRES: slot < base::kClusterSlots.
+  uint64_t ForEachItemOfSlot(uint32_t slot, uint64_t cursor, size_t limit,
+                             const std::function<void(const Item&)>& fn);
+  SlotUsage UsageOfSlot(uint32_t slot) const;
+
   StoreStats Stats() const;
   // Classes that hold or held memory, smallest slots first, the large-item class last.
   std::vector<SizeClassStats> ClassStats() const;
@@ -156,6 +181,9 @@ class Store {
   // 0.744 with 64 stripes, 0.732 with 256); with up to a dozen threads two requests
   // still rarely meet on a stripe.
   static constexpr size_t kStripes = kStripeCount;
+  static constexpr uint32_t kClusterSlots = base::kClusterSlots;
+  static_assert(kClusterSlots % kStripes == 0, "a cluster slot must live in one stripe");
+  static constexpr size_t kSlotsPerStripe = kClusterSlots / kStripes;
 
   Stripe& StripeFor(uint64_t hash) { return *stripes_[hash % kStripes]; }
   SizeClass& ClassOf(ItemRef ref);

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <random>
 #include <set>
@@ -238,6 +240,68 @@ TEST(StoreTest, MutationListenerSeesEveryChangeInOrder) {
     EXPECT_EQ(recorder.records[i].sequence, i + 1);
   }
   store.SetMutationListener(nullptr);
+}
+
+// Every key of one cluster slot, walked a few items at a time.
+std::multiset<std::string> WalkSlot(
+    Store& store, uint32_t slot, size_t limit, const std::function<void()>& between = [] {}) {
+  std::multiset<std::string> seen;
+  uint64_t cursor = 0;
+  do {
+    cursor = store.ForEachItemOfSlot(slot, cursor, limit,
+                                     [&](const Item& item) { seen.emplace(item.key()); });
+    between();
+  } while (cursor != 0);
+  return seen;
+}
+
+TEST(StoreSlotTest, WalkingASlotFindsExactlyItsKeysAndItsUsageCountsThem) {
+  Store store(StoreOptions{64 << 20, true});
+  std::map<uint32_t, std::set<std::string>> by_slot;
+  for (int i = 0; i < 50000; ++i) {
+    const std::string key = "key" + std::to_string(i);
+    ASSERT_TRUE(Set(store, key, "v"));
+    by_slot[base::ClusterSlotOf(key)].insert(key);
+  }
+  for (uint32_t slot : {0u, 1u, 63u, 64u, 8191u, base::kClusterSlots - 1}) {
+    const std::multiset<std::string> seen = WalkSlot(store, slot, 2);
+    EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()), by_slot[slot]) << slot;
+    EXPECT_EQ(seen.size(), by_slot[slot].size()) << "the table did not change: no repeats";
+    EXPECT_EQ(store.UsageOfSlot(slot).items, by_slot[slot].size());
+  }
+  const uint32_t slot = by_slot.begin()->first;
+  EXPECT_GT(store.UsageOfSlot(slot).bytes, 0u);
+  for (const std::string& key : by_slot[slot]) {
+    Delete(store, key);
+  }
+  EXPECT_EQ(store.UsageOfSlot(slot).items, 0u);
+  EXPECT_EQ(store.UsageOfSlot(slot).bytes, 0u);
+  EXPECT_TRUE(WalkSlot(store, slot, 10).empty());
+}
+
+TEST(StoreSlotTest, AWalkMissesNoKeyWhileTheTableGrowsUnderIt) {
+  Store store(StoreOptions{256 << 20, true});
+  std::map<uint32_t, std::set<std::string>> by_slot;
+  for (int i = 0; i < 200000; ++i) {
+    const std::string key = "old" + std::to_string(i);
+    ASSERT_TRUE(Set(store, key, "v"));
+    by_slot[base::ClusterSlotOf(key)].insert(key);
+  }
+  // Between steps of the walk (about 12, one key each), new keys: together they more
+  // than double every stripe's table.
+  int added = 0;
+  const std::multiset<std::string> seen = WalkSlot(store, 7, 1, [&] {
+    for (int i = 0; i < 30000; ++i, ++added) {
+      ASSERT_TRUE(Set(store, "new" + std::to_string(added), "v"));
+    }
+  });
+  for (const std::string& key : by_slot[7]) {
+    EXPECT_GE(seen.count(key), 1u) << key << " was missed";
+  }
+  for (const std::string& key : seen) {
+    EXPECT_EQ(base::ClusterSlotOf(key), 7u) << key;
+  }
+  EXPECT_GT(added, 200000);
 }
 
 TEST(StoreConcurrencyTest, ThreadsSharingTheStoreSeeTheirOwnWrites) {
