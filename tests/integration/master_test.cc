@@ -313,9 +313,16 @@ TEST_F(MasterTest, ManualSwitchoverLosesNoWriteInAsyncMode) {
   std::atomic<bool> done{false};
   std::atomic<int> sent{0};
   std::map<std::string, std::string> acknowledged;  // The writer's until it is joined.
+  // Writes go on after the switchover until 150 were acknowledged in all (writes are
+  // refused while the main is frozen and until the access node routes to the new one),
+  // or 10 s passed.
+  std::atomic<std::chrono::steady_clock::time_point> deadline{
+      std::chrono::steady_clock::time_point::max()};
   std::thread writer([&] {
     LoopbackClient client(access_port_);
-    for (int i = 0; !done.load() || i < 500; ++i, ++sent) {
+    for (int i = 0; !done.load() || (acknowledged.size() < 150 &&
+                                     std::chrono::steady_clock::now() < deadline.load());
+         ++i, ++sent) {
       const std::string key = "s" + std::to_string(i);
       client.Send("set " + key + " 0 0 " + std::to_string(key.size()) + "\r\n" + key + "\r\n");
       if (client.ReadUntil("\r\n", 5s) == "STORED\r\n") {
@@ -327,6 +334,7 @@ TEST_F(MasterTest, ManualSwitchoverLosesNoWriteInAsyncMode) {
   EXPECT_TRUE(Eventually([&] { return sent.load() >= 50; }, 5s));
   const testing::HttpResponse switched =
       HttpRequest(master_port_, "POST", "/v1/groups/g1/failover", "");
+  deadline = std::chrono::steady_clock::now() + 10s;
   done = true;
   writer.join();
   ASSERT_EQ(switched.status, 200) << switched.body;

@@ -18,6 +18,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "base/cluster_slot.h"
 #include "base/result.h"
 
 namespace trellis::master {
@@ -60,7 +61,7 @@ struct SlotRange {
 
 // The cluster map: what `GET /v1/cluster` answers.
 struct ClusterState {
-  static constexpr uint32_t kSlots = 16384;  // Keys hash to a slot (docs/architecture.md).
+  static constexpr uint32_t kSlots = base::kClusterSlots;
 
   uint64_t version = 0;                // Goes up with every change followers must see.
   std::chrono::milliseconds lease{0};  // How long a main's lease lasts once renewed.
