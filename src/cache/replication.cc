@@ -82,7 +82,8 @@ bool ParseReplicateCommand(std::string_view line, uint64_t* log_id, uint64_t* af
   if (!line.empty() && line.back() == '\r') {
     line.remove_suffix(1);
   }
-  if (line.substr(0, kReplicateCommand.size() + 1) != std::string(kReplicateCommand) + " ") {
+  if (!line.starts_with(kReplicateCommand) || line.size() <= kReplicateCommand.size() ||
+      line[kReplicateCommand.size()] != ' ') {
     return false;
   }
   line.remove_prefix(kReplicateCommand.size() + 1);
