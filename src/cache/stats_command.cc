@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "base/cluster_slot.h"
 #include "cache/executor.h"
 #include "proto/memcache/version.h"
 
@@ -196,6 +197,16 @@ void Executor::Stats(const Request& request, uint32_t now, std::string* out) {
     }
     stat("active_slabs", active);
     stat("total_malloced", total_bytes);
+  } else if (group == "slots") {
+    // The cluster slots that hold items (base/cluster_slot.h), for rebalancing.
+    for (uint32_t slot = 0; slot < base::kClusterSlots; ++slot) {
+      const SlotUsage usage = store_.UsageOfSlot(slot);
+      if (usage.items > 0) {
+        const std::string prefix = "slot:" + std::to_string(slot) + ":";
+        stat(prefix + "items", usage.items);
+        stat(prefix + "bytes", usage.bytes);
+      }
+    }
   } else if (group == "reset") {
     metrics_.Reset(store_.Stats());
     out->append("RESET\r\n");

@@ -259,6 +259,20 @@ TEST_F(ExecutorTest, StatsCountCommandsAndReportOptionsAndReplication) {
   EXPECT_EQ(Run("stats nonsense\r\n"), "ERROR\r\n");
 }
 
+TEST_F(ExecutorTest, StatsSlotsReportsTheClusterSlotsThatHoldItems) {
+  EXPECT_EQ(Run("stats slots\r\n"), "END\r\n");
+  Run("set a 0 0 1\r\nx\r\nset b 0 0 3\r\nxyz\r\n");
+  const std::string slots = Run("stats slots\r\n");
+  for (const char* key : {"a", "b"}) {
+    const std::string prefix = "STAT slot:" + std::to_string(base::ClusterSlotOf(key)) + ":";
+    EXPECT_THAT(slots, HasSubstr(prefix + "items 1\r\n")) << slots;
+    EXPECT_THAT(slots, ::testing::ContainsRegex(prefix + "bytes [1-9][0-9]*\r\n")) << slots;
+  }
+  EXPECT_THAT(slots, ::testing::EndsWith("END\r\n"));
+  Run("delete a\r\ndelete b\r\n");
+  EXPECT_EQ(Run("stats slots\r\n"), "END\r\n");
+}
+
 TEST_F(ExecutorTest, CountsEachCommandUnderItsWireName) {
   Run("mn\r\nmn\r\nbget k\r\nflush_all\r\n");
   EXPECT_EQ(registry_.GetCounter("trellis_cache_commands_total", "", {{"command", "mn"}}).Value(),
