@@ -49,9 +49,58 @@ base::Status ClusterMap::AddGroup(const std::string& name) {
 }
 
 void ClusterMap::SplitSlotsEvenly() {
-  slot_groups_.resize(ClusterState::kSlots);
-  for (size_t slot = 0; slot < slot_groups_.size(); ++slot) {
-    slot_groups_[slot] = static_cast<uint16_t>(slot * groups_.size() / ClusterState::kSlots);
+  slots_.assign(ClusterState::kSlots, SlotState{});
+  for (size_t slot = 0; slot < slots_.size(); ++slot) {
+    slots_[slot].group = static_cast<uint16_t>(slot * groups_.size() / ClusterState::kSlots);
+  }
+}
+
+uint16_t ClusterMap::GroupIndex(const std::string& name) const {
+  for (size_t i = 0; i < groups_.size(); ++i) {
+    if (groups_[i].name == name) {
+      return static_cast<uint16_t>(i);
+    }
+  }
+  return SlotState::kNoGroup;
+}
+
+base::Status ClusterMap::BeginMove(const std::vector<uint32_t>& slots, const std::string& target) {
+  const uint16_t to = GroupIndex(target);
+  if (to == SlotState::kNoGroup) {
+    return base::NotFound("no group " + target);
+  }
+  for (uint32_t slot : slots) {
+    if (slot >= slots_.size()) {
+      return base::InvalidArgument("no slot " + std::to_string(slot));
+    }
+    if (slots_[slot].target != SlotState::kNoGroup) {
+      return base::Conflict("slot " + std::to_string(slot) + " is moving already");
+    }
+    if (slots_[slot].group == to) {
+      return base::Conflict("slot " + std::to_string(slot) + " is served by " + target);
+    }
+  }
+  Touch();
+  for (uint32_t slot : slots) {
+    slots_[slot].target = to;
+    slots_[slot].phase = MovePhase::kPrepare;
+    slots_[slot].since = version_;
+  }
+  return {};
+}
+
+void ClusterMap::AdvanceMove(const std::vector<uint32_t>& slots) {
+  Touch();
+  for (uint32_t slot : slots) {
+    SlotState& state = slots_[slot];
+    if (state.phase == MovePhase::kPrepare) {
+      state.phase = MovePhase::kDual;
+      state.since = version_;  // Writes go to the target from this version on.
+    } else {
+      state.group = state.target;  // Writes went there already: `since` stays.
+      state.target = SlotState::kNoGroup;
+      state.phase = MovePhase::kPrepare;
+    }
   }
 }
 
@@ -182,24 +231,49 @@ ClusterState ClusterMap::ToState(std::chrono::milliseconds lease) const {
 
 std::vector<SlotRange> ClusterMap::SlotRanges() const {
   std::vector<SlotRange> ranges;
-  for (uint32_t slot = 0; slot < slot_groups_.size(); ++slot) {
-    if (slot == 0 || slot_groups_[slot] != slot_groups_[slot - 1]) {
-      ranges.push_back({slot, slot, groups_[slot_groups_[slot]].name});
+  for (uint32_t slot = 0; slot < slots_.size(); ++slot) {
+    const SlotState& state = slots_[slot];
+    if (slot == 0 || state != slots_[slot - 1]) {
+      SlotRange& range = ranges.emplace_back();
+      range.first = slot;
+      range.group = groups_[state.group].name;
+      range.since = state.since;
+      if (state.target != SlotState::kNoGroup) {
+        range.target = groups_[state.target].name;
+        range.phase = state.phase;
+      }
     }
     ranges.back().last = slot;
   }
   return ranges;
 }
 
-ClusterMap ClusterMap::Restore(uint64_t version, std::vector<GroupInfo> groups,
-                               std::vector<NodeInfo> nodes, std::vector<uint16_t> slot_groups) {
+base::Result<ClusterMap> ClusterMap::Restore(uint64_t version, std::vector<GroupInfo> groups,
+                                             std::vector<NodeInfo> nodes,
+                                             const std::vector<SlotRange>& slots) {
   ClusterMap map;
   map.version_ = version;
   map.groups_ = std::move(groups);
   map.nodes_ = std::move(nodes);
-  map.slot_groups_ = std::move(slot_groups);
-  if (map.slot_groups_.size() != ClusterState::kSlots && !map.groups_.empty()) {
-    map.SplitSlotsEvenly();
+  if (slots.empty()) {
+    if (!map.groups_.empty()) {
+      map.SplitSlotsEvenly();
+    }
+    return map;
+  }
+  TRELLIS_TRY_STATUS(CheckSlotRanges(
+      slots,
+      [&](std::string_view name) {
+        return map.GroupIndex(std::string(name)) != SlotState::kNoGroup;
+      },
+      !map.groups_.empty()));
+  for (const SlotRange& range : slots) {
+    SlotState state;
+    state.group = map.GroupIndex(range.group);
+    state.target = range.target ? map.GroupIndex(*range.target) : SlotState::kNoGroup;
+    state.phase = range.phase;
+    state.since = range.since;
+    map.slots_.insert(map.slots_.end(), range.last - range.first + 1, state);
   }
   return map;
 }

@@ -40,6 +40,17 @@ struct NodeInfo {
   std::chrono::steady_clock::time_point lease_granted{};
 };
 
+// One slot as the map keeps it; ClusterState shows runs of them as SlotRanges.
+struct SlotState {
+  static constexpr uint16_t kNoGroup = UINT16_MAX;
+  uint16_t group = 0;          // Index in ClusterMap::groups(): serves it, or moves it away.
+  uint16_t target = kNoGroup;  // Index of the group it moves to, or kNoGroup.
+  MovePhase phase = MovePhase::kPrepare;  // With a target: the step of the move.
+  uint64_t since = 0;                     // SlotRange::since.
+
+  bool operator==(const SlotState& other) const = default;
+};
+
 struct GroupInfo {
   std::string name;
   uint64_t epoch = 1;  // Goes up at every change of main.
@@ -54,11 +65,18 @@ class ClusterMap {
   uint64_t version() const { return version_; }
   const std::vector<GroupInfo>& groups() const { return groups_; }
   const std::vector<NodeInfo>& nodes() const { return nodes_; }
-  // The index in groups() of each slot's group: ClusterState::kSlots entries, or none
-  // while there are no groups.
-  const std::vector<uint16_t>& slot_groups() const { return slot_groups_; }
-  // The same as runs of slots, in slot order.
+  // Every slot's state: ClusterState::kSlots entries, or none while there are no groups.
+  const std::vector<SlotState>& slots() const { return slots_; }
+  // The same as runs of slots in one state, in slot order.
   std::vector<SlotRange> SlotRanges() const;
+
+  // Starts moving `slots` to group `target`: they enter the prepare step.
+  // Errors: kNotFound (no such group), kInvalidArgument (a slot out of range),
+  // kConflict (a slot is moving already, or is the target's); then nothing changed.
+  base::Status BeginMove(const std::vector<uint32_t>& slots, const std::string& target);
+  // Takes moving `slots` one step on: prepare to dual, dual to done (the target serves
+  // them). REQUIRES: every slot is moving and all are at the same step.
+  void AdvanceMove(const std::vector<uint32_t>& slots);
 
   // Errors: kInvalidArgument for a bad name, kConflict when the group exists.
   base::Status AddGroup(const std::string& name);
@@ -83,18 +101,23 @@ class ClusterMap {
   // What followers see; `lease`: the lease length the map tells its mains.
   ClusterState ToState(std::chrono::milliseconds lease) const;
   // For the store: the persistent part. A map saved before slots were explicit has no
-  // `slot_groups`; it gets the split its groups implied then (even, in their order).
-  static ClusterMap Restore(uint64_t version, std::vector<GroupInfo> groups,
-                            std::vector<NodeInfo> nodes, std::vector<uint16_t> slot_groups);
+  // `slots`; it gets the split its groups implied then (even, in their order).
+  // Errors: kInvalidArgument when the ranges do not cover every slot once, in order,
+  // with groups of the map.
+  static base::Result<ClusterMap> Restore(uint64_t version, std::vector<GroupInfo> groups,
+                                          std::vector<NodeInfo> nodes,
+                                          const std::vector<SlotRange>& slots);
 
  private:
   // Splits the slots evenly over the groups, in their order.
   void SplitSlotsEvenly();
+  // The index of group `name`, or SlotState::kNoGroup.
+  uint16_t GroupIndex(const std::string& name) const;
 
   uint64_t version_ = 0;
   std::vector<GroupInfo> groups_;
   std::vector<NodeInfo> nodes_;
-  std::vector<uint16_t> slot_groups_;  // Each entry indexes groups_.
+  std::vector<SlotState> slots_;
 };
 
 }  // namespace trellis::master

@@ -2,7 +2,6 @@
 
 #include <sqlite3.h>
 
-#include <algorithm>
 #include <filesystem>
 #include <functional>
 
@@ -40,7 +39,7 @@ base::Result<std::unique_ptr<MapStore>> MapStore::Open(const std::string& dir) {
           "CREATE TABLE IF NOT EXISTS nodes (address TEXT PRIMARY KEY, grp TEXT NOT NULL, "
           "role TEXT NOT NULL);"
           "CREATE TABLE IF NOT EXISTS slots (first INTEGER PRIMARY KEY, last INTEGER NOT NULL, "
-          "grp TEXT NOT NULL);");
+          "grp TEXT NOT NULL, since INTEGER NOT NULL, target TEXT, phase TEXT);");
       !made_schema) {
     return base::Error{path + ": " + made_schema.error().message};
   }
@@ -96,29 +95,32 @@ base::Result<ClusterMap> MapStore::Load() {
       nodes.push_back(std::move(node));
     }
   }
-  std::vector<uint16_t> slot_groups;
+  std::vector<SlotRange> slots;
   {
     Statement query;
-    sqlite3_prepare_v2(db_, "SELECT first, last, grp FROM slots ORDER BY first", -1, &query.stmt,
-                       nullptr);
+    sqlite3_prepare_v2(db_,
+                       "SELECT first, last, grp, since, target, phase FROM slots ORDER BY first",
+                       -1, &query.stmt, nullptr);
     while (query.stmt != nullptr && sqlite3_step(query.stmt) == SQLITE_ROW) {
-      const auto first = static_cast<size_t>(sqlite3_column_int64(query.stmt, 0));
-      const auto last = static_cast<size_t>(sqlite3_column_int64(query.stmt, 1));
-      const std::string group = reinterpret_cast<const char*>(sqlite3_column_text(query.stmt, 2));
-      const auto owner = std::find_if(groups.begin(), groups.end(),
-                                      [&](const GroupInfo& info) { return info.name == group; });
-      if (first != slot_groups.size() || last < first || last >= ClusterState::kSlots ||
-          owner == groups.end()) {
-        return base::Error{"the saved map's slot range " + std::to_string(first) + "-" +
-                           std::to_string(last) + " of group " + group + " does not fit it"};
+      SlotRange& range = slots.emplace_back();
+      range.first = static_cast<uint32_t>(sqlite3_column_int64(query.stmt, 0));
+      range.last = static_cast<uint32_t>(sqlite3_column_int64(query.stmt, 1));
+      range.group = reinterpret_cast<const char*>(sqlite3_column_text(query.stmt, 2));
+      range.since = static_cast<uint64_t>(sqlite3_column_int64(query.stmt, 3));
+      if (const unsigned char* target = sqlite3_column_text(query.stmt, 4)) {
+        range.target = reinterpret_cast<const char*>(target);
+        const unsigned char* phase = sqlite3_column_text(query.stmt, 5);
+        TRELLIS_TRY(range.phase,
+                    ParseMovePhase(phase != nullptr ? reinterpret_cast<const char*>(phase) : ""));
       }
-      slot_groups.insert(slot_groups.end(), last - first + 1,
-                         static_cast<uint16_t>(owner - groups.begin()));
     }
   }
-  const bool upgrade = slot_groups.empty() && !groups.empty();
-  ClusterMap map =
-      ClusterMap::Restore(version, std::move(groups), std::move(nodes), std::move(slot_groups));
+  const bool upgrade = slots.empty() && !groups.empty();
+  auto restored = ClusterMap::Restore(version, std::move(groups), std::move(nodes), slots);
+  if (!restored) {
+    return base::Error{"the saved map's slots: " + restored.error().message};
+  }
+  ClusterMap map = std::move(*restored);
   if (upgrade) {
     TRELLIS_TRY_STATUS(Save(map));
   }
@@ -160,11 +162,19 @@ base::Status MapStore::Save(const ClusterMap& map) {
     });
   }
   for (const SlotRange& range : map.SlotRanges()) {
-    run("INSERT INTO slots (first, last, grp) VALUES (?, ?, ?)", [&](sqlite3_stmt* stmt) {
-      sqlite3_bind_int64(stmt, 1, range.first);
-      sqlite3_bind_int64(stmt, 2, range.last);
-      sqlite3_bind_text(stmt, 3, range.group.c_str(), -1, SQLITE_TRANSIENT);
-    });
+    run("INSERT INTO slots (first, last, grp, since, target, phase) VALUES (?, ?, ?, ?, ?, ?)",
+        [&](sqlite3_stmt* stmt) {
+          sqlite3_bind_int64(stmt, 1, range.first);
+          sqlite3_bind_int64(stmt, 2, range.last);
+          sqlite3_bind_text(stmt, 3, range.group.c_str(), -1, SQLITE_TRANSIENT);
+          sqlite3_bind_int64(stmt, 4, static_cast<sqlite3_int64>(range.since));
+          if (range.target) {
+            const std::string_view phase = MovePhaseName(range.phase);
+            sqlite3_bind_text(stmt, 5, range.target->c_str(), -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(stmt, 6, phase.data(), static_cast<int>(phase.size()),
+                              SQLITE_TRANSIENT);
+          }
+        });
   }
   if (!ok) {
     const std::string error = sqlite3_errmsg(db_);

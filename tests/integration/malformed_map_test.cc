@@ -112,7 +112,7 @@ json GoodMap(uint64_t version, const std::string& main) {
                 {"pid", 0},
                 {"lag", 0},
                 {"lag_ms", 0}}}}}}},
-          {"slot_ranges", {{{"first", 0}, {"last", 16383}, {"group", "g1"}}}}};
+          {"slot_ranges", {{{"first", 0}, {"last", 16383}, {"group", "g1"}, {"since", 0}}}}};
 }
 
 // Maps that must be refused, each with a higher version than any good one.

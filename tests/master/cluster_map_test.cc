@@ -42,6 +42,44 @@ TEST(ClusterMapTest, GroupsAddedBeforeAnyNodeShareTheSlotsAndLaterOnesServeNone)
   }
 }
 
+TEST(ClusterMapTest, AMoveGoesThroughPrepareAndDualToTheTarget) {
+  ClusterMap map;
+  ASSERT_TRUE(map.AddGroup("g1").ok());
+  (void)map.RegisterNode("g1", "10.0.0.1:1");
+  ASSERT_TRUE(map.AddGroup("g2").ok());
+  EXPECT_EQ(map.BeginMove({1}, "g9").error().code, base::ErrorCode::kNotFound);
+  EXPECT_EQ(map.BeginMove({ClusterState::kSlots}, "g2").error().code,
+            base::ErrorCode::kInvalidArgument);
+
+  ASSERT_TRUE(map.BeginMove({10, 11}, "g2").ok());
+  const uint64_t prepared = map.version();
+  EXPECT_EQ(map.BeginMove({11, 12}, "g2").error().code, base::ErrorCode::kConflict);
+  EXPECT_EQ(map.slots()[12].target, SlotState::kNoGroup) << "a refused move changes nothing";
+  std::vector<SlotRange> ranges = map.SlotRanges();
+  ASSERT_EQ(ranges.size(), 3u);
+  EXPECT_EQ(ranges[1].first, 10u);
+  EXPECT_EQ(ranges[1].last, 11u);
+  EXPECT_EQ(ranges[1].group, "g1");
+  EXPECT_EQ(ranges[1].target, "g2");
+  EXPECT_EQ(ranges[1].phase, MovePhase::kPrepare);
+  EXPECT_EQ(ranges[1].since, prepared);
+
+  map.AdvanceMove({10, 11});
+  const uint64_t dual = map.version();
+  EXPECT_GT(dual, prepared);
+  EXPECT_EQ(map.slots()[10].phase, MovePhase::kDual);
+  EXPECT_EQ(map.slots()[10].since, dual) << "writes go to the target from here on";
+
+  map.AdvanceMove({10, 11});
+  EXPECT_GT(map.version(), dual);
+  const ClusterState state = map.ToState(std::chrono::milliseconds(1500));
+  EXPECT_EQ(state.SlotCount("g2"), 2u);
+  EXPECT_EQ(map.slots()[11].target, SlotState::kNoGroup);
+  EXPECT_EQ(map.slots()[11].since, dual) << "the flip changes no write's destination";
+  EXPECT_EQ(map.BeginMove({10}, "g2").error().code, base::ErrorCode::kConflict)
+      << "g2 serves it already";
+}
+
 TEST(ClusterMapTest, PromotionPicksTheHealthyBackupThatHasTheMostAndBumpsTheEpoch) {
   ClusterMap map;
   ASSERT_TRUE(map.AddGroup("g1").ok());

@@ -26,7 +26,10 @@ ClusterState SampleMap() {
   group.nodes.push_back({"10.0.0.1:11211", Role::kMain, true, 42, 100, 0, 0});
   group.nodes.push_back({"10.0.0.2:11211", Role::kBackup, false, 40, 0, 2, std::nullopt});
   map.groups.push_back({"g2", 1, WriteMode::kAsync, true, std::nullopt, {}});
-  map.slot_ranges = {{0, 99, "g1"}, {100, 8191, "g2"}, {8192, ClusterState::kSlots - 1, "g1"}};
+  map.slot_ranges = {{0, 99, "g1", 0, std::nullopt, MovePhase::kPrepare},
+                     {100, 8191, "g2", 4, std::nullopt, MovePhase::kPrepare},
+                     {8192, 8200, "g1", 9, "g2", MovePhase::kDual},
+                     {8201, ClusterState::kSlots - 1, "g1", 0, std::nullopt, MovePhase::kPrepare}};
   return map;
 }
 
@@ -43,6 +46,10 @@ TEST(ClusterStateTest, RoundTripsThroughJson) {
   EXPECT_EQ(parsed->FindGroup("nope"), nullptr);
   EXPECT_EQ(parsed->SlotCount("g1"), ClusterState::kSlots - 8092);
   EXPECT_EQ(parsed->SlotCount("g2"), 8092u);
+  EXPECT_EQ(parsed->slot_ranges[2].target, "g2");
+  EXPECT_EQ(parsed->slot_ranges[2].phase, MovePhase::kDual);
+  EXPECT_FALSE(parsed->slot_ranges[1].target.has_value());
+  EXPECT_EQ(parsed->slot_ranges[1].since, 4u);
   const std::vector<uint16_t> owners = parsed->SlotGroups();
   ASSERT_EQ(owners.size(), ClusterState::kSlots);
   EXPECT_EQ(owners[99], 0);
@@ -76,9 +83,17 @@ TEST(ClusterStateTest, NamesTheFirstBadField) {
        "slot_ranges[1]: no group g9 in the map"},
       {[](json& j) { j["slot_ranges"][1]["first"] = 101u; },
        "slot_ranges[1]: expected slots from 100 on, in order, below 16384"},
-      {[](json& j) { j["slot_ranges"][2]["last"] = 16384u; },
-       "slot_ranges[2]: expected slots from 8192 on, in order, below 16384"},
-      {[](json& j) { j["slot_ranges"].erase(2); }, "slot_ranges: slots from 8192 on have no group"},
+      {[](json& j) { j["slot_ranges"][3]["last"] = 16384u; },
+       "slot_ranges[3]: expected slots from 8201 on, in order, below 16384"},
+      {[](json& j) { j["slot_ranges"].erase(3); }, "slot_ranges: slots from 8201 on have no group"},
+      {[](json& j) { j["slot_ranges"][2]["target"] = "g7"; },
+       "slot_ranges[2]: no group g7 in the map"},
+      {[](json& j) { j["slot_ranges"][2]["target"] = "g1"; },
+       "slot_ranges[2]: moving from group g1 to itself"},
+      {[](json& j) { j["slot_ranges"][2]["phase"] = "done"; },
+       "slot_ranges[2].phase: expected \"prepare\" or \"dual\""},
+      {[](json& j) { j["slot_ranges"][2].erase("phase"); }, "slot_ranges[2].phase: is missing"},
+      {[](json& j) { j["slot_ranges"][0].erase("since"); }, "slot_ranges[0].since: is missing"},
       {[](json& j) { j["groups"] = json::array(); }, "slot_ranges[0]: no group g1 in the map"},
   };
   for (const Case& c : cases) {

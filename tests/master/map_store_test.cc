@@ -51,8 +51,25 @@ TEST(MapStoreTest, SavesAndLoadsTheSlotsOfEachGroup) {
   ASSERT_TRUE(store.ok());
   auto loaded = (*store)->Load();
   ASSERT_TRUE(loaded.ok()) << loaded.error().message;
-  EXPECT_EQ(loaded->slot_groups(), map.slot_groups());
+  EXPECT_EQ(loaded->slots(), map.slots());
   EXPECT_EQ(loaded->ToState(1s).SlotCount("g3"), 0u);
+}
+
+TEST(MapStoreTest, MovingSlotsAreSavedWithTheirStep) {
+  testing::TempDir dir;
+  ClusterMap map;
+  ASSERT_TRUE(map.AddGroup("g1").ok());
+  (void)map.RegisterNode("g1", "10.0.0.1:1");
+  ASSERT_TRUE(map.AddGroup("g2").ok());
+  ASSERT_TRUE(map.BeginMove({5, 6, 7}, "g2").ok());
+  map.AdvanceMove({5, 6});
+  ASSERT_TRUE(map.BeginMove({100}, "g2").ok());
+  ASSERT_TRUE((*MapStore::Open(dir.path().string()))->Save(map).ok());
+  auto loaded = (*MapStore::Open(dir.path().string()))->Load();
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded->slots(), map.slots());
+  EXPECT_EQ(loaded->slots()[5].phase, MovePhase::kDual);
+  EXPECT_EQ(loaded->slots()[7].phase, MovePhase::kPrepare);
 }
 
 TEST(MapStoreTest, AMapSavedBeforeSlotsWereExplicitIsUpgradedInPlace) {

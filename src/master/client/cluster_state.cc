@@ -1,6 +1,7 @@
 #include "master/client/cluster_state.h"
 
 #include <algorithm>
+#include <functional>
 
 #include <nlohmann/json.hpp>
 
@@ -131,15 +132,32 @@ class FieldReader {
   std::optional<base::Error> error_;
 };
 
-base::Result<Role> ParseRole(std::string_view name) {
-  if (name == "main") {
-    return Role::kMain;
+// The names of a two-valued enum's values, both ways.
+template <typename E>
+struct TwoNames {
+  E first;
+  std::string_view first_name;
+  E second;
+  std::string_view second_name;
+
+  std::string_view Name(E value) const { return value == first ? first_name : second_name; }
+  base::Result<E> Parse(std::string_view name) const {
+    if (name == first_name) {
+      return first;
+    }
+    if (name == second_name) {
+      return second;
+    }
+    return base::InvalidArgument("\"" + std::string(first_name) + "\" or \"" +
+                                 std::string(second_name) + "\"");
   }
-  if (name == "backup") {
-    return Role::kBackup;
-  }
-  return base::InvalidArgument("\"main\" or \"backup\"");
-}
+};
+
+constexpr TwoNames<Role> kRoles{Role::kMain, "main", Role::kBackup, "backup"};
+constexpr TwoNames<WriteMode> kWriteModes{WriteMode::kAsync, "async", WriteMode::kSync, "sync"};
+constexpr TwoNames<MovePhase> kMovePhases{MovePhase::kPrepare, "prepare", MovePhase::kDual, "dual"};
+
+base::Result<Role> ParseRole(std::string_view name) { return kRoles.Parse(name); }
 
 // Reads a whole value with `read`, or the reader's first error.
 template <typename T, typename Read>
@@ -178,52 +196,56 @@ void ReadSlotRange(FieldReader& in, SlotRange* range) {
   in.Unsigned("first", &first);
   in.Unsigned("last", &last);
   in.String("group", &range->group);
+  in.Unsigned("since", &range->since);
+  in.OptionalString("target", &range->target);
+  if (range->target) {
+    in.Enum("phase", &range->phase, ParseMovePhase);
+  }
   range->first = static_cast<uint32_t>(std::min<uint64_t>(first, ClusterState::kSlots));
   range->last = static_cast<uint32_t>(std::min<uint64_t>(last, ClusterState::kSlots));
-}
-
-// The ranges cover every slot once, in order, each naming a group of the map.
-base::Status CheckSlotRanges(const ClusterState& map) {
-  uint32_t next = 0;
-  for (size_t i = 0; i < map.slot_ranges.size(); ++i) {
-    const SlotRange& range = map.slot_ranges[i];
-    const std::string where = "slot_ranges[" + std::to_string(i) + "]: ";
-    if (range.first != next || range.last < range.first || range.last >= ClusterState::kSlots) {
-      return base::InvalidArgument(where + "expected slots from " + std::to_string(next) +
-                                   " on, in order, below " + std::to_string(ClusterState::kSlots));
-    }
-    if (map.FindGroup(range.group) == nullptr) {
-      return base::InvalidArgument(where + "no group " + range.group + " in the map");
-    }
-    next = range.last + 1;
-  }
-  if (next != (map.groups.empty() ? 0 : ClusterState::kSlots)) {
-    return base::InvalidArgument(
-        "slot_ranges: slots from " + std::to_string(next) +
-        (map.groups.empty() ? " on, with no groups" : " on have no group"));
-  }
-  return {};
 }
 
 json OptionalJson(const std::optional<std::string>& value) { return value ? json(*value) : json(); }
 
 }  // namespace
 
-std::string_view RoleName(Role role) { return role == Role::kMain ? "main" : "backup"; }
-
-std::string_view WriteModeName(WriteMode mode) {
-  return mode == WriteMode::kSync ? "sync" : "async";
+base::Status CheckSlotRanges(const std::vector<SlotRange>& ranges,
+                             const std::function<bool(std::string_view)>& is_group,
+                             bool have_groups) {
+  uint32_t next = 0;
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    const SlotRange& range = ranges[i];
+    const std::string where = "slot_ranges[" + std::to_string(i) + "]: ";
+    if (range.first != next || range.last < range.first || range.last >= ClusterState::kSlots) {
+      return base::InvalidArgument(where + "expected slots from " + std::to_string(next) +
+                                   " on, in order, below " + std::to_string(ClusterState::kSlots));
+    }
+    for (const std::string* group : {&range.group, range.target ? &*range.target : nullptr}) {
+      if (group != nullptr && !is_group(*group)) {
+        return base::InvalidArgument(where + "no group " + *group + " in the map");
+      }
+    }
+    if (range.target == range.group) {
+      return base::InvalidArgument(where + "moving from group " + range.group + " to itself");
+    }
+    next = range.last + 1;
+  }
+  if (next != (have_groups ? ClusterState::kSlots : 0)) {
+    return base::InvalidArgument("slot_ranges: slots from " + std::to_string(next) +
+                                 (have_groups ? " on have no group" : " on, with no groups"));
+  }
+  return {};
 }
 
-base::Result<WriteMode> ParseWriteMode(std::string_view name) {
-  if (name == "async") {
-    return WriteMode::kAsync;
-  }
-  if (name == "sync") {
-    return WriteMode::kSync;
-  }
-  return base::InvalidArgument("\"async\" or \"sync\"");
-}
+std::string_view RoleName(Role role) { return kRoles.Name(role); }
+
+std::string_view MovePhaseName(MovePhase phase) { return kMovePhases.Name(phase); }
+
+base::Result<MovePhase> ParseMovePhase(std::string_view name) { return kMovePhases.Parse(name); }
+
+std::string_view WriteModeName(WriteMode mode) { return kWriteModes.Name(mode); }
+
+base::Result<WriteMode> ParseWriteMode(std::string_view name) { return kWriteModes.Parse(name); }
 
 const NodeState* GroupState::FindNode(std::string_view address) const {
   for (const NodeState& node : nodes) {
@@ -287,7 +309,15 @@ json ToJson(const ClusterState& map) {
   }
   json ranges = json::array();
   for (const SlotRange& range : map.slot_ranges) {
-    ranges.push_back({{"first", range.first}, {"last", range.last}, {"group", range.group}});
+    json out = {{"first", range.first},
+                {"last", range.last},
+                {"group", range.group},
+                {"since", range.since}};
+    if (range.target) {
+      out["target"] = *range.target;
+      out["phase"] = MovePhaseName(range.phase);
+    }
+    ranges.push_back(std::move(out));
   }
   return {{"version", map.version},
           {"slots", ClusterState::kSlots},
@@ -334,7 +364,9 @@ base::Result<ClusterState> ParseClusterState(const json& json_value) {
   if (slots != ClusterState::kSlots) {
     return base::InvalidArgument("slots: expected " + std::to_string(ClusterState::kSlots));
   }
-  TRELLIS_TRY_STATUS(CheckSlotRanges(map));
+  TRELLIS_TRY_STATUS(CheckSlotRanges(
+      map.slot_ranges, [&](std::string_view name) { return map.FindGroup(name) != nullptr; },
+      !map.groups.empty()));
   return map;
 }
 

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -52,11 +53,23 @@ struct GroupState {
   const NodeState* FindNode(std::string_view address) const;
 };
 
-// Slots first..last (inclusive), all served by one group.
+// The step a slot is at in a move from its group to another (docs/scale-out.md):
+// prepare (still served by its group, which refuses versioned requests for it), then
+// dual (writes go to the target, reads to the target and then the source).
+enum class MovePhase { kPrepare, kDual };
+std::string_view MovePhaseName(MovePhase phase);  // "prepare", "dual"
+base::Result<MovePhase> ParseMovePhase(std::string_view name);
+
+// Slots first..last (inclusive), all in one state.
 struct SlotRange {
   uint32_t first = 0;
   uint32_t last = 0;
-  std::string group;
+  std::string group;  // Serves them; while they move, the group they move from.
+  // The map version since which their writes go where they go now: a cache node refuses
+  // a request for them from an access node that routes by an older map.
+  uint64_t since = 0;
+  std::optional<std::string> target;      // The group they are moving to, if they are...
+  MovePhase phase = MovePhase::kPrepare;  // ...and the step the move is at.
 };
 
 // The cluster map: what `GET /v1/cluster` answers.
@@ -113,6 +126,13 @@ struct FailoverReply {
   std::string main;
   uint64_t version = 0;
 };
+
+// Whether `ranges` cover every slot exactly once, in order, naming only groups for which
+// `is_group` holds (and none at all without groups), none moving to its own group.
+// Errors: kInvalidArgument naming the first bad range ("slot_ranges[2]: ...").
+base::Status CheckSlotRanges(const std::vector<SlotRange>& ranges,
+                             const std::function<bool(std::string_view)>& is_group,
+                             bool have_groups);
 
 nlohmann::json ToJson(const ClusterState& map);
 nlohmann::json ToJson(const NodeRegistration& registration);

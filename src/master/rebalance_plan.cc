@@ -1,0 +1,100 @@
+#include "master/rebalance_plan.h"
+
+#include <algorithm>
+#include <set>
+
+namespace trellis::master {
+
+namespace {
+
+// Each slot's weight: its share of the items and of the bytes, or of the slots when the
+// cluster holds nothing.
+std::vector<double> Weights(const RebalanceInput& input) {
+  const size_t slots = input.owners.size();
+  uint64_t items = 0;
+  uint64_t bytes = 0;
+  for (const SlotLoad& load : input.loads) {
+    items += load.items;
+    bytes += load.bytes;
+  }
+  if (items == 0 && bytes == 0) {
+    return std::vector<double>(slots, 1.0 / static_cast<double>(slots));
+  }
+  std::vector<double> weights(slots, 0.0);
+  for (size_t slot = 0; slot < input.loads.size(); ++slot) {
+    if (items > 0) {
+      weights[slot] += static_cast<double>(input.loads[slot].items) / static_cast<double>(items);
+    }
+    if (bytes > 0) {
+      weights[slot] += static_cast<double>(input.loads[slot].bytes) / static_cast<double>(bytes);
+    }
+  }
+  return weights;
+}
+
+bool Draining(const RebalanceInput& input, size_t group) {
+  return group < input.draining.size() && input.draining[group];
+}
+
+}  // namespace
+
+std::vector<PlannedMove> PlanRebalance(const RebalanceInput& input) {
+  std::vector<PlannedMove> moves;
+  std::vector<size_t> receivers;
+  for (size_t group = 0; group < input.groups; ++group) {
+    if (!Draining(input, group)) {
+      receivers.push_back(group);
+    }
+  }
+  if (receivers.empty()) {
+    return moves;
+  }
+  const std::vector<double> weights = Weights(input);
+  // Each group's slots, heaviest first (weight, then slot number for a stable plan).
+  using Entry = std::pair<double, uint32_t>;
+  std::vector<std::set<Entry, std::greater<>>> held(input.groups);
+  std::vector<double> load(input.groups, 0.0);
+  for (uint32_t slot = 0; slot < input.owners.size(); ++slot) {
+    held[input.owners[slot]].emplace(weights[slot], slot);
+    load[input.owners[slot]] += weights[slot];
+  }
+  auto lightest = [&] {
+    return *std::min_element(receivers.begin(), receivers.end(),
+                             [&](size_t a, size_t b) { return load[a] < load[b]; });
+  };
+  auto move = [&](size_t from, size_t to, std::set<Entry, std::greater<>>::iterator it) {
+    const auto [weight, slot] = *it;
+    held[from].erase(it);
+    held[to].emplace(weight, slot);
+    load[from] -= weight;
+    load[to] += weight;
+    moves.push_back({slot, static_cast<uint16_t>(from), static_cast<uint16_t>(to)});
+  };
+  // Drained groups first: each slot, heaviest first, to the lightest receiver.
+  for (size_t group = 0; group < input.groups; ++group) {
+    while (Draining(input, group) && !held[group].empty()) {
+      move(group, lightest(), held[group].begin());
+    }
+  }
+  // Then even out: from the heaviest receiver to the lightest, the heaviest slot that
+  // narrows the gap, until the gap is within the tolerance or no slot narrows it.
+  double total = 0;
+  for (double weight : weights) {
+    total += weight;
+  }
+  const double tolerance = total / static_cast<double>(receivers.size()) / 100;
+  for (;;) {
+    const size_t heavy = *std::max_element(receivers.begin(), receivers.end(),
+                                           [&](size_t a, size_t b) { return load[a] < load[b]; });
+    const size_t light = lightest();
+    const double gap = load[heavy] - load[light];
+    // The first entry not heavier than half the gap (the set is ordered heaviest first).
+    auto it = held[heavy].lower_bound({gap / 2, UINT32_MAX});
+    if (gap <= tolerance || it == held[heavy].end() || it->first <= 0) {
+      return moves;
+    }
+    move(heavy, light, it);
+  }
+}
+
+}  // namespace trellis::master

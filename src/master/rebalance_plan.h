@@ -1,0 +1,47 @@
+// PlanRebalance: which slots to move, and where, so that the groups hold about the same
+// share of the data, with as few moves as it takes; and which, when some groups are
+// being drained, moves every slot off them. The master runs the moves it plans
+// (docs/scale-out.md); `trellis cluster rebalance --dry-run` prints them.
+//
+// A slot's weight is its share of the cluster's items plus its share of the bytes (as the
+// nodes report them, `stats slots`); in a cluster that holds nothing, its share of the
+// slots. Each step moves, from the heaviest group to the lightest, the heaviest slot that
+// narrows the gap between them (weighing more than nothing and at most half the gap);
+// planning stops when the gap is within 1% of a group's fair share or no slot narrows
+// it. Moving the heaviest fitting slot first is what keeps the number of moves low; a
+// slot that holds nothing moves only off a drained group.
+//
+// Thread safety: a pure function.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace trellis::master {
+
+// What one slot holds.
+struct SlotLoad {
+  uint64_t items = 0;
+  uint64_t bytes = 0;
+};
+
+struct PlannedMove {
+  uint32_t slot = 0;
+  uint16_t from = 0;  // Group indexes, as in the input.
+  uint16_t to = 0;
+};
+
+struct RebalanceInput {
+  size_t groups = 0;
+  std::vector<uint16_t> owners;  // The group index serving each slot.
+  std::vector<SlotLoad> loads;   // Each slot's load, or empty when nothing is known.
+  std::vector<bool> draining;    // Per group: must end with no slot (empty: none).
+};
+
+// The moves, in the order to run them. Groups with `draining` get no slot and lose all
+// of theirs; with every group draining, or no group, there is nothing to plan.
+// REQUIRES: owners[s] < groups; loads empty or the size of owners.
+std::vector<PlannedMove> PlanRebalance(const RebalanceInput& input);
+
+}  // namespace trellis::master
