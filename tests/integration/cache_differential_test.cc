@@ -37,7 +37,7 @@ std::string Normalise(std::string reply) {
 
 // Sends `commands` on a fresh connection (after a flush) and returns the replies. A case
 // may say "<cas>" for the CAS that the server reported last (a meta " c<N>" flag): the
-// commands before it are sent and answered first, then it is replaced.
+// lines before the one that says it are sent and answered first, then it is replaced.
 std::string RunCase(uint16_t port, const std::string& commands) {
   {
     LoopbackClient flush(port);
@@ -48,7 +48,11 @@ std::string RunCase(uint16_t port, const std::string& commands) {
   std::string replies;
   std::string rest = commands;
   for (size_t at; (at = rest.find("<cas>")) != std::string::npos;) {
-    client.Send(rest.substr(0, at) + "mg __end__ Ocasmark\r\n");
+    const size_t line =
+        rest.rfind("\r\n", at) == std::string::npos ? 0 : rest.rfind("\r\n", at) + 2;
+    client.Send(rest.substr(0, line) + "mg __end__ Ocasmark\r\n");
+    rest = rest.substr(line);
+    at -= line;
     replies += client.ReadUntil("EN Ocasmark\r\n", 3s);
     static const std::regex meta_cas(R"( c(\d+))");
     std::string cas = "none";
@@ -56,7 +60,7 @@ std::string RunCase(uint16_t port, const std::string& commands) {
          it != std::sregex_iterator(); ++it) {
       cas = (*it)[1];
     }
-    rest = cas + rest.substr(at + 5);
+    rest = rest.substr(0, at) + cas + rest.substr(at + 5);
   }
   client.Send(rest + "mg __end__ Odiffend\r\n");
   return replies + client.ReadUntil("EN Odiffend\r\n", 3s);
