@@ -161,6 +161,22 @@ TEST_F(ChaosTest, TwentyKillsLoseNoAcknowledgedWriteAndHangNoClient) {
     }
   };
   std::vector<std::thread> writers;
+  // However the test ends, the writers stop and are joined first: a failed ASSERT that
+  // left them joinable would end the process in std::terminate, skipping the fixture that
+  // stops the cluster's processes.
+  struct JoinWriters {
+    std::atomic<bool>& stop;
+    std::vector<std::thread>& threads;
+    ~JoinWriters() { Join(); }
+    void Join() {
+      stop = true;
+      for (std::thread& thread : threads) {
+        if (thread.joinable()) {
+          thread.join();
+        }
+      }
+    }
+  } join_writers{stop, writers};
   for (int id = 0; id < 2; ++id) {
     writers.emplace_back(writer, id);
   }
@@ -190,10 +206,7 @@ TEST_F(ChaosTest, TwentyKillsLoseNoAcknowledgedWriteAndHangNoClient) {
         return acknowledged.size() >= recovered + 20;
       },
       5s));
-  stop = true;
-  for (std::thread& thread : writers) {
-    thread.join();
-  }
+  join_writers.Join();
 
   ASSERT_GT(acknowledged.size(), 200u);
   LoopbackClient reader(access_ports_[0]);
