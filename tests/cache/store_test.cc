@@ -255,14 +255,21 @@ std::multiset<std::string> WalkSlot(
   return seen;
 }
 
-TEST(StoreSlotTest, WalkingASlotFindsExactlyItsKeysAndItsUsageCountsThem) {
-  Store store(StoreOptions{64 << 20, true});
+// Stores `count` keys named `prefix`N; returns them by cluster slot.
+std::map<uint32_t, std::set<std::string>> StoreKeys(Store& store, const std::string& prefix,
+                                                    int count) {
   std::map<uint32_t, std::set<std::string>> by_slot;
-  for (int i = 0; i < 50000; ++i) {
-    const std::string key = "key" + std::to_string(i);
-    ASSERT_TRUE(Set(store, key, "v"));
+  for (int i = 0; i < count; ++i) {
+    const std::string key = prefix + std::to_string(i);
+    EXPECT_TRUE(Set(store, key, "v")) << key;
     by_slot[base::ClusterSlotOf(key)].insert(key);
   }
+  return by_slot;
+}
+
+TEST(StoreSlotTest, WalkingASlotFindsExactlyItsKeysAndItsUsageCountsThem) {
+  Store store(StoreOptions{64 << 20, true});
+  std::map<uint32_t, std::set<std::string>> by_slot = StoreKeys(store, "key", 50000);
   for (uint32_t slot : {0u, 1u, 63u, 64u, 8191u, base::kClusterSlots - 1}) {
     const std::multiset<std::string> seen = WalkSlot(store, slot, 2);
     EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()), by_slot[slot]) << slot;
@@ -281,12 +288,7 @@ TEST(StoreSlotTest, WalkingASlotFindsExactlyItsKeysAndItsUsageCountsThem) {
 
 TEST(StoreSlotTest, AWalkMissesNoKeyWhileTheTableGrowsUnderIt) {
   Store store(StoreOptions{256 << 20, true});
-  std::map<uint32_t, std::set<std::string>> by_slot;
-  for (int i = 0; i < 200000; ++i) {
-    const std::string key = "old" + std::to_string(i);
-    ASSERT_TRUE(Set(store, key, "v"));
-    by_slot[base::ClusterSlotOf(key)].insert(key);
-  }
+  std::map<uint32_t, std::set<std::string>> by_slot = StoreKeys(store, "old", 200000);
   // Between steps of the walk (about 12, one key each), new keys: together they more
   // than double every stripe's table.
   int added = 0;
