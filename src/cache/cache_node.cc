@@ -34,6 +34,8 @@ asio::awaitable<void> CacheNode::Serve(net::Connection& connection) {
   const proto::memcache::Request& request = reader.request();
   std::string out;
   bool open = true;
+  // The map version the peer routes by (`mapv`, slot_guard.h), if it said one.
+  std::optional<uint64_t> map_version;
   // Not `while (open && co_await ...)`: g++ 12 evaluates a co_await on the right of && even
   // when the left side is false.
   while (open) {
@@ -76,10 +78,16 @@ asio::awaitable<void> CacheNode::Serve(net::Connection& connection) {
                                   write_gate_, log_id, after);
         co_return;
       }
-      if (result.status == ParseStatus::kError) {
+      uint64_t version = 0;
+      if (result.status == ParseStatus::kError &&
+          ParseMapVersionCommand(connection.input().substr(0, result.consumed), &version)) {
+        map_version = version;  // No reply.
+      } else if (result.status == ParseStatus::kError) {
         proto::memcache::AppendParseError(request, result.error, &out);
       } else if (result.status == ParseStatus::kTooLarge) {
         executor.RejectTooLarge(request, now, &out);
+      } else if (map_version && !slot_guard_.Allows(*map_version, request)) {
+        out.append(kStaleMapReply);
       } else if (!write_refusal.empty() && ChangesItems(request)) {
         out.append(write_refusal);
       } else {
@@ -176,6 +184,7 @@ CacheNode::CacheNode(const CacheNodeOptions& options, base::Registry& metrics)
       metrics_(metrics),
       replication_log_(options.replication_log_bytes),
       write_gate_(options.follows_master, options.replica_of.has_value() || options.follows_master),
+      slot_guard_(options.follows_master),
       sync_replication_(options.sync_replication),
       sync_timeout_(options.sync_timeout),
       refuse_unreplicated_writes_(options.refuse_unreplicated_writes),
@@ -287,6 +296,18 @@ void CacheNode::SetSyncReplication(bool sync) {
     store_.SetMutationListener(&replication_log_);
   }
   sync_replication_ = sync;
+}
+
+void CacheNode::ApplySlots(const master::ClusterState& map, std::string_view group) {
+  slot_guard_.Update(map, group);
+  for (const master::SlotRange& range : map.slot_ranges) {
+    const bool incoming = range.target == group;
+    for (uint32_t slot = range.first; slot <= range.last; ++slot) {
+      if (store_.incoming(slot) != incoming) {
+        store_.SetIncoming(slot, incoming);
+      }
+    }
+  }
 }
 
 void CacheNode::BecomeMain(uint64_t epoch) {

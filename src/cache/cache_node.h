@@ -19,6 +19,7 @@
 #include "cache/executor.h"
 #include "cache/replication.h"
 #include "cache/replication_log.h"
+#include "cache/slot_guard.h"
 #include "cache/store.h"
 #include "cache/write_gate.h"
 #include "daemon/service.h"
@@ -79,6 +80,10 @@ class CacheNode : public daemon::Service {
   void BecomeMain(uint64_t epoch);
   void BecomeBackupOf(const boost::asio::ip::tcp::endpoint& main);
   void SetSyncReplication(bool sync);
+  // The cluster map's slots as they concern this node's `group`: which versioned
+  // requests it serves (slot_guard.h) and which slots move to it (deletes of their keys
+  // leave tombstones).
+  void ApplySlots(const master::ClusterState& map, std::string_view group);
   // A main that refuses writes for a moment: the master's switchover.
   void SetFrozen(bool frozen) { write_gate_.SetFrozen(frozen); }
   // The master, asked at `asked`, named this node the main at `epoch`.
@@ -120,6 +125,7 @@ class CacheNode : public daemon::Service {
   ReplicationCounters replication_counters_;
   ReplicaState replica_state_;
   WriteGate write_gate_;
+  SlotGuard slot_guard_;
   std::atomic<bool> sync_replication_;
   const std::chrono::milliseconds sync_timeout_;
   const bool refuse_unreplicated_writes_;

@@ -17,8 +17,13 @@ namespace asio = boost::asio;
 using master::Role;
 
 base::Result<std::unique_ptr<ClusterMember>> ClusterMember::Start(const MembershipOptions& options,
-                                                                  CacheNode& node) {
+                                                                  CacheNode& node,
+                                                                  base::Registry& metrics) {
   std::unique_ptr<ClusterMember> member(new ClusterMember(options, node));
+  CacheNode* moving = &node;
+  member->mover_ =
+      std::make_unique<SlotMover>(node.store(), member->pool_.context(0).get_executor(), metrics,
+                                  [moving] { return !moving->replication_status().read_only; });
   auto client =
       master::MasterClient::ForUrl(member->pool_.context(0).get_executor(), options.master_url);
   if (!client) {
@@ -76,6 +81,7 @@ bool ClusterMember::Apply(const master::ClusterState& map) {
     return false;
   }
   node_.SetSyncReplication(group->mode == master::WriteMode::kSync);
+  ApplySlots(map, self->role == Role::kMain);
   const std::string main = group->main.value_or("");
   if (self->role == role_ && main == main_ && group->frozen == frozen_) {
     return true;
@@ -101,6 +107,25 @@ bool ClusterMember::Apply(const master::ClusterState& map) {
     node_.BecomeBackupOf(*endpoint);
   }
   return true;
+}
+
+void ClusterMember::ApplySlots(const master::ClusterState& map, bool main) {
+  node_.ApplySlots(map, options_.group);
+  std::vector<SlotMoveTask> tasks;
+  for (const master::SlotRange& range : map.slot_ranges) {
+    if (!main || range.group != options_.group || !range.target ||
+        range.phase != master::MovePhase::kDual) {
+      continue;
+    }
+    const master::GroupState* target = map.FindGroup(*range.target);
+    if (target == nullptr || !target->main) {
+      continue;  // Waits for the target to have a main again.
+    }
+    for (uint32_t slot = range.first; slot <= range.last; ++slot) {
+      tasks.push_back({slot, *target->main});
+    }
+  }
+  mover_->Update(std::move(tasks), map.move_rate);
 }
 
 }  // namespace trellis::cache

@@ -20,6 +20,7 @@
 
 #include "base/result.h"
 #include "cache/cache_node.h"
+#include "cache/slot_mover.h"
 #include "daemon/service.h"
 #include "master/client/cluster_state.h"
 #include "master/client/master_client.h"
@@ -37,8 +38,10 @@ struct MembershipOptions {
 class ClusterMember : public daemon::Service {
  public:
   // REQUIRES: `node` outlives the member (the daemon drains the member first).
+  // Metrics (in `metrics`): the slot mover's (slot_mover.h).
   static base::Result<std::unique_ptr<ClusterMember>> Start(const MembershipOptions& options,
-                                                            CacheNode& node);
+                                                            CacheNode& node,
+                                                            base::Registry& metrics);
   ~ClusterMember() override;
 
   void Drain(std::chrono::milliseconds timeout) override;
@@ -52,11 +55,14 @@ class ClusterMember : public daemon::Service {
   boost::asio::awaitable<void> Register();
   // Takes what `map` says of this node; false when the map does not name it.
   bool Apply(const master::ClusterState& map);
+  // Gives the node the map's slots and, as a main, the mover its work.
+  void ApplySlots(const master::ClusterState& map, bool main);
 
   const MembershipOptions options_;
   CacheNode& node_;
   net::ShardPool pool_{1};
   std::optional<master::MasterClient> client_;  // Set by Start; on the pool's executor.
+  std::unique_ptr<SlotMover> mover_;            // Set by Start; on the pool's executor.
   // What the node was last told (the follower's thread only).
   std::optional<master::Role> role_;
   std::string main_;

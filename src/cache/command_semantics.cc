@@ -42,6 +42,11 @@ Outcome StoreItem(Store::Slot& slot, const StoreArgs& args, uint64_t* cas) {
         return Outcome::kExists;
       }
       break;
+    case StoreMode::kMoveIn:
+      if (old != nullptr || slot.tombstoned()) {
+        return Outcome::kNotStored;
+      }
+      break;
     case StoreMode::kSet:
       break;
   }
@@ -68,7 +73,11 @@ Outcome StoreItem(Store::Slot& slot, const StoreArgs& args, uint64_t* cas) {
   } else {
     std::memcpy(value, args.value.data(), args.value.size());
   }
-  slot.Commit(item, args.new_cas);
+  if (args.mode == StoreMode::kMoveIn) {
+    slot.CommitMovedIn(item, args.new_cas);
+  } else {
+    slot.Commit(item, args.new_cas);
+  }
   *cas = item->cas;
   return Outcome::kStored;
 }

@@ -13,7 +13,8 @@
 
 namespace trellis::cache {
 
-enum class StoreMode { kSet, kAdd, kReplace, kAppend, kPrepend, kCas };
+// kMoveIn: a slot move's store (meta X): an add that a tombstone also refuses.
+enum class StoreMode { kSet, kAdd, kReplace, kAppend, kPrepend, kCas, kMoveIn };
 enum class Outcome { kStored, kNotStored, kExists, kNotFound, kNoMemory };
 
 struct StoreArgs {

@@ -29,8 +29,9 @@ bool Executor::Execute(const Request& request, uint32_t now, std::string* out) {
       return true;
     case Command::kDelete: {
       Store::Slot slot = store_.Lock(request.key, now);
-      if (slot.Find() != nullptr) {
-        slot.Erase();
+      const bool found = slot.Find() != nullptr;
+      slot.Erase();  // Even when not found: a tombstone, if the key's slot is incoming.
+      if (found) {
         metrics_.delete_hits.Increment();
         Reply(request, "DELETED", out);
       } else {

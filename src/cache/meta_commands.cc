@@ -200,6 +200,9 @@ void Executor::MetaSet(const Request& request, uint32_t now, std::string* out) {
   if (meta.Has('E')) {
     args.new_cas = MetaUnsigned(request, 'E');
   }
+  if (meta.Has('X')) {
+    args.mode = StoreMode::kMoveIn;
+  }
   Store::Slot slot = store_.Lock(request.key, now);
   uint64_t cas = 0;
   Outcome outcome = StoreItem(slot, args, &cas);
@@ -252,6 +255,7 @@ void Executor::MetaDelete(const Request& request, uint32_t now, std::string* out
   if (item == nullptr) {
     code = "NF";
     metrics_.delete_misses.Increment();
+    slot.Erase();  // Leaves a tombstone if the key's slot is incoming.
   } else if (meta.Has('C') && item->cas != MetaUnsigned(request, 'C')) {
     code = "EX";
   } else if (meta.Has('I')) {

@@ -23,6 +23,10 @@ enum class MutationOp : uint8_t {
   kExpire,  // The key expired and was removed.
   kEvict,   // The key was evicted to make room.
   kFlush,   // flush_all: every item stored at or before `exptime` (unix s) is invalid.
+  // Slot moves (docs/scale-out.md): not client writes, so that a consumer of the log can
+  // tell them apart.
+  kMoveIn,   // As kStore: the item arrived from the group its slot moves away from.
+  kMoveOut,  // As kDelete: the item left for the group its slot moves to.
 };
 
 struct MutationRecord {

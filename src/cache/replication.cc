@@ -159,19 +159,25 @@ asio::awaitable<void> ServeReplication(net::Connection& connection, Store& store
 
 void ApplyRecord(Store& store, const MutationRecord& record, uint32_t now) {
   switch (record.op) {
-    case MutationOp::kStore: {
+    case MutationOp::kStore:
+    case MutationOp::kMoveIn: {
       Store::Slot slot = store.Lock(record.key, now);
       Item* item = slot.Allocate(static_cast<uint32_t>(record.value.size()), record.client_flags,
                                  record.exptime);
       if (item != nullptr) {
         std::memcpy(item->mutable_value(), record.value.data(), record.value.size());
-        slot.Commit(item, record.cas);
+        if (record.op == MutationOp::kMoveIn) {
+          slot.CommitMovedIn(item, record.cas);
+        } else {
+          slot.Commit(item, record.cas);
+        }
       }
       break;
     }
     case MutationOp::kDelete:
     case MutationOp::kExpire:
     case MutationOp::kEvict:
+    case MutationOp::kMoveOut:
       store.Lock(record.key, now).Erase(record.op);
       break;
     case MutationOp::kTouch: {

@@ -97,7 +97,7 @@ FrameStatus ParseReplicationFrame(std::string_view input, ReplicationFrame* fram
   MutationRecord& record = frame->record;
   record.sequence = Get<uint64_t>(cursor);
   const auto op = Get<uint8_t>(cursor);
-  if (op > static_cast<uint8_t>(MutationOp::kFlush)) {
+  if (op > static_cast<uint8_t>(MutationOp::kMoveOut)) {
     return FrameStatus::kBad;
   }
   record.op = static_cast<MutationOp>(op);

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cstring>
 #include <ctime>
+#include <string>
 #include <thread>
+#include <unordered_set>
 
 #include "base/check.h"
 #include "base/clock.h"
@@ -78,6 +80,8 @@ struct Store::Stripe {
   std::vector<uint16_t> ghost;
   uint64_t cas_counter = 0;
   std::vector<SlotUsage> slots;  // The stripe's cluster slots, in order.
+  // Keys deleted while their slot was incoming (Store::SetIncoming).
+  std::unordered_set<std::string> tombstones;
 
   std::atomic<uint64_t> items{0}, total_items{0}, evictions{0}, expired{0}, evicted_unfetched{0},
       expired_unfetched{0};
@@ -256,7 +260,18 @@ void Store::Slot::Discard(Item* item) {
   store_.FreeSlot(cls, ref, item);
 }
 
-void Store::Slot::Commit(Item* item, uint64_t cas) {
+void Store::Slot::Commit(Item* item, uint64_t cas) { CommitAs(item, cas, MutationOp::kStore); }
+
+void Store::Slot::CommitMovedIn(Item* item, uint64_t cas) {
+  CommitAs(item, cas, MutationOp::kMoveIn);
+}
+
+void Store::Slot::CommitAs(Item* item, uint64_t cas, MutationOp op) {
+  if (cas != 0) {
+    // A CAS from elsewhere (meta E, a move, the main): this stripe's own go above it, so
+    // that no later version of another key shares it.
+    stripe_.cas_counter = std::max(stripe_.cas_counter, cas / kStripes);
+  }
   item->cas = cas != 0 ? cas : ++stripe_.cas_counter * kStripes + stripe_.index;
   const ItemRef ref = store_.arena_.RefOf(item);
   bool to_main = false;
@@ -287,14 +302,26 @@ void Store::Slot::Commit(Item* item, uint64_t cas) {
   if (stripe_.count > stripe_.buckets.size()) {
     stripe_.Grow(store_.arena_);
   }
-  store_.Emit({0, MutationOp::kStore, item->key(), item->value(), item->client_flags, item->exptime,
-               item->cas, now_});
+  store_.Emit(
+      {0, op, item->key(), item->value(), item->client_flags, item->exptime, item->cas, now_});
 }
 
 void Store::Slot::Erase(MutationOp op) {
+  const bool tombstone =
+      op == MutationOp::kDelete && store_.incoming(static_cast<uint32_t>(hash_ % kClusterSlots));
+  if (tombstone) {
+    stripe_.tombstones.emplace(key_);
+  }
   if (ItemRef* link = FindLink()) {
     store_.Remove(stripe_, *link, op, now_);
+  } else if (tombstone) {
+    store_.Emit({0, op, key_, {}, 0, 0, 0, now_});
   }
+}
+
+bool Store::Slot::tombstoned() const {
+  return store_.incoming(static_cast<uint32_t>(hash_ % kClusterSlots)) &&
+         stripe_.tombstones.contains(std::string(key_));
 }
 
 void Store::Slot::SetExptime(uint32_t exptime) {
@@ -721,6 +748,17 @@ uint64_t Store::ForEachItemOfSlot(uint32_t slot, uint64_t cursor, size_t limit,
     }
   }
   return 0;
+}
+
+void Store::SetIncoming(uint32_t slot, bool incoming) {
+  TRELLIS_CHECK(slot < kClusterSlots);
+  Stripe& stripe = *stripes_[slot % kStripes];
+  std::lock_guard lock(stripe.mu);
+  incoming_[slot].store(incoming, std::memory_order_release);
+  if (!incoming) {
+    std::erase_if(stripe.tombstones,
+                  [slot](const std::string& key) { return HashKey(key) % kClusterSlots == slot; });
+  }
 }
 
 SlotUsage Store::UsageOfSlot(uint32_t slot) const {

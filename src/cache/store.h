@@ -107,12 +107,20 @@ class Store {
     // it. nullptr when the memory limit leaves no room (after evicting, if allowed).
     Item* Allocate(uint32_t value_length, uint32_t client_flags, uint32_t exptime);
     // Makes `item` the key's value, replacing and freeing any current one. It gets a new
-    // unique CAS, or `cas` when non-zero (meta E flag).
+    // unique CAS, or `cas` when non-zero (meta E flag; later CAS values of this store
+    // are higher).
     void Commit(Item* item, uint64_t cas = 0);
+    // The same for an item that a slot move brought (reported as kMoveIn).
+    void CommitMovedIn(Item* item, uint64_t cas);
     void Discard(Item* item);
 
-    // Removes the key's item, if any, reporting `op` to the mutation listener.
+    // Removes the key's item, if any, reporting `op` to the mutation listener. A client's
+    // delete (kDelete) of a key of an incoming slot also leaves a tombstone, and is
+    // reported even when there was no item, so that the backups keep the tombstone too.
     void Erase(MutationOp op = MutationOp::kDelete);
+    // Whether a delete left a tombstone for the key while its slot is incoming: a move
+    // must not bring the key back (docs/scale-out.md).
+    bool tombstoned() const;
     // Sets the current item's expiry time. REQUIRES: Find() returned an item.
     void SetExptime(uint32_t exptime);
 
@@ -125,6 +133,8 @@ class Store {
     friend class Store;
     Slot(Store& store, Stripe& stripe, std::string_view key, uint64_t hash, uint32_t now);
     ItemRef* FindLink();
+
+    void CommitAs(Item* item, uint64_t cas, MutationOp op);
 
     Store& store_;
     Stripe& stripe_;
@@ -163,6 +173,12 @@ class Store {
   uint64_t ForEachItemOfSlot(uint32_t slot, uint64_t cursor, size_t limit,
                              const std::function<void(const Item&)>& fn);
   SlotUsage UsageOfSlot(uint32_t slot) const;
+
+  // Whether cluster slot `slot` is moving to this node's group: deletes of its keys
+  // leave tombstones. Turning it off drops the slot's tombstones.
+  // REQUIRES: slot < base::kClusterSlots.
+  void SetIncoming(uint32_t slot, bool incoming);
+  bool incoming(uint32_t slot) const { return incoming_[slot].load(std::memory_order_acquire); }
 
   StoreStats Stats() const;
   // Classes that hold or held memory, smallest slots first, the large-item class last.
@@ -232,6 +248,8 @@ class Store {
   std::atomic<uint64_t> sequence_{0};
   std::atomic<MutationListener*> listener_{nullptr};
   std::atomic<size_t> sweep_cursor_{0};
+  // Per cluster slot; changed under the slot's stripe lock, so a Slot sees it stable.
+  std::unique_ptr<std::atomic<bool>[]> incoming_ { new std::atomic<bool>[ kClusterSlots ]() };
 };
 
 }  // namespace trellis::cache

@@ -120,8 +120,8 @@ base::Status RunCache(daemon::Daemon& daemon, const CacheFlags& flags) {
   if (!flags.master.empty()) {
     const std::string address =
         flags.advertise.empty() ? net::FormatEndpoint(cache.local_endpoint()) : flags.advertise;
-    TRELLIS_TRY(auto member,
-                cache::ClusterMember::Start({flags.master, flags.group, address}, cache));
+    TRELLIS_TRY(auto member, cache::ClusterMember::Start({flags.master, flags.group, address},
+                                                         cache, daemon.metrics()));
     daemon.Add(std::move(member));
   }
   daemon.set_user(flags.user);

@@ -104,6 +104,41 @@ void ClusterMap::AdvanceMove(const std::vector<uint32_t>& slots) {
   }
 }
 
+base::Status ClusterMap::RemoveGroup(const std::string& name) {
+  const uint16_t index = GroupIndex(name);
+  if (index == SlotState::kNoGroup) {
+    return base::NotFound("no group " + name);
+  }
+  size_t serves = 0;
+  for (const SlotState& slot : slots_) {
+    if (slot.target == index) {
+      return base::Conflict("group " + name + " has slots moving to it");
+    }
+    serves += slot.group == index ? 1 : 0;
+  }
+  if (serves > 0) {
+    return base::Conflict("group " + name + " still serves " + std::to_string(serves) +
+                          " slots: drain it first (trellis cluster drain " + name + ")");
+  }
+  Touch();
+  groups_.erase(groups_.begin() + index);
+  std::erase_if(nodes_, [&name](const NodeInfo& node) { return node.group == name; });
+  for (SlotState& slot : slots_) {
+    slot.group -= slot.group > index ? 1 : 0;
+    if (slot.target != SlotState::kNoGroup && slot.target > index) {
+      --slot.target;
+    }
+  }
+  return {};
+}
+
+void ClusterMap::SetMoveRate(uint64_t rate) {
+  if (rate != move_rate_) {
+    move_rate_ = rate;
+    Touch();
+  }
+}
+
 base::Result<Role> ClusterMap::RegisterNode(const std::string& group, const std::string& address) {
   if (FindGroup(group) == nullptr) {
     return base::NotFound("no group " + group);
@@ -215,6 +250,8 @@ ClusterState ClusterMap::ToState(std::chrono::milliseconds lease) const {
       member.healthy = node.healthy;
       member.sequence = node.sequence;
       member.pid = node.pid;
+      member.items = node.items;
+      member.bytes = node.bytes;
       const bool behind =
           node.role == Role::kBackup && main != nullptr && main->sequence > node.sequence;
       member.lag = behind ? main->sequence - node.sequence : 0;
@@ -226,6 +263,7 @@ ClusterState ClusterMap::ToState(std::chrono::milliseconds lease) const {
     }
   }
   state.slot_ranges = SlotRanges();
+  state.move_rate = move_rate_;
   return state;
 }
 

@@ -35,6 +35,11 @@ struct NodeInfo {
   uint64_t sequence = 0;  // The main's log sequence, or what a backup has applied.
   uint64_t pid = 0;       // As the node last reported it (0: not yet).
   int64_t lag_ms = -1;    // A backup's: how old its main's last heartbeat is (-1: unknown).
+  uint64_t items = 0;     // What it holds (`stats`: curr_items, bytes).
+  uint64_t bytes = 0;
+  // The map version it holds, as its last long-poll said: a move's next step waits for
+  // the nodes of its groups to hold the step before (docs/scale-out.md).
+  uint64_t map_version = 0;
   // When the master last granted it a lease as a main (it asked for the map); a node
   // may take writes for up to the lease length after that (cache/write_gate.h).
   std::chrono::steady_clock::time_point lease_granted{};
@@ -80,6 +85,12 @@ class ClusterMap {
 
   // Errors: kInvalidArgument for a bad name, kConflict when the group exists.
   base::Status AddGroup(const std::string& name);
+  // Removes a group that serves no slot and takes part in no move, with its nodes.
+  // Errors: kNotFound, kConflict (saying how many slots it still serves).
+  base::Status RemoveGroup(const std::string& name);
+  // The keys per second each group's mover may move now (ClusterState::move_rate).
+  void SetMoveRate(uint64_t rate);
+  uint64_t move_rate() const { return move_rate_; }
   // A node joins `group`: the main if the group has none, else a backup. A node that
   // registers again has restarted: a backup stays one; a main hands over to its best
   // healthy backup (a restarted cache process is empty), unless it has none.
@@ -115,6 +126,7 @@ class ClusterMap {
   uint16_t GroupIndex(const std::string& name) const;
 
   uint64_t version_ = 0;
+  uint64_t move_rate_ = 0;  // Not persisted: the master sets it as moves run.
   std::vector<GroupInfo> groups_;
   std::vector<NodeInfo> nodes_;
   std::vector<SlotState> slots_;

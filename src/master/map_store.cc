@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <functional>
 
+#include <nlohmann/json.hpp>
+
 namespace trellis::master {
 
 namespace {
@@ -39,7 +41,9 @@ base::Result<std::unique_ptr<MapStore>> MapStore::Open(const std::string& dir) {
           "CREATE TABLE IF NOT EXISTS nodes (address TEXT PRIMARY KEY, grp TEXT NOT NULL, "
           "role TEXT NOT NULL);"
           "CREATE TABLE IF NOT EXISTS slots (first INTEGER PRIMARY KEY, last INTEGER NOT NULL, "
-          "grp TEXT NOT NULL, since INTEGER NOT NULL, target TEXT, phase TEXT);");
+          "grp TEXT NOT NULL, since INTEGER NOT NULL, target TEXT, phase TEXT);"
+          "CREATE TABLE IF NOT EXISTS rebalance (id INTEGER PRIMARY KEY CHECK (id = 0), "
+          "state TEXT NOT NULL);");
       !made_schema) {
     return base::Error{path + ": " + made_schema.error().message};
   }
@@ -182,6 +186,34 @@ base::Status MapStore::Save(const ClusterMap& map) {
     return base::Error{"saving the cluster map: " + error};
   }
   return Execute("COMMIT");
+}
+
+base::Result<nlohmann::json> MapStore::LoadRebalance() {
+  Statement query;
+  sqlite3_prepare_v2(db_, "SELECT state FROM rebalance WHERE id = 0", -1, &query.stmt, nullptr);
+  if (query.stmt == nullptr || sqlite3_step(query.stmt) != SQLITE_ROW) {
+    return nlohmann::json();
+  }
+  const char* text = reinterpret_cast<const char*>(sqlite3_column_text(query.stmt, 0));
+  nlohmann::json state = nlohmann::json::parse(text != nullptr ? text : "", nullptr, false);
+  if (state.is_discarded()) {
+    return base::Error{"the saved rebalance is not JSON"};
+  }
+  return state;
+}
+
+base::Status MapStore::SaveRebalance(const nlohmann::json& rebalance) {
+  Statement insert;
+  if (sqlite3_prepare_v2(db_, "INSERT OR REPLACE INTO rebalance (id, state) VALUES (0, ?)", -1,
+                         &insert.stmt, nullptr) != SQLITE_OK) {
+    return base::Error{sqlite3_errmsg(db_)};
+  }
+  const std::string text = rebalance.dump();
+  sqlite3_bind_text(insert.stmt, 1, text.c_str(), -1, SQLITE_TRANSIENT);
+  if (sqlite3_step(insert.stmt) != SQLITE_DONE) {
+    return base::Error{sqlite3_errmsg(db_)};
+  }
+  return {};
 }
 
 }  // namespace trellis::master

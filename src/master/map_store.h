@@ -1,5 +1,6 @@
 // MapStore: the master's cluster map on disk, in SQLite (<data>/master.db): groups,
-// nodes and roles, epochs, which group serves each slot (as ranges) and the version.
+// nodes and roles, epochs, which group serves each slot (as ranges) and the version;
+// and the rebalance in progress.
 // Each change is saved whole in one transaction before it is published, so a restarted
 // master carries on from the last map any follower saw. A database written before slots
 // were explicit (no rows in `slots`) is upgraded in place as it is loaded, to the split
@@ -10,6 +11,8 @@
 
 #include <memory>
 #include <string>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "base/result.h"
 #include "master/cluster_map.h"
@@ -27,6 +30,9 @@ class MapStore {
   // Errors: a slot range naming a group the database does not hold.
   base::Result<ClusterMap> Load();
   base::Status Save(const ClusterMap& map);
+  // The rebalance in progress (rebalancer.h), as its own record; null when none was saved.
+  base::Result<nlohmann::json> LoadRebalance();
+  base::Status SaveRebalance(const nlohmann::json& rebalance);
 
  private:
   explicit MapStore(sqlite3* db) : db_(db) {}

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -55,6 +56,29 @@ auto ParseBody(const Request& request, Parse parse) -> decltype(parse(json())) {
   return parse(*body);
 }
 
+// Runs task(0) ... task(count - 1) at the same time on this executor and returns when
+// all have finished. The tasks may refer to the caller's locals.
+template <typename Task>
+asio::awaitable<void> AllAtOnce(size_t count, Task task) {
+  const auto executor = co_await asio::this_coro::executor;
+  size_t pending = count;
+  auto waker = std::make_shared<net::Waker>(executor);
+  for (size_t i = 0; i < count; ++i) {
+    asio::co_spawn(
+        executor,
+        [&task, &pending, i, waker]() -> asio::awaitable<void> {
+          co_await task(i);
+          if (--pending == 0) {
+            waker->Wake();
+          }
+        },
+        asio::detached);
+  }
+  while (pending > 0) {
+    co_await waker->Wait();
+  }
+}
+
 }  // namespace
 
 class MasterNode::GroupOperation {
@@ -99,6 +123,10 @@ base::Result<std::unique_ptr<MasterNode>> MasterNode::Start(const MasterOptions&
   }
   node->store_ = std::move(store).value();
   TRELLIS_TRY(node->map_, node->store_->Load());
+  TRELLIS_TRY(const nlohmann::json rebalance, node->store_->LoadRebalance());
+  if (!rebalance.is_null()) {
+    TRELLIS_TRY(node->rebalancer_, Rebalancer::FromJson(rebalance));
+  }
   node->map_version_.Set(static_cast<int64_t>(node->map_.version()));
   http::ServerOptions server_options;
   server_options.name = "master";
@@ -112,6 +140,7 @@ base::Result<std::unique_ptr<MasterNode>> MasterNode::Start(const MasterOptions&
   }
   node->server_ = std::move(server).value();
   asio::co_spawn(node->pool_.context(0), node->ProbeLoop(), asio::detached);
+  asio::co_spawn(node->pool_.context(0), node->MigrationLoop(), asio::detached);
   node->pool_.Start();
   return node;
 }
@@ -146,6 +175,10 @@ std::shared_ptr<const http::Router> MasterNode::Routes() {
   router->Add(verb::delete_, "/v1/nodes/{address}", bind(&MasterNode::RemoveNode));
   router->Add(verb::post, "/v1/groups/{name}/failover", bind(&MasterNode::Switchover));
   router->Add(verb::post, "/v1/groups/{name}/mode", bind(&MasterNode::SetMode));
+  router->Add(verb::delete_, "/v1/groups/{name}", bind(&MasterNode::RemoveGroup));
+  router->Add(verb::post, "/v1/groups/{name}/drain", bind(&MasterNode::Drain));
+  router->Add(verb::post, "/v1/rebalance", bind(&MasterNode::Rebalance));
+  router->Add(verb::get, "/v1/migrations", bind(&MasterNode::GetMigrations));
   return router;
 }
 
@@ -194,9 +227,14 @@ asio::awaitable<Response> MasterNode::GetCluster(const Request& request) {
   }
   // The node asked before this answer: the lease it counts from then ends before ours.
   const auto node = request.Query("node");
-  if (NodeInfo* asking = node ? map_.FindNode(std::string(*node)) : nullptr;
-      asking != nullptr && asking->role == Role::kMain) {
-    asking->lease_granted = std::chrono::steady_clock::now();
+  if (NodeInfo* asking = node ? map_.FindNode(std::string(*node)) : nullptr) {
+    if (asking->role == Role::kMain) {
+      asking->lease_granted = std::chrono::steady_clock::now();
+    }
+    // A node asks for what comes after the map it holds (and has applied).
+    if (const auto after = request.Query("after")) {
+      asking->map_version = std::max(asking->map_version, ToNumber(*after, 0));
+    }
   }
   co_return Response::Json(ToJson(map_.ToState(lease())), 200);
 }
@@ -357,7 +395,8 @@ asio::awaitable<bool> MasterNode::CatchUpBeforeSwitchover(const std::string& gro
   co_return frozen_seen;
 }
 
-asio::awaitable<std::optional<MasterNode::ProbeResult>> MasterNode::Probe(std::string address) {
+asio::awaitable<std::optional<std::string>> MasterNode::AskStats(std::string address,
+                                                                 std::string_view command) {
   using namespace asio::experimental::awaitable_operators;
   auto parsed = net::ParseHostPort(address);
   if (!parsed) {
@@ -378,8 +417,8 @@ asio::awaitable<std::optional<MasterNode::ProbeResult>> MasterNode::Probe(std::s
     if (connect_error) {
       co_return false;
     }
-    auto [write_error, written] = co_await asio::async_write(
-        socket, asio::buffer(std::string_view("stats\r\n")), asio::as_tuple(asio::use_awaitable));
+    auto [write_error, written] = co_await asio::async_write(socket, asio::buffer(command),
+                                                             asio::as_tuple(asio::use_awaitable));
     if (write_error) {
       co_return false;
     }
@@ -391,6 +430,15 @@ asio::awaitable<std::optional<MasterNode::ProbeResult>> MasterNode::Probe(std::s
   if (result.index() != 0 || !std::get<0>(result)) {
     co_return std::nullopt;
   }
+  co_return reply;
+}
+
+asio::awaitable<std::optional<MasterNode::ProbeResult>> MasterNode::Probe(std::string address) {
+  const std::optional<std::string> stats = co_await AskStats(address, "stats\r\n");
+  if (!stats) {
+    co_return std::nullopt;
+  }
+  const std::string& reply = *stats;
   // A main reports its log's sequence, a backup what it has applied of its main's.
   const NodeInfo* node = map_.FindNode(address);
   auto value = [&reply](const std::string& name) -> uint64_t {
@@ -405,35 +453,24 @@ asio::awaitable<std::optional<MasterNode::ProbeResult>> MasterNode::Probe(std::s
   co_return ProbeResult{
       value(node != nullptr && node->role == Role::kMain ? "replication_sequence"
                                                          : "replica_applied_sequence"),
-      value("read_only") == 1, value("pid"),
+      value("read_only") == 1,
+      value("pid"),
       reply.find("STAT replica_lag_ms ") != std::string::npos
           ? static_cast<int64_t>(value("replica_lag_ms"))
-          : -1};
+          : -1,
+      value("curr_items"),
+      value("bytes")};
 }
 
 asio::awaitable<void> MasterNode::ProbeAll() {
-  const auto executor = co_await asio::this_coro::executor;
   std::vector<std::string> addresses;
   for (const NodeInfo& node : map_.nodes()) {
     addresses.push_back(node.address);
   }
   std::vector<std::optional<ProbeResult>> results(addresses.size());
-  size_t pending = addresses.size();
-  auto waker = std::make_shared<net::Waker>(executor);
-  for (size_t i = 0; i < addresses.size(); ++i) {
-    asio::co_spawn(
-        executor,
-        [&, i, waker]() -> asio::awaitable<void> {
-          results[i] = co_await Probe(addresses[i]);
-          if (--pending == 0) {
-            waker->Wake();
-          }
-        },
-        asio::detached);
-  }
-  while (pending > 0) {
-    co_await waker->Wait();
-  }
+  co_await AllAtOnce(addresses.size(), [&](size_t i) -> asio::awaitable<void> {
+    results[i] = co_await Probe(addresses[i]);
+  });
   for (size_t i = 0; i < addresses.size(); ++i) {
     const std::string& address = addresses[i];
     const std::optional<ProbeResult>& probed = results[i];
@@ -445,6 +482,8 @@ asio::awaitable<void> MasterNode::ProbeAll() {
       node->sequence = probed->sequence;
       node->pid = probed->pid;
       node->lag_ms = probed->lag_ms;
+      node->items = probed->items;
+      node->bytes = probed->bytes;
       node->failed_probes = 0;
       if (!node->healthy) {
         node->healthy = true;
@@ -492,6 +531,185 @@ asio::awaitable<void> MasterNode::ProbeLoop() {
     FailOverDeadMains();
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
   }
+}
+
+asio::awaitable<Rebalancer::SlotLoads> MasterNode::ProbeSlotLoads() {
+  // Every main at once; each slot then takes what its group's main said of it.
+  std::vector<std::string> mains;
+  for (const GroupInfo& group : map_.groups()) {
+    const NodeInfo* main = map_.MainOf(group.name);
+    mains.push_back(main != nullptr ? main->address : "");
+  }
+  std::vector<std::optional<std::string>> replies(mains.size());
+  co_await AllAtOnce(mains.size(), [&](size_t i) -> asio::awaitable<void> {
+    if (!mains[i].empty()) {
+      replies[i] = co_await AskStats(mains[i], "stats slots\r\n");
+    }
+  });
+  // Per group: each slot's load, from lines "STAT slot:N:items X" and "STAT slot:N:bytes X".
+  std::vector<std::vector<SlotLoad>> per_group(mains.size());
+  for (size_t i = 0; i < mains.size(); ++i) {
+    if (!replies[i]) {
+      continue;
+    }
+    per_group[i].resize(ClusterState::kSlots);
+    std::string_view rest = *replies[i];
+    constexpr std::string_view kPrefix = "STAT slot:";
+    for (size_t at = rest.find(kPrefix); at != std::string_view::npos;
+         at = rest.find(kPrefix, at + 1)) {
+      const std::string_view line =
+          rest.substr(at + kPrefix.size(), rest.find('\r', at) - at - kPrefix.size());
+      const size_t colon = line.find(':');
+      const size_t space = line.find(' ');
+      if (colon == std::string_view::npos || space == std::string_view::npos || space < colon) {
+        continue;
+      }
+      const uint64_t slot = ToNumber(line.substr(0, colon), ClusterState::kSlots);
+      const std::string_view what = line.substr(colon + 1, space - colon - 1);
+      const uint64_t number = ToNumber(line.substr(space + 1), 0);
+      if (slot >= ClusterState::kSlots) {
+        continue;
+      }
+      (what == "items" ? per_group[i][slot].items : per_group[i][slot].bytes) = number;
+    }
+  }
+  Rebalancer::SlotLoads loads(map_.slots().size());
+  for (uint32_t slot = 0; slot < map_.slots().size(); ++slot) {
+    const uint16_t group = map_.slots()[slot].group;
+    if (group < per_group.size() && !per_group[group].empty()) {
+      loads[slot] = per_group[group][slot];
+    }
+  }
+  co_return loads;
+}
+
+void MasterNode::SaveRebalance() {
+  if (base::Status saved = store_->SaveRebalance(rebalancer_.ToJson()); !saved) {
+    spdlog::error("saving the rebalance: {}", saved.error().message);
+  }
+}
+
+asio::awaitable<void> MasterNode::MigrationLoop() {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (!stopping_) {
+    timer.expires_after(std::chrono::milliseconds(100));
+    if (rebalancer_.Active(map_)) {
+      slot_loads_ = co_await ProbeSlotLoads();
+      if (stopping_) {
+        break;
+      }
+      if (rebalancer_.Step(map_, slot_loads_)) {
+        SaveRebalance();
+        Publish();
+      }
+    } else if (map_.move_rate() != 0) {
+      map_.SetMoveRate(0);
+      Publish();
+    }
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+asio::awaitable<Response> MasterNode::RemoveGroup(const Request& request) {
+  const std::string group(request.Param("name"));
+  auto operation = BeginOperation(group, "removal");
+  if (!operation) {
+    co_return Response::Error(operation.error());
+  }
+  if (base::Status removed = map_.RemoveGroup(group); !removed) {
+    co_return Response::Error(removed.error());
+  }
+  spdlog::info("group {} removed", group);
+  Publish();
+  co_return Response::Json({{"version", map_.version()}}, 200);
+}
+
+asio::awaitable<Response> MasterNode::Rebalance(const Request& request) {
+  auto rebalance = request.body.empty() ? base::Result<RebalanceRequest>(RebalanceRequest{})
+                                        : ParseBody(request, ParseRebalanceRequest);
+  if (!rebalance) {
+    co_return Response::Error(rebalance.error());
+  }
+  co_return co_await PlanAndStart(*rebalance, rebalancer_.draining());
+}
+
+asio::awaitable<Response> MasterNode::Drain(const Request& request) {
+  const std::string group(request.Param("name"));
+  auto rebalance = request.body.empty() ? base::Result<RebalanceRequest>(RebalanceRequest{})
+                                        : ParseBody(request, ParseRebalanceRequest);
+  if (!rebalance) {
+    co_return Response::Error(rebalance.error());
+  }
+  if (map_.FindGroup(group) == nullptr) {
+    co_return Response::Error(base::NotFound("no group " + group));
+  }
+  std::vector<std::string> draining = rebalancer_.draining();
+  if (std::find(draining.begin(), draining.end(), group) == draining.end()) {
+    draining.push_back(group);
+  }
+  co_return co_await PlanAndStart(*rebalance, std::move(draining));
+}
+
+asio::awaitable<Response> MasterNode::PlanAndStart(const RebalanceRequest& request,
+                                                   std::vector<std::string> draining) {
+  const Rebalancer::SlotLoads loads = co_await ProbeSlotLoads();
+  std::erase_if(draining,
+                [this](const std::string& group) { return map_.FindGroup(group) == nullptr; });
+  RebalanceInput input;
+  input.groups = map_.groups().size();
+  input.draining.resize(input.groups);
+  for (const std::string& group : draining) {
+    for (size_t i = 0; i < input.groups; ++i) {
+      input.draining[i] = input.draining[i] || map_.groups()[i].name == group;
+    }
+  }
+  bool holds_anything = false;
+  for (uint32_t slot = 0; slot < map_.slots().size(); ++slot) {
+    const SlotState& state = map_.slots()[slot];
+    // A moving slot counts where it is going.
+    input.owners.push_back(state.target != SlotState::kNoGroup ? state.target : state.group);
+    if (!loads[slot]) {
+      co_return Response::Error(base::Unavailable(
+          "the main of group " + map_.groups()[state.group].name +
+          " did not answer: its slots cannot be weighed; try again once it has a main"));
+    }
+    input.loads.push_back(*loads[slot]);
+    holds_anything = holds_anything || loads[slot]->items > 0;
+  }
+  if (!holds_anything) {
+    input.loads.clear();  // Weigh by slots.
+  }
+  const std::vector<PlannedMove> plan = PlanRebalance(input);
+  RebalanceReply reply;
+  std::vector<PendingMove> moves;
+  std::map<std::pair<uint16_t, uint16_t>, PlannedTransfer> transfers;
+  for (const PlannedMove& move : plan) {
+    PlannedTransfer& transfer = transfers[{move.from, move.to}];
+    transfer.from = map_.groups()[move.from].name;
+    transfer.to = map_.groups()[move.to].name;
+    ++transfer.slots;
+    transfer.items += loads[move.slot]->items;
+    transfer.bytes += loads[move.slot]->bytes;
+    moves.push_back({move.slot, transfer.to});
+  }
+  for (auto& [groups, transfer] : transfers) {
+    reply.slots += transfer.slots;
+    reply.items += transfer.items;
+    reply.bytes += transfer.bytes;
+    reply.transfers.push_back(std::move(transfer));
+  }
+  if (!request.dry_run && !moves.empty()) {
+    rebalancer_.Start(std::move(moves), request.max_rate.value_or(Rebalancer::kDefaultRate),
+                      reply.items, reply.bytes, std::move(draining));
+    SaveRebalance();
+    reply.started = true;
+    spdlog::info("rebalance: {} slots ({} items) to move", reply.slots, reply.items);
+  }
+  co_return Response::Json(ToJson(reply), 200);
+}
+
+asio::awaitable<Response> MasterNode::GetMigrations(const Request&) {
+  co_return Response::Json(ToJson(rebalancer_.Status(map_, slot_loads_)), 200);
 }
 
 }  // namespace trellis::master

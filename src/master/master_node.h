@@ -18,6 +18,11 @@
 //                                        the main refuses writes until that backup caught
 //                                        up; with `epoch`, only if the group is still at it
 //   POST   /v1/groups/NAME/mode          {"mode": "sync"|"async"}
+//   DELETE /v1/groups/NAME               a group that serves no slot, with its nodes
+//   POST   /v1/rebalance                 {"max_rate": N, "dry_run": false} -> the plan
+//                                        (RebalanceReply), started unless a dry run
+//   POST   /v1/groups/NAME/drain         the same, moving every slot off NAME
+//   GET    /v1/migrations                progress of the rebalance (MigrationStatus)
 //
 // Every node and access node holds a long-poll open on the API, so its connection cap is
 // its own (`max_connections`), not the admin endpoint's.
@@ -39,6 +44,11 @@
 // promoted before it waited out the same). A restarted master counts every main as
 // renewed when it started.
 //
+// Rebalancing (docs/scale-out.md): the plan (rebalance_plan.h) weighs the slots by what
+// every main reports of them (`stats slots`); the Rebalancer takes the moves through
+// their steps, checked every tenth of a second while any runs, and is saved with the map
+// so that a restarted master resumes it.
+//
 // Thread safety: everything, the API included, runs on the master's own thread; Start
 // and Drain from the daemon's main thread.
 #pragma once
@@ -58,6 +68,7 @@
 #include "http/server.h"
 #include "master/cluster_map.h"
 #include "master/map_store.h"
+#include "master/rebalancer.h"
 #include "net/shard_pool.h"
 #include "net/waker.h"
 
@@ -99,12 +110,29 @@ class MasterNode : public daemon::Service {
   // POST /v1/groups/NAME/failover.
   boost::asio::awaitable<http::Response> Switchover(const http::Request& request);
   boost::asio::awaitable<http::Response> SetMode(const http::Request& request);
+  boost::asio::awaitable<http::Response> RemoveGroup(const http::Request& request);
+  boost::asio::awaitable<http::Response> Rebalance(const http::Request& request);
+  boost::asio::awaitable<http::Response> Drain(const http::Request& request);
+  boost::asio::awaitable<http::Response> GetMigrations(const http::Request& request);
+  // Plans moves that even out the groups, every group in `draining` ending with no slot,
+  // and starts them unless `request` is a dry run.
+  boost::asio::awaitable<http::Response> PlanAndStart(const RebalanceRequest& request,
+                                                      std::vector<std::string> draining);
 
   // Marks `group` busy for one operation; a kConflict error if it is busy already.
   class GroupOperation;
   base::Result<GroupOperation> BeginOperation(const std::string& group, std::string_view what);
 
   boost::asio::awaitable<void> ProbeLoop();
+  // Takes running moves on while there are any (rebalancer.h).
+  boost::asio::awaitable<void> MigrationLoop();
+  // What every slot holds at its group's main (`stats slots`).
+  boost::asio::awaitable<Rebalancer::SlotLoads> ProbeSlotLoads();
+  // Sends `command` to a node's memcached port and reads the reply up to its END line;
+  // nullopt if the node does not answer within a probe interval.
+  boost::asio::awaitable<std::optional<std::string>> AskStats(std::string address,
+                                                              std::string_view command);
+  void SaveRebalance();
   // Probes every node once, all at the same time, and records what they answer.
   boost::asio::awaitable<void> ProbeAll();
   // Replaces every main that is down and whose lease ran out, unless its group is busy.
@@ -126,6 +154,8 @@ class MasterNode : public daemon::Service {
     bool read_only = false;
     uint64_t pid = 0;
     int64_t lag_ms = -1;
+    uint64_t items = 0;
+    uint64_t bytes = 0;
   };
   // Asks one node for its stats; nullopt if it does not answer in time.
   boost::asio::awaitable<std::optional<ProbeResult>> Probe(std::string address);
@@ -147,6 +177,8 @@ class MasterNode : public daemon::Service {
   net::ShardPool pool_{1};
   std::unique_ptr<MapStore> store_;
   ClusterMap map_;
+  Rebalancer rebalancer_;
+  Rebalancer::SlotLoads slot_loads_;  // As last probed while moves ran.
   std::unique_ptr<http::Server> server_;
   // The master's thread only:
   std::vector<std::shared_ptr<net::Waker>> waiting_;  // Long-polls waiting for a change.

@@ -1,6 +1,7 @@
 #include "master/rebalance_plan.h"
 
 #include <algorithm>
+#include <iterator>
 #include <set>
 
 namespace trellis::master {
@@ -91,9 +92,29 @@ std::vector<PlannedMove> PlanRebalance(const RebalanceInput& input) {
     // The first entry not heavier than half the gap (the set is ordered heaviest first).
     auto it = held[heavy].lower_bound({gap / 2, UINT32_MAX});
     if (gap <= tolerance || it == held[heavy].end() || it->first <= 0) {
-      return moves;
+      break;
     }
     move(heavy, light, it);
+  }
+  // Last, slots that hold nothing even out the number of slots (the data stays as even
+  // as it is), so that what is written next spreads over the groups too.
+  const size_t count_tolerance = std::max<size_t>(1, input.owners.size() / receivers.size() / 100);
+  for (;;) {
+    const size_t fewest =
+        *std::min_element(receivers.begin(), receivers.end(),
+                          [&](size_t a, size_t b) { return held[a].size() < held[b].size(); });
+    size_t most = fewest;
+    for (size_t group : receivers) {
+      // Empty slots sort last; weight 0 means the slot holds nothing.
+      if (!held[group].empty() && held[group].rbegin()->first <= 0 &&
+          held[group].size() > held[most].size()) {
+        most = group;
+      }
+    }
+    if (held[most].size() <= held[fewest].size() + count_tolerance) {
+      return moves;
+    }
+    move(most, fewest, std::prev(held[most].end()));
   }
 }
 

@@ -8,8 +8,9 @@
 // slots. Each step moves, from the heaviest group to the lightest, the heaviest slot that
 // narrows the gap between them (weighing more than nothing and at most half the gap);
 // planning stops when the gap is within 1% of a group's fair share or no slot narrows
-// it. Moving the heaviest fitting slot first is what keeps the number of moves low; a
-// slot that holds nothing moves only off a drained group.
+// it. Moving the heaviest fitting slot first is what keeps the number of moves low. Then
+// slots that hold nothing even out the number of slots per group (within 1%), which
+// leaves the data as even as it is and spreads what is written next.
 //
 // Thread safety: a pure function.
 #pragma once

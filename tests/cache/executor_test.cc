@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/cluster_slot.h"
 #include "proto/memcache/request_reader.h"
 #include "proto/memcache/version.h"
 
@@ -282,6 +283,45 @@ TEST_F(ExecutorTest, CountsEachCommandUnderItsWireName) {
   EXPECT_EQ(
       registry_.GetCounter("trellis_cache_commands_total", "", {{"command", "flush_all"}}).Value(),
       1u);
+}
+
+// Records what the store reports.
+class RecordingListener : public MutationListener {
+ public:
+  void OnMutation(const MutationRecord& record) override {
+    ops.push_back(record.op);
+    keys.emplace_back(record.key);
+  }
+  std::vector<MutationOp> ops;
+  std::vector<std::string> keys;
+};
+
+TEST_F(ExecutorTest, AMoveInStoresOnlyWhereNoItemAndNoTombstoneIsAndIsLoggedAsAMove) {
+  RecordingListener log;
+  store_.SetMutationListener(&log);
+  const uint32_t slot = base::ClusterSlotOf("gone");
+  store_.SetIncoming(slot, true);
+  // A delete of a key that is not here still leaves a tombstone, and is logged so that
+  // the backups keep it too.
+  EXPECT_EQ(Run("delete gone\r\n"), "NOT_FOUND\r\n");
+  ASSERT_EQ(log.ops.size(), 1u);
+  EXPECT_EQ(log.ops[0], MutationOp::kDelete);
+  EXPECT_EQ(Run("ms gone 2 X T0 F3 E77\r\nhi\r\n"), "NS\r\n") << "the tombstone blocks it";
+  EXPECT_EQ(Run("mg gone v\r\n"), "EN\r\n");
+
+  EXPECT_EQ(Run("ms new 2 X F3 E77\r\nhi\r\nmg new v f c\r\n"), "HD\r\nVA 2 f3 c77\r\nhi\r\n");
+  EXPECT_EQ(log.ops.back(), MutationOp::kMoveIn);
+  EXPECT_EQ(Run("ms new 2 X E78\r\nho\r\n"), "NS\r\n") << "nothing is overwritten";
+  // The store's own CAS values go on above one a move brought.
+  const std::string reply = Run("set new 0 0 1\r\nx\r\nmg new c\r\n");
+  ASSERT_EQ(reply.substr(0, 12), "STORED\r\nHD c");
+  EXPECT_GT(std::stoull(reply.substr(12)), 77u);
+
+  // Once the slot has arrived, its tombstones go.
+  store_.SetIncoming(slot, false);
+  EXPECT_EQ(Run("ms gone 2 X\r\nhi\r\n"), "HD\r\n");
+  EXPECT_EQ(Run("mg gone X\r\n"), "CLIENT_ERROR invalid flag\r\n") << "ms only";
+  store_.SetMutationListener(nullptr);
 }
 
 }  // namespace

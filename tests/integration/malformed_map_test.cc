@@ -111,8 +111,11 @@ json GoodMap(uint64_t version, const std::string& main) {
                 {"sequence", 0},
                 {"pid", 0},
                 {"lag", 0},
-                {"lag_ms", 0}}}}}}},
-          {"slot_ranges", {{{"first", 0}, {"last", 16383}, {"group", "g1"}, {"since", 0}}}}};
+                {"lag_ms", 0},
+                {"items", 0u},
+                {"bytes", 0u}}}}}}},
+          {"slot_ranges", {{{"first", 0}, {"last", 16383}, {"group", "g1"}, {"since", 0}}}},
+          {"move_rate", 0u}};
 }
 
 // Maps that must be refused, each with a higher version than any good one.

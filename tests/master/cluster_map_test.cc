@@ -1,5 +1,6 @@
 #include "master/cluster_map.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 namespace trellis::master {
@@ -78,6 +79,45 @@ TEST(ClusterMapTest, AMoveGoesThroughPrepareAndDualToTheTarget) {
   EXPECT_EQ(map.slots()[11].since, dual) << "the flip changes no write's destination";
   EXPECT_EQ(map.BeginMove({10}, "g2").error().code, base::ErrorCode::kConflict)
       << "g2 serves it already";
+}
+
+TEST(ClusterMapTest, OnlyAGroupThatServesNoSlotAndTakesNoneCanBeRemoved) {
+  ClusterMap map;
+  ASSERT_TRUE(map.AddGroup("g1").ok());
+  ASSERT_TRUE(map.AddGroup("g2").ok());
+  (void)map.RegisterNode("g1", "10.0.0.1:1");
+  ASSERT_TRUE(map.AddGroup("g3").ok());
+  (void)map.RegisterNode("g3", "10.0.0.3:1");
+  EXPECT_EQ(map.RemoveGroup("g9").error().code, base::ErrorCode::kNotFound);
+  const base::Status serving = map.RemoveGroup("g1");
+  ASSERT_FALSE(serving.ok());
+  EXPECT_EQ(serving.error().code, base::ErrorCode::kConflict);
+  EXPECT_THAT(serving.error().message, ::testing::HasSubstr("8192 slots"));
+
+  ASSERT_TRUE(map.BeginMove({20000 % ClusterState::kSlots}, "g3").ok());
+  EXPECT_EQ(map.RemoveGroup("g3").error().code, base::ErrorCode::kConflict)
+      << "a slot is moving to it";
+  map.AdvanceMove({20000 % ClusterState::kSlots});
+  map.AdvanceMove({20000 % ClusterState::kSlots});
+
+  // g1 hands everything to g2: then it can go, and the slots keep naming the right groups.
+  std::vector<uint32_t> of_g1;
+  for (uint32_t slot = 0; slot < ClusterState::kSlots; ++slot) {
+    if (map.slots()[slot].group == 0) {
+      of_g1.push_back(slot);
+    }
+  }
+  ASSERT_TRUE(map.BeginMove(of_g1, "g2").ok());
+  map.AdvanceMove(of_g1);
+  map.AdvanceMove(of_g1);
+  const uint64_t before = map.version();
+  ASSERT_TRUE(map.RemoveGroup("g1").ok());
+  EXPECT_GT(map.version(), before);
+  EXPECT_EQ(map.FindNode("10.0.0.1:1"), nullptr) << "its nodes go with it";
+  const ClusterState state = map.ToState(std::chrono::milliseconds(1500));
+  EXPECT_EQ(state.SlotCount("g2"), ClusterState::kSlots - 1);
+  EXPECT_EQ(state.SlotCount("g3"), 1u);
+  EXPECT_EQ(map.MainOf("g3")->address, "10.0.0.3:1");
 }
 
 TEST(ClusterMapTest, PromotionPicksTheHealthyBackupThatHasTheMostAndBumpsTheEpoch) {

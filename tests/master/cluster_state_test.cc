@@ -23,13 +23,14 @@ ClusterState SampleMap() {
   group.epoch = 3;
   group.mode = WriteMode::kSync;
   group.main = "10.0.0.1:11211";
-  group.nodes.push_back({"10.0.0.1:11211", Role::kMain, true, 42, 100, 0, 0});
+  group.nodes.push_back({"10.0.0.1:11211", Role::kMain, true, 42, 100, 0, 0, 5000, 320000});
   group.nodes.push_back({"10.0.0.2:11211", Role::kBackup, false, 40, 0, 2, std::nullopt});
   map.groups.push_back({"g2", 1, WriteMode::kAsync, true, std::nullopt, {}});
   map.slot_ranges = {{0, 99, "g1", 0, std::nullopt, MovePhase::kPrepare},
                      {100, 8191, "g2", 4, std::nullopt, MovePhase::kPrepare},
                      {8192, 8200, "g1", 9, "g2", MovePhase::kDual},
                      {8201, ClusterState::kSlots - 1, "g1", 0, std::nullopt, MovePhase::kPrepare}};
+  map.move_rate = 25000;
   return map;
 }
 
@@ -56,6 +57,8 @@ TEST(ClusterStateTest, RoundTripsThroughJson) {
   EXPECT_EQ(owners[100], 1);
   EXPECT_EQ(owners[8191], 1);
   EXPECT_EQ(owners[ClusterState::kSlots - 1], 0);
+  EXPECT_EQ(parsed->move_rate, 25000u);
+  EXPECT_EQ(group->FindNode("10.0.0.1:11211")->items, 5000u);
 }
 
 TEST(ClusterStateTest, NamesTheFirstBadField) {
@@ -126,6 +129,39 @@ TEST(ClusterStateTest, RequestBodies) {
   EXPECT_FALSE(ParseFailoverRequest(json{{"epoch", "4"}}).ok());
   RegistrationReply reply{Role::kBackup, "h:1", 2, 7};
   EXPECT_EQ(ToJson(*ParseRegistrationReply(ToJson(reply))), ToJson(reply));
+}
+
+TEST(ClusterStateTest, RebalanceBodies) {
+  EXPECT_FALSE(ParseRebalanceRequest(json::object())->max_rate.has_value());
+  EXPECT_FALSE(ParseRebalanceRequest(json::object())->dry_run);
+  const RebalanceRequest request{1000, true};
+  EXPECT_EQ(ToJson(*ParseRebalanceRequest(ToJson(request))), ToJson(request));
+  EXPECT_FALSE(ParseRebalanceRequest(json{{"max_rate", -5}}).ok());
+  EXPECT_FALSE(ParseRebalanceRequest(json{{"dry_run", "yes"}}).ok());
+
+  RebalanceReply reply;
+  reply.transfers = {{"g1", "g3", 10, 500, 32000}, {"g2", "g3", 9, 450, 28800}};
+  reply.slots = 19;
+  reply.started = true;
+  EXPECT_EQ(ToJson(*ParseRebalanceReply(ToJson(reply))), ToJson(reply));
+  json bad = ToJson(reply);
+  bad["transfers"][1].erase("to");
+  EXPECT_EQ(ParseRebalanceReply(bad).error().message, "transfers[1].to: is missing");
+
+  MigrationStatus status;
+  status.active = true;
+  status.slots_total = 19;
+  status.keys_moved = 100;
+  status.keys_per_second = 2.5;
+  status.eta_seconds = 340;
+  status.draining = {"g4"};
+  EXPECT_EQ(ToJson(*ParseMigrationStatus(ToJson(status))), ToJson(status));
+  status.eta_seconds.reset();
+  status.error = "group g3 was removed during the move";
+  EXPECT_EQ(ParseMigrationStatus(ToJson(status))->error, status.error);
+  json wrong = ToJson(status);
+  wrong["draining"] = json::array({1});
+  EXPECT_FALSE(ParseMigrationStatus(wrong).ok());
 }
 
 }  // namespace

@@ -53,6 +53,36 @@ class FieldReader {
       *out = field->get<int64_t>();
     }
   }
+  void OptionalBool(const char* key, bool* out) {
+    const json* field = Find(key, /*required=*/false);
+    if (field != nullptr && !field->is_null() && Check(key, field->is_boolean(), "true or false")) {
+      *out = field->get<bool>();
+    }
+  }
+  void Number(const char* key, double* out) {
+    if (const json* field = Find(key, /*required=*/true)) {
+      Check(key, field->is_number(), "a number") && (*out = field->get<double>(), true);
+    }
+  }
+  void OptionalNumber(const char* key, std::optional<double>* out) {
+    const json* field = Find(key, /*required=*/false);
+    if (field != nullptr && !field->is_null() && Check(key, field->is_number(), "a number")) {
+      *out = field->get<double>();
+    }
+  }
+  void Strings(const char* key, std::vector<std::string>* out) {
+    const json* field = Find(key, /*required=*/true);
+    if (field == nullptr || !Check(key, field->is_array(), "an array")) {
+      return;
+    }
+    out->clear();
+    for (size_t i = 0; i < field->size(); ++i) {
+      if (!Check(key, (*field)[i].is_string(), "an array of strings")) {
+        return;
+      }
+      out->push_back((*field)[i].get<std::string>());
+    }
+  }
   void Bool(const char* key, bool* out) {
     if (const json* field = Find(key, /*required=*/true)) {
       Check(key, field->is_boolean(), "true or false") && (*out = field->get<bool>(), true);
@@ -179,6 +209,18 @@ void ReadNode(FieldReader& in, NodeState* node) {
   in.Unsigned("pid", &node->pid);
   in.Unsigned("lag", &node->lag);
   in.OptionalSigned("lag_ms", &node->lag_ms);
+  in.Unsigned("items", &node->items);
+  in.Unsigned("bytes", &node->bytes);
+}
+
+void ReadTransfer(FieldReader& in, PlannedTransfer* transfer) {
+  uint64_t slots = 0;
+  in.String("from", &transfer->from);
+  in.String("to", &transfer->to);
+  in.Unsigned("slots", &slots);
+  in.Unsigned("items", &transfer->items);
+  in.Unsigned("bytes", &transfer->bytes);
+  transfer->slots = static_cast<uint32_t>(std::min<uint64_t>(slots, ClusterState::kSlots));
 }
 
 void ReadGroup(FieldReader& in, GroupState* group) {
@@ -298,7 +340,9 @@ json ToJson(const ClusterState& map) {
                        {"sequence", node.sequence},
                        {"pid", node.pid},
                        {"lag", node.lag},
-                       {"lag_ms", node.lag_ms ? json(*node.lag_ms) : json()}});
+                       {"lag_ms", node.lag_ms ? json(*node.lag_ms) : json()},
+                       {"items", node.items},
+                       {"bytes", node.bytes}});
     }
     groups.push_back({{"name", group.name},
                       {"epoch", group.epoch},
@@ -323,7 +367,8 @@ json ToJson(const ClusterState& map) {
           {"slots", ClusterState::kSlots},
           {"lease_ms", static_cast<uint64_t>(map.lease.count())},
           {"groups", std::move(groups)},
-          {"slot_ranges", std::move(ranges)}};
+          {"slot_ranges", std::move(ranges)},
+          {"move_rate", map.move_rate}};
 }
 
 json ToJson(const NodeRegistration& registration) {
@@ -349,6 +394,46 @@ json ToJson(const FailoverReply& reply) {
   return {{"main", reply.main}, {"version", reply.version}};
 }
 
+json ToJson(const RebalanceRequest& request) {
+  json out = {{"dry_run", request.dry_run}};
+  if (request.max_rate) {
+    out["max_rate"] = *request.max_rate;
+  }
+  return out;
+}
+
+json ToJson(const RebalanceReply& reply) {
+  json transfers = json::array();
+  for (const PlannedTransfer& transfer : reply.transfers) {
+    transfers.push_back({{"from", transfer.from},
+                         {"to", transfer.to},
+                         {"slots", transfer.slots},
+                         {"items", transfer.items},
+                         {"bytes", transfer.bytes}});
+  }
+  return {{"transfers", std::move(transfers)},
+          {"slots", reply.slots},
+          {"items", reply.items},
+          {"bytes", reply.bytes},
+          {"started", reply.started}};
+}
+
+json ToJson(const MigrationStatus& status) {
+  return {{"active", status.active},
+          {"max_rate", status.max_rate},
+          {"slots_total", status.slots_total},
+          {"slots_done", status.slots_done},
+          {"slots_moving", status.slots_moving},
+          {"keys_total", status.keys_total},
+          {"keys_moved", status.keys_moved},
+          {"bytes_total", status.bytes_total},
+          {"bytes_moved", status.bytes_moved},
+          {"keys_per_second", status.keys_per_second},
+          {"eta_seconds", status.eta_seconds ? json(*status.eta_seconds) : json()},
+          {"draining", status.draining},
+          {"error", OptionalJson(status.error)}};
+}
+
 base::Result<ClusterState> ParseClusterState(const json& json_value) {
   uint64_t slots = 0;
   TRELLIS_TRY(ClusterState map,
@@ -359,6 +444,7 @@ base::Result<ClusterState> ParseClusterState(const json& json_value) {
                 in.Unsigned("lease_ms", &lease_ms);
                 in.Array("groups", &map->groups, ReadGroup);
                 in.Array("slot_ranges", &map->slot_ranges, ReadSlotRange);
+                in.Unsigned("move_rate", &map->move_rate);
                 map->lease = std::chrono::milliseconds(lease_ms);
               }));
   if (slots != ClusterState::kSlots) {
@@ -407,6 +493,52 @@ base::Result<FailoverReply> ParseFailoverReply(const json& json_value) {
   return ReadWhole<FailoverReply>(json_value, [](FieldReader& in, FailoverReply* value) {
     in.String("main", &value->main);
     in.Unsigned("version", &value->version);
+  });
+}
+
+base::Result<RebalanceRequest> ParseRebalanceRequest(const json& json_value) {
+  return ReadWhole<RebalanceRequest>(json_value, [](FieldReader& in, RebalanceRequest* value) {
+    in.OptionalUnsigned("max_rate", &value->max_rate);
+    in.OptionalBool("dry_run", &value->dry_run);
+  });
+}
+
+base::Result<RebalanceReply> ParseRebalanceReply(const json& json_value) {
+  return ReadWhole<RebalanceReply>(json_value, [](FieldReader& in, RebalanceReply* value) {
+    uint64_t slots = 0;
+    in.Array("transfers", &value->transfers, ReadTransfer);
+    in.Unsigned("slots", &slots);
+    in.Unsigned("items", &value->items);
+    in.Unsigned("bytes", &value->bytes);
+    in.Bool("started", &value->started);
+    value->slots = static_cast<uint32_t>(std::min<uint64_t>(slots, ClusterState::kSlots));
+  });
+}
+
+base::Result<MigrationStatus> ParseMigrationStatus(const json& json_value) {
+  return ReadWhole<MigrationStatus>(json_value, [](FieldReader& in, MigrationStatus* value) {
+    uint64_t slots_total = 0;
+    uint64_t slots_done = 0;
+    uint64_t slots_moving = 0;
+    in.Bool("active", &value->active);
+    in.Unsigned("max_rate", &value->max_rate);
+    in.Unsigned("slots_total", &slots_total);
+    in.Unsigned("slots_done", &slots_done);
+    in.Unsigned("slots_moving", &slots_moving);
+    in.Unsigned("keys_total", &value->keys_total);
+    in.Unsigned("keys_moved", &value->keys_moved);
+    in.Unsigned("bytes_total", &value->bytes_total);
+    in.Unsigned("bytes_moved", &value->bytes_moved);
+    in.Number("keys_per_second", &value->keys_per_second);
+    in.OptionalNumber("eta_seconds", &value->eta_seconds);
+    in.Strings("draining", &value->draining);
+    in.OptionalString("error", &value->error);
+    auto slots = [](uint64_t count) {
+      return static_cast<uint32_t>(std::min<uint64_t>(count, ClusterState::kSlots));
+    };
+    value->slots_total = slots(slots_total);
+    value->slots_done = slots(slots_done);
+    value->slots_moving = slots(slots_moving);
   });
 }
 

@@ -40,6 +40,8 @@ struct NodeState {
   uint64_t pid = 0;               // As the node last reported it (0: not yet).
   uint64_t lag = 0;               // A backup's sequence numbers behind its main.
   std::optional<int64_t> lag_ms;  // A backup's heartbeat age; 0 for a main; unknown: none.
+  uint64_t items = 0;             // What it holds, as its last probe said.
+  uint64_t bytes = 0;
 };
 
 struct GroupState {
@@ -82,6 +84,8 @@ struct ClusterState {
   // Who serves each slot, in slot order: together they cover every slot exactly once,
   // each naming one of `groups` (none while there are no groups). Parsing checks it.
   std::vector<SlotRange> slot_ranges;
+  // Keys a second that each group's mover may move now (0 while nothing moves).
+  uint64_t move_rate = 0;
 
   const GroupState* FindGroup(std::string_view name) const;
   // The index in `groups` of each slot's group (kSlots entries; empty without groups).
@@ -127,6 +131,48 @@ struct FailoverReply {
   uint64_t version = 0;
 };
 
+// POST /v1/rebalance and POST /v1/groups/NAME/drain: moves that even out the groups
+// (and empty the drained ones), at most `max_rate` keys a second over the cluster.
+struct RebalanceRequest {
+  std::optional<uint64_t> max_rate;
+  bool dry_run = false;
+};
+
+// The planned moves from one group to another.
+struct PlannedTransfer {
+  std::string from;
+  std::string to;
+  uint32_t slots = 0;
+  uint64_t items = 0;
+  uint64_t bytes = 0;
+};
+
+// The plan; `started` unless a dry run or nothing needs to move.
+struct RebalanceReply {
+  std::vector<PlannedTransfer> transfers;
+  uint32_t slots = 0;
+  uint64_t items = 0;
+  uint64_t bytes = 0;
+  bool started = false;
+};
+
+// GET /v1/migrations: the last rebalance or drain, running or done.
+struct MigrationStatus {
+  bool active = false;
+  uint64_t max_rate = 0;
+  uint32_t slots_total = 0;
+  uint32_t slots_done = 0;
+  uint32_t slots_moving = 0;
+  uint64_t keys_total = 0;  // What the planned slots held when planned.
+  uint64_t keys_moved = 0;
+  uint64_t bytes_total = 0;
+  uint64_t bytes_moved = 0;
+  double keys_per_second = 0;  // Since it started.
+  std::optional<double> eta_seconds;
+  std::vector<std::string> draining;  // Groups emptied or being emptied.
+  std::optional<std::string> error;   // Why it stopped, if it failed.
+};
+
 // Whether `ranges` cover every slot exactly once, in order, naming only groups for which
 // `is_group` holds (and none at all without groups), none moving to its own group.
 // Errors: kInvalidArgument naming the first bad range ("slot_ranges[2]: ...").
@@ -141,6 +187,9 @@ nlohmann::json ToJson(const NewGroup& group);
 nlohmann::json ToJson(const ModeChange& change);
 nlohmann::json ToJson(const FailoverRequest& request);
 nlohmann::json ToJson(const FailoverReply& reply);
+nlohmann::json ToJson(const RebalanceRequest& request);
+nlohmann::json ToJson(const RebalanceReply& reply);
+nlohmann::json ToJson(const MigrationStatus& status);
 
 // Each fails with kInvalidArgument naming the first bad field ("groups[1].nodes[0].role:
 // expected a string").
@@ -151,5 +200,8 @@ base::Result<NewGroup> ParseNewGroup(const nlohmann::json& json);
 base::Result<ModeChange> ParseModeChange(const nlohmann::json& json);
 base::Result<FailoverRequest> ParseFailoverRequest(const nlohmann::json& json);
 base::Result<FailoverReply> ParseFailoverReply(const nlohmann::json& json);
+base::Result<RebalanceRequest> ParseRebalanceRequest(const nlohmann::json& json);
+base::Result<RebalanceReply> ParseRebalanceReply(const nlohmann::json& json);
+base::Result<MigrationStatus> ParseMigrationStatus(const nlohmann::json& json);
 
 }  // namespace trellis::master

@@ -289,6 +289,12 @@ std::string_view ParseMetaFlags(const Tokens& tokens, size_t first, Request* req
       case 'l':
       case 'I':
         break;
+      case 'X':
+        // Trellis: a slot move's store (docs/scale-out.md); ms only.
+        if (request->command != Command::kMetaSet) {
+          return "CLIENT_ERROR invalid flag";
+        }
+        break;
       default:
         return "CLIENT_ERROR invalid flag";
     }

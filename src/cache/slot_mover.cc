@@ -1,0 +1,265 @@
+#include "cache/slot_mover.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+#include "base/clock.h"
+#include "net/address.h"
+#include "net/waker.h"
+#include "proto/memcache/base64.h"
+
+namespace trellis::cache {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto kReplyTimeout = std::chrono::seconds(5);
+// After a failed batch, or while the node may not move.
+constexpr auto kPause = std::chrono::milliseconds(200);
+
+// One key copied out of the store.
+struct MovingItem {
+  std::string key;
+  std::string value;
+  uint32_t client_flags = 0;
+  uint32_t exptime = 0;
+  uint64_t cas = 0;
+  bool key_binary = false;
+};
+
+// The move-in store of `item` (docs/scale-out.md, "On the wire"). T gets the absolute
+// expiry time: above 30 days, memcached reads it as one, so the remaining time is kept
+// to the second whatever it is.
+void AppendMoveIn(const MovingItem& item, std::string* out) {
+  out->append("ms ");
+  out->append(item.key_binary ? proto::memcache::Base64Encode(item.key) : item.key);
+  out->append(" ").append(std::to_string(item.value.size()));
+  out->append(" X F").append(std::to_string(item.client_flags));
+  out->append(" T").append(std::to_string(item.exptime));
+  out->append(" E").append(std::to_string(item.cas));
+  if (item.key_binary) {
+    out->append(" b");
+  }
+  out->append("\r\n").append(item.value).append("\r\n");
+}
+
+}  // namespace
+
+struct SlotMover::State {
+  State(Store& store, asio::any_io_executor executor, base::Registry& metrics,
+        std::function<bool()> may_move)
+      : store(store),
+        executor(executor),
+        may_move(std::move(may_move)),
+        moved_keys(metrics.GetCounter("trellis_cache_moved_keys_total",
+                                      "Keys this node moved to another group (slot moves).")),
+        moved_bytes(metrics.GetCounter("trellis_cache_moved_bytes_total",
+                                       "Value bytes this node moved to another group.")),
+        waker(executor) {}
+
+  asio::awaitable<void> Run(std::shared_ptr<State> self);
+  // Walks `task`'s slot once, moving what it holds. False if a batch failed.
+  asio::awaitable<bool> MoveSlot(const SlotMoveTask& task);
+  // Copies `batch` to `target`, then deletes here what the target answered for.
+  asio::awaitable<bool> Transfer(const std::string& target, const std::vector<MovingItem>& batch);
+  asio::awaitable<bool> Connect(const std::string& target);
+  // Waits until `keys` more keys fit in the rate.
+  asio::awaitable<void> Throttle(size_t keys);
+  // Whether the tasks changed since `generation`.
+  bool Changed(uint64_t seen) const { return generation != seen; }
+
+  Store& store;
+  const asio::any_io_executor executor;
+  const std::function<bool()> may_move;
+  base::Counter& moved_keys;
+  base::Counter& moved_bytes;
+  net::Waker waker;
+  // The executor's thread only:
+  std::vector<SlotMoveTask> tasks;
+  uint64_t rate = 0;
+  uint64_t generation = 0;  // Bumped by every Update that changes the tasks.
+  std::optional<beast::tcp_stream> stream;
+  std::string connected_to;
+  Clock::time_point next_send{};
+  std::string request, replies;
+};
+
+SlotMover::SlotMover(Store& store, asio::any_io_executor executor, base::Registry& metrics,
+                     std::function<bool()> may_move)
+    : state_(std::make_shared<State>(store, executor, metrics, std::move(may_move))) {
+  asio::co_spawn(executor, state_->Run(state_), asio::detached);
+}
+
+SlotMover::~SlotMover() = default;
+
+void SlotMover::Update(std::vector<SlotMoveTask> tasks, uint64_t rate) {
+  asio::post(state_->executor, [state = state_, tasks = std::move(tasks), rate]() mutable {
+    if (tasks != state->tasks) {
+      state->tasks = std::move(tasks);
+      ++state->generation;
+    }
+    state->rate = rate;
+    state->waker.Wake();
+  });
+}
+
+asio::awaitable<void> SlotMover::State::Run(std::shared_ptr<State> self) {
+  for (;;) {
+    // The slots still holding keys: the master flips the empty ones.
+    const uint64_t seen = generation;
+    bool moved_all = true;
+    bool failed = false;
+    for (size_t i = 0; i < tasks.size() && !Changed(seen) && may_move(); ++i) {
+      const SlotMoveTask task = tasks[i];
+      if (store.UsageOfSlot(task.slot).items == 0) {
+        continue;
+      }
+      moved_all = false;
+      if (!co_await MoveSlot(task)) {
+        failed = true;
+        break;
+      }
+    }
+    if (Changed(seen)) {
+      continue;
+    }
+    if (moved_all || failed || !may_move()) {
+      // Nothing to do until the tasks change; look again now and then for items that
+      // were stored meanwhile by clients that bypass the access nodes.
+      co_await waker.WaitUntil(Clock::now() + (moved_all && !failed ? kPause * 5 : kPause));
+    }
+  }
+}
+
+asio::awaitable<bool> SlotMover::State::MoveSlot(const SlotMoveTask& task) {
+  const uint64_t seen = generation;
+  uint64_t cursor = 0;
+  std::vector<MovingItem> batch;
+  do {
+    size_t batch_bytes = 0;
+    batch.clear();
+    cursor = store.ForEachItemOfSlot(
+        task.slot, cursor, kBatchKeys, [&batch, &batch_bytes](const Item& item) {
+          // Past the budget, the rest of this run of buckets waits for the next walk.
+          if (batch_bytes >= kBatchBytes || item.stale) {
+            return;
+          }
+          batch.push_back({std::string(item.key()), std::string(item.value()), item.client_flags,
+                           item.exptime, item.cas, item.key_binary != 0});
+          batch_bytes += item.value_length;
+        });
+    if (!batch.empty()) {
+      co_await Throttle(batch.size());
+      if (Changed(seen) || !may_move()) {
+        co_return true;
+      }
+      if (!co_await Transfer(task.target, batch)) {
+        co_return false;
+      }
+    }
+  } while (cursor != 0 && !Changed(seen));
+  co_return true;
+}
+
+asio::awaitable<void> SlotMover::State::Throttle(size_t keys) {
+  const Clock::time_point now = Clock::now();
+  // No credit builds up while idle beyond a tenth of a second's worth.
+  next_send = std::max(next_send, now - std::chrono::milliseconds(100));
+  const uint64_t keys_per_second = std::max<uint64_t>(rate, 1);
+  next_send += std::chrono::microseconds(keys * 1'000'000 / keys_per_second);
+  if (next_send > now) {
+    asio::steady_timer timer(executor, next_send);
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+asio::awaitable<bool> SlotMover::State::Connect(const std::string& target) {
+  if (stream && connected_to == target) {
+    co_return true;
+  }
+  stream.reset();
+  auto address = net::ParseHostPort(target);
+  auto endpoint = address ? net::Resolve(*address)
+                          : base::Result<asio::ip::tcp::endpoint>(address.error());
+  if (!endpoint) {
+    spdlog::warn("moving slots to {}: {}", target, endpoint.error().message);
+    co_return false;
+  }
+  stream.emplace(executor);
+  stream->expires_after(kReplyTimeout);
+  const auto [error] =
+      co_await stream->async_connect(*endpoint, asio::as_tuple(asio::use_awaitable));
+  if (error) {
+    spdlog::warn("moving slots to {}: {}", target, error.message());
+    stream.reset();
+    co_return false;
+  }
+  connected_to = target;
+  co_return true;
+}
+
+asio::awaitable<bool> SlotMover::State::Transfer(const std::string& target,
+                                                 const std::vector<MovingItem>& batch) {
+  if (!co_await Connect(target)) {
+    co_return false;
+  }
+  request.clear();
+  for (const MovingItem& item : batch) {
+    AppendMoveIn(item, &request);
+  }
+  stream->expires_after(kReplyTimeout);
+  const auto [write_error, written] = co_await asio::async_write(
+      *stream, asio::buffer(request), asio::as_tuple(asio::use_awaitable));
+  bool ok = !write_error;
+  size_t answered = 0;  // The first `answered` items are on the target (or newer there).
+  replies.clear();
+  while (ok && answered < batch.size()) {
+    const auto [read_error, line_length] = co_await asio::async_read_until(
+        *stream, asio::dynamic_buffer(replies), "\r\n", asio::as_tuple(asio::use_awaitable));
+    if (read_error) {
+      ok = false;
+      break;
+    }
+    const std::string_view line(replies.data(), line_length);
+    if (line == "HD\r\n" || line == "NS\r\n") {
+      ++answered;
+    } else {
+      spdlog::warn("moving slots to {}: {}", target, line.substr(0, line.size() - 2));
+      ok = false;
+    }
+    replies.erase(0, line_length);
+  }
+  const uint32_t now = base::CoarseUnixSeconds();
+  for (size_t i = 0; i < answered; ++i) {
+    const MovingItem& item = batch[i];
+    Store::Slot slot = store.Lock(item.key, now);
+    const Item* current = slot.Find();
+    if (current != nullptr && current->cas == item.cas) {
+      slot.Erase(MutationOp::kMoveOut);
+      moved_keys.Increment();
+      moved_bytes.Increment(item.value.size());
+    }
+  }
+  if (!ok) {
+    stream.reset();  // Replies may be out of step: start afresh.
+  }
+  co_return ok;
+}
+
+}  // namespace trellis::cache

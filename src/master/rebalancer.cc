@@ -1,0 +1,198 @@
+#include "master/rebalancer.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <tuple>
+
+#include <nlohmann/json.hpp>
+
+namespace trellis::master {
+
+namespace {
+
+int64_t UnixMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Whether every healthy node of `group` holds map version `version` or a later one, and
+// the group has a main.
+bool GroupHolds(const ClusterMap& map, const std::string& group, uint64_t version) {
+  if (map.MainOf(group) == nullptr) {
+    return false;
+  }
+  return std::all_of(map.nodes().begin(), map.nodes().end(), [&](const NodeInfo& node) {
+    return node.group != group || !node.healthy || node.map_version >= version;
+  });
+}
+
+}  // namespace
+
+void Rebalancer::Start(std::vector<PendingMove> moves, uint64_t max_rate, uint64_t items,
+                       uint64_t bytes, std::vector<std::string> draining) {
+  planned_.clear();
+  for (const PendingMove& move : moves) {
+    planned_.push_back(move.slot);
+  }
+  pending_ = std::move(moves);
+  max_rate_ = max_rate;
+  items_total_ = items;
+  bytes_total_ = bytes;
+  draining_ = std::move(draining);
+  started_ms_ = UnixMillis();
+  error_.reset();
+}
+
+bool Rebalancer::Active(const ClusterMap& map) const {
+  return !pending_.empty() ||
+         std::any_of(map.slots().begin(), map.slots().end(),
+                     [](const SlotState& slot) { return slot.target != SlotState::kNoGroup; });
+}
+
+bool Rebalancer::Step(ClusterMap& map, const SlotLoads& loads) {
+  const uint64_t version_before = map.version();
+  const std::vector<SlotState>& slots = map.slots();
+  const auto& groups = map.groups();
+  // Dual -> done: the source holds nothing of the slot any more.
+  std::vector<uint32_t> emptied;
+  for (uint32_t slot = 0; slot < slots.size(); ++slot) {
+    if (slots[slot].target != SlotState::kNoGroup && slots[slot].phase == MovePhase::kDual &&
+        slot < loads.size() && loads[slot] && loads[slot]->items == 0) {
+      emptied.push_back(slot);
+    }
+  }
+  if (!emptied.empty()) {
+    map.AdvanceMove(emptied);
+  }
+  // Prepare -> dual, for the slots of one step at a time whose groups hold that step.
+  std::map<std::tuple<uint16_t, uint16_t, uint64_t>, std::vector<uint32_t>> prepared;
+  for (uint32_t slot = 0; slot < slots.size(); ++slot) {
+    const SlotState& state = slots[slot];
+    if (state.target != SlotState::kNoGroup && state.phase == MovePhase::kPrepare) {
+      prepared[{state.group, state.target, state.since}].push_back(slot);
+    }
+  }
+  for (const auto& [step, batch] : prepared) {
+    const auto& [from, to, since] = step;
+    if (GroupHolds(map, groups[from].name, since) && GroupHolds(map, groups[to].name, since)) {
+      map.AdvanceMove(batch);
+    }
+  }
+  // The next planned slots, up to kMaxMovingSlots moving.
+  size_t moving = std::count_if(slots.begin(), slots.end(), [](const SlotState& slot) {
+    return slot.target != SlotState::kNoGroup;
+  });
+  std::map<std::string, std::vector<uint32_t>> beginning;
+  while (moving < kMaxMovingSlots && !pending_.empty()) {
+    const PendingMove move = pending_.front();
+    pending_.erase(pending_.begin());
+    if (map.FindGroup(move.target) == nullptr) {
+      error_ = "group " + move.target + " was removed during the move";
+      pending_.clear();
+      break;
+    }
+    const SlotState& state = slots[move.slot];
+    if (state.target != SlotState::kNoGroup || groups[state.group].name == move.target) {
+      continue;  // Moving already, or there.
+    }
+    beginning[move.target].push_back(move.slot);
+    ++moving;
+  }
+  for (const auto& [target, batch] : beginning) {
+    (void)map.BeginMove(batch, target);  // Checked above: cannot fail.
+  }
+  // The rate, shared by the groups whose movers run.
+  std::set<uint16_t> sources;
+  for (const SlotState& slot : map.slots()) {
+    if (slot.target != SlotState::kNoGroup && slot.phase == MovePhase::kDual) {
+      sources.insert(slot.group);
+    }
+  }
+  map.SetMoveRate(sources.empty() ? 0 : std::max<uint64_t>(max_rate_ / sources.size(), 1));
+  return map.version() != version_before;
+}
+
+MigrationStatus Rebalancer::Status(const ClusterMap& map, const SlotLoads& loads) const {
+  MigrationStatus status;
+  status.active = Active(map);
+  status.max_rate = max_rate_;
+  status.slots_total = static_cast<uint32_t>(planned_.size());
+  status.keys_total = items_total_;
+  status.bytes_total = bytes_total_;
+  status.draining = draining_;
+  status.error = error_;
+  uint64_t items_left = 0;
+  uint64_t bytes_left = 0;
+  auto count_left = [&](uint32_t slot) {
+    if (slot < loads.size() && loads[slot]) {
+      items_left += loads[slot]->items;
+      bytes_left += loads[slot]->bytes;
+    }
+  };
+  for (const PendingMove& move : pending_) {
+    count_left(move.slot);
+  }
+  for (uint32_t slot = 0; slot < map.slots().size(); ++slot) {
+    if (map.slots()[slot].target != SlotState::kNoGroup) {
+      ++status.slots_moving;
+      count_left(slot);
+    }
+  }
+  const uint64_t not_done = pending_.size() + status.slots_moving;
+  status.slots_done = status.slots_total > not_done ? status.slots_total - not_done : 0;
+  status.keys_moved = items_total_ > items_left ? items_total_ - items_left : 0;
+  status.bytes_moved = bytes_total_ > bytes_left ? bytes_total_ - bytes_left : 0;
+  const double seconds = static_cast<double>(UnixMillis() - started_ms_) / 1000.0;
+  if (seconds > 0 && started_ms_ != 0) {
+    status.keys_per_second = static_cast<double>(status.keys_moved) / seconds;
+  }
+  if (status.active && status.keys_per_second > 0) {
+    status.eta_seconds = static_cast<double>(items_left) / status.keys_per_second;
+  }
+  return status;
+}
+
+nlohmann::json Rebalancer::ToJson() const {
+  nlohmann::json pending = nlohmann::json::array();
+  for (const PendingMove& move : pending_) {
+    pending.push_back({move.slot, move.target});
+  }
+  nlohmann::json json = {{"pending", pending},       {"planned", planned_},
+                         {"max_rate", max_rate_},    {"items", items_total_},
+                         {"bytes", bytes_total_},    {"draining", draining_},
+                         {"started_ms", started_ms_}};
+  if (error_) {
+    json["error"] = *error_;
+  }
+  return json;
+}
+
+base::Result<Rebalancer> Rebalancer::FromJson(const nlohmann::json& json) {
+  Rebalancer rebalancer;
+  try {
+    for (const auto& move : json.at("pending")) {
+      rebalancer.pending_.push_back({move.at(0).get<uint32_t>(), move.at(1).get<std::string>()});
+    }
+    rebalancer.planned_ = json.at("planned").get<std::vector<uint32_t>>();
+    rebalancer.max_rate_ = json.at("max_rate").get<uint64_t>();
+    rebalancer.items_total_ = json.at("items").get<uint64_t>();
+    rebalancer.bytes_total_ = json.at("bytes").get<uint64_t>();
+    rebalancer.draining_ = json.at("draining").get<std::vector<std::string>>();
+    rebalancer.started_ms_ = json.at("started_ms").get<int64_t>();
+    if (json.contains("error")) {
+      rebalancer.error_ = json.at("error").get<std::string>();
+    }
+  } catch (const nlohmann::json::exception& error) {
+    return base::InvalidArgument(std::string("the saved rebalance: ") + error.what());
+  }
+  for (const PendingMove& move : rebalancer.pending_) {
+    if (move.slot >= ClusterState::kSlots) {
+      return base::InvalidArgument("the saved rebalance: no slot " + std::to_string(move.slot));
+    }
+  }
+  return rebalancer;
+}
+
+}  // namespace trellis::master

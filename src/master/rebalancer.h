@@ -1,0 +1,81 @@
+// Rebalancer: runs a rebalance or a drain on the master: the slot moves planned for it
+// (rebalance_plan.h) go through the steps of docs/scale-out.md a batch at a time.
+// Each Step() looks at the map and at what the source groups' mains hold of each slot
+// and takes every move that may go on one step further:
+//   - prepare -> dual once every healthy node of both groups holds the prepare version
+//     (NodeInfo::map_version, from their long-polls), so the source refuses what it
+//     cannot place and the target keeps tombstones before any access node routes dual;
+//   - dual -> done once the source's main holds no key of the slot (the mover copied
+//     and deleted them all);
+//   - and while fewer than kMaxMovingSlots are moving, the next planned slots begin.
+// It also shares the rate among the groups moving keys (ClusterMap::SetMoveRate).
+//
+// Its record (the moves not begun yet, the totals, the rate) is what the master saves
+// so that a restarted master goes on where it stopped; the moves already begun are in
+// the map.
+//
+// Thread safety: none; the master's thread. Pure logic: the master does the probing.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "base/result.h"
+#include "master/client/cluster_state.h"
+#include "master/cluster_map.h"
+#include "master/rebalance_plan.h"
+
+namespace trellis::master {
+
+struct PendingMove {
+  uint32_t slot = 0;
+  std::string target;
+};
+
+class Rebalancer {
+ public:
+  // Keys a second over the whole cluster unless the operator says otherwise: a million
+  // small items move in about 20 s.
+  static constexpr uint64_t kDefaultRate = 50'000;
+  // Slots moving at once: enough to keep every mover busy while a batch's last slots
+  // finish, few enough that dual routing touches a small part of the keys.
+  static constexpr size_t kMaxMovingSlots = 512;
+
+  // Starts moving `moves` (replacing the moves not begun of an earlier run).
+  // `items`/`bytes`: what the moving slots held when planned.
+  void Start(std::vector<PendingMove> moves, uint64_t max_rate, uint64_t items, uint64_t bytes,
+             std::vector<std::string> draining);
+
+  // What each slot holds at its group's main (nullopt: unknown, that main did not answer).
+  using SlotLoads = std::vector<std::optional<SlotLoad>>;
+
+  // One step. Returns whether the map changed.
+  bool Step(ClusterMap& map, const SlotLoads& loads);
+
+  // Whether moves are planned or running (in `map`).
+  bool Active(const ClusterMap& map) const;
+  MigrationStatus Status(const ClusterMap& map, const SlotLoads& loads) const;
+  // The groups the last runs emptied or are emptying (a later rebalance keeps them empty).
+  const std::vector<std::string>& draining() const { return draining_; }
+
+  // For the master's store.
+  nlohmann::json ToJson() const;
+  static base::Result<Rebalancer> FromJson(const nlohmann::json& json);
+
+ private:
+  std::vector<PendingMove> pending_;
+  std::vector<uint32_t> planned_;  // Every slot of the run, for progress.
+  uint64_t max_rate_ = kDefaultRate;
+  uint64_t items_total_ = 0;
+  uint64_t bytes_total_ = 0;
+  std::vector<std::string> draining_;
+  int64_t started_ms_ = 0;  // Unix milliseconds.
+  std::optional<std::string> error_;
+};
+
+}  // namespace trellis::master

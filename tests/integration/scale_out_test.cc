@@ -1,0 +1,197 @@
+// Scale-out and scale-in of a CMEM cluster (docs/scale-out.md) with real processes: a
+// master, groups of a main and a backup, and two access nodes. Slots move with
+// `POST /v1/rebalance` and `/v1/groups/NAME/drain`; afterwards every key is still
+// readable through the access nodes with its value, and every group holds exactly the
+// keys of the slots it serves (nothing is left behind on the group a slot left).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "master/client/cluster_state.h"
+#include "testing/daemon_process.h"
+#include "testing/held_port.h"
+#include "testing/loopback_client.h"
+#include "testing/temp_dir.h"
+
+namespace trellis {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::DaemonProcess;
+using testing::Eventually;
+using testing::LoopbackClient;
+
+class ScaleOutTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    master_ = std::make_unique<DaemonProcess>(std::vector<std::string>{
+        "master", "--listen", "127.0.0.1:0", "--data", data_.path().string(), "--probe-interval",
+        "0.2", "--failure-threshold", "3"});
+    master_port_ = master_->WaitForListening("master");
+    master_url_ = "http://127.0.0.1:" + std::to_string(master_port_);
+    // Both first groups before any node, so that they share the slots (cluster_map.h).
+    for (const char* group : {"g1", "g2"}) {
+      ASSERT_EQ(Api("POST", "/v1/groups", std::string(R"({"name": ")") + group + "\"}").status,
+                201);
+    }
+    for (const char* group : {"g1", "g2"}) {
+      StartNodes(group);
+    }
+    for (int i = 0; i < 2; ++i) {
+      access_.push_back(std::make_unique<DaemonProcess>(std::vector<std::string>{
+          "access", "--listen", "127.0.0.1:0", "--threads", "1", "--master", master_url_}));
+      access_ports_.push_back(access_.back()->WaitForListening("access"));
+    }
+    ASSERT_TRUE(Eventually([&] { return EveryGroupHasAMain(); }, 10s));
+  }
+
+  testing::HttpResponse Api(const std::string& method, const std::string& path,
+                            const std::string& body = "") {
+    return testing::HttpRequest(master_port_, method, path, body);
+  }
+
+  // A main and a backup for `group`.
+  void StartNodes(const std::string& group) {
+    for (int i = 0; i < 2; ++i) {
+      auto node = std::make_unique<DaemonProcess>(std::vector<std::string>{
+          "cache", "--listen", "127.0.0.1:0", "--threads", "1", "--memory", "64", "--master",
+          master_url_, "--group", group});
+      node->WaitForListening("cache");
+      nodes_.push_back(std::move(node));
+    }
+  }
+
+  void AddGroup(const std::string& group) {
+    ASSERT_EQ(Api("POST", "/v1/groups", R"({"name": ")" + group + "\"}").status, 201);
+    StartNodes(group);
+    ASSERT_TRUE(Eventually([&] { return EveryGroupHasAMain(); }, 10s));
+  }
+
+  master::ClusterState Map() {
+    const testing::HttpResponse response = Api("GET", "/v1/cluster");
+    auto map = master::ParseClusterState(nlohmann::json::parse(response.body, nullptr, false));
+    EXPECT_TRUE(map.ok()) << response.body;
+    return map.ok() ? *map : master::ClusterState{};
+  }
+
+  bool EveryGroupHasAMain() {
+    const master::ClusterState map = Map();
+    for (const master::GroupState& group : map.groups) {
+      if (!group.main || group.nodes.size() < 2) {
+        return false;
+      }
+    }
+    return !map.groups.empty();
+  }
+
+  master::MigrationStatus Migrations() {
+    const testing::HttpResponse response = Api("GET", "/v1/migrations");
+    auto status =
+        master::ParseMigrationStatus(nlohmann::json::parse(response.body, nullptr, false));
+    EXPECT_TRUE(status.ok()) << response.body;
+    return status.ok() ? *status : master::MigrationStatus{};
+  }
+
+  // Starts the moves of `path` (rebalance or drain) and waits until they are done.
+  master::RebalanceReply MoveAndWait(const std::string& path) {
+    const testing::HttpResponse response = Api("POST", path, R"({"max_rate": 20000})");
+    EXPECT_EQ(response.status, 200) << response.body;
+    auto reply = master::ParseRebalanceReply(nlohmann::json::parse(response.body, nullptr, false));
+    EXPECT_TRUE(reply.ok()) << response.body;
+    EXPECT_TRUE(Eventually([&] { return !Migrations().active; }, 60s, 100ms))
+        << "still moving: " << Api("GET", "/v1/migrations").body;
+    EXPECT_FALSE(Migrations().error);
+    return reply.ok() ? *reply : master::RebalanceReply{};
+  }
+
+  // Every group's main holds items only in slots its group serves.
+  void ExpectNothingOrphaned() {
+    const master::ClusterState map = Map();
+    const std::vector<uint16_t> owner = map.SlotGroups();
+    for (size_t g = 0; g < map.groups.size(); ++g) {
+      const std::string main = *map.groups[g].main;
+      LoopbackClient client(static_cast<uint16_t>(std::stoi(main.substr(main.rfind(':') + 1))));
+      client.Send("stats slots\r\n");
+      const std::string stats = client.ReadUntil("END\r\n");
+      for (size_t at = stats.find("STAT slot:"); at != std::string::npos;
+           at = stats.find("STAT slot:", at + 1)) {
+        const uint32_t slot = static_cast<uint32_t>(std::stoul(stats.substr(at + 10)));
+        EXPECT_EQ(owner[slot], g) << "group " << map.groups[g].name << " still holds keys of slot "
+                                  << slot;
+      }
+    }
+  }
+
+  // Writes `count` keys through the first access node.
+  void WriteKeys(int count) {
+    LoopbackClient client(access_ports_[0]);
+    for (int i = 0; i < count; ++i) {
+      const std::string key = "key-" + std::to_string(i);
+      const std::string value = "value-" + std::to_string(i * 7);
+      client.Send("set " + key + " " + std::to_string(i % 5) + " 0 " +
+                  std::to_string(value.size()) + "\r\n" + value + "\r\n");
+      ASSERT_EQ(client.ReadUntil("\r\n"), "STORED\r\n") << key;
+    }
+  }
+
+  // How many of the `count` keys read back whole (value and flags) through access node `a`.
+  int ReadableKeys(int count, size_t a) {
+    LoopbackClient client(access_ports_[a]);
+    int readable = 0;
+    for (int i = 0; i < count; ++i) {
+      const std::string key = "key-" + std::to_string(i);
+      const std::string value = "value-" + std::to_string(i * 7);
+      client.Send("get " + key + "\r\n");
+      const std::string expected = "VALUE " + key + " " + std::to_string(i % 5) + " " +
+                                   std::to_string(value.size()) + "\r\n" + value + "\r\nEND\r\n";
+      readable += client.ReadUntil("END\r\n") == expected ? 1 : 0;
+    }
+    return readable;
+  }
+
+  testing::TempDir data_;
+  std::unique_ptr<DaemonProcess> master_;
+  uint16_t master_port_ = 0;
+  std::string master_url_;
+  std::vector<std::unique_ptr<DaemonProcess>> nodes_;
+  std::vector<std::unique_ptr<DaemonProcess>> access_;
+  std::vector<uint16_t> access_ports_;
+};
+
+TEST_F(ScaleOutTest, AGroupAddedTakesItsShareAndADrainedOneGivesEverythingBack) {
+  constexpr int kKeys = 5000;
+  WriteKeys(kKeys);
+  AddGroup("g3");
+  EXPECT_EQ(Map().SlotCount("g3"), 0u) << "a new group serves nothing until slots move";
+  EXPECT_EQ(ReadableKeys(kKeys, 1), kKeys);
+
+  const master::RebalanceReply plan = MoveAndWait("/v1/rebalance");
+  EXPECT_TRUE(plan.started);
+  const uint32_t g3_slots = Map().SlotCount("g3");
+  EXPECT_NEAR(g3_slots, master::ClusterState::kSlots / 3, master::ClusterState::kSlots / 30);
+  EXPECT_EQ(Migrations().slots_done, plan.slots);
+  EXPECT_EQ(ReadableKeys(kKeys, 0), kKeys);
+  EXPECT_EQ(ReadableKeys(kKeys, 1), kKeys);
+  ExpectNothingOrphaned();
+
+  const testing::HttpResponse refused = Api("DELETE", "/v1/groups/g3");
+  EXPECT_EQ(refused.status, 409);
+  EXPECT_THAT(refused.body, ::testing::HasSubstr("drain it first"));
+
+  MoveAndWait("/v1/groups/g3/drain");
+  EXPECT_EQ(Map().SlotCount("g3"), 0u);
+  EXPECT_EQ(ReadableKeys(kKeys, 1), kKeys);
+  ExpectNothingOrphaned();
+  EXPECT_EQ(Api("DELETE", "/v1/groups/g3").status, 200);
+  EXPECT_EQ(Map().FindGroup("g3"), nullptr);
+  EXPECT_EQ(ReadableKeys(kKeys, 0), kKeys);
+}
+
+}  // namespace
+}  // namespace trellis
