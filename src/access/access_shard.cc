@@ -11,6 +11,14 @@ Backend& AccessShard::BackendFor(const boost::asio::ip::tcp::endpoint& node,
   return *backend;
 }
 
+const boost::asio::ip::tcp::endpoint* AccessShard::NodeFor(const GroupRoute& group,
+                                                           bool read_from_backup) {
+  if (read_from_backup && !group.backups.empty()) {
+    return &group.backups[next_backup_++ % group.backups.size()];
+  }
+  return group.main ? &*group.main : nullptr;
+}
+
 void AccessShard::Close() {
   for (auto& [node, backend] : backends_) {
     backend->Close();

@@ -27,6 +27,11 @@ class AccessShard {
 
   // The connection to `node`, made on first use.
   Backend& BackendFor(const boost::asio::ip::tcp::endpoint& node, const std::string& group);
+  // The node of `group` to send to: its main, or for a `read` with read-from-backup one
+  // of its backups in turn; nullptr while the group has none.
+  const boost::asio::ip::tcp::endpoint* NodeFor(const GroupRoute& group, bool read_from_backup);
+
+  const boost::asio::any_io_executor& executor() const { return executor_; }
 
   // Closes every backend connection.
   void Close();
@@ -36,6 +41,7 @@ class AccessShard {
   const BackendOptions options_;
   std::shared_ptr<const RouteTable> table_;
   std::map<boost::asio::ip::tcp::endpoint, std::shared_ptr<Backend>> backends_;
+  size_t next_backup_ = 0;  // Reads go round the backups.
 };
 
 }  // namespace trellis::access

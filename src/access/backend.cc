@@ -38,11 +38,10 @@ std::shared_ptr<Backend> Backend::Create(const asio::any_io_executor& executor,
 
 Backend::~Backend() = default;
 
-void Backend::Send(std::string_view request, ReplyTarget target, bool until_noop,
-                   bool silent_failure) {
+void Backend::Send(std::string_view request, ReplyTarget target, Mode mode) {
   const auto now = std::chrono::steady_clock::now();
   if (closed_ || (!running_ && now < retry_at_)) {
-    target.slot->Complete(target.part, silent_failure ? "" : FailureReply(last_failure_));
+    target.slot->Complete(target.part, mode.silent_failure ? "" : FailureReply(last_failure_));
     return;
   }
   if (!running_) {
@@ -52,8 +51,12 @@ void Backend::Send(std::string_view request, ReplyTarget target, bool until_noop
   if (inflight_.empty()) {
     last_progress_ = now;
   }
+  if (mode.map_version != 0 && mode.map_version != said_version_) {
+    out_.append("mapv ").append(std::to_string(mode.map_version)).append("\r\n");  // No reply.
+    said_version_ = mode.map_version;
+  }
   out_.append(request);
-  inflight_.push_back({std::move(target), until_noop, silent_failure, {}});
+  inflight_.push_back({std::move(target), mode.until_noop, mode.silent_failure, {}});
   write_waker_.Wake();
 }
 
@@ -71,6 +74,7 @@ std::string Backend::FailureReply(const std::string& reason) const {
 void Backend::Fail(const std::string& reason) {
   ++generation_;
   running_ = false;
+  said_version_ = 0;  // The next connection is told again.
   last_failure_ = reason;
   retry_at_ = std::chrono::steady_clock::now() + options_.retry_interval;
   boost::system::error_code ignored;

@@ -46,10 +46,18 @@ class Backend : public std::enable_shared_from_this<Backend> {
   Backend(const Backend&) = delete;
   Backend& operator=(const Backend&) = delete;
 
-  // Sends `request` (whole commands). `target` gets one framed reply or, with
-  // `until_noop`, all replies before the MN that ends the request (the caller appended
-  // "mn\r\n"). On failure it gets a SERVER_ERROR line, or nothing if `silent_failure`.
-  void Send(std::string_view request, ReplyTarget target, bool until_noop, bool silent_failure);
+  // How a request goes: `until_noop`: its target gets all replies before the MN that
+  // ends it (the caller appended "mn\r\n"), else one framed reply; `silent_failure`: a
+  // failure is answered with nothing, else with a SERVER_ERROR line; `map_version`: the
+  // route table's version, said to the node first (`mapv`) when it differs from the last
+  // one said on this connection (0: unversioned, a static table).
+  struct Mode {
+    bool until_noop = false;
+    bool silent_failure = false;
+    uint64_t map_version = 0;
+  };
+  // Sends `request` (whole commands); `target` gets the reply.
+  void Send(std::string_view request, ReplyTarget target, Mode mode);
 
   // Fails what is in flight and stops; call before the executor stops.
   void Close();
@@ -83,7 +91,8 @@ class Backend : public std::enable_shared_from_this<Backend> {
   boost::asio::ip::tcp::socket socket_;
   bool running_ = false;  // A Run() owns the socket (connecting or connected).
   bool closed_ = false;
-  uint64_t generation_ = 0;  // Bumped by Fail(): coroutines of an older one stop.
+  uint64_t generation_ = 0;    // Bumped by Fail(): coroutines of an older one stop.
+  uint64_t said_version_ = 0;  // The map version said on this connection (0: none yet).
   std::chrono::steady_clock::time_point retry_at_{};
   std::chrono::steady_clock::time_point last_progress_{};
   std::string last_failure_;

@@ -10,6 +10,7 @@
 
 #include "access/multiget.h"
 #include "access/reply_slot.h"
+#include "access/routed_request.h"
 #include "base/clock.h"
 #include "proto/memcache/base64.h"
 #include "proto/memcache/parser.h"
@@ -54,17 +55,15 @@ class ProxySession {
   void EraseAfterRefusedSet(const Request& request);
 
  private:
-  // Sends `raw` to its group for a new slot of its own.
-  void Forward(const GroupRoute& group, std::string_view raw, bool quiet, bool silent_failure,
-               bool read = false) {
-    auto slot = std::make_shared<ReplySlot>(waker_, 1);
-    pending_.push_back(slot);
-    Send(group, raw, quiet, silent_failure, read, {std::move(slot), 0});
-  }
-  // Sends `raw` to the group's main (a backup, for a `read` with --read-from-backup);
+  // Sends a single-key request on its way (routed_request.h) for a new slot of its own.
   // `quiet` requests go with a trailing mn (backend.h).
-  void Send(const GroupRoute& group, std::string_view raw, bool quiet, bool silent_failure,
-            bool read, ReplyTarget target);
+  void Forward(const Request& request, std::string_view raw, bool quiet, bool silent_failure);
+  // A new reply slot for a request of `parts` parts, merged by `merge`.
+  std::shared_ptr<ReplySlot> AddSlot(size_t parts, ReplySlot::Merge merge = nullptr) {
+    auto slot = std::make_shared<ReplySlot>(waker_, parts, std::move(merge));
+    pending_.push_back(slot);
+    return slot;
+  }
   void ForwardGets(const Request& request, std::string_view raw);
   void FlushAll(const Request& request, std::string_view raw);
   std::string Stats() const;
@@ -73,12 +72,9 @@ class ProxySession {
   const ProxyOptions& options_;
   std::shared_ptr<Waker> waker_;
   std::deque<std::shared_ptr<ReplySlot>> pending_;
-  std::string scratch_;
-  size_t next_backup_ = 0;  // Reads go round the backups.
 };
 
 bool ProxySession::Dispatch(const Request& request, std::string_view raw) {
-  const RouteTable& table = *shard_.table();
   switch (request.command) {
     case Command::kGet:
     case Command::kGets:
@@ -97,7 +93,7 @@ bool ProxySession::Dispatch(const Request& request, std::string_view raw) {
     case Command::kDecr:
     case Command::kTouch:
       // Text noreply hides errors too, a failed backend's included.
-      Forward(table.group(table.GroupIndexOf(request.key)), raw, request.noreply, request.noreply);
+      Forward(request, raw, request.noreply, request.noreply);
       return true;
     case Command::kMetaGet:
     case Command::kMetaSet:
@@ -105,8 +101,7 @@ bool ProxySession::Dispatch(const Request& request, std::string_view raw) {
     case Command::kMetaArithmetic:
     case Command::kMetaDebug:
       // Meta commands report errors even in quiet mode.
-      Forward(table.group(table.GroupIndexOf(request.key)), raw, request.meta.Has('q'), false,
-              !ChangesItems(request));
+      Forward(request, raw, request.meta.Has('q'), false);
       return true;
     case Command::kMetaNoop:
       AddLocal("MN\r\n");
@@ -138,41 +133,38 @@ bool ProxySession::Dispatch(const Request& request, std::string_view raw) {
   return true;
 }
 
-void ProxySession::Send(const GroupRoute& group, std::string_view raw, bool quiet,
-                        bool silent_failure, bool read, ReplyTarget target) {
-  const boost::asio::ip::tcp::endpoint* node = group.main ? &*group.main : nullptr;
-  if (read && options_.read_from_backup && !group.backups.empty()) {
-    node = &group.backups[next_backup_++ % group.backups.size()];
+void ProxySession::Forward(const Request& request, std::string_view raw, bool quiet,
+                           bool silent_failure) {
+  RoutedRequest::Spec spec;
+  spec.bytes.assign(raw);
+  if (quiet) {
+    spec.bytes.append(kNoop);
   }
-  if (node == nullptr) {
-    target.slot->Complete(
-        target.part, silent_failure ? "" : "SERVER_ERROR group " + group.name + " has no main\r\n");
-    return;
-  }
-  Backend& backend = shard_.BackendFor(*node, group.name);
-  if (!quiet) {
-    backend.Send(raw, std::move(target), /*until_noop=*/false, silent_failure);
-    return;
-  }
-  scratch_.assign(raw);
-  scratch_.append(kNoop);
-  backend.Send(scratch_, std::move(target), /*until_noop=*/true, silent_failure);
+  spec.keys = {std::string(request.key)};
+  spec.binary_key = request.meta.Has('b');
+  spec.kind = KindOf(request);
+  spec.quiet = quiet;
+  spec.silent_failure = silent_failure;
+  spec.read_from_backup = options_.read_from_backup && !ChangesItems(request);
+  RoutedRequest::Start(shard_, std::move(spec), {AddSlot(1), 0});
 }
 
 void ProxySession::EraseAfterRefusedSet(const Request& request) {
   if (request.command != Command::kSet && request.command != Command::kMetaSet) {
     return;
   }
-  const RouteTable& table = *shard_.table();
-  const std::string erase = request.meta.Has('b')
-                                ? "md " + proto::memcache::Base64Encode(request.key) + " b q\r\n"
-                                : "md " + std::string(request.key) + " q\r\n";
+  RoutedRequest::Spec spec;
+  spec.bytes = request.meta.Has('b')
+                   ? "md " + proto::memcache::Base64Encode(request.key) + " b q\r\nmn\r\n"
+                   : "md " + std::string(request.key) + " q\r\nmn\r\n";
+  spec.keys = {std::string(request.key)};
+  spec.binary_key = request.meta.Has('b');
+  spec.kind = RoutedRequest::Kind::kDelete;
+  spec.quiet = true;
+  spec.silent_failure = true;
   // Whatever the node answers is not the client's business.
-  auto slot = std::make_shared<ReplySlot>(waker_, 1,
-                                          [](std::vector<std::string>&) { return std::string(); });
-  pending_.push_back(slot);
-  Send(table.group(table.GroupIndexOf(request.key)), erase, true, true, false,
-       {std::move(slot), 0});
+  RoutedRequest::Start(shard_, std::move(spec),
+                       {AddSlot(1, [](std::vector<std::string>&) { return std::string(); }), 0});
 }
 
 void ProxySession::ForwardGets(const Request& request, std::string_view raw) {
@@ -181,13 +173,16 @@ void ProxySession::ForwardGets(const Request& request, std::string_view raw) {
     AddLocal("END\r\n");  // "gat 0" and the like: memcached's answer.
     return;
   }
-  std::vector<size_t> groups;  // Distinct groups, in order of first key.
+  // One part per group, in order of first key; a key whose slot moves is a part alone.
+  std::vector<size_t> groups;
   std::vector<size_t> part_of_key;
   part_of_key.reserve(request.keys.size());
+  constexpr size_t kAlone = SIZE_MAX;
   for (std::string_view key : request.keys) {
-    const size_t group = table.GroupIndexOf(key);
+    const size_t group =
+        table.DualSourceOf(key) == RouteTable::kNotMoving ? table.GroupIndexOf(key) : kAlone;
     size_t part = 0;
-    while (part < groups.size() && groups[part] != group) {
+    while (part < groups.size() && (group == kAlone || groups[part] != group)) {
       ++part;
     }
     if (part == groups.size()) {
@@ -196,18 +191,21 @@ void ProxySession::ForwardGets(const Request& request, std::string_view raw) {
     part_of_key.push_back(part);
   }
   // gat and gats touch: only get and gets may read from a backup.
-  const bool read = !ChangesItems(request);
+  RoutedRequest::Spec spec;
+  spec.kind = KindOf(request);
+  spec.read_from_backup = options_.read_from_backup && !ChangesItems(request);
+  spec.command = request.command;
+  spec.exptime = request.exptime;
   if (groups.size() == 1) {
-    Forward(table.group(groups[0]), raw, false, false, read);
+    spec.bytes.assign(raw);
+    spec.keys.assign(request.keys.begin(), request.keys.end());
+    RoutedRequest::Start(shard_, std::move(spec), {AddSlot(1), 0});
     return;
   }
   std::vector<std::string> keys(request.keys.begin(), request.keys.end());
-  auto slot = std::make_shared<ReplySlot>(
-      waker_, groups.size(),
-      [keys = std::move(keys), part_of_key](std::vector<std::string>& parts) {
-        return MergeGetReplies(keys, part_of_key, parts);
-      });
-  pending_.push_back(slot);
+  auto slot = AddSlot(groups.size(), [keys, part_of_key](std::vector<std::string>& parts) {
+    return MergeGetReplies(keys, part_of_key, parts);
+  });
   for (size_t part = 0; part < groups.size(); ++part) {
     std::vector<std::string_view> part_keys;
     for (size_t i = 0; i < request.keys.size(); ++i) {
@@ -215,26 +213,38 @@ void ProxySession::ForwardGets(const Request& request, std::string_view raw) {
         part_keys.push_back(request.keys[i]);
       }
     }
-    Send(table.group(groups[part]), BuildGetRequest(request.command, request.exptime, part_keys),
-         false, false, read, {slot, part});
+    RoutedRequest::Spec part_spec = spec;
+    part_spec.bytes = BuildGetRequest(request.command, request.exptime, part_keys);
+    part_spec.keys.assign(part_keys.begin(), part_keys.end());
+    RoutedRequest::Start(shard_, std::move(part_spec), {slot, part});
   }
 }
 
 void ProxySession::FlushAll(const Request& request, std::string_view raw) {
   const RouteTable& table = *shard_.table();
   // Every group's reply is the same when all went well; else the first that differs.
-  auto slot = std::make_shared<ReplySlot>(
-      waker_, table.groups().size(), [](std::vector<std::string>& parts) -> std::string {
-        for (std::string& part : parts) {
-          if (part != parts[0]) {
-            return part != "OK\r\n" && !part.empty() ? part : parts[0];
-          }
-        }
-        return parts[0];
-      });
-  pending_.push_back(slot);
+  auto slot = AddSlot(table.groups().size(), [](std::vector<std::string>& parts) -> std::string {
+    for (std::string& part : parts) {
+      if (part != parts[0]) {
+        return part != "OK\r\n" && !part.empty() ? part : parts[0];
+      }
+    }
+    return parts[0];
+  });
+  std::string bytes(raw);
+  if (request.noreply) {
+    bytes.append(kNoop);
+  }
+  const Backend::Mode mode{request.noreply, request.noreply,
+                           table.versioned() ? table.version() : 0};
   for (size_t part = 0; part < table.groups().size(); ++part) {
-    Send(table.group(part), raw, request.noreply, request.noreply, false, {slot, part});
+    const GroupRoute& group = table.group(part);
+    if (!group.main) {
+      slot->Complete(
+          part, request.noreply ? "" : "SERVER_ERROR group " + group.name + " has no main\r\n");
+      continue;
+    }
+    shard_.BackendFor(*group.main, group.name).Send(bytes, {slot, part}, mode);
   }
 }
 

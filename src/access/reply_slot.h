@@ -18,7 +18,14 @@ namespace trellis::access {
 
 using net::Waker;
 
-class ReplySlot {
+// Where a backend delivers the reply to one request (or one part of a request).
+class ReplySink {
+ public:
+  virtual ~ReplySink() = default;
+  virtual void Complete(size_t part, std::string reply) = 0;
+};
+
+class ReplySlot : public ReplySink {
  public:
   // Turns the parts' replies into the client's reply.
   using Merge = std::function<std::string(std::vector<std::string>& parts)>;
@@ -29,7 +36,7 @@ class ReplySlot {
   ReplySlot(std::shared_ptr<Waker> waker, size_t parts, Merge merge = nullptr)
       : waker_(std::move(waker)), parts_(parts), parts_left_(parts), merge_(std::move(merge)) {}
 
-  void Complete(size_t part, std::string reply);
+  void Complete(size_t part, std::string reply) override;
 
   bool done() const { return done_; }
   const std::string& reply() const { return reply_; }
@@ -45,7 +52,7 @@ class ReplySlot {
 
 // Where a backend delivers one reply.
 struct ReplyTarget {
-  std::shared_ptr<ReplySlot> slot;
+  std::shared_ptr<ReplySink> slot;
   size_t part = 0;
 };
 

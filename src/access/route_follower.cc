@@ -50,7 +50,24 @@ RouteTable RouteTableOf(const master::ClusterState& map) {
     groups.push_back({"(none)", std::nullopt, {}});
     return RouteTable::Even(std::move(groups), map.version);
   }
-  return RouteTable::WithSlots(std::move(groups), map.SlotGroups(), map.version);
+  // A slot in the dual step routes to its target, with its source to fall back on.
+  std::vector<uint16_t> slot_groups = map.SlotGroups();
+  std::vector<uint16_t> dual_sources(RouteTable::kSlots, RouteTable::kNotMoving);
+  for (const master::SlotRange& range : map.slot_ranges) {
+    if (!range.target || range.phase != master::MovePhase::kDual) {
+      continue;
+    }
+    uint16_t target = 0;
+    while (target < map.groups.size() && map.groups[target].name != *range.target) {
+      ++target;
+    }
+    for (uint32_t slot = range.first; slot <= range.last; ++slot) {
+      dual_sources[slot] = slot_groups[slot];
+      slot_groups[slot] = target;
+    }
+  }
+  return RouteTable::OfMap(std::move(groups), std::move(slot_groups), std::move(dual_sources),
+                           map.version);
 }
 
 base::Result<std::shared_ptr<const RouteTable>> FetchRouteTable(

@@ -21,6 +21,14 @@ RouteTable RouteTable::WithSlots(std::vector<GroupRoute> groups, std::vector<uin
   return table;
 }
 
+RouteTable RouteTable::OfMap(std::vector<GroupRoute> groups, std::vector<uint16_t> slot_groups,
+                             std::vector<uint16_t> dual_sources, uint64_t version) {
+  RouteTable table = WithSlots(std::move(groups), std::move(slot_groups), version);
+  table.dual_source_ = std::move(dual_sources);
+  table.versioned_ = true;
+  return table;
+}
+
 base::Result<GroupRoute> RouteTable::ParseGroup(std::string_view spec) {
   const size_t equals = spec.find('=');
   if (equals == std::string_view::npos || equals == 0 || equals + 1 == spec.size()) {

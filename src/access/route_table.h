@@ -4,6 +4,11 @@
 // to its main and backups. The access proxy holds one per shard and
 // swaps it whole when the cluster map changes, so a lookup takes no lock.
 //
+// A table made from the master's map is versioned: requests routed by it tell the cache
+// nodes its version (`mapv`), and it knows the slots in the dual step of a move
+// (docs/scale-out.md), which it routes to their target group with their source group as
+// the place to look for what has not moved yet.
+//
 // Thread safety: immutable once built; share it through shared_ptr<const RouteTable>.
 #pragma once
 
@@ -39,11 +44,24 @@ class RouteTable {
   // REQUIRES: slot_groups.size() == kSlots, each entry < groups.size().
   static RouteTable WithSlots(std::vector<GroupRoute> groups, std::vector<uint16_t> slot_groups,
                               uint64_t version);
+  // The table of the master's map at `version`: as WithSlots, and `dual_sources` names,
+  // for each slot in the dual step, the group it moves from (kNotMoving for the others;
+  // its slot_groups entry is then the group it moves to).
+  // REQUIRES: dual_sources.size() == kSlots, each entry < groups.size() or kNotMoving.
+  static RouteTable OfMap(std::vector<GroupRoute> groups, std::vector<uint16_t> slot_groups,
+                          std::vector<uint16_t> dual_sources, uint64_t version);
+  static constexpr uint16_t kNotMoving = UINT16_MAX;
 
   // Parses "NAME=HOST:PORT[,HOST:PORT...]": the main first, then backups.
   static base::Result<GroupRoute> ParseGroup(std::string_view spec);
 
   size_t GroupIndexOf(std::string_view key) const { return slot_group_[SlotOf(key)]; }
+  // The group a key's slot moves from, in the dual step; kNotMoving otherwise.
+  uint16_t DualSourceOf(std::string_view key) const {
+    return dual_source_.empty() ? kNotMoving : dual_source_[SlotOf(key)];
+  }
+  // Made from the master's map: requests say its version to the cache nodes.
+  bool versioned() const { return versioned_; }
   const GroupRoute& group(size_t index) const { return groups_[index]; }
   const std::vector<GroupRoute>& groups() const { return groups_; }
   uint64_t version() const { return version_; }
@@ -51,7 +69,9 @@ class RouteTable {
  private:
   std::vector<GroupRoute> groups_;
   std::vector<uint16_t> slot_group_;
+  std::vector<uint16_t> dual_source_;  // Empty, or kSlots entries.
   uint64_t version_ = 0;
+  bool versioned_ = false;
 };
 
 }  // namespace trellis::access

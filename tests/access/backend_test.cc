@@ -116,7 +116,7 @@ class BackendTest : public ::testing::Test {
   std::shared_ptr<ReplySlot> Send(Backend& backend, std::string_view request,
                                   bool until_noop = false, bool silent_failure = false) {
     auto slot = std::make_shared<ReplySlot>(waker_, 1);
-    backend.Send(request, {slot, 0}, until_noop, silent_failure);
+    backend.Send(request, {slot, 0}, {until_noop, silent_failure, 0});
     return slot;
   }
 
