@@ -72,8 +72,8 @@ RoutedRequest::Kind KindOf(const Request& request) {
     case Command::kSet:
       return Kind::kStore;
     case Command::kMetaSet: {
-      const bool plain_set = !meta.Has('M') || meta.Token('M')[0] == 'S' ||
-                             meta.Token('M')[0] == 's';
+      const bool plain_set =
+          !meta.Has('M') || meta.Token('M')[0] == 'S' || meta.Token('M')[0] == 's';
       return plain_set && !meta.Has('C') && !meta.Has('I') ? Kind::kStore : Kind::kModify;
     }
     case Command::kDelete:
@@ -121,8 +121,8 @@ void RoutedRequest::Route() {
       return;
     case Kind::kModify:
     case Kind::kConditionalDelete: {
-      const std::string pull = "mg " + KeyOnTheWire() + " s v f t c" +
-                               (spec_.binary_key ? " b" : "") + "\r\n";
+      const std::string pull =
+          "mg " + KeyOnTheWire() + " s v f t c" + (spec_.binary_key ? " b" : "") + "\r\n";
       SendStep(Step::kPull, source_, pull, false, false);
       return;
     }
@@ -167,8 +167,7 @@ void RoutedRequest::Complete(size_t, std::string reply) {
         SendStep(Step::kSource, source_, spec_.bytes, spec_.quiet, false);
       } else if (spec_.kind == Kind::kConditionalDelete && !error) {
         first_reply_ = std::move(reply);
-        const std::string remove =
-            "md " + KeyOnTheWire() + (spec_.binary_key ? " b" : "") + "\r\n";
+        const std::string remove = "md " + KeyOnTheWire() + (spec_.binary_key ? " b" : "") + "\r\n";
         SendStep(Step::kRemoveSource, source_, remove, false, false);
       } else {
         Deliver(std::move(reply));
@@ -283,14 +282,13 @@ std::string RoutedRequest::MoveInFor(const std::string& pulled) const {
     return "";
   }
   // -1: no expiry (T0); past 30 days, an absolute time, as memcached reads T.
-  const int64_t exptime =
-      ttl < 0 ? 0
-              : (ttl > kMaxRelativeExptime
-                     ? std::chrono::duration_cast<std::chrono::seconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                               .count() +
-                           ttl
-                     : std::max<int64_t>(ttl, 1));
+  const int64_t exptime = ttl < 0 ? 0
+                                  : (ttl > kMaxRelativeExptime
+                                         ? std::chrono::duration_cast<std::chrono::seconds>(
+                                               std::chrono::system_clock::now().time_since_epoch())
+                                                   .count() +
+                                               ttl
+                                         : std::max<int64_t>(ttl, 1));
   return "ms " + KeyOnTheWire() + " " + std::to_string(length) + " X F" + std::to_string(flags) +
          " T" + std::to_string(exptime) + " E" + std::to_string(cas) +
          (spec_.binary_key ? " b" : "") + "\r\n" + pulled.substr(line_end + 2, length) + "\r\n";

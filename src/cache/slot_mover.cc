@@ -195,8 +195,8 @@ asio::awaitable<bool> SlotMover::State::Connect(const std::string& target) {
   }
   stream.reset();
   auto address = net::ParseHostPort(target);
-  auto endpoint = address ? net::Resolve(*address)
-                          : base::Result<asio::ip::tcp::endpoint>(address.error());
+  auto endpoint =
+      address ? net::Resolve(*address) : base::Result<asio::ip::tcp::endpoint>(address.error());
   if (!endpoint) {
     spdlog::warn("moving slots to {}: {}", target, endpoint.error().message);
     co_return false;

@@ -21,9 +21,9 @@ master::ClusterState TwoGroupsWithAMove(MovePhase phase) {
     master::GroupState& group = map.groups.emplace_back();
     group.name = name;
   }
-  map.slot_ranges = {SlotRange{0, 99, "g1", 0, "g2", phase},
-                     SlotRange{100, master::ClusterState::kSlots - 1, "g2", 0, std::nullopt,
-                               MovePhase::kPrepare}};
+  map.slot_ranges = {
+      SlotRange{0, 99, "g1", 0, "g2", phase},
+      SlotRange{100, master::ClusterState::kSlots - 1, "g2", 0, std::nullopt, MovePhase::kPrepare}};
   return map;
 }
 

@@ -33,10 +33,10 @@ proto::memcache::Request Get(const std::string& key) {
 master::ClusterState Map(MovePhase phase) {
   master::ClusterState map;
   map.version = 8;
-  map.slot_ranges = {SlotRange{0, 9, "g1", 3, std::nullopt, MovePhase::kPrepare},
-                     SlotRange{10, 19, "g1", 7, "g2", phase},
-                     SlotRange{20, master::ClusterState::kSlots - 1, "g2", 0, std::nullopt,
-                               MovePhase::kPrepare}};
+  map.slot_ranges = {
+      SlotRange{0, 9, "g1", 3, std::nullopt, MovePhase::kPrepare},
+      SlotRange{10, 19, "g1", 7, "g2", phase},
+      SlotRange{20, master::ClusterState::kSlots - 1, "g2", 0, std::nullopt, MovePhase::kPrepare}};
   return map;
 }
 

@@ -59,9 +59,9 @@ class ScaleOutTest : public ::testing::Test {
   // A main and a backup for `group`.
   void StartNodes(const std::string& group) {
     for (int i = 0; i < 2; ++i) {
-      auto node = std::make_unique<DaemonProcess>(std::vector<std::string>{
-          "cache", "--listen", "127.0.0.1:0", "--threads", "1", "--memory", "64", "--master",
-          master_url_, "--group", group});
+      auto node = std::make_unique<DaemonProcess>(
+          std::vector<std::string>{"cache", "--listen", "127.0.0.1:0", "--threads", "1", "--memory",
+                                   "64", "--master", master_url_, "--group", group});
       node->WaitForListening("cache");
       nodes_.push_back(std::move(node));
     }
