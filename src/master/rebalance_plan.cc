@@ -33,6 +33,25 @@ std::vector<double> Weights(const RebalanceInput& input) {
   return weights;
 }
 
+// A slot moved twice while planning (off a drained group, then to even out) moves once,
+// from where it is to where it ends, in the order of its first move.
+std::vector<PlannedMove> OneMovePerSlot(const RebalanceInput& input,
+                                        const std::vector<PlannedMove>& moves) {
+  std::vector<uint16_t> final_owner = input.owners;
+  for (const PlannedMove& move : moves) {
+    final_owner[move.slot] = move.to;
+  }
+  std::vector<PlannedMove> once;
+  std::vector<bool> seen(input.owners.size(), false);
+  for (const PlannedMove& move : moves) {
+    if (!seen[move.slot] && final_owner[move.slot] != input.owners[move.slot]) {
+      seen[move.slot] = true;
+      once.push_back({move.slot, input.owners[move.slot], final_owner[move.slot]});
+    }
+  }
+  return once;
+}
+
 bool Draining(const RebalanceInput& input, size_t group) {
   return group < input.draining.size() && input.draining[group];
 }
@@ -112,7 +131,7 @@ std::vector<PlannedMove> PlanRebalance(const RebalanceInput& input) {
       }
     }
     if (held[most].size() <= held[fewest].size() + count_tolerance) {
-      return moves;
+      return OneMovePerSlot(input, moves);
     }
     move(most, fewest, std::prev(held[most].end()));
   }

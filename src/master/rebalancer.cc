@@ -85,6 +85,7 @@ bool Rebalancer::Step(ClusterMap& map, const SlotLoads& loads) {
     return slot.target != SlotState::kNoGroup;
   });
   std::map<std::string, std::vector<uint32_t>> beginning;
+  std::set<uint32_t> chosen;
   while (moving < kMaxMovingSlots && !pending_.empty()) {
     const PendingMove move = pending_.front();
     pending_.erase(pending_.begin());
@@ -94,8 +95,9 @@ bool Rebalancer::Step(ClusterMap& map, const SlotLoads& loads) {
       break;
     }
     const SlotState& state = slots[move.slot];
-    if (state.target != SlotState::kNoGroup || groups[state.group].name == move.target) {
-      continue;  // Moving already, or there.
+    if (state.target != SlotState::kNoGroup || groups[state.group].name == move.target ||
+        !chosen.insert(move.slot).second) {
+      continue;  // Moving already, or there, or chosen once in this step.
     }
     beginning[move.target].push_back(move.slot);
     ++moving;

@@ -16,6 +16,7 @@
 #include "master/client/cluster_state.h"
 #include "testing/daemon_process.h"
 #include "testing/held_port.h"
+#include "testing/load_checker.h"
 #include "testing/loopback_client.h"
 #include "testing/temp_dir.h"
 
@@ -191,6 +192,37 @@ TEST_F(ScaleOutTest, AGroupAddedTakesItsShareAndADrainedOneGivesEverythingBack) 
   EXPECT_EQ(Api("DELETE", "/v1/groups/g3").status, 200);
   EXPECT_EQ(Map().FindGroup("g3"), nullptr);
   EXPECT_EQ(ReadableKeys(kKeys, 0), kKeys);
+}
+
+// Acceptance: under a continuous mixed load through both access nodes, 2 -> 4 groups,
+// then one drained and removed: the checker sees no lost write, no resurrected delete,
+// no stale read, no error.
+TEST_F(ScaleOutTest, UnderLoadNothingIsLostWhileGroupsComeAndGo) {
+  testing::LoadChecker checker({access_ports_, 4, 2, 300, 64});
+  checker.Start();
+  auto after_more = [&checker](uint64_t operations) {
+    const uint64_t target = checker.operations() + operations;
+    return Eventually([&] { return checker.operations() >= target; }, 30s);
+  };
+  ASSERT_TRUE(after_more(2000));
+  AddGroup("g3");
+  AddGroup("g4");
+  const uint64_t before_moves = checker.operations();
+  MoveAndWait("/v1/rebalance");
+  EXPECT_GT(checker.operations(), before_moves) << "the load ran while the slots moved";
+  EXPECT_NEAR(Map().SlotCount("g4"), master::ClusterState::kSlots / 4,
+              master::ClusterState::kSlots / 40);
+  ASSERT_TRUE(after_more(2000));
+  MoveAndWait("/v1/groups/g2/drain");
+  EXPECT_EQ(Map().SlotCount("g2"), 0u);
+  EXPECT_EQ(Api("DELETE", "/v1/groups/g2").status, 200);
+  ASSERT_TRUE(after_more(2000));
+  checker.Stop();
+  checker.VerifyAll();
+  const testing::LoadCheckerReport report = checker.Report();
+  EXPECT_EQ(report.violations, 0u) << ::testing::PrintToString(report.first_violations);
+  EXPECT_GT(report.operations, 6000u);
+  ExpectNothingOrphaned();
 }
 
 }  // namespace

@@ -86,6 +86,11 @@ TEST(RebalancePlanTest, ADrainedGroupEndsWithNothingAndTheOthersShareIt) {
   EXPECT_EQ(counts[1], 0u);
   EXPECT_LE(std::max(counts[0], counts[2]) - std::min(counts[0], counts[2]), 1u);
   EXPECT_LE(moves.size(), kSlots / 3 + 2) << "only the drained group's slots move";
+  std::vector<int> moved(kSlots, 0);
+  for (const PlannedMove& move : moves) {
+    EXPECT_EQ(++moved[move.slot], 1) << "slot " << move.slot << " moves twice";
+    EXPECT_EQ(move.from, input.owners[move.slot]);
+  }
   input.draining = {true, true, true};
   EXPECT_TRUE(PlanRebalance(input).empty()) << "nowhere to put them";
 }
