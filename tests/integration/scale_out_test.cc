@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "testing/held_port.h"
 #include "testing/load_checker.h"
 #include "testing/loopback_client.h"
+#include "testing/tcp_relay.h"
 #include "testing/temp_dir.h"
 
 namespace trellis {
@@ -57,15 +59,19 @@ class ScaleOutTest : public ::testing::Test {
     return testing::HttpRequest(master_port_, method, path, body);
   }
 
-  // A main and a backup for `group`.
+  // A main and a backup for `group`. In sync mode a write no backup took in time is
+  // refused, never acknowledged.
   void StartNodes(const std::string& group) {
     for (int i = 0; i < 2; ++i) {
-      auto node = std::make_unique<DaemonProcess>(
-          std::vector<std::string>{"cache", "--listen", "127.0.0.1:0", "--threads", "1", "--memory",
-                                   "64", "--master", master_url_, "--group", group});
-      node->WaitForListening("cache");
-      nodes_.push_back(std::move(node));
+      StartNode(group);
     }
+  }
+  void StartNode(const std::string& group) {
+    auto node = std::make_unique<DaemonProcess>(std::vector<std::string>{
+        "cache", "--listen", "127.0.0.1:0", "--threads", "1", "--memory", "64", "--master",
+        master_url_, "--group", group, "--sync-refuse", "--sync-timeout", "1"});
+    const uint16_t port = node->WaitForListening("cache");
+    nodes_["127.0.0.1:" + std::to_string(port)] = std::move(node);
   }
 
   void AddGroup(const std::string& group) {
@@ -160,7 +166,7 @@ class ScaleOutTest : public ::testing::Test {
   std::unique_ptr<DaemonProcess> master_;
   uint16_t master_port_ = 0;
   std::string master_url_;
-  std::vector<std::unique_ptr<DaemonProcess>> nodes_;
+  std::map<std::string, std::unique_ptr<DaemonProcess>> nodes_;  // By address.
   std::vector<std::unique_ptr<DaemonProcess>> access_;
   std::vector<uint16_t> access_ports_;
 };
@@ -221,7 +227,80 @@ TEST_F(ScaleOutTest, UnderLoadNothingIsLostWhileGroupsComeAndGo) {
   checker.VerifyAll();
   const testing::LoadCheckerReport report = checker.Report();
   EXPECT_EQ(report.violations, 0u) << ::testing::PrintToString(report.first_violations);
+  EXPECT_EQ(report.errors, 0u) << "no request fails because slots move";
   EXPECT_GT(report.operations, 6000u);
+  ExpectNothingOrphaned();
+}
+
+// Acceptance: in sync mode, the main of a group that slots move away from is killed
+// (SIGKILL) halfway through: the move pauses while its backup takes over, then completes,
+// and the checker sees nothing lost (requests to the dead main may fail meanwhile).
+TEST_F(ScaleOutTest, TheSourceMainKilledHalfwayLosesNothingAndTheMoveCompletes) {
+  for (const char* group : {"g1", "g2"}) {
+    ASSERT_EQ(
+        Api("POST", std::string("/v1/groups/") + group + "/mode", R"({"mode": "sync"})").status,
+        200);
+  }
+  testing::LoadChecker checker({access_ports_, 4, 2, 500, 64});
+  checker.Start();
+  ASSERT_TRUE(Eventually([&] { return checker.operations() > 2000; }, 30s));
+  AddGroup("g3");
+  ASSERT_EQ(Api("POST", "/v1/groups/g3/mode", R"({"mode": "sync"})").status, 200);
+  // Slowly, so that the kill lands in the middle.
+  ASSERT_EQ(Api("POST", "/v1/rebalance", R"({"max_rate": 300})").status, 200);
+  ASSERT_TRUE(Eventually(
+      [&] {
+        const master::MigrationStatus status = Migrations();
+        return status.keys_moved > 0 && status.keys_moved * 3 >= status.keys_total;
+      },
+      60s, 50ms));
+  const std::string main = *Map().FindGroup("g1")->main;
+  nodes_.at(main).reset();  // SIGKILL
+  EXPECT_TRUE(Migrations().active) << "the kill lands before the move ends";
+  StartNode("g1");  // Comes back as a backup, on another port.
+  EXPECT_TRUE(Eventually([&] { return !Migrations().active; }, 90s, 100ms))
+      << Api("GET", "/v1/migrations").body;
+  EXPECT_FALSE(Migrations().error);
+  EXPECT_NE(*Map().FindGroup("g1")->main, main) << "g1 failed over";
+  const uint64_t after_move = checker.operations();
+  ASSERT_TRUE(Eventually([&] { return checker.operations() > after_move + 2000; }, 30s));
+  checker.Stop();
+  checker.VerifyAll();
+  const testing::LoadCheckerReport report = checker.Report();
+  EXPECT_EQ(report.violations, 0u) << ::testing::PrintToString(report.first_violations);
+  EXPECT_NEAR(Map().SlotCount("g3"), master::ClusterState::kSlots / 3,
+              master::ClusterState::kSlots / 30);
+  ExpectNothingOrphaned();
+}
+
+// Acceptance: an access node that learns of a move late (it follows the master through a
+// relay that is cut while the slots move) routes by its old map meanwhile; the cache
+// nodes refuse what it sends by that map and it sends it again once it has learnt, so
+// nothing is lost and no request fails.
+TEST_F(ScaleOutTest, AnAccessNodeThatLearnsOfTheMoveLateLosesNothing) {
+  testing::TcpRelay to_master(master_port_);
+  DaemonProcess late({"access", "--listen", "127.0.0.1:0", "--threads", "1", "--master",
+                      "http://127.0.0.1:" + std::to_string(to_master.port())});
+  const uint16_t late_port = late.WaitForListening("access");
+  testing::LoadChecker checker({{late_port, access_ports_[0]}, 4, 2, 500, 64});
+  checker.Start();
+  ASSERT_TRUE(Eventually([&] { return checker.operations() > 2000; }, 30s));
+  AddGroup("g3");
+  to_master.Cut();
+  ASSERT_EQ(Api("POST", "/v1/rebalance", R"({"max_rate": 2000})").status, 200);
+  // The move goes on without it; it catches up a moment later.
+  ASSERT_TRUE(Eventually([&] { return Migrations().slots_done > 0; }, 30s, 20ms));
+  const uint64_t while_behind = checker.operations();
+  ASSERT_TRUE(Eventually([&] { return checker.operations() > while_behind + 500; }, 30s));
+  to_master.Resume();
+  EXPECT_TRUE(Eventually([&] { return !Migrations().active; }, 60s, 100ms));
+  const uint64_t after_move = checker.operations();
+  ASSERT_TRUE(Eventually([&] { return checker.operations() > after_move + 2000; }, 30s));
+  checker.Stop();
+  checker.VerifyAll();
+  const testing::LoadCheckerReport report = checker.Report();
+  EXPECT_EQ(report.violations, 0u) << ::testing::PrintToString(report.first_violations);
+  EXPECT_EQ(report.errors, 0u);
   ExpectNothingOrphaned();
 }
 

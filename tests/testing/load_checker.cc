@@ -5,6 +5,7 @@
 #include <chrono>
 #include <optional>
 #include <random>
+#include <set>
 
 #include "proto/memcache/response.h"
 #include "testing/loopback_client.h"
@@ -31,15 +32,6 @@ std::optional<uint64_t> NumberAfter(std::string_view text, std::string_view pref
   return error == std::errc() && end != first ? std::optional(number) : std::nullopt;
 }
 
-// "|1|2|...|n|" for n.
-std::string Appended(uint64_t n) {
-  std::string value = "|";
-  for (uint64_t i = 1; i <= n; ++i) {
-    value += std::to_string(i) + "|";
-  }
-  return value;
-}
-
 // The value of a one-key get reply ("VALUE k f n\r\n<data>\r\nEND\r\n"), or nullopt for
 // a miss ("END\r\n"). Sets *ok false for anything else.
 std::optional<std::string> ValueOf(const std::string& reply, bool* ok) {
@@ -56,6 +48,30 @@ std::optional<std::string> ValueOf(const std::string& reply, bool* ok) {
   return reply.substr(header_end + 2, reply.size() - header_end - 2 - 7);
 }
 
+// A failed request: the cluster could not serve it (a node down, a timeout). Not a
+// violation: what it asked for may or may not have happened.
+bool Failed(std::string_view reply) {
+  return reply.empty() || reply.starts_with("SERVER_ERROR") || reply == "ERROR\r\n";
+}
+
+// The pieces of an appended value "|1|2|5|", or nullopt if it is not one.
+std::optional<std::vector<uint64_t>> Pieces(std::string_view value) {
+  if (!value.starts_with('|') || !value.ends_with('|')) {
+    return std::nullopt;
+  }
+  std::vector<uint64_t> pieces;
+  for (size_t at = 1; at < value.size();) {
+    const size_t bar = value.find('|', at);
+    const auto piece = NumberAfter(value.substr(at, bar - at), "");
+    if (!piece) {
+      return std::nullopt;
+    }
+    pieces.push_back(*piece);
+    at = bar + 1;
+  }
+  return pieces;
+}
+
 }  // namespace
 
 struct LoadChecker::Key {
@@ -68,6 +84,8 @@ struct LoadChecker::Key {
   std::vector<bool> deletes{true};
   uint64_t sent = 0;
   uint64_t acked = 0;
+  // Operations that failed (an error reply, or none): they may or may not have happened.
+  std::set<uint64_t> uncertain;
 };
 
 // One thread of load: a writer owns keys [first, last); a reader (first == last) reads
@@ -94,11 +112,18 @@ class LoadChecker::Worker {
 
   // Reads `key` and checks it holds exactly its acknowledged state.
   void CheckExact(Key& key) {
-    const uint64_t acked = [&] {
+    uint64_t acked = 0;
+    uint64_t sent = 0;
+    {
       std::lock_guard lock(key.mu);
-      return key.acked;
-    }();
-    CheckRead(key, acked, acked, Read(key, "get " + key.name + "\r\n"));
+      acked = key.acked;
+      sent = key.sent;  // Past `acked` only by operations that failed.
+    }
+    bool failed = false;
+    const std::optional<std::string> value = Read(key, "get " + key.name + "\r\n", &failed);
+    if (!failed) {
+      CheckRead(key, acked, sent, value);
+    }
   }
 
  private:
@@ -134,8 +159,10 @@ class LoadChecker::Worker {
     }
   }
 
-  // `request`'s reply as a get reply; an error counts as a violation and a miss.
-  std::optional<std::string> Read(Key& key, const std::string& request) {
+  // `request`'s reply as a get reply. A failure sets *failed (and counts as an error); a
+  // reply that is neither a value nor a miss is a violation.
+  std::optional<std::string> Read(Key& key, const std::string& request, bool* failed) {
+    *failed = false;
     const std::string reply = Exchange(request);
     bool ok = false;
     std::optional<std::string> value;
@@ -149,8 +176,13 @@ class LoadChecker::Worker {
       value = ValueOf(reply, &ok);
     }
     if (!ok) {
-      checker_.Violation(key.name + ": " + request.substr(0, request.find('\r')) + " got '" +
-                         reply.substr(0, 80) + "'");
+      *failed = Failed(reply);
+      if (*failed) {
+        checker_.Error();
+      } else {
+        checker_.Violation(key.name + ": " + request.substr(0, request.find('\r')) + " got '" +
+                           reply.substr(0, 80) + "'");
+      }
     }
     return value;
   }
@@ -178,21 +210,25 @@ class LoadChecker::Worker {
       }
     } else if (!value) {
       wrong = "a miss";
-    } else {
-      std::optional<uint64_t> count;
-      if (key.kind == KeyKind::kCounter) {
-        count = NumberAfter(*value, "");
-      } else {
-        // Every piece in order: "|1|2|...|n|".
-        const size_t last = value->size() >= 2 ? value->rfind('|', value->size() - 2) : 0;
-        count = value->size() < 2 || last == std::string::npos
-                    ? std::optional<uint64_t>(0)
-                    : NumberAfter(value->substr(last + 1), "");
-        if (count && *value != Appended(*count)) {
-          count.reset();
-        }
-      }
+    } else if (key.kind == KeyKind::kCounter) {
+      const auto count = NumberAfter(*value, "");
       if (!count || *count < acked_before || *count > sent_after) {
+        wrong = "'" + value->substr(0, 40) + "'";
+      }
+    } else {
+      // Pieces in order, none after those sent, none missing of those acknowledged
+      // unless its append failed.
+      const auto pieces = Pieces(*value);
+      bool good = pieces.has_value();
+      for (size_t i = 0; good && i < pieces->size(); ++i) {
+        good = (*pieces)[i] <= sent_after && (i == 0 || (*pieces)[i - 1] < (*pieces)[i]);
+      }
+      for (uint64_t n = 1, i = 0; good && n <= acked_before; ++n) {
+        const bool present = i < pieces->size() && (*pieces)[i] == n;
+        i += present ? 1 : 0;
+        good = present || key.uncertain.contains(n);
+      }
+      if (!good) {
         wrong = "'" + value->substr(0, 40) + "'";
       }
     }
@@ -211,13 +247,16 @@ class LoadChecker::Worker {
     }
     const std::string request =
         random_() % 2 == 0 ? "get " + key.name + "\r\n" : "mg " + key.name + " v\r\n";
-    const std::optional<std::string> value = Read(key, request);
+    bool failed = false;
+    const std::optional<std::string> value = Read(key, request, &failed);
     uint64_t sent_after = 0;
     {
       std::lock_guard lock(key.mu);
       sent_after = key.sent;
     }
-    CheckRead(key, acked_before, sent_after, value);
+    if (!failed) {
+      CheckRead(key, acked_before, sent_after, value);
+    }
   }
 
   // Records operation `n` of `key` as sent (`is_delete` for a delete of a plain key).
@@ -234,12 +273,27 @@ class LoadChecker::Worker {
     key.acked = n;
   }
 
-  // Runs write `n` of `key` with `request`; acknowledged if the reply is one of `good`.
+  // Runs write `n` of `key` with `request`; acknowledged if the reply is one of `good`
+  // (for a counter: the count it answers).
   void Write(Key& key, uint64_t n, const std::string& request,
              const std::vector<std::string>& good) {
     const std::string reply = Exchange(request);
-    if (std::find(good.begin(), good.end(), reply) != good.end()) {
+    if (key.kind == KeyKind::kCounter) {
+      // One writer: an increment answers the count, at most n, more than acknowledged.
+      const auto count = NumberAfter(reply, "");
+      std::lock_guard lock(key.mu);
+      if (count && reply.ends_with("\r\n") && *count > key.acked && *count <= n) {
+        key.acked = *count;
+        return;
+      }
+    } else if (std::find(good.begin(), good.end(), reply) != good.end()) {
       Acknowledge(key, n);
+      return;
+    }
+    if (Failed(reply)) {
+      checker_.Error();
+      std::lock_guard lock(key.mu);
+      key.uncertain.insert(n);
       return;
     }
     checker_.Violation(key.name + ": " + request.substr(0, request.find('\r')) + " got '" +
@@ -253,8 +307,7 @@ class LoadChecker::Worker {
     if (key.kind == KeyKind::kCounter) {
       if (dice < 70) {
         const uint64_t n = Send(key, false);
-        // One writer: the n-th increment of a counter from 0 answers n.
-        Write(key, n, "incr " + key.name + " 1\r\n", {std::to_string(n) + "\r\n"});
+        Write(key, n, "incr " + key.name + " 1\r\n", {});
       } else {
         CheckExact(key);
       }
@@ -307,6 +360,10 @@ class LoadChecker::Worker {
         return;
       }
       const std::string reply = Exchange(request + "\r\n");
+      if (Failed(reply)) {
+        checker_.Error();
+        return;
+      }
       if (!reply.ends_with("END\r\n")) {
         checker_.Violation(request + " got '" + reply.substr(0, 80) + "'");
         return;
@@ -324,11 +381,13 @@ class LoadChecker::Worker {
         bool ok = false;
         const std::optional<std::string> value = ValueOf(one, &ok);
         uint64_t acked = 0;
+        uint64_t sent = 0;
         {
           std::lock_guard lock(other->mu);
           acked = other->acked;
+          sent = other->sent;
         }
-        CheckRead(*other, acked, acked, value);
+        CheckRead(*other, acked, sent, value);
       }
     }
   }
@@ -357,14 +416,20 @@ LoadChecker::LoadChecker(LoadCheckerOptions options) : options_(std::move(option
 LoadChecker::~LoadChecker() { Stop(); }
 
 void LoadChecker::Start() {
-  // Counters start at 0, appended keys at "|": they always exist.
+  // Every key exists from the start: plain keys at version 1, counters at 0, appended
+  // keys at "|".
   LoopbackClient client(options_.ports.front());
   for (const auto& key : keys_) {
+    std::string value = "v1:";
     if (key->kind == KeyKind::kPlain) {
-      continue;
+      value.resize(options_.value_size, 'x');
+      key->sent = key->acked = 1;
+      key->deletes.push_back(false);
+    } else {
+      value = key->kind == KeyKind::kCounter ? "0" : "|";
     }
-    const std::string value = key->kind == KeyKind::kCounter ? "0" : "|";
-    client.Send("set " + key->name + " 0 0 1\r\n" + value + "\r\n");
+    client.Send("set " + key->name + " 0 0 " + std::to_string(value.size()) + "\r\n" + value +
+                "\r\n");
     if (client.ReadUntil("\r\n", kReplyTimeout) != "STORED\r\n") {
       Violation(key->name + ": could not be created");
     }
@@ -397,6 +462,11 @@ void LoadChecker::VerifyAll() {
   }
 }
 
+void LoadChecker::Error() {
+  std::lock_guard lock(mu_);
+  ++errors_;
+}
+
 void LoadChecker::Violation(std::string what) {
   std::lock_guard lock(mu_);
   ++violations_;
@@ -407,7 +477,7 @@ void LoadChecker::Violation(std::string what) {
 
 LoadCheckerReport LoadChecker::Report() const {
   std::lock_guard lock(mu_);
-  return {operations_.load(), violations_, first_violations_};
+  return {operations_.load(), errors_, violations_, first_violations_};
 }
 
 }  // namespace trellis::testing

@@ -33,17 +33,23 @@ void Reset(int fd) {
 }  // namespace
 
 TcpRelay::TcpRelay(uint16_t target) : target_(target) {
+  Listen();
+  acceptor_ = std::thread([this] { Accept(); });
+}
+
+void TcpRelay::Listen() {
   // CLOEXEC: processes the test starts later must not inherit (and keep open) the port.
   listener_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address = Loopback(0);
+  const int yes = 1;
+  sockaddr_in address = Loopback(port_);
   socklen_t length = sizeof(address);
-  if (listener_ < 0 || bind(listener_, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
+  if (listener_ < 0 || setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes)) != 0 ||
+      bind(listener_, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
       listen(listener_, 64) != 0 ||
       getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
     throw std::runtime_error("TcpRelay: cannot listen on 127.0.0.1");
   }
   port_ = ntohs(address.sin_port);
-  acceptor_ = std::thread([this] { Accept(); });
 }
 
 TcpRelay::~TcpRelay() {
@@ -56,6 +62,13 @@ TcpRelay::~TcpRelay() {
 }
 
 void TcpRelay::Cut() { cut_ = true; }
+
+void TcpRelay::Resume() {
+  acceptor_.join();  // It stops once cut, and closes the port.
+  cut_ = false;
+  Listen();  // The same port again.
+  acceptor_ = std::thread([this] { Accept(); });
+}
 
 void TcpRelay::Accept() {
   while (!cut_) {
