@@ -117,6 +117,22 @@ class ScaleOutTest : public ::testing::Test {
     return reply.ok() ? *reply : master::RebalanceReply{};
   }
 
+  // Waits until the checker has done `operations` more.
+  static bool RunFor(testing::LoadChecker& checker, uint64_t operations) {
+    const uint64_t target = checker.operations() + operations;
+    return Eventually([&] { return checker.operations() >= target; }, 30s);
+  }
+
+  // Some more load once the moves are done, then the checker's verdict.
+  static testing::LoadCheckerReport Finish(testing::LoadChecker& checker) {
+    EXPECT_TRUE(RunFor(checker, 2000));
+    checker.Stop();
+    checker.VerifyAll();
+    const testing::LoadCheckerReport report = checker.Report();
+    EXPECT_EQ(report.violations, 0u) << ::testing::PrintToString(report.first_violations);
+    return report;
+  }
+
   // Every group's main holds items only in slots its group serves.
   void ExpectNothingOrphaned() {
     const master::ClusterState map = Map();
@@ -206,11 +222,7 @@ TEST_F(ScaleOutTest, AGroupAddedTakesItsShareAndADrainedOneGivesEverythingBack) 
 TEST_F(ScaleOutTest, UnderLoadNothingIsLostWhileGroupsComeAndGo) {
   testing::LoadChecker checker({access_ports_, 4, 2, 300, 64});
   checker.Start();
-  auto after_more = [&checker](uint64_t operations) {
-    const uint64_t target = checker.operations() + operations;
-    return Eventually([&] { return checker.operations() >= target; }, 30s);
-  };
-  ASSERT_TRUE(after_more(2000));
+  ASSERT_TRUE(RunFor(checker, 2000));
   AddGroup("g3");
   AddGroup("g4");
   const uint64_t before_moves = checker.operations();
@@ -218,15 +230,11 @@ TEST_F(ScaleOutTest, UnderLoadNothingIsLostWhileGroupsComeAndGo) {
   EXPECT_GT(checker.operations(), before_moves) << "the load ran while the slots moved";
   EXPECT_NEAR(Map().SlotCount("g4"), master::ClusterState::kSlots / 4,
               master::ClusterState::kSlots / 40);
-  ASSERT_TRUE(after_more(2000));
+  ASSERT_TRUE(RunFor(checker, 2000));
   MoveAndWait("/v1/groups/g2/drain");
   EXPECT_EQ(Map().SlotCount("g2"), 0u);
   EXPECT_EQ(Api("DELETE", "/v1/groups/g2").status, 200);
-  ASSERT_TRUE(after_more(2000));
-  checker.Stop();
-  checker.VerifyAll();
-  const testing::LoadCheckerReport report = checker.Report();
-  EXPECT_EQ(report.violations, 0u) << ::testing::PrintToString(report.first_violations);
+  const testing::LoadCheckerReport report = Finish(checker);
   EXPECT_EQ(report.errors, 0u) << "no request fails because slots move";
   EXPECT_GT(report.operations, 6000u);
   ExpectNothingOrphaned();
@@ -243,7 +251,7 @@ TEST_F(ScaleOutTest, TheSourceMainKilledHalfwayLosesNothingAndTheMoveCompletes) 
   }
   testing::LoadChecker checker({access_ports_, 4, 2, 500, 64});
   checker.Start();
-  ASSERT_TRUE(Eventually([&] { return checker.operations() > 2000; }, 30s));
+  ASSERT_TRUE(RunFor(checker, 2000));
   AddGroup("g3");
   ASSERT_EQ(Api("POST", "/v1/groups/g3/mode", R"({"mode": "sync"})").status, 200);
   // Slowly, so that the kill lands in the middle.
@@ -262,12 +270,7 @@ TEST_F(ScaleOutTest, TheSourceMainKilledHalfwayLosesNothingAndTheMoveCompletes) 
       << Api("GET", "/v1/migrations").body;
   EXPECT_FALSE(Migrations().error);
   EXPECT_NE(*Map().FindGroup("g1")->main, main) << "g1 failed over";
-  const uint64_t after_move = checker.operations();
-  ASSERT_TRUE(Eventually([&] { return checker.operations() > after_move + 2000; }, 30s));
-  checker.Stop();
-  checker.VerifyAll();
-  const testing::LoadCheckerReport report = checker.Report();
-  EXPECT_EQ(report.violations, 0u) << ::testing::PrintToString(report.first_violations);
+  Finish(checker);
   EXPECT_NEAR(Map().SlotCount("g3"), master::ClusterState::kSlots / 3,
               master::ClusterState::kSlots / 30);
   ExpectNothingOrphaned();
@@ -284,23 +287,16 @@ TEST_F(ScaleOutTest, AnAccessNodeThatLearnsOfTheMoveLateLosesNothing) {
   const uint16_t late_port = late.WaitForListening("access");
   testing::LoadChecker checker({{late_port, access_ports_[0]}, 4, 2, 500, 64});
   checker.Start();
-  ASSERT_TRUE(Eventually([&] { return checker.operations() > 2000; }, 30s));
+  ASSERT_TRUE(RunFor(checker, 2000));
   AddGroup("g3");
   to_master.Cut();
   ASSERT_EQ(Api("POST", "/v1/rebalance", R"({"max_rate": 2000})").status, 200);
   // The move goes on without it; it catches up a moment later.
   ASSERT_TRUE(Eventually([&] { return Migrations().slots_done > 0; }, 30s, 20ms));
-  const uint64_t while_behind = checker.operations();
-  ASSERT_TRUE(Eventually([&] { return checker.operations() > while_behind + 500; }, 30s));
+  ASSERT_TRUE(RunFor(checker, 500));
   to_master.Resume();
   EXPECT_TRUE(Eventually([&] { return !Migrations().active; }, 60s, 100ms));
-  const uint64_t after_move = checker.operations();
-  ASSERT_TRUE(Eventually([&] { return checker.operations() > after_move + 2000; }, 30s));
-  checker.Stop();
-  checker.VerifyAll();
-  const testing::LoadCheckerReport report = checker.Report();
-  EXPECT_EQ(report.violations, 0u) << ::testing::PrintToString(report.first_violations);
-  EXPECT_EQ(report.errors, 0u);
+  EXPECT_EQ(Finish(checker).errors, 0u);
   ExpectNothingOrphaned();
 }
 
