@@ -5,11 +5,13 @@
 // keys of the slots it serves (nothing is left behind on the group a slot left).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <chrono>
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -117,6 +119,15 @@ class ScaleOutTest : public ::testing::Test {
     return reply.ok() ? *reply : master::RebalanceReply{};
   }
 
+  // Runs `trellis cluster ARGS...` against the master; its exit code and output.
+  std::pair<int, std::string> Cluster(std::vector<std::string> args) {
+    args.insert(args.begin(), {"cluster", "--master", master_url_});
+    DaemonProcess cli(args);
+    const std::optional<int> status = cli.WaitExit(90s);
+    EXPECT_TRUE(status.has_value()) << cli.Log();
+    return {status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1, cli.Log()};
+  }
+
   // Waits until the checker has done `operations` more.
   static bool RunFor(testing::LoadChecker& checker, uint64_t operations) {
     const uint64_t target = checker.operations() + operations;
@@ -194,6 +205,11 @@ TEST_F(ScaleOutTest, AGroupAddedTakesItsShareAndADrainedOneGivesEverythingBack) 
   EXPECT_EQ(Map().SlotCount("g3"), 0u) << "a new group serves nothing until slots move";
   EXPECT_EQ(ReadableKeys(kKeys, 1), kKeys);
 
+  const auto [dry_run_exit, dry_run] = Cluster({"rebalance", "--dry-run"});
+  EXPECT_EQ(dry_run_exit, 0);
+  EXPECT_THAT(dry_run, ::testing::HasSubstr("-> g3"));
+  EXPECT_THAT(dry_run, ::testing::HasSubstr("(not started)"));
+  EXPECT_FALSE(Migrations().active) << "a dry run moves nothing";
   const master::RebalanceReply plan = MoveAndWait("/v1/rebalance");
   EXPECT_TRUE(plan.started);
   const uint32_t g3_slots = Map().SlotCount("g3");
@@ -203,15 +219,21 @@ TEST_F(ScaleOutTest, AGroupAddedTakesItsShareAndADrainedOneGivesEverythingBack) 
   EXPECT_EQ(ReadableKeys(kKeys, 1), kKeys);
   ExpectNothingOrphaned();
 
-  const testing::HttpResponse refused = Api("DELETE", "/v1/groups/g3");
-  EXPECT_EQ(refused.status, 409);
-  EXPECT_THAT(refused.body, ::testing::HasSubstr("drain it first"));
+  const auto [refused_exit, refused] = Cluster({"remove-group", "g3"});
+  EXPECT_NE(refused_exit, 0);
+  EXPECT_THAT(refused, ::testing::HasSubstr("drain it first"));
 
-  MoveAndWait("/v1/groups/g3/drain");
+  const auto [drain_exit, drain] = Cluster({"drain", "g3", "--wait"});
+  EXPECT_EQ(drain_exit, 0) << drain;
+  EXPECT_THAT(drain, ::testing::HasSubstr("g3         -> "));
+  EXPECT_THAT(drain, ::testing::HasSubstr("done: "));
   EXPECT_EQ(Map().SlotCount("g3"), 0u);
   EXPECT_EQ(ReadableKeys(kKeys, 1), kKeys);
   ExpectNothingOrphaned();
-  EXPECT_EQ(Api("DELETE", "/v1/groups/g3").status, 200);
+  const auto [migrations_exit, migrations] = Cluster({"migrations", "--json"});
+  EXPECT_EQ(migrations_exit, 0);
+  EXPECT_THAT(migrations, ::testing::HasSubstr(R"("draining":["g3"])"));
+  EXPECT_EQ(Cluster({"remove-group", "g3"}).first, 0);
   EXPECT_EQ(Map().FindGroup("g3"), nullptr);
   EXPECT_EQ(ReadableKeys(kKeys, 0), kKeys);
 }

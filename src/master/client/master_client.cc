@@ -105,6 +105,31 @@ asio::awaitable<base::Status> MasterClient::SetMode(std::string_view group,
                                              ToJson(change), kCallTimeout));
 }
 
+asio::awaitable<base::Result<RebalanceReply>> MasterClient::Rebalance(
+    const RebalanceRequest& request) {
+  auto reply =
+      co_await http::CallJson(http_, verb::post, "/v1/rebalance", ToJson(request), kCallTimeout);
+  co_return Parsed<RebalanceReply>(address(), std::move(reply), ParseRebalanceReply);
+}
+
+asio::awaitable<base::Result<RebalanceReply>> MasterClient::Drain(std::string_view group,
+                                                                  const RebalanceRequest& request) {
+  auto reply =
+      co_await http::CallJson(http_, verb::post, "/v1/groups/" + std::string(group) + "/drain",
+                              ToJson(request), kCallTimeout);
+  co_return Parsed<RebalanceReply>(address(), std::move(reply), ParseRebalanceReply);
+}
+
+asio::awaitable<base::Status> MasterClient::RemoveGroup(std::string_view group) {
+  co_return StatusOf(co_await http::CallJson(
+      http_, verb::delete_, "/v1/groups/" + std::string(group), json(), kCallTimeout));
+}
+
+asio::awaitable<base::Result<MigrationStatus>> MasterClient::GetMigrations() {
+  auto reply = co_await http::CallJson(http_, verb::get, "/v1/migrations", json(), kCallTimeout);
+  co_return Parsed<MigrationStatus>(address(), std::move(reply), ParseMigrationStatus);
+}
+
 asio::awaitable<void> FollowCluster(MasterClient& client, std::string node, MapObserver on_map) {
   asio::steady_timer pause(co_await asio::this_coro::executor);
   std::optional<uint64_t> version;

@@ -45,6 +45,13 @@ class MasterClient {
   boost::asio::awaitable<base::Result<FailoverReply>> Failover(std::string_view group,
                                                                const FailoverRequest& request);
   boost::asio::awaitable<base::Status> SetMode(std::string_view group, const ModeChange& change);
+  // Rebalancing (docs/scale-out.md): plans moves and, unless a dry run, starts them.
+  boost::asio::awaitable<base::Result<RebalanceReply>> Rebalance(const RebalanceRequest& request);
+  boost::asio::awaitable<base::Result<RebalanceReply>> Drain(std::string_view group,
+                                                             const RebalanceRequest& request);
+  // Refused (kConflict, with the reason) while the group serves slots.
+  boost::asio::awaitable<base::Status> RemoveGroup(std::string_view group);
+  boost::asio::awaitable<base::Result<MigrationStatus>> GetMigrations();
 
   const std::string& address() const { return http_.address(); }
 
