@@ -112,7 +112,19 @@ MasterNode::MasterNode(const MasterOptions& options, base::Registry& metrics)
       nodes_down_(metrics.GetGauge("trellis_master_nodes_down",
                                    "Cache nodes whose probes are failing now.")),
       watches_(metrics.GetGauge("trellis_master_watches",
-                                "Long-polls waiting for the next cluster map now.")) {}
+                                "Long-polls waiting for the next cluster map now.")),
+      slots_done_(metrics.GetGauge("trellis_master_rebalance_slots",
+                                   "Slots of the last rebalance or drain, by state.",
+                                   {{"state", "done"}})),
+      slots_moving_(metrics.GetGauge("trellis_master_rebalance_slots", "", {{"state", "moving"}})),
+      slots_pending_(
+          metrics.GetGauge("trellis_master_rebalance_slots", "", {{"state", "pending"}})),
+      keys_moved_(metrics.GetGauge("trellis_master_rebalance_keys",
+                                   "Keys of the last rebalance or drain: moved, and in all.",
+                                   {{"state", "moved"}})),
+      keys_total_(metrics.GetGauge("trellis_master_rebalance_keys", "", {{"state", "total"}})),
+      move_rate_(metrics.GetGauge("trellis_master_move_rate",
+                                  "Keys per second each group moving slots may move now.")) {}
 
 base::Result<std::unique_ptr<MasterNode>> MasterNode::Start(const MasterOptions& options,
                                                             base::Registry& metrics) {
@@ -583,6 +595,17 @@ asio::awaitable<Rebalancer::SlotLoads> MasterNode::ProbeSlotLoads() {
   co_return loads;
 }
 
+void MasterNode::UpdateRebalanceGauges() {
+  const MigrationStatus status = rebalancer_.Status(map_, slot_loads_);
+  slots_done_.Set(status.slots_done);
+  slots_moving_.Set(status.slots_moving);
+  slots_pending_.Set(
+      std::max<int64_t>(0, int64_t{status.slots_total} - status.slots_done - status.slots_moving));
+  keys_moved_.Set(static_cast<int64_t>(status.keys_moved));
+  keys_total_.Set(static_cast<int64_t>(status.keys_total));
+  move_rate_.Set(static_cast<int64_t>(map_.move_rate()));
+}
+
 void MasterNode::SaveRebalance() {
   if (base::Status saved = store_->SaveRebalance(rebalancer_.ToJson()); !saved) {
     spdlog::error("saving the rebalance: {}", saved.error().message);
@@ -602,9 +625,11 @@ asio::awaitable<void> MasterNode::MigrationLoop() {
         SaveRebalance();
         Publish();
       }
+      UpdateRebalanceGauges();
     } else if (map_.move_rate() != 0) {
       map_.SetMoveRate(0);
       Publish();
+      UpdateRebalanceGauges();
     }
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
   }

@@ -86,7 +86,9 @@ class MasterNode : public daemon::Service {
  public:
   // Metrics (in `metrics`): trellis_master_failovers_total{kind="automatic"|"switchover"},
   // trellis_master_map_version, trellis_master_nodes_down, trellis_master_watches (open
-  // long-polls).
+  // long-polls); of the last rebalance: trellis_master_rebalance_slots{state="done"|
+  // "moving"|"pending"}, trellis_master_rebalance_keys{state="moved"|"total"},
+  // trellis_master_move_rate (keys/s each moving group may move now).
   static base::Result<std::unique_ptr<MasterNode>> Start(const MasterOptions& options,
                                                          base::Registry& metrics);
   ~MasterNode() override;
@@ -133,6 +135,8 @@ class MasterNode : public daemon::Service {
   boost::asio::awaitable<std::optional<std::string>> AskStats(std::string address,
                                                               std::string_view command);
   void SaveRebalance();
+  // The rebalance gauges, from its status now.
+  void UpdateRebalanceGauges();
   // Probes every node once, all at the same time, and records what they answer.
   boost::asio::awaitable<void> ProbeAll();
   // Replaces every main that is down and whose lease ran out, unless its group is busy.
@@ -174,6 +178,8 @@ class MasterNode : public daemon::Service {
   base::Gauge& map_version_;
   base::Gauge& nodes_down_;
   base::Gauge& watches_;
+  base::Gauge &slots_done_, &slots_moving_, &slots_pending_, &keys_moved_, &keys_total_,
+      &move_rate_;
   net::ShardPool pool_{1};
   std::unique_ptr<MapStore> store_;
   ClusterMap map_;
