@@ -114,8 +114,9 @@ TEST_F(MasterTest, NodesTakeTheirRolesAndAccessRoutesByTheMap) {
       3s));
   DaemonProcess status({"cluster", "status", "--master", master_url_});
   ASSERT_TRUE(status.WaitExit(10s).has_value());
-  EXPECT_THAT(status.Log(), ::testing::ContainsRegex("g1 +16384 backup .* [0-9]+\\.[0-9] +up +"));
-  EXPECT_THAT(status.Log(), ::testing::ContainsRegex("g1 +16384 main .* up +" +
+  EXPECT_THAT(status.Log(),
+              ::testing::ContainsRegex("g1 +16384 +[0-9]+ backup .* [0-9]+\\.[0-9] +up +"));
+  EXPECT_THAT(status.Log(), ::testing::ContainsRegex("g1 +16384 +[0-9]+ main .* up +" +
                                                      std::to_string(nodes_[0]->pid())));
   LoopbackClient client(access_port_);
   ASSERT_TRUE(Eventually(
