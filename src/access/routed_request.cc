@@ -174,7 +174,11 @@ void RoutedRequest::Complete(size_t, std::string reply) {
       }
       return;
     case Step::kSource:
-      if (spec_.kind == Kind::kDelete) {
+      if (spec_.kind == Kind::kDelete && error) {
+        // The source's copy must go too, or a read that misses on the target would find
+        // it there: the whole delete again (both halves are idempotent).
+        Retry();
+      } else if (spec_.kind == Kind::kDelete) {
         Deliver(Deleted(first_reply_, spec_.quiet) || !Deleted(reply, spec_.quiet)
                     ? std::move(first_reply_)
                     : std::move(reply));
@@ -208,14 +212,18 @@ void RoutedRequest::Complete(size_t, std::string reply) {
       }
       return;
     case Step::kRemoveSource:
-      Deliver(std::move(first_reply_));
+      if (error) {
+        Retry();  // As for a delete: the source's copy must go.
+      } else {
+        Deliver(std::move(first_reply_));
+      }
       return;
   }
 }
 
 void RoutedRequest::Retry() {
   if (std::chrono::steady_clock::now() - started_ > kGiveUpAfter) {
-    Deliver(spec_.silent_failure ? "" : "SERVER_ERROR stale map: no route after 5 s\r\n");
+    Deliver(spec_.silent_failure ? "" : "SERVER_ERROR no route after 5 s (a move is stalled)\r\n");
     return;
   }
   timer_.expires_after(back_off_);

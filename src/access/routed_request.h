@@ -12,6 +12,8 @@
 //     into B (`mg` from A, a move-in `ms ... X` to B, which a newer value or a tombstone
 //     on B refuses); a delete to B, then to A, answering "deleted" if either was (a
 //     conditional or invalidating delete runs on B after a pull, then removes A's copy).
+//     A delete that fails on A is sent again whole, as a refused one is: A's copy must
+//     not outlive it, or a read that misses on B would find it.
 // A multi-key get part whose keys no longer share one group (or one of whose keys moves)
 // is split into one request per key, merged back into the part's reply.
 //

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/clock.h"
+#include "base/cluster_slot.h"
 #include "net/waker.h"
 #include "proto/memcache/parser.h"
 #include "proto/memcache/request_reader.h"
@@ -88,7 +89,8 @@ asio::awaitable<void> CacheNode::Serve(net::Connection& connection) {
         executor.RejectTooLarge(request, now, &out);
       } else if (map_version && !slot_guard_.Allows(*map_version, request)) {
         out.append(kStaleMapReply);
-      } else if (!write_refusal.empty() && ChangesItems(request)) {
+      } else if (!write_refusal.empty() && ChangesItems(request) &&
+                 !DeletesWhatMovedAway(request)) {
         out.append(write_refusal);
       } else {
         const size_t reply_start = out.size();
@@ -298,13 +300,25 @@ void CacheNode::SetSyncReplication(bool sync) {
   sync_replication_ = sync;
 }
 
+bool CacheNode::DeletesWhatMovedAway(const proto::memcache::Request& request) const {
+  using proto::memcache::Command;
+  return (request.command == Command::kDelete ||
+          (request.command == Command::kMetaDelete && !request.meta.Has('I'))) &&
+         store_.moving(base::ClusterSlotOf(request.key)) == Store::Moving::kOut;
+}
+
 void CacheNode::ApplySlots(const master::ClusterState& map, std::string_view group) {
   slot_guard_.Update(map, group);
   for (const master::SlotRange& range : map.slot_ranges) {
-    const bool incoming = range.target == group;
+    Store::Moving moving = Store::Moving::kNo;
+    if (range.target == group) {
+      moving = Store::Moving::kIn;
+    } else if (range.target && range.group == group) {
+      moving = Store::Moving::kOut;
+    }
     for (uint32_t slot = range.first; slot <= range.last; ++slot) {
-      if (store_.incoming(slot) != incoming) {
-        store_.SetIncoming(slot, incoming);
+      if (store_.moving(slot) != moving) {
+        store_.SetMoving(slot, moving);
       }
     }
   }

@@ -81,8 +81,8 @@ class CacheNode : public daemon::Service {
   void BecomeBackupOf(const boost::asio::ip::tcp::endpoint& main);
   void SetSyncReplication(bool sync);
   // The cluster map's slots as they concern this node's `group`: which versioned
-  // requests it serves (slot_guard.h) and which slots move to it (deletes of their keys
-  // leave tombstones).
+  // requests it serves (slot_guard.h) and which slots move to or from it
+  // (Store::SetMoving).
   void ApplySlots(const master::ClusterState& map, std::string_view group);
   // A main that refuses writes for a moment: the master's switchover.
   void SetFrozen(bool frozen) { write_gate_.SetFrozen(frozen); }
@@ -113,6 +113,11 @@ class CacheNode : public daemon::Service {
       std::string* out, std::vector<std::pair<size_t, size_t>>* write_replies,
       uint64_t* sequence_before);
 
+  // Whether `request` deletes a key of a slot moving away from this node's group: taken
+  // even while the node refuses writes (a new main waiting out its predecessor's lease),
+  // since no client writes such a key here any more and a copy left behind would be read
+  // by the access nodes' fallback reads (docs/scale-out.md).
+  bool DeletesWhatMovedAway(const proto::memcache::Request& request) const;
   // The replication figures of `stats` (ExecutorOptions::replication_stats).
   std::vector<std::pair<const char*, int64_t>> ReplicationStats() const;
 

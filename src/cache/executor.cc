@@ -30,7 +30,7 @@ bool Executor::Execute(const Request& request, uint32_t now, std::string* out) {
     case Command::kDelete: {
       Store::Slot slot = store_.Lock(request.key, now);
       const bool found = slot.Find() != nullptr;
-      slot.Erase();  // Even when not found: a tombstone, if the key's slot is incoming.
+      slot.Erase();  // Even when not found, for a moving slot (Store::Slot::Erase).
       if (found) {
         metrics_.delete_hits.Increment();
         Reply(request, "DELETED", out);

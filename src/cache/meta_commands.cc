@@ -255,7 +255,7 @@ void Executor::MetaDelete(const Request& request, uint32_t now, std::string* out
   if (item == nullptr) {
     code = "NF";
     metrics_.delete_misses.Increment();
-    slot.Erase();  // Leaves a tombstone if the key's slot is incoming.
+    slot.Erase();  // Even when not found, for a moving slot (Store::Slot::Erase).
   } else if (meta.Has('C') && item->cas != MetaUnsigned(request, 'C')) {
     code = "EX";
   } else if (meta.Has('I')) {

@@ -73,6 +73,7 @@ struct SlotMover::State {
                                        "Value bytes this node moved to another group.")),
         waker(executor) {}
 
+  // `self` keeps the state alive while the coroutine runs.
   asio::awaitable<void> Run(std::shared_ptr<State> self);
   // Walks `task`'s slot once, moving what it holds. False if a batch failed.
   asio::awaitable<bool> MoveSlot(const SlotMoveTask& task);
@@ -119,7 +120,7 @@ void SlotMover::Update(std::vector<SlotMoveTask> tasks, uint64_t rate) {
   });
 }
 
-asio::awaitable<void> SlotMover::State::Run(std::shared_ptr<State> self) {
+asio::awaitable<void> SlotMover::State::Run([[maybe_unused]] std::shared_ptr<State> self) {
   for (;;) {
     // The slots still holding keys: the master flips the empty ones.
     const uint64_t seen = generation;

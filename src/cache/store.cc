@@ -80,7 +80,7 @@ struct Store::Stripe {
   std::vector<uint16_t> ghost;
   uint64_t cas_counter = 0;
   std::vector<SlotUsage> slots;  // The stripe's cluster slots, in order.
-  // Keys deleted while their slot was incoming (Store::SetIncoming).
+  // Keys deleted while their slot was incoming (Store::SetMoving).
   std::unordered_set<std::string> tombstones;
 
   std::atomic<uint64_t> items{0}, total_items{0}, evictions{0}, expired{0}, evicted_unfetched{0},
@@ -307,20 +307,21 @@ void Store::Slot::CommitAs(Item* item, uint64_t cas, MutationOp op) {
 }
 
 void Store::Slot::Erase(MutationOp op) {
-  const bool tombstone =
-      op == MutationOp::kDelete && store_.incoming(static_cast<uint32_t>(hash_ % kClusterSlots));
-  if (tombstone) {
+  const Moving moving = op == MutationOp::kDelete
+                            ? store_.moving(static_cast<uint32_t>(hash_ % kClusterSlots))
+                            : Moving::kNo;
+  if (moving == Moving::kIn) {
     stripe_.tombstones.emplace(key_);
   }
   if (ItemRef* link = FindLink()) {
     store_.Remove(stripe_, *link, op, now_);
-  } else if (tombstone) {
+  } else if (moving != Moving::kNo) {
     store_.Emit({0, op, key_, {}, 0, 0, 0, now_});
   }
 }
 
 bool Store::Slot::tombstoned() const {
-  return store_.incoming(static_cast<uint32_t>(hash_ % kClusterSlots)) &&
+  return store_.moving(static_cast<uint32_t>(hash_ % kClusterSlots)) == Moving::kIn &&
          stripe_.tombstones.contains(std::string(key_));
 }
 
@@ -750,12 +751,12 @@ uint64_t Store::ForEachItemOfSlot(uint32_t slot, uint64_t cursor, size_t limit,
   return 0;
 }
 
-void Store::SetIncoming(uint32_t slot, bool incoming) {
+void Store::SetMoving(uint32_t slot, Moving moving) {
   TRELLIS_CHECK(slot < kClusterSlots);
   Stripe& stripe = *stripes_[slot % kStripes];
   std::lock_guard lock(stripe.mu);
-  incoming_[slot].store(incoming, std::memory_order_release);
-  if (!incoming) {
+  moving_[slot].store(moving, std::memory_order_release);
+  if (moving != Moving::kIn) {
     std::erase_if(stripe.tombstones,
                   [slot](const std::string& key) { return HashKey(key) % kClusterSlots == slot; });
   }

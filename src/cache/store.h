@@ -115,8 +115,10 @@ class Store {
     void Discard(Item* item);
 
     // Removes the key's item, if any, reporting `op` to the mutation listener. A client's
-    // delete (kDelete) of a key of an incoming slot also leaves a tombstone, and is
-    // reported even when there was no item, so that the backups keep the tombstone too.
+    // delete (kDelete) of a key of a moving slot is reported even when there was no item:
+    // the backups of the group a slot moves to keep the tombstone it leaves there, and
+    // those of the group it moves from drop a copy the main has moved away but they may
+    // still hold (its removal not yet streamed), which a backup taking over would serve.
     void Erase(MutationOp op = MutationOp::kDelete);
     // Whether a delete left a tombstone for the key while its slot is incoming: a move
     // must not bring the key back (docs/scale-out.md).
@@ -174,11 +176,13 @@ class Store {
                              const std::function<void(const Item&)>& fn);
   SlotUsage UsageOfSlot(uint32_t slot) const;
 
-  // Whether cluster slot `slot` is moving to this node's group: deletes of its keys
-  // leave tombstones. Turning it off drops the slot's tombstones.
-  // REQUIRES: slot < base::kClusterSlots.
-  void SetIncoming(uint32_t slot, bool incoming);
-  bool incoming(uint32_t slot) const { return incoming_[slot].load(std::memory_order_acquire); }
+  // Whether cluster slot `slot` moves, as this node's group sees it: deletes of an
+  // incoming slot's keys leave tombstones, and deletes of any moving slot's keys are
+  // always logged (Slot::Erase). An incoming slot that stops being one drops its
+  // tombstones. REQUIRES: slot < base::kClusterSlots.
+  enum class Moving : uint8_t { kNo, kIn, kOut };
+  void SetMoving(uint32_t slot, Moving moving);
+  Moving moving(uint32_t slot) const { return moving_[slot].load(std::memory_order_acquire); }
 
   StoreStats Stats() const;
   // Classes that hold or held memory, smallest slots first, the large-item class last.
@@ -249,7 +253,7 @@ class Store {
   std::atomic<MutationListener*> listener_{nullptr};
   std::atomic<size_t> sweep_cursor_{0};
   // Per cluster slot; changed under the slot's stripe lock, so a Slot sees it stable.
-  std::unique_ptr<std::atomic<bool>[]> incoming_ { new std::atomic<bool>[ kClusterSlots ]() };
+  std::unique_ptr<std::atomic<Moving>[]> moving_ { new std::atomic<Moving>[ kClusterSlots ]() };
 };
 
 }  // namespace trellis::cache

@@ -3,9 +3,11 @@
 // that take their roles from it (a main and a backup, async replication), and access
 // nodes that route by its map and share the client port (SO_REUSEPORT), so that a client
 // of 127.0.0.1:11211 sees one memcached. Ctrl-C stops everything; logs go to
-// <data>/logs/, the master's URL to <data>/master.url (for `trellis cluster`).
+// <data>/logs/, the master's URL to <data>/master.url and up's admin URL to <data>/up.url
+// (for `trellis cluster`, which asks up to start more groups: up/group_spawner.h).
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,6 +20,7 @@
 #include "master/client/cluster_setup.h"
 #include "net/address.h"
 #include "net/reserved_port.h"
+#include "up/group_spawner.h"
 
 namespace trellis::cli {
 
@@ -81,24 +84,23 @@ base::Status RunUp(daemon::Daemon& daemon, const UpFlags& flags) {
   std::ofstream(flags.data + "/master.url") << master_url << "\n";
 
   // Then two cache nodes per group (the master says which is the main) and the access
-  // nodes. Nodes of an earlier run (other addresses) leave the map.
+  // nodes. Nodes of an earlier run (other addresses) leave the map. Groups added later
+  // come from the spawner (`trellis cluster add-group NAME --spawn`).
+  auto spawner = std::make_shared<up::GroupSpawner>(
+      children, up::GroupSpawnerOptions{master_url, listen.address(), flags.memory_mb, common,
+                                        kStartPatience});
   std::vector<daemon::ChildSpec> specs;
   std::vector<master::GroupPlan> plan;
   for (int g = 1; g <= flags.groups; ++g) {
-    master::GroupPlan& group = plan.emplace_back();
-    group.name = "g" + std::to_string(g);
-    for (const char* member : {"a", "b"}) {
-      TRELLIS_TRY(const tcp::endpoint node, reserve(tcp::endpoint(listen.address(), 0)));
-      const std::string address = net::FormatEndpoint(node);
-      group.nodes.push_back(address);
-      specs.push_back(child(
-          group.name + "-" + member,
-          {"cache", "--listen", address, "--threads", "1", "--memory",
-           std::to_string(flags.memory_mb), "--master", master_url, "--group", group.name},
-          daemon::Listener{group.name + "-" + member, "cache node of group " + group.name, node}));
-    }
+    TRELLIS_TRY(auto group, spawner->Plan("g" + std::to_string(g)));
+    plan.push_back(std::move(group.first));
+    std::move(group.second.begin(), group.second.end(), std::back_inserter(specs));
   }
   TRELLIS_TRY_STATUS(master::ApplyGroupPlan(master_url, plan, kStartPatience));
+  const std::string up_url_file = flags.data + "/up.url";
+  daemon.set_api(up::GroupSpawner::Api(spawner), [up_url_file](const std::string& address) {
+    std::ofstream(up_url_file) << "http://" << address << "\n";
+  });
   for (int a = 1; a <= flags.access_nodes; ++a) {
     std::optional<daemon::Listener> listener;
     if (a == 1) {

@@ -85,6 +85,7 @@ int Daemon::Run(CLI::App& app, bool banner) {
       service->ReportStatus(status);
     }
   };
+  admin_options.api = api_;
   auto admin = admin::AdminServer::Start(admin_options, metrics_);
   if (!admin) {
     DrainAll();
@@ -101,6 +102,9 @@ int Daemon::Run(CLI::App& app, bool banner) {
     spdlog::info("{} listening on {}", listener.name, listen[listener.name]);
   }
   spdlog::info("admin listening on {}", admin_at);
+  if (admin_listening_) {
+    admin_listening_(admin_at);
+  }
   if (banner) {
     fmt::print("Trellis is up.\n");
     for (const Listener& listener : listeners) {

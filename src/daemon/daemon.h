@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "admin/admin_server.h"
 #include "base/metrics.h"
 #include "base/result.h"
 #include "daemon/flags.h"
@@ -43,6 +44,12 @@ class Daemon {
   void Add(std::unique_ptr<Service> service);
   // When root: become `user` once the ports are bound (memcached's -u).
   void set_user(std::string user) { user_ = std::move(user); }
+  // The daemon's own API on its admin endpoint (admin_server.h), and what to do once the
+  // endpoint listens (`trellis up` writes its address down for `trellis cluster`).
+  void set_api(admin::ApiHandler api, std::function<void(const std::string& address)> listening) {
+    api_ = std::move(api);
+    admin_listening_ = std::move(listening);
+  }
 
   // Returns the process exit code. `banner`: print every endpoint for people.
   int Run(CLI::App& app, bool banner);
@@ -55,6 +62,8 @@ class Daemon {
   const std::string kind_;
   const boost::asio::ip::tcp::endpoint admin_;
   std::string user_;
+  admin::ApiHandler api_;
+  std::function<void(const std::string& address)> admin_listening_;
   base::Registry metrics_;
   std::vector<std::unique_ptr<Service>> services_;  // In the order started.
   size_t drained_ = 0;                              // The last drained_ of services_ are drained.

@@ -81,6 +81,9 @@ base::Status Supervisor::Add(std::vector<ChildSpec> children, std::chrono::milli
   std::vector<Listener> started;
   {
     std::lock_guard lock(mu_);
+    if (stopping_) {
+      return base::Unavailable("shutting down: no child is started");
+    }
     for (ChildSpec& spec : children) {
       auto pid = Spawn(spec);
       if (!pid) {
@@ -105,6 +108,7 @@ base::Status Supervisor::Add(std::vector<ChildSpec> children, std::chrono::milli
 }
 
 boost::asio::ip::tcp::endpoint Supervisor::Hold(net::ReservedPort port) {
+  std::lock_guard lock(mu_);
   ports_.push_back(std::move(port));
   return ports_.back().endpoint();
 }

@@ -5,8 +5,9 @@
 // pause. As a service, it lists the addresses its children serve, reports them in
 // /v1/status, and drains by sending SIGTERM to all, waiting, and killing what is left.
 //
-// Thread safety: Add/Stop/Drain from the main thread; children() and ReportStatus from
-// any thread; a reaper thread restarts children.
+// Thread safety: Stop/Drain from the main thread; Add, Hold, children() and ReportStatus
+// from any thread (`trellis up` adds children when asked on its admin endpoint); a
+// reaper thread restarts children.
 #pragma once
 
 #include <sys/types.h>
@@ -73,7 +74,7 @@ class Supervisor : public Service {
   const std::string log_dir_;
   mutable std::mutex mu_;
   std::vector<Child> children_;           // Guarded by mu_.
-  std::vector<net::ReservedPort> ports_;  // Main thread only.
+  std::vector<net::ReservedPort> ports_;  // Guarded by mu_.
   bool stopping_ = false;                 // Guarded by mu_.
   std::thread reaper_;
 };

@@ -74,9 +74,11 @@ std::vector<PlannedMove> PlanRebalance(const RebalanceInput& input) {
   using Entry = std::pair<double, uint32_t>;
   std::vector<std::set<Entry, std::greater<>>> held(input.groups);
   std::vector<double> load(input.groups, 0.0);
+  std::vector<size_t> loaded(input.groups, 0);  // Slots that weigh something.
   for (uint32_t slot = 0; slot < input.owners.size(); ++slot) {
     held[input.owners[slot]].emplace(weights[slot], slot);
     load[input.owners[slot]] += weights[slot];
+    loaded[input.owners[slot]] += weights[slot] > 0 ? 1 : 0;
   }
   auto lightest = [&] {
     return *std::min_element(receivers.begin(), receivers.end(),
@@ -88,6 +90,8 @@ std::vector<PlannedMove> PlanRebalance(const RebalanceInput& input) {
     held[to].emplace(weight, slot);
     load[from] -= weight;
     load[to] += weight;
+    loaded[from] -= weight > 0 ? 1 : 0;
+    loaded[to] += weight > 0 ? 1 : 0;
     moves.push_back({slot, static_cast<uint16_t>(from), static_cast<uint16_t>(to)});
   };
   // Drained groups first: each slot, heaviest first, to the lightest receiver.
@@ -108,8 +112,20 @@ std::vector<PlannedMove> PlanRebalance(const RebalanceInput& input) {
                                            [&](size_t a, size_t b) { return load[a] < load[b]; });
     const size_t light = lightest();
     const double gap = load[heavy] - load[light];
-    // The first entry not heavier than half the gap (the set is ordered heaviest first).
-    auto it = held[heavy].lower_bound({gap / 2, UINT32_MAX});
+    // The slot nearest the mean weight of the heavy group's loaded slots that is not
+    // heavier than half the gap (the set is ordered heaviest first): slots of typical weight leave
+    // the slot counts as even as the data, so that keys written later spread evenly too.
+    const double mean = load[heavy] / static_cast<double>(std::max<size_t>(loaded[heavy], 1));
+    auto it = held[heavy].lower_bound({std::min(gap / 2, mean), UINT32_MAX});
+    // The one just above instead, if it is nearer to the mean (or this one weighs nothing)
+    // and still fits.
+    if (it != held[heavy].begin()) {
+      const auto above = std::prev(it);
+      if (above->first <= gap / 2 &&
+          (it == held[heavy].end() || it->first <= 0 || above->first - mean < mean - it->first)) {
+        it = above;
+      }
+    }
     if (gap <= tolerance || it == held[heavy].end() || it->first <= 0) {
       break;
     }

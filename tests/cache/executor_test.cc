@@ -300,7 +300,7 @@ TEST_F(ExecutorTest, AMoveInStoresOnlyWhereNoItemAndNoTombstoneIsAndIsLoggedAsAM
   RecordingListener log;
   store_.SetMutationListener(&log);
   const uint32_t slot = base::ClusterSlotOf("gone");
-  store_.SetIncoming(slot, true);
+  store_.SetMoving(slot, Store::Moving::kIn);
   // A delete of a key that is not here still leaves a tombstone, and is logged so that
   // the backups keep it too.
   EXPECT_EQ(Run("delete gone\r\n"), "NOT_FOUND\r\n");
@@ -317,8 +317,16 @@ TEST_F(ExecutorTest, AMoveInStoresOnlyWhereNoItemAndNoTombstoneIsAndIsLoggedAsAM
   ASSERT_EQ(reply.substr(0, 12), "STORED\r\nHD c");
   EXPECT_GT(std::stoull(reply.substr(12)), 77u);
 
+  // A slot moving away logs deletes of keys it does not hold (its backups may), and
+  // keeps no tombstone.
+  store_.SetMoving(slot, Store::Moving::kOut);
+  const size_t logged = log.ops.size();
+  EXPECT_EQ(Run("md gone\r\n"), "NF\r\n");
+  ASSERT_EQ(log.ops.size(), logged + 1);
+  EXPECT_EQ(log.ops.back(), MutationOp::kDelete);
+
   // Once the slot has arrived, its tombstones go.
-  store_.SetIncoming(slot, false);
+  store_.SetMoving(slot, Store::Moving::kNo);
   EXPECT_EQ(Run("ms gone 2 X\r\nhi\r\n"), "HD\r\n");
   EXPECT_EQ(Run("mg gone X\r\n"), "CLIENT_ERROR invalid flag\r\n") << "ms only";
   store_.SetMutationListener(nullptr);
