@@ -43,7 +43,10 @@ Outcome StoreItem(Store::Slot& slot, const StoreArgs& args, uint64_t* cas) {
       }
       break;
     case StoreMode::kMoveIn:
-      if (old != nullptr || slot.tombstoned()) {
+      // Only into a slot moving here: a move that comes after the slot's move ended (the
+      // mover read the key before a client deleted it, and the tombstones are gone now)
+      // must not bring it back.
+      if (old != nullptr || !slot.incoming() || slot.tombstoned()) {
         return Outcome::kNotStored;
       }
       break;

@@ -13,7 +13,8 @@
 
 namespace trellis::cache {
 
-// kMoveIn: a slot move's store (meta X): an add that a tombstone also refuses.
+// kMoveIn: a slot move's store (meta X): an add, into a slot moving to this node's group
+// only, that a tombstone also refuses.
 enum class StoreMode { kSet, kAdd, kReplace, kAppend, kPrepend, kCas, kMoveIn };
 enum class Outcome { kStored, kNotStored, kExists, kNotFound, kNoMemory };
 

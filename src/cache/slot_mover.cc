@@ -75,8 +75,9 @@ struct SlotMover::State {
 
   // `self` keeps the state alive while the coroutine runs.
   asio::awaitable<void> Run(std::shared_ptr<State> self);
-  // Walks `task`'s slot once, moving what it holds. False if a batch failed.
-  asio::awaitable<bool> MoveSlot(const SlotMoveTask& task);
+  // Moves `batch` to `target` at the rate, and empties it. False if that failed.
+  asio::awaitable<bool> Flush(const std::string& target, std::vector<MovingItem>* batch,
+                              size_t* bytes);
   // Copies `batch` to `target`, then deletes here what the target answered for.
   asio::awaitable<bool> Transfer(const std::string& target, const std::vector<MovingItem>& batch);
   asio::awaitable<bool> Connect(const std::string& target);
@@ -121,61 +122,71 @@ void SlotMover::Update(std::vector<SlotMoveTask> tasks, uint64_t rate) {
 }
 
 asio::awaitable<void> SlotMover::State::Run([[maybe_unused]] std::shared_ptr<State> self) {
+  std::vector<MovingItem> batch;
   for (;;) {
-    // The slots still holding keys: the master flips the empty ones.
+    // One walk over the slots still holding keys (the master flips the empty ones); a
+    // batch takes keys of several slots when they are small.
     const uint64_t seen = generation;
-    bool moved_all = true;
+    bool moved_any = false;
     bool failed = false;
-    for (size_t i = 0; i < tasks.size() && !Changed(seen) && may_move(); ++i) {
+    size_t batch_bytes = 0;
+    std::string batch_target;
+    batch.clear();
+    for (size_t i = 0; i < tasks.size() && !failed && !Changed(seen) && may_move(); ++i) {
       const SlotMoveTask task = tasks[i];
       if (store.UsageOfSlot(task.slot).items == 0) {
         continue;
       }
-      moved_all = false;
-      if (!co_await MoveSlot(task)) {
-        failed = true;
-        break;
+      moved_any = true;
+      if (!batch.empty() && task.target != batch_target) {
+        failed = !co_await Flush(batch_target, &batch, &batch_bytes);
       }
+      batch_target = task.target;
+      uint64_t cursor = 0;
+      do {
+        const size_t room = kBatchKeys - std::min(batch.size(), kBatchKeys - 1);
+        cursor = store.ForEachItemOfSlot(
+            task.slot, cursor, room, [&batch, &batch_bytes](const Item& item) {
+              // Past the budget, the rest of this run of buckets waits for the next walk.
+              if (batch_bytes >= kBatchBytes || item.stale) {
+                return;
+              }
+              batch.push_back({std::string(item.key()), std::string(item.value()),
+                               item.client_flags, item.exptime, item.cas, item.key_binary != 0});
+              batch_bytes += item.value_length;
+            });
+        if (batch.size() >= kBatchKeys || batch_bytes >= kBatchBytes) {
+          failed = !co_await Flush(batch_target, &batch, &batch_bytes);
+        }
+      } while (cursor != 0 && !failed && !Changed(seen));
+    }
+    if (!batch.empty() && !failed && !Changed(seen) && may_move()) {
+      failed = !co_await Flush(batch_target, &batch, &batch_bytes);
     }
     if (Changed(seen)) {
       continue;
     }
-    if (moved_all || failed || !may_move()) {
+    if (!moved_any || failed || !may_move()) {
       // Nothing to do until the tasks change; look again now and then for items that
       // were stored meanwhile by clients that bypass the access nodes.
-      co_await waker.WaitUntil(Clock::now() + (moved_all && !failed ? kPause * 5 : kPause));
+      co_await waker.WaitUntil(Clock::now() + (!moved_any && !failed ? kPause * 5 : kPause));
     }
   }
 }
 
-asio::awaitable<bool> SlotMover::State::MoveSlot(const SlotMoveTask& task) {
+asio::awaitable<bool> SlotMover::State::Flush(const std::string& target,
+                                              std::vector<MovingItem>* batch, size_t* bytes) {
   const uint64_t seen = generation;
-  uint64_t cursor = 0;
-  std::vector<MovingItem> batch;
-  do {
-    size_t batch_bytes = 0;
-    batch.clear();
-    cursor = store.ForEachItemOfSlot(
-        task.slot, cursor, kBatchKeys, [&batch, &batch_bytes](const Item& item) {
-          // Past the budget, the rest of this run of buckets waits for the next walk.
-          if (batch_bytes >= kBatchBytes || item.stale) {
-            return;
-          }
-          batch.push_back({std::string(item.key()), std::string(item.value()), item.client_flags,
-                           item.exptime, item.cas, item.key_binary != 0});
-          batch_bytes += item.value_length;
-        });
-    if (!batch.empty()) {
-      co_await Throttle(batch.size());
-      if (Changed(seen) || !may_move()) {
-        co_return true;
-      }
-      if (!co_await Transfer(task.target, batch)) {
-        co_return false;
-      }
-    }
-  } while (cursor != 0 && !Changed(seen));
-  co_return true;
+  co_await Throttle(batch->size());
+  // Moves changed meanwhile (a slot may have flipped, the node may be no main): the walk
+  // starts again from what the map says now.
+  bool moved = true;
+  if (!Changed(seen) && may_move()) {  // Not `a && co_await`: g++ 12 evaluates it anyway.
+    moved = co_await Transfer(target, *batch);
+  }
+  batch->clear();
+  *bytes = 0;
+  co_return moved;
 }
 
 asio::awaitable<void> SlotMover::State::Throttle(size_t keys) {

@@ -207,6 +207,17 @@ void Executor::Stats(const Request& request, uint32_t now, std::string* out) {
         stat(prefix + "bytes", usage.bytes);
       }
     }
+  } else if (group == "moving") {
+    // The slots this node's group is moving away, as its map says, empty ones included:
+    // what the master watches to end each move (docs/scale-out.md).
+    for (uint32_t slot = 0; slot < base::kClusterSlots; ++slot) {
+      if (store_.moving(slot) == Store::Moving::kOut) {
+        const SlotUsage usage = store_.UsageOfSlot(slot);
+        const std::string prefix = "slot:" + std::to_string(slot) + ":";
+        stat(prefix + "items", usage.items);
+        stat(prefix + "bytes", usage.bytes);
+      }
+    }
   } else if (group == "reset") {
     metrics_.Reset(store_.Stats());
     out->append("RESET\r\n");

@@ -320,9 +320,12 @@ void Store::Slot::Erase(MutationOp op) {
   }
 }
 
+bool Store::Slot::incoming() const {
+  return store_.moving(static_cast<uint32_t>(hash_ % kClusterSlots)) == Moving::kIn;
+}
+
 bool Store::Slot::tombstoned() const {
-  return store_.moving(static_cast<uint32_t>(hash_ % kClusterSlots)) == Moving::kIn &&
-         stripe_.tombstones.contains(std::string(key_));
+  return incoming() && stripe_.tombstones.contains(std::string(key_));
 }
 
 void Store::Slot::SetExptime(uint32_t exptime) {

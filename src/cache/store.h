@@ -120,6 +120,9 @@ class Store {
     // those of the group it moves from drop a copy the main has moved away but they may
     // still hold (its removal not yet streamed), which a backup taking over would serve.
     void Erase(MutationOp op = MutationOp::kDelete);
+    // Whether the key's slot is moving to this node's group (Store::SetMoving): only then
+    // does a move bring keys of it here.
+    bool incoming() const;
     // Whether a delete left a tombstone for the key while its slot is incoming: a move
     // must not bring the key back (docs/scale-out.md).
     bool tombstoned() const;

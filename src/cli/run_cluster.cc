@@ -4,13 +4,14 @@
 // `trellis up` started from this directory (the URL in ./trellis-data/master.url).
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/as_tuple.hpp>
@@ -33,8 +34,9 @@ struct ClusterFlags {
   std::string master;
   std::string data = "trellis-data";
   bool json = false;
-  std::string name;  // add-group, failover, set-mode: the group; remove-node: the address.
-  std::string mode;  // set-mode
+  std::string name;    // add-group, failover, set-mode: the group; remove-node: the address.
+  std::string mode;    // set-mode
+  bool spawn = false;  // add-group: `trellis up` starts its nodes.
   // rebalance, drain:
   std::optional<uint64_t> max_rate;
   bool dry_run = false;
@@ -43,35 +45,66 @@ struct ClusterFlags {
 
 // How often --wait asks for progress.
 constexpr std::chrono::seconds kProgressInterval{1};
+// Starting a group's nodes takes up to 10 s each.
+constexpr std::chrono::seconds kSpawnTimeout{30};
+
+// The URL `trellis up` wrote to <data>/`file`.
+base::Result<std::string> UrlOfUp(const ClusterFlags& flags, const std::string& file) {
+  std::string url;
+  std::ifstream in(flags.data + "/" + file);
+  if (!std::getline(in, url)) {
+    return base::InvalidArgument("no " + flags.data + "/" + file +
+                                 " (is `trellis up` running here?)");
+  }
+  return url;
+}
 
 base::Result<std::string> MasterUrl(const ClusterFlags& flags) {
   if (!flags.master.empty()) {
     return flags.master;
   }
-  std::string url;
-  std::ifstream file(flags.data + "/master.url");
-  if (!std::getline(file, url)) {
-    return base::InvalidArgument("no --master, and no " + flags.data +
-                                 "/master.url (is `trellis up` running here?)");
+  return UrlOfUp(flags, "master.url");
+}
+
+// Asks `trellis up` to add a group and start its nodes (up/group_spawner.h).
+asio::awaitable<base::Status> SpawnGroup(const ClusterFlags& flags) {
+  TRELLIS_CO_TRY(const std::string url, UrlOfUp(flags, "up.url"));
+  auto up = http::Client::ForUrl(co_await asio::this_coro::executor, url);
+  if (!up) {
+    co_return base::InvalidArgument("bad URL in " + flags.data + "/up.url: " + url);
   }
-  return url;
+  const master::NewGroup group{flags.name};
+  auto reply = co_await http::CallJson(*up, http::beast_http::verb::post, "/v1/groups",
+                                       master::ToJson(group), kSpawnTimeout);
+  if (!reply) {
+    co_return reply.error();
+  }
+  co_return base::Status();
+}
+
+// What a group holds: its main's items as the main's last probe said; "-" without a main.
+std::string GroupItems(const master::GroupState& group) {
+  const master::NodeState* main = group.main ? group.FindNode(*group.main) : nullptr;
+  return main != nullptr ? std::to_string(main->items) : "-";
 }
 
 void PrintStatus(const master::ClusterState& map) {
   fmt::print("cluster map version {}\n", map.version);
-  fmt::print("{:<22} {:<10} {:>6} {:>9} {:<7} {:>6} {:<6} {:>12} {:>10} {:>6} {:<6} {}\n",
+  fmt::print("{:<22} {:<10} {:>6} {:>10} {:<7} {:>6} {:<6} {:>12} {:>10} {:>6} {:<6} {}\n",
              "ADDRESS", "GROUP", "SLOTS", "ITEMS", "ROLE", "EPOCH", "MODE", "SEQUENCE", "LAG",
              "LAG S", "HEALTH", "PID");
   for (const master::GroupState& group : map.groups) {
+    // SLOTS and ITEMS are the group's, on each of its rows.
     const uint32_t slots = map.SlotCount(group.name);
+    const std::string items = GroupItems(group);
     if (group.nodes.empty()) {
-      fmt::print("{:<22} {:<10} {:>6} (no nodes)\n", "-", group.name, slots);
+      fmt::print("{:<22} {:<10} {:>6} {:>10} (no nodes)\n", "-", group.name, slots, items);
     }
     for (const master::NodeState& node : group.nodes) {
       // Seconds behind the main (its last heartbeat's age); "-" before the first one.
-      fmt::print("{:<22} {:<10} {:>6} {:>9} {:<7} {:>6} {:<6} {:>12} {:>10} {:>6} {:<6} {}\n",
-                 node.address, group.name, slots, node.items, master::RoleName(node.role),
-                 group.epoch, master::WriteModeName(group.mode), node.sequence, node.lag,
+      fmt::print("{:<22} {:<10} {:>6} {:>10} {:<7} {:>6} {:<6} {:>12} {:>10} {:>6} {:<6} {}\n",
+                 node.address, group.name, slots, items, master::RoleName(node.role), group.epoch,
+                 master::WriteModeName(group.mode), node.sequence, node.lag,
                  node.lag_ms ? fmt::format("{:.1f}", *node.lag_ms / 1000.0) : "-",
                  node.healthy ? "up" : "DOWN", node.pid != 0 ? std::to_string(node.pid) : "-");
     }
@@ -94,24 +127,50 @@ void PrintPlan(const master::RebalanceReply& plan) {
              plan.bytes, plan.started ? "" : " (not started)");
 }
 
+// One line: how far the moves are.
+std::string Progress(const master::MigrationStatus& status) {
+  const std::string_view state = status.error ? "failed" : status.active ? "moving" : "done";
+  std::string line = fmt::format("{}: {}/{} slots", state, status.slots_done, status.slots_total);
+  if (status.active) {
+    line += fmt::format(" ({} moving)", status.slots_moving);
+  }
+  line += fmt::format(", {}/{} keys, {}/{} bytes, {:.0f} keys/s (at most {})", status.keys_moved,
+                      status.keys_total, status.bytes_moved, status.bytes_total,
+                      status.keys_per_second, status.max_rate);
+  if (status.active) {
+    line += status.eta_seconds ? fmt::format(", {:.0f} s left", *status.eta_seconds)
+                               : ", time left unknown";
+  }
+  return line;
+}
+
 void PrintMigrations(const master::MigrationStatus& status) {
-  fmt::print("{}: {}/{} slots ({} moving), {}/{} keys, {}/{} bytes, {:.0f} keys/s{}{}\n",
-             status.active ? "moving" : "done", status.slots_done, status.slots_total,
-             status.slots_moving, status.keys_moved, status.keys_total, status.bytes_moved,
-             status.bytes_total, status.keys_per_second,
-             status.eta_seconds ? fmt::format(", {:.0f} s left", *status.eta_seconds) : "",
-             status.error ? ", failed: " + *status.error : "");
+  if (!status.active && !status.error && status.slots_total == 0 && status.draining.empty()) {
+    fmt::print("no moves: nothing has been rebalanced or drained\n");
+    return;
+  }
+  fmt::print("{}\n", Progress(status));
   if (!status.draining.empty()) {
-    fmt::print("drained groups: {}\n", fmt::join(status.draining, " "));
+    const std::string_view drained = status.error    ? "draining (stopped)"
+                                     : status.active ? "draining"
+                                                     : "drained";
+    fmt::print("{}: {}\n", drained, fmt::join(status.draining, " "));
+  }
+  if (status.error) {
+    fmt::print("error: {}\n", *status.error);
   }
 }
 
-// Prints progress until the moves are done; an error if one failed.
-asio::awaitable<base::Result<master::MigrationStatus>> WaitForMoves(master::MasterClient& client) {
+// Prints a progress line (unless `quiet`) every kProgressInterval until the moves are
+// done, then the whole status; an error if they failed.
+asio::awaitable<base::Result<master::MigrationStatus>> WaitForMoves(master::MasterClient& client,
+                                                                    bool quiet) {
   asio::steady_timer pause(co_await asio::this_coro::executor);
   for (;;) {
     TRELLIS_CO_TRY(auto status, co_await client.GetMigrations());
-    if (isatty(STDOUT_FILENO) || !status.active) {
+    if (!quiet && status.active) {
+      fmt::print("{}\n", Progress(status));
+    } else if (!quiet) {
       PrintMigrations(status);
     }
     if (status.error) {
@@ -139,6 +198,9 @@ asio::awaitable<base::Result<nlohmann::json>> Act(master::MasterClient& client,
   if (action == "status") {
     TRELLIS_CO_TRY(auto map, co_await client.GetCluster());
     co_return master::ToJson(map);
+  }
+  if (action == "add-group" && flags.spawn) {
+    co_return done(co_await SpawnGroup(flags));
   }
   if (action == "add-group") {
     const master::NewGroup group{flags.name};
@@ -173,8 +235,9 @@ asio::awaitable<base::Result<nlohmann::json>> Act(master::MasterClient& client,
       PrintPlan(plan);
     }
     if (flags.wait && plan.started) {
-      TRELLIS_CO_TRY(auto status, co_await WaitForMoves(client));
-      co_return master::ToJson(status);
+      TRELLIS_CO_TRY(auto status, co_await WaitForMoves(client, flags.json));
+      co_return nlohmann::json{{"plan", master::ToJson(plan)},
+                               {"migrations", master::ToJson(status)}};
     }
     co_return master::ToJson(plan);
   }
@@ -240,12 +303,14 @@ Command AddClusterCommand(CLI::App& parent) {
     return sub;
   };
   add("status",
-      "groups and nodes: address, group, slots, items, role, epoch, mode, sequence, lag, health, "
-      "pid");
-  add("add-group",
-      "add a group (it serves no slot until slots move to it, unless no node has joined yet)")
-      ->add_option("NAME", flags->name, "group name")
-      ->required();
+      "groups and nodes: address, group, the group's slots and items (its main's), role, epoch, "
+      "mode, sequence, lag, health, pid");
+  CLI::App* add_group =
+      add("add-group",
+          "add a group (it serves no slot until slots move to it, unless no node has joined yet)");
+  add_group->add_option("NAME", flags->name, "group name")->required();
+  add_group->add_flag("--spawn", flags->spawn,
+                      "have `trellis up` (running with --data) start a main and a backup for it");
   add("remove-node", "remove a node from the map")
       ->add_option("ADDRESS", flags->name, "HOST:PORT of the node")
       ->required();
@@ -259,20 +324,27 @@ Command AddClusterCommand(CLI::App& parent) {
       ->required();
   auto moves = [&flags](CLI::App* sub) {
     sub->add_option("--max-rate", flags->max_rate,
-                    "keys per second over the whole cluster (default: 50000)");
+                    "keys per second over the whole cluster, shared by the groups whose slots "
+                    "move (default: 50000)")
+        ->check(CLI::Range(uint64_t{1}, std::numeric_limits<uint64_t>::max()));
     sub->add_flag("--dry-run", flags->dry_run, "print the plan, move nothing");
     sub->add_flag("--wait", flags->wait,
-                  "print progress until the moves are done; exit non-zero if they fail");
+                  "print progress every second until the moves are done; exit non-zero if they "
+                  "fail");
     return sub;
   };
   moves(add("rebalance",
-            "move slots so that the groups hold about the same (items, bytes and slots), "
-            "with as few moves as it takes; clients see no loss"));
-  moves(add("drain", "move every slot off a group (then remove-group can remove it)"))
+            "move slots so that the groups hold about the same (items, bytes, then slots), "
+            "with as few moves as it takes, while clients keep reading and writing; prints the "
+            "plan: from -> to, slots, items, bytes"));
+  moves(add("drain",
+            "move every slot off a group, while clients keep reading and writing (then "
+            "remove-group removes it); prints the plan"))
       ->add_option("GROUP", flags->name, "group name")
       ->required();
   add("migrations",
-      "progress of the last rebalance or drain: slots, keys and bytes moved, rate, time left");
+      "the last rebalance or drain: running or not, slots done, keys and bytes moved, rate, time "
+      "left, drained groups, why it failed (--json: the master's JSON)");
   CLI::App* mode = add("set-mode", "set a group's write mode");
   mode->add_option("GROUP", flags->name, "group name")->required();
   mode->add_option("MODE", flags->mode, "async or sync")

@@ -545,26 +545,36 @@ asio::awaitable<void> MasterNode::ProbeLoop() {
   }
 }
 
-asio::awaitable<Rebalancer::SlotLoads> MasterNode::ProbeSlotLoads() {
-  // Every main at once; each slot then takes what its group's main said of it.
-  std::vector<std::string> mains;
-  for (const GroupInfo& group : map_.groups()) {
-    const NodeInfo* main = map_.MainOf(group.name);
-    mains.push_back(main != nullptr ? main->address : "");
+asio::awaitable<Rebalancer::SlotLoads> MasterNode::ProbeSlotLoads(bool moving_only) {
+  // The mains asked, all at once: every one, or those of groups moving slots away.
+  std::vector<bool> asked(map_.groups().size(), !moving_only);
+  for (const SlotState& slot : map_.slots()) {
+    asked[slot.group] = asked[slot.group] || slot.target != SlotState::kNoGroup;
+  }
+  std::vector<const NodeInfo*> mains;
+  for (size_t i = 0; i < map_.groups().size(); ++i) {
+    mains.push_back(asked[i] ? map_.MainOf(map_.groups()[i].name) : nullptr);
+  }
+  std::vector<std::string> addresses;
+  for (const NodeInfo* main : mains) {
+    addresses.push_back(main != nullptr ? main->address : "");
   }
   std::vector<std::optional<std::string>> replies(mains.size());
+  const std::string_view command = moving_only ? "stats moving\r\n" : "stats slots\r\n";
   co_await AllAtOnce(mains.size(), [&](size_t i) -> asio::awaitable<void> {
-    if (!mains[i].empty()) {
-      replies[i] = co_await AskStats(mains[i], "stats slots\r\n");
+    if (!addresses[i].empty()) {
+      replies[i] = co_await AskStats(addresses[i], command);
     }
   });
-  // Per group: each slot's load, from lines "STAT slot:N:items X" and "STAT slot:N:bytes X".
-  std::vector<std::vector<SlotLoad>> per_group(mains.size());
+  // Per group: the slots its main reported ("STAT slot:N:items X", "STAT slot:N:bytes X").
+  // `stats slots` leaves out empty slots; `stats moving` reports only moving ones.
+  std::vector<std::vector<std::optional<SlotLoad>>> per_group(mains.size());
   for (size_t i = 0; i < mains.size(); ++i) {
     if (!replies[i]) {
       continue;
     }
-    per_group[i].resize(ClusterState::kSlots);
+    per_group[i].assign(ClusterState::kSlots,
+                        moving_only ? std::nullopt : std::optional<SlotLoad>(SlotLoad{}));
     std::string_view rest = *replies[i];
     constexpr std::string_view kPrefix = "STAT slot:";
     for (size_t at = rest.find(kPrefix); at != std::string_view::npos;
@@ -582,14 +592,22 @@ asio::awaitable<Rebalancer::SlotLoads> MasterNode::ProbeSlotLoads() {
       if (slot >= ClusterState::kSlots) {
         continue;
       }
-      (what == "items" ? per_group[i][slot].items : per_group[i][slot].bytes) = number;
+      std::optional<SlotLoad>& load = per_group[i][slot];
+      if (!load) {
+        load = SlotLoad{};
+      }
+      (what == "items" ? load->items : load->bytes) = number;
     }
   }
+  // A moving slot's load counts only from a main that holds the map of its last step (so
+  // it knows the slot moves, and its "nothing left" means the move is done).
   Rebalancer::SlotLoads loads(map_.slots().size());
   for (uint32_t slot = 0; slot < map_.slots().size(); ++slot) {
-    const uint16_t group = map_.slots()[slot].group;
-    if (group < per_group.size() && !per_group[group].empty()) {
-      loads[slot] = per_group[group][slot];
+    const SlotState& state = map_.slots()[slot];
+    const NodeInfo* main = state.group < mains.size() ? mains[state.group] : nullptr;
+    if (main != nullptr && !per_group[state.group].empty() &&
+        (state.target == SlotState::kNoGroup || main->map_version >= state.since)) {
+      loads[slot] = per_group[state.group][slot];
     }
   }
   co_return loads;
@@ -617,7 +635,7 @@ asio::awaitable<void> MasterNode::MigrationLoop() {
   while (!stopping_) {
     timer.expires_after(std::chrono::milliseconds(100));
     if (rebalancer_.Active(map_)) {
-      slot_loads_ = co_await ProbeSlotLoads();
+      slot_loads_ = co_await ProbeSlotLoads(/*moving_only=*/true);
       if (stopping_) {
         break;
       }
@@ -677,7 +695,10 @@ asio::awaitable<Response> MasterNode::Drain(const Request& request) {
 
 asio::awaitable<Response> MasterNode::PlanAndStart(const RebalanceRequest& request,
                                                    std::vector<std::string> draining) {
-  const Rebalancer::SlotLoads loads = co_await ProbeSlotLoads();
+  if (request.max_rate == 0u) {
+    co_return Response::Error(base::InvalidArgument("max_rate: at least 1 key a second"));
+  }
+  const Rebalancer::SlotLoads loads = co_await ProbeSlotLoads(/*moving_only=*/false);
   std::erase_if(draining,
                 [this](const std::string& group) { return map_.FindGroup(group) == nullptr; });
   RebalanceInput input;
@@ -715,7 +736,7 @@ asio::awaitable<Response> MasterNode::PlanAndStart(const RebalanceRequest& reque
     ++transfer.slots;
     transfer.items += loads[move.slot]->items;
     transfer.bytes += loads[move.slot]->bytes;
-    moves.push_back({move.slot, transfer.to});
+    moves.push_back({move.slot, transfer.to, *loads[move.slot]});
   }
   for (auto& [groups, transfer] : transfers) {
     reply.slots += transfer.slots;
@@ -725,7 +746,7 @@ asio::awaitable<Response> MasterNode::PlanAndStart(const RebalanceRequest& reque
   }
   if (!request.dry_run && !moves.empty()) {
     rebalancer_.Start(std::move(moves), request.max_rate.value_or(Rebalancer::kDefaultRate),
-                      reply.items, reply.bytes, std::move(draining));
+                      std::move(draining));
     SaveRebalance();
     reply.started = true;
     spdlog::info("rebalance: {} slots ({} items) to move", reply.slots, reply.items);

@@ -128,8 +128,9 @@ class MasterNode : public daemon::Service {
   boost::asio::awaitable<void> ProbeLoop();
   // Takes running moves on while there are any (rebalancer.h).
   boost::asio::awaitable<void> MigrationLoop();
-  // What every slot holds at its group's main (`stats slots`).
-  boost::asio::awaitable<Rebalancer::SlotLoads> ProbeSlotLoads();
+  // What every slot holds at its group's main (`stats slots`), or, `moving_only`, what the
+  // slots moving away hold at their source's main (`stats moving`: cheap while moves run).
+  boost::asio::awaitable<Rebalancer::SlotLoads> ProbeSlotLoads(bool moving_only);
   // Sends `command` to a node's memcached port and reads the reply up to its END line;
   // nullopt if the node does not answer within a probe interval.
   boost::asio::awaitable<std::optional<std::string>> AskStats(std::string address,

@@ -30,18 +30,21 @@ bool GroupHolds(const ClusterMap& map, const std::string& group, uint64_t versio
 
 }  // namespace
 
-void Rebalancer::Start(std::vector<PendingMove> moves, uint64_t max_rate, uint64_t items,
-                       uint64_t bytes, std::vector<std::string> draining) {
+void Rebalancer::Start(std::vector<PendingMove> moves, uint64_t max_rate,
+                       std::vector<std::string> draining) {
   planned_.clear();
+  items_total_ = 0;
+  bytes_total_ = 0;
   for (const PendingMove& move : moves) {
-    planned_.push_back(move.slot);
+    planned_[move.slot] = move.load;
+    items_total_ += move.load.items;
+    bytes_total_ += move.load.bytes;
   }
   pending_ = std::move(moves);
   max_rate_ = max_rate;
-  items_total_ = items;
-  bytes_total_ = bytes;
   draining_ = std::move(draining);
   started_ms_ = UnixMillis();
+  finished_ms_ = 0;
   error_.reset();
 }
 
@@ -113,6 +116,9 @@ bool Rebalancer::Step(ClusterMap& map, const SlotLoads& loads) {
     }
   }
   map.SetMoveRate(sources.empty() ? 0 : std::max<uint64_t>(max_rate_ / sources.size(), 1));
+  if (finished_ms_ == 0 && started_ms_ != 0 && !Active(map)) {
+    finished_ms_ = UnixMillis();
+  }
   return map.version() != version_before;
 }
 
@@ -128,9 +134,13 @@ MigrationStatus Rebalancer::Status(const ClusterMap& map, const SlotLoads& loads
   uint64_t items_left = 0;
   uint64_t bytes_left = 0;
   auto count_left = [&](uint32_t slot) {
+    const auto planned = planned_.find(slot);
     if (slot < loads.size() && loads[slot]) {
       items_left += loads[slot]->items;
       bytes_left += loads[slot]->bytes;
+    } else if (planned != planned_.end()) {
+      items_left += planned->second.items;
+      bytes_left += planned->second.bytes;
     }
   };
   for (const PendingMove& move : pending_) {
@@ -146,7 +156,8 @@ MigrationStatus Rebalancer::Status(const ClusterMap& map, const SlotLoads& loads
   status.slots_done = status.slots_total > not_done ? status.slots_total - not_done : 0;
   status.keys_moved = items_total_ > items_left ? items_total_ - items_left : 0;
   status.bytes_moved = bytes_total_ > bytes_left ? bytes_total_ - bytes_left : 0;
-  const double seconds = static_cast<double>(UnixMillis() - started_ms_) / 1000.0;
+  const double seconds =
+      static_cast<double>((finished_ms_ != 0 ? finished_ms_ : UnixMillis()) - started_ms_) / 1000.0;
   if (seconds > 0 && started_ms_ != 0) {
     status.keys_per_second = static_cast<double>(status.keys_moved) / seconds;
   }
@@ -159,12 +170,16 @@ MigrationStatus Rebalancer::Status(const ClusterMap& map, const SlotLoads& loads
 nlohmann::json Rebalancer::ToJson() const {
   nlohmann::json pending = nlohmann::json::array();
   for (const PendingMove& move : pending_) {
-    pending.push_back({move.slot, move.target});
+    pending.push_back({move.slot, move.target, move.load.items, move.load.bytes});
   }
-  nlohmann::json json = {{"pending", pending},       {"planned", planned_},
-                         {"max_rate", max_rate_},    {"items", items_total_},
-                         {"bytes", bytes_total_},    {"draining", draining_},
-                         {"started_ms", started_ms_}};
+  nlohmann::json planned = nlohmann::json::array();
+  for (const auto& [slot, load] : planned_) {
+    planned.push_back({slot, load.items, load.bytes});
+  }
+  nlohmann::json json = {{"pending", pending},        {"planned", planned},
+                         {"max_rate", max_rate_},     {"items", items_total_},
+                         {"bytes", bytes_total_},     {"draining", draining_},
+                         {"started_ms", started_ms_}, {"finished_ms", finished_ms_}};
   if (error_) {
     json["error"] = *error_;
   }
@@ -175,14 +190,20 @@ base::Result<Rebalancer> Rebalancer::FromJson(const nlohmann::json& json) {
   Rebalancer rebalancer;
   try {
     for (const auto& move : json.at("pending")) {
-      rebalancer.pending_.push_back({move.at(0).get<uint32_t>(), move.at(1).get<std::string>()});
+      rebalancer.pending_.push_back(
+          {move.at(0).get<uint32_t>(), move.at(1).get<std::string>(),
+           SlotLoad{move.at(2).get<uint64_t>(), move.at(3).get<uint64_t>()}});
     }
-    rebalancer.planned_ = json.at("planned").get<std::vector<uint32_t>>();
+    for (const auto& slot : json.at("planned")) {
+      rebalancer.planned_[slot.at(0).get<uint32_t>()] =
+          SlotLoad{slot.at(1).get<uint64_t>(), slot.at(2).get<uint64_t>()};
+    }
     rebalancer.max_rate_ = json.at("max_rate").get<uint64_t>();
     rebalancer.items_total_ = json.at("items").get<uint64_t>();
     rebalancer.bytes_total_ = json.at("bytes").get<uint64_t>();
     rebalancer.draining_ = json.at("draining").get<std::vector<std::string>>();
     rebalancer.started_ms_ = json.at("started_ms").get<int64_t>();
+    rebalancer.finished_ms_ = json.at("finished_ms").get<int64_t>();
     if (json.contains("error")) {
       rebalancer.error_ = json.at("error").get<std::string>();
     }

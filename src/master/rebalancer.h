@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,6 +36,7 @@ namespace trellis::master {
 struct PendingMove {
   uint32_t slot = 0;
   std::string target;
+  SlotLoad load;  // What the slot held when planned.
 };
 
 class Rebalancer {
@@ -43,15 +45,14 @@ class Rebalancer {
   // small items move in about 20 s.
   static constexpr uint64_t kDefaultRate = 50'000;
   // Slots moving at once: enough to keep every mover busy while a batch's last slots
-  // finish, few enough that dual routing touches a small part of the keys.
-  static constexpr size_t kMaxMovingSlots = 512;
+  // finish, few enough that dual routing touches a small part (an eighth) of the keys.
+  static constexpr size_t kMaxMovingSlots = 2048;
 
   // Starts moving `moves` (replacing the moves not begun of an earlier run).
-  // `items`/`bytes`: what the moving slots held when planned.
-  void Start(std::vector<PendingMove> moves, uint64_t max_rate, uint64_t items, uint64_t bytes,
-             std::vector<std::string> draining);
+  void Start(std::vector<PendingMove> moves, uint64_t max_rate, std::vector<std::string> draining);
 
-  // What each slot holds at its group's main (nullopt: unknown, that main did not answer).
+  // What slots hold at their group's main, as far as known (nullopt: unknown). Progress
+  // counts a slot whose load is unknown at what it held when planned.
   using SlotLoads = std::vector<std::optional<SlotLoad>>;
 
   // One step. Returns whether the map changed.
@@ -69,12 +70,13 @@ class Rebalancer {
 
  private:
   std::vector<PendingMove> pending_;
-  std::vector<uint32_t> planned_;  // Every slot of the run, for progress.
+  std::map<uint32_t, SlotLoad> planned_;  // Every slot of the run, as planned.
   uint64_t max_rate_ = kDefaultRate;
   uint64_t items_total_ = 0;
   uint64_t bytes_total_ = 0;
   std::vector<std::string> draining_;
-  int64_t started_ms_ = 0;  // Unix milliseconds.
+  int64_t started_ms_ = 0;   // Unix milliseconds.
+  int64_t finished_ms_ = 0;  // When the last move ended (0: not yet).
   std::optional<std::string> error_;
 };
 

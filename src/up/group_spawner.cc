@@ -22,9 +22,17 @@ base::Result<std::pair<master::GroupPlan, std::vector<daemon::ChildSpec>>> Group
     const tcp::endpoint node = supervisor_.Hold(std::move(port));
     const std::string address = net::FormatEndpoint(node);
     plan.nodes.push_back(address);
-    std::vector<std::string> args = {
-        "cache",    "--listen", address, "--threads", "1", "--memory", std::to_string(options_.memory_mb),
-        "--master", options_.master_url, "--group", group};
+    std::vector<std::string> args = {"cache",
+                                     "--listen",
+                                     address,
+                                     "--threads",
+                                     "1",
+                                     "--memory",
+                                     std::to_string(options_.memory_mb),
+                                     "--master",
+                                     options_.master_url,
+                                     "--group",
+                                     group};
     args.insert(args.end(), options_.common.begin(), options_.common.end());
     specs.push_back({group + "-" + member, std::move(args),
                      daemon::Listener{group + "-" + member, "cache node of group " + group, node}});

@@ -296,11 +296,12 @@ class RecordingListener : public MutationListener {
   std::vector<std::string> keys;
 };
 
-TEST_F(ExecutorTest, AMoveInStoresOnlyWhereNoItemAndNoTombstoneIsAndIsLoggedAsAMove) {
+TEST_F(ExecutorTest, AMoveInStoresOnlyIntoAnIncomingSlotWhereNoItemAndNoTombstoneIs) {
   RecordingListener log;
   store_.SetMutationListener(&log);
   const uint32_t slot = base::ClusterSlotOf("gone");
   store_.SetMoving(slot, Store::Moving::kIn);
+  store_.SetMoving(base::ClusterSlotOf("new"), Store::Moving::kIn);
   // A delete of a key that is not here still leaves a tombstone, and is logged so that
   // the backups keep it too.
   EXPECT_EQ(Run("delete gone\r\n"), "NOT_FOUND\r\n");
@@ -325,9 +326,10 @@ TEST_F(ExecutorTest, AMoveInStoresOnlyWhereNoItemAndNoTombstoneIsAndIsLoggedAsAM
   ASSERT_EQ(log.ops.size(), logged + 1);
   EXPECT_EQ(log.ops.back(), MutationOp::kDelete);
 
-  // Once the slot has arrived, its tombstones go.
+  // Once the slot's move has ended, nothing more moves in: a late copy is refused.
   store_.SetMoving(slot, Store::Moving::kNo);
-  EXPECT_EQ(Run("ms gone 2 X\r\nhi\r\n"), "HD\r\n");
+  EXPECT_EQ(Run("ms gone 2 X\r\nhi\r\n"), "NS\r\n");
+  EXPECT_EQ(Run("mg gone v\r\n"), "EN\r\n");
   EXPECT_EQ(Run("mg gone X\r\n"), "CLIENT_ERROR invalid flag\r\n") << "ms only";
   store_.SetMutationListener(nullptr);
 }

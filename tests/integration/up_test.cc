@@ -100,6 +100,61 @@ TEST_F(UpTest, ClientsSeeOneCacheAndBackupsFollowTheirMains) {
   EXPECT_THAT(status.Log(), ::testing::ContainsRegex("g2 +8192 +[0-9]+ backup"));
 }
 
+// Acceptance of scale-out under `trellis up`: one command starts a group, one moves its
+// share of the slots to it, and every key is still there with its value.
+TEST_F(UpTest, AGroupSpawnedAndRebalancedTakesAThirdAndEveryKeyStaysReadable) {
+  constexpr int kKeys = 100'000;
+  constexpr int kBatch = 1000;
+  LoopbackClient client(client_port_);
+  auto value_of = [](int i) { return "value-" + std::to_string(i * 31); };
+  for (int first = 0; first < kKeys; first += kBatch) {
+    std::string sets;
+    for (int i = first; i < first + kBatch; ++i) {
+      const std::string value = value_of(i);
+      sets += "set key" + std::to_string(i) + " 0 0 " + std::to_string(value.size()) + "\r\n" +
+              value + "\r\n";
+    }
+    // Sent again until all are stored: a main may refuse writes a moment after "Trellis
+    // is up." (see above).
+    ASSERT_TRUE(Eventually(
+        [&] {
+          client.Send(sets + "mn\r\n");
+          const std::string stored = client.ReadUntil("MN\r\n");
+          return std::count(stored.begin(), stored.end(), '\n') == kBatch + 1 &&
+                 stored.find("SERVER_ERROR") == std::string::npos;
+        },
+        10s));
+  }
+  const std::string data = data_.path().string();
+  DaemonProcess spawn({"cluster", "--data", data, "add-group", "g3", "--spawn"});
+  ASSERT_EQ(spawn.WaitExit(60s), 0) << spawn.Log();
+  DaemonProcess rebalance({"cluster", "--data", data, "rebalance", "--wait"});
+  ASSERT_EQ(rebalance.WaitExit(120s), 0) << rebalance.Log();
+  EXPECT_THAT(rebalance.Log(), ::testing::HasSubstr("done: "));
+
+  DaemonProcess status({"cluster", "--data", data, "status"});
+  ASSERT_TRUE(status.WaitExit(10s).has_value());
+  std::smatch slots;
+  const std::string table = status.Log();
+  ASSERT_TRUE(std::regex_search(table, slots, std::regex("g3 +([0-9]+) ")));
+  EXPECT_NEAR(std::stoi(slots[1]), 16384 / 3, 16384 / 20) << table;
+
+  int readable = 0;
+  for (int first = 0; first < kKeys; first += 100) {
+    std::string get = "get";
+    std::string expected;
+    for (int i = first; i < first + 100; ++i) {
+      const std::string key = "key" + std::to_string(i);
+      const std::string value = value_of(i);
+      get += " " + key;
+      expected += "VALUE " + key + " 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\n";
+    }
+    client.Send(get + "\r\n");
+    readable += client.ReadUntil("END\r\n") == expected + "END\r\n" ? 100 : 0;
+  }
+  EXPECT_EQ(readable, kKeys);
+}
+
 TEST_F(UpTest, AKilledChildIsStartedAgainAndCtrlCStopsThemAll) {
   nlohmann::json children = Status()["children"];
   // The master, 2 groups x 2 cache nodes, 2 access nodes.

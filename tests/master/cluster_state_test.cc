@@ -59,6 +59,8 @@ TEST(ClusterStateTest, RoundTripsThroughJson) {
   EXPECT_EQ(owners[ClusterState::kSlots - 1], 0);
   EXPECT_EQ(parsed->move_rate, 25000u);
   EXPECT_EQ(group->FindNode("10.0.0.1:11211")->items, 5000u);
+  EXPECT_EQ(group->FindNode("10.0.0.1:11211")->bytes, 320000u);
+  EXPECT_EQ(group->FindNode("10.0.0.2:11211")->items, 0u);
 }
 
 TEST(ClusterStateTest, NamesTheFirstBadField) {
@@ -98,6 +100,12 @@ TEST(ClusterStateTest, NamesTheFirstBadField) {
       {[](json& j) { j["slot_ranges"][2].erase("phase"); }, "slot_ranges[2].phase: is missing"},
       {[](json& j) { j["slot_ranges"][0].erase("since"); }, "slot_ranges[0].since: is missing"},
       {[](json& j) { j["groups"] = json::array(); }, "slot_ranges[0]: no group g1 in the map"},
+      {[](json& j) { j["groups"][0]["nodes"][0].erase("items"); },
+       "groups[0].nodes[0].items: is missing"},
+      {[](json& j) { j["groups"][0]["nodes"][1]["bytes"] = -3; },
+       "groups[0].nodes[1].bytes: expected a non-negative integer"},
+      {[](json& j) { j.erase("move_rate"); }, "move_rate: is missing"},
+      {[](json& j) { j["move_rate"] = 2.5; }, "move_rate: expected a non-negative integer"},
   };
   for (const Case& c : cases) {
     json spoiled = ToJson(SampleMap());
@@ -131,37 +139,180 @@ TEST(ClusterStateTest, RequestBodies) {
   EXPECT_EQ(ToJson(*ParseRegistrationReply(ToJson(reply))), ToJson(reply));
 }
 
-TEST(ClusterStateTest, RebalanceBodies) {
-  EXPECT_FALSE(ParseRebalanceRequest(json::object())->max_rate.has_value());
-  EXPECT_FALSE(ParseRebalanceRequest(json::object())->dry_run);
-  const RebalanceRequest request{1000, true};
-  EXPECT_EQ(ToJson(*ParseRebalanceRequest(ToJson(request))), ToJson(request));
-  EXPECT_FALSE(ParseRebalanceRequest(json{{"max_rate", -5}}).ok());
-  EXPECT_FALSE(ParseRebalanceRequest(json{{"dry_run", "yes"}}).ok());
+template <typename T>
+base::Status StatusOf(const base::Result<T>& parsed) {
+  if (!parsed) {
+    return parsed.error();
+  }
+  return {};
+}
 
-  RebalanceReply reply;
-  reply.transfers = {{"g1", "g3", 10, 500, 32000}, {"g2", "g3", 9, 450, 28800}};
-  reply.slots = 19;
-  reply.started = true;
-  EXPECT_EQ(ToJson(*ParseRebalanceReply(ToJson(reply))), ToJson(reply));
-  json bad = ToJson(reply);
-  bad["transfers"][1].erase("to");
-  EXPECT_EQ(ParseRebalanceReply(bad).error().message, "transfers[1].to: is missing");
+RebalanceReply SamplePlan() {
+  RebalanceReply plan;
+  plan.transfers = {{"g1", "g3", 10, 500, 32000}, {"g2", "g3", 9, 450, 28800}};
+  plan.slots = 19;
+  plan.items = 950;
+  plan.bytes = 60800;
+  plan.started = true;
+  return plan;
+}
 
+MigrationStatus SampleMigrations() {
   MigrationStatus status;
   status.active = true;
+  status.max_rate = 50000;
   status.slots_total = 19;
+  status.slots_done = 7;
+  status.slots_moving = 12;
+  status.keys_total = 950;
   status.keys_moved = 100;
+  status.bytes_total = 60800;
+  status.bytes_moved = 6400;
   status.keys_per_second = 2.5;
   status.eta_seconds = 340;
   status.draining = {"g4"};
-  EXPECT_EQ(ToJson(*ParseMigrationStatus(ToJson(status))), ToJson(status));
-  status.eta_seconds.reset();
-  status.error = "group g3 was removed during the move";
-  EXPECT_EQ(ParseMigrationStatus(ToJson(status))->error, status.error);
-  json wrong = ToJson(status);
-  wrong["draining"] = json::array({1});
-  EXPECT_FALSE(ParseMigrationStatus(wrong).ok());
+  return status;
+}
+
+TEST(ClusterStateTest, RebalanceRequestFieldsAreOptional) {
+  auto empty = ParseRebalanceRequest(json::object());
+  ASSERT_TRUE(empty.ok()) << empty.error().message;
+  EXPECT_FALSE(empty->max_rate.has_value());
+  EXPECT_FALSE(empty->dry_run);
+  EXPECT_FALSE(ParseRebalanceRequest(json{{"max_rate", nullptr}})->max_rate.has_value());
+  const RebalanceRequest request{1000, true};
+  EXPECT_EQ(ToJson(request), json({{"max_rate", 1000}, {"dry_run", true}}));
+  EXPECT_EQ(ToJson(*ParseRebalanceRequest(ToJson(request))), ToJson(request));
+  EXPECT_EQ(ParseRebalanceRequest(ToJson(RebalanceRequest{}))->max_rate, std::nullopt);
+}
+
+TEST(ClusterStateTest, RebalanceReplyRoundTripsThroughJson) {
+  auto parsed = ParseRebalanceReply(ToJson(SamplePlan()));
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  EXPECT_EQ(ToJson(*parsed), ToJson(SamplePlan()));
+  ASSERT_EQ(parsed->transfers.size(), 2u);
+  EXPECT_EQ(parsed->transfers[1].from, "g2");
+  EXPECT_EQ(parsed->transfers[1].slots, 9u);
+  EXPECT_EQ(parsed->bytes, 60800u);
+  EXPECT_TRUE(parsed->started);
+  EXPECT_TRUE(ParseRebalanceReply(ToJson(RebalanceReply{}))->transfers.empty());
+}
+
+TEST(ClusterStateTest, MigrationStatusRoundTripsThroughJson) {
+  auto parsed = ParseMigrationStatus(ToJson(SampleMigrations()));
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  EXPECT_EQ(ToJson(*parsed), ToJson(SampleMigrations()));
+  EXPECT_EQ(parsed->slots_moving, 12u);
+  EXPECT_EQ(parsed->keys_per_second, 2.5);
+  EXPECT_EQ(parsed->eta_seconds, 340.0);
+  EXPECT_FALSE(parsed->error.has_value());
+
+  MigrationStatus failed = SampleMigrations();
+  failed.active = false;
+  failed.eta_seconds.reset();
+  failed.error = "group g3 was removed during the move";
+  const json written = ToJson(failed);
+  EXPECT_TRUE(written["eta_seconds"].is_null());
+  auto failed_parsed = ParseMigrationStatus(written);
+  ASSERT_TRUE(failed_parsed.ok()) << failed_parsed.error().message;
+  EXPECT_EQ(failed_parsed->error, failed.error);
+  EXPECT_FALSE(failed_parsed->eta_seconds.has_value());
+  // A rate written as an integer is still a number.
+  json integral = ToJson(SampleMigrations());
+  integral["keys_per_second"] = 3;
+  EXPECT_EQ(ParseMigrationStatus(integral)->keys_per_second, 3.0);
+}
+
+TEST(ClusterStateTest, NamesTheFirstBadFieldOfRebalanceBodies) {
+  struct Case {
+    std::function<json()> sample;
+    std::function<base::Status(const json&)> parse;
+    std::function<void(json&)> spoil;
+    std::string error;
+  };
+  auto request = [] { return ToJson(RebalanceRequest{1000, true}); };
+  auto plan = [] { return ToJson(SamplePlan()); };
+  auto migrations = [] { return ToJson(SampleMigrations()); };
+  auto parse_request = [](const json& j) { return StatusOf(ParseRebalanceRequest(j)); };
+  auto parse_plan = [](const json& j) { return StatusOf(ParseRebalanceReply(j)); };
+  auto parse_migrations = [](const json& j) { return StatusOf(ParseMigrationStatus(j)); };
+  const std::vector<Case> cases = {
+      {request, parse_request, [](json& j) { j["max_rate"] = -5; },
+       "max_rate: expected a non-negative integer"},
+      {request, parse_request, [](json& j) { j["max_rate"] = "fast"; },
+       "max_rate: expected a non-negative integer"},
+      {request, parse_request, [](json& j) { j["dry_run"] = "yes"; },
+       "dry_run: expected true or false"},
+      {request, parse_request, [](json& j) { j = json::array(); }, "expected an object"},
+      {plan, parse_plan, [](json& j) { j["transfers"][1].erase("to"); },
+       "transfers[1].to: is missing"},
+      {plan, parse_plan, [](json& j) { j["transfers"][0]["from"] = 1; },
+       "transfers[0].from: expected a string"},
+      {plan, parse_plan, [](json& j) { j["transfers"][0]["slots"] = 16385u; },
+       "transfers[0].slots: expected at most 16384 slots"},
+      {plan, parse_plan, [](json& j) { j["transfers"][1]["items"] = 1.5; },
+       "transfers[1].items: expected a non-negative integer"},
+      {plan, parse_plan, [](json& j) { j["transfers"][1].erase("bytes"); },
+       "transfers[1].bytes: is missing"},
+      {plan, parse_plan, [](json& j) { j["transfers"] = json::object(); },
+       "transfers: expected an array"},
+      {plan, parse_plan, [](json& j) { j["transfers"][0] = "g1"; },
+       "transfers[0]: expected an object"},
+      {plan, parse_plan, [](json& j) { j["slots"] = "19"; },
+       "slots: expected a non-negative integer"},
+      {plan, parse_plan, [](json& j) { j.erase("items"); }, "items: is missing"},
+      {plan, parse_plan, [](json& j) { j["bytes"] = -1; },
+       "bytes: expected a non-negative integer"},
+      {plan, parse_plan, [](json& j) { j.erase("started"); }, "started: is missing"},
+      {plan, parse_plan, [](json& j) { j["started"] = 1; }, "started: expected true or false"},
+      {migrations, parse_migrations, [](json& j) { j.erase("active"); }, "active: is missing"},
+      {migrations, parse_migrations, [](json& j) { j["max_rate"] = -1; },
+       "max_rate: expected a non-negative integer"},
+      {migrations, parse_migrations, [](json& j) { j["slots_total"] = 20000u; },
+       "slots_total: expected at most 16384 slots"},
+      {migrations, parse_migrations, [](json& j) { j.erase("slots_done"); },
+       "slots_done: is missing"},
+      {migrations, parse_migrations, [](json& j) { j["slots_moving"] = "3"; },
+       "slots_moving: expected a non-negative integer"},
+      {migrations, parse_migrations, [](json& j) { j["keys_total"] = nullptr; },
+       "keys_total: expected a non-negative integer"},
+      {migrations, parse_migrations, [](json& j) { j.erase("keys_moved"); },
+       "keys_moved: is missing"},
+      {migrations, parse_migrations, [](json& j) { j["bytes_total"] = true; },
+       "bytes_total: expected a non-negative integer"},
+      {migrations, parse_migrations, [](json& j) { j.erase("bytes_moved"); },
+       "bytes_moved: is missing"},
+      {migrations, parse_migrations, [](json& j) { j["keys_per_second"] = "2.5"; },
+       "keys_per_second: expected a number"},
+      {migrations, parse_migrations, [](json& j) { j["eta_seconds"] = "soon"; },
+       "eta_seconds: expected a number"},
+      {migrations, parse_migrations, [](json& j) { j["draining"] = json::array({1}); },
+       "draining: expected an array of strings"},
+      {migrations, parse_migrations, [](json& j) { j.erase("draining"); }, "draining: is missing"},
+      {migrations, parse_migrations, [](json& j) { j["error"] = 5; }, "error: expected a string"},
+  };
+  for (const Case& c : cases) {
+    json spoiled = c.sample();
+    ASSERT_TRUE(c.parse(spoiled).ok()) << c.error;
+    c.spoil(spoiled);
+    const base::Status status = c.parse(spoiled);
+    ASSERT_FALSE(status.ok()) << c.error;
+    EXPECT_EQ(status.error().message, c.error);
+    EXPECT_EQ(status.error().code, base::ErrorCode::kInvalidArgument);
+  }
+}
+
+TEST(ClusterStateTest, RebalanceBodiesIgnoreFieldsFromANewerVersion) {
+  json request = ToJson(RebalanceRequest{7, false});
+  request["groups"] = json::array({"g1"});
+  EXPECT_EQ(ToJson(*ParseRebalanceRequest(request)), ToJson(RebalanceRequest{7, false}));
+  json plan = ToJson(SamplePlan());
+  plan["seconds"] = 12;
+  plan["transfers"][0]["ranges"] = json::array();
+  EXPECT_EQ(ToJson(*ParseRebalanceReply(plan)), ToJson(SamplePlan()));
+  json migrations = ToJson(SampleMigrations());
+  migrations["started_at"] = "2026-12-03T18:00:00Z";
+  EXPECT_EQ(ToJson(*ParseMigrationStatus(migrations)), ToJson(SampleMigrations()));
 }
 
 }  // namespace

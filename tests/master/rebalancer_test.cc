@@ -34,7 +34,7 @@ class RebalancerTest : public ::testing::Test {
 };
 
 TEST_F(RebalancerTest, AMoveWaitsForEveryNodeBeforeDualAndForAnEmptySourceBeforeTheFlip) {
-  rebalancer_.Start({{1, "g2"}, {2, "g2"}}, 1000, 20, 2000, {});
+  rebalancer_.Start({{1, "g2", {10, 1000}}, {2, "g2", {10, 1000}}}, 1000, {});
   ASSERT_TRUE(rebalancer_.Active(map_));
   ASSERT_TRUE(rebalancer_.Step(map_, Loads(10)));
   EXPECT_EQ(map_.slots()[1].phase, MovePhase::kPrepare);
@@ -80,9 +80,9 @@ TEST_F(RebalancerTest, AMoveWaitsForEveryNodeBeforeDualAndForAnEmptySourceBefore
 TEST_F(RebalancerTest, NoMoreThanABatchMovesAtOnce) {
   std::vector<PendingMove> moves;
   for (uint32_t slot = 0; slot < 2 * Rebalancer::kMaxMovingSlots; ++slot) {
-    moves.push_back({slot, "g2"});
+    moves.push_back({slot, "g2", {}});
   }
-  rebalancer_.Start(moves, 1000, 0, 0, {});
+  rebalancer_.Start(moves, 1000, {});
   ASSERT_TRUE(rebalancer_.Step(map_, Loads(0)));
   size_t moving = 0;
   for (const SlotState& slot : map_.slots()) {
@@ -101,7 +101,8 @@ TEST_F(RebalancerTest, NoMoreThanABatchMovesAtOnce) {
 }
 
 TEST_F(RebalancerTest, ItsRecordSurvivesARestartAndAMalformedOneIsRefused) {
-  rebalancer_.Start({{1, "g2"}, {2, "g2"}, {3, "g2"}}, 500, 30, 3000, {"g1"});
+  rebalancer_.Start({{1, "g2", {10, 1000}}, {2, "g2", {10, 1000}}, {3, "g2", {10, 1000}}}, 500,
+                    {"g1"});
   ASSERT_TRUE(rebalancer_.Step(map_, Loads(10)));
   auto restored = Rebalancer::FromJson(rebalancer_.ToJson());
   ASSERT_TRUE(restored.ok()) << restored.error().message;
@@ -113,7 +114,8 @@ TEST_F(RebalancerTest, ItsRecordSurvivesARestartAndAMalformedOneIsRefused) {
   EXPECT_EQ(after.draining, std::vector<std::string>{"g1"});
 
   nlohmann::json bad = rebalancer_.ToJson();
-  bad["pending"] = nlohmann::json::array({nlohmann::json::array({ClusterState::kSlots, "g2"})});
+  bad["pending"] =
+      nlohmann::json::array({nlohmann::json::array({ClusterState::kSlots, "g2", 1u, 1u})});
   EXPECT_FALSE(Rebalancer::FromJson(bad).ok());
   bad.erase("max_rate");
   EXPECT_FALSE(Rebalancer::FromJson(bad).ok());

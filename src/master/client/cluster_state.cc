@@ -39,6 +39,15 @@ class FieldReader {
           (*out = field->get<uint64_t>(), true);
     }
   }
+  // A number of slots: at most ClusterState::kSlots.
+  void SlotCount(const char* key, uint32_t* out) {
+    uint64_t count = 0;
+    Unsigned(key, &count);
+    if (!error_ && Check(key, count <= ClusterState::kSlots,
+                         "at most " + std::to_string(ClusterState::kSlots) + " slots")) {
+      *out = static_cast<uint32_t>(count);
+    }
+  }
   void OptionalUnsigned(const char* key, std::optional<uint64_t>* out) {
     const json* field = Find(key, /*required=*/false);
     if (field != nullptr && !field->is_null() &&
@@ -214,13 +223,11 @@ void ReadNode(FieldReader& in, NodeState* node) {
 }
 
 void ReadTransfer(FieldReader& in, PlannedTransfer* transfer) {
-  uint64_t slots = 0;
   in.String("from", &transfer->from);
   in.String("to", &transfer->to);
-  in.Unsigned("slots", &slots);
+  in.SlotCount("slots", &transfer->slots);
   in.Unsigned("items", &transfer->items);
   in.Unsigned("bytes", &transfer->bytes);
-  transfer->slots = static_cast<uint32_t>(std::min<uint64_t>(slots, ClusterState::kSlots));
 }
 
 void ReadGroup(FieldReader& in, GroupState* group) {
@@ -505,26 +512,21 @@ base::Result<RebalanceRequest> ParseRebalanceRequest(const json& json_value) {
 
 base::Result<RebalanceReply> ParseRebalanceReply(const json& json_value) {
   return ReadWhole<RebalanceReply>(json_value, [](FieldReader& in, RebalanceReply* value) {
-    uint64_t slots = 0;
     in.Array("transfers", &value->transfers, ReadTransfer);
-    in.Unsigned("slots", &slots);
+    in.SlotCount("slots", &value->slots);
     in.Unsigned("items", &value->items);
     in.Unsigned("bytes", &value->bytes);
     in.Bool("started", &value->started);
-    value->slots = static_cast<uint32_t>(std::min<uint64_t>(slots, ClusterState::kSlots));
   });
 }
 
 base::Result<MigrationStatus> ParseMigrationStatus(const json& json_value) {
   return ReadWhole<MigrationStatus>(json_value, [](FieldReader& in, MigrationStatus* value) {
-    uint64_t slots_total = 0;
-    uint64_t slots_done = 0;
-    uint64_t slots_moving = 0;
     in.Bool("active", &value->active);
     in.Unsigned("max_rate", &value->max_rate);
-    in.Unsigned("slots_total", &slots_total);
-    in.Unsigned("slots_done", &slots_done);
-    in.Unsigned("slots_moving", &slots_moving);
+    in.SlotCount("slots_total", &value->slots_total);
+    in.SlotCount("slots_done", &value->slots_done);
+    in.SlotCount("slots_moving", &value->slots_moving);
     in.Unsigned("keys_total", &value->keys_total);
     in.Unsigned("keys_moved", &value->keys_moved);
     in.Unsigned("bytes_total", &value->bytes_total);
@@ -533,12 +535,6 @@ base::Result<MigrationStatus> ParseMigrationStatus(const json& json_value) {
     in.OptionalNumber("eta_seconds", &value->eta_seconds);
     in.Strings("draining", &value->draining);
     in.OptionalString("error", &value->error);
-    auto slots = [](uint64_t count) {
-      return static_cast<uint32_t>(std::min<uint64_t>(count, ClusterState::kSlots));
-    };
-    value->slots_total = slots(slots_total);
-    value->slots_done = slots(slots_done);
-    value->slots_moving = slots(slots_moving);
   });
 }
 

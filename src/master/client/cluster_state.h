@@ -40,8 +40,8 @@ struct NodeState {
   uint64_t pid = 0;               // As the node last reported it (0: not yet).
   uint64_t lag = 0;               // A backup's sequence numbers behind its main.
   std::optional<int64_t> lag_ms;  // A backup's heartbeat age; 0 for a main; unknown: none.
-  uint64_t items = 0;             // What it holds, as its last probe said.
-  uint64_t bytes = 0;
+  uint64_t items = 0;             // What it holds, as its last probe said (`stats`:
+  uint64_t bytes = 0;             // curr_items and bytes); rebalancing weighs groups by these.
 };
 
 struct GroupState {
@@ -138,7 +138,8 @@ struct RebalanceRequest {
   bool dry_run = false;
 };
 
-// The planned moves from one group to another.
+// The planned moves from one group to another. Slot counts here and below are at most
+// ClusterState::kSlots: parsing refuses more.
 struct PlannedTransfer {
   std::string from;
   std::string to;
@@ -156,14 +157,15 @@ struct RebalanceReply {
   bool started = false;
 };
 
-// GET /v1/migrations: the last rebalance or drain, running or done.
+// GET /v1/migrations: the last rebalance or drain, running or done (all zero before the
+// first).
 struct MigrationStatus {
   bool active = false;
-  uint64_t max_rate = 0;
+  uint64_t max_rate = 0;  // Keys a second over the cluster.
   uint32_t slots_total = 0;
   uint32_t slots_done = 0;
-  uint32_t slots_moving = 0;
-  uint64_t keys_total = 0;  // What the planned slots held when planned.
+  uint32_t slots_moving = 0;  // Begun, not done.
+  uint64_t keys_total = 0;    // What the planned slots held when planned.
   uint64_t keys_moved = 0;
   uint64_t bytes_total = 0;
   uint64_t bytes_moved = 0;
