@@ -34,6 +34,7 @@ def free_port():
 
 
 def wait_port(port, timeout=20):
+    """Until something accepts connections on 127.0.0.1:port."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -198,17 +199,27 @@ def redis_round(keys):
         ports = [free_port() for _ in range(4)]
         processes = []
         try:
-            for port in ports:
-                directory = os.path.join(workdir, str(port))
-                os.mkdir(directory)
-                processes.append(subprocess.Popen(
-                    ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                     "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                     "--dir", directory, "--save", "", "--appendonly", "no",
-                     "--protected-mode", "no"],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            for port in ports:
-                wait_port(port)
+            for i in range(len(ports)):
+                # A port taken meanwhile by someone else: another one.
+                for _ in range(5):
+                    directory = os.path.join(workdir, str(ports[i]))
+                    os.makedirs(directory, exist_ok=True)
+                    server = subprocess.Popen(
+                        ["redis-server", "--port", str(ports[i]), "--bind", "127.0.0.1",
+                         "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                         "--dir", directory, "--save", "", "--appendonly", "no",
+                         "--protected-mode", "no"],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    try:
+                        wait_port(ports[i])
+                        processes.append(server)
+                        break
+                    except RuntimeError:
+                        server.kill()
+                        server.wait()
+                        ports[i] = free_port()
+                else:
+                    raise RuntimeError("redis-server did not start")
             subprocess.run(["redis-cli", "--cluster", "create"] +
                            ["127.0.0.1:%d" % p for p in ports[:3]] + ["--cluster-yes"],
                            check=True, capture_output=True)

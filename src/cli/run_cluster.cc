@@ -325,7 +325,7 @@ Command AddClusterCommand(CLI::App& parent) {
   auto moves = [&flags](CLI::App* sub) {
     sub->add_option("--max-rate", flags->max_rate,
                     "keys per second over the whole cluster, shared by the groups whose slots "
-                    "move (default: 50000)")
+                    "move (default: 20000)")
         ->check(CLI::Range(uint64_t{1}, std::numeric_limits<uint64_t>::max()));
     sub->add_flag("--dry-run", flags->dry_run, "print the plan, move nothing");
     sub->add_flag("--wait", flags->wait,

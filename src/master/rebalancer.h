@@ -42,8 +42,8 @@ struct PendingMove {
 class Rebalancer {
  public:
   // Keys a second over the whole cluster unless the operator says otherwise: a million
-  // small items move in about 20 s.
-  static constexpr uint64_t kDefaultRate = 50'000;
+  // small items move in under a minute (bench/RESULTS.md, "Scale-out").
+  static constexpr uint64_t kDefaultRate = 20'000;
   // Slots moving at once: enough to keep every mover busy while a batch's last slots
   // finish, few enough that dual routing touches a small part (an eighth) of the keys.
   static constexpr size_t kMaxMovingSlots = 2048;

@@ -40,6 +40,25 @@ TEST(ReplicationWireTest, FramesComeBackAsTheyWereWritten) {
   EXPECT_EQ(consumed, input.size());
 }
 
+TEST(ReplicationWireTest, MovesKeepTheirMarkAndAnUnknownKindIsRejected) {
+  for (const MutationOp op : {MutationOp::kMoveIn, MutationOp::kMoveOut}) {
+    std::string stream;
+    AppendRecordFrame({7, op, "key", op == MutationOp::kMoveIn ? "value" : "", 0, 0, 3, 99},
+                      &stream);
+    ReplicationFrame frame;
+    size_t consumed = 0;
+    ASSERT_EQ(ParseReplicationFrame(stream, &frame, &consumed), FrameStatus::kOk);
+    EXPECT_EQ(frame.record.op, op) << "a consumer of the log tells a move from a client write";
+  }
+  std::string stream;
+  AppendRecordFrame({7, MutationOp::kMoveOut, "key", "", 0, 0, 3, 99}, &stream);
+  // The kind byte follows the type and the 8-byte sequence.
+  stream[1 + 8] = static_cast<char>(static_cast<uint8_t>(MutationOp::kMoveOut) + 1);
+  ReplicationFrame frame;
+  size_t consumed = 0;
+  EXPECT_EQ(ParseReplicationFrame(stream, &frame, &consumed), FrameStatus::kBad);
+}
+
 TEST(ReplicationWireTest, PartialFramesWaitAndBadOnesAreRejected) {
   std::string heartbeat;
   AppendHeartbeat({1, 2, 3, false}, &heartbeat);
