@@ -148,7 +148,8 @@ asio::awaitable<void> SlotMover::State::Run([[maybe_unused]] std::shared_ptr<Sta
         cursor = store.ForEachItemOfSlot(
             task.slot, cursor, room, [&batch, &batch_bytes](const Item& item) {
               // Past the budget, the rest of this run of buckets waits for the next walk.
-              if (batch_bytes >= kBatchBytes || item.stale) {
+              // (An invalidated item, meta I, moves as a plain one: it loses its mark.)
+              if (batch_bytes >= kBatchBytes) {
                 return;
               }
               batch.push_back({std::string(item.key()), std::string(item.value()),
