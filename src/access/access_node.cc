@@ -12,9 +12,13 @@ AccessNode::AccessNode(const AccessNodeOptions& options, base::Registry& metrics
   proxy_options_.started = base::CoarseUnixSeconds();
   proxy_options_.metrics = &metrics;
   proxy_options_.read_from_backup = options.read_from_backup;
+  base::Counter& stale_map_retries = metrics.GetCounter(
+      "trellis_access_stale_map_retries_total",
+      "Requests sent again because a cache node refused the route table's version (a slot "
+      "moved)");
   for (int shard = 0; shard < pool_.size(); ++shard) {
-    shards_.push_back(
-        std::make_unique<AccessShard>(pool_.context(shard).get_executor(), options.backend));
+    shards_.push_back(std::make_unique<AccessShard>(pool_.context(shard).get_executor(),
+                                                    options.backend, stale_map_retries));
   }
 }
 

@@ -14,13 +14,17 @@
 
 #include "access/backend.h"
 #include "access/route_table.h"
+#include "base/metrics.h"
 
 namespace trellis::access {
 
 class AccessShard {
  public:
-  AccessShard(boost::asio::any_io_executor executor, BackendOptions options)
-      : executor_(std::move(executor)), options_(options) {}
+  // `stale_map_retries` counts the requests sent again because a node refused the table's
+  // version (RoutedRequest), shared by the node's shards.
+  AccessShard(boost::asio::any_io_executor executor, BackendOptions options,
+              base::Counter& stale_map_retries)
+      : executor_(std::move(executor)), options_(options), stale_map_retries_(stale_map_retries) {}
 
   const std::shared_ptr<const RouteTable>& table() const { return table_; }
   void SetTable(std::shared_ptr<const RouteTable> table) { table_ = std::move(table); }
@@ -32,6 +36,7 @@ class AccessShard {
   const boost::asio::ip::tcp::endpoint* NodeFor(const GroupRoute& group, bool read_from_backup);
 
   const boost::asio::any_io_executor& executor() const { return executor_; }
+  base::Counter& stale_map_retries() { return stale_map_retries_; }
 
   // Closes every backend connection.
   void Close();
@@ -39,6 +44,7 @@ class AccessShard {
  private:
   boost::asio::any_io_executor executor_;
   const BackendOptions options_;
+  base::Counter& stale_map_retries_;
   std::shared_ptr<const RouteTable> table_;
   std::map<boost::asio::ip::tcp::endpoint, std::shared_ptr<Backend>> backends_;
   size_t next_backup_ = 0;  // Reads go round the backups.

@@ -151,6 +151,7 @@ void RoutedRequest::Complete(size_t, std::string reply) {
     return;
   }
   if (reply.starts_with(kStaleMap)) {
+    shard_.stale_map_retries().Increment();
     Retry();
     return;
   }

@@ -82,11 +82,22 @@ struct Store::Stripe {
   std::vector<SlotUsage> slots;  // The stripe's cluster slots, in order.
   // Keys deleted while their slot was incoming (Store::SetMoving).
   std::unordered_set<std::string> tombstones;
+  // The sweep's shortcut (SweepExpired): no item here expires before `earliest_expiry`
+  // (it may be earlier than any still does), and the flush_all whose oldest-live time
+  // is `flush_swept` left nothing behind. Walking a stripe with nothing to sweep cost 10%
+  // of the CPU of a cluster moving slots (perf, 8 nodes of 75,000 items, 10 sweeps/s).
+  uint32_t earliest_expiry = UINT32_MAX;
+  int64_t flush_swept = -1;
 
   std::atomic<uint64_t> items{0}, total_items{0}, evictions{0}, expired{0}, evicted_unfetched{0},
       expired_unfetched{0};
 
   static size_t SlotInStripe(uint64_t hash) { return (hash % kClusterSlots) / kStripes; }
+  void NoteExpiry(uint32_t exptime) {
+    if (exptime != 0) {
+      earliest_expiry = std::min(earliest_expiry, exptime);
+    }
+  }
   size_t BucketsPerSlot() const { return buckets.size() / kSlotsPerStripe; }
   ItemRef* Bucket(uint64_t hash) {
     return &buckets[SlotInStripe(hash) * BucketsPerSlot() +
@@ -296,6 +307,7 @@ void Store::Slot::CommitAs(Item* item, uint64_t cas, MutationOp op) {
     (to_main ? cls.main : cls.small).PushNewest(store_.arena_, ref, item);
   }
   ++stripe_.count;
+  stripe_.NoteExpiry(item->exptime);
   stripe_.Count(hash_, store_.arena_.ChargeOf(ref), /*added=*/true);
   stripe_.items.fetch_add(1, std::memory_order_relaxed);
   stripe_.total_items.fetch_add(1, std::memory_order_relaxed);
@@ -333,6 +345,7 @@ void Store::Slot::SetExptime(uint32_t exptime) {
   TRELLIS_CHECK(link != nullptr);
   Item* item = store_.arena_.Resolve(*link);
   item->exptime = exptime;
+  stripe_.NoteExpiry(exptime);
   store_.Emit(
       {0, MutationOp::kTouch, item->key(), {}, item->client_flags, exptime, item->cas, now_});
 }
@@ -693,17 +706,28 @@ void Store::SweepExpired(uint32_t now, size_t budget) {
     const size_t cursor = sweep_cursor_.fetch_add(1, std::memory_order_relaxed) % kStripes;
     Stripe& stripe = *stripes_[cursor];
     std::lock_guard lock(stripe.mu);
-    for (size_t bucket = 0; bucket < stripe.buckets.size(); ++bucket) {
-      for (ItemRef ref = stripe.buckets[bucket]; ref != kNoItem;) {
-        Item* item = arena_.Resolve(ref);
-        const ItemRef next = item->hash_next;
-        ++visited;
-        if (item->IsExpired(now)) {
-          Remove(stripe, ref, MutationOp::kExpire, now);
-        } else if (IsFlushed(*item, now)) {
-          Remove(stripe, ref, MutationOp::kFlush, now);
+    const int64_t oldest_live = flush_oldest_live_.load(std::memory_order_relaxed);
+    const bool flush_due =
+        oldest_live >= 0 && oldest_live <= int64_t{now} && stripe.flush_swept != oldest_live;
+    if (now >= stripe.earliest_expiry || flush_due) {
+      stripe.earliest_expiry = UINT32_MAX;
+      for (size_t bucket = 0; bucket < stripe.buckets.size(); ++bucket) {
+        for (ItemRef ref = stripe.buckets[bucket]; ref != kNoItem;) {
+          Item* item = arena_.Resolve(ref);
+          const ItemRef next = item->hash_next;
+          ++visited;
+          if (item->IsExpired(now)) {
+            Remove(stripe, ref, MutationOp::kExpire, now);
+          } else if (IsFlushed(*item, now)) {
+            Remove(stripe, ref, MutationOp::kFlush, now);
+          } else {
+            stripe.NoteExpiry(item->exptime);
+          }
+          ref = next;
         }
-        ref = next;
+      }
+      if (flush_due) {
+        stripe.flush_swept = oldest_live;
       }
     }
     if (cursor == kStripes - 1) {

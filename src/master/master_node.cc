@@ -30,6 +30,11 @@ using nlohmann::json;
 
 namespace {
 
+// How long a main may take to report its slots' loads (`stats slots`, `stats moving`).
+// Not a health probe: a main busy with load answers late rather than never, and a
+// deadline of one probe interval (0.2 s in the tests) stalled moves on a loaded machine.
+constexpr std::chrono::seconds kSlotLoadTimeout{5};
+
 // A query parameter as seconds, fractions allowed ("0.25"), or `otherwise`.
 double ToSeconds(std::optional<std::string_view> text, double otherwise) {
   double value = 0;
@@ -248,7 +253,17 @@ asio::awaitable<Response> MasterNode::GetCluster(const Request& request) {
       asking->map_version = std::max(asking->map_version, ToNumber(*after, 0));
     }
   }
-  co_return Response::Json(ToJson(map_.ToState(lease())), 200);
+  co_return Response::Text(MapBody(), "application/json");
+}
+
+const std::string& MasterNode::MapBody() {
+  if (map_body_.body.empty() || map_body_.version != map_.version() ||
+      map_body_.probe_rounds != probe_rounds_) {
+    map_body_.version = map_.version();
+    map_body_.probe_rounds = probe_rounds_;
+    map_body_.body = ToJson(map_.ToState(lease())).dump() + "\n";
+  }
+  return map_body_.body;
 }
 
 asio::awaitable<Response> MasterNode::AddGroup(const Request& request) {
@@ -397,6 +412,7 @@ asio::awaitable<bool> MasterNode::CatchUpBeforeSwitchover(const std::string& gro
       const std::optional<ProbeResult> applied = co_await Probe(address);
       if (NodeInfo* node = map_.FindNode(address); node != nullptr && applied) {
         node->sequence = applied->sequence;
+        ++probe_rounds_;
         caught_up = caught_up || applied->sequence >= written->sequence;
       }
     }
@@ -407,8 +423,8 @@ asio::awaitable<bool> MasterNode::CatchUpBeforeSwitchover(const std::string& gro
   co_return frozen_seen;
 }
 
-asio::awaitable<std::optional<std::string>> MasterNode::AskStats(std::string address,
-                                                                 std::string_view command) {
+asio::awaitable<std::optional<std::string>> MasterNode::AskStats(
+    std::string address, std::string_view command, std::chrono::steady_clock::duration timeout) {
   using namespace asio::experimental::awaitable_operators;
   auto parsed = net::ParseHostPort(address);
   if (!parsed) {
@@ -421,7 +437,7 @@ asio::awaitable<std::optional<std::string>> MasterNode::AskStats(std::string add
   const auto executor = co_await asio::this_coro::executor;
   asio::ip::tcp::socket socket(executor);
   asio::steady_timer deadline(executor);
-  deadline.expires_after(options_.probe_interval);
+  deadline.expires_after(timeout);
   std::string reply;
   auto exchange = [&]() -> asio::awaitable<bool> {
     auto [connect_error] =
@@ -446,7 +462,8 @@ asio::awaitable<std::optional<std::string>> MasterNode::AskStats(std::string add
 }
 
 asio::awaitable<std::optional<MasterNode::ProbeResult>> MasterNode::Probe(std::string address) {
-  const std::optional<std::string> stats = co_await AskStats(address, "stats\r\n");
+  const std::optional<std::string> stats =
+      co_await AskStats(address, "stats\r\n", options_.probe_interval);
   if (!stats) {
     co_return std::nullopt;
   }
@@ -483,6 +500,7 @@ asio::awaitable<void> MasterNode::ProbeAll() {
   co_await AllAtOnce(addresses.size(), [&](size_t i) -> asio::awaitable<void> {
     results[i] = co_await Probe(addresses[i]);
   });
+  ++probe_rounds_;
   for (size_t i = 0; i < addresses.size(); ++i) {
     const std::string& address = addresses[i];
     const std::optional<ProbeResult>& probed = results[i];
@@ -563,7 +581,7 @@ asio::awaitable<Rebalancer::SlotLoads> MasterNode::ProbeSlotLoads(bool moving_on
   const std::string_view command = moving_only ? "stats moving\r\n" : "stats slots\r\n";
   co_await AllAtOnce(mains.size(), [&](size_t i) -> asio::awaitable<void> {
     if (!addresses[i].empty()) {
-      replies[i] = co_await AskStats(addresses[i], command);
+      replies[i] = co_await AskStats(addresses[i], command, kSlotLoadTimeout);
     }
   });
   // Per group: the slots its main reported ("STAT slot:N:items X", "STAT slot:N:bytes X").

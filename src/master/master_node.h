@@ -132,9 +132,9 @@ class MasterNode : public daemon::Service {
   // slots moving away hold at their source's main (`stats moving`: cheap while moves run).
   boost::asio::awaitable<Rebalancer::SlotLoads> ProbeSlotLoads(bool moving_only);
   // Sends `command` to a node's memcached port and reads the reply up to its END line;
-  // nullopt if the node does not answer within a probe interval.
-  boost::asio::awaitable<std::optional<std::string>> AskStats(std::string address,
-                                                              std::string_view command);
+  // nullopt if the node does not answer within `timeout`.
+  boost::asio::awaitable<std::optional<std::string>> AskStats(
+      std::string address, std::string_view command, std::chrono::steady_clock::duration timeout);
   void SaveRebalance();
   // The rebalance gauges, from its status now.
   void UpdateRebalanceGauges();
@@ -170,6 +170,10 @@ class MasterNode : public daemon::Service {
   boost::asio::awaitable<bool> CatchUpBeforeSwitchover(const std::string& group);
   // After a change: saves the map, updates the gauges and wakes every waiting GET.
   void Publish();
+  // GET /v1/cluster's body, serialised once per map version and probe round: every
+  // node's long-poll wakes on the same change, and the map of a cluster in the middle of
+  // a move holds thousands of slot ranges.
+  const std::string& MapBody();
   void WakeWatchers();
 
   const MasterOptions options_;
@@ -189,9 +193,15 @@ class MasterNode : public daemon::Service {
   std::unique_ptr<http::Server> server_;
   // The master's thread only:
   std::vector<std::shared_ptr<net::Waker>> waiting_;  // Long-polls waiting for a change.
-  std::set<std::string> busy_groups_;                 // Groups with an operation running.
-  bool stopping_ = false;                             // Set by Drain: answer, do not wait.
-  bool drained_ = false;                              // Main thread only.
+  uint64_t probe_rounds_ = 0;  // Bumped whenever probes change the nodes' figures.
+  struct {
+    uint64_t version = 0;
+    uint64_t probe_rounds = 0;
+    std::string body;  // Empty until the first GET.
+  } map_body_;
+  std::set<std::string> busy_groups_;  // Groups with an operation running.
+  bool stopping_ = false;              // Set by Drain: answer, do not wait.
+  bool drained_ = false;               // Main thread only.
 };
 
 }  // namespace trellis::master

@@ -40,7 +40,7 @@ void Rebalancer::Start(std::vector<PendingMove> moves, uint64_t max_rate,
     items_total_ += move.load.items;
     bytes_total_ += move.load.bytes;
   }
-  pending_ = std::move(moves);
+  pending_.assign(moves.begin(), moves.end());
   max_rate_ = max_rate;
   draining_ = std::move(draining);
   started_ms_ = UnixMillis();
@@ -91,7 +91,7 @@ bool Rebalancer::Step(ClusterMap& map, const SlotLoads& loads) {
   std::set<uint32_t> chosen;
   while (moving < kMaxMovingSlots && !pending_.empty()) {
     const PendingMove move = pending_.front();
-    pending_.erase(pending_.begin());
+    pending_.pop_front();
     if (map.FindGroup(move.target) == nullptr) {
       error_ = "group " + move.target + " was removed during the move";
       pending_.clear();

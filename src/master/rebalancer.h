@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -69,7 +70,7 @@ class Rebalancer {
   static base::Result<Rebalancer> FromJson(const nlohmann::json& json);
 
  private:
-  std::vector<PendingMove> pending_;
+  std::deque<PendingMove> pending_;       // Taken from the front, up to kMaxMovingSlots a step.
   std::map<uint32_t, SlotLoad> planned_;  // Every slot of the run, as planned.
   uint64_t max_rate_ = kDefaultRate;
   uint64_t items_total_ = 0;

@@ -175,6 +175,28 @@ TEST(StoreTest, ExpiredItemsAreInvisibleAndSweptAway) {
   EXPECT_EQ(store.Stats().expired, 2u);
 }
 
+// The sweep skips stripes where nothing can have expired; a touch that brings an
+// expiry forward, or a delayed flush_all that comes due, still gets swept.
+TEST(StoreTest, TheSweepFindsEveryItemThatExpiredOrWasFlushed) {
+  Store store(StoreOptions{});
+  ASSERT_TRUE(Set(store, "touched", "v", kNow, 0));
+  store.SweepExpired(kNow, 1 << 20);
+  {
+    Store::Slot slot = store.Lock("touched", kNow);
+    ASSERT_NE(slot.Find(), nullptr);
+    slot.SetExptime(kNow + 5);
+  }
+  store.SweepExpired(kNow + 5, 1 << 20);
+  EXPECT_EQ(store.Stats().items, 0u);
+
+  ASSERT_TRUE(Set(store, "flushed", "v", kNow, 0));
+  store.FlushAll(kNow, 10);
+  store.SweepExpired(kNow + 8, 1 << 20);
+  EXPECT_EQ(store.Stats().items, 1u) << "not due yet";
+  store.SweepExpired(kNow + 9, 1 << 20);
+  EXPECT_EQ(store.Stats().items, 0u);
+}
+
 TEST(StoreTest, EveryVersionGetsADistinctCas) {
   Store store(StoreOptions{});
   std::set<uint64_t> seen;

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <regex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -162,6 +163,14 @@ class ScaleOutTest : public ::testing::Test {
     }
   }
 
+  // The access node's count of requests refused by a node for their map version.
+  static uint64_t StaleMapRetries(uint16_t admin_port) {
+    const std::string page = testing::HttpGet(admin_port, "/metrics").body;
+    std::smatch match;
+    static const std::regex counter("\ntrellis_access_stale_map_retries_total ([0-9]+)\n");
+    return std::regex_search(page, match, counter) ? std::stoull(match[1].str()) : 0;
+  }
+
   // Writes `count` keys through the first access node.
   void WriteKeys(int count) {
     LoopbackClient client(access_ports_[0]);
@@ -304,18 +313,20 @@ TEST_F(ScaleOutTest, TheSourceMainKilledHalfwayLosesNothingAndTheMoveCompletes) 
 // nothing is lost and no request fails.
 TEST_F(ScaleOutTest, AnAccessNodeThatLearnsOfTheMoveLateLosesNothing) {
   testing::TcpRelay to_master(master_port_);
-  DaemonProcess late({"access", "--listen", "127.0.0.1:0", "--threads", "1", "--master",
-                      "http://127.0.0.1:" + std::to_string(to_master.port())});
+  DaemonProcess late({"access", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--threads",
+                      "1", "--master", "http://127.0.0.1:" + std::to_string(to_master.port())});
   const uint16_t late_port = late.WaitForListening("access");
+  const uint16_t late_admin = late.WaitForListening("admin");
   testing::LoadChecker checker({{late_port, access_ports_[0]}, 4, 2, 500, 64});
   checker.Start();
   ASSERT_TRUE(RunFor(checker, 2000));
   AddGroup("g3");
   to_master.Cut();
   ASSERT_EQ(Api("POST", "/v1/rebalance", R"({"max_rate": 2000})").status, 200);
-  // The move goes on without it; it catches up a moment later.
+  // The move goes on without it, and the nodes refuse what it sends by its old map; it
+  // catches up a moment later (within the 5 s a refused request is sent again for).
   ASSERT_TRUE(Eventually([&] { return Migrations().slots_done > 0; }, 30s, 20ms));
-  ASSERT_TRUE(RunFor(checker, 500));
+  ASSERT_TRUE(Eventually([&] { return StaleMapRetries(late_admin) > 0; }, 30s, 20ms));
   to_master.Resume();
   EXPECT_TRUE(Eventually([&] { return !Migrations().active; }, 60s, 100ms));
   EXPECT_EQ(Finish(checker).errors, 0u);

@@ -233,8 +233,16 @@ class LoadChecker::Worker {
       }
     }
     if (!wrong.empty()) {
+      // A plain key's operations so far: "set 1, delete 2?, ..." (? for a failed one).
+      std::string history;
+      for (uint64_t n = 1; key.kind == KeyKind::kPlain && n < key.deletes.size(); ++n) {
+        history += (n == 1 ? " (" : ", ") + std::string(key.deletes[n] ? "delete " : "set ") +
+                   std::to_string(n) + (key.uncertain.contains(n) ? "?" : "") +
+                   (n + 1 == key.deletes.size() ? ")" : "");
+      }
       checker_.Violation(key.name + ": read " + wrong + " with " + std::to_string(acked_before) +
-                         " acknowledged before and " + std::to_string(sent_after) + " sent after");
+                         " acknowledged before and " + std::to_string(sent_after) + " sent after" +
+                         history);
     }
   }
 
