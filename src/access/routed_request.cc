@@ -116,8 +116,13 @@ void RoutedRequest::Route() {
   switch (spec_.kind) {
     case Kind::kStore:
     case Kind::kRead:
-    case Kind::kDelete:
       SendStep(Step::kTarget, target_group_, spec_.bytes, spec_.quiet, false);
+      return;
+    case Kind::kDelete:
+      // The source's copy first: while the target's is still there, a read finds it
+      // first; the other way round, a read between the two deletes missed on the target
+      // and found the source's copy, which may be older than the target's.
+      SendStep(Step::kSource, source_, spec_.bytes, spec_.quiet, false);
       return;
     case Kind::kModify:
     case Kind::kConditionalDelete: {
@@ -164,25 +169,21 @@ void RoutedRequest::Complete(size_t, std::string reply) {
       if (spec_.kind == Kind::kRead && IsMiss(reply)) {
         SendStep(Step::kSource, source_, spec_.bytes, spec_.quiet, false);
       } else if (spec_.kind == Kind::kDelete && !error) {
-        first_reply_ = std::move(reply);
-        SendStep(Step::kSource, source_, spec_.bytes, spec_.quiet, false);
-      } else if (spec_.kind == Kind::kConditionalDelete && !error) {
-        first_reply_ = std::move(reply);
-        const std::string remove = "md " + KeyOnTheWire() + (spec_.binary_key ? " b" : "") + "\r\n";
-        SendStep(Step::kRemoveSource, source_, remove, false, false);
+        Deliver(Deleted(reply, spec_.quiet) || !Deleted(first_reply_, spec_.quiet)
+                    ? std::move(reply)
+                    : std::move(first_reply_));
       } else {
         Deliver(std::move(reply));
       }
       return;
     case Step::kSource:
       if (spec_.kind == Kind::kDelete && error) {
-        // The source's copy must go too, or a read that misses on the target would find
-        // it there: the whole delete again (both halves are idempotent).
+        // The source's copy must go, or a read that misses on the target would find it
+        // there: the whole delete again (both halves are idempotent).
         Retry();
       } else if (spec_.kind == Kind::kDelete) {
-        Deliver(Deleted(first_reply_, spec_.quiet) || !Deleted(reply, spec_.quiet)
-                    ? std::move(first_reply_)
-                    : std::move(reply));
+        first_reply_ = std::move(reply);
+        SendStep(Step::kTarget, target_group_, spec_.bytes, spec_.quiet, false);
       } else if (IsMiss(reply)) {
         SendStep(Step::kTargetAgain, target_group_, spec_.bytes, spec_.quiet, false);
       } else {
@@ -208,6 +209,11 @@ void RoutedRequest::Complete(size_t, std::string reply) {
     case Step::kPullStore:
       if (error) {
         Deliver(std::move(reply));
+      } else if (spec_.kind == Kind::kConditionalDelete) {
+        // The target holds the key now (or a newer value, or its tombstone): the source's
+        // copy goes before the delete runs, as for a plain delete.
+        const std::string remove = "md " + KeyOnTheWire() + (spec_.binary_key ? " b" : "") + "\r\n";
+        SendStep(Step::kRemoveSource, source_, remove, false, false);
       } else {
         SendStep(Step::kTarget, target_group_, spec_.bytes, spec_.quiet, false);
       }
@@ -216,7 +222,7 @@ void RoutedRequest::Complete(size_t, std::string reply) {
       if (error) {
         Retry();  // As for a delete: the source's copy must go.
       } else {
-        Deliver(std::move(first_reply_));
+        SendStep(Step::kTarget, target_group_, spec_.bytes, spec_.quiet, false);
       }
       return;
   }

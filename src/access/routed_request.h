@@ -10,8 +10,10 @@
 //     mover may have moved the key in between); a read-modify-write (add, cas, incr,
 //     append, touch, gat, ms in other modes than set, ...) after pulling the key from A
 //     into B (`mg` from A, a move-in `ms ... X` to B, which a newer value or a tombstone
-//     on B refuses); a delete to B, then to A, answering "deleted" if either was (a
-//     conditional or invalidating delete runs on B after a pull, then removes A's copy).
+//     on B refuses); a delete to A, then to B, answering "deleted" if either was (a
+//     conditional or invalidating delete pulls the key into B, removes A's copy, then
+//     runs on B). A's copy goes first so that a read that misses on B, the delete
+//     having reached it, never finds on A a copy older than the one B had.
 //     A delete that fails on A is sent again whole, as a refused one is: A's copy must
 //     not outlive it, or a read that misses on B would find it.
 // A multi-key get part whose keys no longer share one group (or one of whose keys moves)
@@ -91,7 +93,7 @@ class RoutedRequest : public ReplySink, public std::enable_shared_from_this<Rout
   Step step_ = Step::kOnly;
   size_t source_ = 0;  // While dual: the groups of this try.
   size_t target_group_ = 0;
-  std::string first_reply_;  // A delete's answer from B.
+  std::string first_reply_;  // A delete's answer from A.
   boost::asio::steady_timer timer_;
   bool done_ = false;
 };

@@ -138,7 +138,7 @@ base::Status MapStore::Save(const ClusterMap& map) {
   }
   bool ok = Execute("DELETE FROM groups; DELETE FROM nodes; DELETE FROM slots;").ok();
   // Each statement prepared once and run once per row: a map in the middle of a move has
-  // thousands of slot ranges, and preparing one per row made a save cost ~100 ms.
+  // thousands of slot ranges (6,845 after 3 -> 4 groups).
   std::map<const char*, Statement> prepared;
   auto run = [&](const char* sql, const std::function<void(sqlite3_stmt*)>& bind) {
     Statement& insert = prepared[sql];

@@ -74,6 +74,14 @@ class ProxySessionTest : public ::testing::Test {
         RouteTable::Even({GroupRoute{"a", Loopback(port_a_), {}}, b}, 1));
   }
 
+  // Every slot in the dual step of a move from group a to group b.
+  std::shared_ptr<const RouteTable> EverySlotMovingFromAToB() const {
+    return std::make_shared<const RouteTable>(RouteTable::OfMap(
+        {GroupRoute{"a", Loopback(port_a_), {}}, GroupRoute{"b", Loopback(port_b_), {}}},
+        std::vector<uint16_t>(RouteTable::kSlots, 1), std::vector<uint16_t>(RouteTable::kSlots, 0),
+        2));
+  }
+
   // The `n`th key (from 0) that the table sends to `group` (0: a, 1: b).
   std::string KeyOf(size_t group, int n) const {
     const std::shared_ptr<const RouteTable> table = Table(true);
@@ -163,6 +171,28 @@ TEST_F(ProxySessionTest, AGroupWithoutAMainFailsOnlyItsOwnRequests) {
   EXPECT_EQ(client.ReadUntil("MN\r\n"),
             "STORED\r\nSERVER_ERROR group b has no main\r\n"
             "SERVER_ERROR group b has no main\r\nMN\r\n");
+}
+
+// A delete of a key whose slot moves reaches the source first: while it waits there
+// (a's node is stopped), the target still holds its newer copy and reads find it. The
+// other way round, a read between the two deletes missed on b and found a's older copy.
+TEST_F(ProxySessionTest, ADeleteWhileTheSlotMovesRemovesTheSourcesCopyFirst) {
+  for (auto [port, value] : {std::pair{port_a_, "old"}, std::pair{port_b_, "new"}}) {
+    LoopbackClient direct(port);
+    direct.Send(std::string("set k 0 0 3\r\n") + value + "\r\n");
+    ASSERT_EQ(direct.ReadUntil("\r\n"), "STORED\r\n");
+  }
+  pool_.RunOnEveryShard([this](int) { shard_->SetTable(EverySlotMovingFromAToB()); });
+  ASSERT_TRUE(node_a_.Pause());
+  LoopbackClient deleting(proxy_port());
+  deleting.Send("delete k\r\n");
+  LoopbackClient reading(proxy_port());
+  reading.Send("get k\r\n");
+  EXPECT_EQ(reading.ReadUntil("END\r\n"), "VALUE k 0 3\r\nnew\r\nEND\r\n");
+  node_a_.Signal(SIGCONT);
+  EXPECT_EQ(deleting.ReadUntil("\r\n"), "DELETED\r\n");
+  reading.Send("get k\r\n");
+  EXPECT_EQ(reading.ReadUntil("END\r\n"), "END\r\n");
 }
 
 TEST_F(ProxySessionTest, FlushAllReachesEveryGroup) {
