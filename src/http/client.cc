@@ -213,20 +213,24 @@ asio::awaitable<base::Result<nlohmann::json>> CallJson(Client& client, beast_htt
   if (!response) {
     co_return response.error();
   }
-  nlohmann::json reply = response->body.empty()
+  co_return JsonOf(*response, what);
+}
+
+base::Result<nlohmann::json> JsonOf(const Response& response, std::string_view what) {
+  nlohmann::json reply = response.body.empty()
                              ? nlohmann::json()
-                             : nlohmann::json::parse(response->body, nullptr, false);
-  if (response->status >= 400) {
+                             : nlohmann::json::parse(response.body, nullptr, false);
+  if (response.status >= 400) {
     const bool has_message =
         reply.is_object() && reply.contains("error") && reply["error"].is_string();
-    co_return base::Error{has_message ? reply["error"].get<std::string>()
-                                      : fmt::format("{}: status {}", what, response->status),
-                          CodeForStatus(response->status)};
+    return base::Error{has_message ? reply["error"].get<std::string>()
+                                   : fmt::format("{}: status {}", what, response.status),
+                       CodeForStatus(response.status)};
   }
   if (reply.is_discarded()) {
-    co_return base::Error{fmt::format("{}: the answer is not JSON", what)};
+    return base::Error{fmt::format("{}: the answer is not JSON", what)};
   }
-  co_return reply;
+  return reply;
 }
 
 }  // namespace trellis::http

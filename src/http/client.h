@@ -70,6 +70,9 @@ boost::asio::awaitable<base::Result<nlohmann::json>> CallJson(Client& client,
                                                               const nlohmann::json& body,
                                                               std::chrono::milliseconds timeout);
 
+// The body of `response` as CallJson returns it; `what` names the call in errors.
+base::Result<nlohmann::json> JsonOf(const Response& response, std::string_view what);
+
 // Runs `body` on a private io_context until it finishes and returns its result (or
 // rethrows its exception). For command-line tools and tests, never on an executor's thread.
 template <typename T>

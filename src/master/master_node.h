@@ -8,8 +8,10 @@
 //   GET    /v1/cluster[?after=V&wait=S&node=HOST:PORT]
 //                                        the map; with `after`, waits up to S seconds
 //                                        (default 10, at most 60, fractions allowed) for a
-//                                        version above V; `node`: a cache node asking,
-//                                        which renews its lease if the map names it main
+//                                        version above V, and answers 304 (no body) if
+//                                        the map is still at V; `node`: a cache node
+//                                        asking, which renews its lease if the map names
+//                                        it main
 //   POST   /v1/groups                    {"name": "g1"}
 //   POST   /v1/nodes                     {"group": "g1", "address": "HOST:PORT"} ->
 //                                        {"role": "main"|"backup", "main": ..., "epoch": N}

@@ -48,6 +48,9 @@ class Rebalancer {
   // Slots moving at once: enough to keep every mover busy while a batch's last slots
   // finish, few enough that dual routing touches a small part (an eighth) of the keys.
   static constexpr size_t kMaxMovingSlots = 2048;
+  // Emptied slots end their move together once they are 1/kDoneBatchDivisor of those in
+  // the dual step, or all of them (Step).
+  static constexpr size_t kDoneBatchDivisor = 8;
 
   // Starts moving `moves` (replacing the moves not begun of an earlier run).
   void Start(std::vector<PendingMove> moves, uint64_t max_rate, std::vector<std::string> draining);

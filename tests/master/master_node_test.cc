@@ -110,7 +110,22 @@ TEST_F(MasterNodeTest, LongPollsAreAnsweredOnAChangeAndAtDrain) {
   });
   EXPECT_EQ(waiting.wait_for(100ms), std::future_status::timeout);
   node_->Drain(5s);
-  EXPECT_EQ(waiting.get().first, 200) << "a drain answers every waiting poll at once";
+  EXPECT_EQ(waiting.get().first, 304)
+      << "a drain answers every waiting poll at once (the map is unchanged)";
+}
+
+TEST_F(MasterNodeTest, APollThatSeesNoChangeGetsNoMap) {
+  ASSERT_EQ(Call(verb::post, "/v1/groups", R"({"name": "g1"})").first, 201);
+  const uint64_t version = ParseClusterState(Call(verb::get, "/v1/cluster", "").second)->version;
+  ASSERT_GT(version, 0u);
+  const auto unchanged =
+      Call(verb::get, "/v1/cluster?after=" + std::to_string(version) + "&wait=0.01", "");
+  EXPECT_EQ(unchanged.first, 304);
+  EXPECT_TRUE(unchanged.second.is_discarded()) << "no body: " << unchanged.second;
+  const auto older =
+      Call(verb::get, "/v1/cluster?after=" + std::to_string(version - 1) + "&wait=0.01", "");
+  EXPECT_EQ(older.first, 200);
+  EXPECT_EQ(ParseClusterState(older.second)->version, version);
 }
 
 }  // namespace

@@ -61,16 +61,28 @@ asio::awaitable<base::Result<ClusterState>> MasterClient::GetCluster() {
   co_return Parsed<ClusterState>(address(), std::move(reply), ParseClusterState);
 }
 
-asio::awaitable<base::Result<ClusterState>> MasterClient::WatchCluster(
-    uint64_t after, std::chrono::milliseconds wait, std::string_view node) {
-  std::string target = "/v1/cluster?after=" + std::to_string(after) +
-                       "&wait=" + std::to_string(wait.count() / 1000.0);
+asio::awaitable<base::Result<std::optional<ClusterState>>> MasterClient::WatchCluster(
+    std::optional<uint64_t> after, std::chrono::milliseconds wait, std::string_view node) {
+  std::string target = "/v1/cluster?wait=" + std::to_string(wait.count() / 1000.0);
+  if (after) {
+    target += "&after=" + std::to_string(*after);
+  }
   if (!node.empty()) {
     target += "&node=" + std::string(node);
   }
-  auto reply =
-      co_await http::CallJson(http_, verb::get, std::move(target), json(), wait + kWatchMargin);
-  co_return Parsed<ClusterState>(address(), std::move(reply), ParseClusterState);
+  const std::string what = "GET " + target + " to " + address();
+  auto response = co_await http_.Call(verb::get, std::move(target), "", wait + kWatchMargin);
+  if (!response) {
+    co_return response.error();
+  }
+  if (response->status == 304) {
+    co_return std::optional<ClusterState>();
+  }
+  auto map = Parsed<ClusterState>(address(), http::JsonOf(*response, what), ParseClusterState);
+  if (!map) {
+    co_return map.error();
+  }
+  co_return std::optional<ClusterState>(std::move(map).value());
 }
 
 asio::awaitable<base::Result<RegistrationReply>> MasterClient::Register(
@@ -132,28 +144,34 @@ asio::awaitable<base::Result<MigrationStatus>> MasterClient::GetMigrations() {
 
 asio::awaitable<void> FollowCluster(MasterClient& client, std::string node, MapObserver on_map) {
   asio::steady_timer pause(co_await asio::this_coro::executor);
-  std::optional<uint64_t> version;
+  std::optional<ClusterState> map;  // The last one answered.
   // How long the master may hold a request: each answer renews a main's lease, so a
   // node asks at least six times per lease, and at least four times a second.
   std::chrono::milliseconds wait{0};
   for (;;) {
     const auto asked = std::chrono::steady_clock::now();
-    auto map = co_await client.WatchCluster(version.value_or(0), wait, node);
-    if (!map) {
-      if (map.error().code == base::ErrorCode::kUnavailable) {
-        spdlog::debug("{}", map.error().message);
+    std::optional<uint64_t> version;
+    if (map) {
+      version = map->version;
+    }
+    auto answer = co_await client.WatchCluster(version, wait, node);
+    if (!answer) {
+      if (answer.error().code == base::ErrorCode::kUnavailable) {
+        spdlog::debug("{}", answer.error().message);
       } else {
-        spdlog::warn("{}; keeping the map of version {}", map.error().message,
+        spdlog::warn("{}; keeping the map of version {}", answer.error().message,
                      version ? std::to_string(*version) : "(none)");
       }
       pause.expires_after(std::chrono::milliseconds(100));
       co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
       continue;
     }
+    const bool changed = answer->has_value();
+    if (changed) {
+      map = std::move(**answer);
+    }
     wait = std::clamp<std::chrono::milliseconds>(map->lease / 6, std::chrono::milliseconds(10),
                                                  std::chrono::milliseconds(250));
-    const bool changed = map->version != version;
-    version = map->version;
     co_await on_map(*map, changed, asked);
   }
 }

@@ -32,11 +32,12 @@ class MasterClient {
                                            std::string_view url);
 
   boost::asio::awaitable<base::Result<ClusterState>> GetCluster();
-  // The map once its version is above `after`, or after `wait` whatever it is. `node`,
-  // when not empty, is the cache node asking: the master renews its lease if it is a main.
-  boost::asio::awaitable<base::Result<ClusterState>> WatchCluster(uint64_t after,
-                                                                  std::chrono::milliseconds wait,
-                                                                  std::string_view node);
+  // The map once its version is above `after`, or after `wait` whatever it is: nullopt
+  // if still at version `after` (the master answers 304 rather than the same map). No
+  // `after`: the map at once. `node`, when not empty, is the cache node asking: the master
+  // renews its lease if it is a main.
+  boost::asio::awaitable<base::Result<std::optional<ClusterState>>> WatchCluster(
+      std::optional<uint64_t> after, std::chrono::milliseconds wait, std::string_view node);
   boost::asio::awaitable<base::Result<RegistrationReply>> Register(
       const NodeRegistration& registration);
   boost::asio::awaitable<base::Status> AddGroup(const NewGroup& group);
