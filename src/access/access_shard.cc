@@ -2,6 +2,15 @@
 
 namespace trellis::access {
 
+void AccessShard::SetTable(std::shared_ptr<const RouteTable> table) {
+  table_ = std::move(table);
+  std::vector<std::function<void()>> waiters = std::move(table_waiters_);
+  table_waiters_.clear();
+  for (const auto& wake : waiters) {
+    wake();
+  }
+}
+
 Backend& AccessShard::BackendFor(const boost::asio::ip::tcp::endpoint& node,
                                  const std::string& group) {
   std::shared_ptr<Backend>& backend = backends_[node];

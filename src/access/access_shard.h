@@ -5,9 +5,11 @@
 // by a task posted to the shard).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -27,7 +29,11 @@ class AccessShard {
       : executor_(std::move(executor)), options_(options), stale_map_retries_(stale_map_retries) {}
 
   const std::shared_ptr<const RouteTable>& table() const { return table_; }
-  void SetTable(std::shared_ptr<const RouteTable> table) { table_ = std::move(table); }
+  // Takes `table` and runs what waited for it (OnNextTable).
+  void SetTable(std::shared_ptr<const RouteTable> table);
+  // Runs `wake` once, when the next table arrives: a request a node refused for its map
+  // version tries again then rather than at the end of its back-off.
+  void OnNextTable(std::function<void()> wake) { table_waiters_.push_back(std::move(wake)); }
 
   // The connection to `node`, made on first use.
   Backend& BackendFor(const boost::asio::ip::tcp::endpoint& node, const std::string& group);
@@ -46,6 +52,7 @@ class AccessShard {
   const BackendOptions options_;
   base::Counter& stale_map_retries_;
   std::shared_ptr<const RouteTable> table_;
+  std::vector<std::function<void()>> table_waiters_;
   std::map<boost::asio::ip::tcp::endpoint, std::shared_ptr<Backend>> backends_;
   size_t next_backup_ = 0;  // Reads go round the backups.
 };

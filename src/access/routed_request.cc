@@ -235,8 +235,17 @@ void RoutedRequest::Retry() {
   }
   timer_.expires_after(back_off_);
   back_off_ = std::min(back_off_ * 2, kLongestBackOff);
+  if (!waiting_for_table_) {
+    waiting_for_table_ = true;
+    shard_.OnNextTable([weak = weak_from_this()] {
+      if (auto self = weak.lock()) {
+        self->waiting_for_table_ = false;
+        self->timer_.cancel();  // Cut the back-off short.
+      }
+    });
+  }
   timer_.async_wait([self = shared_from_this()](boost::system::error_code error) {
-    if (!error) {
+    if (!error || error == boost::asio::error::operation_aborted) {
       self->Route();
     }
   });

@@ -3,8 +3,8 @@
 //   - it goes by the shard's route table of the moment, saying the table's version;
 //   - a node's refusal (`SERVER_ERROR stale map`: the node knows a newer map, or one
 //     with the key's slot at a step this table is not at) sends it again by the then
-//     current table, after a back-off of 1, 2, 4 ... 50 ms, for up to 5 s; the client
-//     never sees the refusal;
+//     current table, as soon as a new table arrives or after a back-off of 1, 2, 4 ...
+//     50 ms, for up to 5 s; the client never sees the refusal;
 //   - a key of a slot in the dual step, moving from group A to B, goes both ways: a
 //     store to B; a read to B, then A if B misses, then B again if A misses too (the
 //     mover may have moved the key in between); a read-modify-write (add, cas, incr,
@@ -93,8 +93,9 @@ class RoutedRequest : public ReplySink, public std::enable_shared_from_this<Rout
   Step step_ = Step::kOnly;
   size_t source_ = 0;  // While dual: the groups of this try.
   size_t target_group_ = 0;
-  std::string first_reply_;  // A delete's answer from A.
-  boost::asio::steady_timer timer_;
+  std::string first_reply_;          // A delete's answer from A.
+  boost::asio::steady_timer timer_;  // The back-off of a refused request.
+  bool waiting_for_table_ = false;   // Its shard will cut the back-off short (OnNextTable).
   bool done_ = false;
 };
 

@@ -191,14 +191,18 @@ asio::awaitable<bool> SlotMover::State::Flush(const std::string& target,
 }
 
 asio::awaitable<void> SlotMover::State::Throttle(size_t keys) {
+  // No rate (a map that has the moves but not yet their rate): nothing moves until one
+  // comes. Taken as one key a second, it put the next batch a minute away.
+  while (rate == 0) {
+    co_await waker.Wait();
+  }
   const Clock::time_point now = Clock::now();
   // No credit builds up while idle beyond a tenth of a second's worth.
   next_send = std::max(next_send, now - std::chrono::milliseconds(100));
-  const uint64_t keys_per_second = std::max<uint64_t>(rate, 1);
-  next_send += std::chrono::microseconds(keys * 1'000'000 / keys_per_second);
+  next_send += std::chrono::microseconds(keys * 1'000'000 / rate);
+  // An Update cuts the wait short: Flush then sees whether the tasks changed.
   if (next_send > now) {
-    asio::steady_timer timer(executor, next_send);
-    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await waker.WaitUntil(next_send);
   }
 }
 

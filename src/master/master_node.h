@@ -195,6 +195,7 @@ class MasterNode : public daemon::Service {
   std::unique_ptr<http::Server> server_;
   // The master's thread only:
   std::vector<std::shared_ptr<net::Waker>> waiting_;  // Long-polls waiting for a change.
+  net::Waker* migration_waker_ = nullptr;             // MigrationLoop's, while it runs.
   uint64_t probe_rounds_ = 0;  // Bumped whenever probes change the nodes' figures.
   struct {
     uint64_t version = 0;

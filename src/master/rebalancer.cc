@@ -74,20 +74,7 @@ bool Rebalancer::Step(ClusterMap& map, const SlotLoads& loads) {
   if (!emptied.empty() && (emptied.size() == dual || emptied.size() * kDoneBatchDivisor >= dual)) {
     map.AdvanceMove(emptied);
   }
-  // Prepare -> dual, for the slots of one step at a time whose groups hold that step.
-  std::map<std::tuple<uint16_t, uint16_t, uint64_t>, std::vector<uint32_t>> prepared;
-  for (uint32_t slot = 0; slot < slots.size(); ++slot) {
-    const SlotState& state = slots[slot];
-    if (state.target != SlotState::kNoGroup && state.phase == MovePhase::kPrepare) {
-      prepared[{state.group, state.target, state.since}].push_back(slot);
-    }
-  }
-  for (const auto& [step, batch] : prepared) {
-    const auto& [from, to, since] = step;
-    if (GroupHolds(map, groups[from].name, since) && GroupHolds(map, groups[to].name, since)) {
-      map.AdvanceMove(batch);
-    }
-  }
+  StartDual(map);
   // The next planned slots, up to kMaxMovingSlots moving.
   size_t moving = std::count_if(slots.begin(), slots.end(), [](const SlotState& slot) {
     return slot.target != SlotState::kNoGroup;
@@ -113,7 +100,14 @@ bool Rebalancer::Step(ClusterMap& map, const SlotLoads& loads) {
   for (const auto& [target, batch] : beginning) {
     (void)map.BeginMove(batch, target);  // Checked above: cannot fail.
   }
-  // The rate, shared by the groups whose movers run.
+  ShareRate(map);
+  if (finished_ms_ == 0 && started_ms_ != 0 && !Active(map)) {
+    finished_ms_ = UnixMillis();
+  }
+  return map.version() != version_before;
+}
+
+void Rebalancer::ShareRate(ClusterMap& map) const {
   std::set<uint16_t> sources;
   for (const SlotState& slot : map.slots()) {
     if (slot.target != SlotState::kNoGroup && slot.phase == MovePhase::kDual) {
@@ -121,9 +115,27 @@ bool Rebalancer::Step(ClusterMap& map, const SlotLoads& loads) {
     }
   }
   map.SetMoveRate(sources.empty() ? 0 : std::max<uint64_t>(max_rate_ / sources.size(), 1));
-  if (finished_ms_ == 0 && started_ms_ != 0 && !Active(map)) {
-    finished_ms_ = UnixMillis();
+}
+
+bool Rebalancer::StartDual(ClusterMap& map) const {
+  const uint64_t version_before = map.version();
+  const std::vector<SlotState>& slots = map.slots();
+  // The slots of one step at a time whose groups hold that step.
+  std::map<std::tuple<uint16_t, uint16_t, uint64_t>, std::vector<uint32_t>> prepared;
+  for (uint32_t slot = 0; slot < slots.size(); ++slot) {
+    const SlotState& state = slots[slot];
+    if (state.target != SlotState::kNoGroup && state.phase == MovePhase::kPrepare) {
+      prepared[{state.group, state.target, state.since}].push_back(slot);
+    }
   }
+  for (const auto& [step, batch] : prepared) {
+    const auto& [from, to, since] = step;
+    if (GroupHolds(map, map.groups()[from].name, since) &&
+        GroupHolds(map, map.groups()[to].name, since)) {
+      map.AdvanceMove(batch);
+    }
+  }
+  ShareRate(map);  // With the slots that go dual, in the same map.
   return map.version() != version_before;
 }
 

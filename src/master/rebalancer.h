@@ -61,6 +61,10 @@ class Rebalancer {
 
   // One step. Returns whether the map changed.
   bool Step(ClusterMap& map, const SlotLoads& loads);
+  // Only the prepare -> dual part of a step (the master runs it as soon as a node holds a
+  // newer map: clients of a slot in the prepare step wait for it). Returns whether the
+  // map changed.
+  bool StartDual(ClusterMap& map) const;
 
   // Whether moves are planned or running (in `map`).
   bool Active(const ClusterMap& map) const;
@@ -73,6 +77,9 @@ class Rebalancer {
   static base::Result<Rebalancer> FromJson(const nlohmann::json& json);
 
  private:
+  // Sets the map's move rate: the run's, shared by the groups whose slots are dual.
+  void ShareRate(ClusterMap& map) const;
+
   std::deque<PendingMove> pending_;       // Taken from the front, up to kMaxMovingSlots a step.
   std::map<uint32_t, SlotLoad> planned_;  // Every slot of the run, as planned.
   uint64_t max_rate_ = kDefaultRate;
