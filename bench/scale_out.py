@@ -180,9 +180,23 @@ def wait_for_gossip(ports, timeout=30):
     raise RuntimeError("the Redis cluster did not settle")
 
 
+def free_cluster_port():
+    """A free port whose cluster bus port (port + 10000, Redis's rule) is valid and free."""
+    while True:
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        try:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", port + 10000))
+            return port
+        except OSError:
+            continue
+
+
 def redis_round(keys):
     with tempfile.TemporaryDirectory() as workdir:
-        ports = [free_port() for _ in range(4)]
+        ports = [free_cluster_port() for _ in range(4)]
         processes = []
         try:
             for i in range(len(ports)):
@@ -203,7 +217,7 @@ def redis_round(keys):
                     except RuntimeError:
                         server.kill()
                         server.wait()
-                        ports[i] = free_port()
+                        ports[i] = free_cluster_port()
                 else:
                     raise RuntimeError("redis-server did not start")
             subprocess.run(["redis-cli", "--cluster", "create"] +

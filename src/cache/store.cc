@@ -85,7 +85,7 @@ struct Store::Stripe {
   // The sweep's shortcut (SweepExpired): no item here expires before `earliest_expiry`
   // (it may be earlier than any still does), and the flush_all whose oldest-live time
   // is `flush_swept` left nothing behind. Walking a stripe with nothing to sweep cost 10%
-  // of the CPU of a cluster moving slots (perf, 8 nodes of 75,000 items, 10 sweeps/s).
+  // of the CPU of a cluster moving slots (perf: 8 nodes of up to 100,000 items, 10 sweeps/s).
   uint32_t earliest_expiry = UINT32_MAX;
   int64_t flush_swept = -1;
 

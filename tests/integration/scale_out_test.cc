@@ -36,10 +36,7 @@ using testing::LoopbackClient;
 class ScaleOutTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    master_ = std::make_unique<DaemonProcess>(std::vector<std::string>{
-        "master", "--listen", "127.0.0.1:0", "--data", data_.path().string(), "--probe-interval",
-        "0.2", "--failure-threshold", "3"});
-    master_port_ = master_->WaitForListening("master");
+    StartMaster();
     master_url_ = "http://127.0.0.1:" + std::to_string(master_port_);
     // Both first groups before any node, so that they share the slots (cluster_map.h).
     for (const char* group : {"g1", "g2"}) {
@@ -55,6 +52,14 @@ class ScaleOutTest : public ::testing::Test {
       access_ports_.push_back(access_.back()->WaitForListening("access"));
     }
     ASSERT_TRUE(Eventually([&] { return EveryGroupHasAMain(); }, 10s));
+  }
+
+  // The master, on its held address (a test restarts it there, with the same data).
+  void StartMaster() {
+    master_ = std::make_unique<DaemonProcess>(std::vector<std::string>{
+        "master", "--listen", master_address_.address(), "--data", data_.path().string(),
+        "--probe-interval", "0.2", "--failure-threshold", "3"});
+    master_port_ = master_->WaitForListening("master");
   }
 
   testing::HttpResponse Api(const std::string& method, const std::string& path,
@@ -118,6 +123,20 @@ class ScaleOutTest : public ::testing::Test {
         << "still moving: " << Api("GET", "/v1/migrations").body;
     EXPECT_FALSE(Migrations().error);
     return reply.ok() ? *reply : master::RebalanceReply{};
+  }
+
+  // Starts a rebalance slowly (300 keys a second), so that what a test does next lands in
+  // the middle of it, and waits until a third of the keys moved.
+  bool RebalanceSlowlyUntilAThirdMoved() {
+    if (Api("POST", "/v1/rebalance", R"({"max_rate": 300})").status != 200) {
+      return false;
+    }
+    return Eventually(
+        [&] {
+          const master::MigrationStatus status = Migrations();
+          return status.keys_moved > 0 && status.keys_moved * 3 >= status.keys_total;
+        },
+        60s, 50ms);
   }
 
   // Runs `trellis cluster ARGS...` against the master; its exit code and output.
@@ -199,6 +218,7 @@ class ScaleOutTest : public ::testing::Test {
   }
 
   testing::TempDir data_;
+  testing::HeldPort master_address_;
   std::unique_ptr<DaemonProcess> master_;
   uint16_t master_port_ = 0;
   std::string master_url_;
@@ -285,14 +305,7 @@ TEST_F(ScaleOutTest, TheSourceMainKilledHalfwayLosesNothingAndTheMoveCompletes) 
   ASSERT_TRUE(RunFor(checker, 2000));
   AddGroup("g3");
   ASSERT_EQ(Api("POST", "/v1/groups/g3/mode", R"({"mode": "sync"})").status, 200);
-  // Slowly, so that the kill lands in the middle.
-  ASSERT_EQ(Api("POST", "/v1/rebalance", R"({"max_rate": 300})").status, 200);
-  ASSERT_TRUE(Eventually(
-      [&] {
-        const master::MigrationStatus status = Migrations();
-        return status.keys_moved > 0 && status.keys_moved * 3 >= status.keys_total;
-      },
-      60s, 50ms));
+  ASSERT_TRUE(RebalanceSlowlyUntilAThirdMoved());
   const std::string main = *Map().FindGroup("g1")->main;
   nodes_.at(main).reset();  // SIGKILL
   EXPECT_TRUE(Migrations().active) << "the kill lands before the move ends";
@@ -301,6 +314,27 @@ TEST_F(ScaleOutTest, TheSourceMainKilledHalfwayLosesNothingAndTheMoveCompletes) 
       << Api("GET", "/v1/migrations").body;
   EXPECT_FALSE(Migrations().error);
   EXPECT_NE(*Map().FindGroup("g1")->main, main) << "g1 failed over";
+  Finish(checker);
+  EXPECT_NEAR(Map().SlotCount("g3"), master::ClusterState::kSlots / 3,
+              master::ClusterState::kSlots / 30);
+  ExpectNothingOrphaned();
+}
+
+// A master killed (SIGKILL) in the middle of a move and started again on its data resumes
+// the move where it stood (its step of every slot and the moves not begun are in its
+// store), and the checker sees nothing lost.
+TEST_F(ScaleOutTest, AMasterRestartedMidMoveResumesItAndLosesNothing) {
+  testing::LoadChecker checker({access_ports_, 4, 2, 500, 64});
+  checker.Start();
+  ASSERT_TRUE(RunFor(checker, 2000));
+  AddGroup("g3");
+  ASSERT_TRUE(RebalanceSlowlyUntilAThirdMoved());
+  master_.reset();  // SIGKILL
+  StartMaster();
+  EXPECT_TRUE(Migrations().active) << "the restarted master goes on with the move";
+  EXPECT_TRUE(Eventually([&] { return !Migrations().active; }, 90s, 100ms))
+      << Api("GET", "/v1/migrations").body;
+  EXPECT_FALSE(Migrations().error);
   Finish(checker);
   EXPECT_NEAR(Map().SlotCount("g3"), master::ClusterState::kSlots / 3,
               master::ClusterState::kSlots / 30);
