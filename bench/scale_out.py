@@ -5,8 +5,9 @@ Trellis, each round on a fresh cluster on loopback (master, groups of a main and
 backup, one access node):
   rebalance: 3 groups hold --keys 64-byte keys; a 4th group is added and `POST
     /v1/rebalance` (default rate) moves a quarter of them. `trellis bench` (1:9 SET:GET,
-    uniform over the keys, through the access node) runs before, during and after the
-    move: throughput and p99 of each phase, and the move's duration and key rate.
+    uniform over the keys, through the access node) runs before, during (from the
+    moment the move starts to its end, in 1.5-second runs) and after the move:
+    throughput and p99 of each phase, and the move's duration and key rate.
   drain: 1 group holds --keys keys; an empty 2nd group is added and the first drained:
     every key moves; its duration at the default rate.
 Redis, same machine, same data: 3 masters (cluster mode) hold --keys 64-byte keys; a 4th
@@ -84,17 +85,20 @@ class Cluster:
             time.sleep(0.05)
         raise RuntimeError("groups without a main")
 
-    def move_and_time(self, path):
-        """Starts the moves of `path` and waits until they are done: (seconds, keys moved)."""
+    def move_and_time(self, path, started=None):
+        """Starts the moves of `path` (then sets `started`, if given) and waits until they
+        are done: (seconds, keys moved)."""
         start = time.monotonic()
         api(self.master, "POST", path, {})
+        if started:
+            started.set()
         while True:
             status = api(self.master, "GET", "/v1/migrations")
             if not status["active"]:
                 if status["error"]:
                     raise RuntimeError("the moves failed: " + status["error"])
                 return time.monotonic() - start, status["keys_moved"]
-            time.sleep(0.02)
+            time.sleep(0.05)
 
     def stop(self):
         for p in self.processes:
@@ -124,21 +128,29 @@ def trellis_round(trellis, keys, memory_mb):
             bench(trellis, cluster.access, keys, 0, fill=True)
             cluster.add_group("g4")
             before = bench(trellis, cluster.access, keys, 5)
-            during = {}
-            runner = threading.Thread(
-                target=lambda: during.update(bench(trellis, cluster.access, keys, 4)))
-            runner.start()
-            time.sleep(0.5)  # The load runs before the move starts and through it.
-            seconds, moved = cluster.move_and_time("/v1/rebalance")
-            runner.join()
+            moving = threading.Event()
+            mover = threading.Thread(
+                target=lambda: out.update(zip(("rebalance_seconds", "rebalance_keys"),
+                                              cluster.move_and_time("/v1/rebalance", moving))))
+            mover.start()
+            moving.wait()
+            # The load through the whole move, in windows of a second or two.
+            windows = []
+            while mover.is_alive():
+                windows.append(bench(trellis, cluster.access, keys, 1.5))
+            mover.join()
+            if "rebalance_seconds" not in out:
+                raise RuntimeError("the rebalance failed")
             after = bench(trellis, cluster.access, keys, 5)
+            seconds = sum(w["seconds"] for w in windows)
             out.update({"before_ops": before["ops_per_second"],
                         "before_p99_us": before["latency_us"]["p99"],
-                        "during_ops": during["ops_per_second"],
-                        "during_p99_us": during["latency_us"]["p99"],
+                        "during_ops": sum(w["ops_per_second"] * w["seconds"]
+                                          for w in windows) / seconds,
+                        "during_p99_us": max(w["latency_us"]["p99"] for w in windows),
+                        "during_misses": sum(w["key_misses"] for w in windows),
                         "after_ops": after["ops_per_second"],
-                        "after_p99_us": after["latency_us"]["p99"],
-                        "rebalance_seconds": seconds, "rebalance_keys": moved})
+                        "after_p99_us": after["latency_us"]["p99"]})
         finally:
             cluster.stop()
     with tempfile.TemporaryDirectory() as workdir:
@@ -286,6 +298,8 @@ def main():
     for phase in ("before", "during", "after"):
         print("  %-7s %9.0f ops/s  p99 %7.0f us" % (phase, t[phase + "_ops"],
                                                     t[phase + "_p99_us"]))
+    print("  (during: the whole move, in windows of 1.5 s; its p99 is the worst window's;"
+          " misses of keys that were there: %d)" % max(row["during_misses"] for row in rounds))
     print("  during/before throughput: %.2f" % (t["during_ops"] / t["before_ops"]))
     print("  rebalance: %d keys in %.1f s (%.0f keys/s)" % (
         t["rebalance_keys"], t["rebalance_seconds"], t["rebalance_keys"] / t["rebalance_seconds"]))

@@ -26,6 +26,10 @@ T Get(const char*& cursor) {
 
 }  // namespace
 
+size_t RecordFrameSize(const MutationRecord& record) {
+  return kRecordHeader + record.key.size() + record.value.size();
+}
+
 void AppendRecordFrame(const MutationRecord& record, std::string* out) {
   out->push_back('R');
   Put<uint64_t>(record.sequence, out);

@@ -33,6 +33,8 @@ namespace trellis::cache {
 inline constexpr std::string_view kReplicateCommand = "trellis-replicate";
 
 void AppendRecordFrame(const MutationRecord& record, std::string* out);
+// The bytes AppendRecordFrame appends for `record`.
+size_t RecordFrameSize(const MutationRecord& record);
 void AppendSnapshotStart(uint64_t log_id, std::string* out);
 void AppendSnapshotEnd(uint64_t sequence, std::string* out);
 

@@ -9,6 +9,8 @@
 //
 // Throttled to `rate` keys a second; a batch is at most kBatchKeys keys and about
 // kBatchBytes of values, so a large value never holds up a stripe or the target for long.
+// (256 keys: 64 cost the cluster 40% more CPU per key moved, each batch being a timer,
+// a write and a read on both sides; a batch of 256 small items takes the target ~1 ms.)
 // A failed or refused batch (the target's main down, or refusing writes during its
 // failover) is retried after a pause, on a new connection: the move pauses and goes on.
 // Items of an expired or flushed version are left to the sweeper.
@@ -41,7 +43,7 @@ struct SlotMoveTask {
 
 class SlotMover {
  public:
-  static constexpr size_t kBatchKeys = 64;
+  static constexpr size_t kBatchKeys = 256;
   static constexpr size_t kBatchBytes = 1 << 20;
 
   // Metrics (in `metrics`): trellis_cache_moved_keys_total, trellis_cache_moved_bytes_total.

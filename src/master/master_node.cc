@@ -660,9 +660,14 @@ void MasterNode::UpdateRebalanceGauges() {
 }
 
 void MasterNode::SaveRebalance() {
+  if (rebalancer_.record_revision() == saved_rebalance_revision_) {
+    return;
+  }
   if (base::Status saved = store_->SaveRebalance(rebalancer_.ToJson()); !saved) {
     spdlog::error("saving the rebalance: {}", saved.error().message);
+    return;
   }
+  saved_rebalance_revision_ = rebalancer_.record_revision();
 }
 
 asio::awaitable<void> MasterNode::MigrationLoop() {
@@ -678,7 +683,6 @@ asio::awaitable<void> MasterNode::MigrationLoop() {
       // Woken early: a node holds a newer map, which may let prepared slots go dual (the
       // clients of a slot in the prepare step wait for that).
       if (rebalancer_.StartDual(map_)) {
-        SaveRebalance();
         Publish();
       }
       continue;

@@ -191,7 +191,8 @@ class MasterNode : public daemon::Service {
   std::unique_ptr<MapStore> store_;
   ClusterMap map_;
   Rebalancer rebalancer_;
-  Rebalancer::SlotLoads slot_loads_;  // As last probed while moves ran.
+  uint64_t saved_rebalance_revision_ = 0;  // The rebalancer's record_revision() in the store.
+  Rebalancer::SlotLoads slot_loads_;       // As last probed while moves ran.
   std::unique_ptr<http::Server> server_;
   // The master's thread only:
   std::vector<std::shared_ptr<net::Waker>> waiting_;  // Long-polls waiting for a change.

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <iterator>
+#include <map>
+#include <optional>
 #include <set>
 
 namespace trellis::master {
@@ -84,8 +86,21 @@ std::vector<PlannedMove> PlanRebalance(const RebalanceInput& input) {
     return *std::min_element(receivers.begin(), receivers.end(),
                              [&](size_t a, size_t b) { return load[a] < load[b]; });
   };
+  std::vector<uint16_t> owners = input.owners;
+  // Per (from, to): the run of neighbouring slots moved so far, [first, last].
+  std::map<std::pair<size_t, size_t>, std::pair<uint32_t, uint32_t>> runs;
   auto move = [&](size_t from, size_t to, std::set<Entry, std::greater<>>::iterator it) {
     const auto [weight, slot] = *it;
+    auto [run, fresh] = runs.try_emplace({from, to}, slot, slot);
+    auto& [first, last] = run->second;
+    if (!fresh && slot + 1 == first) {
+      first = slot;
+    } else if (!fresh && slot == last + 1) {
+      last = slot;
+    } else {
+      run->second = {slot, slot};
+    }
+    owners[slot] = static_cast<uint16_t>(to);
     held[from].erase(it);
     held[to].emplace(weight, slot);
     load[from] -= weight;
@@ -94,19 +109,46 @@ std::vector<PlannedMove> PlanRebalance(const RebalanceInput& input) {
     loaded[to] += weight > 0 ? 1 : 0;
     moves.push_back({slot, static_cast<uint16_t>(from), static_cast<uint16_t>(to)});
   };
-  // Drained groups first: each slot, heaviest first, to the lightest receiver.
-  for (size_t group = 0; group < input.groups; ++group) {
-    while (Draining(input, group) && !held[group].empty()) {
-      move(group, lightest(), held[group].begin());
+  // The next slot of the run moving from `from` to `to`, if it is `from`'s and weighs
+  // something but no more than `limit`.
+  auto next_of_run = [&](size_t from, size_t to,
+                         double limit) -> std::optional<std::set<Entry, std::greater<>>::iterator> {
+    const auto run = runs.find({from, to});
+    if (run == runs.end()) {
+      return std::nullopt;
     }
-  }
-  // Then even out: from the heaviest receiver to the lightest, the heaviest slot that
-  // narrows the gap, until the gap is within the tolerance or no slot narrows it.
+    const auto [first, last] = run->second;
+    for (const int64_t slot : {int64_t{last} + 1, int64_t{first} - 1}) {
+      if (slot >= 0 && slot < static_cast<int64_t>(owners.size()) && owners[slot] == from &&
+          weights[slot] > 0 && weights[slot] <= limit) {
+        return held[from].find({weights[slot], static_cast<uint32_t>(slot)});
+      }
+    }
+    return std::nullopt;
+  };
   double total = 0;
   for (double weight : weights) {
     total += weight;
   }
-  const double tolerance = total / static_cast<double>(receivers.size()) / 100;
+  const double fair_share = total / static_cast<double>(receivers.size());
+  // Drained groups first: their slots in slot order, to the lightest receiver until it
+  // holds its fair share, then to the next lightest.
+  for (size_t group = 0; group < input.groups; ++group) {
+    if (!Draining(input, group)) {
+      continue;
+    }
+    size_t to = lightest();
+    for (uint32_t slot = 0; slot < owners.size(); ++slot) {
+      if (owners[slot] == group) {
+        to = load[to] < fair_share ? to : lightest();
+        move(group, to, held[group].find({weights[slot], slot}));
+      }
+    }
+  }
+  // Then even out: from the heaviest receiver to the lightest, the next slot of the run
+  // between them or else the slot nearest the mean weight that narrows the gap, until the
+  // gap is within the tolerance or no slot narrows it.
+  const double tolerance = fair_share / 100;
   for (;;) {
     const size_t heavy = *std::max_element(receivers.begin(), receivers.end(),
                                            [&](size_t a, size_t b) { return load[a] < load[b]; });
@@ -129,7 +171,7 @@ std::vector<PlannedMove> PlanRebalance(const RebalanceInput& input) {
     if (gap <= tolerance || it == held[heavy].end() || it->first <= 0) {
       break;
     }
-    move(heavy, light, it);
+    move(heavy, light, next_of_run(heavy, light, gap / 2).value_or(it));
   }
   // Last, slots that hold nothing even out the number of slots (the data stays as even
   // as it is), so that what is written next spreads over the groups too.

@@ -46,6 +46,7 @@ void Rebalancer::Start(std::vector<PendingMove> moves, uint64_t max_rate,
   started_ms_ = UnixMillis();
   finished_ms_ = 0;
   error_.reset();
+  ++record_revision_;
 }
 
 bool Rebalancer::Active(const ClusterMap& map) const {
@@ -87,6 +88,7 @@ bool Rebalancer::Step(ClusterMap& map, const SlotLoads& loads) {
     if (map.FindGroup(move.target) == nullptr) {
       error_ = "group " + move.target + " was removed during the move";
       pending_.clear();
+      ++record_revision_;
       break;
     }
     const SlotState& state = slots[move.slot];
@@ -103,6 +105,7 @@ bool Rebalancer::Step(ClusterMap& map, const SlotLoads& loads) {
   ShareRate(map);
   if (finished_ms_ == 0 && started_ms_ != 0 && !Active(map)) {
     finished_ms_ = UnixMillis();
+    ++record_revision_;
   }
   return map.version() != version_before;
 }
@@ -128,12 +131,17 @@ bool Rebalancer::StartDual(ClusterMap& map) const {
       prepared[{state.group, state.target, state.since}].push_back(slot);
     }
   }
+  // All that may go dual, in one new map: each map is a restart of every mover's walk.
+  std::vector<uint32_t> ready;
   for (const auto& [step, batch] : prepared) {
     const auto& [from, to, since] = step;
     if (GroupHolds(map, map.groups()[from].name, since) &&
         GroupHolds(map, map.groups()[to].name, since)) {
-      map.AdvanceMove(batch);
+      ready.insert(ready.end(), batch.begin(), batch.end());
     }
+  }
+  if (!ready.empty()) {
+    map.AdvanceMove(ready);
   }
   ShareRate(map);  // With the slots that go dual, in the same map.
   return map.version() != version_before;
