@@ -53,8 +53,8 @@ tsan: setup
 fuzz: setup
 	CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DTRELLIS_FUZZ=ON
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target memcache_parser_fuzz memcache_response_fuzz \
-	  replication_frame_fuzz cluster_state_fuzz
-	for target in memcache_parser memcache_response replication_frame cluster_state; do \
+	  replication_frame_fuzz cluster_state_fuzz archive_block_fuzz
+	for target in memcache_parser memcache_response replication_frame cluster_state archive_block; do \
 	  mkdir -p $(FUZZ_BUILD)/corpus/$$target && \
 	  cp tests/fuzz/corpus/$$target/* $(FUZZ_BUILD)/corpus/$$target/ && \
 	  $(FUZZ_BUILD)/bin/$${target}_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \

@@ -60,11 +60,9 @@ asio::awaitable<void> CacheNode::Serve(net::Connection& connection) {
         open = false;
         break;
       }
-      uint64_t log_id = 0;
-      uint64_t after = 0;
+      ReplicateCommand replicate;
       if (result.status == ParseStatus::kError && out.empty() &&
-          ParseReplicateCommand(connection.input().substr(0, result.consumed - 1), &log_id,
-                                &after)) {
+          ParseReplicateCommand(connection.input().substr(0, result.consumed - 1), &replicate)) {
         connection.Consume(result.consumed);
         if (write_gate_.backup()) {
           // Only a main streams. A node that restarted empty and has no role yet must not
@@ -73,10 +71,10 @@ asio::awaitable<void> CacheNode::Serve(net::Connection& connection) {
           co_await connection.Write("SERVER_ERROR not a main: this node is a backup\r\n");
           co_return;
         }
-        // A backup: from now on this connection carries the replication stream.
+        // A backup or an archive: from now on this connection carries the stream.
         store_.SetMutationListener(&replication_log_);
         co_await ServeReplication(connection, store_, replication_log_, replication_counters_,
-                                  write_gate_, log_id, after);
+                                  write_gate_, replicate);
         co_return;
       }
       uint64_t version = 0;

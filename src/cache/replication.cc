@@ -42,8 +42,10 @@ std::function<void()> PostWake(const std::shared_ptr<net::Waker>& waker,
 }
 
 // Reads "ack <seq>[ <token>]" lines until the connection ends, then wakes the sender.
+// Only a backup's count (`backup`).
 asio::awaitable<void> ReadAcknowledgements(net::Connection& connection, ReplicationLog& log,
-                                           WriteGate& gate, std::shared_ptr<net::Waker> waker,
+                                           WriteGate& gate, bool backup,
+                                           std::shared_ptr<net::Waker> waker,
                                            std::shared_ptr<bool> done) {
   while (co_await connection.ReadMore()) {
     for (;;) {
@@ -58,7 +60,7 @@ asio::awaitable<void> ReadAcknowledgements(net::Connection& connection, Replicat
       }
       uint64_t sequence = 0;
       uint64_t token = 0;
-      if (line.substr(0, 4) == "ack ") {
+      if (backup && line.substr(0, 4) == "ack ") {
         line.remove_prefix(4);
         const size_t space = line.find(' ');
         if (ParseNumber(line.substr(0, space), &sequence)) {
@@ -78,7 +80,7 @@ asio::awaitable<void> ReadAcknowledgements(net::Connection& connection, Replicat
 
 }  // namespace
 
-bool ParseReplicateCommand(std::string_view line, uint64_t* log_id, uint64_t* after) {
+bool ParseReplicateCommand(std::string_view line, ReplicateCommand* command) {
   if (!line.empty() && line.back() == '\r') {
     line.remove_suffix(1);
   }
@@ -87,24 +89,33 @@ bool ParseReplicateCommand(std::string_view line, uint64_t* log_id, uint64_t* af
     return false;
   }
   line.remove_prefix(kReplicateCommand.size() + 1);
+  constexpr std::string_view kArchive = " archive";
+  command->consumer = StreamConsumer::kBackup;
+  if (line.ends_with(kArchive)) {
+    command->consumer = StreamConsumer::kArchive;
+    line.remove_suffix(kArchive.size());
+  }
   const size_t space = line.find(' ');
-  return space != std::string_view::npos && ParseNumber(line.substr(0, space), log_id) &&
-         ParseNumber(line.substr(space + 1), after);
+  return space != std::string_view::npos && ParseNumber(line.substr(0, space), &command->log_id) &&
+         ParseNumber(line.substr(space + 1), &command->after);
 }
 
 asio::awaitable<void> ServeReplication(net::Connection& connection, Store& store,
                                        ReplicationLog& log, ReplicationCounters& counters,
-                                       WriteGate& gate, uint64_t log_id, uint64_t after) {
+                                       WriteGate& gate, ReplicateCommand command) {
   const auto executor = co_await asio::this_coro::executor;
   auto waker = std::make_shared<net::Waker>(executor);
   auto reader_done = std::make_shared<bool>(false);
-  asio::co_spawn(executor, ReadAcknowledgements(connection, log, gate, waker, reader_done),
+  const bool backup = command.consumer == StreamConsumer::kBackup;
+  asio::co_spawn(executor, ReadAcknowledgements(connection, log, gate, backup, waker, reader_done),
                  asio::detached);
-  counters.backups.fetch_add(1);
+  if (backup) {
+    counters.backups.fetch_add(1);
+  }
   std::string out;
-  uint64_t cursor = after;
+  uint64_t cursor = command.after;
   bool ok = true;
-  if (log_id != log.log_id() || !log.CopyAfter(&cursor, 0, &out)) {
+  if (command.log_id != log.log_id() || !log.CopyAfter(&cursor, 0, &out)) {
     // A snapshot, stripe by stripe, then the log from where it started.
     cursor = log.last_sequence();
     out.clear();
@@ -148,7 +159,7 @@ asio::awaitable<void> ServeReplication(net::Connection& connection, Store& store
     }
     co_await waker->WaitUntil(next_heartbeat);
   }
-  if (counters.backups.fetch_sub(1) == 1) {
+  if (backup && counters.backups.fetch_sub(1) == 1) {
     counters.alone_since_ns = std::chrono::steady_clock::now().time_since_epoch().count();
   }
   connection.Abort();

@@ -1,9 +1,11 @@
 // Main -> backup replication of a cache node (docs/cache.md, "Replication").
 //
 // ServeReplication runs on the main, on a client connection that opened with
-// "trellis-replicate <log id> <after>\r\n": it sends a snapshot first when the backup
-// cannot continue from `after` in this log (new, too far behind, or it followed another
-// log), then the log's records as they come, and reads the backup's acknowledgements.
+// "trellis-replicate <log id> <after>[ archive]\r\n": it sends a snapshot first when the
+// consumer cannot continue from `after` in this log (new, too far behind, or it followed
+// another log), then the log's records as they come, and reads a backup's
+// acknowledgements (an archive's stream is the same, but it counts as no backup and its
+// acknowledgements, if any, are ignored).
 // The snapshot's position is taken before it starts and the tail is sent from there, so
 // no write is missed; writes made during the snapshot may arrive twice, which is harmless
 // because every record carries the whole resulting item. Every 100 ms it also sends a
@@ -34,8 +36,18 @@
 
 namespace trellis::cache {
 
-// Parses "trellis-replicate <log id> <after>" (without the "\n").
-bool ParseReplicateCommand(std::string_view line, uint64_t* log_id, uint64_t* after);
+// Who opened a replication stream: a backup (it acknowledges, renews the main's lease and
+// counts for sync mode), or an archive (the backup center: it only reads).
+enum class StreamConsumer { kBackup, kArchive };
+
+struct ReplicateCommand {
+  uint64_t log_id = 0;
+  uint64_t after = 0;
+  StreamConsumer consumer = StreamConsumer::kBackup;
+};
+
+// Parses "trellis-replicate <log id> <after>[ archive]" (without the "\n").
+bool ParseReplicateCommand(std::string_view line, ReplicateCommand* command);
 
 struct ReplicationCounters {
   std::atomic<int64_t> backups{0};  // Backups streaming from this main now.
@@ -45,7 +57,7 @@ struct ReplicationCounters {
 
 boost::asio::awaitable<void> ServeReplication(net::Connection& connection, Store& store,
                                               ReplicationLog& log, ReplicationCounters& counters,
-                                              WriteGate& gate, uint64_t log_id, uint64_t after);
+                                              WriteGate& gate, ReplicateCommand command);
 
 class ReplicaState {
  public:

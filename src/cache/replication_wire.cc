@@ -2,19 +2,14 @@
 
 #include <cstring>
 
+#include "base/byte_order.h"
+
 namespace trellis::cache {
 
 namespace {
 
 constexpr size_t kRecordHeader = 1 + 8 + 1 + 4 + 4 + 8 + 4 + 2 + 4;
 constexpr size_t kHeartbeatSize = 1 + 8 + 8 + 4 + 1;
-
-template <typename T>
-void Put(T value, std::string* out) {
-  char bytes[sizeof(T)];
-  std::memcpy(bytes, &value, sizeof(T));  // Little-endian hosts only (x86-64, arm64).
-  out->append(bytes, sizeof(T));
-}
 
 template <typename T>
 T Get(const char*& cursor) {
@@ -32,34 +27,34 @@ size_t RecordFrameSize(const MutationRecord& record) {
 
 void AppendRecordFrame(const MutationRecord& record, std::string* out) {
   out->push_back('R');
-  Put<uint64_t>(record.sequence, out);
-  Put<uint8_t>(static_cast<uint8_t>(record.op), out);
-  Put<uint32_t>(record.client_flags, out);
-  Put<uint32_t>(record.exptime, out);
-  Put<uint64_t>(record.cas, out);
-  Put<uint32_t>(record.timestamp, out);
-  Put<uint16_t>(static_cast<uint16_t>(record.key.size()), out);
-  Put<uint32_t>(static_cast<uint32_t>(record.value.size()), out);
+  base::PutLittleEndian<uint64_t>(record.sequence, out);
+  base::PutLittleEndian<uint8_t>(static_cast<uint8_t>(record.op), out);
+  base::PutLittleEndian<uint32_t>(record.client_flags, out);
+  base::PutLittleEndian<uint32_t>(record.exptime, out);
+  base::PutLittleEndian<uint64_t>(record.cas, out);
+  base::PutLittleEndian<uint32_t>(record.timestamp, out);
+  base::PutLittleEndian<uint16_t>(static_cast<uint16_t>(record.key.size()), out);
+  base::PutLittleEndian<uint32_t>(static_cast<uint32_t>(record.value.size()), out);
   out->append(record.key);
   out->append(record.value);
 }
 
 void AppendSnapshotStart(uint64_t log_id, std::string* out) {
   out->push_back('F');
-  Put<uint64_t>(log_id, out);
+  base::PutLittleEndian<uint64_t>(log_id, out);
 }
 
 void AppendSnapshotEnd(uint64_t sequence, std::string* out) {
   out->push_back('E');
-  Put<uint64_t>(sequence, out);
+  base::PutLittleEndian<uint64_t>(sequence, out);
 }
 
 void AppendHeartbeat(const Heartbeat& heartbeat, std::string* out) {
   out->push_back('H');
-  Put<uint64_t>(heartbeat.token, out);
-  Put<uint64_t>(heartbeat.wall_ms, out);
-  Put<uint32_t>(heartbeat.lease_ms, out);
-  Put<uint8_t>(heartbeat.frozen ? 1 : 0, out);
+  base::PutLittleEndian<uint64_t>(heartbeat.token, out);
+  base::PutLittleEndian<uint64_t>(heartbeat.wall_ms, out);
+  base::PutLittleEndian<uint32_t>(heartbeat.lease_ms, out);
+  base::PutLittleEndian<uint8_t>(heartbeat.frozen ? 1 : 0, out);
 }
 
 FrameStatus ParseReplicationFrame(std::string_view input, ReplicationFrame* frame,

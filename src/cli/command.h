@@ -25,5 +25,7 @@ Command AddAccessCommand(CLI::App& parent);
 Command AddMasterCommand(CLI::App& parent);
 Command AddClusterCommand(CLI::App& parent);
 Command AddBenchCommand(CLI::App& parent);
+Command AddBackupCenterCommand(CLI::App& parent);
+Command AddBackupCommand(CLI::App& parent);
 
 }  // namespace trellis::cli

@@ -19,9 +19,10 @@ int main(int argc, char** argv) {
     return std::string("trellis: ") + e.what() + " (see --help)\n";
   });
   const std::vector<trellis::cli::Command> commands = {
-      trellis::cli::AddUpCommand(app),      trellis::cli::AddCacheCommand(app),
-      trellis::cli::AddAccessCommand(app),  trellis::cli::AddMasterCommand(app),
-      trellis::cli::AddClusterCommand(app), trellis::cli::AddBenchCommand(app),
+      trellis::cli::AddUpCommand(app),           trellis::cli::AddCacheCommand(app),
+      trellis::cli::AddAccessCommand(app),       trellis::cli::AddMasterCommand(app),
+      trellis::cli::AddClusterCommand(app),      trellis::cli::AddBenchCommand(app),
+      trellis::cli::AddBackupCenterCommand(app), trellis::cli::AddBackupCommand(app),
       trellis::cli::AddVersionCommand(app),
   };
   try {

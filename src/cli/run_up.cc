@@ -4,7 +4,9 @@
 // nodes that route by its map and share the client port (SO_REUSEPORT), so that a client
 // of 127.0.0.1:11211 sees one memcached. Ctrl-C stops everything; logs go to
 // <data>/logs/, the master's URL to <data>/master.url and up's admin URL to <data>/up.url
-// (for `trellis cluster`, which asks up to start more groups: up/group_spawner.h).
+// (for `trellis cluster`, which asks up to start more groups: up/group_spawner.h). A
+// backup center archives every group under <data>/backup; its URL goes to
+// <data>/backup.url (for `trellis backup`).
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -111,7 +113,22 @@ base::Status RunUp(daemon::Daemon& daemon, const UpFlags& flags) {
                            "--master", master_url},
                           std::move(listener)));
   }
-  return children.Add(std::move(specs), kStartPatience);
+  TRELLIS_TRY_STATUS(children.Add(std::move(specs), kStartPatience));
+
+  // Last the backup center: every group's changes archived under <data>/backup, so that
+  // `trellis backup restore --to TIME` works out of the box.
+  TRELLIS_TRY(const tcp::endpoint center_address, reserve(tcp::endpoint(listen.address(), 0)));
+  TRELLIS_TRY_STATUS(
+      children.Add({child("backup-center",
+                          {"backup-center", "--listen", net::FormatEndpoint(center_address),
+                           "--data", flags.data + "/backup", "--master", master_url, "--access",
+                           net::FormatEndpoint(*clients)},
+                          daemon::Listener{"backup-center", "HTTP/JSON API of the backup archive",
+                                           center_address})},
+                   kStartPatience));
+  std::ofstream(flags.data + "/backup.url")
+      << "http://" << net::FormatEndpoint(center_address) << "\n";
+  return {};
 }
 
 }  // namespace

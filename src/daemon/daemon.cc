@@ -107,12 +107,16 @@ int Daemon::Run(CLI::App& app, bool banner) {
   }
   if (banner) {
     fmt::print("Trellis is up.\n");
+    size_t width = std::string_view("metrics:").size();
     for (const Listener& listener : listeners) {
-      fmt::print("  {:<8} {} ({})\n", listener.name + ":", listen[listener.name],
+      width = std::max(width, listener.name.size() + 1);
+    }
+    for (const Listener& listener : listeners) {
+      fmt::print("  {:<{}} {} ({})\n", listener.name + ":", width, listen[listener.name],
                  listener.protocol);
     }
-    fmt::print("  admin:   http://{}/v1/status\n  metrics: http://{}/metrics\n", admin_at,
-               admin_at);
+    fmt::print("  {:<{}} http://{}/v1/status\n  {:<{}} http://{}/metrics\n", "admin:", width,
+               admin_at, "metrics:", width, admin_at);
     std::fflush(stdout);
   }
   const int signal_number = net::WaitForTerminationSignal();

@@ -155,10 +155,32 @@ TEST_F(UpTest, AGroupSpawnedAndRebalancedTakesAThirdAndEveryKeyStaysReadable) {
   EXPECT_EQ(readable, kKeys);
 }
 
+TEST_F(UpTest, TheBackupCenterArchivesEveryGroupOutOfTheBox) {
+  // Point-in-time restore needs nothing more than `trellis up` (docs/backup.md).
+  std::string listing;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        DaemonProcess list({"backup", "list", "--data", data_.path().string()});
+        list.WaitExit(10s);
+        listing = list.Log();
+        return std::regex_search(listing, std::regex("g1: streaming[^\n]*\n  restorable")) &&
+               std::regex_search(listing, std::regex("g2: streaming[^\n]*\n  restorable"));
+      },
+      15s, 200ms))
+      << listing;
+  DaemonProcess restore(
+      {"backup", "restore", "--data", data_.path().string(), "--to", "-0s", "--dry-run"});
+  const std::optional<int> status = restore.WaitExit(20s);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(WEXITSTATUS(*status), 0) << restore.Log();
+  EXPECT_THAT(restore.Log(), ::testing::HasSubstr("would restore to")) << restore.Log();
+}
+
 TEST_F(UpTest, AKilledChildIsStartedAgainAndCtrlCStopsThemAll) {
   nlohmann::json children = Status()["children"];
-  // The master, 2 groups x 2 cache nodes, 2 access nodes.
-  ASSERT_EQ(children.size(), 7u);
+  // The master, 2 groups x 2 cache nodes, 2 access nodes, the backup center.
+  ASSERT_EQ(children.size(), 8u);
+  EXPECT_EQ(children[7]["name"], "backup-center");
   const pid_t killed = children[1]["pid"];
   const std::string name = children[1]["name"];
   ASSERT_EQ(kill(killed, SIGKILL), 0);

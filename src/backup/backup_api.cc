@@ -1,0 +1,162 @@
+#include "backup/backup_api.h"
+
+#include <charconv>
+#include <cstring>
+#include <ctime>
+
+#include <nlohmann/json.hpp>
+
+namespace trellis::backup {
+
+namespace {
+
+template <typename T>
+base::Result<T> Parse(const nlohmann::json& json, std::string_view what) {
+  try {
+    return json.get<T>();
+  } catch (const nlohmann::json::exception& error) {
+    return base::InvalidArgument(std::string(what) + ": " + error.what());
+  }
+}
+
+}  // namespace
+
+base::Result<uint32_t> ParseTime(std::string_view text, uint32_t now) {
+  const auto bad = [&] {
+    return base::InvalidArgument("time " + std::string(text) +
+                                 ": want unix seconds, -30s/-5m/-2h/-1d, or RFC 3339 "
+                                 "(2026-12-04T10:00:00Z)");
+  };
+  uint64_t number = 0;
+  if (!text.empty() && text.front() == '-') {
+    const std::string_view amount = text.substr(1, text.size() - 2);
+    const auto [end, error] = std::from_chars(amount.data(), amount.data() + amount.size(), number);
+    const char unit = text.size() > 2 ? text.back() : '?';
+    const uint64_t scale = unit == 's'   ? 1
+                           : unit == 'm' ? 60
+                           : unit == 'h' ? 3600
+                           : unit == 'd' ? 86400
+                                         : 0;
+    if (error != std::errc() || end != amount.data() + amount.size() || scale == 0 ||
+        number * scale > now) {
+      return bad();
+    }
+    return static_cast<uint32_t>(now - number * scale);
+  }
+  if (const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
+      error == std::errc() && end == text.data() + text.size()) {
+    return number <= UINT32_MAX ? base::Result<uint32_t>(static_cast<uint32_t>(number)) : bad();
+  }
+  std::tm tm{};
+  const std::string copy(text);
+  const char* rest = strptime(copy.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (rest == nullptr) {
+    return bad();
+  }
+  if (*rest == '.') {  // Fractions of a second.
+    ++rest;
+    while (*rest >= '0' && *rest <= '9') {
+      ++rest;
+    }
+  }
+  int64_t offset = 0;
+  if ((*rest == '+' || *rest == '-') && std::strlen(rest) == 6 && rest[3] == ':') {
+    const int hours = std::atoi(std::string(rest + 1, 2).c_str());
+    const int minutes = std::atoi(rest + 4);
+    offset = (*rest == '+' ? 1 : -1) * (hours * 3600 + minutes * 60);
+  } else if (std::string_view(rest) != "Z" && std::string_view(rest) != "z") {
+    return bad();
+  }
+  const int64_t seconds = static_cast<int64_t>(timegm(&tm)) - offset;
+  if (seconds < 0 || seconds > UINT32_MAX) {
+    return bad();
+  }
+  return static_cast<uint32_t>(seconds);
+}
+
+void to_json(nlohmann::json& json, const ArchiveFileStatus& file) {
+  json = {
+      {"name", file.name}, {"kind", file.kind}, {"bytes", file.bytes}, {"complete", file.complete}};
+}
+void from_json(const nlohmann::json& json, ArchiveFileStatus& file) {
+  json.at("name").get_to(file.name);
+  json.at("kind").get_to(file.kind);
+  json.at("bytes").get_to(file.bytes);
+  json.at("complete").get_to(file.complete);
+}
+void to_json(nlohmann::json& json, const TimeRange& range) {
+  json = {{"from", range.from}, {"to", range.to}};
+}
+void from_json(const nlohmann::json& json, TimeRange& range) {
+  json.at("from").get_to(range.from);
+  json.at("to").get_to(range.to);
+}
+void to_json(nlohmann::json& json, const GroupBackupStatus& group) {
+  json = {{"group", group.group},
+          {"main", group.main},
+          {"streaming", group.streaming},
+          {"lag_seconds", group.lag_seconds},
+          {"bytes_archived", group.bytes_archived},
+          {"restorable", group.restorable},
+          {"files", group.files},
+          {"error", group.error}};
+}
+void from_json(const nlohmann::json& json, GroupBackupStatus& group) {
+  json.at("group").get_to(group.group);
+  json.at("main").get_to(group.main);
+  json.at("streaming").get_to(group.streaming);
+  json.at("lag_seconds").get_to(group.lag_seconds);
+  json.at("bytes_archived").get_to(group.bytes_archived);
+  json.at("restorable").get_to(group.restorable);
+  json.at("files").get_to(group.files);
+  json.at("error").get_to(group.error);
+}
+
+nlohmann::json ToJson(const BackupStatus& status) { return {{"groups", status.groups}}; }
+
+base::Result<BackupStatus> ParseBackupStatus(const nlohmann::json& json) {
+  TRELLIS_TRY(auto groups,
+              Parse<std::vector<GroupBackupStatus>>(
+                  json.is_object() && json.contains("groups") ? json["groups"] : nlohmann::json(),
+                  "the backup status"));
+  return BackupStatus{std::move(groups)};
+}
+
+nlohmann::json ToJson(const RestoreRequest& request) {
+  return {{"to", request.to}, {"dry_run", request.dry_run}};
+}
+
+base::Result<RestoreRequest> ParseRestoreRequest(const nlohmann::json& json) {
+  RestoreRequest request;
+  try {
+    json.at("to").get_to(request.to);
+    if (json.contains("dry_run")) {
+      json.at("dry_run").get_to(request.dry_run);
+    }
+  } catch (const nlohmann::json::exception& error) {
+    return base::InvalidArgument(std::string("the restore request: ") + error.what());
+  }
+  return request;
+}
+
+nlohmann::json ToJson(const RestoreReply& reply) {
+  return {{"to", reply.to},           {"dry_run", reply.dry_run},     {"restored", reply.restored},
+          {"deleted", reply.deleted}, {"unchanged", reply.unchanged}, {"seconds", reply.seconds}};
+}
+
+base::Result<RestoreReply> ParseRestoreReply(const nlohmann::json& json) {
+  RestoreReply reply;
+  try {
+    json.at("to").get_to(reply.to);
+    json.at("dry_run").get_to(reply.dry_run);
+    json.at("restored").get_to(reply.restored);
+    json.at("deleted").get_to(reply.deleted);
+    json.at("unchanged").get_to(reply.unchanged);
+    json.at("seconds").get_to(reply.seconds);
+  } catch (const nlohmann::json::exception& error) {
+    return base::InvalidArgument(std::string("the restore reply: ") + error.what());
+  }
+  return reply;
+}
+
+}  // namespace trellis::backup

@@ -1,0 +1,535 @@
+#include "backup/backup_center.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <nlohmann/json.hpp>
+
+#include "backup/point_in_time.h"
+#include "base/clock.h"
+#include "cache/replication_wire.h"
+#include "master/client/master_client.h"
+#include "net/address.h"
+#include "proto/memcache/base64.h"
+
+namespace trellis::backup {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+using boost::beast::http::verb;
+
+namespace {
+
+constexpr auto kRetryInterval = std::chrono::milliseconds(200);
+constexpr auto kFlushInterval = std::chrono::seconds(1);
+constexpr auto kConnectTimeout = std::chrono::seconds(1);
+// A stream with no byte for this long (the main sends a heartbeat every 100 ms) is dead.
+constexpr auto kSilenceTimeout = std::chrono::seconds(3);
+// How long a restore waits for the archive to hold every record up to its start.
+constexpr auto kCatchUpTimeout = std::chrono::seconds(10);
+// Restore writes sent before waiting for their outcome.
+constexpr size_t kRestoreBatch = 512;
+
+std::optional<asio::ip::tcp::endpoint> Resolve(const std::string& address) {
+  auto parsed = net::ParseHostPort(address);
+  if (!parsed) {
+    return std::nullopt;
+  }
+  auto endpoint = net::Resolve(*parsed);
+  return endpoint ? std::optional(*endpoint) : std::nullopt;
+}
+
+// A key as the text protocol can carry it: as is, or base64 with the `b` flag.
+bool NeedsBase64(std::string_view key) {
+  return key.size() > 250 || std::any_of(key.begin(), key.end(), [](char c) {
+           return static_cast<unsigned char>(c) <= ' ' || static_cast<unsigned char>(c) == 127;
+         });
+}
+
+void AppendKey(std::string_view key, std::string* out) {
+  out->append(NeedsBase64(key) ? proto::memcache::Base64Encode(key) : std::string(key));
+}
+
+void AppendRestoreSet(const std::string& key, const ItemState& item, std::string* out) {
+  out->append("ms ");
+  AppendKey(key, out);
+  out->append(" ").append(std::to_string(item.value.size()));
+  out->append(" F").append(std::to_string(item.client_flags));
+  out->append(" T").append(std::to_string(item.exptime));
+  out->append(NeedsBase64(key) ? " b q\r\n" : " q\r\n");
+  out->append(item.value).append("\r\n");
+}
+
+void AppendRestoreDelete(const std::string& key, std::string* out) {
+  out->append("md ");
+  AppendKey(key, out);
+  out->append(NeedsBase64(key) ? " b q\r\n" : " q\r\n");
+}
+
+}  // namespace
+
+struct BackupCenter::Group {
+  Group(std::string name, std::unique_ptr<GroupArchive> archive, base::Registry& metrics)
+      : name(name),
+        archive(std::move(archive)),
+        lag_ms(metrics.GetGauge("trellis_backup_lag_milliseconds",
+                                "How far the archive is behind the group's main (by the main's "
+                                "heartbeats; -1: none yet).",
+                                {{"group", name}})),
+        archived_bytes(metrics.GetCounter("trellis_backup_archived_bytes_total",
+                                          "Bytes written to the group's archive files.",
+                                          {{"group", name}})),
+        streaming_gauge(metrics.GetGauge("trellis_backup_streaming",
+                                         "1 while the group's log streams into the archive.",
+                                         {{"group", name}})) {
+    lag_ms.Set(-1);
+  }
+
+  const std::string name;
+  std::unique_ptr<GroupArchive> archive;
+  std::string main;  // HOST:PORT, as the map names it ("" while none).
+  bool streaming = false;
+  bool in_dump = false;
+  uint64_t main_wall_ms = 0;  // The main's clock at its last heartbeat.
+  int64_t lag = -1;           // Milliseconds.
+  // Every record of a second up to this one is archived and synced (0: not known yet).
+  uint32_t complete_until = 0;
+  std::string error;
+  base::Gauge& lag_ms;
+  base::Counter& archived_bytes;
+  base::Gauge& streaming_gauge;
+  uint64_t counted_bytes = 0;
+};
+
+BackupCenter::BackupCenter(const BackupCenterOptions& options, base::Registry& metrics)
+    : options_(options), metrics_(metrics) {}
+
+BackupCenter::~BackupCenter() { pool_.Stop(); }
+
+base::Result<std::unique_ptr<BackupCenter>> BackupCenter::Start(const BackupCenterOptions& options,
+                                                                base::Registry& metrics) {
+  std::error_code error;
+  std::filesystem::create_directories(options.data, error);
+  if (error) {
+    return base::InvalidArgument("--data " + options.data.string() + ": " + error.message());
+  }
+  std::unique_ptr<BackupCenter> center(new BackupCenter(options, metrics));
+  http::ServerOptions server_options;
+  server_options.name = "backup-center";
+  server_options.listen = options.listen;
+  auto server = http::Server::Start(center->pool_, server_options, center->Routes(), metrics);
+  if (!server) {
+    return base::WithContext("--listen", server.error());
+  }
+  center->server_ = std::move(server).value();
+  asio::co_spawn(center->pool_.context(0), center->FollowMaster(), asio::detached);
+  center->pool_.Start();
+  return center;
+}
+
+std::vector<daemon::Listener> BackupCenter::listeners() const {
+  return {{"backup-center", "HTTP API", server_->local_endpoint()}};
+}
+
+void BackupCenter::Drain(std::chrono::milliseconds timeout) {
+  server_->Drain(timeout);
+  asio::post(pool_.context(0), [this] {
+    stopping_ = true;
+    for (auto& [name, group] : groups_) {
+      (void)group->archive->Flush();
+    }
+  });
+  pool_.Stop();
+}
+
+std::shared_ptr<const http::Router> BackupCenter::Routes() {
+  auto router = std::make_shared<http::Router>();
+  router->Add(verb::get, "/v1/backup",
+              [this](const http::Request& request) { return GetStatus(request); });
+  router->Add(verb::post, "/v1/restore",
+              [this](const http::Request& request) { return PostRestore(request); });
+  return router;
+}
+
+asio::awaitable<void> BackupCenter::FollowMaster() {
+  auto client =
+      master::MasterClient::ForUrl(co_await asio::this_coro::executor, options_.master_url);
+  if (!client) {
+    spdlog::error("--master: {}", client.error().message);
+    co_return;
+  }
+  co_await master::FollowCluster(
+      *client, "",
+      [this](const master::ClusterState& map, bool, Clock::time_point) -> asio::awaitable<void> {
+        for (const master::GroupState& info : map.groups) {
+          auto it = groups_.find(info.name);
+          if (it == groups_.end()) {
+            auto archive =
+                GroupArchive::Open(options_.data / info.name, info.name, {options_.segment_length});
+            if (!archive) {
+              spdlog::error("the archive of group {}: {}", info.name, archive.error().message);
+              continue;
+            }
+            auto group = std::make_shared<Group>(info.name, std::move(archive).value(), metrics_);
+            it = groups_.emplace(info.name, group).first;
+            const auto executor = co_await asio::this_coro::executor;
+            asio::co_spawn(executor, StreamGroup(group), asio::detached);
+            asio::co_spawn(executor, DumpGroup(group), asio::detached);
+          }
+          it->second->main = info.main.value_or("");
+        }
+        co_return;
+      });
+}
+
+asio::awaitable<void> BackupCenter::DumpGroup(std::shared_ptr<Group> group) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    timer.expires_after(options_.dump_every);
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (stopping_) {
+      co_return;
+    }
+    if (auto main = Resolve(group->main); main && group->streaming) {
+      co_await DumpOnce(*group, *main);
+    }
+  }
+}
+
+asio::awaitable<void> BackupCenter::StreamGroup(std::shared_ptr<Group> group) {
+  asio::steady_timer pause(co_await asio::this_coro::executor);
+  while (!stopping_) {
+    if (auto main = Resolve(group->main)) {
+      co_await StreamOnce(*group, *main);
+    }
+    group->streaming = false;
+    group->streaming_gauge.Set(0);
+    if (base::Status flushed = group->archive->Flush(); !flushed) {
+      group->error = flushed.error().message;
+    }
+    pause.expires_after(kRetryInterval);
+    co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+asio::awaitable<void> BackupCenter::StreamOnce(Group& group, asio::ip::tcp::endpoint main) {
+  const std::string streamed_from = group.main;
+  const auto position = group.archive->position();
+  group.in_dump = false;
+  auto last_flush = Clock::now();
+  base::Status status;
+  bool heartbeat = false;
+  auto on_frame = [&](const cache::ReplicationFrame& frame) {
+    switch (frame.type) {
+      case 'F':
+        group.in_dump = true;
+        status = group.archive->BeginDump(frame.value);
+        break;
+      case 'E':
+        group.in_dump = false;
+        status = group.archive->FinishDump(frame.value);
+        break;
+      case 'H':
+        group.main_wall_ms = frame.heartbeat.wall_ms;
+        heartbeat = !group.in_dump;
+        break;
+      default:
+        status = group.in_dump ? group.archive->AddDumpItem(frame.record)
+                               : group.archive->Append(frame.record);
+    }
+    return status.ok() && !stopping_ && group.main == streamed_from;
+  };
+  auto after_read = [&] {
+    group.streaming = true;
+    group.streaming_gauge.Set(1);
+    const auto now = Clock::now();
+    if (status && heartbeat && now - last_flush >= kFlushInterval) {
+      // Every record before the heartbeat is in: once synced, its second minus one is
+      // complete (records of its own second may follow it).
+      status = group.archive->Flush();
+      last_flush = now;
+      group.complete_until = static_cast<uint32_t>(group.main_wall_ms / 1000) - 1;
+    }
+    if (heartbeat) {
+      group.lag = std::max<int64_t>(0, static_cast<int64_t>(base::UnixMilliseconds()) -
+                                           static_cast<int64_t>(group.main_wall_ms));
+      group.lag_ms.Set(group.lag);
+      heartbeat = false;
+    }
+    CountBytes(group);
+    return status.ok();
+  };
+  co_await ReadArchiveStream(main, position ? position->log_id : 0,
+                             position ? position->sequence : 0, on_frame, after_read);
+  if (!status) {
+    spdlog::error("archiving group {}: {}", group.name, status.error().message);
+    group.error = status.error().message;
+  }
+}
+
+asio::awaitable<void> BackupCenter::DumpOnce(Group& group, asio::ip::tcp::endpoint main) {
+  std::unique_ptr<DumpWriter> dump;
+  base::Status status;
+  bool done = false;
+  auto on_frame = [&](const cache::ReplicationFrame& frame) {
+    if (frame.type == 'F') {
+      auto created = group.archive->NewDump(frame.value);
+      status = created ? base::Status() : base::Status(created.error());
+      dump = created ? std::move(created).value() : nullptr;
+    } else if (frame.type == 'R' && dump) {
+      status = dump->Add(frame.record);
+    } else if (frame.type == 'E' && dump) {
+      status = dump->Finish(frame.value);
+      group.archive->CountBytes(dump->bytes_written());
+      done = true;
+    }
+    return status.ok() && !done && !stopping_;
+  };
+  co_await ReadArchiveStream(main, 0, 0, on_frame, [] { return true; });
+  CountBytes(group);
+  if (!status) {
+    spdlog::error("dumping group {}: {}", group.name, status.error().message);
+    group.error = status.error().message;
+  } else if (done) {
+    spdlog::info("dumped group {}", group.name);
+  }
+}
+
+void BackupCenter::CountBytes(Group& group) {
+  const uint64_t bytes = group.archive->bytes_written();
+  group.archived_bytes.Increment(bytes - group.counted_bytes);
+  group.counted_bytes = bytes;
+}
+
+asio::awaitable<void> BackupCenter::ReadArchiveStream(
+    asio::ip::tcp::endpoint main, uint64_t log_id, uint64_t after,
+    const std::function<bool(const cache::ReplicationFrame&)>& on_frame,
+    const std::function<bool()>& after_read) {
+  using namespace asio::experimental::awaitable_operators;
+  const auto executor = co_await asio::this_coro::executor;
+  asio::ip::tcp::socket socket(executor);
+  asio::steady_timer timer(executor);
+  timer.expires_after(kConnectTimeout);
+  auto connected = co_await (socket.async_connect(main, asio::as_tuple(asio::use_awaitable)) ||
+                             timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+  if (connected.index() != 0 || std::get<0>(std::get<0>(connected))) {
+    co_return;
+  }
+  const std::string hello = std::string(cache::kReplicateCommand) + " " + std::to_string(log_id) +
+                            " " + std::to_string(after) + " archive\r\n";
+  auto [hello_error, written] =
+      co_await asio::async_write(socket, asio::buffer(hello), asio::as_tuple(asio::use_awaitable));
+  if (hello_error) {
+    co_return;
+  }
+  std::string buffer(256 * 1024, '\0');
+  size_t end = 0;
+  for (bool going = true; going;) {
+    timer.expires_after(kSilenceTimeout);
+    auto result =
+        co_await (socket.async_read_some(asio::buffer(buffer.data() + end, buffer.size() - end),
+                                         asio::as_tuple(asio::use_awaitable)) ||
+                  timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+    if (result.index() == 1 || std::get<0>(std::get<0>(result))) {
+      break;  // Silent (the main is gone) or closed.
+    }
+    end += std::get<1>(std::get<0>(result));
+    std::string_view input(buffer.data(), end);
+    size_t used = 0;
+    while (going) {
+      cache::ReplicationFrame frame;
+      size_t consumed = 0;
+      const cache::FrameStatus parsed =
+          cache::ParseReplicationFrame(input.substr(used), &frame, &consumed);
+      if (parsed == cache::FrameStatus::kNeedMore) {
+        break;
+      }
+      if (parsed == cache::FrameStatus::kBad) {
+        spdlog::error("a malformed replication frame from {}", main.address().to_string());
+        going = false;
+        break;
+      }
+      used += consumed;
+      going = on_frame(frame);
+    }
+    buffer.erase(0, used);
+    end -= used;
+    buffer.resize(std::max(buffer.size(), end * 2 + 64 * 1024));
+    going = after_read() && going;
+  }
+}
+
+asio::awaitable<http::Response> BackupCenter::GetStatus(const http::Request&) {
+  BackupStatus status;
+  for (const auto& [name, group] : groups_) {
+    GroupBackupStatus& out = status.groups.emplace_back();
+    out.group = name;
+    out.main = group->main;
+    out.streaming = group->streaming;
+    out.lag_seconds = group->lag < 0 ? -1 : static_cast<double>(group->lag) / 1000.0;
+    out.bytes_archived = group->archive->bytes_written();
+    out.error = group->error;
+    const auto dir = options_.data / name;
+    if (auto ranges = RestorableRanges(dir, group->complete_until)) {
+      for (const RestorableRange& range : *ranges) {
+        out.restorable.push_back({range.from, range.to});
+      }
+    } else {
+      out.error = ranges.error().message;
+    }
+    if (auto files = GroupArchive::List(dir)) {
+      for (const ArchiveFileInfo& file : *files) {
+        out.files.push_back({file.path.filename().string(),
+                             file.header.kind == FileKind::kDump ? "dump" : "segment", file.bytes,
+                             file.end.has_value()});
+      }
+    }
+  }
+  co_return http::Response::Json(ToJson(status));
+}
+
+asio::awaitable<http::Response> BackupCenter::PostRestore(const http::Request& request) {
+  auto body = request.JsonBody();
+  if (!body) {
+    co_return http::Response::Error(body.error());
+  }
+  auto parsed = ParseRestoreRequest(*body);
+  if (!parsed) {
+    co_return http::Response::Error(parsed.error());
+  }
+  if (restoring_) {
+    co_return http::Response::Error(base::Conflict("a restore is running"));
+  }
+  restoring_ = true;
+  auto reply = co_await Restore(*parsed);
+  restoring_ = false;
+  if (!reply) {
+    co_return http::Response::Error(reply.error());
+  }
+  co_return http::Response::Json(ToJson(*reply));
+}
+
+asio::awaitable<base::Status> BackupCenter::CatchUp(uint32_t second) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  const auto deadline = Clock::now() + kCatchUpTimeout;
+  for (;;) {
+    std::string behind;
+    for (const auto& [name, group] : groups_) {
+      if (group->complete_until < second) {
+        behind += " " + name;
+      }
+    }
+    if (behind.empty()) {
+      co_return base::Status();
+    }
+    if (Clock::now() >= deadline) {
+      co_return base::Unavailable("the archive of group(s)" + behind +
+                                  " is not complete up to now (is the stream down?)");
+    }
+    timer.expires_after(std::chrono::milliseconds(50));
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+asio::awaitable<base::Result<RestoreReply>> BackupCenter::Restore(const RestoreRequest& request) {
+  const auto started = Clock::now();
+  const uint32_t now = base::CoarseUnixSeconds();
+  if (request.to > now) {
+    co_return base::InvalidArgument("the restore time " + std::to_string(request.to) +
+                                    " is in the future (now " + std::to_string(now) + ")");
+  }
+  // Writes acknowledged before the request may carry its second: the archive holds that
+  // second whole first.
+  if (base::Status caught_up = co_await CatchUp(now); !caught_up) {
+    co_return caught_up.error();
+  }
+  ClusterState then;
+  ClusterState latest;
+  for (const auto& [name, group] : groups_) {
+    if (base::Status flushed = group->archive->Flush(); !flushed) {
+      co_return flushed.error();
+    }
+    const auto dir = options_.data / name;
+    if (base::Status added = AddGroupStateAt(dir, request.to, group->complete_until, &then);
+        !added) {
+      co_return added.error();
+    }
+    if (base::Status added =
+            AddGroupStateAt(dir, group->complete_until, group->complete_until, &latest);
+        !added) {
+      co_return added.error();
+    }
+  }
+  const RestorePlan plan = PlanRestore(then, latest, request.to, now);
+  RestoreReply reply{request.to,          request.dry_run, plan.sets.size(),
+                     plan.deletes.size(), plan.unchanged,  0};
+  if (!request.dry_run) {
+    if (base::Status written = co_await WriteThroughAccess(plan); !written) {
+      co_return written.error();
+    }
+  }
+  reply.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  spdlog::info("restore to {}: {} restored, {} deleted, {} unchanged{} in {:.1f} s", request.to,
+               reply.restored, reply.deleted, reply.unchanged, request.dry_run ? " (dry run)" : "",
+               reply.seconds);
+  co_return reply;
+}
+
+asio::awaitable<base::Status> BackupCenter::WriteThroughAccess(const RestorePlan& plan) {
+  auto access = Resolve(options_.access);
+  if (!access) {
+    co_return base::InvalidArgument("--access " + options_.access + ": not HOST:PORT");
+  }
+  asio::ip::tcp::socket socket(co_await asio::this_coro::executor);
+  auto [connect_error] =
+      co_await socket.async_connect(*access, asio::as_tuple(asio::use_awaitable));
+  if (connect_error) {
+    co_return base::Unavailable("restoring through " + options_.access + ": " +
+                                connect_error.message());
+  }
+  std::string out;
+  std::string replies;
+  const size_t total = plan.sets.size() + plan.deletes.size();
+  for (size_t i = 0; i < total;) {
+    out.clear();
+    for (const size_t batch_end = std::min(total, i + kRestoreBatch); i < batch_end; ++i) {
+      if (i < plan.sets.size()) {
+        AppendRestoreSet(plan.sets[i].first, plan.sets[i].second, &out);
+      } else {
+        AppendRestoreDelete(plan.deletes[i - plan.sets.size()], &out);
+      }
+    }
+    out.append("mn\r\n");  // Quiet writes answer only failures; MN ends the batch.
+    auto [write_error, written] =
+        co_await asio::async_write(socket, asio::buffer(out), asio::as_tuple(asio::use_awaitable));
+    if (write_error) {
+      co_return base::Unavailable("restoring through " + options_.access + ": " +
+                                  write_error.message());
+    }
+    auto [read_error, read] = co_await asio::async_read_until(
+        socket, asio::dynamic_buffer(replies), "MN\r\n", asio::as_tuple(asio::use_awaitable));
+    if (read_error) {
+      co_return base::Unavailable("restoring through " + options_.access + ": " +
+                                  read_error.message());
+    }
+    if (read != 4) {
+      co_return base::Error{"restoring through " + options_.access + ": " +
+                            replies.substr(0, replies.find('\r'))};
+    }
+    replies.erase(0, read);
+  }
+  co_return base::Status();
+}
+
+}  // namespace trellis::backup

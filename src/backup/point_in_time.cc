@@ -1,0 +1,229 @@
+#include "backup/point_in_time.h"
+
+#include <algorithm>
+
+#include "backup/group_archive.h"
+
+namespace trellis::backup {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// A chain's files: the dump, then the segments that continue it.
+struct Chain {
+  RestorableRange range;
+  std::vector<fs::path> files;
+  uint64_t after = 0;     // The dump's log position: records up to it are in the dump.
+  uint64_t position = 0;  // The last sequence the chain holds.
+  std::string broken;     // The corrupt file that ends it early ("" if none).
+};
+
+// A segment's sequences and newest second, as far as they read.
+struct SegmentSpan {
+  const ArchiveFileInfo* file = nullptr;
+  uint64_t last = UINT64_MAX;  // Unknown (a corrupt file with no later segment): all.
+  uint32_t last_time = 0;
+};
+
+base::Result<std::vector<Chain>> Chains(const fs::path& dir, uint32_t live_until) {
+  TRELLIS_TRY(auto files, GroupArchive::List(dir));
+  std::vector<SegmentSpan> segments;
+  for (const ArchiveFileInfo& file : files) {
+    if (file.header.kind != FileKind::kSegment) {
+      continue;
+    }
+    SegmentSpan& span = segments.emplace_back();
+    span.file = &file;
+    if (!file.error.empty()) {
+      continue;
+    }
+    if (file.end) {
+      span.last = file.end->last_sequence;
+      span.last_time = file.end->last_time;
+      continue;
+    }
+    span.last = file.header.after;
+    TRELLIS_TRY_STATUS(GroupArchive::Scan(file.path, [&span](const ArchivedRecord& record) {
+      span.last = record.sequence;
+      span.last_time = std::max(span.last_time, record.timestamp);
+    }));
+  }
+  // A corrupt segment ends where the next one of its log starts.
+  for (size_t i = 0; i < segments.size(); ++i) {
+    if (!segments[i].file->error.empty()) {
+      for (size_t j = i + 1; j < segments.size(); ++j) {
+        if (segments[j].file->header.log_id == segments[i].file->header.log_id) {
+          segments[i].last = segments[j].file->header.after;
+          break;
+        }
+      }
+    }
+  }
+  std::vector<Chain> chains;
+  for (const ArchiveFileInfo& file : files) {
+    if (file.header.kind != FileKind::kDump || !file.error.empty() || !file.end) {
+      continue;
+    }
+    Chain& chain = chains.emplace_back();
+    chain.range = {file.end->last_time, file.end->last_time, file.header.log_id,
+                   file.path.filename().string()};
+    chain.files.push_back(file.path);
+    chain.after = chain.position = file.end->last_sequence;
+    for (const SegmentSpan& span : segments) {
+      const ArchiveFileInfo& segment = *span.file;
+      if (segment.header.log_id != chain.range.log_id || span.last <= chain.position) {
+        continue;  // Another log's, or all of it is in the chain already.
+      }
+      if (segment.header.after > chain.position) {
+        break;  // A hole: the sequences in between were never archived.
+      }
+      if (!segment.error.empty()) {
+        chain.broken = segment.error;
+        break;
+      }
+      chain.files.push_back(segment.path);
+      chain.position = span.last;
+      chain.range.to = std::max(chain.range.to, span.last_time);
+    }
+  }
+  // The chain the stream writes (it ends with the newest segment, or is the newest file)
+  // holds every second up to what the stream has.
+  if (!chains.empty() && chains.back().broken.empty() &&
+      (segments.empty() || chains.back().files.back() == segments.back().file->path ||
+       files.back().path == chains.back().files.front())) {
+    chains.back().range.to = std::max(chains.back().range.to, live_until);
+  }
+  return chains;
+}
+
+std::string Describe(const std::vector<Chain>& chains) {
+  if (chains.empty()) {
+    return "nothing is archived yet";
+  }
+  std::string out = "restorable:";
+  for (const Chain& chain : chains) {
+    out += " " + std::to_string(chain.range.from) + ".." + std::to_string(chain.range.to);
+  }
+  return out + " (unix seconds)";
+}
+
+}  // namespace
+
+base::Result<std::vector<RestorableRange>> RestorableRanges(const fs::path& dir,
+                                                            uint32_t live_until) {
+  TRELLIS_TRY(auto chains, Chains(dir, live_until));
+  // Chains of one log (periodic dumps) overlap: the seconds restorable are their union.
+  std::vector<RestorableRange> ranges;
+  for (const Chain& chain : chains) {
+    if (!ranges.empty() && ranges.back().log_id == chain.range.log_id &&
+        chain.range.from <= ranges.back().to + 1) {
+      ranges.back().to = std::max(ranges.back().to, chain.range.to);
+    } else {
+      ranges.push_back(chain.range);
+    }
+  }
+  return ranges;
+}
+
+base::Status AddGroupStateAt(const fs::path& dir, uint32_t at, uint32_t live_until,
+                             ClusterState* state) {
+  TRELLIS_TRY(auto chains, Chains(dir, live_until));
+  const Chain* chain = nullptr;
+  for (const Chain& candidate : chains) {
+    if (candidate.range.from <= at && at <= candidate.range.to) {
+      chain = &candidate;
+    }
+  }
+  if (chain == nullptr) {
+    std::string broken;
+    for (const Chain& candidate : chains) {
+      if (!candidate.broken.empty() && candidate.range.from <= at) {
+        broken = "; it needs " + candidate.broken;
+      }
+    }
+    return base::InvalidArgument(dir.filename().string() + ": " + std::to_string(at) +
+                                 " is not restorable" + broken + "; " + Describe(chains));
+  }
+  const uint64_t after = chain->after;
+  ClusterState group;
+  for (const fs::path& file : chain->files) {
+    TRELLIS_TRY_STATUS(GroupArchive::Scan(file, [&group, at, after](const ArchivedRecord& record) {
+      if (record.sequence != 0 && (record.sequence <= after || record.timestamp > at)) {
+        return;  // In the dump already, or newer than the point (dump items, sequence 0,
+                 // are all older).
+      }
+      using cache::MutationOp;
+      switch (record.op) {
+        case MutationOp::kStore:
+        case MutationOp::kMoveIn:
+          group[record.key] = {record.timestamp,
+                               ItemState{record.value, record.client_flags, record.exptime}};
+          break;
+        case MutationOp::kDelete:
+        case MutationOp::kExpire:
+        case MutationOp::kEvict:
+          group[record.key] = {record.timestamp, std::nullopt};
+          break;
+        case MutationOp::kMoveOut:
+          group.erase(record.key);  // Another group's to say from now on.
+          break;
+        case MutationOp::kTouch:
+          if (auto it = group.find(record.key); it != group.end() && it->second.item) {
+            it->second.item->exptime = record.exptime;
+            it->second.time = record.timestamp;
+          }
+          break;
+        case MutationOp::kFlush:
+          for (auto& [key, key_state] : group) {
+            key_state = {record.timestamp, std::nullopt};
+          }
+          break;
+      }
+    }));
+  }
+  for (auto& [key, key_state] : group) {
+    auto [it, inserted] = state->try_emplace(key, key_state);
+    if (!inserted && key_state.time >= it->second.time) {
+      it->second = std::move(key_state);
+    }
+  }
+  return {};
+}
+
+RestorePlan PlanRestore(const ClusterState& then, const ClusterState& now, uint32_t at,
+                        uint32_t unix_now) {
+  auto live = [unix_now](const ClusterState& state,
+                         const std::string& key) -> std::optional<ItemState> {
+    const auto it = state.find(key);
+    if (it == state.end() || !it->second.item ||
+        (it->second.item->exptime != 0 && it->second.item->exptime <= unix_now)) {
+      return std::nullopt;
+    }
+    return it->second.item;
+  };
+  RestorePlan plan;
+  auto consider = [&](const std::string& key) {
+    const std::optional<ItemState> was = live(then, key);
+    const std::optional<ItemState> is = live(now, key);
+    if (was == is) {
+      const auto it = now.find(key);
+      plan.unchanged += it != now.end() && it->second.time > at ? 1 : 0;
+    } else if (was) {
+      plan.sets.emplace_back(key, *was);
+    } else {
+      plan.deletes.push_back(key);
+    }
+  };
+  for (const auto& [key, key_state] : now) {
+    consider(key);
+  }
+  for (const auto& [key, key_state] : then) {
+    if (!now.contains(key)) {
+      consider(key);
+    }
+  }
+  return plan;
+}
+
+}  // namespace trellis::backup

@@ -1,0 +1,209 @@
+// `trellis backup-center`: the archive of every group's changes and point-in-time
+// restore (docs/backup.md); `trellis backup list|restore`: its operator commands.
+#include <fmt/core.h>
+
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "backup/backup_api.h"
+#include "backup/backup_center.h"
+#include "base/clock.h"
+#include "cli/command.h"
+#include "daemon/daemon.h"
+#include "http/client.h"
+
+namespace trellis::cli {
+namespace {
+
+namespace asio = boost::asio;
+
+struct BackupCenterFlags {
+  daemon::DaemonFlags daemon;
+  std::string listen = "127.0.0.1:9191";
+  std::string data = "trellis-data/backup";
+  std::string master = "http://127.0.0.1:9190";
+  std::string access = "127.0.0.1:11211";
+  std::chrono::milliseconds segment{std::chrono::minutes(5)};
+  std::chrono::milliseconds dump_every{std::chrono::hours(1)};
+};
+
+base::Status RunBackupCenter(daemon::Daemon& daemon, const BackupCenterFlags& flags) {
+  backup::BackupCenterOptions options;
+  TRELLIS_TRY(options.listen, daemon::ResolveFlag("--listen", flags.listen));
+  options.data = flags.data;
+  options.master_url = flags.master;
+  options.access = flags.access;
+  options.segment_length = std::max(
+      std::chrono::seconds(1), std::chrono::duration_cast<std::chrono::seconds>(flags.segment));
+  options.dump_every = flags.dump_every;
+  TRELLIS_TRY(auto center, backup::BackupCenter::Start(options, daemon.metrics()));
+  daemon.Add(std::move(center));
+  return {};
+}
+
+struct BackupFlags {
+  std::string center;
+  std::string data = "trellis-data";
+  bool json = false;
+  std::string to;
+  bool dry_run = false;
+};
+
+// --center, or the one `trellis up` started from this directory.
+base::Result<std::string> CenterUrl(const BackupFlags& flags) {
+  if (!flags.center.empty()) {
+    return flags.center;
+  }
+  std::ifstream file(flags.data + "/backup.url");
+  std::string url;
+  if (!(file >> url)) {
+    return base::InvalidArgument("--center: not given, and no " + flags.data +
+                                 "/backup.url (is `trellis up` running here?)");
+  }
+  return url;
+}
+
+std::string Time(uint32_t unix_seconds) {
+  const std::time_t time = unix_seconds;
+  std::tm tm{};
+  gmtime_r(&time, &tm);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
+void PrintStatus(const backup::BackupStatus& status) {
+  for (const backup::GroupBackupStatus& group : status.groups) {
+    fmt::print(
+        "{}: {} from {}, lag {}, {} bytes archived since start{}\n", group.group,
+        group.streaming ? "streaming" : "not streaming",
+        group.main.empty() ? "(no main)" : group.main,
+        group.lag_seconds < 0 ? std::string("unknown") : fmt::format("{:.1f} s", group.lag_seconds),
+        group.bytes_archived, group.error.empty() ? "" : ", error: " + group.error);
+    for (size_t i = 0; i < group.restorable.size(); ++i) {
+      if (i > 0) {
+        fmt::print("  gap       {} .. {}\n", Time(group.restorable[i - 1].to),
+                   Time(group.restorable[i].from));
+      }
+      fmt::print("  restorable {} .. {}\n", Time(group.restorable[i].from),
+                 Time(group.restorable[i].to));
+    }
+    uint64_t dumps = 0;
+    uint64_t segments = 0;
+    uint64_t bytes = 0;
+    for (const backup::ArchiveFileStatus& file : group.files) {
+      (file.kind == "dump" ? dumps : segments) += 1;
+      bytes += file.bytes;
+    }
+    fmt::print("  {} dumps, {} segments, {} bytes\n", dumps, segments, bytes);
+  }
+}
+
+int RunBackup(CLI::App& app, const std::string& action, const BackupFlags& flags) {
+  using Answer = base::Result<nlohmann::json>;
+  Answer reply =
+      http::RunBlocking<Answer>([&](asio::any_io_executor executor) -> asio::awaitable<Answer> {
+        TRELLIS_CO_TRY(const std::string url, CenterUrl(flags));
+        TRELLIS_CO_TRY(auto client, http::Client::ForUrl(executor, url));
+        if (action == "list") {
+          const nlohmann::json no_body;
+          co_return co_await http::CallJson(client, http::beast_http::verb::get, "/v1/backup",
+                                            no_body, std::chrono::seconds(30));
+        }
+        TRELLIS_CO_TRY(const uint32_t to, backup::ParseTime(flags.to, base::CoarseUnixSeconds()));
+        const nlohmann::json request = backup::ToJson(backup::RestoreRequest{to, flags.dry_run});
+        co_return co_await http::CallJson(client, http::beast_http::verb::post, "/v1/restore",
+                                          request, std::chrono::hours(1));
+      });
+  if (!reply) {
+    return daemon::Fail(app, reply.error());
+  }
+  if (flags.json) {
+    fmt::print("{}\n", reply->dump());
+    return 0;
+  }
+  if (action == "list") {
+    auto status = backup::ParseBackupStatus(*reply);
+    if (!status) {
+      return daemon::Fail(app, status.error());
+    }
+    PrintStatus(*status);
+    return 0;
+  }
+  auto restored = backup::ParseRestoreReply(*reply);
+  if (!restored) {
+    return daemon::Fail(app, restored.error());
+  }
+  fmt::print("{} to {}: {} keys restored, {} deleted, {} unchanged, in {:.1f} s\n",
+             restored->dry_run ? "would restore" : "restored", Time(restored->to),
+             restored->restored, restored->deleted, restored->unchanged, restored->seconds);
+  return 0;
+}
+
+}  // namespace
+
+Command AddBackupCenterCommand(CLI::App& parent) {
+  CLI::App* app = parent.add_subcommand(
+      "backup-center",
+      "run the backup center: archives every group's changes (segments and dumps under "
+      "--data) and restores the cluster to any second it holds");
+  auto flags = std::make_shared<BackupCenterFlags>();
+  daemon::AddDaemonFlags(*app, flags->daemon, "127.0.0.1:0");
+  app->add_option("--listen", flags->listen, "HOST:PORT of its HTTP/JSON API")
+      ->capture_default_str();
+  app->add_option("--data", flags->data, "directory of the archive (a directory per group)")
+      ->capture_default_str();
+  app->add_option("--master", flags->master, "http://HOST:PORT of the master")
+      ->capture_default_str();
+  app->add_option("--access", flags->access,
+                  "HOST:PORT of the access node that restores write through")
+      ->capture_default_str();
+  daemon::AddDurationFlag(*app,
+                          {"--segment", "the time a segment spans before it is sealed",
+                           std::chrono::seconds(1), std::chrono::hours(24)},
+                          flags->segment);
+  daemon::AddDurationFlag(*app,
+                          {"--dump-every",
+                           "time between full dumps of each group (a restore replays from the "
+                           "newest dump before its time)",
+                           std::chrono::seconds(1), std::chrono::hours(24 * 30)},
+                          flags->dump_every);
+  return {app, [app, flags] {
+            return daemon::RunDaemon(*app, flags->daemon,
+                                     {"backup-center", false, [&flags](daemon::Daemon& d) {
+                                        return RunBackupCenter(d, *flags);
+                                      }});
+          }};
+}
+
+Command AddBackupCommand(CLI::App& parent) {
+  CLI::App* app = parent.add_subcommand(
+      "backup", "look at the backup center's archive and restore the cluster to a point in time");
+  app->require_subcommand(1);
+  app->fallthrough();
+  auto flags = std::make_shared<BackupFlags>();
+  app->add_option("--center", flags->center,
+                  "http://HOST:PORT of the backup center (default: the one `trellis up` "
+                  "started from this directory)");
+  app->add_option("--data", flags->data, "the data directory of `trellis up`")
+      ->capture_default_str();
+  app->add_flag("--json", flags->json, "print the backup center's JSON reply");
+  auto action = std::make_shared<std::string>();
+  app->add_subcommand("list", "what each group's archive holds: restorable ranges, gaps, files")
+      ->callback([action] { *action = "list"; });
+  CLI::App* restore = app->add_subcommand(
+      "restore", "bring the live cluster back to its state at --to (through the access node)");
+  restore
+      ->add_option("--to", flags->to,
+                   "unix seconds, -30s/-5m/-2h/-1d, or RFC 3339 (2026-12-04T10:00:00Z)")
+      ->required();
+  restore->add_flag("--dry-run", flags->dry_run, "count what would change, write nothing");
+  restore->callback([action] { *action = "restore"; });
+  return {app, [app, action, flags] { return RunBackup(*app, *action, *flags); }};
+}
+
+}  // namespace trellis::cli

@@ -1,0 +1,204 @@
+// The backup center (docs/backup.md) with real processes: a master, two groups of a main
+// and a backup, an access node, and `trellis backup-center` archiving both groups. A
+// client writes and deletes versioned values in bursts, each burst followed by a quiet
+// second T; afterwards the cluster is restored to several of those seconds, in no
+// particular order, and every key must read as it did at T. The center is SIGKILLed and
+// restarted during the workload and takes periodic dumps meanwhile.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "backup/backup_api.h"
+#include "testing/daemon_process.h"
+#include "testing/loopback_client.h"
+#include "testing/temp_dir.h"
+
+namespace trellis {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::DaemonProcess;
+using testing::Eventually;
+using testing::LoopbackClient;
+
+using Model = std::map<std::string, std::optional<std::string>>;
+
+constexpr int kKeys = 200;
+
+uint32_t UnixSeconds() {
+  return static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// Sleeps until the wall clock is past the start of `second`.
+void SleepUntilSecond(uint32_t second) {
+  std::this_thread::sleep_until(
+      std::chrono::system_clock::time_point(std::chrono::seconds(second)) + 50ms);
+}
+
+class BackupCenterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    master_ = std::make_unique<DaemonProcess>(
+        std::vector<std::string>{"master", "--listen", "127.0.0.1:0", "--data",
+                                 (data_.path() / "master").string(), "--probe-interval", "0.2"});
+    master_port_ = master_->WaitForListening("master");
+    master_url_ = "http://127.0.0.1:" + std::to_string(master_port_);
+    for (const char* group : {"g1", "g2"}) {
+      ASSERT_EQ(testing::HttpRequest(master_port_, "POST", "/v1/groups",
+                                     std::string(R"({"name": ")") + group + "\"}")
+                    .status,
+                201);
+    }
+    for (const char* group : {"g1", "g2"}) {
+      for (int i = 0; i < 2; ++i) {
+        nodes_.push_back(std::make_unique<DaemonProcess>(
+            std::vector<std::string>{"cache", "--listen", "127.0.0.1:0", "--threads", "1",
+                                     "--memory", "64", "--master", master_url_, "--group", group}));
+        nodes_.back()->WaitForListening("cache");
+      }
+    }
+    access_ = std::make_unique<DaemonProcess>(std::vector<std::string>{
+        "access", "--listen", "127.0.0.1:0", "--threads", "1", "--master", master_url_});
+    access_port_ = access_->WaitForListening("access");
+    StartCenter();
+  }
+
+  void StartCenter() {
+    center_ = std::make_unique<DaemonProcess>(std::vector<std::string>{
+        "backup-center", "--listen", "127.0.0.1:0", "--data", (data_.path() / "backup").string(),
+        "--master", master_url_, "--access", "127.0.0.1:" + std::to_string(access_port_),
+        "--segment", "2s", "--dump-every", "3s"});
+    center_port_ = center_->WaitForListening("backup-center");
+    ASSERT_TRUE(Eventually(
+        [&] {
+          const backup::BackupStatus status = Status();
+          return status.groups.size() == 2 && status.groups[0].streaming &&
+                 status.groups[1].streaming && !status.groups[0].restorable.empty() &&
+                 !status.groups[1].restorable.empty();
+        },
+        10s))
+        << testing::HttpGet(center_port_, "/v1/backup").body;
+  }
+
+  backup::BackupStatus Status() {
+    auto status = backup::ParseBackupStatus(
+        nlohmann::json::parse(testing::HttpGet(center_port_, "/v1/backup").body, nullptr, false));
+    return status ? *status : backup::BackupStatus{};
+  }
+
+  // Sets or deletes about half the keys (versioned values), as the model records.
+  void Burst(int burst, LoopbackClient& client) {
+    std::mt19937 random(static_cast<uint32_t>(burst));
+    for (int i = 0; i < kKeys; ++i) {
+      const std::string key = "key" + std::to_string(i);
+      const uint32_t roll = random() % 10;
+      if (roll < 4) {
+        const std::string value = "v" + std::to_string(burst) + "-" + std::to_string(i);
+        ASSERT_TRUE(client.Send("set " + key + " 0 0 " + std::to_string(value.size()) + "\r\n" +
+                                value + "\r\n"));
+        ASSERT_EQ(client.ReadUntil("\r\n"), "STORED\r\n");
+        model_[key] = value;
+      } else if (roll < 5) {
+        ASSERT_TRUE(client.Send("delete " + key + "\r\n"));
+        const std::string reply = client.ReadUntil("\r\n");
+        ASSERT_TRUE(reply == "DELETED\r\n" || reply == "NOT_FOUND\r\n") << reply;
+        model_[key] = std::nullopt;
+      }
+    }
+  }
+
+  // Every key as the access node reads it now.
+  Model ReadAll() {
+    LoopbackClient client(access_port_);
+    Model read;
+    for (int i = 0; i < kKeys; ++i) {
+      const std::string key = "key" + std::to_string(i);
+      EXPECT_TRUE(client.Send("get " + key + "\r\n"));
+      const std::string reply = client.ReadUntil("END\r\n");
+      const size_t header_end = reply.find("\r\n");
+      if (reply.starts_with("VALUE ") && header_end != std::string::npos) {
+        const size_t value_end = reply.find("\r\n", header_end + 2);
+        read[key] = reply.substr(header_end + 2, value_end - header_end - 2);
+      } else {
+        read[key] = std::nullopt;
+      }
+    }
+    return read;
+  }
+
+  backup::RestoreReply Restore(uint32_t to) {
+    const testing::HttpResponse response = testing::HttpRequest(
+        center_port_, "POST", "/v1/restore", backup::ToJson(backup::RestoreRequest{to}).dump());
+    EXPECT_EQ(response.status, 200) << response.body;
+    auto reply = backup::ParseRestoreReply(nlohmann::json::parse(response.body, nullptr, false));
+    EXPECT_TRUE(reply) << response.body;
+    return reply ? *reply : backup::RestoreReply{};
+  }
+
+  testing::TempDir data_;
+  std::unique_ptr<DaemonProcess> master_;
+  std::vector<std::unique_ptr<DaemonProcess>> nodes_;
+  std::unique_ptr<DaemonProcess> access_;
+  std::unique_ptr<DaemonProcess> center_;
+  uint16_t master_port_ = 0;
+  uint16_t access_port_ = 0;
+  uint16_t center_port_ = 0;
+  std::string master_url_;
+  Model model_;
+};
+
+TEST_F(BackupCenterTest, RestoresToChosenSecondsMatchTheWritesExactly) {
+  for (int i = 0; i < kKeys; ++i) {
+    model_["key" + std::to_string(i)] = std::nullopt;
+  }
+  std::vector<std::pair<uint32_t, Model>> points;  // A quiet second and the state then.
+  LoopbackClient client(access_port_);
+  for (int burst = 0; burst < 6; ++burst) {
+    Burst(burst, client);
+    // Nothing is written in the next second: the state at it is the model's now.
+    const uint32_t quiet = UnixSeconds() + 1;
+    points.emplace_back(quiet, model_);
+    SleepUntilSecond(quiet + 1);
+    if (burst == 2) {
+      center_->Signal(SIGKILL);
+      center_->WaitExit(5s);
+      StartCenter();  // It goes on from its files: no gap, no second lost.
+    }
+  }
+  for (const backup::GroupBackupStatus& group : Status().groups) {
+    ASSERT_EQ(group.restorable.size(), 1u) << group.group << ": a gap";
+    EXPECT_LE(group.restorable[0].from, points.front().first) << group.group;
+  }
+  for (const size_t point : {3, 0, 5, 1, 4}) {
+    const auto& [second, state] = points[point];
+    const backup::RestoreReply reply = Restore(second);
+    EXPECT_EQ(ReadAll(), state) << "restored to the quiet second after burst " << point << " ("
+                                << reply.restored << " set, " << reply.deleted << " deleted)";
+  }
+}
+
+TEST_F(BackupCenterTest, TimesOutsideTheArchiveAreRefusedWithTheRange) {
+  const testing::HttpResponse response =
+      testing::HttpRequest(center_port_, "POST", "/v1/restore", R"({"to": 1000000000})");
+  EXPECT_EQ(response.status, 400) << response.body;
+  EXPECT_NE(response.body.find("not restorable"), std::string::npos) << response.body;
+  EXPECT_NE(response.body.find("restorable:"), std::string::npos) << response.body;
+  const testing::HttpResponse future =
+      testing::HttpRequest(center_port_, "POST", "/v1/restore",
+                           R"({"to": )" + std::to_string(UnixSeconds() + 3600) + "}");
+  EXPECT_EQ(future.status, 400) << future.body;
+}
+
+}  // namespace
+}  // namespace trellis
