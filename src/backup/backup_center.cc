@@ -38,8 +38,10 @@ constexpr auto kConnectTimeout = std::chrono::seconds(1);
 constexpr auto kSilenceTimeout = std::chrono::seconds(3);
 // How long a restore waits for the archive to hold every record up to its start.
 constexpr auto kCatchUpTimeout = std::chrono::seconds(10);
-// Restore writes sent before waiting for their outcome.
-constexpr size_t kRestoreBatch = 512;
+// Restore writes sent before waiting for their outcome, on each of kRestoreConnections
+// connections at once (each batch of a restore is one connection's, in turn).
+constexpr size_t kRestoreBatch = 4096;
+constexpr size_t kRestoreConnections = 4;
 
 std::optional<asio::ip::tcp::endpoint> Resolve(const std::string& address) {
   auto parsed = net::ParseHostPort(address);
@@ -103,8 +105,11 @@ struct BackupCenter::Group {
   bool in_dump = false;
   uint64_t main_wall_ms = 0;  // The main's clock at its last heartbeat.
   int64_t lag = -1;           // Milliseconds.
-  // Every record of a second up to this one is archived and synced (0: not known yet).
+  // Every record the main logged before its clock read this (Unix ms) is archived and
+  // synced; so is every record of a second up to complete_until (0: not known yet).
+  uint64_t complete_ms = 0;
   uint32_t complete_until = 0;
+  bool flush_soon = false;  // A restore waits: sync at the next heartbeat.
   std::string error;
   base::Gauge& lag_ms;
   base::Counter& archived_bytes;
@@ -204,6 +209,7 @@ asio::awaitable<void> BackupCenter::DumpGroup(std::shared_ptr<Group> group) {
     if (auto main = Resolve(group->main); main && group->streaming) {
       co_await DumpOnce(*group, *main);
     }
+    Retain(*group);
   }
 }
 
@@ -254,11 +260,13 @@ asio::awaitable<void> BackupCenter::StreamOnce(Group& group, asio::ip::tcp::endp
     group.streaming = true;
     group.streaming_gauge.Set(1);
     const auto now = Clock::now();
-    if (status && heartbeat && now - last_flush >= kFlushInterval) {
+    if (status && heartbeat && (now - last_flush >= kFlushInterval || group.flush_soon)) {
       // Every record before the heartbeat is in: once synced, its second minus one is
       // complete (records of its own second may follow it).
       status = group.archive->Flush();
       last_flush = now;
+      group.flush_soon = false;
+      group.complete_ms = group.main_wall_ms;
       group.complete_until = static_cast<uint32_t>(group.main_wall_ms / 1000) - 1;
     }
     if (heartbeat) {
@@ -303,6 +311,23 @@ asio::awaitable<void> BackupCenter::DumpOnce(Group& group, asio::ip::tcp::endpoi
     group.error = status.error().message;
   } else if (done) {
     spdlog::info("dumped group {}", group.name);
+  }
+}
+
+void BackupCenter::Retain(Group& group) {
+  const auto keep_from =
+      base::CoarseUnixSeconds() -
+      static_cast<uint32_t>(
+          std::chrono::duration_cast<std::chrono::seconds>(options_.retain).count());
+  auto unneeded = FilesNotNeededFrom(options_.data / group.name, keep_from);
+  if (!unneeded) {
+    spdlog::error("retention of group {}: {}", group.name, unneeded.error().message);
+    return;
+  }
+  for (const std::filesystem::path& file : *unneeded) {
+    std::error_code error;
+    std::filesystem::remove(file, error);
+    spdlog::info("retention: removed {}{}", file.string(), error ? ": " + error.message() : "");
   }
 }
 
@@ -420,13 +445,14 @@ asio::awaitable<http::Response> BackupCenter::PostRestore(const http::Request& r
   co_return http::Response::Json(ToJson(*reply));
 }
 
-asio::awaitable<base::Status> BackupCenter::CatchUp(uint32_t second) {
+asio::awaitable<base::Status> BackupCenter::CatchUp(uint64_t unix_ms, uint32_t second) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   const auto deadline = Clock::now() + kCatchUpTimeout;
   for (;;) {
     std::string behind;
     for (const auto& [name, group] : groups_) {
-      if (group->complete_until < second) {
+      if (group->complete_ms < unix_ms || group->complete_until < second) {
+        group->flush_soon = true;
         behind += " " + name;
       }
     }
@@ -437,7 +463,7 @@ asio::awaitable<base::Status> BackupCenter::CatchUp(uint32_t second) {
       co_return base::Unavailable("the archive of group(s)" + behind +
                                   " is not complete up to now (is the stream down?)");
     }
-    timer.expires_after(std::chrono::milliseconds(50));
+    timer.expires_after(std::chrono::milliseconds(20));
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
   }
 }
@@ -449,9 +475,9 @@ asio::awaitable<base::Result<RestoreReply>> BackupCenter::Restore(const RestoreR
     co_return base::InvalidArgument("the restore time " + std::to_string(request.to) +
                                     " is in the future (now " + std::to_string(now) + ")");
   }
-  // Writes acknowledged before the request may carry its second: the archive holds that
-  // second whole first.
-  if (base::Status caught_up = co_await CatchUp(now); !caught_up) {
+  // Writes acknowledged before the request are in the archive first, and so is every
+  // write of the second restored to.
+  if (base::Status caught_up = co_await CatchUp(base::UnixMilliseconds(), request.to); !caught_up) {
     co_return caught_up.error();
   }
   ClusterState then;
@@ -465,28 +491,38 @@ asio::awaitable<base::Result<RestoreReply>> BackupCenter::Restore(const RestoreR
         !added) {
       co_return added.error();
     }
-    if (base::Status added =
-            AddGroupStateAt(dir, group->complete_until, group->complete_until, &latest);
-        !added) {
+    const auto latest_second = static_cast<uint32_t>(group->complete_ms / 1000);
+    if (base::Status added = AddGroupStateAt(dir, latest_second, latest_second, &latest); !added) {
       co_return added.error();
     }
   }
   const RestorePlan plan = PlanRestore(then, latest, request.to, now);
+  const double planned = std::chrono::duration<double>(Clock::now() - started).count();
   RestoreReply reply{request.to,          request.dry_run, plan.sets.size(),
                      plan.deletes.size(), plan.unchanged,  0};
   if (!request.dry_run) {
-    if (base::Status written = co_await WriteThroughAccess(plan); !written) {
-      co_return written.error();
+    using namespace asio::experimental::awaitable_operators;
+    static_assert(kRestoreConnections == 4);
+    const auto [a, b, c, d] =
+        co_await (WriteThroughAccess(plan, 0) && WriteThroughAccess(plan, 1) &&
+                  WriteThroughAccess(plan, 2) && WriteThroughAccess(plan, 3));
+    for (const base::Status& written : {a, b, c, d}) {
+      if (!written) {
+        co_return written.error();
+      }
     }
   }
   reply.seconds = std::chrono::duration<double>(Clock::now() - started).count();
-  spdlog::info("restore to {}: {} restored, {} deleted, {} unchanged{} in {:.1f} s", request.to,
-               reply.restored, reply.deleted, reply.unchanged, request.dry_run ? " (dry run)" : "",
-               reply.seconds);
+  spdlog::info(
+      "restore to {}: {} restored, {} deleted, {} unchanged{} in {:.1f} s ({:.1f} s to "
+      "plan)",
+      request.to, reply.restored, reply.deleted, reply.unchanged,
+      request.dry_run ? " (dry run)" : "", reply.seconds, planned);
   co_return reply;
 }
 
-asio::awaitable<base::Status> BackupCenter::WriteThroughAccess(const RestorePlan& plan) {
+asio::awaitable<base::Status> BackupCenter::WriteThroughAccess(const RestorePlan& plan,
+                                                               size_t part) {
   auto access = Resolve(options_.access);
   if (!access) {
     co_return base::InvalidArgument("--access " + options_.access + ": not HOST:PORT");
@@ -501,9 +537,10 @@ asio::awaitable<base::Status> BackupCenter::WriteThroughAccess(const RestorePlan
   std::string out;
   std::string replies;
   const size_t total = plan.sets.size() + plan.deletes.size();
-  for (size_t i = 0; i < total;) {
+  for (size_t first = part * kRestoreBatch; first < total;
+       first += kRestoreBatch * kRestoreConnections) {
     out.clear();
-    for (const size_t batch_end = std::min(total, i + kRestoreBatch); i < batch_end; ++i) {
+    for (size_t i = first; i < std::min(total, first + kRestoreBatch); ++i) {
       if (i < plan.sets.size()) {
         AppendRestoreSet(plan.sets[i].first, plan.sets[i].second, &out);
       } else {

@@ -51,6 +51,8 @@ struct BackupCenterOptions {
   std::string access;  // HOST:PORT of the access node restores write through.
   std::chrono::seconds segment_length{300};
   std::chrono::milliseconds dump_every{std::chrono::hours(1)};
+  // Seconds older than this need not stay restorable (files are removed after each dump).
+  std::chrono::milliseconds retain{std::chrono::hours(24 * 7)};
 };
 
 class BackupCenter : public daemon::Service {
@@ -78,6 +80,8 @@ class BackupCenter : public daemon::Service {
   // corrupt segment costs only the seconds between dumps.
   boost::asio::awaitable<void> DumpGroup(std::shared_ptr<Group> group);
   boost::asio::awaitable<void> DumpOnce(Group& group, boost::asio::ip::tcp::endpoint main);
+  // Removes the group's files that no second within --retain needs.
+  void Retain(Group& group);
   // Connects to `main` as an archive consumer from `log_id`/`after` and hands each frame
   // to `on_frame` until it returns false, the connection fails or falls silent, or
   // `after_read` (called after each read's frames) returns false.
@@ -88,10 +92,12 @@ class BackupCenter : public daemon::Service {
   void CountBytes(Group& group);
   boost::asio::awaitable<http::Response> GetStatus(const http::Request& request);
   boost::asio::awaitable<http::Response> PostRestore(const http::Request& request);
-  // Waits until every group's archive holds every record up to `second`.
-  boost::asio::awaitable<base::Status> CatchUp(uint32_t second);
+  // Waits until every group's archive holds every record its main logged before `unix_ms`
+  // and every record of `second` and before.
+  boost::asio::awaitable<base::Status> CatchUp(uint64_t unix_ms, uint32_t second);
   boost::asio::awaitable<base::Result<RestoreReply>> Restore(const RestoreRequest& request);
-  boost::asio::awaitable<base::Status> WriteThroughAccess(const RestorePlan& plan);
+  // Writes the batches of `plan` that are connection `part`'s (BackupCenter.cc).
+  boost::asio::awaitable<base::Status> WriteThroughAccess(const RestorePlan& plan, size_t part);
 
   const BackupCenterOptions options_;
   base::Registry& metrics_;

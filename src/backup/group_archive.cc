@@ -68,11 +68,6 @@ ArchiveHeader HeaderFromName(const std::string& name) {
   return header;
 }
 
-ArchivedRecord Own(const cache::MutationRecord& record) {
-  return {record.sequence,     record.op,      std::string(record.key), std::string(record.value),
-          record.client_flags, record.exptime, record.timestamp};
-}
-
 // The blocks of `bytes` (a file of `path`): header, records, index, end. `torn_at`: where
 // an unfinished last block starts (nullopt when the file ends on a block).
 struct ParsedFile {
@@ -263,10 +258,10 @@ base::Result<std::unique_ptr<GroupArchive>> GroupArchive::Open(fs::path dir, std
   TRELLIS_TRY(archive->segment_,
               ArchiveFileWriter::Reopen(newest.path, newest.header, options.compression_level));
   archive->segment_opened_ = std::chrono::steady_clock::now();
-  TRELLIS_TRY_STATUS(Scan(newest.path, [&](const ArchivedRecord& record) {
+  TRELLIS_TRY_STATUS(Scan(newest.path, [&](const cache::MutationRecord& record) {
     archive->position_->sequence = record.sequence;
     archive->segment_last_time_ = std::max(archive->segment_last_time_, record.timestamp);
-    archive->segment_keys_.push_back(record.key);
+    archive->segment_keys_.emplace_back(record.key);
     ++archive->segment_records_;
   }));
   return archive;
@@ -384,8 +379,8 @@ base::Result<std::vector<ArchiveFileInfo>> GroupArchive::List(const fs::path& di
   return files;
 }
 
-base::Status GroupArchive::Scan(const fs::path& file,
-                                const std::function<void(const ArchivedRecord&)>& on_record) {
+base::Status GroupArchive::Scan(
+    const fs::path& file, const std::function<void(const cache::MutationRecord&)>& on_record) {
   TRELLIS_TRY(std::string bytes, ReadFile(file));
   TRELLIS_TRY(ParsedFile parsed, ParseFile(file, bytes));
   for (const Block& block : parsed.records) {
@@ -397,7 +392,7 @@ base::Status GroupArchive::Scan(const fs::path& file,
           frame.type != 'R') {
         return base::Error{file.string() + ": a records block that does not parse"};
       }
-      on_record(Own(frame.record));
+      on_record(frame.record);
       input.remove_prefix(consumed);
     }
   }

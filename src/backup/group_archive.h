@@ -40,17 +40,6 @@ struct ArchiveFileInfo {
   std::string error;  // Why the file does not read ("" if it does).
 };
 
-// A record read back from the archive (owns its key and value).
-struct ArchivedRecord {
-  uint64_t sequence = 0;
-  cache::MutationOp op = cache::MutationOp::kStore;
-  std::string key;
-  std::string value;
-  uint32_t client_flags = 0;
-  uint32_t exptime = 0;
-  uint32_t timestamp = 0;
-};
-
 // One file being written: blocks appended and synced (fdatasync) one write at a time.
 class ArchiveFileWriter {
  public:
@@ -139,10 +128,11 @@ class GroupArchive {
   // Every file of the archive in `dir`, in the order they were made; a file that does not
   // read (corrupt, no header) is listed with its error.
   static base::Result<std::vector<ArchiveFileInfo>> List(const std::filesystem::path& dir);
-  // Calls `on_record` for each record of `file` in order (dump items have sequence 0).
+  // Calls `on_record` for each record of `file` in order (dump items have sequence 0);
+  // its key and value are valid during the call only.
   // Errors: a corrupt or torn block ("FILE: corrupt block at offset N").
   static base::Status Scan(const std::filesystem::path& file,
-                           const std::function<void(const ArchivedRecord&)>& on_record);
+                           const std::function<void(const cache::MutationRecord&)>& on_record);
 
  private:
   GroupArchive(std::filesystem::path dir, std::string group, Options options);

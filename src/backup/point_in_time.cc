@@ -1,6 +1,7 @@
 #include "backup/point_in_time.h"
 
 #include <algorithm>
+#include <set>
 
 #include "backup/group_archive.h"
 
@@ -44,7 +45,7 @@ base::Result<std::vector<Chain>> Chains(const fs::path& dir, uint32_t live_until
       continue;
     }
     span.last = file.header.after;
-    TRELLIS_TRY_STATUS(GroupArchive::Scan(file.path, [&span](const ArchivedRecord& record) {
+    TRELLIS_TRY_STATUS(GroupArchive::Scan(file.path, [&span](const cache::MutationRecord& record) {
       span.last = record.sequence;
       span.last_time = std::max(span.last_time, record.timestamp);
     }));
@@ -126,6 +127,25 @@ base::Result<std::vector<RestorableRange>> RestorableRanges(const fs::path& dir,
   return ranges;
 }
 
+base::Result<std::vector<fs::path>> FilesNotNeededFrom(const fs::path& dir, uint32_t keep_from) {
+  TRELLIS_TRY(auto chains, Chains(dir, 0));
+  TRELLIS_TRY(auto files, GroupArchive::List(dir));
+  std::set<fs::path> needed;
+  for (size_t i = 0; i < chains.size(); ++i) {
+    if (chains[i].range.to >= keep_from || i + 1 == chains.size()) {
+      needed.insert(chains[i].files.begin(), chains[i].files.end());
+    }
+  }
+  std::vector<fs::path> unneeded;
+  for (const ArchiveFileInfo& file : files) {
+    // A file without its end is being written (a dump, the open segment): kept.
+    if (!needed.contains(file.path) && file.end) {
+      unneeded.push_back(file.path);
+    }
+  }
+  return unneeded;
+}
+
 base::Status AddGroupStateAt(const fs::path& dir, uint32_t at, uint32_t live_until,
                              ClusterState* state) {
   TRELLIS_TRY(auto chains, Chains(dir, live_until));
@@ -147,45 +167,59 @@ base::Status AddGroupStateAt(const fs::path& dir, uint32_t at, uint32_t live_unt
   }
   const uint64_t after = chain->after;
   ClusterState group;
+  group.reserve(state->size());  // About what the groups before held: fewer rehashes.
   for (const fs::path& file : chain->files) {
-    TRELLIS_TRY_STATUS(GroupArchive::Scan(file, [&group, at, after](const ArchivedRecord& record) {
-      if (record.sequence != 0 && (record.sequence <= after || record.timestamp > at)) {
-        return;  // In the dump already, or newer than the point (dump items, sequence 0,
-                 // are all older).
-      }
-      using cache::MutationOp;
-      switch (record.op) {
-        case MutationOp::kStore:
-        case MutationOp::kMoveIn:
-          group[record.key] = {record.timestamp,
-                               ItemState{record.value, record.client_flags, record.exptime}};
-          break;
-        case MutationOp::kDelete:
-        case MutationOp::kExpire:
-        case MutationOp::kEvict:
-          group[record.key] = {record.timestamp, std::nullopt};
-          break;
-        case MutationOp::kMoveOut:
-          group.erase(record.key);  // Another group's to say from now on.
-          break;
-        case MutationOp::kTouch:
-          if (auto it = group.find(record.key); it != group.end() && it->second.item) {
-            it->second.item->exptime = record.exptime;
-            it->second.time = record.timestamp;
+    TRELLIS_TRY_STATUS(
+        GroupArchive::Scan(file, [&group, at, after](const cache::MutationRecord& record) {
+          if (record.sequence != 0 && (record.sequence <= after || record.timestamp > at)) {
+            return;  // In the dump already, or newer than the point (dump items, sequence 0,
+                     // are all older).
           }
-          break;
-        case MutationOp::kFlush:
-          for (auto& [key, key_state] : group) {
-            key_state = {record.timestamp, std::nullopt};
+          using cache::MutationOp;
+          std::string key(record.key);
+          switch (record.op) {
+            case MutationOp::kStore:
+            case MutationOp::kMoveIn: {
+              KeyState& key_state = group[std::move(key)];
+              key_state.time = record.timestamp;
+              if (!key_state.item) {
+                key_state.item.emplace();
+              }
+              key_state.item->value.assign(record.value);  // Reuses the buffer of a rewrite.
+              key_state.item->client_flags = record.client_flags;
+              key_state.item->exptime = record.exptime;
+              break;
+            }
+            case MutationOp::kDelete:
+            case MutationOp::kExpire:
+            case MutationOp::kEvict:
+              group[std::move(key)] = {record.timestamp, std::nullopt};
+              break;
+            case MutationOp::kMoveOut:
+              group.erase(key);  // Another group's to say from now on.
+              break;
+            case MutationOp::kTouch:
+              if (auto it = group.find(key); it != group.end() && it->second.item) {
+                it->second.item->exptime = record.exptime;
+                it->second.time = record.timestamp;
+              }
+              break;
+            case MutationOp::kFlush:
+              for (auto& [key, key_state] : group) {
+                key_state = {record.timestamp, std::nullopt};
+              }
+              break;
           }
-          break;
-      }
-    }));
+        }));
   }
-  for (auto& [key, key_state] : group) {
-    auto [it, inserted] = state->try_emplace(key, key_state);
-    if (!inserted && key_state.time >= it->second.time) {
-      it->second = std::move(key_state);
+  // The group's entries move over whole (no key or value is copied again).
+  while (!group.empty()) {
+    auto entry = group.extract(group.begin());
+    const auto it = state->find(entry.key());
+    if (it == state->end()) {
+      state->insert(std::move(entry));
+    } else if (entry.mapped().time >= it->second.time) {
+      it->second = std::move(entry.mapped());
     }
   }
   return {};

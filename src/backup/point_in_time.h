@@ -41,6 +41,13 @@ struct RestorableRange {
 base::Result<std::vector<RestorableRange>> RestorableRanges(const std::filesystem::path& dir,
                                                             uint32_t live_until);
 
+// The files of the group archive in `dir` that no second from `keep_from` on needs (for
+// retention): those of chains that end before it, and files in no chain (a segment
+// whose dump was lost), unless a chain still needed holds them. The chain the stream
+// writes is always kept.
+base::Result<std::vector<std::filesystem::path>> FilesNotNeededFrom(
+    const std::filesystem::path& dir, uint32_t keep_from);
+
 struct ItemState {
   std::string value;
   uint32_t client_flags = 0;

@@ -29,6 +29,7 @@ struct BackupCenterFlags {
   std::string access = "127.0.0.1:11211";
   std::chrono::milliseconds segment{std::chrono::minutes(5)};
   std::chrono::milliseconds dump_every{std::chrono::hours(1)};
+  std::chrono::milliseconds retain{std::chrono::hours(24 * 7)};
 };
 
 base::Status RunBackupCenter(daemon::Daemon& daemon, const BackupCenterFlags& flags) {
@@ -40,6 +41,7 @@ base::Status RunBackupCenter(daemon::Daemon& daemon, const BackupCenterFlags& fl
   options.segment_length = std::max(
       std::chrono::seconds(1), std::chrono::duration_cast<std::chrono::seconds>(flags.segment));
   options.dump_every = flags.dump_every;
+  options.retain = flags.retain;
   TRELLIS_TRY(auto center, backup::BackupCenter::Start(options, daemon.metrics()));
   daemon.Add(std::move(center));
   return {};
@@ -172,6 +174,12 @@ Command AddBackupCenterCommand(CLI::App& parent) {
                            "newest dump before its time)",
                            std::chrono::seconds(1), std::chrono::hours(24 * 30)},
                           flags->dump_every);
+  daemon::AddDurationFlag(*app,
+                          {"--retain",
+                           "how far back the archive stays restorable; older files no restorable "
+                           "second needs are removed after each dump",
+                           std::chrono::seconds(1), std::chrono::hours(24 * 3650)},
+                          flags->retain);
   return {app, [app, flags] {
             return daemon::RunDaemon(*app, flags->daemon,
                                      {"backup-center", false, [&flags](daemon::Daemon& d) {

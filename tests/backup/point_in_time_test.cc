@@ -108,6 +108,25 @@ TEST_F(PointInTimeTest, ValuesAtEachSecondAndTheGapOfANewLog) {
   EXPECT_EQ(ValueAt(g1, t + 25, "c", t + 30), "c1");
 }
 
+TEST_F(PointInTimeTest, RetentionRemovesOnlyChainsThatEndBeforeItsStart) {
+  const uint32_t t = t_;
+  const auto g1 = dir_.path() / "g1";
+  WriteArchive("g1", 7, 10, {Store(0, "a", "a0", now_ - 5)}, {Store(11, "a", "a1", t + 1)});
+  WriteArchive("g1", 8, 3, {Store(0, "a", "a1", now_)}, {Store(4, "a", "a2", t + 20)});
+  auto files = GroupArchive::List(g1);
+  ASSERT_TRUE(files);
+  ASSERT_EQ(files->size(), 4u);
+  auto none = FilesNotNeededFrom(g1, t + 1);
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty()) << "second t+1 needs the first chain";
+  auto old = FilesNotNeededFrom(g1, t + 2);
+  ASSERT_TRUE(old);
+  EXPECT_EQ(*old, (std::vector<std::filesystem::path>{(*files)[0].path, (*files)[1].path}));
+  auto all_but_the_newest = FilesNotNeededFrom(g1, t + 100);
+  ASSERT_TRUE(all_but_the_newest);
+  EXPECT_EQ(all_but_the_newest->size(), 2u) << "the chain the stream writes stays";
+}
+
 TEST(PlanRestoreTest, SetsWhatChangedDeletesWhatIsNewAndCountsTheRest) {
   const uint32_t at = 1000;
   ClusterState then = {{"kept", {900, ItemState{"v", 1, 0}}},
