@@ -5,7 +5,7 @@ Each round on a fresh cluster on loopback (master, --groups groups of a main and
 backup, one access node):
   cost: `trellis bench` (1:1 SET:GET, 64-byte values, 8 connections) straight at one
     main, for --seconds without a backup center, then with one archiving every group
-    (its stream from that main included); the ratio of the two throughputs.
+    (its stream from that main included), three times in turn; the ratio of the medians.
   restore: --keys keys written through the access node, a quiet second T, every key
     written again with another value size; `trellis backup restore --to T`: keys set
     back a second, as the center reports it.
@@ -82,9 +82,16 @@ def one_round(trellis, groups, keys, seconds):
         center = None
         try:
             port = main_port(cluster)
-            out["without_ops"] = bench_main(trellis, port, seconds)
+            # Alternately without and with the center (this machine's speed drifts).
+            without, with_center = [], []
+            for _ in range(3):
+                without.append(bench_main(trellis, port, seconds))
+                center = Center(trellis, cluster, workdir)
+                with_center.append(bench_main(trellis, port, seconds))
+                center.stop()
             center = Center(trellis, cluster, workdir)
-            out["with_ops"] = bench_main(trellis, port, seconds)
+            out["without_ops"] = statistics.median(without)
+            out["with_ops"] = statistics.median(with_center)
             out["ratio"] = out["with_ops"] / out["without_ops"]
 
             bytes_before = center.archive_bytes()

@@ -496,7 +496,7 @@ asio::awaitable<base::Result<RestoreReply>> BackupCenter::Restore(const RestoreR
       co_return added.error();
     }
   }
-  const RestorePlan plan = PlanRestore(then, latest, request.to, now);
+  const RestorePlan plan = PlanRestore(std::move(then), latest, request.to, now);
   const double planned = std::chrono::duration<double>(Clock::now() - started).count();
   RestoreReply reply{request.to,          request.dry_run, plan.sets.size(),
                      plan.deletes.size(), plan.unchanged,  0};

@@ -18,6 +18,7 @@ struct Chain {
   uint64_t after = 0;     // The dump's log position: records up to it are in the dump.
   uint64_t position = 0;  // The last sequence the chain holds.
   std::string broken;     // The corrupt file that ends it early ("" if none).
+  uint64_t records = 0;   // In its complete files: at least as many as the keys it names.
 };
 
 // A segment's sequences and newest second, as far as they read.
@@ -71,6 +72,7 @@ base::Result<std::vector<Chain>> Chains(const fs::path& dir, uint32_t live_until
                    file.path.filename().string()};
     chain.files.push_back(file.path);
     chain.after = chain.position = file.end->last_sequence;
+    chain.records = file.end->records;
     for (const SegmentSpan& span : segments) {
       const ArchiveFileInfo& segment = *span.file;
       if (segment.header.log_id != chain.range.log_id || span.last <= chain.position) {
@@ -84,6 +86,7 @@ base::Result<std::vector<Chain>> Chains(const fs::path& dir, uint32_t live_until
         break;
       }
       chain.files.push_back(segment.path);
+      chain.records += segment.end ? segment.end->records : 0;
       chain.position = span.last;
       chain.range.to = std::max(chain.range.to, span.last_time);
     }
@@ -167,7 +170,7 @@ base::Status AddGroupStateAt(const fs::path& dir, uint32_t at, uint32_t live_unt
   }
   const uint64_t after = chain->after;
   ClusterState group;
-  group.reserve(state->size());  // About what the groups before held: fewer rehashes.
+  group.reserve(chain->records);  // No rehash while it grows.
   for (const fs::path& file : chain->files) {
     TRELLIS_TRY_STATUS(
         GroupArchive::Scan(file, [&group, at, after](const cache::MutationRecord& record) {
@@ -225,36 +228,35 @@ base::Status AddGroupStateAt(const fs::path& dir, uint32_t at, uint32_t live_unt
   return {};
 }
 
-RestorePlan PlanRestore(const ClusterState& then, const ClusterState& now, uint32_t at,
+RestorePlan PlanRestore(ClusterState then, const ClusterState& now, uint32_t at,
                         uint32_t unix_now) {
-  auto live = [unix_now](const ClusterState& state,
-                         const std::string& key) -> std::optional<ItemState> {
-    const auto it = state.find(key);
-    if (it == state.end() || !it->second.item ||
-        (it->second.item->exptime != 0 && it->second.item->exptime <= unix_now)) {
-      return std::nullopt;
+  // The item a key's state holds, unless deleted or expired by now.
+  auto live = [unix_now](const KeyState* state) -> const ItemState* {
+    if (state == nullptr || !state->item ||
+        (state->item->exptime != 0 && state->item->exptime <= unix_now)) {
+      return nullptr;
     }
-    return it->second.item;
+    return &*state->item;
   };
   RestorePlan plan;
-  auto consider = [&](const std::string& key) {
-    const std::optional<ItemState> was = live(then, key);
-    const std::optional<ItemState> is = live(now, key);
-    if (was == is) {
-      const auto it = now.find(key);
-      plan.unchanged += it != now.end() && it->second.time > at ? 1 : 0;
-    } else if (was) {
-      plan.sets.emplace_back(key, *was);
+  auto consider = [&](const std::string& key, KeyState* was_state, const KeyState* is_state) {
+    const ItemState* was = live(was_state);
+    const ItemState* is = live(is_state);
+    if (was == nullptr ? is == nullptr : is != nullptr && *was == *is) {
+      plan.unchanged += is_state != nullptr && is_state->time > at ? 1 : 0;
+    } else if (was != nullptr) {
+      plan.sets.emplace_back(key, std::move(*was_state->item));
     } else {
       plan.deletes.push_back(key);
     }
   };
   for (const auto& [key, key_state] : now) {
-    consider(key);
+    const auto it = then.find(key);
+    consider(key, it == then.end() ? nullptr : &it->second, &key_state);
   }
-  for (const auto& [key, key_state] : then) {
+  for (auto& [key, key_state] : then) {
     if (!now.contains(key)) {
-      consider(key);
+      consider(key, &key_state, nullptr);
     }
   }
   return plan;

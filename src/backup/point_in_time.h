@@ -76,7 +76,6 @@ struct RestorePlan {
   std::vector<std::string> deletes;
   uint64_t unchanged = 0;  // Keys changed after T that hold again what they held then.
 };
-RestorePlan PlanRestore(const ClusterState& then, const ClusterState& now, uint32_t at,
-                        uint32_t unix_now);
+RestorePlan PlanRestore(ClusterState then, const ClusterState& now, uint32_t at, uint32_t unix_now);
 
 }  // namespace trellis::backup
