@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <future>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -480,23 +481,48 @@ asio::awaitable<base::Result<RestoreReply>> BackupCenter::Restore(const RestoreR
   if (base::Status caught_up = co_await CatchUp(base::UnixMilliseconds(), request.to); !caught_up) {
     co_return caught_up.error();
   }
-  ClusterState then;
-  ClusterState latest;
+  // Each group's archive at T, and now (as far as it holds), read on two threads of
+  // their own (the archive's streams go on meanwhile on this one).
+  struct GroupPoint {
+    std::filesystem::path dir;
+    uint32_t at = 0;
+    uint32_t live_until = 0;
+  };
+  std::vector<GroupPoint> then_points;
+  std::vector<GroupPoint> latest_points;
   for (const auto& [name, group] : groups_) {
     if (base::Status flushed = group->archive->Flush(); !flushed) {
       co_return flushed.error();
     }
-    const auto dir = options_.data / name;
-    if (base::Status added = AddGroupStateAt(dir, request.to, group->complete_until, &then);
-        !added) {
-      co_return added.error();
-    }
     const auto latest_second = static_cast<uint32_t>(group->complete_ms / 1000);
-    if (base::Status added = AddGroupStateAt(dir, latest_second, latest_second, &latest); !added) {
-      co_return added.error();
+    then_points.push_back({options_.data / name, request.to, group->complete_until});
+    latest_points.push_back({options_.data / name, latest_second, latest_second});
+  }
+  auto state_at = [](std::vector<GroupPoint> points) -> base::Result<ClusterState> {
+    ClusterState state;
+    for (const GroupPoint& point : points) {
+      TRELLIS_TRY_STATUS(AddGroupStateAt(point.dir, point.at, point.live_until, &state));
+    }
+    return state;
+  };
+  auto then_future = std::async(std::launch::async, state_at, std::move(then_points));
+  auto latest_future = std::async(std::launch::async, state_at, std::move(latest_points));
+  asio::steady_timer poll(co_await asio::this_coro::executor);
+  for (const std::future<base::Result<ClusterState>>* future : {&then_future, &latest_future}) {
+    while (future->wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+      poll.expires_after(std::chrono::milliseconds(20));
+      co_await poll.async_wait(asio::as_tuple(asio::use_awaitable));
     }
   }
-  const RestorePlan plan = PlanRestore(std::move(then), latest, request.to, now);
+  base::Result<ClusterState> then = then_future.get();
+  base::Result<ClusterState> latest = latest_future.get();
+  if (!then) {
+    co_return then.error();
+  }
+  if (!latest) {
+    co_return latest.error();
+  }
+  const RestorePlan plan = PlanRestore(std::move(then).value(), *latest, request.to, now);
   const double planned = std::chrono::duration<double>(Clock::now() - started).count();
   RestoreReply reply{request.to,          request.dry_run, plan.sets.size(),
                      plan.deletes.size(), plan.unchanged,  0};

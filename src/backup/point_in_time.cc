@@ -216,6 +216,11 @@ base::Status AddGroupStateAt(const fs::path& dir, uint32_t at, uint32_t live_unt
         }));
   }
   // The group's entries move over whole (no key or value is copied again).
+  if (state->empty()) {
+    *state = std::move(group);
+    return {};
+  }
+  state->reserve(state->size() + group.size());
   while (!group.empty()) {
     auto entry = group.extract(group.begin());
     const auto it = state->find(entry.key());
