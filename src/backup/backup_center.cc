@@ -17,12 +17,13 @@
 #include <boost/asio/write.hpp>
 #include <nlohmann/json.hpp>
 
+#include "backup/cluster_dump.h"
 #include "backup/point_in_time.h"
+#include "backup/restore_writer.h"
 #include "base/clock.h"
 #include "cache/replication_wire.h"
 #include "master/client/master_client.h"
 #include "net/address.h"
-#include "proto/memcache/base64.h"
 
 namespace trellis::backup {
 
@@ -39,10 +40,6 @@ constexpr auto kConnectTimeout = std::chrono::seconds(1);
 constexpr auto kSilenceTimeout = std::chrono::seconds(3);
 // How long a restore waits for the archive to hold every record up to its start.
 constexpr auto kCatchUpTimeout = std::chrono::seconds(10);
-// Restore writes sent before waiting for their outcome, on each of kRestoreConnections
-// connections at once (each batch of a restore is one connection's, in turn).
-constexpr size_t kRestoreBatch = 4096;
-constexpr size_t kRestoreConnections = 4;
 
 std::optional<asio::ip::tcp::endpoint> Resolve(const std::string& address) {
   auto parsed = net::ParseHostPort(address);
@@ -53,31 +50,14 @@ std::optional<asio::ip::tcp::endpoint> Resolve(const std::string& address) {
   return endpoint ? std::optional(*endpoint) : std::nullopt;
 }
 
-// A key as the text protocol can carry it: as is, or base64 with the `b` flag.
-bool NeedsBase64(std::string_view key) {
-  return key.size() > 250 || std::any_of(key.begin(), key.end(), [](char c) {
-           return static_cast<unsigned char>(c) <= ' ' || static_cast<unsigned char>(c) == 127;
-         });
-}
-
-void AppendKey(std::string_view key, std::string* out) {
-  out->append(NeedsBase64(key) ? proto::memcache::Base64Encode(key) : std::string(key));
-}
-
-void AppendRestoreSet(const std::string& key, const ItemState& item, std::string* out) {
-  out->append("ms ");
-  AppendKey(key, out);
-  out->append(" ").append(std::to_string(item.value.size()));
-  out->append(" F").append(std::to_string(item.client_flags));
-  out->append(" T").append(std::to_string(item.exptime));
-  out->append(NeedsBase64(key) ? " b q\r\n" : " q\r\n");
-  out->append(item.value).append("\r\n");
-}
-
-void AppendRestoreDelete(const std::string& key, std::string* out) {
-  out->append("md ");
-  AppendKey(key, out);
-  out->append(NeedsBase64(key) ? " b q\r\n" : " q\r\n");
+// Waits for `future` without holding up the thread's other work.
+template <typename T>
+asio::awaitable<void> WaitFor(const std::future<T>& future) {
+  asio::steady_timer poll(co_await asio::this_coro::executor);
+  while (future.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    poll.expires_after(std::chrono::milliseconds(20));
+    co_await poll.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
 }
 
 }  // namespace
@@ -165,6 +145,8 @@ std::shared_ptr<const http::Router> BackupCenter::Routes() {
               [this](const http::Request& request) { return GetStatus(request); });
   router->Add(verb::post, "/v1/restore",
               [this](const http::Request& request) { return PostRestore(request); });
+  router->Add(verb::get, "/v1/dump",
+              [this](const http::Request& request) { return GetDump(request); });
   return router;
 }
 
@@ -446,6 +428,38 @@ asio::awaitable<http::Response> BackupCenter::PostRestore(const http::Request& r
   co_return http::Response::Json(ToJson(*reply));
 }
 
+std::vector<GroupPoint> BackupCenter::LatestPoints() {
+  std::vector<GroupPoint> points;
+  for (const auto& [name, group] : groups_) {
+    const auto latest_second = static_cast<uint32_t>(group->complete_ms / 1000);
+    points.push_back({options_.data / name, latest_second, latest_second});
+  }
+  return points;
+}
+
+asio::awaitable<http::Response> BackupCenter::GetDump(const http::Request&) {
+  if (base::Status caught_up = co_await CatchUp(base::UnixMilliseconds(), 0); !caught_up) {
+    co_return http::Response::Error(caught_up.error());
+  }
+  for (const auto& [name, group] : groups_) {
+    if (base::Status flushed = group->archive->Flush(); !flushed) {
+      co_return http::Response::Error(flushed.error());
+    }
+  }
+  const uint32_t now = base::CoarseUnixSeconds();
+  auto dump =
+      std::async(std::launch::async, [points = LatestPoints(), now]() -> base::Result<std::string> {
+        TRELLIS_TRY(ClusterState state, ClusterStateAt(points));
+        return EncodeClusterDump(state, now);
+      });
+  co_await WaitFor(dump);
+  base::Result<std::string> bytes = dump.get();
+  if (!bytes) {
+    co_return http::Response::Error(bytes.error());
+  }
+  co_return http::Response::Text(std::move(bytes).value(), "application/octet-stream");
+}
+
 asio::awaitable<base::Status> BackupCenter::CatchUp(uint64_t unix_ms, uint32_t second) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   const auto deadline = Clock::now() + kCatchUpTimeout;
@@ -483,37 +497,18 @@ asio::awaitable<base::Result<RestoreReply>> BackupCenter::Restore(const RestoreR
   }
   // Each group's archive at T, and now (as far as it holds), read on two threads of
   // their own (the archive's streams go on meanwhile on this one).
-  struct GroupPoint {
-    std::filesystem::path dir;
-    uint32_t at = 0;
-    uint32_t live_until = 0;
-  };
   std::vector<GroupPoint> then_points;
   std::vector<GroupPoint> latest_points;
   for (const auto& [name, group] : groups_) {
     if (base::Status flushed = group->archive->Flush(); !flushed) {
       co_return flushed.error();
     }
-    const auto latest_second = static_cast<uint32_t>(group->complete_ms / 1000);
     then_points.push_back({options_.data / name, request.to, group->complete_until});
-    latest_points.push_back({options_.data / name, latest_second, latest_second});
   }
-  auto state_at = [](std::vector<GroupPoint> points) -> base::Result<ClusterState> {
-    ClusterState state;
-    for (const GroupPoint& point : points) {
-      TRELLIS_TRY_STATUS(AddGroupStateAt(point.dir, point.at, point.live_until, &state));
-    }
-    return state;
-  };
-  auto then_future = std::async(std::launch::async, state_at, std::move(then_points));
-  auto latest_future = std::async(std::launch::async, state_at, std::move(latest_points));
-  asio::steady_timer poll(co_await asio::this_coro::executor);
-  for (const std::future<base::Result<ClusterState>>* future : {&then_future, &latest_future}) {
-    while (future->wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
-      poll.expires_after(std::chrono::milliseconds(20));
-      co_await poll.async_wait(asio::as_tuple(asio::use_awaitable));
-    }
-  }
+  auto then_future = std::async(std::launch::async, ClusterStateAt, std::move(then_points));
+  auto latest_future = std::async(std::launch::async, ClusterStateAt, LatestPoints());
+  co_await WaitFor(then_future);
+  co_await WaitFor(latest_future);
   base::Result<ClusterState> then = then_future.get();
   base::Result<ClusterState> latest = latest_future.get();
   if (!then) {
@@ -527,15 +522,8 @@ asio::awaitable<base::Result<RestoreReply>> BackupCenter::Restore(const RestoreR
   RestoreReply reply{request.to,          request.dry_run, plan.sets.size(),
                      plan.deletes.size(), plan.unchanged,  0};
   if (!request.dry_run) {
-    using namespace asio::experimental::awaitable_operators;
-    static_assert(kRestoreConnections == 4);
-    const auto [a, b, c, d] =
-        co_await (WriteThroughAccess(plan, 0) && WriteThroughAccess(plan, 1) &&
-                  WriteThroughAccess(plan, 2) && WriteThroughAccess(plan, 3));
-    for (const base::Status& written : {a, b, c, d}) {
-      if (!written) {
-        co_return written.error();
-      }
+    if (base::Status written = co_await WriteThroughAccess(options_.access, plan); !written) {
+      co_return written.error();
     }
   }
   reply.seconds = std::chrono::duration<double>(Clock::now() - started).count();
@@ -545,54 +533,6 @@ asio::awaitable<base::Result<RestoreReply>> BackupCenter::Restore(const RestoreR
       request.to, reply.restored, reply.deleted, reply.unchanged,
       request.dry_run ? " (dry run)" : "", reply.seconds, planned);
   co_return reply;
-}
-
-asio::awaitable<base::Status> BackupCenter::WriteThroughAccess(const RestorePlan& plan,
-                                                               size_t part) {
-  auto access = Resolve(options_.access);
-  if (!access) {
-    co_return base::InvalidArgument("--access " + options_.access + ": not HOST:PORT");
-  }
-  asio::ip::tcp::socket socket(co_await asio::this_coro::executor);
-  auto [connect_error] =
-      co_await socket.async_connect(*access, asio::as_tuple(asio::use_awaitable));
-  if (connect_error) {
-    co_return base::Unavailable("restoring through " + options_.access + ": " +
-                                connect_error.message());
-  }
-  std::string out;
-  std::string replies;
-  const size_t total = plan.sets.size() + plan.deletes.size();
-  for (size_t first = part * kRestoreBatch; first < total;
-       first += kRestoreBatch * kRestoreConnections) {
-    out.clear();
-    for (size_t i = first; i < std::min(total, first + kRestoreBatch); ++i) {
-      if (i < plan.sets.size()) {
-        AppendRestoreSet(plan.sets[i].first, plan.sets[i].second, &out);
-      } else {
-        AppendRestoreDelete(plan.deletes[i - plan.sets.size()], &out);
-      }
-    }
-    out.append("mn\r\n");  // Quiet writes answer only failures; MN ends the batch.
-    auto [write_error, written] =
-        co_await asio::async_write(socket, asio::buffer(out), asio::as_tuple(asio::use_awaitable));
-    if (write_error) {
-      co_return base::Unavailable("restoring through " + options_.access + ": " +
-                                  write_error.message());
-    }
-    auto [read_error, read] = co_await asio::async_read_until(
-        socket, asio::dynamic_buffer(replies), "MN\r\n", asio::as_tuple(asio::use_awaitable));
-    if (read_error) {
-      co_return base::Unavailable("restoring through " + options_.access + ": " +
-                                  read_error.message());
-    }
-    if (read != 4) {
-      co_return base::Error{"restoring through " + options_.access + ": " +
-                            replies.substr(0, replies.find('\r'))};
-    }
-    replies.erase(0, read);
-  }
-  co_return base::Status();
 }
 
 }  // namespace trellis::backup

@@ -68,6 +68,8 @@ class BackupCenter : public daemon::Service {
 
  private:
   struct Group;
+  // Each group's archive now, as far as it holds (backup_center.cc).
+  std::vector<GroupPoint> LatestPoints();
 
   BackupCenter(const BackupCenterOptions& options, base::Registry& metrics);
   std::shared_ptr<const http::Router> Routes();
@@ -92,12 +94,12 @@ class BackupCenter : public daemon::Service {
   void CountBytes(Group& group);
   boost::asio::awaitable<http::Response> GetStatus(const http::Request& request);
   boost::asio::awaitable<http::Response> PostRestore(const http::Request& request);
+  // The cluster's items now, as one file (cluster_dump.h).
+  boost::asio::awaitable<http::Response> GetDump(const http::Request& request);
   // Waits until every group's archive holds every record its main logged before `unix_ms`
   // and every record of `second` and before.
   boost::asio::awaitable<base::Status> CatchUp(uint64_t unix_ms, uint32_t second);
   boost::asio::awaitable<base::Result<RestoreReply>> Restore(const RestoreRequest& request);
-  // Writes the batches of `plan` that are connection `part`'s (BackupCenter.cc).
-  boost::asio::awaitable<base::Status> WriteThroughAccess(const RestorePlan& plan, size_t part);
 
   const BackupCenterOptions options_;
   base::Registry& metrics_;

@@ -233,6 +233,14 @@ base::Status AddGroupStateAt(const fs::path& dir, uint32_t at, uint32_t live_unt
   return {};
 }
 
+base::Result<ClusterState> ClusterStateAt(const std::vector<GroupPoint>& points) {
+  ClusterState state;
+  for (const GroupPoint& point : points) {
+    TRELLIS_TRY_STATUS(AddGroupStateAt(point.dir, point.at, point.live_until, &state));
+  }
+  return state;
+}
+
 RestorePlan PlanRestore(ClusterState then, const ClusterState& now, uint32_t at,
                         uint32_t unix_now) {
   // The item a key's state holds, unless deleted or expired by now.

@@ -69,6 +69,15 @@ using ClusterState = std::unordered_map<std::string, KeyState>;
 base::Status AddGroupStateAt(const std::filesystem::path& dir, uint32_t at, uint32_t live_until,
                              ClusterState* state);
 
+// One group's archive at a second: AddGroupStateAt's arguments.
+struct GroupPoint {
+  std::filesystem::path dir;
+  uint32_t at = 0;
+  uint32_t live_until = 0;
+};
+// The cluster's state from every group's: AddGroupStateAt for each.
+base::Result<ClusterState> ClusterStateAt(const std::vector<GroupPoint>& points);
+
 // What a restore does: the keys to set and to delete so that the cluster holds `then`
 // where it holds `now`. Items whose time ran out by `unix_now` are deleted.
 struct RestorePlan {

@@ -2,7 +2,9 @@
 // restore (docs/backup.md); `trellis backup list|restore`: its operator commands.
 #include <fmt/core.h>
 
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 
@@ -11,6 +13,8 @@
 
 #include "backup/backup_api.h"
 #include "backup/backup_center.h"
+#include "backup/cluster_dump.h"
+#include "backup/restore_writer.h"
 #include "base/clock.h"
 #include "cli/command.h"
 #include "daemon/daemon.h"
@@ -50,6 +54,8 @@ base::Status RunBackupCenter(daemon::Daemon& daemon, const BackupCenterFlags& fl
 struct BackupFlags {
   std::string center;
   std::string data = "trellis-data";
+  std::string file;  // dump --out, load --in.
+  std::string access = "127.0.0.1:11211";
   bool json = false;
   std::string to;
   bool dry_run = false;
@@ -105,7 +111,69 @@ void PrintStatus(const backup::BackupStatus& status) {
   }
 }
 
+// `trellis backup dump`: the center's dump of the whole cluster into --out.
+base::Status Dump(const BackupFlags& flags) {
+  using Answer = base::Result<http::Response>;
+  Answer response =
+      http::RunBlocking<Answer>([&](asio::any_io_executor executor) -> asio::awaitable<Answer> {
+        TRELLIS_CO_TRY(const std::string url, CenterUrl(flags));
+        TRELLIS_CO_TRY(auto client, http::Client::ForUrl(executor, url));
+        co_return co_await client.Call(http::beast_http::verb::get, "/v1/dump", "",
+                                       std::chrono::minutes(10));
+      });
+  if (!response) {
+    return response.error();
+  }
+  if (response->status >= 400) {
+    return http::JsonOf(*response, "the dump").error();
+  }
+  const std::string partial = flags.file + ".partial";
+  {
+    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
+    out.write(response->body.data(), static_cast<std::streamsize>(response->body.size()));
+    if (!out.flush()) {
+      return base::Error{flags.file + ": cannot write"};
+    }
+  }
+  std::error_code error;
+  std::filesystem::rename(partial, flags.file, error);
+  if (error) {
+    return base::Error{flags.file + ": " + error.message()};
+  }
+  fmt::print("dumped the cluster to {} ({} bytes)\n", flags.file, response->body.size());
+  return {};
+}
+
+// `trellis backup load`: every item of --in written through the access node.
+base::Status Load(const BackupFlags& flags) {
+  std::ifstream in(flags.file, std::ios::binary);
+  if (!in) {
+    return base::InvalidArgument(flags.file + ": cannot read");
+  }
+  const std::string bytes{std::istreambuf_iterator<char>(in), {}};
+  auto plan = backup::DecodeClusterDump(bytes, base::CoarseUnixSeconds());
+  if (!plan) {
+    return base::WithContext(flags.file, plan.error());
+  }
+  const auto started = std::chrono::steady_clock::now();
+  base::Status written =
+      http::RunBlocking<base::Status>([&](asio::any_io_executor) -> asio::awaitable<base::Status> {
+        co_return co_await backup::WriteThroughAccess(flags.access, *plan);
+      });
+  if (!written) {
+    return written.error();
+  }
+  fmt::print("loaded {} items into the cluster behind {} in {:.1f} s\n", plan->sets.size(),
+             flags.access,
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  return {};
+}
+
 int RunBackup(CLI::App& app, const std::string& action, const BackupFlags& flags) {
+  if (action == "dump" || action == "load") {
+    const base::Status done = action == "dump" ? Dump(flags) : Load(flags);
+    return done ? 0 : daemon::Fail(app, done.error());
+  }
   using Answer = base::Result<nlohmann::json>;
   Answer reply =
       http::RunBlocking<Answer>([&](asio::any_io_executor executor) -> asio::awaitable<Answer> {
@@ -211,6 +279,17 @@ Command AddBackupCommand(CLI::App& parent) {
       ->required();
   restore->add_flag("--dry-run", flags->dry_run, "count what would change, write nothing");
   restore->callback([action] { *action = "restore"; });
+  CLI::App* dump = app->add_subcommand(
+      "dump", "write every item of the cluster (as the archive holds it now) to one file");
+  dump->add_option("--out", flags->file, "the file to write")->required();
+  dump->callback([action] { *action = "dump"; });
+  CLI::App* load = app->add_subcommand(
+      "load",
+      "write every item of a dump file into a cluster (of any shape) through an access node");
+  load->add_option("--in", flags->file, "the dump file")->required();
+  load->add_option("--access", flags->access, "HOST:PORT of the access node")
+      ->capture_default_str();
+  load->callback([action] { *action = "load"; });
   return {app, [app, action, flags] { return RunBackup(*app, *action, *flags); }};
 }
 

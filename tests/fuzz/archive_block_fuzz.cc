@@ -1,17 +1,20 @@
 // libFuzzer target for the backup center's archive blocks (what a restore reads from
-// disk, where a torn write or a flipped bit may be): any bytes, read as a file of blocks
-// and their payloads, must neither crash nor read out of bounds, and a block must consume
-// a sane byte count.
+// disk, where a torn write or a flipped bit may be) and for a whole-cluster dump (what
+// `trellis backup load` reads): any bytes, read as a file of blocks and their payloads or
+// as a dump, must neither crash nor read out of bounds, and a block must consume a sane
+// byte count.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
 
 #include "backup/archive_file.h"
+#include "backup/cluster_dump.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace trellis::backup;
   std::string_view input(reinterpret_cast<const char*>(data), size);
+  (void)DecodeClusterDump(input, 0);
   Block block;
   while (!input.empty()) {
     size_t consumed = 0;

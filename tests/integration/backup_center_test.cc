@@ -4,9 +4,12 @@
 // second T; afterwards the cluster is restored to several of those seconds, in no
 // particular order, and every key must read as it did at T. The center is SIGKILLed and
 // restarted during the workload and takes periodic dumps meanwhile.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -186,6 +189,74 @@ TEST_F(BackupCenterTest, RestoresToChosenSecondsMatchTheWritesExactly) {
     EXPECT_EQ(ReadAll(), state) << "restored to the quiet second after burst " << point << " ("
                                 << reply.restored << " set, " << reply.deleted << " deleted)";
   }
+}
+
+// Every key's `get` reply (value and flags) through the access node at `port`.
+std::map<std::string, std::string> Contents(uint16_t port, int keys) {
+  LoopbackClient client(port);
+  std::map<std::string, std::string> contents;
+  for (int i = 0; i < keys; ++i) {
+    const std::string key = "item" + std::to_string(i);
+    EXPECT_TRUE(client.Send("get " + key + "\r\n"));
+    contents[key] = client.ReadUntil("END\r\n");
+  }
+  return contents;
+}
+
+TEST_F(BackupCenterTest, ADumpOfTwoGroupsLoadsIntoThreeIdentically) {
+  constexpr int kItems = 300;
+  LoopbackClient client(access_port_);
+  for (int i = 0; i < kItems; ++i) {
+    const std::string value(static_cast<size_t>(1 + i % 50), static_cast<char>('a' + i % 26));
+    ASSERT_TRUE(client.Send("set item" + std::to_string(i) + " " + std::to_string(i) + " " +
+                            (i % 3 == 0 ? "3600" : "0") + " " + std::to_string(value.size()) +
+                            "\r\n" + value + "\r\n"));
+    ASSERT_EQ(client.ReadUntil("\r\n"), "STORED\r\n");
+  }
+  const std::string file = (data_.path() / "cluster.tdump").string();
+  DaemonProcess dump({"backup", "dump", "--center",
+                      "http://127.0.0.1:" + std::to_string(center_port_), "--out", file});
+  ASSERT_EQ(dump.WaitExit(30s), 0) << dump.Log();
+
+  // Another cluster, of three groups of one node each.
+  DaemonProcess master(
+      {"master", "--listen", "127.0.0.1:0", "--data", (data_.path() / "master3").string()});
+  const uint16_t master_port = master.WaitForListening("master");
+  const std::string url = "http://127.0.0.1:" + std::to_string(master_port);
+  for (const char* group : {"a", "b", "c"}) {
+    ASSERT_EQ(testing::HttpRequest(master_port, "POST", "/v1/groups",
+                                   std::string(R"({"name": ")") + group + "\"}")
+                  .status,
+              201);
+  }
+  std::vector<std::unique_ptr<DaemonProcess>> nodes;
+  for (const char* group : {"a", "b", "c"}) {
+    nodes.push_back(std::make_unique<DaemonProcess>(
+        std::vector<std::string>{"cache", "--listen", "127.0.0.1:0", "--threads", "1", "--memory",
+                                 "16", "--master", url, "--group", group}));
+    nodes.back()->WaitForListening("cache");
+  }
+  DaemonProcess access({"access", "--listen", "127.0.0.1:0", "--threads", "1", "--master", url});
+  const uint16_t access_port = access.WaitForListening("access");
+  DaemonProcess load(
+      {"backup", "load", "--in", file, "--access", "127.0.0.1:" + std::to_string(access_port)});
+  const std::optional<int> loaded = load.WaitExit(30s);
+  ASSERT_TRUE(loaded.has_value());
+  ASSERT_EQ(WEXITSTATUS(*loaded), 0) << load.Log();
+  EXPECT_EQ(Contents(access_port, kItems), Contents(access_port_, kItems));
+
+  // A damaged dump is refused, naming where.
+  {
+    std::fstream damaged(file, std::ios::in | std::ios::out | std::ios::binary);
+    damaged.seekp(40);
+    damaged.put('\x55');
+  }
+  DaemonProcess refused(
+      {"backup", "load", "--in", file, "--access", "127.0.0.1:" + std::to_string(access_port)});
+  const std::optional<int> status = refused.WaitExit(30s);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_NE(WEXITSTATUS(*status), 0);
+  EXPECT_THAT(refused.Log(), ::testing::HasSubstr("offset")) << refused.Log();
 }
 
 TEST_F(BackupCenterTest, TimesOutsideTheArchiveAreRefusedWithTheRange) {
