@@ -10,6 +10,10 @@ backup, one access node):
     written again with another value size; `trellis backup restore --to T`: keys set
     back a second, as the center reports it.
   bytes: archive bytes (segments and dumps) per change archived, after the writes above.
+  dump and load: `trellis backup dump --out FILE` of the --keys items, then `trellis
+    backup load --in FILE` into the same cluster, each timed.
+Redis, same machine, same items (--keys keys of 64 bytes): `redis-cli --rdb FILE` (dump),
+and a redis-server started on that RDB file until it answers (load), as the reference.
 Reported: medians of --rounds rounds.
 """
 import argparse
@@ -21,7 +25,7 @@ import sys
 import tempfile
 import time
 
-from loopback import free_port
+from loopback import free_port, wait_port
 from scale_out import Cluster, api
 
 
@@ -108,6 +112,17 @@ def one_round(trellis, groups, keys, seconds):
             # Changes archived since: two fills and the restore's sets.
             time.sleep(1.5)
             out["bytes_per_change"] = (center.archive_bytes() - bytes_before) / (keys * 3)
+
+            dump_file = os.path.join(workdir, "cluster.tdump")
+            started = time.monotonic()
+            subprocess.run([trellis, "backup", "dump", "--center",
+                            "http://127.0.0.1:%d" % center.port, "--out", dump_file],
+                           check=True, capture_output=True)
+            out["dump_seconds"] = time.monotonic() - started
+            started = time.monotonic()
+            subprocess.run([trellis, "backup", "load", "--in", dump_file, "--access",
+                            "127.0.0.1:%d" % cluster.access], check=True, capture_output=True)
+            out["load_seconds"] = time.monotonic() - started
             with open(os.path.join(workdir, "center.log")) as log:
                 out["log"] = [line for line in log if "restore to" in line][-1].strip()
         finally:
@@ -115,6 +130,52 @@ def one_round(trellis, groups, keys, seconds):
                 center.stop()
             cluster.stop()
     return out
+
+
+def redis_dump_and_load(keys):
+    """(seconds to `redis-cli --rdb`, seconds until a server started on that file answers)."""
+    with tempfile.TemporaryDirectory() as workdir:
+        servers = []
+
+        def start(port, args):
+            server = subprocess.Popen(
+                ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", workdir,
+                 "--appendonly", "no", "--save", "", "--protected-mode", "no",
+                 "--repl-diskless-sync-delay", "0"] + args,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            servers.append(server)
+            return server
+
+        try:
+            port = free_port()
+            start(port, [])
+            wait_port(port)
+            value = "x" * 64
+            commands = "".join("*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$64\r\n%s\r\n" %
+                               (len("key:%d" % n), "key:%d" % n, value) for n in range(keys))
+            subprocess.run(["redis-cli", "-p", str(port), "--pipe"], input=commands, text=True,
+                           check=True, capture_output=True)
+            rdb = os.path.join(workdir, "dump.rdb")
+            started = time.monotonic()
+            subprocess.run(["redis-cli", "-p", str(port), "--rdb", rdb], check=True,
+                           capture_output=True)
+            dump_seconds = time.monotonic() - started
+            servers[0].kill()
+            servers[0].wait()
+            port = free_port()
+            started = time.monotonic()
+            start(port, ["--dbfilename", "dump.rdb"])
+            while True:
+                reply = subprocess.run(["redis-cli", "-p", str(port), "dbsize"],
+                                       capture_output=True, text=True).stdout.strip()
+                if reply == str(keys):
+                    break
+                time.sleep(0.01)
+            return dump_seconds, time.monotonic() - started
+        finally:
+            for server in servers:
+                server.kill()
+                server.wait()
 
 
 def main():
@@ -128,8 +189,11 @@ def main():
     rounds = []
     for r in range(args.rounds):
         rounds.append(one_round(args.trellis, args.groups, args.keys, args.seconds))
+        rounds[-1]["redis_dump_seconds"], rounds[-1]["redis_load_seconds"] = \
+            redis_dump_and_load(args.keys)
         print("round %d: %s" % (r + 1, json.dumps(rounds[-1])), file=sys.stderr)
-    median = {key: statistics.median(row[key] for row in rounds) for key in rounds[0]}
+    median = {key: statistics.median(row[key] for row in rounds) for key in rounds[0]
+              if key != "log"}
     print("Backup center, %d groups, medians of %d rounds:" % (args.groups, args.rounds))
     print("  main, 1:1 SET:GET: %.0f ops/s without, %.0f with the archive: %.2f" % (
         median["without_ops"], median["with_ops"], median["ratio"]))
@@ -137,6 +201,10 @@ def main():
         median["restored"], median["restore_seconds"], median["restore_keys_per_second"]))
     print("  archive: %.1f bytes per change (64- and 32-byte values, ~10-byte keys)" %
           median["bytes_per_change"])
+    print("  dump of %d items: %.1f s; load: %.1f s" % (args.keys, median["dump_seconds"],
+                                                        median["load_seconds"]))
+    print("Redis 7.0, same items: redis-cli --rdb %.1f s; a server loading the RDB: %.1f s" % (
+        median["redis_dump_seconds"], median["redis_load_seconds"]))
 
 
 if __name__ == "__main__":
