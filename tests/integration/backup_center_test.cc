@@ -16,6 +16,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -108,10 +109,14 @@ class BackupCenterTest : public ::testing::Test {
       const uint32_t roll = random() % 10;
       if (roll < 4) {
         const std::string value = "v" + std::to_string(burst) + "-" + std::to_string(i);
-        ASSERT_TRUE(client.Send("set " + key + " 0 0 " + std::to_string(value.size()) + "\r\n" +
-                                value + "\r\n"));
+        // Some with a time to live, a different one each burst.
+        const uint32_t ttl = i % 4 == 0 ? 1000 + 100 * static_cast<uint32_t>(burst) : 0;
+        const uint32_t sent = UnixSeconds();
+        ASSERT_TRUE(client.Send("set " + key + " 0 " + std::to_string(ttl) + " " +
+                                std::to_string(value.size()) + "\r\n" + value + "\r\n"));
         ASSERT_EQ(client.ReadUntil("\r\n"), "STORED\r\n");
         model_[key] = value;
+        expiries_[key] = ttl == 0 ? 0 : sent + ttl;
       } else if (roll < 5) {
         ASSERT_TRUE(client.Send("delete " + key + "\r\n"));
         const std::string reply = client.ReadUntil("\r\n");
@@ -159,19 +164,21 @@ class BackupCenterTest : public ::testing::Test {
   uint16_t center_port_ = 0;
   std::string master_url_;
   Model model_;
+  std::map<std::string, uint32_t> expiries_;  // Of the keys set: absolute, 0 for none.
 };
 
 TEST_F(BackupCenterTest, RestoresToChosenSecondsMatchTheWritesExactly) {
   for (int i = 0; i < kKeys; ++i) {
     model_["key" + std::to_string(i)] = std::nullopt;
   }
-  std::vector<std::pair<uint32_t, Model>> points;  // A quiet second and the state then.
+  // A quiet second, the state then, and each key's expiry then.
+  std::vector<std::tuple<uint32_t, Model, std::map<std::string, uint32_t>>> points;
   LoopbackClient client(access_port_);
   for (int burst = 0; burst < 6; ++burst) {
     Burst(burst, client);
     // Nothing is written in the next second: the state at it is the model's now.
     const uint32_t quiet = UnixSeconds() + 1;
-    points.emplace_back(quiet, model_);
+    points.emplace_back(quiet, model_, expiries_);
     SleepUntilSecond(quiet + 1);
     if (burst == 2) {
       center_->Signal(SIGKILL);
@@ -181,13 +188,31 @@ TEST_F(BackupCenterTest, RestoresToChosenSecondsMatchTheWritesExactly) {
   }
   for (const backup::GroupBackupStatus& group : Status().groups) {
     ASSERT_EQ(group.restorable.size(), 1u) << group.group << ": a gap";
-    EXPECT_LE(group.restorable[0].from, points.front().first) << group.group;
+    EXPECT_LE(group.restorable[0].from, std::get<0>(points.front())) << group.group;
   }
   for (const size_t point : {3, 0, 5, 1, 4}) {
-    const auto& [second, state] = points[point];
+    const auto& [second, state, expiries] = points[point];
     const backup::RestoreReply reply = Restore(second);
     EXPECT_EQ(ReadAll(), state) << "restored to the quiet second after burst " << point << " ("
                                 << reply.restored << " set, " << reply.deleted << " deleted)";
+    // The time to live each key would have now, within a second (and the second a set took).
+    LoopbackClient client(access_port_);
+    for (const auto& [key, value] : state) {
+      if (!value) {
+        continue;
+      }
+      ASSERT_TRUE(client.Send("mg " + key + " t\r\n"));
+      const std::string reply = client.ReadUntil("\r\n");
+      ASSERT_TRUE(reply.starts_with("HD t")) << key << ": " << reply;
+      const int64_t ttl = std::stoll(reply.substr(4));
+      const uint32_t expiry = expiries.at(key);
+      if (expiry == 0) {
+        EXPECT_EQ(ttl, -1) << key;
+      } else {
+        EXPECT_NEAR(static_cast<double>(ttl), static_cast<double>(expiry) - UnixSeconds(), 2)
+            << key << " restored to burst " << point;
+      }
+    }
   }
 }
 
