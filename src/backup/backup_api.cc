@@ -112,14 +112,26 @@ void from_json(const nlohmann::json& json, GroupBackupStatus& group) {
   json.at("error").get_to(group.error);
 }
 
+void from_json(const nlohmann::json& json, BackupStatus& status) {
+  json.at("groups").get_to(status.groups);
+}
+void from_json(const nlohmann::json& json, RestoreRequest& request) {
+  json.at("to").get_to(request.to);
+  request.dry_run = json.value("dry_run", false);
+}
+void from_json(const nlohmann::json& json, RestoreReply& reply) {
+  json.at("to").get_to(reply.to);
+  json.at("dry_run").get_to(reply.dry_run);
+  json.at("restored").get_to(reply.restored);
+  json.at("deleted").get_to(reply.deleted);
+  json.at("unchanged").get_to(reply.unchanged);
+  json.at("seconds").get_to(reply.seconds);
+}
+
 nlohmann::json ToJson(const BackupStatus& status) { return {{"groups", status.groups}}; }
 
 base::Result<BackupStatus> ParseBackupStatus(const nlohmann::json& json) {
-  TRELLIS_TRY(auto groups,
-              Parse<std::vector<GroupBackupStatus>>(
-                  json.is_object() && json.contains("groups") ? json["groups"] : nlohmann::json(),
-                  "the backup status"));
-  return BackupStatus{std::move(groups)};
+  return Parse<BackupStatus>(json, "the backup status");
 }
 
 nlohmann::json ToJson(const RestoreRequest& request) {
@@ -127,16 +139,7 @@ nlohmann::json ToJson(const RestoreRequest& request) {
 }
 
 base::Result<RestoreRequest> ParseRestoreRequest(const nlohmann::json& json) {
-  RestoreRequest request;
-  try {
-    json.at("to").get_to(request.to);
-    if (json.contains("dry_run")) {
-      json.at("dry_run").get_to(request.dry_run);
-    }
-  } catch (const nlohmann::json::exception& error) {
-    return base::InvalidArgument(std::string("the restore request: ") + error.what());
-  }
-  return request;
+  return Parse<RestoreRequest>(json, "the restore request");
 }
 
 nlohmann::json ToJson(const RestoreReply& reply) {
@@ -145,18 +148,7 @@ nlohmann::json ToJson(const RestoreReply& reply) {
 }
 
 base::Result<RestoreReply> ParseRestoreReply(const nlohmann::json& json) {
-  RestoreReply reply;
-  try {
-    json.at("to").get_to(reply.to);
-    json.at("dry_run").get_to(reply.dry_run);
-    json.at("restored").get_to(reply.restored);
-    json.at("deleted").get_to(reply.deleted);
-    json.at("unchanged").get_to(reply.unchanged);
-    json.at("seconds").get_to(reply.seconds);
-  } catch (const nlohmann::json::exception& error) {
-    return base::InvalidArgument(std::string("the restore reply: ") + error.what());
-  }
-  return reply;
+  return Parse<RestoreReply>(json, "the restore reply");
 }
 
 }  // namespace trellis::backup
