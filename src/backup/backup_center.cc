@@ -130,12 +130,17 @@ std::vector<daemon::Listener> BackupCenter::listeners() const {
 
 void BackupCenter::Drain(std::chrono::milliseconds timeout) {
   server_->Drain(timeout);
-  asio::post(pool_.context(0), [this] {
+  // What the streams received goes to disk before the thread stops (else the next start
+  // asks the mains for it again), within the timeout.
+  auto flushed = std::make_shared<std::promise<void>>();
+  asio::post(pool_.context(0), [this, flushed] {
     stopping_ = true;
     for (auto& [name, group] : groups_) {
       (void)group->archive->Flush();
     }
+    flushed->set_value();
   });
+  flushed->get_future().wait_for(timeout);
   pool_.Stop();
 }
 
