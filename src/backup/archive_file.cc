@@ -116,6 +116,8 @@ std::string EncodeHeader(const ArchiveHeader& header) {
   base::PutLittleEndian<uint64_t>(header.log_id, &out);
   base::PutLittleEndian<uint64_t>(header.after, &out);
   base::PutLittleEndian<uint64_t>(header.created_ms, &out);
+  base::PutLittleEndian<uint64_t>(header.continues, &out);
+  base::PutLittleEndian<uint32_t>(header.complete_until, &out);
   return out;
 }
 
@@ -123,14 +125,20 @@ bool DecodeHeader(std::string_view raw, ArchiveHeader* header) {
   size_t at = 0;
   uint16_t version = 0;
   char kind = 0;
-  if (!Get(raw, &at, &version) || version != ArchiveHeader::kVersion || !Get(raw, &at, &kind) ||
+  if (!Get(raw, &at, &version) || version < 1 || version > ArchiveHeader::kVersion ||
+      !Get(raw, &at, &kind) ||
       (kind != static_cast<char>(FileKind::kSegment) &&
        kind != static_cast<char>(FileKind::kDump))) {
     return false;
   }
   header->kind = static_cast<FileKind>(kind);
+  header->continues = 0;
+  header->complete_until = 0;
   return GetString(raw, &at, &header->group) && Get(raw, &at, &header->log_id) &&
-         Get(raw, &at, &header->after) && Get(raw, &at, &header->created_ms) && at == raw.size();
+         Get(raw, &at, &header->after) && Get(raw, &at, &header->created_ms) &&
+         (version < 2 ||
+          (Get(raw, &at, &header->continues) && Get(raw, &at, &header->complete_until))) &&
+         at == raw.size();
 }
 
 std::string EncodeEnd(const ArchiveEnd& end) {

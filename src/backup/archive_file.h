@@ -27,14 +27,22 @@ enum class BlockType : char { kHeader = 'H', kRecords = 'R', kIndex = 'I', kEnd 
 
 enum class FileKind : char { kSegment = 'S', kDump = 'D' };
 
+// Version 2 added `continues` and `complete_until`; version 1 headers read with them 0.
 struct ArchiveHeader {
-  static constexpr uint16_t kVersion = 1;
+  static constexpr uint16_t kVersion = 2;
   FileKind kind = FileKind::kSegment;
   std::string group;
   uint64_t log_id = 0;  // The main's log the records come from.
   // Segment: its records follow this sequence. Dump: 0 (its end block says).
   uint64_t after = 0;
   uint64_t created_ms = 0;  // Unix ms.
+  // Segment: the log that `log_id` continues from `after` on (a backup promoted to main
+  // goes on with its old main's sequences: cache/replication_log.h); 0 if none.
+  uint64_t continues = 0;
+  // Segment: every record stamped at or before this second (unix s) is in earlier files
+  // (the stream's last heartbeat before this file's first record said so); 0: unknown.
+  // What a chain knows when this file is damaged.
+  uint32_t complete_until = 0;
 
   bool operator==(const ArchiveHeader&) const = default;
 };

@@ -234,6 +234,9 @@ asio::awaitable<void> BackupCenter::StreamOnce(Group& group, asio::ip::tcp::endp
         group.in_dump = false;
         status = group.archive->FinishDump(frame.value);
         break;
+      case 'C':
+        status = group.archive->ContinueAs(frame.value);
+        break;
       case 'H':
         group.main_wall_ms = frame.heartbeat.wall_ms;
         heartbeat = !group.in_dump;
@@ -248,14 +251,17 @@ asio::awaitable<void> BackupCenter::StreamOnce(Group& group, asio::ip::tcp::endp
     group.streaming = true;
     group.streaming_gauge.Set(1);
     const auto now = Clock::now();
-    if (status && heartbeat && (now - last_flush >= kFlushInterval || group.flush_soon)) {
+    if (status && heartbeat &&
+        (now - last_flush >= kFlushInterval || group.flush_soon || !group.archive->has_pending())) {
       // Every record before the heartbeat is in: once synced, its second minus one is
-      // complete (records of its own second may follow it).
+      // complete (records of its own second may follow it). With nothing to write, at
+      // every heartbeat.
       status = group.archive->Flush();
       last_flush = now;
       group.flush_soon = false;
       group.complete_ms = group.main_wall_ms;
       group.complete_until = static_cast<uint32_t>(group.main_wall_ms / 1000) - 1;
+      group.archive->MarkComplete(group.complete_until);
     }
     if (heartbeat) {
       group.lag = std::max<int64_t>(0, static_cast<int64_t>(base::UnixMilliseconds()) -

@@ -274,6 +274,7 @@ base::Status GroupArchive::BeginDump(uint64_t log_id) {
     TRELLIS_TRY_STATUS(SealSegment());
   }
   position_.reset();  // Until the dump is complete, there is nothing to go on from.
+  continues_ = 0;
   TRELLIS_TRY(stream_dump_, NewDump(log_id));
   stream_dump_log_ = log_id;
   return {};
@@ -301,15 +302,30 @@ base::Result<std::unique_ptr<DumpWriter>> GroupArchive::NewDump(uint64_t log_id)
   return DumpWriter::Create(dir_, group_, log_id, options_.compression_level);
 }
 
+base::Status GroupArchive::ContinueAs(uint64_t log_id) {
+  if (!position_ || position_->log_id == log_id) {
+    return {};
+  }
+  TRELLIS_TRY_STATUS(Flush());
+  if (segment_) {
+    TRELLIS_TRY_STATUS(SealSegment());
+  }
+  continues_ = position_->log_id;
+  position_->log_id = log_id;
+  return {};
+}
+
 base::Status GroupArchive::Append(const cache::MutationRecord& record) {
   if (!position_ || record.sequence <= position_->sequence) {
     return {};
   }
   if (!segment_) {
-    TRELLIS_TRY(segment_, ArchiveFileWriter::Create(dir_,
-                                                    {FileKind::kSegment, group_, position_->log_id,
-                                                     position_->sequence, base::UnixMilliseconds()},
-                                                    options_.compression_level));
+    TRELLIS_TRY(segment_, ArchiveFileWriter::Create(
+                              dir_,
+                              {FileKind::kSegment, group_, position_->log_id, position_->sequence,
+                               base::UnixMilliseconds(), continues_, complete_until_},
+                              options_.compression_level));
+    continues_ = 0;
     segment_opened_ = std::chrono::steady_clock::now();
     segment_records_ = 0;
     segment_last_time_ = 0;
@@ -365,6 +381,12 @@ base::Result<std::vector<ArchiveFileInfo>> GroupArchive::List(const fs::path& di
     if (!parsed) {
       info.error = parsed.error().message;
       info.header = HeaderFromName(entry.path().filename().string());
+      Block first;
+      size_t consumed = 0;
+      if (bytes && ParseBlock(*bytes, &first, &consumed) == BlockStatus::kOk &&
+          first.type == BlockType::kHeader) {
+        DecodeHeader(first.raw, &info.header);  // Its header still reads.
+      }
       continue;
     }
     info.header = parsed->header;

@@ -6,9 +6,9 @@
 // resume from is the last flushed record's, read back from the files after a restart
 // (a block torn by a crash is cut off; nothing after the last synced block was
 // promised). A segment is sealed (index and end block) once it spans the segment length,
-// or when the stream moves to another log. A snapshot of the main's store (the stream's
-// start, or after the main's log no longer held the position: a gap) becomes a dump.
-// New files are synced with their directory.
+// or when the stream moves to another log (a snapshot, or a log that continues this one). A
+// snapshot of the main's store (the stream's start, or after the main's log no longer held the
+// position: a gap) becomes a dump. New files are synced with their directory.
 //
 // Reading (Scan): every file's blocks in order, checked; a corrupt block is an error
 // naming the file and offset.
@@ -117,11 +117,19 @@ class GroupArchive {
   // A dump taken beside the stream (periodic dumps, on a connection of their own).
   base::Result<std::unique_ptr<DumpWriter>> NewDump(uint64_t log_id) const;
 
+  // The stream's log continues as `log_id` (its main was promoted from a backup of the
+  // log archived until now): the open segment is sealed, the next one names both logs.
+  base::Status ContinueAs(uint64_t log_id);
+  // Every record the main stamped at or before `second` was appended (a heartbeat said
+  // so): the next segment's header records it.
+  void MarkComplete(uint32_t second) { complete_until_ = second; }
   // A record of the stream (in the position's log, after it). Records at or before the
   // position are dropped (a stream resumed from a position may repeat some).
   base::Status Append(const cache::MutationRecord& record);
   // Writes what Append buffered and syncs it; seals the open segment if its time is up.
   base::Status Flush();
+  // Whether Append buffered records that Flush has not written yet.
+  bool has_pending() const { return !pending_.empty(); }
   uint64_t bytes_written() const { return bytes_written_; }
   void CountBytes(uint64_t bytes) { bytes_written_ += bytes; }
 
@@ -143,7 +151,9 @@ class GroupArchive {
   const Options options_;
   std::optional<Position> position_;
   std::unique_ptr<ArchiveFileWriter> segment_;  // The open segment, if any.
-  std::unique_ptr<DumpWriter> stream_dump_;     // The stream's snapshot being written.
+  uint64_t continues_ = 0;       // The log the next segment continues (ContinueAs), or 0.
+  uint32_t complete_until_ = 0;  // MarkComplete's.
+  std::unique_ptr<DumpWriter> stream_dump_;  // The stream's snapshot being written.
   uint64_t stream_dump_log_ = 0;
   std::chrono::steady_clock::time_point segment_opened_{};
   uint64_t segment_records_ = 0;

@@ -15,10 +15,12 @@ namespace {
 struct Chain {
   RestorableRange range;
   std::vector<fs::path> files;
-  uint64_t after = 0;     // The dump's log position: records up to it are in the dump.
-  uint64_t position = 0;  // The last sequence the chain holds.
-  std::string broken;     // The corrupt file that ends it early ("" if none).
-  uint64_t records = 0;   // In its complete files: at least as many as the keys it names.
+  uint64_t after = 0;      // The dump's log position: records up to it are in the dump.
+  uint64_t position = 0;   // The last sequence the chain holds.
+  std::string broken;      // The corrupt file that ends it early ("" if none).
+  uint64_t records = 0;    // In its complete files: at least as many as the keys it names.
+  uint64_t first_log = 0;  // The dump's log.
+  uint64_t last_log = 0;   // The log it ends in (a promotion continues one log in another).
 };
 
 // A segment's sequences and newest second, as far as they read.
@@ -54,8 +56,9 @@ base::Result<std::vector<Chain>> Chains(const fs::path& dir, uint32_t live_until
   // A corrupt segment ends where the next one of its log starts.
   for (size_t i = 0; i < segments.size(); ++i) {
     if (!segments[i].file->error.empty()) {
+      const uint64_t log = segments[i].file->header.log_id;
       for (size_t j = i + 1; j < segments.size(); ++j) {
-        if (segments[j].file->header.log_id == segments[i].file->header.log_id) {
+        if (segments[j].file->header.log_id == log || segments[j].file->header.continues == log) {
           segments[i].last = segments[j].file->header.after;
           break;
         }
@@ -68,24 +71,32 @@ base::Result<std::vector<Chain>> Chains(const fs::path& dir, uint32_t live_until
       continue;
     }
     Chain& chain = chains.emplace_back();
-    chain.range = {file.end->last_time, file.end->last_time, file.header.log_id,
-                   file.path.filename().string()};
+    chain.range = {file.end->last_time, file.end->last_time, file.path.filename().string()};
     chain.files.push_back(file.path);
     chain.after = chain.position = file.end->last_sequence;
     chain.records = file.end->records;
+    uint64_t& log = chain.last_log;
+    chain.first_log = log = file.header.log_id;
     for (const SegmentSpan& span : segments) {
       const ArchiveFileInfo& segment = *span.file;
-      if (segment.header.log_id != chain.range.log_id || span.last <= chain.position) {
+      const bool continues_log = segment.header.continues == log;
+      if ((segment.header.log_id != log && !continues_log) || span.last <= chain.position) {
         continue;  // Another log's, or all of it is in the chain already.
       }
       if (segment.header.after > chain.position) {
         break;  // A hole: the sequences in between were never archived.
       }
       if (!segment.error.empty()) {
+        // What the chain knows ends where this file starts: at the last second its
+        // header says was complete before it.
         chain.broken = segment.error;
+        if (segment.header.after == chain.position) {
+          chain.range.to = std::max(chain.range.to, segment.header.complete_until);
+        }
         break;
       }
       chain.files.push_back(segment.path);
+      log = segment.header.log_id;
       chain.records += segment.end ? segment.end->records : 0;
       chain.position = span.last;
       chain.range.to = std::max(chain.range.to, span.last_time);
@@ -119,9 +130,11 @@ base::Result<std::vector<RestorableRange>> RestorableRanges(const fs::path& dir,
   TRELLIS_TRY(auto chains, Chains(dir, live_until));
   // Chains of one log (periodic dumps) overlap: the seconds restorable are their union.
   std::vector<RestorableRange> ranges;
+  uint64_t last_log = 0;  // The log the newest range's chains end in.
   for (const Chain& chain : chains) {
-    if (!ranges.empty() && ranges.back().log_id == chain.range.log_id &&
-        chain.range.from <= ranges.back().to + 1) {
+    const bool same_log = last_log == chain.first_log || last_log == chain.last_log;
+    last_log = chain.last_log;
+    if (!ranges.empty() && same_log && chain.range.from <= ranges.back().to + 1) {
       ranges.back().to = std::max(ranges.back().to, chain.range.to);
     } else {
       ranges.push_back(chain.range);

@@ -2,7 +2,8 @@
 // (docs/backup.md, "Restore").
 //
 // A group's archive is a run of chains: a complete dump of log L taken from position S,
-// then the segments of L that continue from S without a hole. A chain can restore any
+// then the segments of L that continue from S without a hole (and those of a log that
+// continues L, after a promotion, from where it continues it). A chain can restore any
 // second from the dump's end (its snapshot may hold writes made while it was taken) to
 // its newest record, or to `live_until` for the chain the stream still writes (it has
 // every record up to then). Between chains, the main's log lost the position (a
@@ -32,7 +33,6 @@ namespace trellis::backup {
 struct RestorableRange {
   uint32_t from = 0;
   uint32_t to = 0;
-  uint64_t log_id = 0;
   std::string dump;  // The dump file it starts from.
 };
 

@@ -72,7 +72,7 @@ asio::awaitable<void> CacheNode::Serve(net::Connection& connection) {
           co_return;
         }
         // A backup or an archive: from now on this connection carries the stream.
-        store_.SetMutationListener(&replication_log_);
+        LogMutations();
         co_await ServeReplication(connection, store_, replication_log_, replication_counters_,
                                   write_gate_, replicate);
         co_return;
@@ -248,10 +248,15 @@ base::Result<std::unique_ptr<CacheNode>> CacheNode::Start(const CacheNodeOptions
       "trellis_cache_read_only",
       "1 while client writes are refused: a backup, a frozen main, or a main without a lease.",
       [gate] { return gate->Refusal(std::chrono::steady_clock::now()).empty() ? 0 : 1; });
+  if (options.replica_of) {
+    node->replication_log_.Follow();
+  }
   node->replica_state_.SetMain(options.replica_of);
   node->SetSyncReplication(options.sync_replication);
-  asio::co_spawn(node->pool_.context(0),
-                 RunReplica(node->store_, node->replica_state_, node->stopping_), asio::detached);
+  asio::co_spawn(
+      node->pool_.context(0),
+      RunReplica(node->store_, node->replication_log_, node->replica_state_, node->stopping_),
+      asio::detached);
   // Everything the connections and the replica read is set: only now do threads run.
   node->pool_.Start();
   node->sweeper_ = std::jthread([self](std::stop_token stop) {
@@ -291,9 +296,9 @@ CacheNode::ReplicationStatus CacheNode::replication_status() const {
 }
 
 void CacheNode::SetSyncReplication(bool sync) {
-  if (sync) {
+  if (sync && !write_gate_.backup()) {
     // Sync writes wait for their sequence numbers: the log numbers them from now on.
-    store_.SetMutationListener(&replication_log_);
+    LogMutations();
   }
   sync_replication_ = sync;
 }
@@ -322,13 +327,22 @@ void CacheNode::ApplySlots(const master::ClusterState& map, std::string_view gro
   }
 }
 
+void CacheNode::LogMutations() {
+  store_.SetMutationListener(&replication_log_);
+  replication_log_.Lead();
+}
+
 void CacheNode::BecomeMain(uint64_t epoch) {
   replica_state_.SetMain(std::nullopt);
+  // The log goes on from the main's, which it mirrored: the old main's other consumers
+  // continue from where they were (ReplicationLog).
+  LogMutations();
   write_gate_.BecomeMain(epoch, replica_state_.MainLeaseEnd());
 }
 
 void CacheNode::BecomeBackupOf(const asio::ip::tcp::endpoint& main) {
   write_gate_.BecomeBackup();
+  replication_log_.Follow();
   replica_state_.SetMain(main);
 }
 

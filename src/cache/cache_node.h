@@ -118,6 +118,9 @@ class CacheNode : public daemon::Service {
   // since no client writes such a key here any more and a copy left behind would be read
   // by the access nodes' fallback reads (docs/scale-out.md).
   bool DeletesWhatMovedAway(const proto::memcache::Request& request) const;
+  // The store's mutations are numbered and kept for consumers from now on (a stream was
+  // asked for, sync mode, or a promotion).
+  void LogMutations();
   // The replication figures of `stats` (ExecutorOptions::replication_stats).
   std::vector<std::pair<const char*, int64_t>> ReplicationStats() const;
 

@@ -117,7 +117,11 @@ asio::awaitable<void> ServeReplication(net::Connection& connection, Store& store
   std::string out;
   uint64_t cursor = command.after;
   bool ok = true;
-  if (command.log_id != log.log_id() || !log.CopyAfter(&cursor, 0, &out)) {
+  const uint64_t continued_as = log.ContinuationOf(command.log_id, command.after);
+  if (continued_as != 0 && continued_as != command.log_id) {
+    AppendContinuation(continued_as, &out);
+  }
+  if (continued_as == 0 || !log.CopyAfter(&cursor, 0, &out)) {
     // A snapshot, stripe by stripe, then the log from where it started.
     cursor = log.last_sequence();
     out.clear();
@@ -235,8 +239,8 @@ asio::awaitable<bool> Acknowledge(asio::ip::tcp::socket& socket, uint64_t applie
 // or once this node no longer follows this stream (`generation` changed: it was
 // promoted, or follows another main; nothing more of this stream may land). A
 // heartbeat's token goes to `*heartbeat_token`, to be acknowledged.
-size_t ApplyFrames(std::string_view input, Store& store, ReplicaState& state, uint64_t* log_id,
-                   uint64_t generation, uint64_t* heartbeat_token) {
+size_t ApplyFrames(std::string_view input, Store& store, ReplicationLog& log, ReplicaState& state,
+                   uint64_t* snapshot_log_id, uint64_t generation, uint64_t* heartbeat_token) {
   const uint32_t now = base::CoarseUnixSeconds();
   size_t used = 0;
   for (;;) {
@@ -256,28 +260,35 @@ size_t ApplyFrames(std::string_view input, Store& store, ReplicaState& state, ui
     if (frame.type == 'F') {
       store.FlushAll(now, 0, /*report=*/false);  // A snapshot replaces everything.
       state.applied = 0;  // Nothing of this log until the snapshot is complete.
-      *log_id = frame.value;
+      log.FollowFrom(0, 0);
+      *snapshot_log_id = frame.value;
       state.snapshots.fetch_add(1);
     } else if (frame.type == 'E') {
       state.applied = frame.value;
+      log.FollowFrom(*snapshot_log_id, frame.value);
+    } else if (frame.type == 'C') {
+      log.ContinueAs(frame.value);
     } else if (frame.type == 'H') {
       state.main_wall_ms = frame.heartbeat.wall_ms;
       state.main_lease_ms = frame.heartbeat.lease_ms;
       state.main_frozen = frame.heartbeat.frozen;
       *heartbeat_token = frame.heartbeat.token;
+    } else if (frame.record.sequence == 0) {
+      ApplyRecord(store, frame.record, now);  // A snapshot's item.
     } else {
-      ApplyRecord(store, frame.record, now);
-      if (frame.record.sequence != 0) {
-        state.applied = frame.record.sequence;
+      if (!log.AppendFollowed(frame.record)) {
+        return std::string_view::npos;  // Promoted meanwhile, or not the next record.
       }
+      ApplyRecord(store, frame.record, now);
+      state.applied = frame.record.sequence;
     }
   }
 }
 
 // One connection to the main: asks for the stream after what was applied, applies it
 // until the connection fails or this node should follow another main (or none).
-asio::awaitable<void> FollowOnce(asio::ip::tcp::endpoint main, Store& store, ReplicaState& state,
-                                 const std::atomic<bool>& stop, uint64_t* log_id) {
+asio::awaitable<void> FollowOnce(asio::ip::tcp::endpoint main, Store& store, ReplicationLog& log,
+                                 ReplicaState& state, const std::atomic<bool>& stop) {
   using namespace asio::experimental::awaitable_operators;
   const uint64_t generation = state.generation();
   const auto executor = co_await asio::this_coro::executor;
@@ -290,8 +301,10 @@ asio::awaitable<void> FollowOnce(asio::ip::tcp::endpoint main, Store& store, Rep
     co_return;
   }
   socket.set_option(asio::ip::tcp::no_delay(true));
-  const std::string hello = std::string(kReplicateCommand) + " " + std::to_string(*log_id) + " " +
-                            std::to_string(state.applied.load()) + "\r\n";
+  // What this node has is what its log says (a backup's mirrors its main's).
+  state.applied = log.last_sequence();
+  const std::string hello = std::string(kReplicateCommand) + " " + std::to_string(log.log_id()) +
+                            " " + std::to_string(state.applied.load()) + "\r\n";
   auto [hello_error, written] =
       co_await asio::async_write(socket, asio::buffer(hello), asio::as_tuple(asio::use_awaitable));
   if (hello_error) {
@@ -301,6 +314,7 @@ asio::awaitable<void> FollowOnce(asio::ip::tcp::endpoint main, Store& store, Rep
   std::string buffer(256 * 1024, '\0');
   size_t end = 0;
   uint64_t acked = state.applied.load();
+  uint64_t snapshot_log_id = 0;  // The log of the snapshot being received.
   auto last_ack = std::chrono::steady_clock::now();
   // Reads wake up now and then to see whether this node should still follow this main.
   while (!stop.load() && state.generation() == generation) {
@@ -318,8 +332,8 @@ asio::awaitable<void> FollowOnce(asio::ip::tcp::endpoint main, Store& store, Rep
     }
     end += read;
     uint64_t heartbeat_token = 0;
-    const size_t used = ApplyFrames(std::string_view(buffer.data(), end), store, state, log_id,
-                                    generation, &heartbeat_token);
+    const size_t used = ApplyFrames(std::string_view(buffer.data(), end), store, log, state,
+                                    &snapshot_log_id, generation, &heartbeat_token);
     if (used == std::string_view::npos) {
       break;
     }
@@ -380,12 +394,12 @@ std::chrono::steady_clock::time_point ReplicaState::MainLeaseEnd() const {
   return last_ack + std::chrono::milliseconds(main_lease_ms.load());
 }
 
-asio::awaitable<void> RunReplica(Store& store, ReplicaState& state, const std::atomic<bool>& stop) {
+asio::awaitable<void> RunReplica(Store& store, ReplicationLog& log, ReplicaState& state,
+                                 const std::atomic<bool>& stop) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
-  uint64_t log_id = 0;
   while (!stop.load()) {
     if (std::optional<asio::ip::tcp::endpoint> main = state.main()) {
-      co_await FollowOnce(*main, store, state, stop, &log_id);
+      co_await FollowOnce(*main, store, log, state, stop);
     }
     timer.expires_after(kRetryInterval);
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));

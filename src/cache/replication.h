@@ -3,7 +3,9 @@
 // ServeReplication runs on the main, on a client connection that opened with
 // "trellis-replicate <log id> <after>[ archive]\r\n": it sends a snapshot first when the
 // consumer cannot continue from `after` in this log (new, too far behind, or it followed
-// another log), then the log's records as they come, and reads a backup's
+// another log; a log this one continues counts, up to where it was continued, and the
+// stream then opens with a 'C' frame naming this log), then the log's records as they
+// come, and reads a backup's
 // acknowledgements (an archive's stream is the same, but it counts as no backup and its
 // acknowledgements, if any, are ignored).
 // The snapshot's position is taken before it starts and the tail is sent from there, so
@@ -14,7 +16,9 @@
 //
 // RunReplica runs on a backup: it connects to the main's memcached port, asks for the
 // stream from what it has applied, applies every record to its own store (keeping the
-// main's CAS values), acknowledges (heartbeats at once), and reconnects after any failure.
+// main's CAS values) and to its log (which mirrors the main's, so that, promoted, it can
+// continue the stream for the old main's other consumers), acknowledges (heartbeats at
+// once), and reconnects after any failure.
 //
 // Thread safety: each runs on one shard; the Store and the log are thread-safe.
 #pragma once
@@ -94,8 +98,9 @@ class ReplicaState {
   std::atomic<uint64_t> generation_{0};
 };
 
-// Follows the main that `state` names, whenever it names one, until `stop`.
-boost::asio::awaitable<void> RunReplica(Store& store, ReplicaState& state,
+// Follows the main that `state` names, whenever it names one, until `stop`; `log`
+// follows the main's (ReplicationLog::Follow, called before the main is named).
+boost::asio::awaitable<void> RunReplica(Store& store, ReplicationLog& log, ReplicaState& state,
                                         const std::atomic<bool>& stop);
 
 // Applies one record of a main's stream to `store` at time `now`.

@@ -1,5 +1,6 @@
 #include "cache/replication_log.h"
 
+#include <algorithm>
 #include <random>
 
 #include "cache/replication_wire.h"
@@ -17,19 +18,25 @@ uint64_t RandomLogId() {
 
 }  // namespace
 
-ReplicationLog::ReplicationLog(size_t capacity_bytes)
-    : capacity_(capacity_bytes), log_id_(RandomLogId()) {}
+ReplicationLog::ReplicationLog(size_t capacity_bytes) : capacity_(capacity_bytes) {}
 
 void ReplicationLog::OnMutation(const MutationRecord& record) {
   std::lock_guard lock(mu_);
+  if (mode_ != Mode::kLeading) {
+    return;
+  }
   MutationRecord numbered = record;
   numbered.sequence = ++last_sequence_;
   last_sequence_of_thread = numbered.sequence;
-  Entry entry{numbered.sequence, {}};
+  Append(numbered);
+}
+
+void ReplicationLog::Append(const MutationRecord& record) {
+  Entry entry{record.sequence, {}};
   // One allocation a frame: grown as it was written, it took a sixth of a source node's
   // mover thread while slots moved (every delete of a moved key is logged).
-  entry.frame.reserve(RecordFrameSize(numbered));
-  AppendRecordFrame(numbered, &entry.frame);
+  entry.frame.reserve(RecordFrameSize(record));
+  AppendRecordFrame(record, &entry.frame);
   bytes_ += entry.frame.size();
   entries_.push_back(std::move(entry));
   while (bytes_ > capacity_ && entries_.size() > 1) {
@@ -37,6 +44,73 @@ void ReplicationLog::OnMutation(const MutationRecord& record) {
     entries_.pop_front();
   }
   Release(&data_waiters_, last_sequence_, /*inclusive=*/false);
+}
+
+void ReplicationLog::Lead() {
+  std::lock_guard lock(mu_);
+  if (mode_ == Mode::kLeading) {
+    return;
+  }
+  if (log_id_ != 0) {
+    previous_log_id_ = log_id_;
+    previous_last_ = last_sequence_;
+  }
+  log_id_ = RandomLogId();
+  mode_ = Mode::kLeading;
+}
+
+void ReplicationLog::Follow() {
+  std::lock_guard lock(mu_);
+  mode_ = Mode::kFollowing;
+}
+
+void ReplicationLog::FollowFrom(uint64_t log_id, uint64_t sequence) {
+  std::lock_guard lock(mu_);
+  if (mode_ != Mode::kFollowing) {
+    return;
+  }
+  log_id_ = log_id;
+  last_sequence_ = sequence;
+  previous_log_id_ = previous_last_ = 0;
+  entries_.clear();
+  bytes_ = 0;
+  acknowledged_ = std::min(acknowledged_, sequence);
+}
+
+void ReplicationLog::ContinueAs(uint64_t log_id) {
+  std::lock_guard lock(mu_);
+  if (mode_ != Mode::kFollowing || log_id == log_id_) {
+    return;
+  }
+  previous_log_id_ = log_id_;
+  previous_last_ = last_sequence_;
+  log_id_ = log_id;
+}
+
+bool ReplicationLog::AppendFollowed(const MutationRecord& record) {
+  std::lock_guard lock(mu_);
+  if (mode_ != Mode::kFollowing || log_id_ == 0 || record.sequence != last_sequence_ + 1) {
+    return false;
+  }
+  last_sequence_ = record.sequence;
+  Append(record);
+  return true;
+}
+
+uint64_t ReplicationLog::log_id() const {
+  std::lock_guard lock(mu_);
+  return log_id_;
+}
+
+uint64_t ReplicationLog::ContinuationOf(uint64_t log_id, uint64_t after) const {
+  std::lock_guard lock(mu_);
+  if (log_id == 0) {
+    return 0;
+  }
+  if (log_id == log_id_) {
+    return log_id_;
+  }
+  return log_id == previous_log_id_ && after <= previous_last_ ? log_id_ : 0;
 }
 
 uint64_t ReplicationLog::LastSequenceOfThisThread() { return last_sequence_of_thread; }

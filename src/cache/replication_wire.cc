@@ -44,6 +44,11 @@ void AppendSnapshotStart(uint64_t log_id, std::string* out) {
   base::PutLittleEndian<uint64_t>(log_id, out);
 }
 
+void AppendContinuation(uint64_t log_id, std::string* out) {
+  out->push_back('C');
+  base::PutLittleEndian<uint64_t>(log_id, out);
+}
+
 void AppendSnapshotEnd(uint64_t sequence, std::string* out) {
   out->push_back('E');
   base::PutLittleEndian<uint64_t>(sequence, out);
@@ -64,7 +69,7 @@ FrameStatus ParseReplicationFrame(std::string_view input, ReplicationFrame* fram
   }
   const char* cursor = input.data() + 1;
   frame->type = input[0];
-  if (frame->type == 'F' || frame->type == 'E') {
+  if (frame->type == 'F' || frame->type == 'E' || frame->type == 'C') {
     if (input.size() < 9) {
       return FrameStatus::kNeedMore;
     }

@@ -6,6 +6,9 @@
 //         value_len:u32 key value       one mutation (cache/mutation.h), in order
 //     'F' log_id:u64                    drop everything: a snapshot of that log follows
 //     'E' seq:u64                       the snapshot is complete up to seq
+//     'C' log_id:u64                    the consumer's log continues as this one (the
+//                                       main was promoted from a backup of the consumer's
+//                                       log: cache/replication_log.h); records follow
 //     'H' token:u64 wall_ms:u64 lease_ms:u32 frozen:u8
 //                                       a heartbeat, every 100 ms: the main's clock
 //                                       (token: its steady clock in ns, for its lease;
@@ -37,6 +40,7 @@ void AppendRecordFrame(const MutationRecord& record, std::string* out);
 size_t RecordFrameSize(const MutationRecord& record);
 void AppendSnapshotStart(uint64_t log_id, std::string* out);
 void AppendSnapshotEnd(uint64_t sequence, std::string* out);
+void AppendContinuation(uint64_t log_id, std::string* out);
 
 struct Heartbeat {
   uint64_t token = 0;
@@ -47,8 +51,8 @@ struct Heartbeat {
 void AppendHeartbeat(const Heartbeat& heartbeat, std::string* out);
 
 struct ReplicationFrame {
-  char type = 0;            // 'R', 'F', 'E' or 'H'.
-  uint64_t value = 0;       // 'F': the log id; 'E': the sequence.
+  char type = 0;            // 'R', 'F', 'E', 'C' or 'H'.
+  uint64_t value = 0;       // 'F', 'C': the log id; 'E': the sequence.
   MutationRecord record{};  // 'R': views into the input.
   Heartbeat heartbeat{};    // 'H'.
 };

@@ -108,6 +108,44 @@ TEST_F(PointInTimeTest, ValuesAtEachSecondAndTheGapOfANewLog) {
   EXPECT_EQ(ValueAt(g1, t + 25, "c", t + 30), "c1");
 }
 
+TEST_F(PointInTimeTest, APromotedBackupsLogContinuesTheChainWithoutAGap) {
+  const uint32_t t = t_;
+  const auto g1 = dir_.path() / "g1";
+  WriteArchive("g1", 7, 10, {Store(0, "a", "a0", now_ - 5)},
+               {Store(11, "a", "a1", t + 1), Store(12, "b", "b1", t + 2)});
+  {
+    // The main failed over: its backup's log 9 continues log 7 from sequence 12.
+    auto archive = GroupArchive::Open(g1, "g1", {});
+    ASSERT_TRUE(archive);
+    ASSERT_TRUE((*archive)->ContinueAs(9));
+    ASSERT_TRUE((*archive)->Append(Store(13, "a", "a2", t + 5)));
+    ASSERT_TRUE((*archive)->Append(Delete(14, "b", t + 6)));
+    ASSERT_TRUE((*archive)->Flush());
+  }
+  auto reopened = GroupArchive::Open(g1, "g1", {});
+  ASSERT_TRUE(reopened);
+  ASSERT_TRUE((*reopened)->position());
+  EXPECT_EQ((*reopened)->position()->log_id, 9u) << "the stream goes on in the new log";
+  EXPECT_EQ((*reopened)->position()->sequence, 14u);
+  reopened->reset();
+
+  auto ranges = RestorableRanges(g1, 0);
+  ASSERT_TRUE(ranges);
+  ASSERT_EQ(ranges->size(), 1u) << "no gap at the failover";
+  EXPECT_EQ((*ranges)[0].to, t + 6);
+  EXPECT_EQ(ValueAt(g1, t + 2, "a"), "a1");
+  EXPECT_EQ(ValueAt(g1, t + 2, "b"), "b1");
+  EXPECT_EQ(ValueAt(g1, t + 5, "a"), "a2");
+  EXPECT_EQ(ValueAt(g1, t + 6, "b"), std::nullopt);
+
+  // A periodic dump of the new log joins the same range.
+  WriteArchive("g1", 9, 14, {Store(0, "a", "a2", now_)}, {Store(15, "c", "c1", t + 8)});
+  ranges = RestorableRanges(g1, 0);
+  ASSERT_TRUE(ranges);
+  ASSERT_EQ(ranges->size(), 1u);
+  EXPECT_EQ(ValueAt(g1, t + 8, "c"), "c1");
+}
+
 TEST_F(PointInTimeTest, RetentionRemovesOnlyChainsThatEndBeforeItsStart) {
   const uint32_t t = t_;
   const auto g1 = dir_.path() / "g1";

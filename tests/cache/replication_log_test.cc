@@ -43,6 +43,7 @@ size_t FrameSize(size_t key_length, size_t value_length) {
 
 TEST(ReplicationLogTest, NumbersRecordsInTheOrderTheyArrive) {
   ReplicationLog log(1 << 20);
+  log.Lead();
   EXPECT_EQ(log.last_sequence(), 0u);
   log.OnMutation(Store("a", "1"));
   log.OnMutation(Store("b", "2"));
@@ -70,6 +71,7 @@ TEST(ReplicationLogTest, NumbersRecordsInTheOrderTheyArrive) {
 
 TEST(ReplicationLogTest, EachThreadKnowsTheLastSequenceItAppended) {
   ReplicationLog log(1 << 20);
+  log.Lead();
   log.OnMutation(Store("a", "1"));
   uint64_t other_thread_last = 99;
   std::thread([&] {
@@ -83,6 +85,7 @@ TEST(ReplicationLogTest, EachThreadKnowsTheLastSequenceItAppended) {
 
 TEST(ReplicationLogTest, CopiesAboutMaxBytesAtATime) {
   ReplicationLog log(1 << 20);
+  log.Lead();
   for (int i = 0; i < 10; ++i) {
     log.OnMutation(Store("key" + std::to_string(i), "value"));
   }
@@ -102,6 +105,7 @@ TEST(ReplicationLogTest, CopiesAboutMaxBytesAtATime) {
 TEST(ReplicationLogTest, KeepsOnlyTheNewestCapacityBytes) {
   const size_t frame = FrameSize(4, 100);
   ReplicationLog log(frame * 4);
+  log.Lead();
   for (int i = 0; i < 10; ++i) {
     log.OnMutation(Store("key" + std::to_string(i), std::string(100, 'v')));
   }
@@ -124,6 +128,7 @@ TEST(ReplicationLogTest, KeepsOnlyTheNewestCapacityBytes) {
 
 TEST(ReplicationLogTest, KeepsTheNewestRecordEvenWhenItAloneIsOverCapacity) {
   ReplicationLog log(16);
+  log.Lead();
   log.OnMutation(Store("a", std::string(100, 'v')));
   log.OnMutation(Store("b", std::string(100, 'v')));
   uint64_t after = 1;
@@ -136,6 +141,7 @@ TEST(ReplicationLogTest, RefusesAReaderAheadOfTheLog) {
   // A backup that followed another log (a main that restarted) knows sequences this one
   // has not reached.
   ReplicationLog log(1 << 20);
+  log.Lead();
   log.OnMutation(Store("a", "1"));
   uint64_t after = 5;
   std::string stream;
@@ -146,12 +152,92 @@ TEST(ReplicationLogTest, RefusesAReaderAheadOfTheLog) {
 TEST(ReplicationLogTest, LogsOfDifferentLivesHaveDifferentIds) {
   ReplicationLog first(1024);
   ReplicationLog second(1024);
+  EXPECT_EQ(first.log_id(), 0u) << "no id before it logs anything";
+  first.OnMutation(Store("a", "1"));
+  EXPECT_EQ(first.last_sequence(), 0u) << "a log that does not lead keeps nothing";
+  first.Lead();
+  second.Lead();
   EXPECT_NE(first.log_id(), second.log_id());
   EXPECT_NE(first.log_id(), 0u);
 }
 
+// The log of a backup that its main's records went to, as RunReplica feeds it.
+void FollowMain(ReplicationLog& backup, uint64_t main_log_id, uint64_t snapshot_at,
+                std::initializer_list<std::string_view> keys) {
+  backup.Follow();
+  backup.FollowFrom(main_log_id, snapshot_at);
+  uint64_t sequence = snapshot_at;
+  for (std::string_view key : keys) {
+    MutationRecord record = Store(key, "v");
+    record.sequence = ++sequence;
+    ASSERT_TRUE(backup.AppendFollowed(record));
+  }
+}
+
+TEST(ReplicationLogTest, APromotedBackupContinuesItsMainsLogForTheMainsOtherConsumers) {
+  ReplicationLog main(1 << 20);
+  main.Lead();
+  ReplicationLog backup(1 << 20);
+  FollowMain(backup, main.log_id(), 10, {"a", "b", "c"});
+  EXPECT_EQ(backup.log_id(), main.log_id());
+  EXPECT_EQ(backup.last_sequence(), 13u);
+  backup.OnMutation(Store("local", "expiry"));
+  EXPECT_EQ(backup.last_sequence(), 13u) << "a backup logs only its main's records";
+  // The records are kept with the main's sequences.
+  uint64_t after = 11;
+  std::string stream;
+  ASSERT_TRUE(backup.CopyAfter(&after, 1 << 20, &stream));
+  EXPECT_EQ(Records(stream), (std::vector<std::pair<uint64_t, std::string>>{{12, "b"}, {13, "c"}}));
+
+  backup.Lead();  // Promoted.
+  const uint64_t promoted = backup.log_id();
+  EXPECT_NE(promoted, main.log_id());
+  backup.OnMutation(Store("d", "4"));
+  EXPECT_EQ(backup.last_sequence(), 14u) << "its own records go on from the main's";
+  // Another consumer of the old main, at 12 or at 13, continues; one past 13 had records
+  // this node never got (it diverged), and one of another log knows nothing of this one.
+  EXPECT_EQ(backup.ContinuationOf(main.log_id(), 12), promoted);
+  EXPECT_EQ(backup.ContinuationOf(main.log_id(), 13), promoted);
+  EXPECT_EQ(backup.ContinuationOf(main.log_id(), 14), 0u);
+  EXPECT_EQ(backup.ContinuationOf(main.log_id() + 2, 12), 0u);
+  EXPECT_EQ(backup.ContinuationOf(promoted, 14), promoted);
+  EXPECT_EQ(backup.ContinuationOf(0, 0), 0u);
+  after = 12;
+  stream.clear();
+  ASSERT_TRUE(backup.CopyAfter(&after, 1 << 20, &stream));
+  EXPECT_EQ(Records(stream), (std::vector<std::pair<uint64_t, std::string>>{{13, "c"}, {14, "d"}}));
+}
+
+TEST(ReplicationLogTest, AFollowingLogTakesOnlyTheNextRecordAndNothingOncePromoted) {
+  ReplicationLog backup(1 << 20);
+  FollowMain(backup, 77, 5, {"a"});
+  MutationRecord skipped = Store("b", "v");
+  skipped.sequence = 8;
+  EXPECT_FALSE(backup.AppendFollowed(skipped)) << "7 is missing";
+  skipped.sequence = 6;
+  EXPECT_FALSE(backup.AppendFollowed(skipped)) << "6 is there already";
+  // A stream that says the main's log continues as another: the old id counts up to here.
+  backup.ContinueAs(78);
+  EXPECT_EQ(backup.log_id(), 78u);
+  MutationRecord next = Store("c", "v");
+  next.sequence = 7;
+  EXPECT_TRUE(backup.AppendFollowed(next));
+  backup.Lead();
+  EXPECT_EQ(backup.ContinuationOf(78, 7), backup.log_id());
+  next.sequence = 8;
+  EXPECT_FALSE(backup.AppendFollowed(next)) << "promoted: the old main's stream must stop";
+  // A snapshot being received: nothing to continue until it completes.
+  ReplicationLog other(1 << 20);
+  other.Follow();
+  other.FollowFrom(0, 0);
+  next.sequence = 1;
+  EXPECT_FALSE(other.AppendFollowed(next));
+  EXPECT_EQ(other.log_id(), 0u);
+}
+
 TEST(ReplicationLogTest, WakesAReaderWhenARecordArrivesAfterItsPlace) {
   ReplicationLog log(1 << 20);
+  log.Lead();
   log.OnMutation(Store("a", "1"));
   int woken_at_once = 0;
   log.NotifyAfter(0, [&] { ++woken_at_once; });
@@ -168,6 +254,7 @@ TEST(ReplicationLogTest, WakesAReaderWhenARecordArrivesAfterItsPlace) {
 
 TEST(ReplicationLogTest, CountsAcknowledgementsAndWakesTheirWaiters) {
   ReplicationLog log(1 << 20);
+  log.Lead();
   for (int i = 0; i < 5; ++i) {
     log.OnMutation(Store("k", "v"));
   }

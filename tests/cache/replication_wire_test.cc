@@ -13,6 +13,7 @@ TEST(ReplicationWireTest, FramesComeBackAsTheyWereWritten) {
   AppendRecordFrame({42, MutationOp::kStore, "key", "value", 5, 100, 9, 1234}, &stream);
   AppendHeartbeat({123456789, 1764158400123, 1500, true}, &stream);
   AppendSnapshotEnd(42, &stream);
+  AppendContinuation(11, &stream);
 
   std::string_view input = stream;
   ReplicationFrame frame;
@@ -37,6 +38,11 @@ TEST(ReplicationWireTest, FramesComeBackAsTheyWereWritten) {
   input.remove_prefix(consumed);
   ASSERT_EQ(ParseReplicationFrame(input, &frame, &consumed), FrameStatus::kOk);
   EXPECT_EQ(frame.type, 'E');
+  EXPECT_EQ(frame.value, 42u);
+  input.remove_prefix(consumed);
+  ASSERT_EQ(ParseReplicationFrame(input, &frame, &consumed), FrameStatus::kOk);
+  EXPECT_EQ(frame.type, 'C');
+  EXPECT_EQ(frame.value, 11u);
   EXPECT_EQ(consumed, input.size());
 }
 

@@ -3,13 +3,18 @@
 // client writes and deletes versioned values in bursts, each burst followed by a quiet
 // second T; afterwards the cluster is restored to several of those seconds, in no
 // particular order, and every key must read as it did at T. The center is SIGKILLed and
-// restarted during the workload and takes periodic dumps meanwhile.
+// restarted during the workload and takes periodic dumps meanwhile, and a main (sync
+// mode) is SIGKILLed in the middle of a burst: its backup takes over and continues its
+// log, so the archive has no gap.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -22,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include "backup/backup_api.h"
+#include "backup/group_archive.h"
 #include "testing/daemon_process.h"
 #include "testing/loopback_client.h"
 #include "testing/temp_dir.h"
@@ -44,10 +50,11 @@ uint32_t UnixSeconds() {
                                    .count());
 }
 
-// Sleeps until the wall clock is past the start of `second`.
+// Sleeps until the wall clock is past the start of `second` (by a few of the main's
+// heartbeats: the archive knows the second before was quiet before the next write).
 void SleepUntilSecond(uint32_t second) {
   std::this_thread::sleep_until(
-      std::chrono::system_clock::time_point(std::chrono::seconds(second)) + 50ms);
+      std::chrono::system_clock::time_point(std::chrono::seconds(second)) + 300ms);
 }
 
 class BackupCenterTest : public ::testing::Test {
@@ -63,13 +70,18 @@ class BackupCenterTest : public ::testing::Test {
                                      std::string(R"({"name": ")") + group + "\"}")
                     .status,
                 201);
+      ASSERT_EQ(
+          testing::HttpRequest(master_port_, "POST", "/v1/groups/" + std::string(group) + "/mode",
+                               R"({"mode": "sync"})")
+              .status,
+          200);
     }
     for (const char* group : {"g1", "g2"}) {
       for (int i = 0; i < 2; ++i) {
         nodes_.push_back(std::make_unique<DaemonProcess>(
             std::vector<std::string>{"cache", "--listen", "127.0.0.1:0", "--threads", "1",
                                      "--memory", "64", "--master", master_url_, "--group", group}));
-        nodes_.back()->WaitForListening("cache");
+        node_ports_.push_back(nodes_.back()->WaitForListening("cache"));
       }
     }
     access_ = std::make_unique<DaemonProcess>(std::vector<std::string>{
@@ -101,29 +113,62 @@ class BackupCenterTest : public ::testing::Test {
     return status ? *status : backup::BackupStatus{};
   }
 
-  // Sets or deletes about half the keys (versioned values), as the model records.
-  void Burst(int burst, LoopbackClient& client) {
+  // Sets or deletes about half the keys (versioned values), as the model records; calls
+  // `midway` halfway through. A write refused (its group is failing over) is sent again
+  // until it is taken: the model holds what the cluster acknowledged.
+  void Burst(int burst, LoopbackClient& client, const std::function<void()>& midway) {
     std::mt19937 random(static_cast<uint32_t>(burst));
     for (int i = 0; i < kKeys; ++i) {
+      if (i == kKeys / 2) {
+        midway();
+      }
       const std::string key = "key" + std::to_string(i);
       const uint32_t roll = random() % 10;
       if (roll < 4) {
         const std::string value = "v" + std::to_string(burst) + "-" + std::to_string(i);
         // Some with a time to live, a different one each burst.
         const uint32_t ttl = i % 4 == 0 ? 1000 + 100 * static_cast<uint32_t>(burst) : 0;
-        const uint32_t sent = UnixSeconds();
-        ASSERT_TRUE(client.Send("set " + key + " 0 " + std::to_string(ttl) + " " +
-                                std::to_string(value.size()) + "\r\n" + value + "\r\n"));
-        ASSERT_EQ(client.ReadUntil("\r\n"), "STORED\r\n");
+        uint32_t sent = 0;
+        ASSERT_TRUE(Eventually(
+            [&] {
+              sent = UnixSeconds();
+              client.Send("set " + key + " 0 " + std::to_string(ttl) + " " +
+                          std::to_string(value.size()) + "\r\n" + value + "\r\n");
+              return client.ReadUntil("\r\n") == "STORED\r\n";
+            },
+            20s))
+            << key;
         model_[key] = value;
         expiries_[key] = ttl == 0 ? 0 : sent + ttl;
       } else if (roll < 5) {
-        ASSERT_TRUE(client.Send("delete " + key + "\r\n"));
-        const std::string reply = client.ReadUntil("\r\n");
-        ASSERT_TRUE(reply == "DELETED\r\n" || reply == "NOT_FOUND\r\n") << reply;
+        ASSERT_TRUE(Eventually(
+            [&] {
+              client.Send("delete " + key + "\r\n");
+              const std::string reply = client.ReadUntil("\r\n");
+              return reply == "DELETED\r\n" || reply == "NOT_FOUND\r\n";
+            },
+            20s))
+            << key;
         model_[key] = std::nullopt;
       }
     }
+  }
+
+  // The index in nodes_ of `group`'s main, as the master's map names it.
+  size_t MainOf(const std::string& group) {
+    const nlohmann::json cluster = nlohmann::json::parse(
+        testing::HttpRequest(master_port_, "GET", "/v1/cluster", "").body, nullptr, false);
+    for (const nlohmann::json& entry : cluster.value("groups", nlohmann::json::array())) {
+      if (entry.value("name", "") == group && entry["main"].is_string()) {
+        const std::string main = entry["main"].get<std::string>();
+        for (size_t i = 0; i < node_ports_.size(); ++i) {
+          if (main == "127.0.0.1:" + std::to_string(node_ports_[i])) {
+            return i;
+          }
+        }
+      }
+    }
+    return node_ports_.size();
   }
 
   // Every key as the access node reads it now.
@@ -145,6 +190,61 @@ class BackupCenterTest : public ::testing::Test {
     return read;
   }
 
+  // A quiet second, the state then, and each key's expiry then.
+  struct Point {
+    uint32_t second = 0;
+    Model state;
+    std::map<std::string, uint32_t> expiries;
+  };
+
+  // `bursts` bursts, each followed by a quiet second (nothing written in it: the state at
+  // it is the model's). The center is SIGKILLed and restarted after the third burst;
+  // `midway(burst)` runs halfway through each.
+  std::vector<Point> Workload(int bursts, const std::function<void(int)>& midway) {
+    for (int i = 0; i < kKeys; ++i) {
+      model_["key" + std::to_string(i)] = std::nullopt;
+    }
+    std::vector<Point> points;
+    LoopbackClient client(access_port_);
+    for (int burst = 0; burst < bursts; ++burst) {
+      Burst(burst, client, [&] { midway(burst); });
+      const uint32_t quiet = UnixSeconds() + 1;
+      points.push_back({quiet, model_, expiries_});
+      SleepUntilSecond(quiet + 1);
+      if (burst == 2) {
+        center_->Signal(SIGKILL);
+        center_->WaitExit(5s);
+        StartCenter();  // It goes on from its files: no gap, no second lost.
+      }
+    }
+    return points;
+  }
+
+  // Restores the cluster to `point`: every key reads as then, with the time to live it
+  // would have now (within a second, and the second a set took).
+  void ExpectRestored(const Point& point, const std::string& what) {
+    const backup::RestoreReply reply = Restore(point.second);
+    EXPECT_EQ(ReadAll(), point.state) << "restored to " << what << " (" << reply.restored
+                                      << " set, " << reply.deleted << " deleted)";
+    LoopbackClient client(access_port_);
+    for (const auto& [key, value] : point.state) {
+      if (!value) {
+        continue;
+      }
+      ASSERT_TRUE(client.Send("mg " + key + " t\r\n"));
+      const std::string reply = client.ReadUntil("\r\n");
+      ASSERT_TRUE(reply.starts_with("HD t")) << key << ": " << reply;
+      const int64_t ttl = std::stoll(reply.substr(4));
+      const uint32_t expiry = point.expiries.at(key);
+      if (expiry == 0) {
+        EXPECT_EQ(ttl, -1) << key;
+      } else {
+        EXPECT_NEAR(static_cast<double>(ttl), static_cast<double>(expiry) - UnixSeconds(), 2)
+            << key << " restored to " << what;
+      }
+    }
+  }
+
   backup::RestoreReply Restore(uint32_t to) {
     const testing::HttpResponse response = testing::HttpRequest(
         center_port_, "POST", "/v1/restore", backup::ToJson(backup::RestoreRequest{to}).dump());
@@ -157,6 +257,7 @@ class BackupCenterTest : public ::testing::Test {
   testing::TempDir data_;
   std::unique_ptr<DaemonProcess> master_;
   std::vector<std::unique_ptr<DaemonProcess>> nodes_;
+  std::vector<uint16_t> node_ports_;
   std::unique_ptr<DaemonProcess> access_;
   std::unique_ptr<DaemonProcess> center_;
   uint16_t master_port_ = 0;
@@ -168,52 +269,88 @@ class BackupCenterTest : public ::testing::Test {
 };
 
 TEST_F(BackupCenterTest, RestoresToChosenSecondsMatchTheWritesExactly) {
-  for (int i = 0; i < kKeys; ++i) {
-    model_["key" + std::to_string(i)] = std::nullopt;
-  }
-  // A quiet second, the state then, and each key's expiry then.
-  std::vector<std::tuple<uint32_t, Model, std::map<std::string, uint32_t>>> points;
-  LoopbackClient client(access_port_);
-  for (int burst = 0; burst < 6; ++burst) {
-    Burst(burst, client);
-    // Nothing is written in the next second: the state at it is the model's now.
-    const uint32_t quiet = UnixSeconds() + 1;
-    points.emplace_back(quiet, model_, expiries_);
-    SleepUntilSecond(quiet + 1);
-    if (burst == 2) {
-      center_->Signal(SIGKILL);
-      center_->WaitExit(5s);
-      StartCenter();  // It goes on from its files: no gap, no second lost.
+  const size_t first_main = MainOf("g1");
+  ASSERT_LT(first_main, nodes_.size());
+  const std::vector<Point> points = Workload(6, [&](int burst) {
+    if (burst == 4) {
+      nodes_[first_main]->Signal(SIGKILL);  // The backup takes over; writes wait for it.
     }
-  }
+  });
+  ASSERT_NE(MainOf("g1"), first_main) << "the writes were taken by the new main";
   for (const backup::GroupBackupStatus& group : Status().groups) {
     ASSERT_EQ(group.restorable.size(), 1u) << group.group << ": a gap";
-    EXPECT_LE(group.restorable[0].from, std::get<0>(points.front())) << group.group;
+    EXPECT_LE(group.restorable[0].from, points.front().second) << group.group;
   }
   for (const size_t point : {3, 0, 5, 1, 4}) {
-    const auto& [second, state, expiries] = points[point];
-    const backup::RestoreReply reply = Restore(second);
-    EXPECT_EQ(ReadAll(), state) << "restored to the quiet second after burst " << point << " ("
-                                << reply.restored << " set, " << reply.deleted << " deleted)";
-    // The time to live each key would have now, within a second (and the second a set took).
-    LoopbackClient client(access_port_);
-    for (const auto& [key, value] : state) {
-      if (!value) {
-        continue;
-      }
-      ASSERT_TRUE(client.Send("mg " + key + " t\r\n"));
-      const std::string reply = client.ReadUntil("\r\n");
-      ASSERT_TRUE(reply.starts_with("HD t")) << key << ": " << reply;
-      const int64_t ttl = std::stoll(reply.substr(4));
-      const uint32_t expiry = expiries.at(key);
-      if (expiry == 0) {
-        EXPECT_EQ(ttl, -1) << key;
-      } else {
-        EXPECT_NEAR(static_cast<double>(ttl), static_cast<double>(expiry) - UnixSeconds(), 2)
-            << key << " restored to burst " << point;
+    ExpectRestored(points[point], "the quiet second after burst " + std::to_string(point));
+  }
+}
+
+// A damaged segment: restores to the seconds that need it are refused, naming the file
+// and the offset, and write nothing; every other second still restores exactly.
+TEST_F(BackupCenterTest, ACorruptSegmentRefusesOnlyTheSecondsThatNeedIt) {
+  const std::vector<Point> points = Workload(8, [](int) {});
+  const std::filesystem::path g1 = data_.path() / "backup" / "g1";
+  auto files = backup::GroupArchive::List(g1);
+  ASSERT_TRUE(files);
+  // A sealed segment with points before it (seconds its header says were complete
+  // before its first record), points that need it, and points after the end of a dump
+  // that does not need it (taken after its last record).
+  struct Damage {
+    std::filesystem::path file;
+    uint32_t complete_before = 0;  // Its header's complete_until.
+    uint32_t healed_at = 0;        // The end of the first dump that does not need it.
+  };
+  std::optional<Damage> damage;
+  for (const backup::ArchiveFileInfo& segment : *files) {
+    if (segment.header.kind != backup::FileKind::kSegment || !segment.end ||
+        segment.end->records == 0) {
+      continue;
+    }
+    Damage candidate{segment.path, segment.header.complete_until};
+    for (const backup::ArchiveFileInfo& dump : *files) {
+      if (dump.header.kind == backup::FileKind::kDump && dump.end &&
+          dump.end->last_sequence >= segment.end->last_sequence) {
+        candidate.healed_at = dump.end->last_time;
+        break;
       }
     }
+    auto count = [&](auto predicate) {
+      return std::count_if(points.begin(), points.end(), predicate);
+    };
+    if (candidate.healed_at != 0 &&
+        count([&](const Point& p) { return p.second <= candidate.complete_before; }) > 0 &&
+        count([&](const Point& p) {
+          return p.second > candidate.complete_before && p.second < candidate.healed_at;
+        }) > 0 &&
+        count([&](const Point& p) { return p.second >= candidate.healed_at; }) > 0) {
+      damage = candidate;
+      break;
+    }
   }
+  ASSERT_TRUE(damage) << "no segment lies between the points and a later dump";
+  {
+    std::fstream file(damage->file, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(static_cast<std::streamoff>(std::filesystem::file_size(damage->file) / 2));
+    file.put('\x5a');
+  }
+  int refused = 0;
+  for (const Point& point : points) {
+    if (point.second <= damage->complete_before || point.second >= damage->healed_at) {
+      ExpectRestored(point, "a second that needs no damaged file");
+      continue;
+    }
+    const Model before = ReadAll();
+    const testing::HttpResponse response =
+        testing::HttpRequest(center_port_, "POST", "/v1/restore",
+                             backup::ToJson(backup::RestoreRequest{point.second}).dump());
+    EXPECT_EQ(response.status, 400) << response.body;
+    EXPECT_THAT(response.body, ::testing::HasSubstr(damage->file.filename().string()));
+    EXPECT_THAT(response.body, ::testing::HasSubstr("offset"));
+    EXPECT_EQ(ReadAll(), before) << "a refused restore writes nothing";
+    ++refused;
+  }
+  EXPECT_GT(refused, 0);
 }
 
 // Every key's `get` reply (value and flags) through the access node at `port`.
