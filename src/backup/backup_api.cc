@@ -99,6 +99,7 @@ void to_json(nlohmann::json& json, const GroupBackupStatus& group) {
           {"bytes_archived", group.bytes_archived},
           {"restorable", group.restorable},
           {"files", group.files},
+          {"last_dump", group.last_dump},
           {"error", group.error}};
 }
 void from_json(const nlohmann::json& json, GroupBackupStatus& group) {
@@ -109,43 +110,67 @@ void from_json(const nlohmann::json& json, GroupBackupStatus& group) {
   json.at("bytes_archived").get_to(group.bytes_archived);
   json.at("restorable").get_to(group.restorable);
   json.at("files").get_to(group.files);
+  json.at("last_dump").get_to(group.last_dump);
   json.at("error").get_to(group.error);
 }
 
-void from_json(const nlohmann::json& json, BackupStatus& status) {
-  json.at("groups").get_to(status.groups);
+void to_json(nlohmann::json& json, const RestoreRequest& request) {
+  json = {{"to", request.to},     {"dry_run", request.dry_run}, {"group", request.group},
+          {"rate", request.rate}, {"wait", request.wait},       {"resume", request.resume}};
 }
 void from_json(const nlohmann::json& json, RestoreRequest& request) {
-  json.at("to").get_to(request.to);
+  request.resume = json.value("resume", false);
+  if (!request.resume) {
+    json.at("to").get_to(request.to);
+  }
   request.dry_run = json.value("dry_run", false);
+  request.group = json.value("group", "");
+  request.rate = json.value("rate", uint64_t{0});
+  request.wait = json.value("wait", false);
+}
+void to_json(nlohmann::json& json, const RestoreReply& reply) {
+  json = {{"to", reply.to},           {"dry_run", reply.dry_run},     {"group", reply.group},
+          {"rate", reply.rate},       {"state", reply.state},         {"restored", reply.restored},
+          {"deleted", reply.deleted}, {"unchanged", reply.unchanged}, {"written", reply.written},
+          {"error", reply.error},     {"seconds", reply.seconds}};
 }
 void from_json(const nlohmann::json& json, RestoreReply& reply) {
   json.at("to").get_to(reply.to);
   json.at("dry_run").get_to(reply.dry_run);
+  json.at("group").get_to(reply.group);
+  json.at("rate").get_to(reply.rate);
+  json.at("state").get_to(reply.state);
   json.at("restored").get_to(reply.restored);
   json.at("deleted").get_to(reply.deleted);
   json.at("unchanged").get_to(reply.unchanged);
+  json.at("written").get_to(reply.written);
+  json.at("error").get_to(reply.error);
   json.at("seconds").get_to(reply.seconds);
 }
 
-nlohmann::json ToJson(const BackupStatus& status) { return {{"groups", status.groups}}; }
+void from_json(const nlohmann::json& json, BackupStatus& status) {
+  json.at("groups").get_to(status.groups);
+  if (json.contains("restore") && !json.at("restore").is_null()) {
+    status.restore = json.at("restore").get<RestoreReply>();
+  }
+}
+
+nlohmann::json ToJson(const BackupStatus& status) {
+  return {{"groups", status.groups},
+          {"restore", status.restore ? nlohmann::json(*status.restore) : nlohmann::json()}};
+}
 
 base::Result<BackupStatus> ParseBackupStatus(const nlohmann::json& json) {
   return Parse<BackupStatus>(json, "the backup status");
 }
 
-nlohmann::json ToJson(const RestoreRequest& request) {
-  return {{"to", request.to}, {"dry_run", request.dry_run}};
-}
+nlohmann::json ToJson(const RestoreRequest& request) { return request; }
 
 base::Result<RestoreRequest> ParseRestoreRequest(const nlohmann::json& json) {
   return Parse<RestoreRequest>(json, "the restore request");
 }
 
-nlohmann::json ToJson(const RestoreReply& reply) {
-  return {{"to", reply.to},           {"dry_run", reply.dry_run},     {"restored", reply.restored},
-          {"deleted", reply.deleted}, {"unchanged", reply.unchanged}, {"seconds", reply.seconds}};
-}
+nlohmann::json ToJson(const RestoreReply& reply) { return reply; }
 
 base::Result<RestoreReply> ParseRestoreReply(const nlohmann::json& json) {
   return Parse<RestoreReply>(json, "the restore reply");

@@ -1,6 +1,8 @@
 // The backup center's HTTP API (docs/backup.md, "API"), as typed values on both sides:
-//   GET  /v1/backup   -> BackupStatus: per group, the stream, the files, what is restorable
-//   POST /v1/restore  RestoreRequest -> RestoreReply
+//   GET  /v1/backup   -> BackupStatus: per group, the stream, the files, what is restorable;
+//                        the last restore
+//   POST /v1/restore  RestoreRequest -> RestoreReply (once planned, or once written)
+//   GET  /v1/restore  -> RestoreReply of the restore running, or of the last one
 //
 // Thread safety: plain values.
 #pragma once
@@ -36,25 +38,39 @@ struct GroupBackupStatus {
   uint64_t bytes_archived = 0;        // Written by this process since it started.
   std::vector<TimeRange> restorable;  // Oldest first; the gaps are between them.
   std::vector<ArchiveFileStatus> files;
-  std::string error;  // The archive's last error ("" if none).
-};
-
-struct BackupStatus {
-  std::vector<GroupBackupStatus> groups;
+  uint32_t last_dump = 0;  // When the newest complete dump ended (unix s; 0: none).
+  std::string error;       // The archive's last error ("" if none).
 };
 
 struct RestoreRequest {
   uint32_t to = 0;  // Unix seconds.
   bool dry_run = false;
+  std::string group;  // Only the keys of the slots this group holds now ("": every key).
+  uint64_t rate = 0;  // At most this many keys written a second (0: as fast as it goes).
+  bool wait = false;  // Answer once written (else once planned; the writing goes on).
+  // Run the interrupted (or failed) restore again, with its own time, group and rate:
+  // what it wrote already holds what it should and is left alone.
+  bool resume = false;
 };
 
 struct RestoreReply {
   uint32_t to = 0;
   bool dry_run = false;
+  std::string group;
+  uint64_t rate = 0;
+  // "writing", "done", "failed", or "interrupted" (the center stopped while writing).
+  std::string state;
   uint64_t restored = 0;   // Keys set back to their value at `to`.
   uint64_t deleted = 0;    // Keys that did not exist at `to` (or expired since).
   uint64_t unchanged = 0;  // Keys changed after `to` that hold what they held then.
+  uint64_t written = 0;    // Keys of restored + deleted written so far.
+  std::string error;       // Why it failed ("" unless failed).
   double seconds = 0;
+};
+
+struct BackupStatus {
+  std::vector<GroupBackupStatus> groups;
+  std::optional<RestoreReply> restore;  // The restore running, or the last one.
 };
 
 // A restore time as an operator writes it: unix seconds ("1764820000"), relative to

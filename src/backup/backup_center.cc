@@ -21,6 +21,8 @@
 #include "backup/point_in_time.h"
 #include "backup/restore_writer.h"
 #include "base/clock.h"
+#include "base/cluster_slot.h"
+#include "base/file.h"
 #include "cache/replication_wire.h"
 #include "master/client/master_client.h"
 #include "net/address.h"
@@ -75,7 +77,19 @@ struct BackupCenter::Group {
                                           {{"group", name}})),
         streaming_gauge(metrics.GetGauge("trellis_backup_streaming",
                                          "1 while the group's log streams into the archive.",
-                                         {{"group", name}})) {
+                                         {{"group", name}})),
+        failing_gauge(metrics.GetGauge(
+            "trellis_backup_write_failing",
+            "1 while archiving the group stops on a failed write (a full disk); it resumes "
+            "when a write succeeds again.",
+            {{"group", name}})),
+        last_dump_gauge(
+            metrics.GetGauge("trellis_backup_last_dump_timestamp_seconds",
+                             "When the group's newest complete dump ended (unix seconds; 0: none).",
+                             {{"group", name}})),
+        gaps_gauge(metrics.GetGauge("trellis_backup_gaps",
+                                    "Gaps in the group's restorable seconds (between ranges).",
+                                    {{"group", name}})) {
     lag_ms.Set(-1);
   }
 
@@ -95,6 +109,9 @@ struct BackupCenter::Group {
   base::Gauge& lag_ms;
   base::Counter& archived_bytes;
   base::Gauge& streaming_gauge;
+  base::Gauge& failing_gauge;
+  base::Gauge& last_dump_gauge;
+  base::Gauge& gaps_gauge;
   uint64_t counted_bytes = 0;
 };
 
@@ -119,6 +136,20 @@ base::Result<std::unique_ptr<BackupCenter>> BackupCenter::Start(const BackupCent
     return base::WithContext("--listen", server.error());
   }
   center->server_ = std::move(server).value();
+  if (auto pending = base::ReadFile(center->PendingRestorePath())) {
+    // The last run stopped while a restore was writing.
+    if (auto request = ParseRestoreRequest(nlohmann::json::parse(*pending, nullptr, false))) {
+      RestoreReply& interrupted = center->restore_.emplace();
+      interrupted.to = request->to;
+      interrupted.group = request->group;
+      interrupted.rate = request->rate;
+      interrupted.state = "interrupted";
+      spdlog::warn(
+          "a restore to {} was interrupted: `trellis backup restore --resume` runs it "
+          "again",
+          request->to);
+    }
+  }
   asio::co_spawn(center->pool_.context(0), center->FollowMaster(), asio::detached);
   center->pool_.Start();
   return center;
@@ -150,6 +181,8 @@ std::shared_ptr<const http::Router> BackupCenter::Routes() {
               [this](const http::Request& request) { return GetStatus(request); });
   router->Add(verb::post, "/v1/restore",
               [this](const http::Request& request) { return PostRestore(request); });
+  router->Add(verb::get, "/v1/restore",
+              [this](const http::Request& request) { return GetRestore(request); });
   router->Add(verb::get, "/v1/dump",
               [this](const http::Request& request) { return GetDump(request); });
   return router;
@@ -165,6 +198,7 @@ asio::awaitable<void> BackupCenter::FollowMaster() {
   co_await master::FollowCluster(
       *client, "",
       [this](const master::ClusterState& map, bool, Clock::time_point) -> asio::awaitable<void> {
+        map_ = map;
         for (const master::GroupState& info : map.groups) {
           auto it = groups_.find(info.name);
           if (it == groups_.end()) {
@@ -198,26 +232,50 @@ asio::awaitable<void> BackupCenter::DumpGroup(std::shared_ptr<Group> group) {
       co_await DumpOnce(*group, *main);
     }
     Retain(*group);
+    Describe(*group);  // The metrics of its dumps and gaps.
   }
 }
 
 asio::awaitable<void> BackupCenter::StreamGroup(std::shared_ptr<Group> group) {
   asio::steady_timer pause(co_await asio::this_coro::executor);
+  bool failed = false;
   while (!stopping_) {
-    if (auto main = Resolve(group->main)) {
-      co_await StreamOnce(*group, *main);
+    if (failed) {
+      // A write failed (a full disk): what the files hold is what was archived; the
+      // stream asks for the rest again (the main's log still has it, or a snapshot
+      // follows and the gap is recorded).
+      CountBytes(*group);
+      auto reopened =
+          GroupArchive::Open(options_.data / group->name, group->name, {options_.segment_length});
+      if (reopened) {
+        group->archive = std::move(reopened).value();
+        group->counted_bytes = 0;
+        failed = false;
+      } else {
+        group->error = reopened.error().message;
+      }
+    }
+    base::Status archived;
+    if (auto main = Resolve(group->main); main && !failed) {
+      archived = co_await StreamOnce(*group, *main);
     }
     group->streaming = false;
     group->streaming_gauge.Set(0);
-    if (base::Status flushed = group->archive->Flush(); !flushed) {
-      group->error = flushed.error().message;
+    if (archived && !failed) {
+      archived = group->archive->Flush();
+    }
+    if (!archived) {
+      spdlog::error("archiving group {}: {}", group->name, archived.error().message);
+      group->error = archived.error().message;
+      group->failing_gauge.Set(1);
+      failed = true;
     }
     pause.expires_after(kRetryInterval);
     co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
   }
 }
 
-asio::awaitable<void> BackupCenter::StreamOnce(Group& group, asio::ip::tcp::endpoint main) {
+asio::awaitable<base::Status> BackupCenter::StreamOnce(Group& group, asio::ip::tcp::endpoint main) {
   const std::string streamed_from = group.main;
   const auto position = group.archive->position();
   group.in_dump = false;
@@ -257,6 +315,11 @@ asio::awaitable<void> BackupCenter::StreamOnce(Group& group, asio::ip::tcp::endp
       // complete (records of its own second may follow it). With nothing to write, at
       // every heartbeat.
       status = group.archive->Flush();
+      if (status && group.failing_gauge.Value() != 0) {
+        spdlog::info("archiving group {}: writing again", group.name);
+        group.error.clear();
+        group.failing_gauge.Set(0);
+      }
       last_flush = now;
       group.flush_soon = false;
       group.complete_ms = group.main_wall_ms;
@@ -274,10 +337,7 @@ asio::awaitable<void> BackupCenter::StreamOnce(Group& group, asio::ip::tcp::endp
   };
   co_await ReadArchiveStream(main, position ? position->log_id : 0,
                              position ? position->sequence : 0, on_frame, after_read);
-  if (!status) {
-    spdlog::error("archiving group {}: {}", group.name, status.error().message);
-    group.error = status.error().message;
-  }
+  co_return status;
 }
 
 asio::awaitable<void> BackupCenter::DumpOnce(Group& group, asio::ip::tcp::endpoint main) {
@@ -389,32 +449,43 @@ asio::awaitable<void> BackupCenter::ReadArchiveStream(
   }
 }
 
+GroupBackupStatus BackupCenter::Describe(Group& group) {
+  GroupBackupStatus out;
+  out.group = group.name;
+  out.main = group.main;
+  out.streaming = group.streaming;
+  out.lag_seconds = group.lag < 0 ? -1 : static_cast<double>(group.lag) / 1000.0;
+  out.bytes_archived = group.archived_bytes.Value();
+  out.error = group.error;
+  const auto dir = options_.data / group.name;
+  if (auto ranges = RestorableRanges(dir, group.complete_until)) {
+    for (const RestorableRange& range : *ranges) {
+      out.restorable.push_back({range.from, range.to});
+    }
+    group.gaps_gauge.Set(ranges->empty() ? 0 : static_cast<int64_t>(ranges->size()) - 1);
+  } else {
+    out.error = ranges.error().message;
+  }
+  if (auto files = GroupArchive::List(dir)) {
+    for (const ArchiveFileInfo& file : *files) {
+      const bool dump = file.header.kind == FileKind::kDump;
+      out.files.push_back({file.path.filename().string(), dump ? "dump" : "segment", file.bytes,
+                           file.end.has_value()});
+      if (dump && file.end) {
+        out.last_dump = std::max(out.last_dump, file.end->last_time);
+      }
+    }
+    group.last_dump_gauge.Set(out.last_dump);
+  }
+  return out;
+}
+
 asio::awaitable<http::Response> BackupCenter::GetStatus(const http::Request&) {
   BackupStatus status;
   for (const auto& [name, group] : groups_) {
-    GroupBackupStatus& out = status.groups.emplace_back();
-    out.group = name;
-    out.main = group->main;
-    out.streaming = group->streaming;
-    out.lag_seconds = group->lag < 0 ? -1 : static_cast<double>(group->lag) / 1000.0;
-    out.bytes_archived = group->archive->bytes_written();
-    out.error = group->error;
-    const auto dir = options_.data / name;
-    if (auto ranges = RestorableRanges(dir, group->complete_until)) {
-      for (const RestorableRange& range : *ranges) {
-        out.restorable.push_back({range.from, range.to});
-      }
-    } else {
-      out.error = ranges.error().message;
-    }
-    if (auto files = GroupArchive::List(dir)) {
-      for (const ArchiveFileInfo& file : *files) {
-        out.files.push_back({file.path.filename().string(),
-                             file.header.kind == FileKind::kDump ? "dump" : "segment", file.bytes,
-                             file.end.has_value()});
-      }
-    }
+    status.groups.push_back(Describe(*group));
   }
+  status.restore = restore_;
   co_return http::Response::Json(ToJson(status));
 }
 
@@ -430,13 +501,88 @@ asio::awaitable<http::Response> BackupCenter::PostRestore(const http::Request& r
   if (restoring_) {
     co_return http::Response::Error(base::Conflict("a restore is running"));
   }
-  restoring_ = true;
-  auto reply = co_await Restore(*parsed);
-  restoring_ = false;
-  if (!reply) {
-    co_return http::Response::Error(reply.error());
+  RestoreRequest restore = *parsed;
+  if (restore.resume) {
+    auto pending = base::ReadFile(PendingRestorePath());
+    auto recorded = pending ? ParseRestoreRequest(nlohmann::json::parse(*pending, nullptr, false))
+                            : base::Result<RestoreRequest>(pending.error());
+    if (!recorded) {
+      co_return http::Response::Error(base::InvalidArgument("no interrupted restore to resume (" +
+                                                            recorded.error().message + ")"));
+    }
+    restore = {recorded->to, false, recorded->group, recorded->rate, parsed->wait, true};
   }
-  co_return http::Response::Json(ToJson(*reply));
+  restoring_ = true;
+  auto plan = co_await PlanRestore(restore);
+  if (!plan) {
+    restoring_ = false;
+    co_return http::Response::Error(plan.error());
+  }
+  RestoreReply reply{restore.to,
+                     restore.dry_run,
+                     restore.group,
+                     restore.rate,
+                     restore.dry_run ? "done" : "writing",
+                     (*plan)->sets.size(),
+                     (*plan)->deletes.size(),
+                     (*plan)->unchanged,
+                     0,
+                     "",
+                     std::chrono::duration<double>(Clock::now() - restore_started_).count()};
+  if (restore.dry_run) {
+    restoring_ = false;
+    co_return http::Response::Json(ToJson(reply));
+  }
+  // Durable before the first write: a center that stops while writing says so when it
+  // starts again, and the restore can be resumed.
+  RestoreRequest record = restore;
+  record.wait = record.resume = false;
+  if (base::Status saved = base::ReplaceFile(PendingRestorePath(), ToJson(record).dump()); !saved) {
+    restoring_ = false;
+    co_return http::Response::Error(saved.error());
+  }
+  restore_ = reply;
+  if (!restore.wait) {
+    asio::co_spawn(co_await asio::this_coro::executor, WriteRestore(std::move(plan).value()),
+                   asio::detached);
+    co_return http::Response::Json(ToJson(reply), 202);
+  }
+  co_await WriteRestore(std::move(plan).value());
+  if (restore_->state != "done") {
+    co_return http::Response::Error(base::Unavailable(restore_->error));
+  }
+  co_return http::Response::Json(ToJson(*restore_));
+}
+
+asio::awaitable<http::Response> BackupCenter::GetRestore(const http::Request&) {
+  if (!restore_) {
+    co_return http::Response::Error(base::NotFound("no restore has run"));
+  }
+  co_return http::Response::Json(ToJson(*restore_));
+}
+
+std::filesystem::path BackupCenter::PendingRestorePath() const {
+  return options_.data / "restore.json";
+}
+
+asio::awaitable<void> BackupCenter::WriteRestore(std::shared_ptr<const RestorePlan> plan) {
+  const base::Status written =
+      co_await WriteThroughAccess(options_.access, *plan, {restore_->rate, &restore_->written});
+  restore_->seconds = std::chrono::duration<double>(Clock::now() - restore_started_).count();
+  if (written) {
+    restore_->state = "done";
+    if (base::Status removed = base::RemoveFile(PendingRestorePath()); !removed) {
+      spdlog::error("restore: {}", removed.error().message);
+    }
+  } else {
+    restore_->state = "failed";
+    restore_->error = written.error().message;
+  }
+  spdlog::info("restore to {}{}: {} restored, {} deleted, {} unchanged in {:.1f} s{}", restore_->to,
+               restore_->group.empty() ? "" : " of group " + restore_->group, restore_->restored,
+               restore_->deleted, restore_->unchanged, restore_->seconds,
+               written ? "" : ": " + written.error().message);
+  restoring_ = false;
 }
 
 std::vector<GroupPoint> BackupCenter::LatestPoints() {
@@ -494,12 +640,25 @@ asio::awaitable<base::Status> BackupCenter::CatchUp(uint64_t unix_ms, uint32_t s
   }
 }
 
-asio::awaitable<base::Result<RestoreReply>> BackupCenter::Restore(const RestoreRequest& request) {
-  const auto started = Clock::now();
+asio::awaitable<base::Result<std::shared_ptr<const RestorePlan>>> BackupCenter::PlanRestore(
+    const RestoreRequest& request) {
+  restore_started_ = Clock::now();
   const uint32_t now = base::CoarseUnixSeconds();
   if (request.to > now) {
     co_return base::InvalidArgument("the restore time " + std::to_string(request.to) +
                                     " is in the future (now " + std::to_string(now) + ")");
+  }
+  std::vector<bool> slots;  // The slots of request.group, when given.
+  if (!request.group.empty()) {
+    slots.assign(base::kClusterSlots, false);
+    for (const master::SlotRange& range : map_.slot_ranges) {
+      if (range.group == request.group) {
+        std::fill(slots.begin() + range.first, slots.begin() + range.last + 1, true);
+      }
+    }
+    if (!groups_.contains(request.group)) {
+      co_return base::InvalidArgument("no group " + request.group + " in the archive");
+    }
   }
   // Writes acknowledged before the request are in the archive first, and so is every
   // write of the second restored to.
@@ -509,15 +668,22 @@ asio::awaitable<base::Result<RestoreReply>> BackupCenter::Restore(const RestoreR
   // Each group's archive at T, and now (as far as it holds), read on two threads of
   // their own (the archive's streams go on meanwhile on this one).
   std::vector<GroupPoint> then_points;
-  std::vector<GroupPoint> latest_points;
   for (const auto& [name, group] : groups_) {
     if (base::Status flushed = group->archive->Flush(); !flushed) {
       co_return flushed.error();
     }
     then_points.push_back({options_.data / name, request.to, group->complete_until});
   }
-  auto then_future = std::async(std::launch::async, ClusterStateAt, std::move(then_points));
-  auto latest_future = std::async(std::launch::async, ClusterStateAt, LatestPoints());
+  auto state_at = [slots](std::vector<GroupPoint> points) -> base::Result<ClusterState> {
+    TRELLIS_TRY(ClusterState state, ClusterStateAt(points));
+    if (!slots.empty()) {
+      std::erase_if(
+          state, [&slots](const auto& entry) { return !slots[base::ClusterSlotOf(entry.first)]; });
+    }
+    return state;
+  };
+  auto then_future = std::async(std::launch::async, state_at, std::move(then_points));
+  auto latest_future = std::async(std::launch::async, state_at, LatestPoints());
   co_await WaitFor(then_future);
   co_await WaitFor(latest_future);
   base::Result<ClusterState> then = then_future.get();
@@ -528,22 +694,11 @@ asio::awaitable<base::Result<RestoreReply>> BackupCenter::Restore(const RestoreR
   if (!latest) {
     co_return latest.error();
   }
-  const RestorePlan plan = PlanRestore(std::move(then).value(), *latest, request.to, now);
-  const double planned = std::chrono::duration<double>(Clock::now() - started).count();
-  RestoreReply reply{request.to,          request.dry_run, plan.sets.size(),
-                     plan.deletes.size(), plan.unchanged,  0};
-  if (!request.dry_run) {
-    if (base::Status written = co_await WriteThroughAccess(options_.access, plan); !written) {
-      co_return written.error();
-    }
-  }
-  reply.seconds = std::chrono::duration<double>(Clock::now() - started).count();
-  spdlog::info(
-      "restore to {}: {} restored, {} deleted, {} unchanged{} in {:.1f} s ({:.1f} s to "
-      "plan)",
-      request.to, reply.restored, reply.deleted, reply.unchanged,
-      request.dry_run ? " (dry run)" : "", reply.seconds, planned);
-  co_return reply;
+  auto plan = std::make_shared<const RestorePlan>(
+      backup::PlanRestore(std::move(then).value(), *latest, request.to, now));
+  spdlog::info("restore to {}: planned in {:.1f} s", request.to,
+               std::chrono::duration<double>(Clock::now() - restore_started_).count());
+  co_return plan;
 }
 
 }  // namespace trellis::backup

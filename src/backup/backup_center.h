@@ -25,6 +25,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <boost/asio/awaitable.hpp>
@@ -76,7 +77,9 @@ class BackupCenter : public daemon::Service {
   boost::asio::awaitable<void> FollowMaster();
   // Streams one group's log into its archive until the center stops.
   boost::asio::awaitable<void> StreamGroup(std::shared_ptr<Group> group);
-  boost::asio::awaitable<void> StreamOnce(Group& group, boost::asio::ip::tcp::endpoint main);
+  // One connection's stream; the error if writing the archive failed.
+  boost::asio::awaitable<base::Status> StreamOnce(Group& group,
+                                                  boost::asio::ip::tcp::endpoint main);
   // Every dump_every, a dump of the group beside its stream (a connection of its own):
   // a chain that a restore can start from, so that it replays less, and so that a
   // corrupt segment costs only the seconds between dumps.
@@ -93,13 +96,25 @@ class BackupCenter : public daemon::Service {
       const std::function<bool()>& after_read);
   void CountBytes(Group& group);
   boost::asio::awaitable<http::Response> GetStatus(const http::Request& request);
+  // Plans a restore (a dry run answers with the counts) and writes it: in the background,
+  // or before answering when the request waits. One at a time; recorded in
+  // PendingRestorePath() while it writes.
   boost::asio::awaitable<http::Response> PostRestore(const http::Request& request);
+  boost::asio::awaitable<http::Response> GetRestore(const http::Request& request);
+  std::filesystem::path PendingRestorePath() const;
+  // The per-group part of the status; refreshes the group's dump and gap metrics.
+  GroupBackupStatus Describe(Group& group);
   // The cluster's items now, as one file (cluster_dump.h).
   boost::asio::awaitable<http::Response> GetDump(const http::Request& request);
   // Waits until every group's archive holds every record its main logged before `unix_ms`
   // and every record of `second` and before.
   boost::asio::awaitable<base::Status> CatchUp(uint64_t unix_ms, uint32_t second);
-  boost::asio::awaitable<base::Result<RestoreReply>> Restore(const RestoreRequest& request);
+  // What restoring to `request.to` (of `request.group`'s slots) writes.
+  boost::asio::awaitable<base::Result<std::shared_ptr<const RestorePlan>>> PlanRestore(
+      const RestoreRequest& request);
+  // Writes `plan` into restore_, then marks it done (and forgets the pending record) or
+  // failed.
+  boost::asio::awaitable<void> WriteRestore(std::shared_ptr<const RestorePlan> plan);
 
   const BackupCenterOptions options_;
   base::Registry& metrics_;
@@ -107,7 +122,10 @@ class BackupCenter : public daemon::Service {
   std::unique_ptr<http::Server> server_;
   bool stopping_ = false;
   std::map<std::string, std::shared_ptr<Group>> groups_;  // The center's thread only.
+  master::ClusterState map_;  // The master's latest map (which group holds which slot).
   bool restoring_ = false;
+  std::optional<RestoreReply> restore_;  // The restore writing, or the last one.
+  std::chrono::steady_clock::time_point restore_started_{};
 };
 
 }  // namespace trellis::backup

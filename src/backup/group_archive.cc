@@ -7,10 +7,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 
 #include "base/clock.h"
+#include "base/file.h"
 #include "cache/replication_wire.h"
 
 namespace trellis::backup {
@@ -23,27 +22,9 @@ namespace {
 // than a second's Flush).
 constexpr size_t kBlockBytes = 1 << 20;
 
-base::Error SystemError(const std::string& what) {
-  return base::Error{what + ": " + std::strerror(errno)};
-}
-
-base::Status SyncDirectory(const fs::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) {
-    return SystemError(dir.string());
-  }
-  const int synced = ::fsync(fd);
-  ::close(fd);
-  return synced == 0 ? base::Status() : base::Status(SystemError(dir.string()));
-}
-
-base::Result<std::string> ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return base::Error{path.string() + ": cannot read"};
-  }
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using base::ReadFile;
+using base::SyncDirectory;
+using base::SystemError;
 
 // The file name: creation time first, so that names sort in the order files were made.
 std::string FileName(const ArchiveHeader& header) {
@@ -130,8 +111,14 @@ base::Result<std::unique_ptr<ArchiveFileWriter>> ArchiveFileWriter::Create(
   std::unique_ptr<ArchiveFileWriter> file(
       new ArchiveFileWriter(path, header, fd, compression_level));
   const std::string raw = EncodeHeader(header);
-  TRELLIS_TRY_STATUS(file->Write({{BlockType::kHeader, raw}}));
-  TRELLIS_TRY_STATUS(SyncDirectory(dir));
+  base::Status created = file->Write({{BlockType::kHeader, raw}});
+  if (created) {
+    created = SyncDirectory(dir);
+  }
+  if (!created) {
+    ::unlink(path.c_str());  // No file without its header (a full disk).
+    return created.error();
+  }
   return file;
 }
 
@@ -151,21 +138,23 @@ base::Status ArchiveFileWriter::Write(
   for (const auto& [type, raw] : blocks) {
     AppendBlock(type, raw, level_, &bytes);
   }
-  size_t written = 0;
-  while (written < bytes.size()) {
-    const ssize_t n = ::write(fd_, bytes.data() + written, bytes.size() - written);
-    if (n < 0 && errno == EINTR) {
-      continue;
+  // A write that fails (the disk is full) leaves the file as it was: no torn block in
+  // the middle of it, and no block whose sync failed (its pages may be dropped).
+  const off_t size_before = ::lseek(fd_, 0, SEEK_END);
+  auto fail = [&](const char* what) {
+    base::Error error = SystemError(path_.string() + ": " + what);
+    if (size_before >= 0 && ::ftruncate(fd_, size_before) != 0) {
+      spdlog::error("{}: cannot cut a failed write off: {}", path_.string(), std::strerror(errno));
     }
-    if (n < 0) {
-      return SystemError(path_.string() + ": writing");
-    }
-    written += static_cast<size_t>(n);
+    return error;
+  };
+  if (!base::WriteAll(fd_, bytes)) {
+    return fail("writing");
+  }
+  if (::fdatasync(fd_) != 0) {
+    return fail("syncing");
   }
   bytes_written_ += bytes.size();
-  if (::fdatasync(fd_) != 0) {
-    return SystemError(path_.string() + ": syncing");
-  }
   return {};
 }
 

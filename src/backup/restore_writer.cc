@@ -1,11 +1,13 @@
 #include "backup/restore_writer.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -49,8 +51,17 @@ void AppendRestoreDelete(const std::string& key, std::string* out) {
 // The batches of `plan` that are connection `part`'s: each batch is one connection's, in
 // turn.
 asio::awaitable<base::Status> WritePart(std::string access_address, asio::ip::tcp::endpoint access,
-                                        const RestorePlan& plan, size_t part) {
+                                        const RestorePlan& plan, size_t part, WritePace pace) {
   asio::ip::tcp::socket socket(co_await asio::this_coro::executor);
+  asio::steady_timer pause(co_await asio::this_coro::executor);
+  const size_t batch =
+      pace.keys_per_second == 0
+          ? kRestoreBatch
+          : std::clamp<size_t>(pace.keys_per_second / kRestoreConnections / 10, 1, kRestoreBatch);
+  // This connection's share of the rate, in keys a second.
+  const double share = static_cast<double>(pace.keys_per_second) / kRestoreConnections;
+  const auto started = std::chrono::steady_clock::now();
+  uint64_t sent = 0;
   auto [connect_error] = co_await socket.async_connect(access, asio::as_tuple(asio::use_awaitable));
   if (connect_error) {
     co_return base::Unavailable("restoring through " + access_address + ": " +
@@ -59,10 +70,15 @@ asio::awaitable<base::Status> WritePart(std::string access_address, asio::ip::tc
   std::string out;
   std::string replies;
   const size_t total = plan.sets.size() + plan.deletes.size();
-  for (size_t first = part * kRestoreBatch; first < total;
-       first += kRestoreBatch * kRestoreConnections) {
+  for (size_t first = part * batch; first < total; first += batch * kRestoreConnections) {
+    if (pace.keys_per_second != 0) {
+      pause.expires_at(started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                     std::chrono::duration<double>(sent / share)));
+      co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    const size_t end = std::min(total, first + batch);
     out.clear();
-    for (size_t i = first; i < std::min(total, first + kRestoreBatch); ++i) {
+    for (size_t i = first; i < end; ++i) {
       if (i < plan.sets.size()) {
         AppendRestoreSet(plan.sets[i].first, plan.sets[i].second, &out);
       } else {
@@ -87,13 +103,18 @@ asio::awaitable<base::Status> WritePart(std::string access_address, asio::ip::tc
                             replies.substr(0, replies.find('\r'))};
     }
     replies.erase(0, read);
+    sent += end - first;
+    if (pace.written != nullptr) {
+      *pace.written += end - first;
+    }
   }
   co_return base::Status();
 }
 
 }  // namespace
 
-asio::awaitable<base::Status> WriteThroughAccess(std::string access, const RestorePlan& plan) {
+asio::awaitable<base::Status> WriteThroughAccess(std::string access, const RestorePlan& plan,
+                                                 WritePace pace) {
   auto address = net::ParseHostPort(access);
   auto endpoint =
       address ? net::Resolve(*address) : base::Result<asio::ip::tcp::endpoint>(address.error());
@@ -102,9 +123,9 @@ asio::awaitable<base::Status> WriteThroughAccess(std::string access, const Resto
   }
   using namespace asio::experimental::awaitable_operators;
   static_assert(kRestoreConnections == 4);
-  const auto [a, b, c, d] =
-      co_await (WritePart(access, *endpoint, plan, 0) && WritePart(access, *endpoint, plan, 1) &&
-                WritePart(access, *endpoint, plan, 2) && WritePart(access, *endpoint, plan, 3));
+  const auto [a, b, c, d] = co_await (
+      WritePart(access, *endpoint, plan, 0, pace) && WritePart(access, *endpoint, plan, 1, pace) &&
+      WritePart(access, *endpoint, plan, 2, pace) && WritePart(access, *endpoint, plan, 3, pace));
   for (const base::Status& written : {a, b, c, d}) {
     if (!written) {
       co_return written.error();

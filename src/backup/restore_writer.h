@@ -8,6 +8,7 @@
 // Thread safety: a coroutine on the caller's executor; `plan` must outlive it.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include <boost/asio/awaitable.hpp>
@@ -21,8 +22,15 @@ namespace trellis::backup {
 inline constexpr size_t kRestoreConnections = 4;
 inline constexpr size_t kRestoreBatch = 4096;
 
-// `access`: HOST:PORT of the access node.
-boost::asio::awaitable<base::Status> WriteThroughAccess(std::string access,
-                                                        const RestorePlan& plan);
+// How fast to write, and where to count what was written.
+struct WritePace {
+  uint64_t keys_per_second = 0;  // 0: as fast as the cluster takes them.
+  uint64_t* written = nullptr;   // Keys written so far, if not null (the caller's thread).
+};
+
+// `access`: HOST:PORT of the access node. With a rate, batches shrink to about a tenth
+// of a second's keys each and each connection waits for its share of the rate.
+boost::asio::awaitable<base::Status> WriteThroughAccess(std::string access, const RestorePlan& plan,
+                                                        WritePace pace);
 
 }  // namespace trellis::backup

@@ -59,6 +59,10 @@ struct BackupFlags {
   bool json = false;
   std::string to;
   bool dry_run = false;
+  std::string group;
+  uint64_t rate = 0;
+  bool wait = false;
+  bool resume = false;
 };
 
 // --center, or the one `trellis up` started from this directory.
@@ -107,7 +111,14 @@ void PrintStatus(const backup::BackupStatus& status) {
       (file.kind == "dump" ? dumps : segments) += 1;
       bytes += file.bytes;
     }
-    fmt::print("  {} dumps, {} segments, {} bytes\n", dumps, segments, bytes);
+    fmt::print("  {} dumps (last {}), {} segments, {} bytes\n", dumps,
+               group.last_dump == 0 ? std::string("none") : Time(group.last_dump), segments, bytes);
+  }
+  if (const auto& restore = status.restore) {
+    fmt::print("restore to {}{}: {}, {} of {} keys written{}\n", Time(restore->to),
+               restore->group.empty() ? "" : " (group " + restore->group + ")", restore->state,
+               restore->written, restore->restored + restore->deleted,
+               restore->error.empty() ? "" : ": " + restore->error);
   }
 }
 
@@ -158,7 +169,7 @@ base::Status Load(const BackupFlags& flags) {
   const auto started = std::chrono::steady_clock::now();
   base::Status written =
       http::RunBlocking<base::Status>([&](asio::any_io_executor) -> asio::awaitable<base::Status> {
-        co_return co_await backup::WriteThroughAccess(flags.access, *plan);
+        co_return co_await backup::WriteThroughAccess(flags.access, *plan, {});
       });
   if (!written) {
     return written.error();
@@ -184,8 +195,12 @@ int RunBackup(CLI::App& app, const std::string& action, const BackupFlags& flags
           co_return co_await http::CallJson(client, http::beast_http::verb::get, "/v1/backup",
                                             no_body, std::chrono::seconds(30));
         }
-        TRELLIS_CO_TRY(const uint32_t to, backup::ParseTime(flags.to, base::CoarseUnixSeconds()));
-        const nlohmann::json request = backup::ToJson(backup::RestoreRequest{to, flags.dry_run});
+        uint32_t to = 0;
+        if (!flags.resume) {
+          TRELLIS_CO_TRY(to, backup::ParseTime(flags.to, base::CoarseUnixSeconds()));
+        }
+        const nlohmann::json request = backup::ToJson(backup::RestoreRequest{
+            to, flags.dry_run, flags.group, flags.rate, flags.wait, flags.resume});
         co_return co_await http::CallJson(client, http::beast_http::verb::post, "/v1/restore",
                                           request, std::chrono::hours(1));
       });
@@ -208,9 +223,19 @@ int RunBackup(CLI::App& app, const std::string& action, const BackupFlags& flags
   if (!restored) {
     return daemon::Fail(app, restored.error());
   }
+  const std::string what =
+      fmt::format("{}{}", Time(restored->to),
+                  restored->group.empty() ? "" : " (the keys of group " + restored->group + ")");
+  if (restored->state == "writing") {
+    fmt::print(
+        "restoring to {}: {} keys to restore, {} to delete ({} unchanged); writing in the "
+        "background: `trellis backup list` shows how far it got\n",
+        what, restored->restored, restored->deleted, restored->unchanged);
+    return 0;
+  }
   fmt::print("{} to {}: {} keys restored, {} deleted, {} unchanged, in {:.1f} s\n",
-             restored->dry_run ? "would restore" : "restored", Time(restored->to),
-             restored->restored, restored->deleted, restored->unchanged, restored->seconds);
+             restored->dry_run ? "would restore" : "restored", what, restored->restored,
+             restored->deleted, restored->unchanged, restored->seconds);
   return 0;
 }
 
@@ -273,12 +298,27 @@ Command AddBackupCommand(CLI::App& parent) {
       ->callback([action] { *action = "list"; });
   CLI::App* restore = app->add_subcommand(
       "restore", "bring the live cluster back to its state at --to (through the access node)");
-  restore
-      ->add_option("--to", flags->to,
-                   "unix seconds, -30s/-5m/-2h/-1d, or RFC 3339 (2026-12-04T10:00:00Z)")
-      ->required();
+  CLI::Option* to = restore->add_option(
+      "--to", flags->to, "unix seconds, -30s/-5m/-2h/-1d, or RFC 3339 (2026-12-04T10:00:00Z)");
   restore->add_flag("--dry-run", flags->dry_run, "count what would change, write nothing");
-  restore->callback([action] { *action = "restore"; });
+  restore->add_option("--group", flags->group,
+                      "restore only the keys of the slots this group holds now");
+  restore->add_option("--rate", flags->rate, "write at most this many keys a second (0: no limit)")
+      ->capture_default_str();
+  restore->add_flag("--wait", flags->wait,
+                    "return once every key is written (else once planned: the center writes in "
+                    "the background)");
+  CLI::Option* resume = restore->add_flag(
+      "--resume", flags->resume,
+      "run the interrupted (or failed) restore again, with its own time, group and rate");
+  to->excludes(resume);
+  restore->callback([action, to, resume] {
+    *action = "restore";
+    if (to->count() == 0 && resume->count() == 0) {
+      throw CLI::RequiredError("--to (or --resume)");
+    }
+  });
+
   CLI::App* dump = app->add_subcommand(
       "dump", "write every item of the cluster (as the archive holds it now) to one file");
   dump->add_option("--out", flags->file, "the file to write")->required();

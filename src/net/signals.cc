@@ -21,8 +21,11 @@ sigset_t TerminationSet() {
 void BlockTerminationSignals() {
   const sigset_t set = TerminationSet();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  // A peer that closes mid-write must give EPIPE, not kill the process.
+  // A peer that closes mid-write must give EPIPE, not kill the process; a file that
+  // reaches the process's size limit must give EFBIG (an error the daemon reports, as it
+  // does a full disk), not kill it.
   signal(SIGPIPE, SIG_IGN);
+  signal(SIGXFSZ, SIG_IGN);
 }
 
 int WaitForTerminationSignal() {

@@ -8,10 +8,13 @@
 // log, so the archive has no gap.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -28,6 +31,8 @@
 
 #include "backup/backup_api.h"
 #include "backup/group_archive.h"
+#include "base/cluster_slot.h"
+#include "master/client/cluster_state.h"
 #include "testing/daemon_process.h"
 #include "testing/loopback_client.h"
 #include "testing/temp_dir.h"
@@ -48,6 +53,17 @@ uint32_t UnixSeconds() {
   return static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(
                                    std::chrono::system_clock::now().time_since_epoch())
                                    .count());
+}
+
+// A restore to `to` of `group`'s keys ("": all) at `rate` keys/s (0: no limit), answered
+// once written unless `wait` is false.
+std::string RestoreBody(uint32_t to, std::string group = "", uint64_t rate = 0, bool wait = true) {
+  backup::RestoreRequest request;
+  request.to = to;
+  request.group = std::move(group);
+  request.rate = rate;
+  request.wait = wait;
+  return backup::ToJson(request).dump();
 }
 
 // Sleeps until the wall clock is past the start of `second` (by a few of the main's
@@ -246,8 +262,8 @@ class BackupCenterTest : public ::testing::Test {
   }
 
   backup::RestoreReply Restore(uint32_t to) {
-    const testing::HttpResponse response = testing::HttpRequest(
-        center_port_, "POST", "/v1/restore", backup::ToJson(backup::RestoreRequest{to}).dump());
+    const testing::HttpResponse response =
+        testing::HttpRequest(center_port_, "POST", "/v1/restore", RestoreBody(to));
     EXPECT_EQ(response.status, 200) << response.body;
     auto reply = backup::ParseRestoreReply(nlohmann::json::parse(response.body, nullptr, false));
     EXPECT_TRUE(reply) << response.body;
@@ -342,8 +358,7 @@ TEST_F(BackupCenterTest, ACorruptSegmentRefusesOnlyTheSecondsThatNeedIt) {
     }
     const Model before = ReadAll();
     const testing::HttpResponse response =
-        testing::HttpRequest(center_port_, "POST", "/v1/restore",
-                             backup::ToJson(backup::RestoreRequest{point.second}).dump());
+        testing::HttpRequest(center_port_, "POST", "/v1/restore", RestoreBody(point.second));
     EXPECT_EQ(response.status, 400) << response.body;
     EXPECT_THAT(response.body, ::testing::HasSubstr(damage->file.filename().string()));
     EXPECT_THAT(response.body, ::testing::HasSubstr("offset"));
@@ -351,6 +366,111 @@ TEST_F(BackupCenterTest, ACorruptSegmentRefusesOnlyTheSecondsThatNeedIt) {
     ++refused;
   }
   EXPECT_GT(refused, 0);
+}
+
+// A restore of one group's keys, slowed down by a rate, is cut short by the center's
+// death; the center says so when it comes back, and `--resume` finishes it: that group's
+// keys hold what they held then, the other group's what they hold now.
+TEST_F(BackupCenterTest, ARestoreOfOneGroupCutShortIsResumed) {
+  const std::vector<Point> points = Workload(3, [](int) {});
+  const Point& then = points[0];
+  const Model now = ReadAll();
+  auto map = master::ParseClusterState(nlohmann::json::parse(
+      testing::HttpRequest(master_port_, "GET", "/v1/cluster", "").body, nullptr, false));
+  ASSERT_TRUE(map);
+  auto group_of = [&](const std::string& key) {
+    const uint32_t slot = base::ClusterSlotOf(key);
+    for (const master::SlotRange& range : map->slot_ranges) {
+      if (range.first <= slot && slot <= range.last) {
+        return range.group;
+      }
+    }
+    return std::string();
+  };
+  Model expected;
+  for (const auto& [key, value] : now) {
+    expected[key] = group_of(key) == "g1" ? then.state.at(key) : value;
+  }
+  ASSERT_NE(expected, now) << "the workload changed some of g1's keys";
+
+  const testing::HttpResponse started = testing::HttpRequest(
+      center_port_, "POST", "/v1/restore", RestoreBody(then.second, "g1", 20, false));
+  ASSERT_EQ(started.status, 202) << started.body;
+  auto planned = backup::ParseRestoreReply(nlohmann::json::parse(started.body, nullptr, false));
+  ASSERT_TRUE(planned);
+  EXPECT_EQ(planned->state, "writing");
+  const uint64_t total = planned->restored + planned->deleted;
+  ASSERT_GT(total, 10u);
+  backup::RestoreReply progress;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto reply = backup::ParseRestoreReply(nlohmann::json::parse(
+            testing::HttpGet(center_port_, "/v1/restore").body, nullptr, false));
+        progress = reply ? *reply : backup::RestoreReply{};
+        return progress.written > 0;
+      },
+      10s));
+  center_->Signal(SIGKILL);
+  center_->WaitExit(5s);
+  ASSERT_EQ(progress.state, "writing") << "20 keys a second: not done within a second";
+  ASSERT_LT(progress.written, total);
+
+  StartCenter();
+  auto interrupted = backup::ParseRestoreReply(
+      nlohmann::json::parse(testing::HttpGet(center_port_, "/v1/restore").body, nullptr, false));
+  ASSERT_TRUE(interrupted);
+  EXPECT_EQ(interrupted->state, "interrupted");
+  EXPECT_EQ(interrupted->to, then.second);
+  EXPECT_EQ(interrupted->group, "g1");
+  DaemonProcess resume({"backup", "restore", "--center",
+                        "http://127.0.0.1:" + std::to_string(center_port_), "--resume", "--wait"});
+  const std::optional<int> resumed = resume.WaitExit(60s);
+  ASSERT_TRUE(resumed.has_value());
+  ASSERT_EQ(WEXITSTATUS(*resumed), 0) << resume.Log();
+  EXPECT_THAT(resume.Log(), ::testing::HasSubstr("(the keys of group g1)"));
+  EXPECT_EQ(ReadAll(), expected);
+}
+
+// The center's files cannot grow (a full disk, simulated by a file size limit of one
+// byte set on the running center): archiving stops, its status and metrics say so, and
+// once writes succeed again it goes on from what its files hold, with no gap, since the
+// mains' logs still hold the rest.
+TEST_F(BackupCenterTest, ArchivingStopsWhileTheDiskIsFullAndResumesWithoutAGap) {
+  std::vector<Point> points = Workload(2, [](int) {});
+  auto set_file_limit = [&](rlim_t bytes) {
+    const rlimit limit{bytes, RLIM_INFINITY};
+    ASSERT_EQ(prlimit(center_->pid(), RLIMIT_FSIZE, &limit, nullptr), 0) << std::strerror(errno);
+  };
+  set_file_limit(1);
+  // The metric and the status say so as soon as the next write fails.
+  LoopbackClient client(access_port_);
+  Burst(10, client, [] {});
+  const uint16_t admin_port = center_->WaitForListening("admin");
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return testing::HttpGet(admin_port, "/metrics")
+                   .body.find("trellis_backup_write_failing{group=\"g1\"} 1") != std::string::npos;
+      },
+      10s));
+  const backup::BackupStatus failing = Status();
+  ASSERT_EQ(failing.groups.size(), 2u);
+  EXPECT_THAT(failing.groups[0].error, ::testing::HasSubstr("File too large"));
+  const uint32_t quiet = UnixSeconds() + 1;
+  points.push_back({quiet, model_, expiries_});
+  SleepUntilSecond(quiet + 1);
+
+  set_file_limit(RLIM_INFINITY);
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return testing::HttpGet(admin_port, "/metrics")
+                   .body.find("trellis_backup_write_failing{group=\"g1\"} 0") != std::string::npos;
+      },
+      10s));
+  for (const backup::GroupBackupStatus& group : Status().groups) {
+    ASSERT_EQ(group.restorable.size(), 1u) << group.group << ": a gap";
+  }
+  ExpectRestored(points[2], "the quiet second while the disk was full");
+  ExpectRestored(points[0], "the quiet second after the first burst");
 }
 
 // Every key's `get` reply (value and flags) through the access node at `port`.
