@@ -102,12 +102,23 @@ base::Result<std::vector<Chain>> Chains(const fs::path& dir, uint32_t live_until
       chain.range.to = std::max(chain.range.to, span.last_time);
     }
   }
-  // The chain the stream writes (it ends with the newest segment, or is the newest file)
-  // holds every second up to what the stream has.
-  if (!chains.empty() && chains.back().broken.empty() &&
-      (segments.empty() || chains.back().files.back() == segments.back().file->path ||
-       files.back().path == chains.back().files.front())) {
-    chains.back().range.to = std::max(chains.back().range.to, live_until);
+  // The chains that reach the stream's position (the furthest any chain of the newest
+  // chain's log reaches: a periodic dump taken while nothing was written reaches it as
+  // much as the chain of the segments before it) hold every second up to what the stream
+  // has.
+  if (!chains.empty()) {
+    const uint64_t live_log = chains.back().last_log;
+    uint64_t live_position = 0;
+    for (const Chain& chain : chains) {
+      if (chain.last_log == live_log) {
+        live_position = std::max(live_position, chain.position);
+      }
+    }
+    for (Chain& chain : chains) {
+      if (chain.broken.empty() && chain.last_log == live_log && chain.position == live_position) {
+        chain.range.to = std::max(chain.range.to, live_until);
+      }
+    }
   }
   return chains;
 }

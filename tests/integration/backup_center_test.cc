@@ -467,7 +467,10 @@ TEST_F(BackupCenterTest, ArchivingStopsWhileTheDiskIsFullAndResumesWithoutAGap) 
       },
       10s));
   for (const backup::GroupBackupStatus& group : Status().groups) {
-    ASSERT_EQ(group.restorable.size(), 1u) << group.group << ": a gap";
+    ASSERT_EQ(group.restorable.size(), 1u)
+        << group.group << ": a gap\n"
+        << testing::HttpGet(center_port_, "/v1/backup").body << "\n"
+        << center_->Log();
   }
   ExpectRestored(points[2], "the quiet second while the disk was full");
   ExpectRestored(points[0], "the quiet second after the first burst");
