@@ -1,5 +1,6 @@
 #include "backup/backup_center.h"
 
+#include <fmt/core.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -159,6 +160,54 @@ std::vector<daemon::Listener> BackupCenter::listeners() const {
   return {{"backup-center", "HTTP API", server_->local_endpoint()}};
 }
 
+void BackupCenter::AdminListening(const std::string& address) {
+  asio::co_spawn(
+      pool_.context(0),
+      [this, address]() -> asio::awaitable<void> {
+        auto client =
+            master::MasterClient::ForUrl(co_await asio::this_coro::executor, options_.master_url);
+        if (!client) {
+          co_return;  // FollowMaster says why.
+        }
+        const std::string url = "http://" + net::FormatEndpoint(server_->local_endpoint());
+        co_await master::KeepRegistered(
+            *client,
+            [this, url, address] {
+              return master::ServiceRegistration{"backup-center", "backup-center", url,
+                                                 "http://" + address + "/metrics", Summary()};
+            },
+            master::kServiceRenewal);
+      },
+      asio::detached);
+}
+
+std::string BackupCenter::Summary() const {
+  size_t streaming = 0;
+  int64_t lag_ms = -1;
+  int64_t last_dump = -1;  // The oldest group's newest dump.
+  int64_t gaps = 0;
+  for (const auto& [name, group] : groups_) {
+    streaming += group->streaming ? 1 : 0;
+    lag_ms = std::max(lag_ms, group->lag);
+    const int64_t dumped = group->last_dump_gauge.Value();
+    last_dump = last_dump < 0 ? dumped : std::min(last_dump, dumped);
+    gaps += group->gaps_gauge.Value();
+  }
+  std::string summary = fmt::format("{}/{} groups streaming", streaming, groups_.size());
+  if (lag_ms >= 0) {
+    summary += fmt::format(", lag {:.1f} s", static_cast<double>(lag_ms) / 1000.0);
+  }
+  if (last_dump > 0) {
+    summary += fmt::format(", last dump {} s ago",
+                           std::max<int64_t>(0, base::CoarseUnixSeconds() - last_dump));
+  }
+  summary += fmt::format(", {} gaps", gaps);
+  if (restore_ && restore_->state != "done") {
+    summary += fmt::format(", restore {}", restore_->state);
+  }
+  return summary;
+}
+
 void BackupCenter::Drain(std::chrono::milliseconds timeout) {
   server_->Drain(timeout);
   // What the streams received goes to disk before the thread stops (else the next start
@@ -213,6 +262,7 @@ asio::awaitable<void> BackupCenter::FollowMaster() {
             const auto executor = co_await asio::this_coro::executor;
             asio::co_spawn(executor, StreamGroup(group), asio::detached);
             asio::co_spawn(executor, DumpGroup(group), asio::detached);
+            Describe(*group);  // The metrics of what its files hold.
           }
           it->second->main = info.main.value_or("");
         }

@@ -11,8 +11,9 @@
 // second (and every MiB); the position after a restart is what the files hold, so at
 // most the last second's records are asked for again (the main's log still holds them).
 //
-// It answers its API (backup_api.h) on --listen: the status of every group and restores
-// to a point in time, which it computes from the files (point_in_time.h) and writes
+// It registers with the master as a service (`trellis cluster status` lists it, with a
+// summary line) and answers its API (backup_api.h) on --listen: the status of every group and
+// restores to a point in time, which it computes from the files (point_in_time.h) and writes
 // through the access node at --access, as any client's writes: the groups' backups and
 // this archive follow them.
 //
@@ -65,6 +66,9 @@ class BackupCenter : public daemon::Service {
   ~BackupCenter() override;
 
   std::vector<daemon::Listener> listeners() const override;
+  // Registers with the master from then on (as "backup-center", renewed every few
+  // seconds with a one-line summary: groups streaming, lag, last dump, gaps).
+  void AdminListening(const std::string& address) override;
   void Drain(std::chrono::milliseconds timeout) override;
 
  private:
@@ -95,6 +99,8 @@ class BackupCenter : public daemon::Service {
       const std::function<bool(const cache::ReplicationFrame&)>& on_frame,
       const std::function<bool()>& after_read);
   void CountBytes(Group& group);
+  // The one line `trellis cluster status` shows: from the gauges, no file is read.
+  std::string Summary() const;
   boost::asio::awaitable<http::Response> GetStatus(const http::Request& request);
   // Plans a restore (a dry run answers with the counts) and writes it: in the background,
   // or before answering when the request waits. One at a time; recorded in

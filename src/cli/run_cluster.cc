@@ -1,7 +1,8 @@
 // `trellis cluster`: the operator's view of a CMEM cluster, through the master's API:
-// status, add-group, remove-group, remove-node, failover, set-mode, rebalance, drain,
-// migrations. A table on a terminal, JSON with --json. Without --master it asks the master that
-// `trellis up` started from this directory (the URL in ./trellis-data/master.url).
+// status (with the platform services registered with the master), add-group,
+// remove-group, remove-node, failover, set-mode, rebalance, drain, migrations. A table on
+// a terminal, JSON with --json. Without --master it asks the master that `trellis up`
+// started from this directory (the URL in ./trellis-data/master.url).
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -114,6 +115,21 @@ void PrintStatus(const master::ClusterState& map) {
   }
 }
 
+// The platform services registered with the master, after the groups.
+void PrintServices(const master::ServiceList& list) {
+  if (list.services.empty()) {
+    fmt::print("\nno services registered\n");
+    return;
+  }
+  fmt::print("\n{:<22} {:<16} {:<28} {:>6} {}\n", "SERVICE", "KIND", "URL", "AGE S", "SUMMARY");
+  for (const master::ServiceStatus& service : list.services) {
+    const master::ServiceRegistration& registration = service.registration;
+    fmt::print("{:<22} {:<16} {:<28} {:>6.1f} {}\n", registration.name, registration.kind,
+               registration.url, service.age_seconds,
+               registration.summary.empty() ? "-" : registration.summary);
+  }
+}
+
 void PrintPlan(const master::RebalanceReply& plan) {
   if (plan.transfers.empty()) {
     fmt::print("nothing to move\n");
@@ -197,7 +213,11 @@ asio::awaitable<base::Result<nlohmann::json>> Act(master::MasterClient& client,
   };
   if (action == "status") {
     TRELLIS_CO_TRY(auto map, co_await client.GetCluster());
-    co_return master::ToJson(map);
+    TRELLIS_CO_TRY(auto services, co_await client.ListServices());
+    // The map, with the services beside its groups as GET /v1/services names them.
+    nlohmann::json status = master::ToJson(map);
+    status["services"] = master::ToJson(master::ServiceList{std::move(services)})["services"];
+    co_return status;
   }
   if (action == "add-group" && flags.spawn) {
     co_return done(co_await SpawnGroup(flags));
@@ -274,6 +294,7 @@ int RunCluster(CLI::App& app, const std::string& action, const ClusterFlags& fla
     fmt::print("{}\n", reply->dump());
   } else if (action == "status") {
     PrintStatus(*master::ParseClusterState(*reply));
+    PrintServices(*master::ParseServiceList(*reply));
   } else if (action == "migrations") {
     PrintMigrations(*master::ParseMigrationStatus(*reply));
   } else if (action != "rebalance" && action != "drain") {  // Those printed as they went.
@@ -304,7 +325,9 @@ Command AddClusterCommand(CLI::App& parent) {
   };
   add("status",
       "groups and nodes: address, group, the group's slots and items (its main's), role, epoch, "
-      "mode, sequence, lag, health, pid");
+      "mode, sequence, lag, health, pid; then the services registered with the master (the "
+      "backup center, ...): name, kind, URL, seconds since it last renewed, its summary "
+      "(--json: the map with a \"services\" array)");
   CLI::App* add_group =
       add("add-group",
           "add a group (it serves no slot until slots move to it, unless no node has joined yet)");

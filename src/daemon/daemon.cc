@@ -102,6 +102,9 @@ int Daemon::Run(CLI::App& app, bool banner) {
     spdlog::info("{} listening on {}", listener.name, listen[listener.name]);
   }
   spdlog::info("admin listening on {}", admin_at);
+  for (const auto& service : services_) {
+    service->AdminListening(admin_at);
+  }
   if (admin_listening_) {
     admin_listening_(admin_at);
   }

@@ -33,6 +33,10 @@ class Service {
   virtual std::vector<Listener> listeners() const { return {}; }
   // Adds the service's own fields to the daemon's /v1/status.
   virtual void ReportStatus(nlohmann::json& /*status*/) const {}
+  // The daemon's admin endpoint (/metrics, /v1/status) listens on `address` (HOST:PORT):
+  // called once, after every service started (a service that registers with the master
+  // names its metrics there).
+  virtual void AdminListening(const std::string& /*address*/) {}
   // Stops taking new work, lets work in flight finish for up to `timeout`, then stops for
   // good. Returns within about `timeout`, whatever arrives meanwhile. Called once.
   virtual void Drain(std::chrono::milliseconds timeout) = 0;

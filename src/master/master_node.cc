@@ -199,6 +199,9 @@ std::shared_ptr<const http::Router> MasterNode::Routes() {
   router->Add(verb::post, "/v1/groups/{name}/drain", bind(&MasterNode::Drain));
   router->Add(verb::post, "/v1/rebalance", bind(&MasterNode::Rebalance));
   router->Add(verb::get, "/v1/migrations", bind(&MasterNode::GetMigrations));
+  router->Add(verb::put, "/v1/services/{name}", bind(&MasterNode::RegisterService));
+  router->Add(verb::get, "/v1/services", bind(&MasterNode::ListServices));
+  router->Add(verb::delete_, "/v1/services/{name}", bind(&MasterNode::DeregisterService));
   return router;
 }
 
@@ -810,6 +813,46 @@ asio::awaitable<Response> MasterNode::PlanAndStart(const RebalanceRequest& reque
 
 asio::awaitable<Response> MasterNode::GetMigrations(const Request&) {
   co_return Response::Json(ToJson(rebalancer_.Status(map_, slot_loads_)), 200);
+}
+
+asio::awaitable<Response> MasterNode::RegisterService(const Request& request) {
+  const std::string_view name = request.Param("name");
+  auto registration = ParseBody(request, ParseServiceRegistration);
+  if (!registration) {
+    co_return Response::Error(registration.error());
+  }
+  if (registration->name != name) {
+    co_return Response::Error(base::InvalidArgument("name: \"" + registration->name +
+                                                    "\" is not the NAME of /v1/services/" +
+                                                    std::string(name)));
+  }
+  const auto now = std::chrono::steady_clock::now();
+  const bool known = services_.Contains(name, now);
+  auto status = services_.Renew(std::move(registration).value(), now);
+  if (!status) {
+    co_return Response::Error(status.error());
+  }
+  if (!known) {
+    spdlog::info("service {} ({}) registered: {}", status->registration.name,
+                 status->registration.kind, status->registration.url);
+  }
+  co_return Response::Json(ToJson(*status), 200);
+}
+
+asio::awaitable<Response> MasterNode::ListServices(const Request&) {
+  co_return Response::Json(ToJson(ServiceList{services_.List(std::chrono::steady_clock::now())}),
+                           200);
+}
+
+asio::awaitable<Response> MasterNode::DeregisterService(const Request& request) {
+  const std::string_view name = request.Param("name");
+  if (base::Status removed = services_.Remove(name, std::chrono::steady_clock::now()); !removed) {
+    co_return Response::Error(removed.error());
+  }
+  spdlog::info("service {} deregistered", name);
+  Response gone;
+  gone.status = 204;
+  co_return gone;
 }
 
 }  // namespace trellis::master

@@ -25,6 +25,11 @@
 //                                        (RebalanceReply), started unless a dry run
 //   POST   /v1/groups/NAME/drain         the same, moving every slot off NAME
 //   GET    /v1/migrations                progress of the rebalance (MigrationStatus)
+//   PUT    /v1/services/NAME             ServiceRegistration (its name NAME) -> the
+//                                        ServiceStatus stored; registers a platform service
+//                                        or renews its lease (kServiceLease, 15 s)
+//   GET    /v1/services                  the live services by name (ServiceList)
+//   DELETE /v1/services/NAME             forgets it at once (204; 404 if not registered)
 //
 // Every node and access node holds a long-poll open on the API, so its connection cap is
 // its own (`max_connections`), not the admin endpoint's.
@@ -45,6 +50,12 @@
 // has stopped taking writes (unless a backup still follows it, which then cannot be
 // promoted before it waited out the same). A restarted master counts every main as
 // renewed when it started.
+//
+// Services (service_registry.h): daemons that are not cache nodes (the backup center, a
+// gateway, a monitor) register there to show in `trellis cluster status` and be found.
+// Their registrations are leases held in memory only, not in the map's store: each
+// service renews its own every 5 s, so a restarted master knows them all again within one
+// renewal.
 //
 // Rebalancing (docs/scale-out.md): the plan (rebalance_plan.h) weighs the slots by what
 // every main reports of them (`stats slots`); the Rebalancer takes the moves through
@@ -71,6 +82,7 @@
 #include "master/cluster_map.h"
 #include "master/map_store.h"
 #include "master/rebalancer.h"
+#include "master/service_registry.h"
 #include "net/shard_pool.h"
 #include "net/waker.h"
 
@@ -118,6 +130,10 @@ class MasterNode : public daemon::Service {
   boost::asio::awaitable<http::Response> Rebalance(const http::Request& request);
   boost::asio::awaitable<http::Response> Drain(const http::Request& request);
   boost::asio::awaitable<http::Response> GetMigrations(const http::Request& request);
+  // PUT, GET and DELETE /v1/services.
+  boost::asio::awaitable<http::Response> RegisterService(const http::Request& request);
+  boost::asio::awaitable<http::Response> ListServices(const http::Request& request);
+  boost::asio::awaitable<http::Response> DeregisterService(const http::Request& request);
   // Plans moves that even out the groups, every group in `draining` ending with no slot,
   // and starts them unless `request` is a dry run.
   boost::asio::awaitable<http::Response> PlanAndStart(const RebalanceRequest& request,
@@ -204,6 +220,7 @@ class MasterNode : public daemon::Service {
     std::string body;  // Empty until the first GET.
   } map_body_;
   std::set<std::string> busy_groups_;  // Groups with an operation running.
+  ServiceRegistry services_;           // Platform services' leases; in memory only.
   bool stopping_ = false;              // Set by Drain: answer, do not wait.
   bool drained_ = false;               // Main thread only.
 };

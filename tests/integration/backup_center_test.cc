@@ -544,6 +544,32 @@ TEST_F(BackupCenterTest, ADumpOfTwoGroupsLoadsIntoThreeIdentically) {
   EXPECT_THAT(refused.Log(), ::testing::HasSubstr("offset")) << refused.Log();
 }
 
+// The center registers with the master: `trellis cluster status` lists it with its API,
+// its metrics and a summary line.
+TEST_F(BackupCenterTest, TheCenterRegistersWithTheMaster) {
+  master::ServiceStatus center;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto services = master::ParseServiceList(nlohmann::json::parse(
+            testing::HttpGet(master_port_, "/v1/services").body, nullptr, false));
+        if (!services || services->services.empty()) {
+          return false;
+        }
+        center = services->services.front();
+        return center.registration.summary.starts_with("2/2 groups streaming");
+      },
+      15s))
+      << center.registration.summary;
+  EXPECT_EQ(center.registration.name, "backup-center");
+  EXPECT_EQ(center.registration.url, "http://127.0.0.1:" + std::to_string(center_port_));
+  EXPECT_EQ(center.registration.metrics_url,
+            "http://127.0.0.1:" + std::to_string(center_->WaitForListening("admin")) + "/metrics");
+  DaemonProcess status({"cluster", "status", "--master", master_url_});
+  ASSERT_EQ(status.WaitExit(10s), 0) << status.Log();
+  EXPECT_THAT(status.Log(), ::testing::HasSubstr("backup-center"));
+  EXPECT_THAT(status.Log(), ::testing::HasSubstr("2/2 groups streaming"));
+}
+
 TEST_F(BackupCenterTest, TimesOutsideTheArchiveAreRefusedWithTheRange) {
   const testing::HttpResponse response =
       testing::HttpRequest(center_port_, "POST", "/v1/restore", R"({"to": 1000000000})");

@@ -315,5 +315,53 @@ TEST(ClusterStateTest, RebalanceBodiesIgnoreFieldsFromANewerVersion) {
   EXPECT_EQ(ToJson(*ParseMigrationStatus(migrations)), ToJson(SampleMigrations()));
 }
 
+ServiceList SampleServices() {
+  return {{{{"backup-center", "backup-center", "http://10.0.0.5:9300",
+             "http://10.0.0.5:9301/metrics", "2/2 groups streaming, lag 0.1 s"},
+            1.25},
+           {{"gateway", "gateway", "http://10.0.0.6:8080", "", ""}, 0}}};
+}
+
+TEST(ClusterStateTest, ServicesRoundTripThroughJson) {
+  const ServiceList services = SampleServices();
+  EXPECT_EQ(ToJson(services.services[0]), json({{"name", "backup-center"},
+                                                {"kind", "backup-center"},
+                                                {"url", "http://10.0.0.5:9300"},
+                                                {"metrics_url", "http://10.0.0.5:9301/metrics"},
+                                                {"summary", "2/2 groups streaming, lag 0.1 s"},
+                                                {"age_seconds", 1.25}}));
+  auto parsed = ParseServiceList(ToJson(services));
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  EXPECT_EQ(ToJson(*parsed), ToJson(services));
+  ASSERT_EQ(parsed->services.size(), 2u);
+  EXPECT_EQ(parsed->services[0].age_seconds, 1.25);
+  EXPECT_EQ(parsed->services[1].registration.metrics_url, "");
+  const ServiceRegistration& registration = services.services[0].registration;
+  EXPECT_EQ(ToJson(*ParseServiceRegistration(ToJson(registration))), ToJson(registration));
+  EXPECT_EQ(ToJson(*ParseServiceStatus(ToJson(services.services[1]))),
+            ToJson(services.services[1]));
+  EXPECT_TRUE(ParseServiceList(ToJson(ServiceList{}))->services.empty());
+}
+
+TEST(ClusterStateTest, NamesTheFirstBadFieldOfServiceBodies) {
+  json registration = ToJson(SampleServices().services[0].registration);
+  registration.erase("metrics_url");
+  EXPECT_EQ(StatusOf(ParseServiceRegistration(registration)).error().message,
+            "metrics_url: is missing");
+  registration["metrics_url"] = nullptr;
+  EXPECT_EQ(StatusOf(ParseServiceRegistration(registration)).error().message,
+            "metrics_url: expected a string");
+  json list = ToJson(SampleServices());
+  list["services"][1]["age_seconds"] = "0";
+  EXPECT_EQ(StatusOf(ParseServiceList(list)).error().message,
+            "services[1].age_seconds: expected a number");
+  EXPECT_EQ(StatusOf(ParseServiceList(json::array())).error().message, "expected an object");
+  // A newer master may say more.
+  json newer = ToJson(SampleServices());
+  newer["lease_ms"] = 15000;
+  newer["services"][0]["pid"] = 42;
+  EXPECT_EQ(ToJson(*ParseServiceList(newer)), ToJson(SampleServices()));
+}
+
 }  // namespace
 }  // namespace trellis::master

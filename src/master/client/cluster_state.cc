@@ -254,6 +254,20 @@ void ReadSlotRange(FieldReader& in, SlotRange* range) {
   range->last = static_cast<uint32_t>(std::min<uint64_t>(last, ClusterState::kSlots));
 }
 
+void ReadServiceRegistration(FieldReader& in, ServiceRegistration* registration) {
+  in.String("name", &registration->name);
+  in.String("kind", &registration->kind);
+  in.String("url", &registration->url);
+  in.String("metrics_url", &registration->metrics_url);
+  in.String("summary", &registration->summary);
+}
+
+// A status is its registration's fields and its age, in one object.
+void ReadServiceStatus(FieldReader& in, ServiceStatus* status) {
+  ReadServiceRegistration(in, &status->registration);
+  in.Number("age_seconds", &status->age_seconds);
+}
+
 json OptionalJson(const std::optional<std::string>& value) { return value ? json(*value) : json(); }
 
 }  // namespace
@@ -441,6 +455,28 @@ json ToJson(const MigrationStatus& status) {
           {"error", OptionalJson(status.error)}};
 }
 
+json ToJson(const ServiceRegistration& registration) {
+  return {{"name", registration.name},
+          {"kind", registration.kind},
+          {"url", registration.url},
+          {"metrics_url", registration.metrics_url},
+          {"summary", registration.summary}};
+}
+
+json ToJson(const ServiceStatus& status) {
+  json out = ToJson(status.registration);
+  out["age_seconds"] = status.age_seconds;
+  return out;
+}
+
+json ToJson(const ServiceList& list) {
+  json services = json::array();
+  for (const ServiceStatus& status : list.services) {
+    services.push_back(ToJson(status));
+  }
+  return {{"services", std::move(services)}};
+}
+
 base::Result<ClusterState> ParseClusterState(const json& json_value) {
   uint64_t slots = 0;
   TRELLIS_TRY(ClusterState map,
@@ -535,6 +571,20 @@ base::Result<MigrationStatus> ParseMigrationStatus(const json& json_value) {
     in.OptionalNumber("eta_seconds", &value->eta_seconds);
     in.Strings("draining", &value->draining);
     in.OptionalString("error", &value->error);
+  });
+}
+
+base::Result<ServiceRegistration> ParseServiceRegistration(const json& json_value) {
+  return ReadWhole<ServiceRegistration>(json_value, ReadServiceRegistration);
+}
+
+base::Result<ServiceStatus> ParseServiceStatus(const json& json_value) {
+  return ReadWhole<ServiceStatus>(json_value, ReadServiceStatus);
+}
+
+base::Result<ServiceList> ParseServiceList(const json& json_value) {
+  return ReadWhole<ServiceList>(json_value, [](FieldReader& in, ServiceList* value) {
+    in.Array("services", &value->services, ReadServiceStatus);
   });
 }
 

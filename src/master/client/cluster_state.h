@@ -1,5 +1,7 @@
 // The master's API as types: the cluster map that the master publishes and every node,
-// `trellis cluster` and `trellis up` read, and the request bodies of its operations.
+// `trellis cluster` and `trellis up` read, the request bodies of its operations, and the
+// registry of platform services (daemons that are not cache nodes: the backup center, a
+// gateway, a monitor) that register with the master to be listed and discovered.
 // The master builds these and serialises them once (ToJson); readers parse them once
 // (Parse*), getting either a whole, well-typed value or an Error saying which field was
 // wrong, so a malformed or version-skewed reply can never take a follower down.
@@ -175,6 +177,37 @@ struct MigrationStatus {
   std::optional<std::string> error;   // Why it stopped, if it failed.
 };
 
+// PUT /v1/services/NAME: a platform service that is not a cache node (the backup center,
+// a gateway, a monitor) says it is there and how it is doing. Registrations are leases:
+// each PUT renews one for kServiceLease, services renew every kServiceRenewal
+// (KeepRegistered, master_client.h), and the master keeps them in memory only, so a
+// restarted master knows every live service again within one renewal.
+struct ServiceRegistration {
+  std::string name;         // Unique: a second service of the same name replaces it.
+  std::string kind;         // What it is: "backup-center", "gateway", ...
+  std::string url;          // Its API: "http://HOST:PORT".
+  std::string metrics_url;  // Its Prometheus /metrics; "" if none.
+  // One line on how it is doing, as the service itself sees it ("2/2 groups streaming,
+  // lag 0.1 s, last dump 12 s ago, 0 gaps").
+  std::string summary;
+};
+
+inline constexpr std::chrono::seconds kServiceLease{15};
+inline constexpr std::chrono::seconds kServiceRenewal{5};
+
+// A live registration as the master lists it (GET /v1/services, and the answer to a
+// PUT). Only live ones are listed: a service whose lease ran out is dropped, not shown
+// as expired, so every listed service renewed within kServiceLease.
+struct ServiceStatus {
+  ServiceRegistration registration;
+  double age_seconds = 0;  // Since its last renewal.
+};
+
+// GET /v1/services: every live service, by name.
+struct ServiceList {
+  std::vector<ServiceStatus> services;
+};
+
 // Whether `ranges` cover every slot exactly once, in order, naming only groups for which
 // `is_group` holds (and none at all without groups), none moving to its own group.
 // Errors: kInvalidArgument naming the first bad range ("slot_ranges[2]: ...").
@@ -192,6 +225,9 @@ nlohmann::json ToJson(const FailoverReply& reply);
 nlohmann::json ToJson(const RebalanceRequest& request);
 nlohmann::json ToJson(const RebalanceReply& reply);
 nlohmann::json ToJson(const MigrationStatus& status);
+nlohmann::json ToJson(const ServiceRegistration& registration);
+nlohmann::json ToJson(const ServiceStatus& status);
+nlohmann::json ToJson(const ServiceList& list);
 
 // Each fails with kInvalidArgument naming the first bad field ("groups[1].nodes[0].role:
 // expected a string").
@@ -205,5 +241,8 @@ base::Result<FailoverReply> ParseFailoverReply(const nlohmann::json& json);
 base::Result<RebalanceRequest> ParseRebalanceRequest(const nlohmann::json& json);
 base::Result<RebalanceReply> ParseRebalanceReply(const nlohmann::json& json);
 base::Result<MigrationStatus> ParseMigrationStatus(const nlohmann::json& json);
+base::Result<ServiceRegistration> ParseServiceRegistration(const nlohmann::json& json);
+base::Result<ServiceStatus> ParseServiceStatus(const nlohmann::json& json);
+base::Result<ServiceList> ParseServiceList(const nlohmann::json& json);
 
 }  // namespace trellis::master

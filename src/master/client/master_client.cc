@@ -3,11 +3,15 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <exception>
+#include <optional>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
 #include <nlohmann/json.hpp>
 
 namespace trellis::master {
@@ -42,6 +46,15 @@ base::Status StatusOf(base::Result<json> reply) {
     return reply.error();
   }
   return {};
+}
+
+// describe()'s registration, or what it threw as an error.
+base::Result<ServiceRegistration> Describe(const std::function<ServiceRegistration()>& describe) {
+  try {
+    return describe();
+  } catch (const std::exception& e) {
+    return base::Error{std::string("describing the service threw: ") + e.what()};
+  }
 }
 
 }  // namespace
@@ -142,6 +155,25 @@ asio::awaitable<base::Result<MigrationStatus>> MasterClient::GetMigrations() {
   co_return Parsed<MigrationStatus>(address(), std::move(reply), ParseMigrationStatus);
 }
 
+asio::awaitable<base::Result<ServiceStatus>> MasterClient::RegisterService(
+    const ServiceRegistration& registration) {
+  auto reply = co_await http::CallJson(http_, verb::put, "/v1/services/" + registration.name,
+                                       ToJson(registration), kCallTimeout);
+  co_return Parsed<ServiceStatus>(address(), std::move(reply), ParseServiceStatus);
+}
+
+asio::awaitable<base::Result<std::vector<ServiceStatus>>> MasterClient::ListServices() {
+  auto reply = co_await http::CallJson(http_, verb::get, "/v1/services", json(), kCallTimeout);
+  TRELLIS_CO_TRY(ServiceList list,
+                 Parsed<ServiceList>(address(), std::move(reply), ParseServiceList));
+  co_return std::move(list.services);
+}
+
+asio::awaitable<base::Status> MasterClient::DeregisterService(std::string_view name) {
+  co_return StatusOf(co_await http::CallJson(
+      http_, verb::delete_, "/v1/services/" + std::string(name), json(), kCallTimeout));
+}
+
 asio::awaitable<void> FollowCluster(MasterClient& client, std::string node, MapObserver on_map) {
   asio::steady_timer pause(co_await asio::this_coro::executor);
   std::optional<ClusterState> map;  // The last one answered.
@@ -173,6 +205,49 @@ asio::awaitable<void> FollowCluster(MasterClient& client, std::string node, MapO
     wait = std::clamp<std::chrono::milliseconds>(map->lease / 6, std::chrono::milliseconds(10),
                                                  std::chrono::milliseconds(250));
     co_await on_map(*map, changed, asked);
+  }
+}
+
+asio::awaitable<void> KeepRegistered(MasterClient& client,
+                                     std::function<ServiceRegistration()> describe,
+                                     std::chrono::milliseconds every) {
+  asio::steady_timer tick(co_await asio::this_coro::executor);
+  std::optional<bool> renewing;  // Whether the last renewal went through; none before it.
+  std::string name;              // As last described, for the log.
+  try {
+    for (;;) {
+      // Renewals start every `every`, however long one takes to be answered.
+      tick.expires_after(every);
+      base::Status renewed = base::Status();
+      if (auto registration = Describe(describe); !registration) {
+        renewed = registration.error();
+      } else {
+        name = registration->name;
+        auto status = co_await client.RegisterService(*registration);
+        if (!status) {
+          renewed = status.error();
+        }
+      }
+      // Logged when it changes: once per outage, once when it ends.
+      if (!renewed && renewing != false) {
+        spdlog::warn("service {}: cannot register with the master at {}: {}; retrying every {} ms",
+                     name, client.address(), renewed.error().message, every.count());
+      } else if (renewed && renewing != true) {
+        spdlog::info("service {}: registered with the master at {}", name, client.address());
+      }
+      renewing = renewed.ok();
+      if (auto [ec] = co_await tick.async_wait(asio::as_tuple(asio::use_awaitable)); ec) {
+        co_return;  // Cancelled.
+      }
+    }
+  } catch (const std::exception& e) {
+    // Cancelled mid-renewal: the next co_await throws operation_aborted
+    // (this_coro::throw_if_cancelled), which ends the loop as intended. Anything else is
+    // a bug, reported here rather than to a co_spawn that may ignore it.
+    if (const auto* error = dynamic_cast<const boost::system::system_error*>(&e);
+        error == nullptr || error->code() != asio::error::operation_aborted) {
+      spdlog::error("service {}: no longer renewing its registration: {}", name, e.what());
+    }
   }
 }
 

@@ -1,5 +1,6 @@
 // MasterClient: the typed client of the master's API, for everything that talks to the
 // master: cache nodes (registration, roles, leases), access nodes (the route table),
+// platform services such as the backup center (their registration, KeepRegistered),
 // `trellis cluster` and `trellis up`. Every reply is parsed once into the types of
 // cluster_state.h; a transport failure, an error status or a malformed reply comes back
 // as an Error (unavailable, not found, conflict, invalid argument, ...).
@@ -15,6 +16,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -53,6 +55,14 @@ class MasterClient {
   // Refused (kConflict, with the reason) while the group serves slots.
   boost::asio::awaitable<base::Status> RemoveGroup(std::string_view group);
   boost::asio::awaitable<base::Result<MigrationStatus>> GetMigrations();
+  // Platform services (cluster_state.h, ServiceRegistration): registers one or renews its
+  // lease, answering it as stored; a service keeps itself registered with KeepRegistered.
+  boost::asio::awaitable<base::Result<ServiceStatus>> RegisterService(
+      const ServiceRegistration& registration);
+  // The live services, by name.
+  boost::asio::awaitable<base::Result<std::vector<ServiceStatus>>> ListServices();
+  // kNotFound if no live service has that name.
+  boost::asio::awaitable<base::Status> DeregisterService(std::string_view name);
 
   const std::string& address() const { return http_.address(); }
 
@@ -70,5 +80,16 @@ using MapObserver = std::function<boost::asio::awaitable<void>(
     const ClusterState& map, bool changed, std::chrono::steady_clock::time_point asked)>;
 boost::asio::awaitable<void> FollowCluster(MasterClient& client, std::string node,
                                            MapObserver on_map);
+
+// Keeps a platform service registered until cancelled (the executor stops, or the
+// caller's cancellation slot fires): PUTs describe() at once and then every `every`
+// (kServiceRenewal, well inside the master's kServiceLease), so the summary the master
+// shows is at most that old. Logs when registrations start to go through (at first, and
+// after an outage) and, once per outage, when they start failing (the master away or
+// restarting, a registration it refuses, describe() throwing); a failure is retried at
+// the next tick. Never throws. REQUIRES: every > 0.
+boost::asio::awaitable<void> KeepRegistered(MasterClient& client,
+                                            std::function<ServiceRegistration()> describe,
+                                            std::chrono::milliseconds every);
 
 }  // namespace trellis::master
