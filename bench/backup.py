@@ -105,7 +105,7 @@ def one_round(trellis, groups, keys, seconds):
             time.sleep(1.2)
             fill(trellis, cluster.access, keys, 32)
             started = time.monotonic()
-            reply = api(center.port, "POST", "/v1/restore", {"to": quiet})
+            reply = api(center.port, "POST", "/v1/restore", {"to": quiet, "wait": True})
             out["restore_seconds"] = time.monotonic() - started
             out["restored"] = reply["restored"]
             out["restore_keys_per_second"] = reply["restored"] / out["restore_seconds"]
