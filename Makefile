@@ -47,14 +47,17 @@ tsan: setup
 	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
 	  ctest -L $(TSAN_LABEL) -LE long -j $(JOBS) --output-on-failure --timeout 600 --no-tests=error
 
-# The parsers of what arrives over the network (memcached requests and replies,
-# replication frames, the master's cluster map) under libFuzzer (clang), each for
+# The parsers of what arrives over the network or from operators (memcached requests and
+# replies, replication frames, the master's cluster map, the archive's blocks, TLS
+# ClientHellos, the gateway's config file) under libFuzzer (clang), each for
 # FUZZ_SECONDS, from their seed corpora.
 fuzz: setup
 	CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DTRELLIS_FUZZ=ON
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target memcache_parser_fuzz memcache_response_fuzz \
-	  replication_frame_fuzz cluster_state_fuzz archive_block_fuzz
-	for target in memcache_parser memcache_response replication_frame cluster_state archive_block; do \
+	  replication_frame_fuzz cluster_state_fuzz archive_block_fuzz client_hello_fuzz \
+	  gateway_config_fuzz
+	for target in memcache_parser memcache_response replication_frame cluster_state archive_block \
+	  client_hello gateway_config; do \
 	  mkdir -p $(FUZZ_BUILD)/corpus/$$target && \
 	  cp tests/fuzz/corpus/$$target/* $(FUZZ_BUILD)/corpus/$$target/ && \
 	  $(FUZZ_BUILD)/bin/$${target}_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \

@@ -27,6 +27,7 @@
 #include "cache/replication_wire.h"
 #include "master/client/master_client.h"
 #include "net/address.h"
+#include "net/connect.h"
 
 namespace trellis::backup {
 
@@ -449,10 +450,7 @@ asio::awaitable<void> BackupCenter::ReadArchiveStream(
   const auto executor = co_await asio::this_coro::executor;
   asio::ip::tcp::socket socket(executor);
   asio::steady_timer timer(executor);
-  timer.expires_after(kConnectTimeout);
-  auto connected = co_await (socket.async_connect(main, asio::as_tuple(asio::use_awaitable)) ||
-                             timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-  if (connected.index() != 0 || std::get<0>(std::get<0>(connected))) {
+  if (!co_await net::ConnectWithin(socket, main, kConnectTimeout)) {
     co_return;
   }
   const std::string hello = std::string(cache::kReplicateCommand) + " " + std::to_string(log_id) +

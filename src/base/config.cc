@@ -86,7 +86,8 @@ Status Flatten(const toml::table& table, const std::string& prefix, const std::s
 
 }  // namespace
 
-Result<std::vector<ConfigEntry>> LoadConfigFile(const std::string& path) {
+Result<std::vector<ConfigEntry>> LoadConfigFile(const std::string& path,
+                                                const std::vector<std::string>& sections) {
   std::ifstream file(path);
   if (!file) {
     return InvalidArgument(fmt::format("{}: cannot read config file", path));
@@ -103,6 +104,9 @@ Result<std::vector<ConfigEntry>> LoadConfigFile(const std::string& path) {
     return InvalidArgument(fmt::format("{}:{}:{}: {}{}", path, line, err.source().begin.column,
                                        key.empty() ? "" : fmt::format("key '{}': ", key),
                                        err.description()));
+  }
+  for (const std::string& section : sections) {
+    table.erase(section);
   }
   std::vector<ConfigEntry> entries;
   if (Status s = Flatten(table, "", path, entries); !s) {

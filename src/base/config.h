@@ -28,8 +28,11 @@ struct ConfigEntry {
 };
 
 // Reads and parses `path`. Fails on an unreadable file, a TOML syntax error, or a value
-// that cannot stand for a flag (a table inside an array, say).
-Result<std::vector<ConfigEntry>> LoadConfigFile(const std::string& path);
+// that cannot stand for a flag (a table inside an array, say). The top-level keys in
+// `sections` are not flags but the daemon's own (the gateway's [[listener]] and [[pool]]
+// tables): they are left out.
+Result<std::vector<ConfigEntry>> LoadConfigFile(const std::string& path,
+                                                const std::vector<std::string>& sections);
 
 // Applies `entries` (from `path`) to the options of `app` that the command line left
 // unset, converting and validating each with the option's own rules.

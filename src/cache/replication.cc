@@ -17,6 +17,7 @@
 
 #include "base/clock.h"
 #include "cache/replication_wire.h"
+#include "net/connect.h"
 #include "net/waker.h"
 
 namespace trellis::cache {
@@ -294,10 +295,7 @@ asio::awaitable<void> FollowOnce(asio::ip::tcp::endpoint main, Store& store, Rep
   const auto executor = co_await asio::this_coro::executor;
   asio::ip::tcp::socket socket(executor);
   asio::steady_timer timer(executor);
-  timer.expires_after(std::chrono::seconds(1));
-  auto connected = co_await (socket.async_connect(main, asio::as_tuple(asio::use_awaitable)) ||
-                             timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-  if (connected.index() != 0 || std::get<0>(std::get<0>(connected))) {
+  if (!co_await net::ConnectWithin(socket, main, std::chrono::seconds(1))) {
     co_return;
   }
   socket.set_option(asio::ip::tcp::no_delay(true));

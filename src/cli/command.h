@@ -27,5 +27,6 @@ Command AddClusterCommand(CLI::App& parent);
 Command AddBenchCommand(CLI::App& parent);
 Command AddBackupCenterCommand(CLI::App& parent);
 Command AddBackupCommand(CLI::App& parent);
+Command AddGatewayCommand(CLI::App& parent);
 
 }  // namespace trellis::cli

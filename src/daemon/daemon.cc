@@ -41,7 +41,7 @@ Daemon::~Daemon() { DrainAll(); }
 base::Result<std::unique_ptr<Daemon>> Daemon::Prepare(CLI::App& app, const DaemonFlags& flags,
                                                       std::string kind) {
   if (!flags.config.empty()) {
-    TRELLIS_TRY(auto entries, base::LoadConfigFile(flags.config));
+    TRELLIS_TRY(auto entries, base::LoadConfigFile(flags.config, flags.config_sections));
     TRELLIS_TRY_STATUS(base::ApplyConfig(app, flags.config, entries));
   }
   if (base::Status logging = base::InitLogging(flags.log_level); !logging) {

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
 
@@ -21,6 +22,9 @@ namespace trellis::daemon {
 
 struct DaemonFlags {
   std::string config;
+  // Top-level keys of the --config file that are the daemon's own, not flags (the
+  // gateway's listeners and pools): set by its composition root.
+  std::vector<std::string> config_sections;
   std::string admin;
   std::string log_level = "info";
   std::chrono::milliseconds drain_timeout{1000};

@@ -91,4 +91,9 @@ void Connection::Abort() {
   abort_signal_.emit(asio::cancellation_type::terminal);
 }
 
+void Connection::ShutdownSend() {
+  boost::system::error_code ec;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+}
+
 }  // namespace trellis::net

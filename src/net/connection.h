@@ -41,6 +41,9 @@ class Connection {
 
   // Makes the next ReadMore() return false; the handler then returns and the socket closes.
   void Close() { closed_ = true; }
+  // Ends this side's output (a FIN) and keeps reading: a relay whose other side finished
+  // sending passes that on.
+  void ShutdownSend();
   // Close(), and a ReadMore() or Write() in progress returns false now: for a handler
   // that reads and writes from two coroutines and must stop both. Also emits a terminal
   // cancellation on abort_slot().

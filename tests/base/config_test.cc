@@ -33,7 +33,7 @@ class ConfigTest : public ::testing::Test {
     std::reverse(argv.begin(), argv.end());
     app_.parse(argv);
     path_ = dir_.WriteFile("trellis.toml", toml);
-    Result<std::vector<ConfigEntry>> entries = LoadConfigFile(path_);
+    Result<std::vector<ConfigEntry>> entries = LoadConfigFile(path_, {});
     if (!entries) {
       return entries.error();
     }
@@ -83,7 +83,7 @@ TEST_F(ConfigTest, UnknownKeyIsAnError) {
 }
 
 TEST_F(ConfigTest, MissingFileIsAnError) {
-  Result<std::vector<ConfigEntry>> entries = LoadConfigFile(dir_.path() / "absent.toml");
+  Result<std::vector<ConfigEntry>> entries = LoadConfigFile(dir_.path() / "absent.toml", {});
   ASSERT_FALSE(entries.ok());
   EXPECT_THAT(entries.error().message, HasSubstr("absent.toml: cannot read"));
 }

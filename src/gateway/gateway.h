@@ -1,0 +1,68 @@
+// Gateway: `trellis gateway` (docs/gateway.md), the unified L4/L7 entry point: one
+// net::Server per configured listener on a pool of worker threads (SO_REUSEPORT, a
+// connection lives on the thread that accepted it), each serving its kind (tcp:
+// ProxyTcp; http: ProxyHttp with the listener's routes), the backend pools they name
+// (Pool, shared by the listeners) and an active health checker per pool.
+//
+// Status (the daemon's /v1/status, "gateway"): every listener's address, every pool's
+// servers with their health, weight, draining flag and connection counts.
+//
+// Not yet (docs/gateway.md, "Status"): tls listeners, the runtime API and reload,
+// per-source limits and request deadlines, metrics per route and server.
+//
+// Thread safety: Start and Drain from the daemon's main thread; the listeners run on the
+// workers, the health checks on worker 0.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/metrics.h"
+#include "base/result.h"
+#include "daemon/service.h"
+#include "gateway/gateway_config.h"
+#include "gateway/http_proxy.h"
+#include "gateway/pool.h"
+#include "net/server.h"
+#include "net/shard_pool.h"
+
+namespace trellis::gateway {
+
+struct GatewayOptions {
+  GatewayConfig config;
+  size_t threads = 1;
+  std::chrono::milliseconds connect_timeout{2000};  // To a server.
+};
+
+class Gateway : public daemon::Service {
+ public:
+  // Errors: a listener that cannot bind (naming it), a server address that does not resolve.
+  static base::Result<std::unique_ptr<Gateway>> Start(const GatewayOptions& options,
+                                                      base::Registry& metrics);
+  ~Gateway() override;
+
+  std::vector<daemon::Listener> listeners() const override;
+  void ReportStatus(nlohmann::json& status) const override;
+  void Drain(std::chrono::milliseconds timeout) override;
+
+ private:
+  explicit Gateway(const GatewayOptions& options);
+
+  const GatewayOptions options_;
+  net::ShardPool workers_;
+  std::map<std::string, std::shared_ptr<Pool>, std::less<>> pools_;
+  std::vector<std::unique_ptr<HttpSite>> sites_;  // The http listeners'; servers_ use them.
+  struct Listening {
+    std::string name;
+    ListenerKind kind;
+    std::unique_ptr<net::Server> server;
+  };
+  std::vector<Listening> servers_;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace trellis::gateway

@@ -1,0 +1,358 @@
+#include "gateway/http_proxy.h"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <array>
+#include <optional>
+#include <string>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+
+#include "gateway/upstream.h"
+
+namespace trellis::gateway {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+
+namespace {
+
+constexpr size_t kReadBytes = 64 * 1024;
+
+using RequestParser = bhttp::request_parser<bhttp::buffer_body>;
+using ResponseParser = bhttp::response_parser<bhttp::buffer_body>;
+
+// An answer of the gateway's own.
+std::string Answer(unsigned status, std::string_view reason, bool close) {
+  const std::string body = std::string(reason) + "\n";
+  return fmt::format("HTTP/1.1 {} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{}\r\n{}",
+                     status, reason, body.size(), close ? "Connection: close\r\n" : "", body);
+}
+
+enum class HeadStatus { kOk, kClosed, kBad, kTooLarge };
+
+// Feeds the client's input to `parser` until the request head is parsed.
+asio::awaitable<HeadStatus> ReadRequestHead(net::Connection& client, RequestParser& parser) {
+  for (;;) {
+    if (!client.input().empty()) {
+      beast::error_code error;
+      const size_t used =
+          parser.put(asio::buffer(client.input().data(), client.input().size()), error);
+      client.Consume(used);
+      if (parser.is_header_done()) {
+        co_return HeadStatus::kOk;
+      }
+      if (error == bhttp::error::header_limit) {
+        co_return HeadStatus::kTooLarge;
+      }
+      if (error && error != bhttp::error::need_more) {
+        co_return HeadStatus::kBad;
+      }
+    }
+    if (!co_await client.ReadMore()) {
+      co_return client.input().empty() ? HeadStatus::kClosed : HeadStatus::kBad;
+    }
+  }
+}
+
+bool IsHopByHop(std::string_view name, std::string_view connection_tokens) {
+  static constexpr std::array<std::string_view, 6> kHopByHop = {
+      "connection", "keep-alive", "proxy-connection", "te", "upgrade", "expect"};
+  for (std::string_view hop : kHopByHop) {
+    if (beast::iequals(name, hop)) {
+      return true;
+    }
+  }
+  for (auto token : bhttp::token_list(connection_tokens)) {
+    if (beast::iequals(name, token)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The request head as it goes to the server: hop-by-hop fields dropped, the forwarding
+// fields added.
+std::string ServerHead(const bhttp::request<bhttp::buffer_body>& request,
+                       const asio::ip::address& client) {
+  std::string head;
+  head.reserve(512);
+  head.append(request.method_string()).append(" ").append(request.target()).append(" HTTP/1.1\r\n");
+  const std::string_view connection = request[bhttp::field::connection];
+  std::string forwarded_for;
+  std::string via;
+  for (const auto& field : request) {
+    const std::string_view name = field.name_string();
+    if (IsHopByHop(name, connection) || beast::iequals(name, "x-forwarded-proto")) {
+      continue;
+    }
+    if (beast::iequals(name, "x-forwarded-for")) {
+      forwarded_for.append(field.value()).append(", ");
+      continue;
+    }
+    if (beast::iequals(name, "via")) {
+      via.append(field.value()).append(", ");
+      continue;
+    }
+    head.append(name).append(": ").append(field.value()).append("\r\n");
+  }
+  head.append("X-Forwarded-For: ").append(forwarded_for).append(client.to_string()).append("\r\n");
+  head.append("X-Forwarded-Proto: http\r\n");
+  head.append("Via: ")
+      .append(via)
+      .append(request.version() == 10 ? "1.0" : "1.1")
+      .append(" trellis\r\n\r\n");
+  return head;
+}
+
+// Writes `bytes` to the server; false if that failed.
+asio::awaitable<bool> WriteServer(asio::ip::tcp::socket& server, std::string_view bytes) {
+  auto [error, written] = co_await asio::async_write(
+      server, asio::buffer(bytes.data(), bytes.size()), asio::as_tuple(asio::use_awaitable));
+  co_return !error;
+}
+
+// Relays the rest of the request's body from the client, as it is framed. False if
+// either side broke.
+asio::awaitable<bool> RelayRequestBody(net::Connection& client, RequestParser& parser,
+                                       asio::ip::tcp::socket& server) {
+  std::array<char, kReadBytes> scratch;  // The parser's decoded body goes here, unused.
+  while (!parser.is_done()) {
+    if (!client.input().empty()) {
+      parser.get().body().data = scratch.data();
+      parser.get().body().size = scratch.size();
+      beast::error_code error;
+      const std::string_view input = client.input();
+      const size_t used = parser.put(asio::buffer(input.data(), input.size()), error);
+      if (error && error != bhttp::error::need_more && error != bhttp::error::need_buffer) {
+        co_return false;
+      }
+      if (used > 0) {
+        if (!co_await WriteServer(server, input.substr(0, used))) {
+          co_return false;
+        }
+        client.Consume(used);
+        continue;
+      }
+    }
+    if (!co_await client.ReadMore()) {
+      co_return false;
+    }
+  }
+  co_return true;
+}
+
+enum class Relayed {
+  kKeepAlive,     // The response went whole; the server connection can stay.
+  kServerClosed,  // Went whole, delimited by the server's close (or it said close).
+  kNoAnswer,      // The server closed before any byte of an answer.
+  kTimeout,       // No response head within the server timeout: 504.
+  kBad,           // A broken or malformed response before its head was relayed: 502.
+  kBroken,        // Broken after bytes went to the client: only closing is left.
+};
+
+// Reads from the server into `buffer` (after what it holds) within `timeout`; 0 at
+// the server's end, -1 on the timeout or an error.
+asio::awaitable<int64_t> ReadServer(asio::ip::tcp::socket& server, std::string& buffer,
+                                    std::chrono::milliseconds timeout) {
+  using namespace asio::experimental::awaitable_operators;
+  const size_t held = buffer.size();
+  buffer.resize(held + kReadBytes);
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  timer.expires_after(timeout);
+  auto result = co_await (server.async_read_some(asio::buffer(buffer.data() + held, kReadBytes),
+                                                 asio::as_tuple(asio::use_awaitable)) ||
+                          timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+  if (result.index() == 1) {
+    buffer.resize(held);
+    co_return -1;
+  }
+  auto [error, read] = std::get<0>(result);
+  buffer.resize(held + read);
+  if (error == asio::error::eof) {
+    co_return 0;
+  }
+  co_return error ? -1 : static_cast<int64_t>(read);
+}
+
+// Relays one response (and any 1xx before it) from the server to the client, as framed.
+asio::awaitable<Relayed> RelayResponse(asio::ip::tcp::socket& server, std::string& buffer,
+                                       net::Connection& client, bool head_request,
+                                       std::chrono::milliseconds timeout) {
+  std::array<char, kReadBytes> scratch;
+  bool relayed_any = false;  // Bytes went to the client.
+  for (;;) {                 // One message: 1xx ones come before the final one.
+    ResponseParser parser;
+    parser.body_limit(boost::none);
+    parser.skip(head_request);
+    bool at_end = false;
+    while (!parser.is_done()) {
+      if (!buffer.empty() || at_end) {
+        parser.get().body().data = scratch.data();
+        parser.get().body().size = scratch.size();
+        beast::error_code error;
+        size_t used = 0;
+        if (at_end) {
+          parser.put_eof(error);
+        } else {
+          used = parser.put(asio::buffer(buffer.data(), buffer.size()), error);
+        }
+        if (error && error != bhttp::error::need_more && error != bhttp::error::need_buffer) {
+          co_return relayed_any ? Relayed::kBroken : Relayed::kBad;
+        }
+        if (used > 0) {
+          // Bytes of a head go once it is whole (a partial head is not yet relayed).
+          if (!co_await client.Write(std::string_view(buffer.data(), used))) {
+            co_return Relayed::kBroken;
+          }
+          relayed_any = true;
+          buffer.erase(0, used);
+          continue;
+        }
+        if (at_end) {
+          if (!error && parser.is_done()) {
+            break;  // A body delimited by the server's close.
+          }
+          co_return relayed_any ? Relayed::kBroken : Relayed::kNoAnswer;
+        }
+      }
+      const int64_t read = co_await ReadServer(server, buffer, timeout);
+      if (read < 0) {
+        co_return relayed_any ? Relayed::kBroken : Relayed::kTimeout;
+      }
+      if (read == 0) {
+        if (!relayed_any && buffer.empty()) {
+          co_return Relayed::kNoAnswer;
+        }
+        at_end = true;
+      }
+    }
+    const unsigned status = parser.get().result_int();
+    if (status >= 100 && status < 200 && status != 101) {
+      continue;  // The final response follows.
+    }
+    co_return parser.keep_alive() && !parser.need_eof() && !at_end ? Relayed::kKeepAlive
+                                                                   : Relayed::kServerClosed;
+  }
+}
+
+}  // namespace
+
+asio::awaitable<void> ProxyHttp(net::Connection& client, const HttpSite& site) {
+  std::optional<Upstream> upstream;
+  std::string upstream_pool;  // The pool `upstream` belongs to.
+  std::string server_buffer;
+  for (;;) {
+    RequestParser parser;
+    parser.header_limit(site.limits.max_header_bytes);
+    parser.body_limit(boost::none);
+    const HeadStatus head = co_await ReadRequestHead(client, parser);
+    if (head == HeadStatus::kClosed) {
+      co_return;
+    }
+    if (head != HeadStatus::kOk) {
+      co_await client.Write(head == HeadStatus::kTooLarge
+                                ? Answer(431, "Request Header Fields Too Large", true)
+                                : Answer(400, "Bad Request", true));
+      co_return;
+    }
+    const auto& request = parser.get();
+    if (static_cast<size_t>(std::distance(request.begin(), request.end())) >
+        site.limits.max_headers) {
+      co_await client.Write(Answer(431, "Request Header Fields Too Large", true));
+      co_return;
+    }
+    // An answer of the gateway's own keeps the connection only if no body follows.
+    const bool keep_client = request.keep_alive();
+    auto answer = [&](unsigned status, std::string_view reason) -> asio::awaitable<bool> {
+      const bool keep = keep_client && parser.is_done();
+      co_return co_await client.Write(Answer(status, reason, !keep)) && keep;
+    };
+    const std::string* pool_name =
+        site.routes.PoolFor(request[bhttp::field::host], request.target());
+    const auto pool = pool_name == nullptr ? site.pools.end() : site.pools.find(*pool_name);
+    if (pool == site.pools.end()) {
+      if (co_await answer(404, "Not Found")) {
+        continue;
+      }
+      co_return;
+    }
+    bool reused = upstream.has_value() && upstream_pool == *pool_name;
+    if (!reused) {
+      upstream.reset();
+      server_buffer.clear();
+      upstream =
+          co_await ConnectUpstream(*pool->second, client.peer().address(), site.connect_timeout);
+      upstream_pool = *pool_name;
+    }
+    if (!upstream) {
+      if (co_await answer(503, "Service Unavailable")) {
+        continue;
+      }
+      co_return;
+    }
+    if (beast::iequals(request[bhttp::field::expect], "100-continue") && !parser.is_done()) {
+      // The gateway takes the expectation (as nginx does): the body comes to it.
+      if (!co_await client.Write("HTTP/1.1 100 Continue\r\n\r\n")) {
+        co_return;
+      }
+    }
+    const std::string server_head = ServerHead(request, client.peer().address());
+    const bool has_body = !parser.is_done();
+    const bool head_request = request.method() == bhttp::verb::head;
+    Relayed relayed = Relayed::kBad;
+    for (;;) {
+      bool sent = co_await WriteServer(upstream->socket, server_head);
+      if (sent && has_body) {
+        sent = co_await RelayRequestBody(client, parser, upstream->socket);
+      }
+      if (sent) {
+        relayed = co_await RelayResponse(upstream->socket, server_buffer, client, head_request,
+                                         site.limits.server_timeout);
+      }
+      if ((!sent || relayed == Relayed::kNoAnswer) && reused && !has_body) {
+        // The kept-alive connection was closed by the server meanwhile: a new one.
+        reused = false;
+        server_buffer.clear();
+        upstream =
+            co_await ConnectUpstream(*pool->second, client.peer().address(), site.connect_timeout);
+        if (!upstream) {
+          relayed = Relayed::kBad;
+          break;
+        }
+        continue;
+      }
+      if (!sent) {
+        relayed = has_body ? Relayed::kBroken : Relayed::kBad;
+      }
+      break;
+    }
+    if (relayed == Relayed::kTimeout || relayed == Relayed::kBad || relayed == Relayed::kNoAnswer) {
+      if (upstream && relayed != Relayed::kNoAnswer) {
+        pool->second->ReportFailure(upstream->lease);
+      }
+      upstream.reset();
+      const bool timeout = relayed == Relayed::kTimeout;
+      co_await client.Write(timeout ? Answer(504, "Gateway Timeout", true)
+                                    : Answer(502, "Bad Gateway", true));
+      co_return;
+    }
+    // A response the server ended by closing, or said it would: the client, which got
+    // the response's head as the server wrote it, closes as well.
+    if (relayed != Relayed::kKeepAlive || !keep_client) {
+      co_return;
+    }
+  }
+}
+
+}  // namespace trellis::gateway

@@ -1,0 +1,233 @@
+// The gateway (docs/gateway.md) with real processes: `trellis gateway` in front of real
+// nginx servers (http pools) and a real memcached (a tcp pool), on loopback ports the
+// test holds. Routing by Host and path prefix, 404 for an unknown host, the forwarding
+// fields, round-robin over a pool, a pool whose only server died answering 503 at once,
+// the server taking traffic again once its checks pass, keep-alive through the gateway
+// with curl, and memcached's protocol through a tcp listener.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "testing/daemon_process.h"
+#include "testing/held_port.h"
+#include "testing/loopback_client.h"
+#include "testing/temp_dir.h"
+
+namespace trellis {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::DaemonProcess;
+using testing::Eventually;
+using ::testing::HasSubstr;
+using testing::HeldPort;
+using testing::LoopbackClient;
+
+struct Reply {
+  int status = 0;
+  std::string body;
+};
+
+// One request with `host` through the gateway at `port`, on a connection of its own.
+Reply Get(uint16_t port, const std::string& host, const std::string& path) {
+  LoopbackClient client(port);
+  client.Send("GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n");
+  const std::string reply = client.ReadUntilClosed();
+  Reply out;
+  if (reply.starts_with("HTTP/1.1 ") && reply.size() >= 12) {
+    out.status = std::stoi(reply.substr(9, 3));
+  }
+  const size_t body = reply.find("\r\n\r\n");
+  out.body = body == std::string::npos ? "" : reply.substr(body + 4);
+  return out;
+}
+
+// A real nginx on a held port, answering with its name, the request's URI and the
+// forwarding fields it got.
+class Nginx {
+ public:
+  explicit Nginx(std::string name) : name_(std::move(name)) { Start(); }
+
+  void Start() {
+    const std::string conf = (dir_.path() / "nginx.conf").string();
+    std::ofstream(conf) << "daemon off; master_process off; worker_processes 1;\n"
+                        << "pid " << (dir_.path() / "nginx.pid").string() << ";\n"
+                        << "error_log stderr warn;\n"
+                        << "events { worker_connections 1024; }\n"
+                        << "http { access_log off;\n"
+                        << "  server { listen " << port_.address() << " reuseport;\n"
+                        << "    location = /healthz { return 200 \"ok\\n\"; }\n"
+                        << "    location / { return 200 \"" << name_
+                        << " $request_uri xff=$http_x_forwarded_for via=$http_via\\n\"; } } }\n";
+    process_ = std::make_unique<DaemonProcess>(
+        std::vector<std::string>{"-c", conf, "-p", dir_.path().string(), "-e", "stderr"},
+        "/usr/sbin/nginx");
+    auto answers = [&] {
+      try {
+        return testing::HttpGet(port_.port(), "/healthz").status == 200;
+      } catch (const std::exception&) {
+        return false;  // Not listening yet.
+      }
+    };
+    if (!Eventually(answers, 10s)) {
+      throw std::runtime_error("nginx did not start: " + process_->Log());
+    }
+  }
+  void Kill() {
+    process_->Signal(SIGKILL);
+    process_->WaitExit(5s);
+  }
+  std::string address() const { return port_.address(); }
+
+ private:
+  std::string name_;
+  testing::TempDir dir_;
+  HeldPort port_;
+  std::unique_ptr<DaemonProcess> process_;
+};
+
+class GatewayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    memcached_ = std::make_unique<DaemonProcess>(
+        std::vector<std::string>{"-l", "127.0.0.1", "-p", std::to_string(memcached_port_.port()),
+                                 "-U", "0", "-m", "16", "-u", geteuid() == 0 ? "root" : ""},
+        "/usr/bin/memcached", memcached_port_);
+    ASSERT_TRUE(testing::WaitForPort(memcached_port_.port())) << memcached_->Log();
+    const std::string config = (dir_.path() / "gateway.toml").string();
+    std::ofstream(config) << R"([[listener]]
+name = "web"
+bind = "127.0.0.1:0"
+kind = "http"
+[[listener.route]]
+host = "a.example"
+path = "/"
+pool = "a"
+[[listener.route]]
+host = "b.example"
+path = "/"
+pool = "b"
+[[listener.route]]
+host = "b.example"
+path = "/api"
+pool = "api"
+
+[[listener]]
+name = "cache"
+bind = "127.0.0.1:0"
+kind = "tcp"
+pool = "memcached"
+
+[[pool]]
+name = "a"
+servers = [")" << a1_.address()
+                          << R"(", ")" << a2_.address() << R"("]
+check = { kind = "http", path = "/healthz", interval = "200ms", rise = 2, fall = 2, timeout = "500ms" }
+[[pool]]
+name = "b"
+servers = [")" << b_.address()
+                          << R"("]
+check = { kind = "http", path = "/healthz", interval = "200ms", rise = 2, fall = 2, timeout = "500ms" }
+[[pool]]
+name = "api"
+servers = [")" << api_.address()
+                          << R"("]
+[[pool]]
+name = "memcached"
+servers = [")" << memcached_port_.address()
+                          << R"("]
+)";
+    gateway_ = std::make_unique<DaemonProcess>(
+        std::vector<std::string>{"gateway", "--config", config, "--threads", "2"});
+    web_port_ = gateway_->WaitForListening("web");
+    cache_port_ = gateway_->WaitForListening("cache");
+  }
+
+  testing::TempDir dir_;
+  Nginx a1_{"a1"};
+  Nginx a2_{"a2"};
+  Nginx b_{"b"};
+  Nginx api_{"api"};
+  HeldPort memcached_port_;
+  std::unique_ptr<DaemonProcess> memcached_;
+  std::unique_ptr<DaemonProcess> gateway_;
+  uint16_t web_port_ = 0;
+  uint16_t cache_port_ = 0;
+};
+
+TEST_F(GatewayTest, HostsAndPathPrefixesRouteToTheirPools) {
+  EXPECT_THAT(Get(web_port_, "b.example", "/").body, ::testing::StartsWith("b / "));
+  EXPECT_THAT(Get(web_port_, "B.Example:80", "/x?y=1").body, ::testing::StartsWith("b /x?y=1 "));
+  EXPECT_THAT(Get(web_port_, "b.example", "/api/v1").body, ::testing::StartsWith("api /api/v1 "));
+  const Reply unknown = Get(web_port_, "c.example", "/");
+  EXPECT_EQ(unknown.status, 404);
+  // The server sees who asked and through what.
+  const Reply forwarded = Get(web_port_, "b.example", "/");
+  EXPECT_EQ(forwarded.status, 200);
+  EXPECT_THAT(forwarded.body, HasSubstr("xff=127.0.0.1 via=1.1 trellis"));
+}
+
+TEST_F(GatewayTest, RoundRobinSpreadsRequestsOverThePool) {
+  std::map<std::string, int> served;
+  for (int i = 0; i < 8; ++i) {
+    const Reply reply = Get(web_port_, "a.example", "/");
+    ASSERT_EQ(reply.status, 200);
+    ++served[reply.body.substr(0, reply.body.find(' '))];
+  }
+  EXPECT_EQ(served["a1"], 4);
+  EXPECT_EQ(served["a2"], 4);
+}
+
+TEST_F(GatewayTest, APoolWithoutAServerAnswers503AndTakesTheServerBackOnceItsChecksPass) {
+  ASSERT_EQ(Get(web_port_, "b.example", "/").status, 200);
+  b_.Kill();
+  // The first request finds it dead (and takes it out); every later one is answered at once.
+  EXPECT_EQ(Get(web_port_, "b.example", "/").status, 503);
+  EXPECT_EQ(Get(web_port_, "b.example", "/").status, 503);
+  // The other domain is not affected.
+  EXPECT_EQ(Get(web_port_, "a.example", "/").status, 200);
+  b_.Start();
+  EXPECT_TRUE(Eventually([&] { return Get(web_port_, "b.example", "/").status == 200; }, 10s));
+}
+
+TEST_F(GatewayTest, AServerDownIsSkippedWhileTheOtherServesThePool) {
+  a1_.Kill();
+  // Whatever the round-robin would have given a1 goes to a2: no request fails.
+  for (int i = 0; i < 6; ++i) {
+    const Reply reply = Get(web_port_, "a.example", "/");
+    ASSERT_EQ(reply.status, 200);
+    EXPECT_THAT(reply.body, ::testing::StartsWith("a2 "));
+  }
+}
+
+TEST_F(GatewayTest, CurlKeepsItsConnectionAcrossRequests) {
+  const std::string url = "http://127.0.0.1:" + std::to_string(web_port_);
+  DaemonProcess curl({"-sS", "-H", "Host: a.example", url + "/one", "-H", "Host: a.example",
+                      url + "/two", "-w", "%{num_connects}\\n"},
+                     "/usr/bin/curl");
+  const std::optional<int> status = curl.WaitExit(10s);
+  ASSERT_TRUE(status.has_value());
+  ASSERT_EQ(WEXITSTATUS(*status), 0) << curl.Log();
+  EXPECT_THAT(curl.Log(), HasSubstr(" /one "));
+  EXPECT_THAT(curl.Log(), HasSubstr(" /two "));
+  // The second request reused the first one's connection: curl made one connection.
+  EXPECT_THAT(curl.Log(), HasSubstr("\n0\n")) << curl.Log();
+}
+
+TEST_F(GatewayTest, MemcachedTrafficPassesThroughATcpListener) {
+  LoopbackClient client(cache_port_);
+  ASSERT_TRUE(client.Send("set k 5 0 5\r\nhello\r\n"));
+  EXPECT_EQ(client.ReadUntil("\r\n"), "STORED\r\n");
+  ASSERT_TRUE(client.Send("get k\r\n"));
+  EXPECT_EQ(client.ReadUntil("END\r\n"), "VALUE k 5 5\r\nhello\r\nEND\r\n");
+}
+
+}  // namespace
+}  // namespace trellis
