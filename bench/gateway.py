@@ -78,7 +78,7 @@ def haproxy_proxy(workdir, http_port, tcp_port, backend):
     with open(conf, "w") as f:
         f.write("""global
   nbthread 1
-  maxconn 10000
+  maxconn 4096
 defaults
   timeout connect 5s
   timeout client 30s
@@ -87,10 +87,10 @@ frontend web
   mode http
   bind 127.0.0.1:%d
   option forwardfor
-  http-reuse safe
   default_backend backend
 backend backend
   mode http
+  http-reuse safe
   server s1 127.0.0.1:%d
 listen l4
   mode tcp
