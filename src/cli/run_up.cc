@@ -6,7 +6,9 @@
 // <data>/logs/, the master's URL to <data>/master.url and up's admin URL to <data>/up.url
 // (for `trellis cluster`, which asks up to start more groups: up/group_spawner.h). A
 // backup center archives every group under <data>/backup; its URL goes to
-// <data>/backup.url (for `trellis backup`).
+// <data>/backup.url (for `trellis backup`). Clients reach the access nodes through a
+// gateway (its file: <data>/gateway.toml): a tcp listener on --listen in front of the
+// access nodes, which share an address of their own.
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -16,9 +18,11 @@
 
 #include <CLI/CLI.hpp>
 
+#include "base/file.h"
 #include "cli/command.h"
 #include "daemon/daemon.h"
 #include "daemon/supervisor.h"
+#include "gateway/gateway_config.h"
 #include "master/client/cluster_setup.h"
 #include "net/address.h"
 #include "net/reserved_port.h"
@@ -41,6 +45,20 @@ struct UpFlags {
 
 // How long each child may take to start listening.
 constexpr std::chrono::seconds kStartPatience{10};
+
+// The gateway of `trellis up`: memcached clients on `clients`, relayed to the access
+// nodes on `access`.
+gateway::GatewayConfig GatewayInFront(const tcp::endpoint& clients, const tcp::endpoint& access) {
+  gateway::ListenerConfig listener;
+  listener.name = "memcached";
+  listener.bind = net::FormatEndpoint(clients);
+  listener.kind = gateway::ListenerKind::kTcp;
+  listener.pool = "access";
+  gateway::PoolConfig pool;
+  pool.name = "access";
+  pool.servers = {{net::FormatEndpoint(access)}};
+  return {{listener}, {pool}};
+}
 
 base::Status RunUp(daemon::Daemon& daemon, const UpFlags& flags) {
   TRELLIS_TRY(const tcp::endpoint listen, daemon::ResolveFlag("--listen", flags.listen));
@@ -103,17 +121,28 @@ base::Status RunUp(daemon::Daemon& daemon, const UpFlags& flags) {
   daemon.set_api(up::GroupSpawner::Api(spawner), [up_url_file](const std::string& address) {
     std::ofstream(up_url_file) << "http://" << address << "\n";
   });
+  TRELLIS_TRY(const tcp::endpoint access_address, reserve(tcp::endpoint(listen.address(), 0)));
   for (int a = 1; a <= flags.access_nodes; ++a) {
     std::optional<daemon::Listener> listener;
     if (a == 1) {
-      listener = daemon::Listener{"access", "memcached protocol", *clients};
+      listener =
+          daemon::Listener{"access", "memcached protocol, behind the gateway", access_address};
     }
     specs.push_back(child("access-" + std::to_string(a),
-                          {"access", "--listen", net::FormatEndpoint(*clients), "--threads", "2",
-                           "--master", master_url},
+                          {"access", "--listen", net::FormatEndpoint(access_address), "--threads",
+                           "2", "--master", master_url},
                           std::move(listener)));
   }
   TRELLIS_TRY_STATUS(children.Add(std::move(specs), kStartPatience));
+
+  // The gateway in front of them: the address clients know.
+  const std::string gateway_file = flags.data + "/gateway.toml";
+  TRELLIS_TRY_STATUS(
+      base::ReplaceFile(gateway_file, gateway::ToToml(GatewayInFront(*clients, access_address))));
+  TRELLIS_TRY_STATUS(children.Add(
+      {child("gateway", {"gateway", "--config", gateway_file, "--threads", "2"},
+             daemon::Listener{"memcached", "memcached protocol, through the gateway", *clients})},
+      kStartPatience));
 
   // Last the backup center: every group's changes archived under <data>/backup, so that
   // `trellis backup restore --to TIME` works out of the box.
@@ -122,7 +151,7 @@ base::Status RunUp(daemon::Daemon& daemon, const UpFlags& flags) {
       children.Add({child("backup-center",
                           {"backup-center", "--listen", net::FormatEndpoint(center_address),
                            "--data", flags.data + "/backup", "--master", master_url, "--access",
-                           net::FormatEndpoint(*clients)},
+                           net::FormatEndpoint(access_address)},
                           daemon::Listener{"backup-center", "HTTP/JSON API of the backup archive",
                                            center_address})},
                    kStartPatience));
@@ -137,12 +166,13 @@ Command AddUpCommand(CLI::App& parent) {
   CLI::App* app = parent.add_subcommand(
       "up",
       "start the Trellis platform on this machine with the embedded defaults (a CMEM "
-      "cluster: groups of a main and a backup behind access nodes) and print its "
-      "endpoints; Ctrl-C stops it");
+      "cluster: groups of a main and a backup behind access nodes and a gateway, and a "
+      "backup center) and print its endpoints; Ctrl-C stops it");
   auto flags = std::make_shared<UpFlags>();
   daemon::AddDaemonFlags(*app, flags->daemon, "127.0.0.1:9180");
   app->add_option("--listen", flags->listen,
-                  "HOST:PORT where memcached clients connect (the access nodes); the cache "
+                  "HOST:PORT where memcached clients connect (the gateway, in front of the "
+                  "access nodes); the access and cache "
                   "nodes take free ports on the same host")
       ->capture_default_str();
   app->add_option("--data", flags->data, "directory for the children's logs (<data>/logs)")

@@ -16,6 +16,7 @@
 #include "testing/daemon_process.h"
 #include "testing/held_port.h"
 #include "testing/loopback_client.h"
+#include "testing/memccapable.h"
 
 namespace trellis {
 namespace {
@@ -138,13 +139,7 @@ TEST_F(AccessTest, KeysLiveOnTheirGroupAndAnyAccessNodeReadsThem) {
 }
 
 TEST_F(AccessTest, MemccapableAsciiTestsPassThroughAccess) {
-  DaemonProcess memccapable({"-h", "127.0.0.1", "-p", std::to_string(access_ports_[0]), "-a"},
-                            "/usr/bin/memccapable");
-  const std::optional<int> status = memccapable.WaitExit(60s);
-  ASSERT_TRUE(status.has_value()) << memccapable.Log();
-  const std::string log = memccapable.Log();
-  EXPECT_THAT(log, ::testing::Not(HasSubstr("FAIL"))) << log;
-  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << log;
+  testing::ExpectMemccapablePasses(access_ports_[0]);
 }
 
 // Finds a key of each group.

@@ -12,6 +12,7 @@
 
 #include "testing/daemon_process.h"
 #include "testing/loopback_client.h"
+#include "testing/memccapable.h"
 #include "testing/temp_dir.h"
 
 namespace trellis {
@@ -27,7 +28,7 @@ class UpTest : public ::testing::Test {
   UpTest()
       : up_({"up", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--data",
              data_.path().string(), "--memory", "16"}) {
-    client_port_ = up_.WaitForListening("access", 20s);
+    client_port_ = up_.WaitForListening("memcached", 20s);
     admin_port_ = up_.WaitForListening("admin");
   }
 
@@ -176,11 +177,18 @@ TEST_F(UpTest, TheBackupCenterArchivesEveryGroupOutOfTheBox) {
   EXPECT_THAT(restore.Log(), ::testing::HasSubstr("would restore to")) << restore.Log();
 }
 
+// libmemcached's memccapable, a conformance checker we did not write, through the gateway
+// and the access nodes of `trellis up`: every ASCII protocol test passes.
+TEST_F(UpTest, MemccapablePassesThroughTheGateway) {
+  testing::ExpectMemccapablePasses(client_port_);
+}
+
 TEST_F(UpTest, AKilledChildIsStartedAgainAndCtrlCStopsThemAll) {
   nlohmann::json children = Status()["children"];
-  // The master, 2 groups x 2 cache nodes, 2 access nodes, the backup center.
-  ASSERT_EQ(children.size(), 8u);
-  EXPECT_EQ(children[7]["name"], "backup-center");
+  // The master, 2 groups x 2 cache nodes, 2 access nodes, the gateway, the backup center.
+  ASSERT_EQ(children.size(), 9u);
+  EXPECT_EQ(children[7]["name"], "gateway");
+  EXPECT_EQ(children[8]["name"], "backup-center");
   const pid_t killed = children[1]["pid"];
   const std::string name = children[1]["name"];
   ASSERT_EQ(kill(killed, SIGKILL), 0);
