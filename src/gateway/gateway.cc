@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gateway/health_checker.h"
+#include "gateway/source_limiter.h"
 #include "gateway/tcp_proxy.h"
 #include "net/address.h"
 
@@ -57,6 +58,24 @@ base::Result<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& opti
     } else {
       return base::InvalidArgument("listener \"" + listener.name +
                                    "\": tls listeners are not served yet (docs/gateway.md)");
+    }
+    if (listener.kind == ListenerKind::kHttp) {
+      server_options.overload_reply = HttpAnswer(503, "Service Unavailable", true);
+    }
+    // Per-source limits, when set: a source over them is refused before anything else.
+    if (auto limiter = std::make_shared<SourceLimiter>(listener.limits); limiter->active()) {
+      const std::string refusal =
+          listener.kind == ListenerKind::kHttp ? HttpAnswer(429, "Too Many Requests", true) : "";
+      handler = [limiter, refusal,
+                 inner = std::move(handler)](net::Connection& client) -> asio::awaitable<void> {
+        const SourceLimiter::Admission admission =
+            limiter->Admit(client.peer().address(), SourceLimiter::Clock::now());
+        if (!admission) {
+          co_await client.Write(refusal);
+          co_return;
+        }
+        co_await inner(client);
+      };
     }
     auto server = net::Server::Start(gateway->workers_, server_options, handler, metrics);
     if (!server) {

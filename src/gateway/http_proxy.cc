@@ -32,17 +32,52 @@ constexpr size_t kReadBytes = 64 * 1024;
 using RequestParser = bhttp::request_parser<bhttp::buffer_body>;
 using ResponseParser = bhttp::response_parser<bhttp::buffer_body>;
 
-// An answer of the gateway's own.
-std::string Answer(unsigned status, std::string_view reason, bool close) {
-  const std::string body = std::string(reason) + "\n";
-  return fmt::format("HTTP/1.1 {} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{}\r\n{}",
-                     status, reason, body.size(), close ? "Connection: close\r\n" : "", body);
-}
-
 enum class HeadStatus { kOk, kClosed, kBad, kTooLarge };
 
-// Feeds the client's input to `parser` until the request head is parsed.
-asio::awaitable<HeadStatus> ReadRequestHead(net::Connection& client, RequestParser& parser) {
+// Aborts the client connection at a deadline unless cancelled first: a client that sends
+// no byte, or a request head slowly (slowloris), loses its connection at the deadline.
+class Deadline {
+ public:
+  explicit Deadline(net::Connection& client, const asio::any_io_executor& executor)
+      : client_(client), timer_(executor) {}
+  ~Deadline() { timer_.cancel(); }
+  void At(std::chrono::steady_clock::time_point when) {
+    timer_.expires_at(when);
+    armed_ = true;
+    // The handler only reads `client_` when the wait was not cancelled: the timer is
+    // cancelled before the connection goes (the destructor), so it is there then.
+    timer_.async_wait([&client = client_](const boost::system::error_code& error) {
+      if (!error) {
+        client.Abort();
+      }
+    });
+  }
+  void Cancel() {
+    if (armed_) {
+      timer_.cancel();
+      armed_ = false;
+    }
+  }
+
+ private:
+  net::Connection& client_;
+  asio::steady_timer timer_;
+  bool armed_ = false;
+};
+
+// Feeds the client's input to `parser` until the request head is parsed. A connection's
+// first byte must come within the first-byte timeout and its first head be whole within
+// the head timeout of the connection's start (HAProxy's `timeout http-request`); a later
+// head within the head timeout of its first byte (before it, the idle timeout governs).
+// A head that arrives whole in one read arms no timer.
+asio::awaitable<HeadStatus> ReadRequestHead(net::Connection& client, RequestParser& parser,
+                                            Deadline& deadline, const LimitsConfig& limits,
+                                            bool first_request) {
+  const auto started = std::chrono::steady_clock::now();
+  if (first_request) {
+    deadline.At(started + std::min(limits.first_byte_timeout, limits.head_timeout));
+  }
+  bool head_timed = false;  // The head timeout runs.
   for (;;) {
     if (!client.input().empty()) {
       beast::error_code error;
@@ -50,6 +85,7 @@ asio::awaitable<HeadStatus> ReadRequestHead(net::Connection& client, RequestPars
           parser.put(asio::buffer(client.input().data(), client.input().size()), error);
       client.Consume(used);
       if (parser.is_header_done()) {
+        deadline.Cancel();
         co_return HeadStatus::kOk;
       }
       if (error == bhttp::error::header_limit) {
@@ -58,6 +94,12 @@ asio::awaitable<HeadStatus> ReadRequestHead(net::Connection& client, RequestPars
       if (error && error != bhttp::error::need_more) {
         co_return HeadStatus::kBad;
       }
+    }
+    if (!head_timed && !client.input().empty()) {
+      // Part of a head is here: the rest within the head timeout.
+      deadline.At((first_request ? started : std::chrono::steady_clock::now()) +
+                  limits.head_timeout);
+      head_timed = true;
     }
     if (!co_await client.ReadMore()) {
       co_return client.input().empty() ? HeadStatus::kClosed : HeadStatus::kBad;
@@ -248,35 +290,43 @@ asio::awaitable<Relayed> RelayResponse(asio::ip::tcp::socket& server, std::strin
 
 }  // namespace
 
+std::string HttpAnswer(unsigned status, std::string_view reason, bool close) {
+  const std::string body = std::string(reason) + "\n";
+  return fmt::format("HTTP/1.1 {} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{}\r\n{}",
+                     status, reason, body.size(), close ? "Connection: close\r\n" : "", body);
+}
+
 asio::awaitable<void> ProxyHttp(net::Connection& client, const HttpSite& site) {
   std::optional<Upstream> upstream;
   std::string upstream_pool;  // The pool `upstream` belongs to.
   std::string server_buffer;
-  for (;;) {
+  Deadline deadline(client, co_await asio::this_coro::executor);
+  for (bool first_request = true;; first_request = false) {
     RequestParser parser;
     parser.header_limit(site.limits.max_header_bytes);
     parser.body_limit(boost::none);
-    const HeadStatus head = co_await ReadRequestHead(client, parser);
+    const HeadStatus head =
+        co_await ReadRequestHead(client, parser, deadline, site.limits, first_request);
     if (head == HeadStatus::kClosed) {
       co_return;
     }
     if (head != HeadStatus::kOk) {
       co_await client.Write(head == HeadStatus::kTooLarge
-                                ? Answer(431, "Request Header Fields Too Large", true)
-                                : Answer(400, "Bad Request", true));
+                                ? HttpAnswer(431, "Request Header Fields Too Large", true)
+                                : HttpAnswer(400, "Bad Request", true));
       co_return;
     }
     const auto& request = parser.get();
     if (static_cast<size_t>(std::distance(request.begin(), request.end())) >
         site.limits.max_headers) {
-      co_await client.Write(Answer(431, "Request Header Fields Too Large", true));
+      co_await client.Write(HttpAnswer(431, "Request Header Fields Too Large", true));
       co_return;
     }
     // An answer of the gateway's own keeps the connection only if no body follows.
     const bool keep_client = request.keep_alive();
     auto answer = [&](unsigned status, std::string_view reason) -> asio::awaitable<bool> {
       const bool keep = keep_client && parser.is_done();
-      co_return co_await client.Write(Answer(status, reason, !keep)) && keep;
+      co_return co_await client.Write(HttpAnswer(status, reason, !keep)) && keep;
     };
     const std::string* pool_name =
         site.routes.PoolFor(request[bhttp::field::host], request.target());
@@ -343,8 +393,8 @@ asio::awaitable<void> ProxyHttp(net::Connection& client, const HttpSite& site) {
       }
       upstream.reset();
       const bool timeout = relayed == Relayed::kTimeout;
-      co_await client.Write(timeout ? Answer(504, "Gateway Timeout", true)
-                                    : Answer(502, "Bad Gateway", true));
+      co_await client.Write(timeout ? HttpAnswer(504, "Gateway Timeout", true)
+                                    : HttpAnswer(502, "Bad Gateway", true));
       co_return;
     }
     // A response the server ended by closing, or said it would: the client, which got

@@ -10,6 +10,10 @@
 // (Content-Length or chunked), so nothing is buffered whole. `Expect: 100-continue` waits
 // for the server's answer before the body is relayed.
 //
+// Deadlines (LimitsConfig): a connection's first byte within the first-byte timeout, a
+// request head whole within the head timeout (slowloris), the server's response head
+// within the server timeout; between requests the listener's idle timeout.
+//
 // Answers of its own: 400 for a malformed request, 431 for a head over the limits, 404
 // when no route matches, 503 when the pool has no reachable server, 502 when the server
 // breaks the exchange or answers nonsense, 504 when it does not answer the head within
@@ -25,6 +29,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <boost/asio/awaitable.hpp>
 
@@ -44,5 +49,9 @@ struct HttpSite {
 };
 
 boost::asio::awaitable<void> ProxyHttp(net::Connection& client, const HttpSite& site);
+
+// An answer of the gateway's own ("HTTP/1.1 404 Not Found", a one-line text body), with
+// `Connection: close` if `close`.
+std::string HttpAnswer(unsigned status, std::string_view reason, bool close);
 
 }  // namespace trellis::gateway

@@ -6,9 +6,11 @@
 // with curl, and memcached's protocol through a tcp listener.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -125,6 +127,30 @@ bind = "127.0.0.1:0"
 kind = "tcp"
 pool = "memcached"
 
+[[listener]]
+name = "guarded"
+bind = "127.0.0.1:0"
+kind = "http"
+limits = { first_byte_timeout = "1s", head_timeout = "1s" }
+[[listener.route]]
+pool = "a"
+
+[[listener]]
+name = "limited"
+bind = "127.0.0.1:0"
+kind = "http"
+limits = { per_source_connections = 3 }
+[[listener.route]]
+pool = "a"
+
+[[listener]]
+name = "rated"
+bind = "127.0.0.1:0"
+kind = "http"
+limits = { per_source_rate = 1, per_source_burst = 5 }
+[[listener.route]]
+pool = "a"
+
 [[pool]]
 name = "a"
 servers = [")" << a1_.address()
@@ -148,6 +174,9 @@ servers = [")" << memcached_port_.address()
         std::vector<std::string>{"gateway", "--config", config, "--threads", "2"});
     web_port_ = gateway_->WaitForListening("web");
     cache_port_ = gateway_->WaitForListening("cache");
+    guarded_port_ = gateway_->WaitForListening("guarded");
+    limited_port_ = gateway_->WaitForListening("limited");
+    rated_port_ = gateway_->WaitForListening("rated");
   }
 
   testing::TempDir dir_;
@@ -160,6 +189,9 @@ servers = [")" << memcached_port_.address()
   std::unique_ptr<DaemonProcess> gateway_;
   uint16_t web_port_ = 0;
   uint16_t cache_port_ = 0;
+  uint16_t guarded_port_ = 0;  // First byte and head within 1 s.
+  uint16_t limited_port_ = 0;  // 3 connections per source.
+  uint16_t rated_port_ = 0;    // 5 new connections per source, then 1 a second.
 };
 
 TEST_F(GatewayTest, HostsAndPathPrefixesRouteToTheirPools) {
@@ -227,6 +259,65 @@ TEST_F(GatewayTest, MemcachedTrafficPassesThroughATcpListener) {
   EXPECT_EQ(client.ReadUntil("\r\n"), "STORED\r\n");
   ASSERT_TRUE(client.Send("get k\r\n"));
   EXPECT_EQ(client.ReadUntil("END\r\n"), "VALUE k 5 5\r\nhello\r\nEND\r\n");
+}
+
+// A flood of connections that never send a byte: each is closed at the first-byte
+// deadline, and a client that sends requests meanwhile gets every answer.
+TEST_F(GatewayTest, ConnectionsThatSendNothingAreClosedAtTheDeadlineWhileOthersAreServed) {
+  rlimit files{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &files), 0);
+  files.rlim_cur = std::max<rlim_t>(files.rlim_cur, std::min<rlim_t>(files.rlim_max, 4096));
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &files), 0);
+  std::vector<std::unique_ptr<LoopbackClient>> silent;
+  for (int i = 0; i < 1000; ++i) {
+    silent.push_back(std::make_unique<LoopbackClient>(guarded_port_));
+  }
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_EQ(Get(guarded_port_, "a.example", "/").status, 200) << "request " << i;
+  }
+  int closed = 0;
+  for (auto& client : silent) {
+    closed += client->WaitClosed(10s) ? 1 : 0;
+  }
+  EXPECT_EQ(closed, 1000);
+}
+
+// A slowloris client (a header line now and then, never the end of the head) is cut off
+// at the head deadline.
+TEST_F(GatewayTest, ASlowHeadIsCutOffAtItsDeadline) {
+  LoopbackClient slow(guarded_port_);
+  ASSERT_TRUE(slow.Send("GET / HTTP/1.1\r\nHost: a.example\r\n"));
+  bool cut = false;
+  for (int line = 0; line < 50 && !cut; ++line) {
+    slow.Send("X-Slow-" + std::to_string(line) + ": y\r\n");
+    cut = slow.WaitClosed(200ms);  // One line every 200 ms, for up to 10 s.
+  }
+  EXPECT_TRUE(cut) << "the head never completed and the connection stayed open";
+}
+
+TEST_F(GatewayTest, PerSourceLimitsRefuseTheExcessAndAdmitTheRest) {
+  // Three open connections from this address: a fourth is refused, until one closes.
+  std::vector<std::unique_ptr<LoopbackClient>> open;
+  for (int i = 0; i < 3; ++i) {
+    open.push_back(std::make_unique<LoopbackClient>(limited_port_));
+    open.back()->Send("GET / HTTP/1.1\r\nHost: a.example\r\n\r\n");
+    ASSERT_THAT(open.back()->ReadUntil("\n"), ::testing::StartsWith("HTTP/1.1 200"));
+  }
+  EXPECT_EQ(Get(limited_port_, "a.example", "/").status, 429);
+  open.pop_back();
+  EXPECT_TRUE(Eventually([&] { return Get(limited_port_, "a.example", "/").status == 200; }, 5s));
+
+  // New connections: a burst of 5, then 1 a second.
+  int admitted = 0;
+  int refused = 0;
+  for (int i = 0; i < 10; ++i) {
+    const int status = Get(rated_port_, "a.example", "/").status;
+    admitted += status == 200 ? 1 : 0;
+    refused += status == 429 ? 1 : 0;
+  }
+  EXPECT_GE(admitted, 5);
+  EXPECT_LE(admitted, 6) << "at most one token refilled while the test ran";
+  EXPECT_EQ(admitted + refused, 10);
 }
 
 }  // namespace
