@@ -8,11 +8,11 @@
 #include <string>
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -28,6 +28,13 @@ namespace bhttp = boost::beast::http;
 namespace {
 
 constexpr size_t kReadBytes = 64 * 1024;
+
+// Where the parsers put a body they decode (the proxy relays the body as it was framed and
+// never reads this): one per thread, used only within a put() call.
+std::array<char, kReadBytes>& Scratch() {
+  thread_local std::array<char, kReadBytes> scratch;
+  return scratch;
+}
 
 using RequestParser = bhttp::request_parser<bhttp::buffer_body>;
 using ResponseParser = bhttp::response_parser<bhttp::buffer_body>;
@@ -168,11 +175,10 @@ asio::awaitable<bool> WriteServer(asio::ip::tcp::socket& server, std::string_vie
 // either side broke.
 asio::awaitable<bool> RelayRequestBody(net::Connection& client, RequestParser& parser,
                                        asio::ip::tcp::socket& server) {
-  std::array<char, kReadBytes> scratch;  // The parser's decoded body goes here, unused.
   while (!parser.is_done()) {
     if (!client.input().empty()) {
-      parser.get().body().data = scratch.data();
-      parser.get().body().size = scratch.size();
+      parser.get().body().data = Scratch().data();
+      parser.get().body().size = Scratch().size();
       beast::error_code error;
       const std::string_view input = client.input();
       const size_t used = parser.put(asio::buffer(input.data(), input.size()), error);
@@ -203,62 +209,61 @@ enum class Relayed {
   kBroken,        // Broken after bytes went to the client: only closing is left.
 };
 
-// Reads from the server into `buffer` (after what it holds) within `timeout`; 0 at
-// the server's end, -1 on the timeout or an error.
-asio::awaitable<int64_t> ReadServer(asio::ip::tcp::socket& server, std::string& buffer,
-                                    std::chrono::milliseconds timeout) {
-  using namespace asio::experimental::awaitable_operators;
-  const size_t held = buffer.size();
-  buffer.resize(held + kReadBytes);
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  timer.expires_after(timeout);
-  auto result = co_await (server.async_read_some(asio::buffer(buffer.data() + held, kReadBytes),
-                                                 asio::as_tuple(asio::use_awaitable)) ||
-                          timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-  if (result.index() == 1) {
-    buffer.resize(held);
-    co_return -1;
-  }
-  auto [error, read] = std::get<0>(result);
-  buffer.resize(held + read);
-  if (error == asio::error::eof) {
-    co_return 0;
-  }
-  co_return error ? -1 : static_cast<int64_t>(read);
+// The server's bytes not yet relayed: read into, parsed, relayed, consumed.
+using ServerBuffer = beast::flat_buffer;
+
+std::string_view View(const ServerBuffer& buffer) {
+  return {static_cast<const char*>(buffer.data().data()), buffer.size()};
 }
 
 // Relays one response (and any 1xx before it) from the server to the client, as framed.
-asio::awaitable<Relayed> RelayResponse(asio::ip::tcp::socket& server, std::string& buffer,
+// Its head must come within `timeout`, and each read of its body within `timeout` of the
+// previous one: one timer for the exchange, which cancels the server's read when it fires.
+asio::awaitable<Relayed> RelayResponse(asio::ip::tcp::socket& server, ServerBuffer& buffer,
                                        net::Connection& client, bool head_request,
                                        std::chrono::milliseconds timeout) {
-  std::array<char, kReadBytes> scratch;
+  asio::steady_timer guard(co_await asio::this_coro::executor);
+  bool timed_out = false;
+  auto arm = [&] {
+    guard.expires_after(timeout);
+    // Reads `server` and `timed_out` only when not cancelled: the guard is cancelled
+    // (destroyed) before either goes.
+    guard.async_wait([&server, &timed_out](const boost::system::error_code& error) {
+      if (!error) {
+        timed_out = true;
+        boost::system::error_code ignored;
+        server.cancel(ignored);
+      }
+    });
+  };
   bool relayed_any = false;  // Bytes went to the client.
   for (;;) {                 // One message: 1xx ones come before the final one.
     ResponseParser parser;
     parser.body_limit(boost::none);
     parser.skip(head_request);
     bool at_end = false;
+    bool armed = false;
     while (!parser.is_done()) {
-      if (!buffer.empty() || at_end) {
-        parser.get().body().data = scratch.data();
-        parser.get().body().size = scratch.size();
+      if (buffer.size() > 0 || at_end) {
+        parser.get().body().data = Scratch().data();
+        parser.get().body().size = Scratch().size();
         beast::error_code error;
         size_t used = 0;
         if (at_end) {
           parser.put_eof(error);
         } else {
-          used = parser.put(asio::buffer(buffer.data(), buffer.size()), error);
+          used = parser.put(buffer.data(), error);
         }
         if (error && error != bhttp::error::need_more && error != bhttp::error::need_buffer) {
           co_return relayed_any ? Relayed::kBroken : Relayed::kBad;
         }
         if (used > 0) {
           // Bytes of a head go once it is whole (a partial head is not yet relayed).
-          if (!co_await client.Write(std::string_view(buffer.data(), used))) {
+          if (!co_await client.Write(View(buffer).substr(0, used))) {
             co_return Relayed::kBroken;
           }
           relayed_any = true;
-          buffer.erase(0, used);
+          buffer.consume(used);
           continue;
         }
         if (at_end) {
@@ -268,15 +273,23 @@ asio::awaitable<Relayed> RelayResponse(asio::ip::tcp::socket& server, std::strin
           co_return relayed_any ? Relayed::kBroken : Relayed::kNoAnswer;
         }
       }
-      const int64_t read = co_await ReadServer(server, buffer, timeout);
-      if (read < 0) {
+      if (!armed || parser.is_header_done()) {
+        arm();  // The head within the timeout; then each read of the body.
+        armed = true;
+      }
+      auto [error, read] = co_await server.async_read_some(buffer.prepare(kReadBytes),
+                                                           asio::as_tuple(asio::use_awaitable));
+      buffer.commit(read);
+      if (timed_out) {
         co_return relayed_any ? Relayed::kBroken : Relayed::kTimeout;
       }
-      if (read == 0) {
-        if (!relayed_any && buffer.empty()) {
+      if (error == asio::error::eof) {
+        if (!relayed_any && buffer.size() == 0) {
           co_return Relayed::kNoAnswer;
         }
         at_end = true;
+      } else if (error) {
+        co_return relayed_any ? Relayed::kBroken : Relayed::kBad;
       }
     }
     const unsigned status = parser.get().result_int();
@@ -299,7 +312,7 @@ std::string HttpAnswer(unsigned status, std::string_view reason, bool close) {
 asio::awaitable<void> ProxyHttp(net::Connection& client, const HttpSite& site) {
   std::optional<Upstream> upstream;
   std::string upstream_pool;  // The pool `upstream` belongs to.
-  std::string server_buffer;
+  ServerBuffer server_buffer;
   Deadline deadline(client, co_await asio::this_coro::executor);
   for (bool first_request = true;; first_request = false) {
     RequestParser parser;

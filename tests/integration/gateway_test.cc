@@ -17,6 +17,9 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
 #include "testing/daemon_process.h"
 #include "testing/held_port.h"
 #include "testing/loopback_client.h"
@@ -144,6 +147,14 @@ limits = { per_source_connections = 3 }
 pool = "a"
 
 [[listener]]
+name = "impatient"
+bind = "127.0.0.1:0"
+kind = "http"
+limits = { server_timeout = "300ms" }
+[[listener.route]]
+pool = "silent"
+
+[[listener]]
 name = "rated"
 bind = "127.0.0.1:0"
 kind = "http"
@@ -169,6 +180,10 @@ servers = [")" << api_.address()
 name = "memcached"
 servers = [")" << memcached_port_.address()
                           << R"("]
+[[pool]]
+name = "silent"
+servers = ["127.0.0.1:)" << silent_.local_endpoint().port()
+                          << R"("]
 )";
     gateway_ = std::make_unique<DaemonProcess>(
         std::vector<std::string>{"gateway", "--config", config, "--threads", "2"});
@@ -177,6 +192,7 @@ servers = [")" << memcached_port_.address()
     guarded_port_ = gateway_->WaitForListening("guarded");
     limited_port_ = gateway_->WaitForListening("limited");
     rated_port_ = gateway_->WaitForListening("rated");
+    impatient_port_ = gateway_->WaitForListening("impatient");
   }
 
   testing::TempDir dir_;
@@ -189,9 +205,13 @@ servers = [")" << memcached_port_.address()
   std::unique_ptr<DaemonProcess> gateway_;
   uint16_t web_port_ = 0;
   uint16_t cache_port_ = 0;
-  uint16_t guarded_port_ = 0;  // First byte and head within 1 s.
-  uint16_t limited_port_ = 0;  // 3 connections per source.
-  uint16_t rated_port_ = 0;    // 5 new connections per source, then 1 a second.
+  uint16_t guarded_port_ = 0;    // First byte and head within 1 s.
+  uint16_t limited_port_ = 0;    // 3 connections per source.
+  uint16_t rated_port_ = 0;      // 5 new connections per source, then 1 a second.
+  uint16_t impatient_port_ = 0;  // Routes to `silent_`, waits 300 ms for an answer.
+  // A server that takes connections (the kernel's backlog) and never answers.
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor silent_{io_, {boost::asio::ip::make_address("127.0.0.1"), 0}};
 };
 
 TEST_F(GatewayTest, HostsAndPathPrefixesRouteToTheirPools) {
@@ -259,6 +279,10 @@ TEST_F(GatewayTest, MemcachedTrafficPassesThroughATcpListener) {
   EXPECT_EQ(client.ReadUntil("\r\n"), "STORED\r\n");
   ASSERT_TRUE(client.Send("get k\r\n"));
   EXPECT_EQ(client.ReadUntil("END\r\n"), "VALUE k 5 5\r\nhello\r\nEND\r\n");
+}
+
+TEST_F(GatewayTest, AServerThatDoesNotAnswerGets504) {
+  EXPECT_EQ(Get(impatient_port_, "a.example", "/").status, 504);
 }
 
 // A flood of connections that never send a byte: each is closed at the first-byte
