@@ -1,17 +1,24 @@
 // `trellis gateway`: the L4/L7 gateway (docs/gateway.md): listeners and pools from a TOML
-// file.
+// file; `trellis gateway status`: what a running one serves.
+#include <fmt/core.h>
+
 #include <memory>
 #include <string>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "base/file.h"
 #include "cli/command.h"
 #include "daemon/daemon.h"
 #include "gateway/gateway.h"
+#include "gateway/gateway_api.h"
+#include "http/client.h"
 
 namespace trellis::cli {
 namespace {
+
+namespace asio = boost::asio;
 
 struct GatewayFlags {
   daemon::DaemonFlags daemon;
@@ -37,6 +44,54 @@ base::Status RunGateway(daemon::Daemon& daemon, const GatewayFlags& flags) {
   return {};
 }
 
+struct StatusFlags {
+  std::string admin;
+  bool json = false;
+};
+
+// `trellis gateway status`: the running gateway's listeners, pools and servers.
+base::Status PrintStatus(const StatusFlags& flags) {
+  using Answer = base::Result<nlohmann::json>;
+  Answer reply =
+      http::RunBlocking<Answer>([&](asio::any_io_executor executor) -> asio::awaitable<Answer> {
+        TRELLIS_CO_TRY(auto client, http::Client::ForUrl(executor, flags.admin));
+        const nlohmann::json no_body;
+        co_return co_await http::CallJson(client, http::beast_http::verb::get, "/v1/status",
+                                          no_body, std::chrono::seconds(10));
+      });
+  if (!reply) {
+    return reply.error();
+  }
+  if (!reply->contains("gateway")) {
+    return base::InvalidArgument("--admin " + flags.admin + ": not a gateway's admin endpoint");
+  }
+  auto status = gateway::ParseGatewayStatus(reply->at("gateway"));
+  if (!status) {
+    return status.error();
+  }
+  if (flags.json) {
+    fmt::print("{}\n", gateway::ToJson(*status).dump());
+    return {};
+  }
+  fmt::print("{:<16} {:<5} {:<22} {}\n", "LISTENER", "KIND", "ADDRESS", "CONNECTIONS");
+  for (const gateway::ListenerStatus& listener : status->listeners) {
+    fmt::print("{:<16} {:<5} {:<22} {}\n", listener.name, listener.kind, listener.address,
+               listener.connections);
+  }
+  for (const gateway::PoolStatus& pool : status->pools) {
+    fmt::print("\npool {} ({})\n  {:<22} {:>6} {:<9} {:>6} {:>8} {:>8}\n", pool.name, pool.balance,
+               "SERVER", "WEIGHT", "STATE", "ACTIVE", "TOTAL", "FAILURES");
+    for (const gateway::ServerStatusView& server : pool.servers) {
+      fmt::print("  {:<22} {:>6} {:<9} {:>6} {:>8} {:>8}\n", server.address, server.weight,
+                 server.draining ? "draining"
+                 : server.up     ? "up"
+                                 : "down",
+                 server.active_connections, server.total_connections, server.failures);
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 Command AddGatewayCommand(CLI::App& parent) {
@@ -57,7 +112,17 @@ Command AddGatewayCommand(CLI::App& parent) {
                            "one is tried (and it is taken out of its pool)",
                            std::chrono::milliseconds(1), std::chrono::minutes(1)},
                           flags->connect_timeout);
-  return {app, [app, flags] {
+  CLI::App* status = app->add_subcommand(
+      "status", "print a running gateway's listeners, pools and servers (health, weight, counts)");
+  auto status_flags = std::make_shared<StatusFlags>();
+  status->add_option("--admin", status_flags->admin, "HOST:PORT of the gateway's admin endpoint")
+      ->required();
+  status->add_flag("--json", status_flags->json, "print the status as JSON");
+  return {app, [app, flags, status, status_flags] {
+            if (status->parsed()) {
+              const base::Status printed = PrintStatus(*status_flags);
+              return printed ? 0 : daemon::Fail(*status, printed.error());
+            }
             return daemon::RunDaemon(
                 *app, flags->daemon,
                 {"gateway", false, [&flags](daemon::Daemon& d) { return RunGateway(d, *flags); }});

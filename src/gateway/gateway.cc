@@ -1,7 +1,11 @@
 #include "gateway/gateway.h"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
 
 #include "gateway/health_checker.h"
@@ -12,6 +16,44 @@
 namespace trellis::gateway {
 
 namespace asio = boost::asio;
+
+namespace {
+
+// Every second, each server of `pool` as metrics: up, active connections, and the
+// totals of connections and failures.
+asio::awaitable<void> ExportPoolMetrics(std::shared_ptr<Pool> pool, base::Registry& metrics,
+                                        const std::atomic<bool>& stop) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  std::map<std::string, std::pair<uint64_t, uint64_t>> counted;  // Connections, failures.
+  while (!stop.load()) {
+    for (const ServerStatus& server : pool->Servers()) {
+      const base::Labels labels = {{"pool", pool->name()}, {"server", server.address}};
+      metrics
+          .GetGauge("trellis_gateway_server_up", "1 while a pool's server takes connections.",
+                    labels)
+          .Set(server.health == ServerHealth::kUp && !server.draining ? 1 : 0);
+      metrics
+          .GetGauge("trellis_gateway_server_active_connections",
+                    "Connections open to a pool's server.", labels)
+          .Set(static_cast<int64_t>(server.active_connections));
+      auto& [connections, failures] = counted[server.address];
+      metrics
+          .GetCounter("trellis_gateway_server_connections_total",
+                      "Connections made to a pool's server.", labels)
+          .Increment(server.total_connections - std::min(connections, server.total_connections));
+      metrics
+          .GetCounter("trellis_gateway_server_failures_total",
+                      "A pool's server taken out: failed checks and passive ejections.", labels)
+          .Increment(server.failures - std::min(failures, server.failures));
+      connections = server.total_connections;
+      failures = server.failures;
+    }
+    timer.expires_after(std::chrono::seconds(1));
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+}  // namespace
 
 Gateway::Gateway(const GatewayOptions& options)
     : options_(options), workers_(static_cast<int>(std::max<size_t>(1, options.threads))) {}
@@ -46,7 +88,18 @@ base::Result<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& opti
       };
     } else if (listener.kind == ListenerKind::kHttp) {
       auto site = std::make_unique<HttpSite>(
-          HttpSite{RouteTable(listener.routes), {}, listener.limits, options.connect_timeout});
+          HttpSite{RouteTable(listener.routes), {}, listener.limits, options.connect_timeout, {}});
+      for (int i = 0; i < 5; ++i) {
+        site->metrics.responses[i] = &metrics.GetCounter(
+            "trellis_gateway_responses_total",
+            "Responses of an http listener (its own answers included), by status class.",
+            {{"listener", listener.name}, {"class", std::to_string(i + 1) + "xx"}});
+      }
+      site->metrics.seconds = &metrics.GetHistogram(
+          "trellis_gateway_request_seconds",
+          "From a request's head to the end of its response, per http listener.",
+          {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+          {{"listener", listener.name}});
       for (const RouteConfig& route : listener.routes) {
         site->pools.emplace(route.pool, gateway->pools_.at(route.pool));
       }
@@ -86,6 +139,8 @@ base::Result<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& opti
   for (auto& [name, pool] : gateway->pools_) {
     asio::co_spawn(gateway->workers_.context(0), CheckPool(pool, gateway->stopping_),
                    asio::detached);
+    asio::co_spawn(gateway->workers_.context(0),
+                   ExportPoolMetrics(pool, metrics, gateway->stopping_), asio::detached);
   }
   gateway->workers_.Start();
   return gateway;
@@ -101,23 +156,27 @@ std::vector<daemon::Listener> Gateway::listeners() const {
   return listeners;
 }
 
-void Gateway::ReportStatus(nlohmann::json& status) const {
-  nlohmann::json pools = nlohmann::json::array();
-  for (const auto& [name, pool] : pools_) {
-    nlohmann::json servers = nlohmann::json::array();
-    for (const ServerStatus& server : pool->Servers()) {
-      servers.push_back({{"address", server.address},
-                         {"weight", server.weight},
-                         {"health", server.health == ServerHealth::kUp ? "up" : "down"},
-                         {"draining", server.draining},
-                         {"active_connections", server.active_connections},
-                         {"total_connections", server.total_connections},
-                         {"failures", server.failures}});
-    }
-    pools.push_back({{"name", name}, {"servers", servers}});
+GatewayStatus Gateway::Status() const {
+  GatewayStatus status;
+  for (const Listening& listening : servers_) {
+    status.listeners.push_back({listening.name, std::string(Name(listening.kind)),
+                                net::FormatEndpoint(listening.server->local_endpoint()),
+                                listening.server->connection_count()});
   }
-  status["gateway"] = {{"pools", pools}};
+  for (const auto& [name, pool] : pools_) {
+    PoolStatus& out = status.pools.emplace_back();
+    out.name = name;
+    out.balance = std::string(Name(pool->balance()));
+    for (const ServerStatus& server : pool->Servers()) {
+      out.servers.push_back({server.address, server.weight, server.health == ServerHealth::kUp,
+                             server.draining, server.active_connections, server.total_connections,
+                             server.failures});
+    }
+  }
+  return status;
 }
+
+void Gateway::ReportStatus(nlohmann::json& status) const { status["gateway"] = ToJson(Status()); }
 
 void Gateway::Drain(std::chrono::milliseconds timeout) {
   stopping_ = true;

@@ -4,8 +4,11 @@
 // ProxyTcp; http: ProxyHttp with the listener's routes), the backend pools they name
 // (Pool, shared by the listeners) and an active health checker per pool.
 //
-// Status (the daemon's /v1/status, "gateway"): every listener's address, every pool's
-// servers with their health, weight, draining flag and connection counts.
+// Status (the daemon's /v1/status, "gateway", gateway_api.h): every listener's address
+// and open connections, every pool's servers with their health, weight, draining flag
+// and connection counts. Metrics: per http listener, requests by status class and their
+// latency; per server, up, active connections, connections and failures; per pool, the
+// health checks' latency.
 //
 // Not yet (docs/gateway.md, "Status"): tls listeners, the runtime API and reload,
 // per-source limits and request deadlines, metrics per route and server.
@@ -24,6 +27,7 @@
 #include "base/metrics.h"
 #include "base/result.h"
 #include "daemon/service.h"
+#include "gateway/gateway_api.h"
 #include "gateway/gateway_config.h"
 #include "gateway/http_proxy.h"
 #include "gateway/pool.h"
@@ -46,6 +50,8 @@ class Gateway : public daemon::Service {
   ~Gateway() override;
 
   std::vector<daemon::Listener> listeners() const override;
+  GatewayStatus Status() const;
+  // {"gateway": Status()} (gateway_api.h).
   void ReportStatus(nlohmann::json& status) const override;
   void Drain(std::chrono::milliseconds timeout) override;
 

@@ -221,7 +221,7 @@ std::string_view View(const ServerBuffer& buffer) {
 // previous one: one timer for the exchange, which cancels the server's read when it fires.
 asio::awaitable<Relayed> RelayResponse(asio::ip::tcp::socket& server, ServerBuffer& buffer,
                                        net::Connection& client, bool head_request,
-                                       std::chrono::milliseconds timeout) {
+                                       std::chrono::milliseconds timeout, unsigned* status) {
   asio::steady_timer guard(co_await asio::this_coro::executor);
   bool timed_out = false;
   auto arm = [&] {
@@ -292,8 +292,8 @@ asio::awaitable<Relayed> RelayResponse(asio::ip::tcp::socket& server, ServerBuff
         co_return relayed_any ? Relayed::kBroken : Relayed::kBad;
       }
     }
-    const unsigned status = parser.get().result_int();
-    if (status >= 100 && status < 200 && status != 101) {
+    *status = parser.get().result_int();
+    if (*status >= 100 && *status < 200 && *status != 101) {
       continue;  // The final response follows.
     }
     co_return parser.keep_alive() && !parser.need_eof() && !at_end ? Relayed::kKeepAlive
@@ -302,6 +302,16 @@ asio::awaitable<Relayed> RelayResponse(asio::ip::tcp::socket& server, ServerBuff
 }
 
 }  // namespace
+
+void HttpMetrics::Count(unsigned status, std::chrono::steady_clock::time_point head_done) const {
+  if (status >= 100 && status < 600 && responses[status / 100 - 1] != nullptr) {
+    responses[status / 100 - 1]->Increment();
+  }
+  if (seconds != nullptr) {
+    seconds->Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - head_done).count());
+  }
+}
 
 std::string HttpAnswer(unsigned status, std::string_view reason, bool close) {
   const std::string body = std::string(reason) + "\n";
@@ -323,15 +333,18 @@ asio::awaitable<void> ProxyHttp(net::Connection& client, const HttpSite& site) {
     if (head == HeadStatus::kClosed) {
       co_return;
     }
+    const auto head_done = std::chrono::steady_clock::now();
     if (head != HeadStatus::kOk) {
-      co_await client.Write(head == HeadStatus::kTooLarge
-                                ? HttpAnswer(431, "Request Header Fields Too Large", true)
-                                : HttpAnswer(400, "Bad Request", true));
+      const bool too_large = head == HeadStatus::kTooLarge;
+      site.metrics.Count(too_large ? 431 : 400, head_done);
+      co_await client.Write(too_large ? HttpAnswer(431, "Request Header Fields Too Large", true)
+                                      : HttpAnswer(400, "Bad Request", true));
       co_return;
     }
     const auto& request = parser.get();
     if (static_cast<size_t>(std::distance(request.begin(), request.end())) >
         site.limits.max_headers) {
+      site.metrics.Count(431, head_done);
       co_await client.Write(HttpAnswer(431, "Request Header Fields Too Large", true));
       co_return;
     }
@@ -339,6 +352,7 @@ asio::awaitable<void> ProxyHttp(net::Connection& client, const HttpSite& site) {
     const bool keep_client = request.keep_alive();
     auto answer = [&](unsigned status, std::string_view reason) -> asio::awaitable<bool> {
       const bool keep = keep_client && parser.is_done();
+      site.metrics.Count(status, head_done);
       co_return co_await client.Write(HttpAnswer(status, reason, !keep)) && keep;
     };
     const std::string* pool_name =
@@ -374,6 +388,7 @@ asio::awaitable<void> ProxyHttp(net::Connection& client, const HttpSite& site) {
     const bool has_body = !parser.is_done();
     const bool head_request = request.method() == bhttp::verb::head;
     Relayed relayed = Relayed::kBad;
+    unsigned status = 0;  // The response's, once relayed.
     for (;;) {
       bool sent = co_await WriteServer(upstream->socket, server_head);
       if (sent && has_body) {
@@ -381,7 +396,7 @@ asio::awaitable<void> ProxyHttp(net::Connection& client, const HttpSite& site) {
       }
       if (sent) {
         relayed = co_await RelayResponse(upstream->socket, server_buffer, client, head_request,
-                                         site.limits.server_timeout);
+                                         site.limits.server_timeout, &status);
       }
       if ((!sent || relayed == Relayed::kNoAnswer) && reused && !has_body) {
         // The kept-alive connection was closed by the server meanwhile: a new one.
@@ -406,9 +421,13 @@ asio::awaitable<void> ProxyHttp(net::Connection& client, const HttpSite& site) {
       }
       upstream.reset();
       const bool timeout = relayed == Relayed::kTimeout;
+      site.metrics.Count(timeout ? 504 : 502, head_done);
       co_await client.Write(timeout ? HttpAnswer(504, "Gateway Timeout", true)
                                     : HttpAnswer(502, "Bad Gateway", true));
       co_return;
+    }
+    if (relayed != Relayed::kBroken) {
+      site.metrics.Count(status, head_done);
     }
     // A response the server ended by closing, or said it would: the client, which got
     // the response's head as the server wrote it, closes as well.

@@ -26,6 +26,8 @@
 // it is given are shared read-only (pools are internally synchronised).
 #pragma once
 
+#include <array>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -33,6 +35,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "base/metrics.h"
 #include "gateway/gateway_config.h"
 #include "gateway/pool.h"
 #include "gateway/route_table.h"
@@ -40,12 +43,22 @@
 
 namespace trellis::gateway {
 
+// What an http listener counts: responses by status class (its own answers included)
+// and the time from a request's head to the end of its response.
+struct HttpMetrics {
+  std::array<base::Counter*, 5> responses{};  // 1xx .. 5xx.
+  base::Histogram* seconds = nullptr;
+
+  void Count(unsigned status, std::chrono::steady_clock::time_point head_done) const;
+};
+
 // What an http listener serves with: its routes, the pools they name, its limits.
 struct HttpSite {
   RouteTable routes;
   std::map<std::string, std::shared_ptr<Pool>, std::less<>> pools;
   LimitsConfig limits;
   std::chrono::milliseconds connect_timeout{2000};
+  HttpMetrics metrics;
 };
 
 boost::asio::awaitable<void> ProxyHttp(net::Connection& client, const HttpSite& site);

@@ -281,6 +281,36 @@ TEST_F(GatewayTest, MemcachedTrafficPassesThroughATcpListener) {
   EXPECT_EQ(client.ReadUntil("END\r\n"), "VALUE k 5 5\r\nhello\r\nEND\r\n");
 }
 
+// `trellis gateway status` and the metrics say what the gateway serves and saw.
+TEST_F(GatewayTest, StatusAndMetricsShowListenersPoolsServersAndResponses) {
+  ASSERT_EQ(Get(web_port_, "a.example", "/").status, 200);
+  ASSERT_EQ(Get(web_port_, "c.example", "/").status, 404);
+  b_.Kill();
+  ASSERT_EQ(Get(web_port_, "b.example", "/").status, 503);
+  const uint16_t admin = gateway_->WaitForListening("admin");
+  DaemonProcess status({"gateway", "status", "--admin", "127.0.0.1:" + std::to_string(admin)});
+  ASSERT_EQ(status.WaitExit(10s), 0) << status.Log();
+  EXPECT_THAT(status.Log(),
+              HasSubstr("web              http  127.0.0.1:" + std::to_string(web_port_)));
+  EXPECT_THAT(status.Log(), HasSubstr("pool b (round-robin)"));
+  EXPECT_THAT(status.Log(), ::testing::ContainsRegex(b_.address() + " +1 down"));
+  EXPECT_THAT(status.Log(), ::testing::ContainsRegex(a1_.address() + " +1 up"));
+  EXPECT_TRUE(Eventually(
+      [&] {
+        const std::string metrics = testing::HttpGet(admin, "/metrics").body;
+        return metrics.find(R"(trellis_gateway_responses_total{listener="web",class="2xx"} 1)") !=
+                   std::string::npos &&
+               metrics.find(R"(trellis_gateway_responses_total{listener="web",class="4xx"} 1)") !=
+                   std::string::npos &&
+               metrics.find(R"(trellis_gateway_responses_total{listener="web",class="5xx"} 1)") !=
+                   std::string::npos &&
+               metrics.find("trellis_gateway_server_up{pool=\"b\",server=\"" + b_.address() +
+                            "\"} 0") != std::string::npos;
+      },
+      5s))
+      << testing::HttpGet(admin, "/metrics").body;
+}
+
 TEST_F(GatewayTest, AServerThatDoesNotAnswerGets504) {
   EXPECT_EQ(Get(impatient_port_, "a.example", "/").status, 504);
 }
