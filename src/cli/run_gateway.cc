@@ -37,9 +37,11 @@ base::Status RunGateway(daemon::Daemon& daemon, const GatewayFlags& flags) {
     return base::WithContext("--config " + flags.daemon.config, config.error());
   }
   options.config = std::move(config).value();
+  options.config_path = flags.daemon.config;
   options.threads = static_cast<size_t>(flags.threads);
   options.connect_timeout = flags.connect_timeout;
   TRELLIS_TRY(auto gateway, gateway::Gateway::Start(options, daemon.metrics()));
+  daemon.set_api(gateway->Api(), {});
   daemon.Add(std::move(gateway));
   return {};
 }

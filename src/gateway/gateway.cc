@@ -1,5 +1,8 @@
 #include "gateway/gateway.h"
 
+#include <algorithm>
+#include <string_view>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -8,9 +11,11 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
 
+#include "base/file.h"
 #include "gateway/health_checker.h"
 #include "gateway/source_limiter.h"
 #include "gateway/tcp_proxy.h"
+#include "http/message.h"
 #include "net/address.h"
 
 namespace trellis::gateway {
@@ -56,7 +61,75 @@ asio::awaitable<void> ExportPoolMetrics(std::shared_ptr<Pool> pool, base::Regist
 }  // namespace
 
 Gateway::Gateway(const GatewayOptions& options)
-    : options_(options), workers_(static_cast<int>(std::max<size_t>(1, options.threads))) {}
+    : options_(options),
+      workers_(static_cast<int>(std::max<size_t>(1, options.threads))),
+      config_(options.config) {}
+
+admin::ApiHandler Gateway::Api() {
+  return [this](const admin::ApiRequest& request)
+             -> asio::awaitable<std::optional<admin::ApiResponse>> {
+    auto error = [](const base::Error& failure) {
+      const http::Response response = http::Response::Error(failure);
+      return admin::ApiResponse{response.status, response.body};
+    };
+    if (request.path == "/v1/gateway" && request.method == "GET") {
+      co_return admin::ApiResponse{200, ToJson(Status()).dump()};
+    }
+    // /v1/pools/POOL/servers/HOST:PORT
+    constexpr std::string_view kPools = "/v1/pools/";
+    const std::string_view path = request.path;
+    const size_t servers = path.find("/servers/");
+    if (!path.starts_with(kPools) || servers == std::string_view::npos) {
+      co_return std::nullopt;
+    }
+    const std::string pool_name(path.substr(kPools.size(), servers - kPools.size()));
+    const std::string address(path.substr(servers + std::string_view("/servers/").size()));
+    const auto pool = pools_.find(pool_name);
+    if (pool == pools_.end()) {
+      co_return error(base::NotFound("no pool \"" + pool_name + "\""));
+    }
+    std::lock_guard lock(config_mu_);
+    GatewayConfig changed = config_;
+    PoolConfig& pool_config =
+        *std::find_if(changed.pools.begin(), changed.pools.end(),
+                      [&](const PoolConfig& candidate) { return candidate.name == pool_name; });
+    auto server = std::find_if(pool_config.servers.begin(), pool_config.servers.end(),
+                               [&](const ServerConfig& s) { return s.address == address; });
+    if (request.method == "PUT") {
+      const nlohmann::json body = nlohmann::json::parse(request.body, nullptr, false);
+      if (!body.is_object() || !body.contains("weight") || !body["weight"].is_number_unsigned()) {
+        co_return error(base::InvalidArgument(R"(want {"weight": N}, N >= 0)"));
+      }
+      const uint32_t weight = body["weight"].get<uint32_t>();
+      if (server == pool_config.servers.end()) {
+        pool_config.servers.push_back({address, weight});
+      } else {
+        server->weight = weight;
+      }
+    } else if (request.method == "DELETE") {
+      if (server == pool_config.servers.end()) {
+        co_return error(base::NotFound("no server " + address + " in pool \"" + pool_name + "\""));
+      }
+      pool_config.servers.erase(server);
+    } else {
+      co_return error(base::InvalidArgument("PUT or DELETE"));
+    }
+    // Checked as a file would be, applied, then written down.
+    if (auto valid = ParseGatewayConfig(ToToml(changed)); !valid) {
+      co_return error(valid.error());
+    }
+    if (base::Status applied = pool->second->Update(pool_config); !applied) {
+      co_return error(applied.error());
+    }
+    if (!options_.config_path.empty()) {
+      if (base::Status saved = base::ReplaceFile(options_.config_path, ToToml(changed)); !saved) {
+        co_return error(saved.error());
+      }
+    }
+    config_ = std::move(changed);
+    co_return admin::ApiResponse{200, ToJson(Status()).dump()};
+  };
+}
 
 Gateway::~Gateway() { Drain(std::chrono::milliseconds(0)); }
 

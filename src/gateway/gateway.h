@@ -10,8 +10,7 @@
 // latency; per server, up, active connections, connections and failures; per pool, the
 // health checks' latency.
 //
-// Not yet (docs/gateway.md, "Status"): tls listeners, the runtime API and reload,
-// per-source limits and request deadlines, metrics per route and server.
+// Not yet (docs/gateway.md): tls listeners, routes changed at run time, reload.
 //
 // Thread safety: Start and Drain from the daemon's main thread; the listeners run on the
 // workers, the health checks on worker 0.
@@ -19,11 +18,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
+#include "admin/admin_server.h"
 #include "base/metrics.h"
 #include "base/result.h"
 #include "daemon/service.h"
@@ -38,6 +40,8 @@ namespace trellis::gateway {
 
 struct GatewayOptions {
   GatewayConfig config;
+  // Where the config came from: the runtime API writes every change back to it.
+  std::filesystem::path config_path;
   size_t threads = 1;
   std::chrono::milliseconds connect_timeout{2000};  // To a server.
 };
@@ -51,6 +55,14 @@ class Gateway : public daemon::Service {
 
   std::vector<daemon::Listener> listeners() const override;
   GatewayStatus Status() const;
+  // The runtime API on the daemon's admin endpoint (docs/gateway.md, "Runtime changes"):
+  //   GET    /v1/gateway                           the status (gateway_api.h)
+  //   PUT    /v1/pools/POOL/servers/HOST:PORT      {"weight": N} adds the server, or sets
+  //                                                its weight (0: drained)
+  //   DELETE /v1/pools/POOL/servers/HOST:PORT      removes it (its connections finish)
+  // Each change applies at once and is written back to the config file (atomically)
+  // before it is answered, so a restart keeps it.
+  admin::ApiHandler Api();
   // {"gateway": Status()} (gateway_api.h).
   void ReportStatus(nlohmann::json& status) const override;
   void Drain(std::chrono::milliseconds timeout) override;
@@ -69,6 +81,9 @@ class Gateway : public daemon::Service {
   };
   std::vector<Listening> servers_;
   std::atomic<bool> stopping_{false};
+  // What runs, as the file says it: changed by the API (on the admin endpoint's thread).
+  std::mutex config_mu_;
+  GatewayConfig config_;  // Guarded by config_mu_.
 };
 
 }  // namespace trellis::gateway

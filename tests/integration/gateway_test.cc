@@ -11,10 +11,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -309,6 +311,57 @@ TEST_F(GatewayTest, StatusAndMetricsShowListenersPoolsServersAndResponses) {
       },
       5s))
       << testing::HttpGet(admin, "/metrics").body;
+}
+
+// The runtime API: a server added and another drained and removed while a client sends
+// requests: none fails; the file keeps the change, so a restarted gateway serves the same.
+TEST_F(GatewayTest, ServersAddedAndDrainedAtRunTimeFailNoRequestAndOutliveARestart) {
+  Nginx a3("a3");
+  std::atomic<bool> stop{false};
+  std::atomic<int> failed{0};
+  std::atomic<int> sent{0};
+  std::thread load([&] {
+    while (!stop.load()) {
+      failed += Get(web_port_, "a.example", "/").status == 200 ? 0 : 1;
+      ++sent;
+    }
+  });
+  const uint16_t admin = gateway_->WaitForListening("admin");
+  auto served_by = [&](const std::string& name) {
+    return Get(web_port_, "a.example", "/").body.starts_with(name + " ");
+  };
+  auto change = [&](const std::string& method, const std::string& server, const std::string& body) {
+    return testing::HttpRequest(admin, method, "/v1/pools/a/servers/" + server, body).status;
+  };
+  EXPECT_EQ(change("PUT", a3.address(), R"({"weight": 1})"), 200);
+  EXPECT_TRUE(Eventually([&] { return served_by("a3"); }, 5s)) << "the new server takes requests";
+  EXPECT_EQ(change("PUT", a1_.address(), R"({"weight": 0})"), 200);  // Drained.
+  int not_a1 = 0;
+  for (int i = 0; i < 20; ++i) {
+    not_a1 += served_by("a1") ? 0 : 1;
+  }
+  EXPECT_EQ(not_a1, 20) << "a drained server gets no new connection";
+  EXPECT_EQ(change("DELETE", a1_.address(), ""), 200);
+  EXPECT_EQ(change("DELETE", a1_.address(), ""), 404);
+  EXPECT_EQ(change("PUT", a1_.address(), R"({"weight": "x"})"), 400);
+  stop = true;
+  load.join();
+  EXPECT_GT(sent.load(), 0);
+  EXPECT_EQ(failed.load(), 0) << "of " << sent.load() << " requests";
+
+  gateway_->Signal(SIGTERM);
+  ASSERT_TRUE(gateway_->WaitExit(10s).has_value());
+  gateway_ = std::make_unique<DaemonProcess>(std::vector<std::string>{
+      "gateway", "--config", (dir_.path() / "gateway.toml").string(), "--threads", "2"});
+  web_port_ = gateway_->WaitForListening("web");
+  std::map<std::string, int> served;
+  for (int i = 0; i < 8; ++i) {
+    const Reply reply = Get(web_port_, "a.example", "/");
+    ++served[reply.body.substr(0, reply.body.find(' '))];
+  }
+  EXPECT_EQ(served["a1"], 0);
+  EXPECT_EQ(served["a2"], 4);
+  EXPECT_EQ(served["a3"], 4);
 }
 
 TEST_F(GatewayTest, AServerThatDoesNotAnswerGets504) {
