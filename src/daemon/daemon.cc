@@ -122,7 +122,19 @@ int Daemon::Run(CLI::App& app, bool banner) {
                admin_at, "metrics:", width, admin_at);
     std::fflush(stdout);
   }
-  const int signal_number = net::WaitForTerminationSignal();
+  const int signal_number = net::WaitForTerminationSignal([this] {
+    bool refused = false;
+    for (const auto& service : services_) {
+      if (base::Status reloaded = service->Reload(); !reloaded) {
+        spdlog::error("SIGHUP: the configuration is refused, the running one stays: {}",
+                      reloaded.error().message);
+        refused = true;
+      }
+    }
+    if (!refused) {
+      spdlog::info("SIGHUP: configuration reloaded");
+    }
+  });
   spdlog::info("signal {}: draining", signal_number);
   DrainAll();
   (*admin)->Stop(std::chrono::milliseconds(0));

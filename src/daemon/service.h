@@ -16,6 +16,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <nlohmann/json_fwd.hpp>
 
+#include "base/result.h"
+
 namespace trellis::daemon {
 
 // An address a service serves, for the log line "<name> listening on HOST:PORT" (which
@@ -37,6 +39,9 @@ class Service {
   // called once, after every service started (a service that registers with the master
   // names its metrics there).
   virtual void AdminListening(const std::string& /*address*/) {}
+  // SIGHUP: reads its configuration again and applies it; a bad one is refused (the
+  // error says why) and the running one stays. Nothing to reload: OK.
+  virtual base::Status Reload() { return {}; }
   // Stops taking new work, lets work in flight finish for up to `timeout`, then stops for
   // good. Returns within about `timeout`, whatever arrives meanwhile. Called once.
   virtual void Drain(std::chrono::milliseconds timeout) = 0;

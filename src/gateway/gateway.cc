@@ -75,6 +75,12 @@ admin::ApiHandler Gateway::Api() {
     if (request.path == "/v1/gateway" && request.method == "GET") {
       co_return admin::ApiResponse{200, ToJson(Status()).dump()};
     }
+    if (request.path == "/v1/reload" && request.method == "POST") {
+      if (base::Status reloaded = Reload(); !reloaded) {
+        co_return error(reloaded.error());
+      }
+      co_return admin::ApiResponse{200, ToJson(Status()).dump()};
+    }
     // /v1/pools/POOL/servers/HOST:PORT
     constexpr std::string_view kPools = "/v1/pools/";
     const std::string_view path = request.path;
@@ -227,6 +233,41 @@ std::vector<daemon::Listener> Gateway::listeners() const {
                          listening.server->local_endpoint()});
   }
   return listeners;
+}
+
+base::Status Gateway::Reload() {
+  if (options_.config_path.empty()) {
+    return {};
+  }
+  TRELLIS_TRY(const std::string text, base::ReadFile(options_.config_path));
+  auto loaded = ParseGatewayConfig(text);
+  if (!loaded) {
+    return base::WithContext(options_.config_path.string(), loaded.error());
+  }
+  std::lock_guard lock(config_mu_);
+  if (loaded->listeners != config_.listeners) {
+    return base::InvalidArgument(options_.config_path.string() +
+                                 ": the listeners or their routes changed: that takes a restart");
+  }
+  for (const PoolConfig& pool : loaded->pools) {
+    if (!pools_.contains(pool.name)) {
+      return base::InvalidArgument(options_.config_path.string() + ": pool \"" + pool.name +
+                                   "\" is new: that takes a restart");
+    }
+  }
+  if (loaded->pools.size() != pools_.size()) {
+    return base::InvalidArgument(options_.config_path.string() +
+                                 ": a pool was removed: that takes a restart");
+  }
+  for (const PoolConfig& pool : loaded->pools) {
+    // Resolved before anything changes: a server that does not resolve refuses it all.
+    TRELLIS_TRY(auto checked, Pool::Create(pool));
+  }
+  for (const PoolConfig& pool : loaded->pools) {
+    TRELLIS_TRY_STATUS(pools_.at(pool.name)->Update(pool));
+  }
+  config_ = std::move(loaded).value();
+  return {};
 }
 
 GatewayStatus Gateway::Status() const {

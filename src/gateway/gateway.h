@@ -10,7 +10,8 @@
 // latency; per server, up, active connections, connections and failures; per pool, the
 // health checks' latency.
 //
-// Not yet (docs/gateway.md): tls listeners, routes changed at run time, reload.
+// Not yet (docs/gateway.md): tls listeners, listeners and routes changed without a
+// restart.
 //
 // Thread safety: Start and Drain from the daemon's main thread; the listeners run on the
 // workers, the health checks on worker 0.
@@ -60,9 +61,15 @@ class Gateway : public daemon::Service {
   //   PUT    /v1/pools/POOL/servers/HOST:PORT      {"weight": N} adds the server, or sets
   //                                                its weight (0: drained)
   //   DELETE /v1/pools/POOL/servers/HOST:PORT      removes it (its connections finish)
+  //   POST   /v1/reload                            Reload()
   // Each change applies at once and is written back to the config file (atomically)
   // before it is answered, so a restart keeps it.
   admin::ApiHandler Api();
+  // Reads the config file again (SIGHUP, POST /v1/reload) and applies its pools (servers,
+  // weights, balancing, checks) at once; connections open stay. A file that does not
+  // parse, or that changes the listeners, their routes or the set of pools (those take a
+  // restart for now), is refused with the reason and the running config stays.
+  base::Status Reload() override;
   // {"gateway": Status()} (gateway_api.h).
   void ReportStatus(nlohmann::json& status) const override;
   void Drain(std::chrono::milliseconds timeout) override;

@@ -28,7 +28,7 @@ void BlockTerminationSignals() {
   signal(SIGXFSZ, SIG_IGN);
 }
 
-int WaitForTerminationSignal() {
+int WaitForTerminationSignal(const std::function<void()>& on_hangup) {
   const sigset_t set = TerminationSet();
   for (;;) {
     int signal_number = 0;
@@ -36,7 +36,7 @@ int WaitForTerminationSignal() {
     if (signal_number != SIGHUP) {
       return signal_number;
     }
-    spdlog::info("SIGHUP: nothing to reload");
+    on_hangup();
   }
 }
 

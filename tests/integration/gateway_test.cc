@@ -12,7 +12,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <string>
@@ -362,6 +364,53 @@ TEST_F(GatewayTest, ServersAddedAndDrainedAtRunTimeFailNoRequestAndOutliveAResta
   EXPECT_EQ(served["a1"], 0);
   EXPECT_EQ(served["a2"], 4);
   EXPECT_EQ(served["a3"], 4);
+}
+
+// Reload (SIGHUP, POST /v1/reload) of an edited file: a pool's change applies under load
+// with no failed request; a broken file is refused with the reason and the running
+// config goes on serving.
+TEST_F(GatewayTest, AReloadChangesAPoolUnderLoadAndABrokenFileIsRefused) {
+  const std::filesystem::path file = dir_.path() / "gateway.toml";
+  std::string text;
+  {
+    std::ifstream in(file);
+    text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const std::string both = "\"" + a1_.address() + "\", \"" + a2_.address() + "\"";
+  ASSERT_NE(text.find(both), std::string::npos);
+  std::atomic<bool> stop{false};
+  std::atomic<int> failed{0};
+  std::thread load([&] {
+    while (!stop.load()) {
+      failed += Get(web_port_, "a.example", "/").status == 200 ? 0 : 1;
+    }
+  });
+  // Pool a without a1.
+  std::string without_a1 = text;
+  without_a1.replace(without_a1.find(both), both.size(), "\"" + a2_.address() + "\"");
+  std::ofstream(file, std::ios::trunc) << without_a1;
+  gateway_->Signal(SIGHUP);
+  EXPECT_TRUE(Eventually(
+      [&] {
+        for (int i = 0; i < 10; ++i) {
+          if (!Get(web_port_, "a.example", "/").body.starts_with("a2 ")) {
+            return false;
+          }
+        }
+        return true;
+      },
+      5s))
+      << "a1 still gets requests after the reload";
+  // A broken file: refused, and the pool stays as it was.
+  std::ofstream(file, std::ios::trunc) << "[[listener]\nname = ";
+  const uint16_t admin = gateway_->WaitForListening("admin");
+  const testing::HttpResponse refused = testing::HttpRequest(admin, "POST", "/v1/reload", "");
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_THAT(refused.body, HasSubstr("line"));
+  stop = true;
+  load.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_THAT(Get(web_port_, "a.example", "/").body, ::testing::StartsWith("a2 "));
 }
 
 TEST_F(GatewayTest, AServerThatDoesNotAnswerGets504) {
