@@ -74,45 +74,13 @@ base::Result<uint32_t> ParseTime(std::string_view text, uint32_t now) {
   return static_cast<uint32_t>(seconds);
 }
 
-void to_json(nlohmann::json& json, const ArchiveFileStatus& file) {
-  json = {
-      {"name", file.name}, {"kind", file.kind}, {"bytes", file.bytes}, {"complete", file.complete}};
-}
-void from_json(const nlohmann::json& json, ArchiveFileStatus& file) {
-  json.at("name").get_to(file.name);
-  json.at("kind").get_to(file.kind);
-  json.at("bytes").get_to(file.bytes);
-  json.at("complete").get_to(file.complete);
-}
-void to_json(nlohmann::json& json, const TimeRange& range) {
-  json = {{"from", range.from}, {"to", range.to}};
-}
-void from_json(const nlohmann::json& json, TimeRange& range) {
-  json.at("from").get_to(range.from);
-  json.at("to").get_to(range.to);
-}
-void to_json(nlohmann::json& json, const GroupBackupStatus& group) {
-  json = {{"group", group.group},
-          {"main", group.main},
-          {"streaming", group.streaming},
-          {"lag_seconds", group.lag_seconds},
-          {"bytes_archived", group.bytes_archived},
-          {"restorable", group.restorable},
-          {"files", group.files},
-          {"last_dump", group.last_dump},
-          {"error", group.error}};
-}
-void from_json(const nlohmann::json& json, GroupBackupStatus& group) {
-  json.at("group").get_to(group.group);
-  json.at("main").get_to(group.main);
-  json.at("streaming").get_to(group.streaming);
-  json.at("lag_seconds").get_to(group.lag_seconds);
-  json.at("bytes_archived").get_to(group.bytes_archived);
-  json.at("restorable").get_to(group.restorable);
-  json.at("files").get_to(group.files);
-  json.at("last_dump").get_to(group.last_dump);
-  json.at("error").get_to(group.error);
-}
+// Every field by its name; a missing one is an error when read.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ArchiveFileStatus, name, kind, bytes, complete)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TimeRange, from, to)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(GroupBackupStatus, group, main, streaming, lag_seconds,
+                                   bytes_archived, restorable, files, last_dump, error)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RestoreReply, to, dry_run, group, rate, state, restored, deleted,
+                                   unchanged, written, error, seconds)
 
 void to_json(nlohmann::json& json, const RestoreRequest& request) {
   json = {{"to", request.to},     {"dry_run", request.dry_run}, {"group", request.group},
@@ -128,26 +96,6 @@ void from_json(const nlohmann::json& json, RestoreRequest& request) {
   request.rate = json.value("rate", uint64_t{0});
   request.wait = json.value("wait", false);
 }
-void to_json(nlohmann::json& json, const RestoreReply& reply) {
-  json = {{"to", reply.to},           {"dry_run", reply.dry_run},     {"group", reply.group},
-          {"rate", reply.rate},       {"state", reply.state},         {"restored", reply.restored},
-          {"deleted", reply.deleted}, {"unchanged", reply.unchanged}, {"written", reply.written},
-          {"error", reply.error},     {"seconds", reply.seconds}};
-}
-void from_json(const nlohmann::json& json, RestoreReply& reply) {
-  json.at("to").get_to(reply.to);
-  json.at("dry_run").get_to(reply.dry_run);
-  json.at("group").get_to(reply.group);
-  json.at("rate").get_to(reply.rate);
-  json.at("state").get_to(reply.state);
-  json.at("restored").get_to(reply.restored);
-  json.at("deleted").get_to(reply.deleted);
-  json.at("unchanged").get_to(reply.unchanged);
-  json.at("written").get_to(reply.written);
-  json.at("error").get_to(reply.error);
-  json.at("seconds").get_to(reply.seconds);
-}
-
 void from_json(const nlohmann::json& json, BackupStatus& status) {
   json.at("groups").get_to(status.groups);
   if (json.contains("restore") && !json.at("restore").is_null()) {
