@@ -8,7 +8,8 @@
 // backup center archives every group under <data>/backup; its URL goes to
 // <data>/backup.url (for `trellis backup`). Clients reach the access nodes through a
 // gateway (its file: <data>/gateway.toml): a tcp listener on --listen in front of the
-// access nodes, which share an address of their own.
+// access nodes, which share an address of their own, and an http listener on --http
+// routing by Host to the master's and the backup center's APIs.
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -37,6 +38,7 @@ using boost::asio::ip::tcp;
 struct UpFlags {
   daemon::DaemonFlags daemon;
   std::string listen = "127.0.0.1:11211";
+  std::string http = "127.0.0.1:8080";
   std::string data = "trellis-data";
   int groups = 2;
   int access_nodes = 2;
@@ -46,22 +48,45 @@ struct UpFlags {
 // How long each child may take to start listening.
 constexpr std::chrono::seconds kStartPatience{10};
 
-// The gateway of `trellis up`: memcached clients on `clients`, relayed to the access
-// nodes on `access`.
-gateway::GatewayConfig GatewayInFront(const tcp::endpoint& clients, const tcp::endpoint& access) {
-  gateway::ListenerConfig listener;
-  listener.name = "memcached";
-  listener.bind = net::FormatEndpoint(clients);
-  listener.kind = gateway::ListenerKind::kTcp;
-  listener.pool = "access";
-  gateway::PoolConfig pool;
-  pool.name = "access";
-  pool.servers = {{net::FormatEndpoint(access)}};
-  return {{listener}, {pool}};
+// Where the gateway of `trellis up` listens and what it serves.
+struct GatewayPlan {
+  tcp::endpoint memcached;  // Clients of the cache...
+  tcp::endpoint http;       // ... and of the HTTP services, by Host.
+  tcp::endpoint access;     // The access nodes.
+  tcp::endpoint master;
+  tcp::endpoint backup_center;
+};
+
+// The gateway of `trellis up`: memcached clients relayed to the access nodes; HTTP by
+// Host: master.localhost to the master's API, backup.localhost to the backup center's
+// (*.localhost is the loopback address: curl http://master.localhost:8080/v1/cluster).
+gateway::GatewayConfig GatewayInFront(const GatewayPlan& plan) {
+  gateway::GatewayConfig config;
+  gateway::ListenerConfig& memcached = config.listeners.emplace_back();
+  memcached.name = "memcached";
+  memcached.bind = net::FormatEndpoint(plan.memcached);
+  memcached.kind = gateway::ListenerKind::kTcp;
+  memcached.pool = "access";
+  gateway::ListenerConfig& http = config.listeners.emplace_back();
+  http.name = "http";
+  http.bind = net::FormatEndpoint(plan.http);
+  http.kind = gateway::ListenerKind::kHttp;
+  for (const auto& [pool, server] :
+       {std::pair{"access", plan.access}, std::pair{"master", plan.master},
+        std::pair{"backup", plan.backup_center}}) {
+    gateway::PoolConfig& added = config.pools.emplace_back();
+    added.name = pool;
+    added.servers = {{net::FormatEndpoint(server)}};
+    if (std::string_view(pool) != "access") {
+      http.routes.push_back({std::string(pool) + ".localhost", "/", pool});
+    }
+  }
+  return config;
 }
 
 base::Status RunUp(daemon::Daemon& daemon, const UpFlags& flags) {
   TRELLIS_TRY(const tcp::endpoint listen, daemon::ResolveFlag("--listen", flags.listen));
+  TRELLIS_TRY(const tcp::endpoint http_listen, daemon::ResolveFlag("--http", flags.http));
   const std::string log_dir = flags.data + "/logs";
   std::error_code made;
   std::filesystem::create_directories(log_dir, made);
@@ -82,25 +107,29 @@ base::Status RunUp(daemon::Daemon& daemon, const UpFlags& flags) {
   if (!clients) {
     return base::WithContext("--listen", clients.error());
   }
+  auto http = reserve(http_listen);
+  if (!http) {
+    return base::WithContext("--http", http.error());
+  }
   const std::vector<std::string> common = {
       "--admin",         "127.0.0.1:0",
       "--log-level",     flags.daemon.log_level,
       "--drain-timeout", std::to_string(flags.daemon.drain_timeout.count()) + "ms"};
   auto child = [&common](std::string name, std::vector<std::string> args,
-                         std::optional<daemon::Listener> listener) {
+                         std::vector<daemon::Listener> listeners) {
     args.insert(args.end(), common.begin(), common.end());
-    return daemon::ChildSpec{std::move(name), std::move(args), std::move(listener)};
+    return daemon::ChildSpec{std::move(name), std::move(args), std::move(listeners)};
   };
 
   // First the master, and the groups in its map.
   TRELLIS_TRY(const tcp::endpoint master_address, reserve(tcp::endpoint(listen.address(), 0)));
   const std::string master_url = "http://" + net::FormatEndpoint(master_address);
-  TRELLIS_TRY_STATUS(children.Add(
-      {child("master",
-             {"master", "--listen", net::FormatEndpoint(master_address), "--data",
-              flags.data + "/master"},
-             daemon::Listener{"master", "HTTP/JSON API of the cluster map", master_address})},
-      kStartPatience));
+  TRELLIS_TRY_STATUS(
+      children.Add({child("master",
+                          {"master", "--listen", net::FormatEndpoint(master_address), "--data",
+                           flags.data + "/master"},
+                          {{"master", "HTTP/JSON API of the cluster map", master_address}})},
+                   kStartPatience));
   std::ofstream(flags.data + "/master.url") << master_url << "\n";
 
   // Then two cache nodes per group (the master says which is the main) and the access
@@ -123,10 +152,9 @@ base::Status RunUp(daemon::Daemon& daemon, const UpFlags& flags) {
   });
   TRELLIS_TRY(const tcp::endpoint access_address, reserve(tcp::endpoint(listen.address(), 0)));
   for (int a = 1; a <= flags.access_nodes; ++a) {
-    std::optional<daemon::Listener> listener;
+    std::vector<daemon::Listener> listener;
     if (a == 1) {
-      listener =
-          daemon::Listener{"access", "memcached protocol, behind the gateway", access_address};
+      listener = {{"access", "memcached protocol, behind the gateway", access_address}};
     }
     specs.push_back(child("access-" + std::to_string(a),
                           {"access", "--listen", net::FormatEndpoint(access_address), "--threads",
@@ -135,26 +163,27 @@ base::Status RunUp(daemon::Daemon& daemon, const UpFlags& flags) {
   }
   TRELLIS_TRY_STATUS(children.Add(std::move(specs), kStartPatience));
 
-  // The gateway in front of them: the address clients know.
+  // The gateway in front of them: the addresses clients know.
+  TRELLIS_TRY(const tcp::endpoint center_address, reserve(tcp::endpoint(listen.address(), 0)));
   const std::string gateway_file = flags.data + "/gateway.toml";
-  TRELLIS_TRY_STATUS(
-      base::ReplaceFile(gateway_file, gateway::ToToml(GatewayInFront(*clients, access_address))));
+  TRELLIS_TRY_STATUS(base::ReplaceFile(
+      gateway_file, gateway::ToToml(GatewayInFront(
+                        {*clients, *http, access_address, master_address, center_address}))));
   TRELLIS_TRY_STATUS(children.Add(
       {child("gateway", {"gateway", "--config", gateway_file, "--threads", "2"},
-             daemon::Listener{"memcached", "memcached protocol, through the gateway", *clients})},
+             {{"memcached", "memcached protocol, through the gateway", *clients},
+              {"http", "HTTP, through the gateway: master.localhost, backup.localhost", *http}})},
       kStartPatience));
 
   // Last the backup center: every group's changes archived under <data>/backup, so that
   // `trellis backup restore --to TIME` works out of the box.
-  TRELLIS_TRY(const tcp::endpoint center_address, reserve(tcp::endpoint(listen.address(), 0)));
-  TRELLIS_TRY_STATUS(
-      children.Add({child("backup-center",
-                          {"backup-center", "--listen", net::FormatEndpoint(center_address),
-                           "--data", flags.data + "/backup", "--master", master_url, "--access",
-                           net::FormatEndpoint(access_address)},
-                          daemon::Listener{"backup-center", "HTTP/JSON API of the backup archive",
-                                           center_address})},
-                   kStartPatience));
+  TRELLIS_TRY_STATUS(children.Add(
+      {child("backup-center",
+             {"backup-center", "--listen", net::FormatEndpoint(center_address), "--data",
+              flags.data + "/backup", "--master", master_url, "--access",
+              net::FormatEndpoint(access_address)},
+             {{"backup-center", "HTTP/JSON API of the backup archive", center_address}})},
+      kStartPatience));
   std::ofstream(flags.data + "/backup.url")
       << "http://" << net::FormatEndpoint(center_address) << "\n";
   return {};
@@ -174,6 +203,10 @@ Command AddUpCommand(CLI::App& parent) {
                   "HOST:PORT where memcached clients connect (the gateway, in front of the "
                   "access nodes); the access and cache "
                   "nodes take free ports on the same host")
+      ->capture_default_str();
+  app->add_option("--http", flags->http,
+                  "HOST:PORT of the gateway's HTTP listener (routes by Host: "
+                  "master.localhost, backup.localhost)")
       ->capture_default_str();
   app->add_option("--data", flags->data, "directory for the children's logs (<data>/logs)")
       ->capture_default_str();

@@ -89,9 +89,7 @@ base::Status Supervisor::Add(std::vector<ChildSpec> children, std::chrono::milli
       if (!pid) {
         return pid.error();
       }
-      if (spec.listener) {
-        started.push_back(*spec.listener);
-      }
+      started.insert(started.end(), spec.listeners.begin(), spec.listeners.end());
       children_.push_back({std::move(spec), *pid, 0});
     }
     if (!reaper_.joinable()) {
@@ -117,9 +115,7 @@ std::vector<Listener> Supervisor::listeners() const {
   std::lock_guard lock(mu_);
   std::vector<Listener> result;
   for (const Child& child : children_) {
-    if (child.spec.listener) {
-      result.push_back(*child.spec.listener);
-    }
+    result.insert(result.end(), child.spec.listeners.begin(), child.spec.listeners.end());
   }
   return result;
 }

@@ -28,8 +28,8 @@ namespace trellis::daemon {
 struct ChildSpec {
   std::string name;               // "g1-main", "access-1": its log is <logs>/<name>.log.
   std::vector<std::string> args;  // After the program name.
-  // What the child serves, if it is the one to list for it (children may share one).
-  std::optional<Listener> listener;
+  // What the child serves, where it is the one to list for it (children may share one).
+  std::vector<Listener> listeners;
 };
 
 struct ChildStatus {

@@ -7,7 +7,7 @@ namespace trellis::gateway {
 // Every field, by its name; a missing one is an error when read.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ListenerStatus, name, kind, address, connections)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ServerStatusView, address, weight, up, draining,
-                                   active_connections, total_connections, failures)
+                                   active_connections, total_connections, failures, check_seconds)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PoolStatus, name, balance, servers)
 
 nlohmann::json ToJson(const GatewayStatus& status) {

@@ -30,6 +30,7 @@ struct ServerStatusView {
   uint64_t active_connections = 0;
   uint64_t total_connections = 0;
   uint64_t failures = 0;
+  double check_seconds = 0;  // The last active check's time (0: none yet).
 };
 
 struct PoolStatus {

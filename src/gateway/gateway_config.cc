@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace trellis::gateway {
 
 std::string_view Name(ListenerKind kind) {
@@ -101,15 +103,19 @@ Error ErrorAt(std::string_view where, std::string_view message) {
                                              : fmt::format("{}: {}", where, message));
 }
 
+// " (line 3)" for a node read from a file; "" for one made from JSON (the API's).
+std::string LineOf(const toml::node& node) {
+  const auto line = node.source().begin.line;
+  return line == 0 ? "" : fmt::format(" (line {})", line);
+}
+
 // "listener \"web\": bind: <message> (line 3)".
 Error FieldError(const Field& field, std::string_view message) {
-  return ErrorAt(field.where, fmt::format("{}: {} (line {})", field.key, message,
-                                          field.node.source().begin.line));
+  return ErrorAt(field.where, fmt::format("{}: {}{}", field.key, message, LineOf(field.node)));
 }
 
 Error UnknownKey(const Field& field) {
-  return ErrorAt(field.where, fmt::format("unknown key \"{}\" (line {})", field.key,
-                                          field.node.source().begin.line));
+  return ErrorAt(field.where, fmt::format("unknown key \"{}\"{}", field.key, LineOf(field.node)));
 }
 
 // The table's entries in the order the file writes them (toml::table sorts its keys), so
@@ -758,7 +764,70 @@ void AppendPool(const PoolConfig& pool, std::string& out) {
   out += " }\n";
 }
 
+// Where a value converted from JSON goes: a table's key, or the end of an array.
+struct TomlSlot {
+  toml::table* table = nullptr;
+  std::string key;
+  toml::array* array = nullptr;
+
+  template <typename Value>
+  void Put(Value&& value) {
+    if (array != nullptr) {
+      array->push_back(std::forward<Value>(value));
+    } else {
+      table->insert_or_assign(key, std::forward<Value>(value));
+    }
+  }
+};
+
+// `json` as the TOML value it spells, put in `slot`: strings, integers, booleans, arrays
+// and objects (as tables). Errors: null, and numbers that are not 64-bit integers.
+Status FromJson(const nlohmann::json& json, std::string_view where, TomlSlot slot) {
+  if (json.is_string()) {
+    slot.Put(json.get<std::string>());
+  } else if (json.is_boolean()) {
+    slot.Put(json.get<bool>());
+  } else if (json.is_number_integer() &&
+             (!json.is_number_unsigned() ||
+              json.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))) {
+    slot.Put(json.get<int64_t>());
+  } else if (json.is_array()) {
+    toml::array array;
+    for (const nlohmann::json& element : json) {
+      TRELLIS_TRY_STATUS(FromJson(element, where, TomlSlot{nullptr, "", &array}));
+    }
+    slot.Put(std::move(array));
+  } else if (json.is_object()) {
+    toml::table table;
+    for (const auto& [key, element] : json.items()) {
+      TRELLIS_TRY_STATUS(FromJson(element, where, TomlSlot{&table, key, nullptr}));
+    }
+    slot.Put(std::move(table));
+  } else {
+    return ErrorAt(where, fmt::format("{} is not a value of the file's (a string, an integer, a "
+                                      "boolean, an array or an object)",
+                                      json.dump()));
+  }
+  return {};
+}
+
 }  // namespace
+
+Result<PoolConfig> ParsePoolJson(std::string_view name, std::string_view json) {
+  const std::string where = fmt::format("pool \"{}\"", name);
+  const nlohmann::json parsed = nlohmann::json::parse(json, nullptr, false);
+  if (!parsed.is_object()) {
+    return ErrorAt(where, "want a JSON object with the keys of a [[pool]] in the file");
+  }
+  if (parsed.contains("name")) {
+    return ErrorAt(where, "the name is the URL's");
+  }
+  toml::table root;
+  TRELLIS_TRY_STATUS(FromJson(parsed, where, TomlSlot{&root, "pool", nullptr}));
+  toml::table& table = *root["pool"].as_table();
+  table.insert("name", std::string(name));
+  return ReadPool(table, 0);
+}
 
 Result<GatewayConfig> ParseGatewayConfig(std::string_view text) {
   toml::table root;

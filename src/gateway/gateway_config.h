@@ -160,6 +160,12 @@ struct GatewayConfig {
 // intervals and timeouts, rise and fall >= 1. Errors: kInvalidArgument naming where.
 base::Result<GatewayConfig> ParseGatewayConfig(std::string_view toml);
 
+// The pool `name` from a JSON object with the keys of a [[pool]] table in the file (the
+// runtime API's body): {"servers": ["127.0.0.1:9001 weight=2"], "balance": "...",
+// "check": {"kind": "http", "interval": "1s", ...}}. Errors as the file's, and
+// kInvalidArgument for what is not such an object.
+base::Result<PoolConfig> ParsePoolJson(std::string_view name, std::string_view json);
+
 // Writes `config` as a file that ParseGatewayConfig reads back equal (defaults included,
 // so that what runs is written down whole).
 std::string ToToml(const GatewayConfig& config);

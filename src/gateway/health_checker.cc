@@ -37,13 +37,14 @@ asio::awaitable<bool> HttpCheck(const std::string& address, const CheckConfig& c
 
 asio::awaitable<void> CheckServer(std::shared_ptr<Pool> pool, std::string address,
                                   asio::ip::tcp::endpoint endpoint, CheckConfig check) {
+  const auto started = std::chrono::steady_clock::now();
   bool ok = false;  // Not a ?: with co_await on both sides: g++ 12 miscompiles it.
   if (check.kind == CheckKind::kHttp) {
     ok = co_await HttpCheck(address, check);
   } else {
     ok = co_await TcpCheck(endpoint, check.timeout);
   }
-  pool->ReportCheck(address, ok);
+  pool->ReportCheck(address, ok, std::chrono::steady_clock::now() - started);
 }
 
 }  // namespace
@@ -51,7 +52,7 @@ asio::awaitable<void> CheckServer(std::shared_ptr<Pool> pool, std::string addres
 asio::awaitable<void> CheckPool(std::shared_ptr<Pool> pool, const std::atomic<bool>& stop) {
   const auto executor = co_await asio::this_coro::executor;
   asio::steady_timer timer(executor);
-  while (!stop.load()) {
+  while (!stop.load() && !pool->retired()) {
     const CheckConfig check = pool->check();
     if (check.kind != CheckKind::kNone) {
       for (auto& [address, endpoint] : pool->Endpoints()) {

@@ -17,7 +17,7 @@
 
 namespace trellis::gateway {
 
-// Checks `pool` until `stop` is set (read once per interval).
+// Checks `pool` until `stop` is set or the pool is retired (read once per interval).
 boost::asio::awaitable<void> CheckPool(std::shared_ptr<Pool> pool, const std::atomic<bool>& stop);
 
 }  // namespace trellis::gateway

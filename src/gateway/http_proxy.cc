@@ -17,6 +17,7 @@
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 
+#include "gateway/deadline.h"
 #include "gateway/upstream.h"
 
 namespace trellis::gateway {
@@ -40,37 +41,6 @@ using RequestParser = bhttp::request_parser<bhttp::buffer_body>;
 using ResponseParser = bhttp::response_parser<bhttp::buffer_body>;
 
 enum class HeadStatus { kOk, kClosed, kBad, kTooLarge };
-
-// Aborts the client connection at a deadline unless cancelled first: a client that sends
-// no byte, or a request head slowly (slowloris), loses its connection at the deadline.
-class Deadline {
- public:
-  explicit Deadline(net::Connection& client, const asio::any_io_executor& executor)
-      : client_(client), timer_(executor) {}
-  ~Deadline() { timer_.cancel(); }
-  void At(std::chrono::steady_clock::time_point when) {
-    timer_.expires_at(when);
-    armed_ = true;
-    // The handler only reads `client_` when the wait was not cancelled: the timer is
-    // cancelled before the connection goes (the destructor), so it is there then.
-    timer_.async_wait([&client = client_](const boost::system::error_code& error) {
-      if (!error) {
-        client.Abort();
-      }
-    });
-  }
-  void Cancel() {
-    if (armed_) {
-      timer_.cancel();
-      armed_ = false;
-    }
-  }
-
- private:
-  net::Connection& client_;
-  asio::steady_timer timer_;
-  bool armed_ = false;
-};
 
 // Feeds the client's input to `parser` until the request head is parsed. A connection's
 // first byte must come within the first-byte timeout and its first head be whole within
@@ -133,7 +103,7 @@ bool IsHopByHop(std::string_view name, std::string_view connection_tokens) {
 // The request head as it goes to the server: hop-by-hop fields dropped, the forwarding
 // fields added.
 std::string ServerHead(const bhttp::request<bhttp::buffer_body>& request,
-                       const asio::ip::address& client) {
+                       const asio::ip::address& client, std::string_view scheme) {
   std::string head;
   head.reserve(512);
   head.append(request.method_string()).append(" ").append(request.target()).append(" HTTP/1.1\r\n");
@@ -156,7 +126,7 @@ std::string ServerHead(const bhttp::request<bhttp::buffer_body>& request,
     head.append(name).append(": ").append(field.value()).append("\r\n");
   }
   head.append("X-Forwarded-For: ").append(forwarded_for).append(client.to_string()).append("\r\n");
-  head.append("X-Forwarded-Proto: http\r\n");
+  head.append("X-Forwarded-Proto: ").append(scheme).append("\r\n");
   head.append("Via: ")
       .append(via)
       .append(request.version() == 10 ? "1.0" : "1.1")
@@ -303,25 +273,15 @@ asio::awaitable<Relayed> RelayResponse(asio::ip::tcp::socket& server, ServerBuff
 
 }  // namespace
 
-void HttpMetrics::Count(unsigned status, std::chrono::steady_clock::time_point head_done) const {
-  if (status >= 100 && status < 600 && responses[status / 100 - 1] != nullptr) {
-    responses[status / 100 - 1]->Increment();
-  }
-  if (seconds != nullptr) {
-    seconds->Observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - head_done).count());
-  }
-}
-
 std::string HttpAnswer(unsigned status, std::string_view reason, bool close) {
   const std::string body = std::string(reason) + "\n";
   return fmt::format("HTTP/1.1 {} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{}\r\n{}",
                      status, reason, body.size(), close ? "Connection: close\r\n" : "", body);
 }
 
-asio::awaitable<void> ProxyHttp(net::Connection& client, const HttpSite& site) {
+asio::awaitable<void> ProxyHttp(net::Connection& client, const Site& site) {
   std::optional<Upstream> upstream;
-  std::string upstream_pool;  // The pool `upstream` belongs to.
+  std::shared_ptr<Pool> upstream_pool;  // The pool `upstream` belongs to.
   ServerBuffer server_buffer;
   Deadline deadline(client, co_await asio::this_coro::executor);
   for (bool first_request = true;; first_request = false) {
@@ -337,8 +297,12 @@ asio::awaitable<void> ProxyHttp(net::Connection& client, const HttpSite& site) {
     if (head != HeadStatus::kOk) {
       const bool too_large = head == HeadStatus::kTooLarge;
       site.metrics.Count(too_large ? 431 : 400, head_done);
-      co_await client.Write(too_large ? HttpAnswer(431, "Request Header Fields Too Large", true)
-                                      : HttpAnswer(400, "Bad Request", true));
+      // A named string, not a ?: of temporaries in co_await's operand: g++ 12 destroys
+      // such a temporary twice.
+      const std::string refusal = too_large
+                                      ? HttpAnswer(431, "Request Header Fields Too Large", true)
+                                      : HttpAnswer(400, "Bad Request", true);
+      co_await client.Write(refusal);
       co_return;
     }
     const auto& request = parser.get();
@@ -355,22 +319,19 @@ asio::awaitable<void> ProxyHttp(net::Connection& client, const HttpSite& site) {
       site.metrics.Count(status, head_done);
       co_return co_await client.Write(HttpAnswer(status, reason, !keep)) && keep;
     };
-    const std::string* pool_name =
-        site.routes.PoolFor(request[bhttp::field::host], request.target());
-    const auto pool = pool_name == nullptr ? site.pools.end() : site.pools.find(*pool_name);
-    if (pool == site.pools.end()) {
+    const std::shared_ptr<Pool> pool = site.PoolFor(request[bhttp::field::host], request.target());
+    if (pool == nullptr) {
       if (co_await answer(404, "Not Found")) {
         continue;
       }
       co_return;
     }
-    bool reused = upstream.has_value() && upstream_pool == *pool_name;
+    bool reused = upstream.has_value() && upstream_pool == pool;
     if (!reused) {
       upstream.reset();
       server_buffer.clear();
-      upstream =
-          co_await ConnectUpstream(*pool->second, client.peer().address(), site.connect_timeout);
-      upstream_pool = *pool_name;
+      upstream = co_await ConnectUpstream(*pool, client.peer().address(), site.connect_timeout);
+      upstream_pool = pool;
     }
     if (!upstream) {
       if (co_await answer(503, "Service Unavailable")) {
@@ -384,7 +345,7 @@ asio::awaitable<void> ProxyHttp(net::Connection& client, const HttpSite& site) {
         co_return;
       }
     }
-    const std::string server_head = ServerHead(request, client.peer().address());
+    const std::string server_head = ServerHead(request, client.peer().address(), site.scheme);
     const bool has_body = !parser.is_done();
     const bool head_request = request.method() == bhttp::verb::head;
     Relayed relayed = Relayed::kBad;
@@ -402,8 +363,7 @@ asio::awaitable<void> ProxyHttp(net::Connection& client, const HttpSite& site) {
         // The kept-alive connection was closed by the server meanwhile: a new one.
         reused = false;
         server_buffer.clear();
-        upstream =
-            co_await ConnectUpstream(*pool->second, client.peer().address(), site.connect_timeout);
+        upstream = co_await ConnectUpstream(*pool, client.peer().address(), site.connect_timeout);
         if (!upstream) {
           relayed = Relayed::kBad;
           break;
@@ -417,13 +377,14 @@ asio::awaitable<void> ProxyHttp(net::Connection& client, const HttpSite& site) {
     }
     if (relayed == Relayed::kTimeout || relayed == Relayed::kBad || relayed == Relayed::kNoAnswer) {
       if (upstream && relayed != Relayed::kNoAnswer) {
-        pool->second->ReportFailure(upstream->lease);
+        pool->ReportFailure(upstream->lease);
       }
       upstream.reset();
       const bool timeout = relayed == Relayed::kTimeout;
       site.metrics.Count(timeout ? 504 : 502, head_done);
-      co_await client.Write(timeout ? HttpAnswer(504, "Gateway Timeout", true)
-                                    : HttpAnswer(502, "Bad Gateway", true));
+      const std::string failure =
+          timeout ? HttpAnswer(504, "Gateway Timeout", true) : HttpAnswer(502, "Bad Gateway", true);
+      co_await client.Write(failure);
       co_return;
     }
     if (relayed != Relayed::kBroken) {

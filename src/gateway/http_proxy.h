@@ -22,46 +22,24 @@
 // A request that found its kept-alive server connection closed before any byte of an
 // answer (the server's keep-alive timeout) goes again on a new connection.
 //
-// Thread safety: one connection's coroutine, on its shard; the routes, pools and limits
-// it is given are shared read-only (pools are internally synchronised).
+// Each request is routed by the site's routing of the moment (a route changed at run
+// time applies to the next request); X-Forwarded-Proto is the site's scheme ("https"
+// behind TLS termination).
+//
+// Thread safety: one connection's coroutine, on its shard; the site is shared (site.h).
 #pragma once
 
-#include <array>
-#include <chrono>
-#include <map>
-#include <memory>
 #include <string>
 #include <string_view>
 
 #include <boost/asio/awaitable.hpp>
 
-#include "base/metrics.h"
-#include "gateway/gateway_config.h"
-#include "gateway/pool.h"
-#include "gateway/route_table.h"
+#include "gateway/site.h"
 #include "net/connection.h"
 
 namespace trellis::gateway {
 
-// What an http listener counts: responses by status class (its own answers included)
-// and the time from a request's head to the end of its response.
-struct HttpMetrics {
-  std::array<base::Counter*, 5> responses{};  // 1xx .. 5xx.
-  base::Histogram* seconds = nullptr;
-
-  void Count(unsigned status, std::chrono::steady_clock::time_point head_done) const;
-};
-
-// What an http listener serves with: its routes, the pools they name, its limits.
-struct HttpSite {
-  RouteTable routes;
-  std::map<std::string, std::shared_ptr<Pool>, std::less<>> pools;
-  LimitsConfig limits;
-  std::chrono::milliseconds connect_timeout{2000};
-  HttpMetrics metrics;
-};
-
-boost::asio::awaitable<void> ProxyHttp(net::Connection& client, const HttpSite& site);
+boost::asio::awaitable<void> ProxyHttp(net::Connection& client, const Site& site);
 
 // An answer of the gateway's own ("HTTP/1.1 404 Not Found", a one-line text body), with
 // `Connection: close` if `close`.

@@ -57,6 +57,7 @@ struct ServerLease::Server {
   uint64_t active_connections = 0;
   uint64_t total_connections = 0;
   uint64_t failures = 0;
+  double check_seconds = 0;
 };
 
 struct Pool::State {
@@ -311,13 +312,14 @@ void Pool::Release(ServerLease::Server& server) {
   --server.active_connections;
 }
 
-void Pool::ReportCheck(std::string_view address, bool ok) {
+void Pool::ReportCheck(std::string_view address, bool ok, std::chrono::duration<double> took) {
   std::lock_guard lock(mu_);
   State& state = *state_;
   State::Server* server = state.Find(address);
   if (server == nullptr) {
     return;
   }
+  server->check_seconds = took.count();
   if (ok) {
     if (server->health == ServerHealth::kUp) {
       server->failures_in_row = 0;
@@ -402,7 +404,8 @@ std::vector<ServerStatus> Pool::Servers() const {
                         .draining = server->draining,
                         .active_connections = server->active_connections,
                         .total_connections = server->total_connections,
-                        .failures = server->failures});
+                        .failures = server->failures,
+                        .check_seconds = server->check_seconds});
   }
   return statuses;
 }

@@ -28,6 +28,7 @@
 // nanoseconds); a ServerLease keeps a removed server's counters valid until released.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -55,7 +56,8 @@ struct ServerStatus {
   bool draining = false;
   uint64_t active_connections = 0;
   uint64_t total_connections = 0;
-  uint64_t failures = 0;  // Passive ejections and failed checks, since it was added.
+  uint64_t failures = 0;     // Passive ejections and failed checks, since it was added.
+  double check_seconds = 0;  // How long its last active check took (0: none yet).
 };
 
 class Pool;
@@ -96,8 +98,9 @@ class Pool : public std::enable_shared_from_this<Pool> {
   // picked again only if it is the only one).
   ServerLease Pick(const boost::asio::ip::address& source, std::string_view exclude = {});
 
-  // The health checker's result for `address` (ignored if it is no longer in the pool).
-  void ReportCheck(std::string_view address, bool ok);
+  // The health checker's result for `address`, which took `took` (ignored if the server
+  // is no longer in the pool).
+  void ReportCheck(std::string_view address, bool ok, std::chrono::duration<double> took);
   // A proxy could not connect to the server of `lease`, or it timed out: down at once.
   void ReportFailure(const ServerLease& lease);
 
@@ -110,6 +113,11 @@ class Pool : public std::enable_shared_from_this<Pool> {
   // Errors: kNotFound.
   base::Status SetWeight(std::string_view address, uint32_t weight);
 
+  // The pool was taken out of the config: its health checks and metrics stop (the
+  // connections that use it finish).
+  void Retire() { retired_.store(true); }
+  bool retired() const { return retired_.load(); }
+
   std::vector<ServerStatus> Servers() const;
   // The servers' endpoints (the health checker's list), with their addresses.
   std::vector<std::pair<std::string, boost::asio::ip::tcp::endpoint>> Endpoints() const;
@@ -120,6 +128,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
   void Release(ServerLease::Server& server);
 
   const std::string name_;
+  std::atomic<bool> retired_{false};
   mutable std::mutex mu_;
   // Guarded by mu_: the servers in config order, the method, the check, the
   // round-robin state.

@@ -1,18 +1,13 @@
 #include "gateway/route_table.h"
 
 #include <algorithm>
-#include <cctype>
+
+#include <boost/algorithm/string/case_conv.hpp>
+#include <boost/beast/core/string.hpp>
 
 namespace trellis::gateway {
 
 namespace {
-
-std::string Lowercase(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 // The host of a Host header: without the port (and without an IPv6 literal's brackets'
 // port).
@@ -39,8 +34,8 @@ std::string_view PathOf(std::string_view target) {
 }  // namespace
 
 RouteTable::RouteTable(const std::vector<RouteConfig>& routes) {
-  for (const RouteConfig& route : routes) {
-    routes_.push_back({Lowercase(route.host), route.path, route.pool});
+  for (size_t i = 0; i < routes.size(); ++i) {
+    routes_.push_back({boost::algorithm::to_lower_copy(routes[i].host), routes[i].path, i});
   }
   std::stable_sort(routes_.begin(), routes_.end(), [](const Route& a, const Route& b) {
     if ((a.host == "*") != (b.host == "*")) {
@@ -50,15 +45,16 @@ RouteTable::RouteTable(const std::vector<RouteConfig>& routes) {
   });
 }
 
-const std::string* RouteTable::PoolFor(std::string_view host, std::string_view target) const {
-  const std::string wanted = Lowercase(HostOnly(host));
+std::optional<size_t> RouteTable::Match(std::string_view host, std::string_view target) const {
+  const std::string_view wanted = HostOnly(host);
   const std::string_view path = PathOf(target);
   for (const Route& route : routes_) {
-    if ((route.host == "*" || route.host == wanted) && path.starts_with(route.path)) {
-      return &route.pool;
+    if ((route.host == "*" || boost::beast::iequals(route.host, wanted)) &&
+        path.starts_with(route.path)) {
+      return route.index;
     }
   }
-  return nullptr;
+  return std::nullopt;
 }
 
 }  // namespace trellis::gateway

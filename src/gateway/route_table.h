@@ -7,6 +7,7 @@
 // Thread safety: immutable after construction.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,15 +20,16 @@ class RouteTable {
  public:
   explicit RouteTable(const std::vector<RouteConfig>& routes);
 
-  // The pool for a request of `host` (a Host header value, port allowed) and `target`
-  // (its request target: path and query, or an absolute URI); nullptr: no route (404).
-  const std::string* PoolFor(std::string_view host, std::string_view target) const;
+  // The route for a request of `host` (a Host header value, port allowed; or a TLS
+  // server name) and `target` (its request target: path and query, or an absolute
+  // URI), as its index in the routes given; nullopt: no route (404).
+  std::optional<size_t> Match(std::string_view host, std::string_view target) const;
 
  private:
   struct Route {
     std::string host;  // Lowercase; "*" for any.
     std::string path;
-    std::string pool;
+    size_t index;  // In the routes given.
   };
   std::vector<Route> routes_;  // Longest path first, exact hosts before "*".
 };

@@ -1,12 +1,17 @@
 #include "net/connection.h"
 
 #include <cstring>
+#include <tuple>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
 #include "base/check.h"
+#include "net/tls_context.h"
 
 namespace trellis::net {
 
@@ -19,13 +24,50 @@ constexpr size_t kInitialBuffer = 4096;
 constexpr size_t kMinReadSpace = 2048;
 // A buffer that grew for one huge request is given back once it has drained.
 constexpr size_t kShrinkAbove = 256 * 1024;
+// How long a closing TLS connection waits for the client's close_notify.
+constexpr std::chrono::milliseconds kCloseNotifyWait{500};
 
 }  // namespace
+
+struct Connection::TlsStream {
+  TlsStream(asio::ip::tcp::socket& socket, TlsServerContext& context)
+      : stream(socket, context.context()) {}
+  asio::ssl::stream<asio::ip::tcp::socket&> stream;
+  bool established = false;  // The handshake completed and nothing broke since.
+};
 
 Connection::Connection(asio::ip::tcp::socket socket, int shard, const bool* draining)
     : socket_(std::move(socket)), shard_(shard), draining_(draining) {
   boost::system::error_code ec;
   peer_ = socket_.remote_endpoint(ec);
+}
+
+Connection::~Connection() = default;
+
+asio::awaitable<bool> Connection::StartTls(TlsServerContext& context) {
+  TRELLIS_CHECK(tls_ == nullptr && begin_ == end_);
+  tls_ = std::make_unique<TlsStream>(socket_, context);
+  in_read_ = true;
+  auto [ec] = co_await tls_->stream.async_handshake(asio::ssl::stream_base::server,
+                                                    asio::as_tuple(asio::use_awaitable));
+  in_read_ = false;
+  ++io_completions_;
+  if (ec || closed_) {
+    closed_ = true;
+    co_return false;
+  }
+  tls_->established = true;
+  co_return true;
+}
+
+asio::awaitable<void> Connection::Finish() {
+  if (tls_ == nullptr || !tls_->established) {
+    co_return;
+  }
+  using namespace asio::experimental::awaitable_operators;
+  asio::steady_timer timer(socket_.get_executor(), kCloseNotifyWait);
+  co_await (tls_->stream.async_shutdown(asio::as_tuple(asio::use_awaitable)) ||
+            timer.async_wait(asio::as_tuple(asio::use_awaitable)));
 }
 
 void Connection::Consume(size_t n) {
@@ -55,9 +97,15 @@ asio::awaitable<bool> Connection::ReadMore() {
     }
   }
   in_read_ = true;
-  auto [ec, n] =
-      co_await socket_.async_read_some(asio::buffer(buffer_.data() + end_, buffer_.size() - end_),
-                                       asio::as_tuple(asio::use_awaitable));
+  const auto space = asio::buffer(buffer_.data() + end_, buffer_.size() - end_);
+  boost::system::error_code ec;
+  size_t n = 0;
+  if (tls_ != nullptr) {
+    std::tie(ec, n) =
+        co_await tls_->stream.async_read_some(space, asio::as_tuple(asio::use_awaitable));
+  } else {
+    std::tie(ec, n) = co_await socket_.async_read_some(space, asio::as_tuple(asio::use_awaitable));
+  }
   in_read_ = false;
   ++io_completions_;
   if (ec || n == 0 || closed_) {
@@ -65,6 +113,9 @@ asio::awaitable<bool> Connection::ReadMore() {
     co_return false;
   }
   end_ += n;
+  if (bytes_ != nullptr) {
+    bytes_->received->Increment(n);
+  }
   co_return true;
 }
 
@@ -73,19 +124,35 @@ asio::awaitable<bool> Connection::Write(std::string_view bytes) {
     co_return false;
   }
   in_write_ = true;
-  auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(bytes.data(), bytes.size()),
-                                            asio::as_tuple(asio::use_awaitable));
+  const auto data = asio::buffer(bytes.data(), bytes.size());
+  boost::system::error_code ec;
+  if (tls_ != nullptr) {
+    std::tie(ec, std::ignore) =
+        co_await asio::async_write(tls_->stream, data, asio::as_tuple(asio::use_awaitable));
+  } else {
+    std::tie(ec, std::ignore) =
+        co_await asio::async_write(socket_, data, asio::as_tuple(asio::use_awaitable));
+  }
   in_write_ = false;
   ++io_completions_;
   if (ec) {
+    if (tls_ != nullptr) {
+      tls_->established = false;  // No close_notify on a broken connection.
+    }
     closed_ = true;
     co_return false;
+  }
+  if (bytes_ != nullptr) {
+    bytes_->sent->Increment(bytes.size());
   }
   co_return true;
 }
 
 void Connection::Abort() {
   closed_ = true;
+  if (tls_ != nullptr) {
+    tls_->established = false;
+  }
   boost::system::error_code ec;
   socket_.cancel(ec);
   abort_signal_.emit(asio::cancellation_type::terminal);

@@ -8,10 +8,15 @@
 // is mid-request and gets until the drain deadline to finish. At that deadline the
 // server Abort()s it, which also cancels the work a handler bound to abort_slot().
 //
+// A TLS listener's handler calls StartTls first: from then on input() is the decrypted
+// bytes and Write() encrypts; when the handler returns, the server sends the TLS
+// close_notify (Finish) before the socket closes.
+//
 // Thread safety: owned by one shard; touched only on that shard's thread.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string_view>
 #include <vector>
 
@@ -19,13 +24,25 @@
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include "base/metrics.h"
+
 namespace trellis::net {
+
+class TlsServerContext;
 
 class Connection {
  public:
   Connection(boost::asio::ip::tcp::socket socket, int shard, const bool* draining);
+  ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
+
+  // Answers the client's TLS handshake with `context`'s certificates; the connection
+  // is encrypted from then on. False if the handshake failed (the client is not
+  // speaking TLS, offers nothing in common, or went away): the handler should return.
+  // REQUIRES: input() is empty and StartTls was not called before.
+  boost::asio::awaitable<bool> StartTls(TlsServerContext& context);
+  bool tls() const { return tls_ != nullptr; }
 
   // Waits for more input and appends it to input(). Returns false when the peer closed,
   // on an error, on the idle timeout, or when the server drains and nothing is buffered.
@@ -42,7 +59,7 @@ class Connection {
   // Makes the next ReadMore() return false; the handler then returns and the socket closes.
   void Close() { closed_ = true; }
   // Ends this side's output (a FIN) and keeps reading: a relay whose other side finished
-  // sending passes that on.
+  // sending passes that on. Plain connections only (a TLS one has no half-close).
   void ShutdownSend();
   // Close(), and a ReadMore() or Write() in progress returns false now: for a handler
   // that reads and writes from two coroutines and must stop both. Also emits a terminal
@@ -62,12 +79,23 @@ class Connection {
 
  private:
   friend class Server;
+  struct TlsStream;
+  struct ByteCounters {
+    base::Counter* received;
+    base::Counter* sent;
+  };
+
+  // After the handler: a TLS connection that is not broken sends its close_notify
+  // (RFC 8446 section 6.1) and waits a moment for the client's.
+  boost::asio::awaitable<void> Finish();
 
   // For the server's sweeper and drain, on this connection's shard.
   bool IsIdleBetweenRequests() const { return in_read_ && begin_ == end_; }
 
   boost::asio::ip::tcp::socket socket_;
   boost::asio::ip::tcp::endpoint peer_;
+  std::unique_ptr<TlsStream> tls_;       // Set by StartTls; reads and writes go through it.
+  const ByteCounters* bytes_ = nullptr;  // The server's, if it counts them.
   const int shard_;
   const bool* draining_;  // The shard's drain flag; outlives the connection.
 

@@ -72,7 +72,13 @@ Server::Server(ShardPool& pool, ServerOptions options, Handler handler, base::Re
       handler_errors_(
           metrics.GetCounter("trellis_connection_errors_total",
                              "Connections closed because their handler failed unexpectedly.",
-                             {{"server", options_.name}})) {
+                             {{"server", options_.name}})),
+      bytes_{&metrics.GetCounter("trellis_received_bytes_total",
+                                 "Bytes read from client connections (TLS: decrypted).",
+                                 {{"server", options_.name}}),
+             &metrics.GetCounter("trellis_sent_bytes_total",
+                                 "Bytes written to client connections (TLS: before encryption).",
+                                 {{"server", options_.name}})} {
   for (int i = 0; i < pool.size(); ++i) {
     shards_.push_back(std::make_unique<Shard>(i, pool.context(i)));
   }
@@ -152,9 +158,11 @@ asio::awaitable<void> Server::ServeConnection(Shard& shard, tcp::socket socket) 
   connections_gauge_.Add(1);
   {
     Connection connection(std::move(socket), shard.index, &shard.draining);
+    connection.bytes_ = &bytes_;
     auto registration = shard.connections.insert(shard.connections.end(), &connection);
     try {
       co_await handler_(connection);
+      co_await connection.Finish();
     } catch (const std::exception& e) {
       handler_errors_.Increment();
       spdlog::error("{}: connection from {} failed: {}", options_.name,
@@ -197,11 +205,11 @@ void Server::OnEveryShard(const std::function<void(Shard&)>& fn) {
   pool_.RunOnEveryShard([&](int shard) { fn(*shards_[shard]); });
 }
 
-void Server::Drain(std::chrono::milliseconds timeout) {
-  if (drained_) {
+void Server::StopAccepting() {
+  if (stopped_accepting_) {
     return;
   }
-  drained_ = true;
+  stopped_accepting_ = true;
   OnEveryShard([](Shard& shard) {
     shard.draining = true;
     boost::system::error_code ignored;
@@ -220,6 +228,14 @@ void Server::Drain(std::chrono::milliseconds timeout) {
       shard.sweeper.cancel();
     }
   });
+}
+
+void Server::Drain(std::chrono::milliseconds timeout) {
+  if (drained_) {
+    return;
+  }
+  drained_ = true;
+  StopAccepting();
   std::unique_lock lock(tasks_mu_);
   if (!tasks_cv_.wait_for(lock, timeout, [&] { return live_tasks_ == 0; })) {
     lock.unlock();

@@ -55,9 +55,11 @@ class Server {
   const boost::asio::ip::tcp::endpoint& local_endpoint() const { return local_endpoint_; }
   size_t connection_count() const { return open_connections_.load(std::memory_order_relaxed); }
 
-  // Stops accepting, closes connections that sit between requests, lets the others
-  // finish the request they are in, and after `timeout` closes whatever is left.
-  // Returns when every connection is closed. Idempotent.
+  // Stops accepting and closes connections that sit between requests; the others finish
+  // the request they are in. Returns at once. Idempotent.
+  void StopAccepting();
+  // StopAccepting, then after `timeout` closes whatever is left. Returns when every
+  // connection is closed. Idempotent.
   void Drain(std::chrono::milliseconds timeout);
 
  private:
@@ -77,6 +79,7 @@ class Server {
   const Handler handler_;
   boost::asio::ip::tcp::endpoint local_endpoint_;
   std::vector<std::unique_ptr<Shard>> shards_;
+  bool stopped_accepting_ = false;
   bool drained_ = false;
 
   std::atomic<size_t> open_connections_{0};  // Across shards; admission checks it.
@@ -90,6 +93,7 @@ class Server {
   base::Counter& rejected_;
   base::Counter& idle_closed_;
   base::Counter& handler_errors_;
+  Connection::ByteCounters bytes_;
 };
 
 }  // namespace trellis::net

@@ -34,8 +34,10 @@ base::Result<std::pair<master::GroupPlan, std::vector<daemon::ChildSpec>>> Group
                                      "--group",
                                      group};
     args.insert(args.end(), options_.common.begin(), options_.common.end());
-    specs.push_back({group + "-" + member, std::move(args),
-                     daemon::Listener{group + "-" + member, "cache node of group " + group, node}});
+    specs.push_back(
+        {group + "-" + member,
+         std::move(args),
+         {daemon::Listener{group + "-" + member, "cache node of group " + group, node}}});
   }
   return std::pair(std::move(plan), std::move(specs));
 }

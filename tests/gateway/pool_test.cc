@@ -13,6 +13,9 @@ namespace {
 namespace asio = boost::asio;
 
 // Servers are named by letter: 'a' is 127.0.0.1:9001, 'b' 127.0.0.1:9002, ...
+// How long the health checker took over a check (any: the pool keeps the last).
+constexpr std::chrono::duration<double> kCheckTook{0.002};
+
 std::string Address(char name) { return "127.0.0.1:" + std::to_string(9001 + (name - 'a')); }
 
 char Letter(const ServerLease& lease) {
@@ -219,7 +222,7 @@ TEST(PoolTest, HashSourceMovesOnlyADownServersClients) {
   for (int i = 0; i < 300; ++i) {
     before.push_back(Picks(*pool, 1, Client(i))[0]);
   }
-  pool->ReportCheck(Address('c'), false);
+  pool->ReportCheck(Address('c'), false, kCheckTook);
   for (int i = 0; i < 300; ++i) {
     const char after = Picks(*pool, 1, Client(i))[0];
     if (before[i] == 'c') {
@@ -233,7 +236,7 @@ TEST(PoolTest, HashSourceMovesOnlyADownServersClients) {
 TEST(PoolTest, SkipsDownDrainingAndZeroWeightServers) {
   for (Balance balance : {Balance::kRoundRobin, Balance::kLeastConnections, Balance::kHashSource}) {
     auto pool = MakePool(Config({{'a', 1}, {'b', 0}, {'c', 1}, {'d', 1}}, balance));
-    pool->ReportCheck(Address('a'), false);
+    pool->ReportCheck(Address('a'), false, kCheckTook);
     ASSERT_TRUE(pool->SetDraining(Address('c'), true).ok());
     for (int i = 0; i < 20; ++i) {
       EXPECT_EQ(Picks(*pool, 1, Client(i)), "d");
@@ -251,8 +254,8 @@ TEST(PoolTest, SkipsDownDrainingAndZeroWeightServers) {
 
 TEST(PoolTest, AllServersDownGivesAnEmptyLease) {
   auto pool = MakePool(Config({{'a', 1}, {'b', 1}}));
-  pool->ReportCheck(Address('a'), false);
-  pool->ReportCheck(Address('b'), false);
+  pool->ReportCheck(Address('a'), false, kCheckTook);
+  pool->ReportCheck(Address('b'), false, kCheckTook);
   ServerLease lease = pool->Pick(kClient);
   EXPECT_FALSE(lease);
   EXPECT_FALSE(pool->Pick(kClient, Address('a')));
@@ -284,40 +287,41 @@ TEST(PoolTest, ChecksApplyRiseAndFall) {
   auto health = [&] { return Status(*pool, 'a').health; };
 
   // A new server: its first failed check takes it down.
-  pool->ReportCheck(a, false);
+  pool->ReportCheck(a, false, kCheckTook);
   EXPECT_EQ(health(), ServerHealth::kDown);
-  pool->ReportCheck(a, true);
+  pool->ReportCheck(a, true, kCheckTook);
   EXPECT_EQ(health(), ServerHealth::kDown);
-  pool->ReportCheck(a, false);  // Breaks the run of successes.
-  pool->ReportCheck(a, true);
+  pool->ReportCheck(a, false, kCheckTook);  // Breaks the run of successes.
+  pool->ReportCheck(a, true, kCheckTook);
   EXPECT_EQ(health(), ServerHealth::kDown);
-  pool->ReportCheck(a, true);
+  pool->ReportCheck(a, true, kCheckTook);
   EXPECT_EQ(health(), ServerHealth::kUp);
   EXPECT_EQ(Picks(*pool, 1), "a");
 
-  pool->ReportCheck(a, false);
-  pool->ReportCheck(a, false);
+  pool->ReportCheck(a, false, kCheckTook);
+  pool->ReportCheck(a, false, kCheckTook);
   EXPECT_EQ(health(), ServerHealth::kUp);
-  pool->ReportCheck(a, true);  // Breaks the run of failures.
-  pool->ReportCheck(a, false);
-  pool->ReportCheck(a, false);
+  pool->ReportCheck(a, true, kCheckTook);  // Breaks the run of failures.
+  pool->ReportCheck(a, false, kCheckTook);
+  pool->ReportCheck(a, false, kCheckTook);
   EXPECT_EQ(health(), ServerHealth::kUp);
-  pool->ReportCheck(a, false);
+  pool->ReportCheck(a, false, kCheckTook);
   EXPECT_EQ(health(), ServerHealth::kDown);
   EXPECT_EQ(Picks(*pool, 1), "-");
   EXPECT_EQ(Status(*pool, 'a').failures, 7u);
+  EXPECT_EQ(Status(*pool, 'a').check_seconds, kCheckTook.count()) << "the last check's time";
 
-  pool->ReportCheck(Address('z'), false);  // Not in the pool: ignored.
+  pool->ReportCheck(Address('z'), false, kCheckTook);  // Not in the pool: ignored.
 }
 
 TEST(PoolTest, NewServerThatPassedACheckWaitsForFall) {
   PoolConfig config = Config({{'a', 1}});
   config.check.fall = 2;
   auto pool = MakePool(config);
-  pool->ReportCheck(Address('a'), true);
-  pool->ReportCheck(Address('a'), false);
+  pool->ReportCheck(Address('a'), true, kCheckTook);
+  pool->ReportCheck(Address('a'), false, kCheckTook);
   EXPECT_EQ(Status(*pool, 'a').health, ServerHealth::kUp);
-  pool->ReportCheck(Address('a'), false);
+  pool->ReportCheck(Address('a'), false, kCheckTook);
   EXPECT_EQ(Status(*pool, 'a').health, ServerHealth::kDown);
 }
 
@@ -328,7 +332,7 @@ TEST(PoolTest, PassiveFailureTakesAServerDownUntilRiseChecksPass) {
   config.check.interval = std::chrono::milliseconds(1);
   auto pool = MakePool(config);
   // Up and proven, so that only the passive report can take it down at once.
-  pool->ReportCheck(Address('a'), true);
+  pool->ReportCheck(Address('a'), true, kCheckTook);
   {
     ServerLease lease = pool->Pick(kClient);
     ASSERT_EQ(Letter(lease), 'a');
@@ -337,9 +341,9 @@ TEST(PoolTest, PassiveFailureTakesAServerDownUntilRiseChecksPass) {
   EXPECT_EQ(Status(*pool, 'a').health, ServerHealth::kDown);
   EXPECT_EQ(Status(*pool, 'a').failures, 1u);
   EXPECT_EQ(Picks(*pool, 4), "bbbb");
-  pool->ReportCheck(Address('a'), true);
+  pool->ReportCheck(Address('a'), true, kCheckTook);
   EXPECT_EQ(Picks(*pool, 2), "bb");
-  pool->ReportCheck(Address('a'), true);
+  pool->ReportCheck(Address('a'), true, kCheckTook);
   EXPECT_EQ(Status(*pool, 'a').health, ServerHealth::kUp);
   const std::string picks = Picks(*pool, 4);
   EXPECT_EQ(std::count(picks.begin(), picks.end(), 'a'), 2) << picks;
@@ -406,7 +410,7 @@ TEST(PoolTest, UpdateKeepsStayingServersAndStartsNewOnesUp) {
   ServerLease on_b = pool->Pick(kClient);
   ASSERT_EQ(Letter(on_a), 'a');
   ASSERT_EQ(Letter(on_b), 'b');
-  pool->ReportCheck(Address('a'), false);
+  pool->ReportCheck(Address('a'), false, kCheckTook);
   ASSERT_TRUE(pool->SetDraining(Address('b'), true).ok());
 
   PoolConfig changed = Config({{'d', 1}, {'b', 3}, {'a', 2}}, Balance::kLeastConnections);

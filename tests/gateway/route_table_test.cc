@@ -7,17 +7,30 @@
 namespace trellis::gateway {
 namespace {
 
-std::string PoolFor(const RouteTable& table, std::string_view host, std::string_view target) {
-  const std::string* pool = table.PoolFor(host, target);
-  return pool == nullptr ? "(none)" : *pool;
+// The pool of the route the table matches.
+class Routes {
+ public:
+  explicit Routes(std::vector<RouteConfig> routes) : routes_(std::move(routes)), table_(routes_) {}
+  std::string PoolFor(std::string_view host, std::string_view target) const {
+    const std::optional<size_t> route = table_.Match(host, target);
+    return route ? routes_.at(*route).pool : "(none)";
+  }
+
+ private:
+  std::vector<RouteConfig> routes_;
+  RouteTable table_;
+};
+
+std::string PoolFor(const Routes& table, std::string_view host, std::string_view target) {
+  return table.PoolFor(host, target);
 }
 
 TEST(RouteTableTest, TheLongestPrefixOfTheRequestsHostWinsThenAnyHost) {
-  const RouteTable table({{"a.example", "/", "a"},
-                          {"a.example", "/api", "a-api"},
-                          {"a.example", "/api/v2", "a-api2"},
-                          {"*", "/", "any"},
-                          {"*", "/static", "static"}});
+  const Routes table({{"a.example", "/", "a"},
+                      {"a.example", "/api", "a-api"},
+                      {"a.example", "/api/v2", "a-api2"},
+                      {"*", "/", "any"},
+                      {"*", "/static", "static"}});
   EXPECT_EQ(PoolFor(table, "a.example", "/"), "a");
   EXPECT_EQ(PoolFor(table, "A.EXAMPLE:8080", "/x"), "a");
   EXPECT_EQ(PoolFor(table, "a.example", "/api"), "a-api");
@@ -32,7 +45,7 @@ TEST(RouteTableTest, TheLongestPrefixOfTheRequestsHostWinsThenAnyHost) {
 }
 
 TEST(RouteTableTest, NoRouteIsNone) {
-  const RouteTable table({{"a.example", "/app", "a"}});
+  const Routes table({{"a.example", "/app", "a"}});
   EXPECT_EQ(PoolFor(table, "b.example", "/app"), "(none)");
   EXPECT_EQ(PoolFor(table, "a.example", "/"), "(none)");
   EXPECT_EQ(PoolFor(table, "[::1]:80", "/app"), "(none)");

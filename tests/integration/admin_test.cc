@@ -75,8 +75,8 @@ std::vector<std::string> ExpositionProblems(const std::string& text) {
 class AdminTest : public ::testing::Test {
  protected:
   AdminTest()
-      : daemon_({"up", "--admin", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--data",
-                 data_.path().string(), "--groups", "1", "--access-nodes", "1"}) {
+      : daemon_({"up", "--admin", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
+                 "--data", data_.path().string(), "--groups", "1", "--access-nodes", "1"}) {
     port_ = daemon_.WaitForListening("admin");
   }
 
@@ -209,8 +209,8 @@ TEST(CliTest, HelpListsTheCommandsAndBadConfigIsAOneLineError) {
     EXPECT_THAT(help.Log(), HasSubstr("version"));
   }
   const std::string config = dir.WriteFile("bad.toml", "admin = \"127.0.0.1:0\"\nlog-level = 3x\n");
-  DaemonProcess bad(
-      {"up", "--listen", "127.0.0.1:0", "--data", dir.path().string(), "--config", config});
+  DaemonProcess bad({"up", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--data",
+                     dir.path().string(), "--config", config});
   const std::optional<int> status = bad.WaitExit(5s);
   ASSERT_TRUE(status.has_value());
   EXPECT_NE(WEXITSTATUS(*status), 0);

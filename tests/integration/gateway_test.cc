@@ -27,6 +27,7 @@
 #include "testing/daemon_process.h"
 #include "testing/held_port.h"
 #include "testing/loopback_client.h"
+#include "testing/nginx.h"
 #include "testing/temp_dir.h"
 
 namespace trellis {
@@ -38,6 +39,7 @@ using testing::Eventually;
 using ::testing::HasSubstr;
 using testing::HeldPort;
 using testing::LoopbackClient;
+using testing::Nginx;
 
 struct Reply {
   int status = 0;
@@ -57,50 +59,6 @@ Reply Get(uint16_t port, const std::string& host, const std::string& path) {
   out.body = body == std::string::npos ? "" : reply.substr(body + 4);
   return out;
 }
-
-// A real nginx on a held port, answering with its name, the request's URI and the
-// forwarding fields it got.
-class Nginx {
- public:
-  explicit Nginx(std::string name) : name_(std::move(name)) { Start(); }
-
-  void Start() {
-    const std::string conf = (dir_.path() / "nginx.conf").string();
-    std::ofstream(conf) << "daemon off; master_process off; worker_processes 1;\n"
-                        << "pid " << (dir_.path() / "nginx.pid").string() << ";\n"
-                        << "error_log stderr warn;\n"
-                        << "events { worker_connections 1024; }\n"
-                        << "http { access_log off;\n"
-                        << "  server { listen " << port_.address() << " reuseport;\n"
-                        << "    location = /healthz { return 200 \"ok\\n\"; }\n"
-                        << "    location / { return 200 \"" << name_
-                        << " $request_uri xff=$http_x_forwarded_for via=$http_via\\n\"; } } }\n";
-    process_ = std::make_unique<DaemonProcess>(
-        std::vector<std::string>{"-c", conf, "-p", dir_.path().string(), "-e", "stderr"},
-        "/usr/sbin/nginx");
-    auto answers = [&] {
-      try {
-        return testing::HttpGet(port_.port(), "/healthz").status == 200;
-      } catch (const std::exception&) {
-        return false;  // Not listening yet.
-      }
-    };
-    if (!Eventually(answers, 10s)) {
-      throw std::runtime_error("nginx did not start: " + process_->Log());
-    }
-  }
-  void Kill() {
-    process_->Signal(SIGKILL);
-    process_->WaitExit(5s);
-  }
-  std::string address() const { return port_.address(); }
-
- private:
-  std::string name_;
-  testing::TempDir dir_;
-  HeldPort port_;
-  std::unique_ptr<DaemonProcess> process_;
-};
 
 class GatewayTest : public ::testing::Test {
  protected:
@@ -411,6 +369,153 @@ TEST_F(GatewayTest, AReloadChangesAPoolUnderLoadAndABrokenFileIsRefused) {
   load.join();
   EXPECT_EQ(failed.load(), 0);
   EXPECT_THAT(Get(web_port_, "a.example", "/").body, ::testing::StartsWith("a2 "));
+}
+
+// Domains and pools through the runtime API: a pool added, a route to it and a path
+// under it added, each serving at once; refusals say why; a restart keeps the rest.
+TEST_F(GatewayTest, RoutesAndPoolsChangedAtRunTimeServeAtOnceAndOutliveARestart) {
+  Nginx c("c");
+  const uint16_t admin = gateway_->WaitForListening("admin");
+  auto call = [&](const std::string& method, const std::string& path, const std::string& body) {
+    return testing::HttpRequest(admin, method, path, body);
+  };
+  EXPECT_EQ(Get(web_port_, "c.example", "/").status, 404);
+  EXPECT_EQ(call("PUT", "/v1/pools/c",
+                 R"({"servers": [")" + c.address() +
+                     R"("], "check": {"kind": "http", "path": "/healthz", "interval": "200ms"}})")
+                .status,
+            200);
+  EXPECT_EQ(call("PUT", "/v1/listeners/web/routes/c.example", R"({"pool": "c"})").status, 200);
+  EXPECT_THAT(Get(web_port_, "c.example", "/x").body, ::testing::StartsWith("c /x "));
+  EXPECT_EQ(call("PUT", "/v1/listeners/web/routes/c.example/api", R"({"pool": "api"})").status,
+            200);
+  EXPECT_THAT(Get(web_port_, "c.example", "/api/1").body, ::testing::StartsWith("api /api/1 "));
+  EXPECT_THAT(Get(web_port_, "c.example", "/x").body, ::testing::StartsWith("c /x "));
+
+  // Refused, with the reason: a pool still routed to, a route to no pool, a bad pool.
+  const testing::HttpResponse in_use = call("DELETE", "/v1/pools/c", "");
+  EXPECT_EQ(in_use.status, 400);
+  EXPECT_THAT(in_use.body, HasSubstr(R"(pool \"c\" is not defined)"));
+  EXPECT_EQ(call("PUT", "/v1/listeners/web/routes/d.example", R"({"pool": "nope"})").status, 400);
+  const testing::HttpResponse bad = call("PUT", "/v1/pools/d", R"({"servers": "x"})");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_THAT(bad.body, HasSubstr(R"(pool \"d\": servers: expected an array)"));
+  EXPECT_EQ(call("DELETE", "/v1/listeners/web/routes/c.example/nope", "").status, 404);
+
+  EXPECT_EQ(call("DELETE", "/v1/listeners/web/routes/c.example/api", "").status, 200);
+  EXPECT_THAT(Get(web_port_, "c.example", "/api/1").body, ::testing::StartsWith("c /api/1 "));
+
+  gateway_->Signal(SIGTERM);
+  ASSERT_TRUE(gateway_->WaitExit(10s).has_value());
+  gateway_ = std::make_unique<DaemonProcess>(std::vector<std::string>{
+      "gateway", "--config", (dir_.path() / "gateway.toml").string(), "--threads", "2"});
+  web_port_ = gateway_->WaitForListening("web");
+  EXPECT_THAT(Get(web_port_, "c.example", "/api/1").body, ::testing::StartsWith("c /api/1 "));
+  const uint16_t restarted = gateway_->WaitForListening("admin");
+  EXPECT_EQ(
+      testing::HttpRequest(restarted, "DELETE", "/v1/listeners/web/routes/c.example", "").status,
+      200);
+  EXPECT_EQ(testing::HttpRequest(restarted, "DELETE", "/v1/pools/c", "").status, 200);
+  EXPECT_EQ(Get(web_port_, "c.example", "/").status, 404);
+}
+
+// A reload that adds a listener, removes one and reroutes a domain: a connection kept
+// alive across it is not dropped, and its next request follows the new route.
+TEST_F(GatewayTest, AReloadAddsAndRemovesListenersWithoutDroppingConnections) {
+  const std::filesystem::path file = dir_.path() / "gateway.toml";
+  std::string text;
+  {
+    std::ifstream in(file);
+    text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  LoopbackClient kept(web_port_);
+  ASSERT_TRUE(kept.Send("GET / HTTP/1.1\r\nHost: b.example\r\n\r\n"));
+  ASSERT_THAT(kept.ReadUntil("proto=http\n"), ::testing::StartsWith("HTTP/1.1 200"));
+
+  // b.example's "/" now goes to pool api; listener "rated" goes; "extra" comes.
+  const std::string b_route = "host = \"b.example\"\npath = \"/\"\npool = \"b\"";
+  ASSERT_NE(text.find(b_route), std::string::npos);
+  text.replace(text.find(b_route), b_route.size(),
+               "host = \"b.example\"\npath = \"/\"\npool = \"api\"");
+  const std::string rated = text.substr(text.find("[[listener]]\nname = \"rated\""));
+  text.erase(text.find(rated), rated.find("[[pool]]"));
+  text =
+      "[[listener]]\nname = \"extra\"\nbind = \"127.0.0.1:0\"\nkind = \"http\"\n"
+      "[[listener.route]]\npool = \"b\"\n\n" +
+      text;
+  std::ofstream(file, std::ios::trunc) << text;
+  const uint16_t admin = gateway_->WaitForListening("admin");
+  const testing::HttpResponse reloaded = testing::HttpRequest(admin, "POST", "/v1/reload", "");
+  ASSERT_EQ(reloaded.status, 200) << reloaded.body;
+
+  ASSERT_TRUE(kept.Send("GET /again HTTP/1.1\r\nHost: b.example\r\n\r\n"));
+  const std::string again = kept.ReadUntil("proto=http\n");
+  EXPECT_THAT(again, ::testing::StartsWith("HTTP/1.1 200"));
+  EXPECT_THAT(again, HasSubstr("api /again "));
+  const uint16_t extra = gateway_->WaitForListening("extra");
+  EXPECT_THAT(Get(extra, "any.example", "/").body, ::testing::StartsWith("b / "));
+  EXPECT_THROW(Get(rated_port_, "a.example", "/"), std::exception) << "rated still accepts";
+  EXPECT_THAT(reloaded.body, ::testing::Not(HasSubstr("\"rated\"")));
+}
+
+// A server SIGKILLed under wrk's load: the requests in flight on it at that moment may
+// fail (wrk's 8 connections bound them), and a run started one check interval later
+// has no error at all.
+TEST_F(GatewayTest, AServerKilledUnderWrkLoadCostsOnlyTheRequestsInFlightOnIt) {
+  const std::string url = "http://127.0.0.1:" + std::to_string(web_port_) + "/";
+  auto wrk = [&](const std::string& seconds) {
+    return std::make_unique<DaemonProcess>(
+        std::vector<std::string>{"-t1", "-c8", "-d" + seconds, "-H", "Host: a.example", url},
+        "/usr/bin/wrk");
+  };
+  auto errors = [](const std::string& log) {
+    int failed = 0;
+    for (const std::string key : {"Non-2xx or 3xx responses: ", "Socket errors: connect "}) {
+      const size_t at = log.find(key);
+      if (at != std::string::npos) {
+        failed += std::stoi(log.substr(at + key.size()));
+      }
+    }
+    const size_t socket = log.find("Socket errors: ");
+    if (socket != std::string::npos) {
+      // "connect C, read R, write W, timeout T": read, write and timeout count too.
+      for (const std::string key : {"read ", "write ", "timeout "}) {
+        const size_t at = log.find(key, socket);
+        failed += at == std::string::npos ? 0 : std::stoi(log.substr(at + key.size()));
+      }
+    }
+    return failed;
+  };
+  auto requests = [](const std::string& log) {
+    const size_t at = log.find(" requests in ");
+    return at == std::string::npos ? 0L : std::stol(log.substr(log.rfind('\n', at) + 1));
+  };
+  const uint16_t admin = gateway_->WaitForListening("admin");
+  auto answered = [&] {
+    const std::string metrics = testing::HttpGet(admin, "/metrics").body;
+    const std::string key = R"(trellis_gateway_responses_total{listener="web",class="2xx"} )";
+    const size_t at = metrics.find(key);
+    return at == std::string::npos ? 0L : std::stol(metrics.substr(at + key.size()));
+  };
+  auto during = wrk("4s");
+  ASSERT_TRUE(Eventually([&] { return answered() > 500; }, 5s)) << "wrk is not running";
+  a1_.Kill();
+  ASSERT_EQ(during->WaitExit(20s), 0) << during->Log();
+  ASSERT_FALSE(gateway_->WaitExit(0s).has_value()) << gateway_->Log();
+  EXPECT_GT(requests(during->Log()), 1000) << during->Log();
+  EXPECT_LE(errors(during->Log()), 8) << during->Log();
+  // The check interval is 200 ms, fall 2: a1 is down well within a second.
+  ASSERT_TRUE(Eventually(
+      [&] {
+        const std::string metrics = testing::HttpGet(admin, "/metrics").body;
+        return metrics.find("trellis_gateway_server_up{pool=\"a\",server=\"" + a1_.address() +
+                            "\"} 0") != std::string::npos;
+      },
+      5s));
+  auto after = wrk("2s");
+  ASSERT_EQ(after->WaitExit(20s), 0) << after->Log();
+  EXPECT_GT(requests(after->Log()), 1000) << after->Log();
+  EXPECT_EQ(errors(after->Log()), 0) << after->Log();
 }
 
 TEST_F(GatewayTest, AServerThatDoesNotAnswerGets504) {

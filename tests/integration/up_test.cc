@@ -26,8 +26,8 @@ using testing::LoopbackClient;
 class UpTest : public ::testing::Test {
  protected:
   UpTest()
-      : up_({"up", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--data",
-             data_.path().string(), "--memory", "16"}) {
+      : up_({"up", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+             "--data", data_.path().string(), "--memory", "16"}) {
     client_port_ = up_.WaitForListening("memcached", 20s);
     admin_port_ = up_.WaitForListening("admin");
   }
@@ -181,6 +181,23 @@ TEST_F(UpTest, TheBackupCenterArchivesEveryGroupOutOfTheBox) {
 // and the access nodes of `trellis up`: every ASCII protocol test passes.
 TEST_F(UpTest, MemccapablePassesThroughTheGateway) {
   testing::ExpectMemccapablePasses(client_port_);
+}
+
+// The gateway's http listener routes by Host: master.localhost to the master's API,
+// backup.localhost to the backup center's; another host gets 404.
+TEST_F(UpTest, TheHttpListenerRoutesByHostToTheMasterAndTheBackupCenter) {
+  const uint16_t http = up_.WaitForListening("http");
+  auto get = [&](const std::string& host, const std::string& path) {
+    LoopbackClient client(http);
+    client.Send("GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n");
+    return testing::ParseHttpResponse(client.ReadUntilClosed());
+  };
+  const testing::HttpResponse cluster = get("master.localhost:8080", "/v1/cluster");
+  EXPECT_EQ(cluster.status, 200);
+  EXPECT_THAT(cluster.body, ::testing::HasSubstr("\"g1\""));
+  // The backup center starts after the gateway: its server comes up once checked.
+  EXPECT_TRUE(Eventually([&] { return get("backup.localhost", "/v1/backup").status == 200; }, 10s));
+  EXPECT_EQ(get("other.localhost", "/v1/cluster").status, 404);
 }
 
 TEST_F(UpTest, AKilledChildIsStartedAgainAndCtrlCStopsThemAll) {

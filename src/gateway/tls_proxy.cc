@@ -1,0 +1,67 @@
+#include "gateway/tls_proxy.h"
+
+#include <boost/asio/this_coro.hpp>
+
+#include "gateway/deadline.h"
+#include "gateway/http_proxy.h"
+#include "gateway/tcp_proxy.h"
+#include "proto/tls/client_hello.h"
+
+namespace trellis::gateway {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// Arms `deadline` for a connection's start: its first byte within the first-byte
+// timeout, all of what starts it within the head timeout.
+void ArmStart(Deadline& deadline, const LimitsConfig& limits) {
+  deadline.At(std::chrono::steady_clock::now() +
+              std::min(limits.first_byte_timeout, limits.head_timeout));
+}
+
+}  // namespace
+
+asio::awaitable<void> ProxyTlsPassthrough(net::Connection& client, const Site& site) {
+  Deadline deadline(client, co_await asio::this_coro::executor);
+  const auto started = std::chrono::steady_clock::now();
+  ArmStart(deadline, site.limits);
+  proto::tls::ClientHello hello;
+  for (bool head_timed = false;;) {
+    size_t needed = 0;
+    const proto::tls::HelloStatus status =
+        proto::tls::ParseClientHello(client.input(), &hello, &needed);
+    if (status == proto::tls::HelloStatus::kOk) {
+      break;
+    }
+    if (status != proto::tls::HelloStatus::kNeedMore || needed > proto::tls::kMaxHelloLength + 5) {
+      co_return;  // Not TLS, a malformed hello, or one in records too small to bound.
+    }
+    if (!head_timed && !client.input().empty()) {
+      deadline.At(started + site.limits.head_timeout);
+      head_timed = true;
+    }
+    if (!co_await client.ReadMore()) {
+      co_return;
+    }
+  }
+  deadline.Cancel();
+  const std::shared_ptr<Pool> pool = site.PoolFor(hello.server_name, "/");
+  if (pool == nullptr) {
+    co_return;
+  }
+  co_await ProxyTcp(client, *pool, site.connect_timeout);
+}
+
+asio::awaitable<void> ProxyTlsTerminated(net::Connection& client, const Site& site) {
+  {
+    Deadline deadline(client, co_await asio::this_coro::executor);
+    ArmStart(deadline, site.limits);
+    if (!co_await client.StartTls(*site.tls)) {
+      co_return;
+    }
+  }
+  co_await ProxyHttp(client, site);
+}
+
+}  // namespace trellis::gateway

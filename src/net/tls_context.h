@@ -1,0 +1,57 @@
+// TlsServerContext: what a TLS listener answers handshakes with: one certificate (and
+// its key) per domain, chosen by the server name the client sends (SNI, RFC 6066); a
+// client that names no server, or one no certificate is for, gets the first. A domain
+// "*.example.com" is for every name one label under example.com (RFC 6125's wildcard),
+// after the names written out in full.
+//
+// TLS 1.2 and 1.3 only, OpenSSL's default cipher suites and session tickets (so a
+// returning client resumes without a full handshake). Connection::StartTls runs a
+// server handshake with context().
+//
+// Thread safety: immutable once created; OpenSSL's contexts may be shared by the
+// connections of every thread.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/ssl/context.hpp>
+
+#include "base/result.h"
+
+namespace trellis::net {
+
+struct TlsIdentity {
+  std::string domain;                 // A host name, or "*." and a domain.
+  std::filesystem::path certificate;  // PEM: the certificate, then its chain.
+  std::filesystem::path key;          // PEM: its private key.
+};
+
+class TlsServerContext {
+ public:
+  // Errors: no identity; a file that cannot be read or is not PEM, or a key that is
+  // not the certificate's (kInvalidArgument naming the file and OpenSSL's reason).
+  static base::Result<std::shared_ptr<TlsServerContext>> Create(
+      const std::vector<TlsIdentity>& identities);
+  TlsServerContext(const TlsServerContext&) = delete;
+  TlsServerContext& operator=(const TlsServerContext&) = delete;
+
+  // The first identity's context, which every handshake starts with.
+  boost::asio::ssl::context& context() { return identities_.front().context; }
+
+ private:
+  struct Served {
+    std::string domain;  // Compared without case.
+    boost::asio::ssl::context context;
+  };
+  TlsServerContext() = default;
+  static int OnServerName(SSL* ssl, int* alert, void* self);
+  // The context for a server name, or nullptr for the default.
+  Served* Find(std::string_view server_name);
+
+  std::vector<Served> identities_;  // Invariant: not empty once created.
+};
+
+}  // namespace trellis::net
