@@ -14,6 +14,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
+#include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 
@@ -38,7 +39,34 @@ std::array<char, kReadBytes>& Scratch() {
 }
 
 using RequestParser = bhttp::request_parser<bhttp::buffer_body>;
-using ResponseParser = bhttp::response_parser<bhttp::buffer_body>;
+
+// A response parser that keeps none of the head's fields: the relay needs the status and
+// the framing (Content-Length, chunked, keep-alive), which basic_parser tracks itself,
+// and relays the bytes as they came. Beast's parser<false> would allocate a node per
+// field (nginx sends eight) for nothing.
+class ResponseFramer : public bhttp::basic_parser<false> {
+ public:
+  unsigned status() const { return status_; }
+
+ private:
+  void on_request_impl(bhttp::verb, beast::string_view, beast::string_view, int,
+                       beast::error_code&) override {}
+  void on_response_impl(int code, beast::string_view, int, beast::error_code&) override {
+    status_ = static_cast<unsigned>(code);
+  }
+  void on_field_impl(bhttp::field, beast::string_view, beast::string_view,
+                     beast::error_code&) override {}
+  void on_header_impl(beast::error_code&) override {}
+  void on_body_init_impl(const boost::optional<uint64_t>&, beast::error_code&) override {}
+  size_t on_body_impl(beast::string_view body, beast::error_code&) override { return body.size(); }
+  void on_chunk_header_impl(uint64_t, beast::string_view, beast::error_code&) override {}
+  size_t on_chunk_body_impl(uint64_t, beast::string_view body, beast::error_code&) override {
+    return body.size();
+  }
+  void on_finish_impl(beast::error_code&) override {}
+
+  unsigned status_ = 0;
+};
 
 enum class HeadStatus { kOk, kClosed, kBad, kTooLarge };
 
@@ -208,15 +236,13 @@ asio::awaitable<Relayed> RelayResponse(asio::ip::tcp::socket& server, ServerBuff
   };
   bool relayed_any = false;  // Bytes went to the client.
   for (;;) {                 // One message: 1xx ones come before the final one.
-    ResponseParser parser;
+    ResponseFramer parser;
     parser.body_limit(boost::none);
     parser.skip(head_request);
     bool at_end = false;
     bool armed = false;
     while (!parser.is_done()) {
       if (buffer.size() > 0 || at_end) {
-        parser.get().body().data = Scratch().data();
-        parser.get().body().size = Scratch().size();
         beast::error_code error;
         size_t used = 0;
         if (at_end) {
@@ -262,7 +288,7 @@ asio::awaitable<Relayed> RelayResponse(asio::ip::tcp::socket& server, ServerBuff
         co_return relayed_any ? Relayed::kBroken : Relayed::kBad;
       }
     }
-    *status = parser.get().result_int();
+    *status = parser.status();
     if (*status >= 100 && *status < 200 && *status != 101) {
       continue;  // The final response follows.
     }
