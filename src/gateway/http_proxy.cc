@@ -247,8 +247,16 @@ asio::awaitable<Relayed> RelayResponse(asio::ip::tcp::socket& server, ServerBuff
         size_t used = 0;
         if (at_end) {
           parser.put_eof(error);
-        } else {
-          used = parser.put(buffer.data(), error);
+        }
+        // All of the message that is here in one write: the parser stops after the
+        // head, and a head and body written apart cost a system call more per response.
+        while (!at_end && !parser.is_done() && used < buffer.size()) {
+          const size_t parsed =
+              parser.put(asio::buffer(View(buffer).data() + used, buffer.size() - used), error);
+          used += parsed;
+          if (parsed == 0 || error) {
+            break;
+          }
         }
         if (error && error != bhttp::error::need_more && error != bhttp::error::need_buffer) {
           co_return relayed_any ? Relayed::kBroken : Relayed::kBad;
