@@ -20,6 +20,7 @@
 
 #include "gateway/deadline.h"
 #include "gateway/upstream.h"
+#include "net/write.h"
 
 namespace trellis::gateway {
 
@@ -164,8 +165,7 @@ std::string ServerHead(const bhttp::request<bhttp::buffer_body>& request,
 
 // Writes `bytes` to the server; false if that failed.
 asio::awaitable<bool> WriteServer(asio::ip::tcp::socket& server, std::string_view bytes) {
-  auto [error, written] = co_await asio::async_write(
-      server, asio::buffer(bytes.data(), bytes.size()), asio::as_tuple(asio::use_awaitable));
+  const boost::system::error_code error = co_await net::WriteAll(server, bytes);
   co_return !error;
 }
 

@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "gateway/upstream.h"
+#include "net/write.h"
 
 namespace trellis::gateway {
 
@@ -20,13 +21,10 @@ constexpr size_t kReadBytes = 64 * 1024;
 asio::awaitable<void> ClientToServer(net::Connection& client, asio::ip::tcp::socket& server) {
   for (;;) {
     if (!client.input().empty()) {
-      auto [error, written] = co_await asio::async_write(
-          server, asio::buffer(client.input().data(), client.input().size()),
-          asio::as_tuple(asio::use_awaitable));
-      if (error) {
+      if (co_await net::WriteAll(server, client.input())) {
         break;
       }
-      client.Consume(written);
+      client.Consume(client.input().size());
     }
     if (!co_await client.ReadMore()) {
       break;

@@ -21,6 +21,7 @@ asio::awaitable<std::optional<Upstream>> ConnectUpstream(Pool& pool,
     asio::ip::tcp::socket socket(executor);
     if (co_await net::ConnectWithin(socket, lease.endpoint(), timeout)) {
       socket.set_option(asio::ip::tcp::no_delay(true));
+      socket.non_blocking(true);  // net::WriteAll's first attempt.
       co_return Upstream{std::move(lease), std::move(socket)};
     }
     pool.ReportFailure(lease);

@@ -12,6 +12,7 @@
 
 #include "base/check.h"
 #include "net/tls_context.h"
+#include "net/write.h"
 
 namespace trellis::net {
 
@@ -40,6 +41,7 @@ Connection::Connection(asio::ip::tcp::socket socket, int shard, const bool* drai
     : socket_(std::move(socket)), shard_(shard), draining_(draining) {
   boost::system::error_code ec;
   peer_ = socket_.remote_endpoint(ec);
+  socket_.non_blocking(true, ec);  // For WriteAll's first, immediate attempt.
 }
 
 Connection::~Connection() = default;
@@ -130,8 +132,7 @@ asio::awaitable<bool> Connection::Write(std::string_view bytes) {
     std::tie(ec, std::ignore) =
         co_await asio::async_write(tls_->stream, data, asio::as_tuple(asio::use_awaitable));
   } else {
-    std::tie(ec, std::ignore) =
-        co_await asio::async_write(socket_, data, asio::as_tuple(asio::use_awaitable));
+    ec = co_await WriteAll(socket_, bytes);
   }
   in_write_ = false;
   ++io_completions_;
