@@ -11,7 +11,8 @@ Each proxy runs one worker thread and relays to that backend:
 Each also terminates TLS (one ECDSA P-256 certificate, TLS 1.3) and relays to the same
 backend; every proxy closes a connection that sends no request within 1 s.
 Load: wrk (--threads 1, --connections C, --duration D) on the small file, keep-alive, for
-L7 requests/s and latency percentiles; wrk on the 1 MiB file through the tcp listener for
+L7 requests/s, latency percentiles and the proxy's CPU time per request (/proc/PID/stat
+over the run); wrk on the 1 MiB file through the tcp listener for
 L4 MB/s; wrk over https with `Connection: close`, so that every request is a new
 connection and a full handshake, for TLS handshakes/s; and, with 1,000 connections open
 that never send a byte, wrk -c10 keep-alive for the p99 of a normal client (and how many
@@ -172,6 +173,13 @@ def wrk(url, connections, duration, *headers):
             "p99_ms": float(p99.group(1)) * unit, "errors": errors.group(0) if errors else ""}
 
 
+def cpu_seconds(pid):
+    """User and system CPU the process has used so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def under_flood(port, duration):
     """wrk -c10 keep-alive on the small file while 1,000 connections that never send a
     byte are open; then how many of them the proxy has closed."""
@@ -226,7 +234,10 @@ def main():
                     wait_port(ports["http"])
                     small = "http://127.0.0.1:%d/small.html" % ports["http"]
                     wrk(small, args.connections, 2)  # Warm up.
+                    used = cpu_seconds(proxy.pid)
                     l7 = wrk(small, args.connections, args.duration)
+                    l7["cpu_us"] = ((cpu_seconds(proxy.pid) - used) * 1e6 /
+                                    (l7["rps"] * args.duration))
                     l4 = None
                     if name != "nginx":
                         wait_port(ports["tcp"])
@@ -236,9 +247,9 @@ def main():
                                      args.connections, args.duration, "Connection: close")
                     flood = under_flood(ports["http"], args.duration)
                     results[name].append({"l7": l7, "l4": l4, "tls": handshakes, "flood": flood})
-                    print("round %d %s: %.0f req/s p99 %.2f ms%s, TLS %.0f handshakes/s, "
-                          "flood p99 %.2f ms (%d of 1000 closed)%s" % (
-                              round_index + 1, name, l7["rps"], l7["p99_ms"],
+                    print("round %d %s: %.0f req/s p99 %.2f ms cpu %.1f us/req%s, TLS %.0f "
+                          "handshakes/s, flood p99 %.2f ms (%d of 1000 closed)%s" % (
+                              round_index + 1, name, l7["rps"], l7["p99_ms"], l7["cpu_us"],
                               ", L4 %.0f MB/s" % l4["mbps"] if l4 else "", handshakes["rps"],
                               flood["p99_ms"], flood["closed"],
                               " (%s)" % l7["errors"] if l7["errors"] else ""), flush=True)
@@ -252,9 +263,9 @@ def main():
             args.connections, args.duration, args.rounds))
         for name in proxies:
             l4 = median(name, "mbps", "l4")
-            print("  %-8s L7 %8.0f req/s  p99 %6.2f ms   L4 %s   TLS %6.0f handshakes/s   "
-                  "flood p99 %6.2f ms" % (
-                      name, median(name, "rps"), median(name, "p99_ms"),
+            print("  %-8s L7 %8.0f req/s  p99 %6.2f ms  cpu %5.1f us/req   L4 %s   "
+                  "TLS %6.0f handshakes/s   flood p99 %6.2f ms" % (
+                      name, median(name, "rps"), median(name, "p99_ms"), median(name, "cpu_us"),
                       "%.0f MB/s" % l4 if l4 else "-", median(name, "rps", "tls"),
                       median(name, "p99_ms", "flood")))
         for other in ("haproxy", "nginx"):

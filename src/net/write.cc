@@ -9,7 +9,7 @@ namespace trellis::net {
 namespace asio = boost::asio;
 
 asio::awaitable<boost::system::error_code> WriteAll(asio::ip::tcp::socket& socket,
-                                                   std::string_view bytes) {
+                                                    std::string_view bytes) {
   boost::system::error_code error;
   const size_t written = socket.write_some(asio::buffer(bytes.data(), bytes.size()), error);
   if (!error && written == bytes.size()) {

@@ -18,6 +18,6 @@ namespace trellis::net {
 // The error that ended the write, or success once every byte is written.
 // REQUIRES: socket.non_blocking() (so that the first attempt never blocks the thread).
 boost::asio::awaitable<boost::system::error_code> WriteAll(boost::asio::ip::tcp::socket& socket,
-                                                          std::string_view bytes);
+                                                           std::string_view bytes);
 
 }  // namespace trellis::net
