@@ -11,8 +11,8 @@ Each proxy runs one worker thread and relays to that backend:
 Each also terminates TLS (one ECDSA P-256 certificate, TLS 1.3) and relays to the same
 backend; every proxy closes a connection that sends no request within 1 s.
 Load: wrk (--threads 1, --connections C, --duration D) on the small file, keep-alive, for
-L7 requests/s, latency percentiles and the proxy's CPU time per request (/proc/PID/stat
-over the run); wrk on the 1 MiB file through the tcp listener for
+L7 requests/s, latency percentiles and the CPU time per request of the proxy and of the
+backend behind it (/proc/PID/stat over the run); wrk on the 1 MiB file through the tcp listener for
 L4 MB/s; wrk over https with `Connection: close`, so that every request is a new
 connection and a full handshake, for TLS handshakes/s; and, with 1,000 connections open
 that never send a byte, wrk -c10 keep-alive for the p99 of a normal client (and how many
@@ -235,9 +235,11 @@ def main():
                     small = "http://127.0.0.1:%d/small.html" % ports["http"]
                     wrk(small, args.connections, 2)  # Warm up.
                     used = cpu_seconds(proxy.pid)
+                    backend_used = cpu_seconds(processes[0].pid)
                     l7 = wrk(small, args.connections, args.duration)
-                    l7["cpu_us"] = ((cpu_seconds(proxy.pid) - used) * 1e6 /
-                                    (l7["rps"] * args.duration))
+                    requests = l7["rps"] * args.duration
+                    l7["cpu_us"] = (cpu_seconds(proxy.pid) - used) * 1e6 / requests
+                    l7["backend_cpu_us"] = (cpu_seconds(processes[0].pid) - backend_used) * 1e6 / requests
                     l4 = None
                     if name != "nginx":
                         wait_port(ports["tcp"])
@@ -263,9 +265,10 @@ def main():
             args.connections, args.duration, args.rounds))
         for name in proxies:
             l4 = median(name, "mbps", "l4")
-            print("  %-8s L7 %8.0f req/s  p99 %6.2f ms  cpu %5.1f us/req   L4 %s   "
+            print("  %-8s L7 %8.0f req/s  p99 %6.2f ms  cpu %5.1f us/req (backend's %5.1f)   L4 %s   "
                   "TLS %6.0f handshakes/s   flood p99 %6.2f ms" % (
                       name, median(name, "rps"), median(name, "p99_ms"), median(name, "cpu_us"),
+                      median(name, "backend_cpu_us"),
                       "%.0f MB/s" % l4 if l4 else "-", median(name, "rps", "tls"),
                       median(name, "p99_ms", "flood")))
         for other in ("haproxy", "nginx"):

@@ -81,14 +81,16 @@ base::Status PrintStatus(const StatusFlags& flags) {
                listener.connections);
   }
   for (const gateway::PoolStatus& pool : status->pools) {
-    fmt::print("\npool {} ({})\n  {:<22} {:>6} {:<9} {:>6} {:>8} {:>8}\n", pool.name, pool.balance,
-               "SERVER", "WEIGHT", "STATE", "ACTIVE", "TOTAL", "FAILURES");
+    fmt::print("\npool {} ({})\n  {:<22} {:>6} {:<9} {:>6} {:>8} {:>8} {:>9}\n", pool.name,
+               pool.balance, "SERVER", "WEIGHT", "STATE", "ACTIVE", "TOTAL", "FAILURES", "CHECK");
     for (const gateway::ServerStatusView& server : pool.servers) {
-      fmt::print("  {:<22} {:>6} {:<9} {:>6} {:>8} {:>8}\n", server.address, server.weight,
-                 server.draining ? "draining"
-                 : server.up     ? "up"
-                                 : "down",
-                 server.active_connections, server.total_connections, server.failures);
+      fmt::print(
+          "  {:<22} {:>6} {:<9} {:>6} {:>8} {:>8} {:>9}\n", server.address, server.weight,
+          server.draining ? "draining"
+          : server.up     ? "up"
+                          : "down",
+          server.active_connections, server.total_connections, server.failures,
+          server.check_seconds > 0 ? fmt::format("{:.1f}ms", server.check_seconds * 1e3) : "-");
     }
   }
   return {};
@@ -100,7 +102,10 @@ Command AddGatewayCommand(CLI::App& parent) {
   CLI::App* app = parent.add_subcommand(
       "gateway",
       "run the gateway: tcp listeners relay bytes to a pool, http listeners route requests "
-      "by Host and path to pools of servers, with health checks (docs/gateway.md)");
+      "by Host and path to pools of servers, tls listeners route by SNI or terminate TLS "
+      "and route as http; health checks; routes, pools and servers change at run time "
+      "(the admin endpoint's /v1/pools, /v1/listeners/L/routes) and on SIGHUP "
+      "(docs/gateway.md)");
   auto flags = std::make_shared<GatewayFlags>();
   // --config (every daemon's) is the file of listeners and pools ([[listener]], [[pool]]).
   daemon::AddDaemonFlags(*app, flags->daemon, "127.0.0.1:0");

@@ -132,6 +132,20 @@ std::shared_ptr<const Routing> Gateway::RoutingFor(const ListenerConfig& listene
   return std::make_shared<const Routing>(routes, std::move(targets));
 }
 
+base::Result<std::shared_ptr<net::TlsServerContext>> Gateway::LoadCertificates(
+    const ListenerConfig& listener) const {
+  std::vector<net::TlsIdentity> identities;
+  for (const CertificateConfig& certificate : listener.certificates) {
+    identities.push_back({certificate.domain, Beside(options_.config_path, certificate.cert),
+                          Beside(options_.config_path, certificate.key)});
+  }
+  auto tls = net::TlsServerContext::Create(identities);
+  if (!tls) {
+    return base::WithContext("listener \"" + listener.name + "\"", tls.error());
+  }
+  return std::move(tls).value();
+}
+
 base::Result<Gateway::Listening> Gateway::StartListener(const ListenerConfig& listener,
                                                         const PoolMap& pools) {
   auto address = net::ParseHostPort(listener.bind);
@@ -152,16 +166,8 @@ base::Result<Gateway::Listening> Gateway::StartListener(const ListenerConfig& li
       listener.kind == ListenerKind::kTls && listener.tls == TlsMode::kTerminate;
   const bool speaks_http = listener.kind == ListenerKind::kHttp || terminates;
   if (terminates) {
-    std::vector<net::TlsIdentity> identities;
-    for (const CertificateConfig& certificate : listener.certificates) {
-      identities.push_back({certificate.domain, Beside(options_.config_path, certificate.cert),
-                            Beside(options_.config_path, certificate.key)});
-    }
-    auto tls = net::TlsServerContext::Create(identities);
-    if (!tls) {
-      return base::WithContext("listener \"" + listener.name + "\"", tls.error());
-    }
-    site->tls = std::move(tls).value();
+    TRELLIS_TRY(auto tls, LoadCertificates(listener));
+    site->tls.store(std::move(tls));
     site->scheme = "https";
   }
   if (speaks_http) {
@@ -235,20 +241,32 @@ base::Status Gateway::Apply(const GatewayConfig& next) {
     }
   }
   std::vector<Listening> listening;
+  // A kept listener that terminates TLS reads its certificates again (renewed files).
+  std::map<std::string, std::shared_ptr<net::TlsServerContext>> reloaded;
+  auto abandon = [&listening](base::Error error) -> base::Status {
+    for (Listening& made : listening) {
+      if (made.server != nullptr) {
+        made.server->Drain(std::chrono::milliseconds(0));
+      }
+    }
+    return error;
+  };
   for (const ListenerConfig& config : next.listeners) {
     const auto running = FindNamed(config_.listeners, config.name);
     if (running != config_.listeners.end() && SameServing(*running, config)) {
       listening.push_back({config, nullptr, nullptr});  // Kept: filled in below.
+      if (config.kind == ListenerKind::kTls && config.tls == TlsMode::kTerminate) {
+        auto tls = LoadCertificates(config);
+        if (!tls) {
+          return abandon(tls.error());
+        }
+        reloaded.emplace(config.name, std::move(tls).value());
+      }
       continue;
     }
     auto started = StartListener(config, pools);
     if (!started) {
-      for (Listening& made : listening) {
-        if (made.server != nullptr) {
-          made.server->Drain(std::chrono::milliseconds(0));
-        }
-      }
-      return started.error();
+      return abandon(started.error());
     }
     if (!config_.listeners.empty()) {  // The daemon prints the first ones.
       spdlog::info("{} listening on {}", config.name,
@@ -279,6 +297,9 @@ base::Status Gateway::Apply(const GatewayConfig& next) {
     kept->site = std::move(now.site);
     kept->server = std::move(now.server);
     kept->site->Replace(RoutingFor(kept->config, pools));
+    if (auto tls = reloaded.find(kept->config.name); tls != reloaded.end()) {
+      kept->site->tls.store(tls->second);
+    }
   }
   for (auto& [name, pool] : pools_) {
     if (!pools.contains(name)) {

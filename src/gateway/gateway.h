@@ -6,7 +6,8 @@
 // listeners) and an active health checker per pool.
 //
 // What runs changes without a restart (Apply): routes and a listener's pool are swapped
-// in its Site (the next request sees them); pools are added, updated in place (servers
+// in its Site (the next request sees them), and TLS certificates are read again (the
+// next handshake uses renewed files); pools are added, updated in place (servers
 // keep their health and counts) or retired; a listener added starts, one removed stops
 // accepting while its connections finish, and one whose bind, kind, limits or
 // certificates changed is replaced by a new one on the same address (SO_REUSEPORT:
@@ -105,6 +106,9 @@ class Gateway : public daemon::Service {
   // it and write it to the config file.
   base::Status Change(const std::function<base::Status(GatewayConfig&)>& edit);
   base::Result<Listening> StartListener(const ListenerConfig& listener, const PoolMap& pools);
+  // A tls terminate listener's certificates, read from their files.
+  base::Result<std::shared_ptr<net::TlsServerContext>> LoadCertificates(
+      const ListenerConfig& listener) const;
   std::shared_ptr<const Routing> RoutingFor(const ListenerConfig& listener, const PoolMap& pools);
   // Starts the health checks and the metrics of a pool new to the gateway.
   void RunPool(const std::shared_ptr<Pool>& pool);

@@ -113,6 +113,22 @@ asio::awaitable<HeadStatus> ReadRequestHead(net::Connection& client, RequestPars
   }
 }
 
+// RFC 9110 section 9.2.2: a request that may be sent again without changing more than
+// sending it once would.
+bool IsIdempotent(bhttp::verb method) {
+  switch (method) {
+    case bhttp::verb::get:
+    case bhttp::verb::head:
+    case bhttp::verb::options:
+    case bhttp::verb::trace:
+    case bhttp::verb::put:
+    case bhttp::verb::delete_:
+      return true;
+    default:
+      return false;
+  }
+}
+
 bool IsHopByHop(std::string_view name, std::string_view connection_tokens) {
   static constexpr std::array<std::string_view, 6> kHopByHop = {
       "connection", "keep-alive", "proxy-connection", "te", "upgrade", "expect"};
@@ -364,7 +380,7 @@ asio::awaitable<void> ProxyHttp(net::Connection& client, const Site& site) {
     if (!reused) {
       upstream.reset();
       server_buffer.clear();
-      upstream = co_await ConnectUpstream(*pool, client.peer().address(), site.connect_timeout);
+      upstream = co_await ConnectUpstream(*pool, client.peer().address(), site.connect_timeout, "");
       upstream_pool = pool;
     }
     if (!upstream) {
@@ -383,7 +399,8 @@ asio::awaitable<void> ProxyHttp(net::Connection& client, const Site& site) {
     const bool has_body = !parser.is_done();
     const bool head_request = request.method() == bhttp::verb::head;
     Relayed relayed = Relayed::kBad;
-    unsigned status = 0;  // The response's, once relayed.
+    unsigned status = 0;   // The response's, once relayed.
+    bool retried = false;  // Sent to another server after one failed it.
     for (;;) {
       bool sent = co_await WriteServer(upstream->socket, server_head);
       if (sent && has_body) {
@@ -397,7 +414,8 @@ asio::awaitable<void> ProxyHttp(net::Connection& client, const Site& site) {
         // The kept-alive connection was closed by the server meanwhile: a new one.
         reused = false;
         server_buffer.clear();
-        upstream = co_await ConnectUpstream(*pool, client.peer().address(), site.connect_timeout);
+        upstream =
+            co_await ConnectUpstream(*pool, client.peer().address(), site.connect_timeout, "");
         if (!upstream) {
           relayed = Relayed::kBad;
           break;
@@ -406,6 +424,25 @@ asio::awaitable<void> ProxyHttp(net::Connection& client, const Site& site) {
       }
       if (!sent) {
         relayed = has_body ? Relayed::kBroken : Relayed::kBad;
+      }
+      // A server that failed, before answering any of it, a request that may safely go
+      // again: taken out, and the request goes once to another server (nginx's
+      // proxy_next_upstream on error and timeout).
+      const bool unanswered =
+          relayed == Relayed::kBad || relayed == Relayed::kNoAnswer || relayed == Relayed::kTimeout;
+      if (unanswered && !has_body && !retried && IsIdempotent(request.method())) {
+        retried = true;
+        reused = false;
+        pool->ReportFailure(upstream->lease);
+        const std::string failed = upstream->lease.address();
+        upstream.reset();
+        server_buffer.clear();
+        upstream =
+            co_await ConnectUpstream(*pool, client.peer().address(), site.connect_timeout, failed);
+        if (!upstream) {
+          break;  // No other server: the client hears what the first one did.
+        }
+        continue;
       }
       break;
     }

@@ -20,7 +20,10 @@
 // the server timeout. After an answer of its own to a request it could not relay, and
 // after a response delimited by the server closing, the client connection is closed.
 // A request that found its kept-alive server connection closed before any byte of an
-// answer (the server's keep-alive timeout) goes again on a new connection.
+// answer (the server's keep-alive timeout) goes again on a new connection. An
+// idempotent request without a body whose server fails it before any byte of an answer
+// (closes, resets, answers nonsense, or times out) takes that server out and goes once
+// to another server of the pool.
 //
 // Each request is routed by the site's routing of the moment (a route changed at run
 // time applies to the next request); X-Forwarded-Proto is the site's scheme ("https"

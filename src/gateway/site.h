@@ -6,8 +6,8 @@
 // a route added, changed or removed applies to the next request at once; a pool it got
 // stays alive for as long as it uses it, even after a change took it out.
 //
-// Thread safety: PoolFor and Replace from any thread (the routing is an atomic
-// shared_ptr); the other fields are set before the listener starts and read-only after.
+// Thread safety: PoolFor, Replace and `tls` from any thread (atomic shared_ptrs); the
+// other fields are set before the listener starts and read-only after.
 #pragma once
 
 #include <array>
@@ -62,8 +62,10 @@ struct Site {
   std::string scheme = "http";  // X-Forwarded-Proto: "https" behind TLS termination.
   LimitsConfig limits;
   std::chrono::milliseconds connect_timeout{2000};
-  HttpMetrics metrics;                         // http listeners and tls terminate.
-  std::shared_ptr<net::TlsServerContext> tls;  // tls terminate.
+  HttpMetrics metrics;  // http listeners and tls terminate.
+  // tls terminate: the certificates, read again by each reload (a connection keeps the
+  // context it started with).
+  std::atomic<std::shared_ptr<net::TlsServerContext>> tls;
 
   // The pool for a request of `host` and `target` (RouteTable's rules), counted on its
   // route; nullptr: no route.

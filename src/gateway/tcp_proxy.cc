@@ -56,7 +56,7 @@ asio::awaitable<void> ProxyTcp(net::Connection& client, Pool& pool,
                                std::chrono::milliseconds connect_timeout) {
   using namespace asio::experimental::awaitable_operators;
   std::optional<Upstream> upstream =
-      co_await ConnectUpstream(pool, client.peer().address(), connect_timeout);
+      co_await ConnectUpstream(pool, client.peer().address(), connect_timeout, "");
   if (!upstream) {
     co_return;
   }

@@ -54,10 +54,12 @@ asio::awaitable<void> ProxyTlsPassthrough(net::Connection& client, const Site& s
 }
 
 asio::awaitable<void> ProxyTlsTerminated(net::Connection& client, const Site& site) {
+  // Held for the connection: its handshake's server-name callback points into it.
+  const std::shared_ptr<net::TlsServerContext> context = site.tls.load();
   {
     Deadline deadline(client, co_await asio::this_coro::executor);
     ArmStart(deadline, site.limits);
-    if (!co_await client.StartTls(*site.tls)) {
+    if (!co_await client.StartTls(*context)) {
       co_return;
     }
   }

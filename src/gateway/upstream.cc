@@ -10,9 +10,9 @@ namespace asio = boost::asio;
 
 asio::awaitable<std::optional<Upstream>> ConnectUpstream(Pool& pool,
                                                          const asio::ip::address& source,
-                                                         std::chrono::milliseconds timeout) {
+                                                         std::chrono::milliseconds timeout,
+                                                         std::string failed) {
   const auto executor = co_await asio::this_coro::executor;
-  std::string failed;  // The server tried first, if it failed.
   for (int attempt = 0; attempt < 2; ++attempt) {
     ServerLease lease = pool.Pick(source, failed);
     if (!lease || lease.address() == failed) {

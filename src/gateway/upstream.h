@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <optional>
+#include <string>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -26,7 +27,9 @@ struct Upstream {
 };
 
 // nullopt: no server of `pool` could be reached (none up, or both tries failed).
+// `failed`: a server that already failed this request (empty: none), not tried again.
 boost::asio::awaitable<std::optional<Upstream>> ConnectUpstream(
-    Pool& pool, const boost::asio::ip::address& source, std::chrono::milliseconds timeout);
+    Pool& pool, const boost::asio::ip::address& source, std::chrono::milliseconds timeout,
+    std::string failed);
 
 }  // namespace trellis::gateway

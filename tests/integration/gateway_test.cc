@@ -28,6 +28,7 @@
 #include "testing/held_port.h"
 #include "testing/loopback_client.h"
 #include "testing/nginx.h"
+#include "testing/tcp_relay.h"
 #include "testing/temp_dir.h"
 
 namespace trellis {
@@ -124,6 +125,17 @@ limits = { per_source_rate = 1, per_source_burst = 5 }
 [[listener.route]]
 pool = "a"
 
+[[listener]]
+name = "retrying"
+bind = "127.0.0.1:0"
+kind = "http"
+[[listener.route]]
+pool = "flaky"
+
+[[pool]]
+name = "flaky"
+servers = ["127.0.0.1:)" << dropper_.port()
+                          << R"(", ")" << a1_.address() << R"("]
 [[pool]]
 name = "a"
 servers = [")" << a1_.address()
@@ -155,6 +167,7 @@ servers = ["127.0.0.1:)" << silent_.local_endpoint().port()
     limited_port_ = gateway_->WaitForListening("limited");
     rated_port_ = gateway_->WaitForListening("rated");
     impatient_port_ = gateway_->WaitForListening("impatient");
+    retrying_port_ = gateway_->WaitForListening("retrying");
   }
 
   testing::TempDir dir_;
@@ -171,9 +184,14 @@ servers = ["127.0.0.1:)" << silent_.local_endpoint().port()
   uint16_t limited_port_ = 0;    // 3 connections per source.
   uint16_t rated_port_ = 0;      // 5 new connections per source, then 1 a second.
   uint16_t impatient_port_ = 0;  // Routes to `silent_`, waits 300 ms for an answer.
+  uint16_t retrying_port_ = 0;   // Round-robin over `dropper_`, then a1.
   // A server that takes connections (the kernel's backlog) and never answers.
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor silent_{io_, {boost::asio::ip::make_address("127.0.0.1"), 0}};
+  // A server that accepts connections and resets them (it relays to a port nobody
+  // listens on).
+  HeldPort nobody_;
+  testing::TcpRelay dropper_{nobody_.port()};
 };
 
 TEST_F(GatewayTest, HostsAndPathPrefixesRouteToTheirPools) {
@@ -516,6 +534,16 @@ TEST_F(GatewayTest, AServerKilledUnderWrkLoadCostsOnlyTheRequestsInFlightOnIt) {
   ASSERT_EQ(after->WaitExit(20s), 0) << after->Log();
   EXPECT_GT(requests(after->Log()), 1000) << after->Log();
   EXPECT_EQ(errors(after->Log()), 0) << after->Log();
+}
+
+// An idempotent request that a server drops before answering goes to another server of
+// the pool: the client never sees the failure (without the retry, the first gets 502).
+TEST_F(GatewayTest, AnIdempotentRequestAServerDropsGoesToAnotherServer) {
+  for (int i = 0; i < 4; ++i) {
+    const Reply reply = Get(retrying_port_, "a.example", "/");
+    EXPECT_EQ(reply.status, 200) << "request " << i;
+    EXPECT_THAT(reply.body, ::testing::StartsWith("a1 "));
+  }
 }
 
 TEST_F(GatewayTest, AServerThatDoesNotAnswerGets504) {

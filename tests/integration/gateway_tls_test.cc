@@ -2,11 +2,13 @@
 // clients: one listener terminates TLS with a certificate per domain chosen by SNI
 // (checked by curl and openssl s_client trusting exactly that domain's certificate) and
 // routes by Host to plain nginx pools; another routes by SNI without terminating, to
-// nginx servers that hold the certificates themselves.
+// nginx servers that hold the certificates themselves. A reload reads renewed
+// certificates.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -151,6 +153,24 @@ TEST_F(GatewayTlsTest, PassthroughRoutesByServerNameToServersThatHoldTheCertific
   EXPECT_THAT(b.output, ::testing::StartsWith("tls-b / "));
   // A server name no route has: the connection is closed.
   EXPECT_NE(Curl("c.example", sni_port_, a_cert_, "/").exit_code, 0);
+}
+
+// Certificates renewed in place (same files) are served from the next reload on.
+TEST_F(GatewayTlsTest, AReloadReadsRenewedCertificates) {
+  const testing::Certificate old{"a.example", dir_.path() / "old.crt", a_cert_.key};
+  std::filesystem::copy_file(a_cert_.cert, old.cert);
+  testing::TempDir renewed_dir;
+  const testing::Certificate renewed =
+      testing::SelfSignedCertificate(renewed_dir.path(), "a.example");
+  std::filesystem::copy_file(renewed.cert, a_cert_.cert,
+                             std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(renewed.key, a_cert_.key,
+                             std::filesystem::copy_options::overwrite_existing);
+  EXPECT_EQ(Curl("a.example", secure_port_, old, "/").exit_code, 0) << "before the reload";
+  gateway_->Signal(SIGHUP);
+  EXPECT_TRUE(testing::Eventually(
+      [&] { return Curl("a.example", secure_port_, renewed, "/").exit_code == 0; }, 10s));
+  EXPECT_NE(Curl("a.example", secure_port_, old, "/").exit_code, 0);
 }
 
 TEST_F(GatewayTlsTest, ConnectionsThatDoNotSpeakTlsOrSayNothingAreClosed) {
