@@ -6,11 +6,13 @@
 // before) nothing the connection needs; the destructor cancels the timer.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "gateway/gateway_config.h"
 #include "net/connection.h"
 
 namespace trellis::gateway {
@@ -33,6 +35,11 @@ class Deadline {
         client.Abort();
       }
     });
+  }
+  // A connection's start: its first byte within the first-byte timeout, and nothing
+  // longer than the head timeout, from `started`.
+  void AtStart(std::chrono::steady_clock::time_point started, const LimitsConfig& limits) {
+    At(started + std::min(limits.first_byte_timeout, limits.head_timeout));
   }
   void Cancel() {
     if (armed_) {

@@ -81,7 +81,7 @@ asio::awaitable<HeadStatus> ReadRequestHead(net::Connection& client, RequestPars
                                             bool first_request) {
   const auto started = std::chrono::steady_clock::now();
   if (first_request) {
-    deadline.At(started + std::min(limits.first_byte_timeout, limits.head_timeout));
+    deadline.AtStart(started, limits);
   }
   bool head_timed = false;  // The head timeout runs.
   for (;;) {

@@ -11,21 +11,10 @@ namespace trellis::gateway {
 
 namespace asio = boost::asio;
 
-namespace {
-
-// Arms `deadline` for a connection's start: its first byte within the first-byte
-// timeout, all of what starts it within the head timeout.
-void ArmStart(Deadline& deadline, const LimitsConfig& limits) {
-  deadline.At(std::chrono::steady_clock::now() +
-              std::min(limits.first_byte_timeout, limits.head_timeout));
-}
-
-}  // namespace
-
 asio::awaitable<void> ProxyTlsPassthrough(net::Connection& client, const Site& site) {
   Deadline deadline(client, co_await asio::this_coro::executor);
   const auto started = std::chrono::steady_clock::now();
-  ArmStart(deadline, site.limits);
+  deadline.AtStart(started, site.limits);
   proto::tls::ClientHello hello;
   for (bool head_timed = false;;) {
     size_t needed = 0;
@@ -58,7 +47,7 @@ asio::awaitable<void> ProxyTlsTerminated(net::Connection& client, const Site& si
   const std::shared_ptr<net::TlsServerContext> context = site.tls.load();
   {
     Deadline deadline(client, co_await asio::this_coro::executor);
-    ArmStart(deadline, site.limits);
+    deadline.AtStart(std::chrono::steady_clock::now(), site.limits);
     if (!co_await client.StartTls(*context)) {
       co_return;
     }
