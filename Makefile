@@ -30,12 +30,13 @@ up: setup build
 test: setup build
 	cd $(BUILD) && ctest -j $(JOBS) --output-on-failure --timeout 300
 
-# The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer, but for the
+# tests labelled `long` (load and chaos runs of a minute each, which `make test` runs).
 asan: setup
 	cmake -S . -B $(ASAN_BUILD) -G Ninja -DTRELLIS_SANITIZE=address,undefined $(CMAKE_FLAGS)
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  ctest -j $(JOBS) --output-on-failure --timeout 600
+	  ctest -LE long -j $(JOBS) --output-on-failure --timeout 600
 
 # Every unit test under ThreadSanitizer (TSAN_LABEL selects others: `concurrency` for the
 # store's alone). tests/tsan.supp says what it suppresses and why.

@@ -47,9 +47,16 @@ Status SyncDirectory(const fs::path& dir) {
   return synced == 0 ? Status() : Status(SystemError(dir.string()));
 }
 
-Status ReplaceFile(const fs::path& path, std::string_view bytes) {
+namespace {
+
+// ReplaceFile with the new file created with `mode` (a temporary left by a crash is
+// removed first: O_TRUNC would keep its mode).
+Status ReplaceFileWithMode(const fs::path& path, std::string_view bytes, mode_t mode) {
   const fs::path temporary = path.string() + ".tmp";
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (::unlink(temporary.c_str()) != 0 && errno != ENOENT) {
+    return SystemError(temporary.string());
+  }
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) {
     return SystemError(temporary.string());
   }
@@ -64,6 +71,16 @@ Status ReplaceFile(const fs::path& path, std::string_view bytes) {
     return SystemError(path.string());
   }
   return SyncDirectory(path.parent_path().empty() ? fs::path(".") : path.parent_path());
+}
+
+}  // namespace
+
+Status ReplaceFile(const fs::path& path, std::string_view bytes) {
+  return ReplaceFileWithMode(path, bytes, 0644);
+}
+
+Status ReplaceSecretFile(const fs::path& path, std::string_view bytes) {
+  return ReplaceFileWithMode(path, bytes, 0600);
 }
 
 Status RemoveFile(const fs::path& path) {

@@ -31,6 +31,10 @@ Status SyncDirectory(const std::filesystem::path& dir);
 // Replaces the contents of `path` with `bytes`, durably (see above).
 Status ReplaceFile(const std::filesystem::path& path, std::string_view bytes);
 
+// ReplaceFile for a private key or a token: the file is readable by its owner only
+// (mode 0600) from the moment it exists.
+Status ReplaceSecretFile(const std::filesystem::path& path, std::string_view bytes);
+
 // Removes `path` (no error if it does not exist), durably.
 Status RemoveFile(const std::filesystem::path& path);
 

@@ -30,6 +30,12 @@ constexpr size_t kFlushReplyBytes = 256 * 1024;
 }  // namespace
 
 asio::awaitable<void> CacheNode::Serve(net::Connection& connection) {
+  if (tls_ != nullptr) {
+    const std::shared_ptr<net::TlsServerContext> context = tls_->current();
+    if (!co_await connection.StartTls(*context)) {
+      co_return;
+    }
+  }
   Executor executor(store_, metrics_, executor_options_);
   proto::memcache::RequestReader reader(executor_options_.max_item_size);
   const proto::memcache::Request& request = reader.request();
@@ -197,6 +203,9 @@ CacheNode::CacheNode(const CacheNodeOptions& options, base::Registry& metrics)
 base::Result<std::unique_ptr<CacheNode>> CacheNode::Start(const CacheNodeOptions& options,
                                                           base::Registry& metrics) {
   std::unique_ptr<CacheNode> node(new CacheNode(options, metrics));
+  if (options.tls) {
+    TRELLIS_TRY(node->tls_, net::ReloadableTlsContext::Load(*options.tls));
+  }
   net::ServerOptions server_options;
   server_options.name = "cache";
   server_options.listen = options.listen;
@@ -347,6 +356,8 @@ void CacheNode::BecomeBackupOf(const asio::ip::tcp::endpoint& main) {
 }
 
 CacheNode::~CacheNode() { Drain(std::chrono::milliseconds(0)); }
+
+base::Status CacheNode::Reload() { return tls_ != nullptr ? tls_->Reload() : base::Status(); }
 
 std::vector<daemon::Listener> CacheNode::listeners() const {
   return {{"cache", "memcached protocol", endpoint_}};

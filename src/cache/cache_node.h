@@ -23,6 +23,7 @@
 #include "cache/store.h"
 #include "cache/write_gate.h"
 #include "daemon/service.h"
+#include "net/reloadable_tls_context.h"
 #include "net/server.h"
 #include "net/shard_pool.h"
 
@@ -50,6 +51,9 @@ struct CacheNodeOptions {
   // be lost; otherwise it is answered normally and counted as degraded.
   bool refuse_unreplicated_writes = false;
   size_t replication_log_bytes = 64 << 20;
+  // TLS on the port (memcached's -Z): every connection, replication streams included,
+  // starts with a handshake; with a client CA, only holders of its certificates get in.
+  std::optional<net::TlsServerFiles> tls;
 };
 
 class CacheNode : public daemon::Service {
@@ -93,6 +97,8 @@ class CacheNode : public daemon::Service {
   }
 
   std::vector<daemon::Listener> listeners() const override;
+  // SIGHUP: reads the TLS files again (the certificate's rotation).
+  base::Status Reload() override;
   // {"replication": {read_only, mode, sequence, applied, lag_ms, backups, ...}}
   void ReportStatus(nlohmann::json& status) const override;
   // Stops accepting, finishes in-flight requests (up to `timeout`), stops the threads.
@@ -139,6 +145,7 @@ class CacheNode : public daemon::Service {
   const bool refuse_unreplicated_writes_;
   base::Counter& sync_degraded_;
   std::atomic<bool> stopping_{false};
+  std::unique_ptr<net::ReloadableTlsContext> tls_;  // Null for a plaintext port.
   net::ShardPool pool_;
   std::unique_ptr<net::Server> server_;
   boost::asio::ip::tcp::endpoint endpoint_;

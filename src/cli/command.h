@@ -28,5 +28,6 @@ Command AddBenchCommand(CLI::App& parent);
 Command AddBackupCenterCommand(CLI::App& parent);
 Command AddBackupCommand(CLI::App& parent);
 Command AddGatewayCommand(CLI::App& parent);
+Command AddCaCommand(CLI::App& parent);
 
 }  // namespace trellis::cli

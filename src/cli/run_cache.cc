@@ -38,6 +38,7 @@ struct CacheFlags {
   bool sync_refuse = false;
   std::chrono::milliseconds sync_timeout{1000};
   size_t replication_log_mb = 64;
+  net::TlsServerFiles tls;
 };
 
 // "1048576", "1024k", "1m" -> bytes; memcached's -I syntax.
@@ -114,6 +115,14 @@ base::Status RunCache(daemon::Daemon& daemon, const CacheFlags& flags) {
   options.refuse_unreplicated_writes = flags.sync_refuse;
   options.sync_timeout = flags.sync_timeout;
   options.replication_log_bytes = flags.replication_log_mb << 20;
+  if (!flags.tls.certificate.empty()) {
+    if (!flags.master.empty() || !flags.replica_of.empty()) {
+      // Backups, access nodes and the master reach a cluster's nodes in plaintext so far.
+      return base::InvalidArgument(
+          "--tls-cert: a node of a cluster (--master, --replica-of) serves plaintext only");
+    }
+    options.tls = flags.tls;
+  }
   TRELLIS_TRY(auto node, cache::CacheNode::Start(options, daemon.metrics()));
   cache::CacheNode& cache = *node;
   daemon.Add(std::move(node));
@@ -197,6 +206,7 @@ Command AddCacheCommand(CLI::App& parent) {
                   "memcached -u: when started as root, become this user once the ports are "
                   "bound; ignored otherwise");
   app->add_flag("-v", flags->verbosity, "memcached -v: more logging (repeatable)");
+  daemon::AddTlsFlags(*app, "memcached", flags->tls);
   return {app, [app, flags] {
             return daemon::RunDaemon(
                 *app, flags->daemon,

@@ -32,6 +32,20 @@ void AddDaemonFlags(CLI::App& app, DaemonFlags& flags, std::string default_admin
                   flags.drain_timeout);
 }
 
+void AddTlsFlags(CLI::App& app, const std::string& what, net::TlsServerFiles& files) {
+  CLI::Option* certificate = app.add_option(
+      "--tls-cert", files.certificate,
+      "PEM certificate (then its chain) for TLS on the " + what +
+          " port; reread with the other files on SIGHUP (`trellis ca issue` makes one)");
+  CLI::Option* key = app.add_option("--tls-key", files.key, "PEM private key of --tls-cert");
+  CLI::Option* client_ca = app.add_option(
+      "--tls-client-ca", files.client_ca,
+      "PEM certificate authority: clients must show a certificate it issued (mutual TLS)");
+  certificate->needs(key);
+  key->needs(certificate);
+  client_ca->needs(certificate);
+}
+
 base::Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   double number = 0;
   const char* end = text.data() + text.size();

@@ -12,6 +12,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "base/result.h"
+#include "net/tls_context.h"
 
 namespace CLI {
 class App;
@@ -32,6 +33,11 @@ struct DaemonFlags {
 
 // Registers the common flags on `app`; `default_admin` is the admin address when unset.
 void AddDaemonFlags(CLI::App& app, DaemonFlags& flags, std::string default_admin);
+
+// --tls-cert, --tls-key and --tls-client-ca: TLS on the daemon's `what` port (as
+// memcached's -Z with ssl_chain_cert, ssl_key and ssl_ca_cert). Plaintext while
+// --tls-cert is not given; a certificate needs its key.
+void AddTlsFlags(CLI::App& app, const std::string& what, net::TlsServerFiles& files);
 
 // A duration flag: a number of seconds ("0.5") or a number with a unit (ms, s, m, h).
 // `at_least` and `at_most` bound it; `help` says what it is for.

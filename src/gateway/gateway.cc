@@ -139,7 +139,7 @@ base::Result<std::shared_ptr<net::TlsServerContext>> Gateway::LoadCertificates(
     identities.push_back({certificate.domain, Beside(options_.config_path, certificate.cert),
                           Beside(options_.config_path, certificate.key)});
   }
-  auto tls = net::TlsServerContext::Create(identities);
+  auto tls = net::TlsServerContext::Create(identities, /*client_ca=*/{});
   if (!tls) {
     return base::WithContext("listener \"" + listener.name + "\"", tls.error());
   }

@@ -10,7 +10,29 @@ namespace ssl = boost::asio::ssl;
 
 namespace {
 
-base::Result<ssl::context> ContextFor(const TlsIdentity& identity) {
+// Asks every client for a certificate and takes only one that `client_ca` issued.
+base::Status VerifyClients(ssl::context& context, const std::filesystem::path& client_ca) {
+  boost::system::error_code error;
+  context.load_verify_file(client_ca.string(), error);
+  if (error) {
+    return base::InvalidArgument(client_ca.string() + ": " + error.message());
+  }
+  // The authorities the server names in its request, so a client picks the right one.
+  STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(client_ca.c_str());
+  if (names == nullptr) {
+    return base::InvalidArgument(client_ca.string() + ": no certificate in it");
+  }
+  SSL_CTX_set_client_CA_list(context.native_handle(), names);
+  context.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+  // A session resumed with a ticket must come from a client verified the same way.
+  static constexpr unsigned char kSessionContext[] = "trellis";
+  SSL_CTX_set_session_id_context(context.native_handle(), kSessionContext,
+                                 sizeof(kSessionContext) - 1);
+  return {};
+}
+
+base::Result<ssl::context> ContextFor(const TlsIdentity& identity,
+                                      const std::filesystem::path& client_ca) {
   ssl::context context(ssl::context::tls_server);
   SSL_CTX_set_min_proto_version(context.native_handle(), TLS1_2_VERSION);
   context.set_options(ssl::context::default_workarounds | ssl::context::single_dh_use);
@@ -27,26 +49,34 @@ base::Result<ssl::context> ContextFor(const TlsIdentity& identity) {
     return base::InvalidArgument(identity.key.string() + ": not the key of " +
                                  identity.certificate.string());
   }
+  if (!client_ca.empty()) {
+    TRELLIS_TRY_STATUS(VerifyClients(context, client_ca));
+  }
   return context;
 }
 
 }  // namespace
 
 base::Result<std::shared_ptr<TlsServerContext>> TlsServerContext::Create(
-    const std::vector<TlsIdentity>& identities) {
+    const std::vector<TlsIdentity>& identities, const std::filesystem::path& client_ca) {
   if (identities.empty()) {
     return base::InvalidArgument("a TLS listener needs a certificate");
   }
   std::shared_ptr<TlsServerContext> created(new TlsServerContext());
   created->identities_.reserve(identities.size());
   for (const TlsIdentity& identity : identities) {
-    TRELLIS_TRY(ssl::context context, ContextFor(identity));
+    TRELLIS_TRY(ssl::context context, ContextFor(identity, client_ca));
     created->identities_.push_back({identity.domain, std::move(context)});
   }
   SSL_CTX* first = created->context().native_handle();
   SSL_CTX_set_tlsext_servername_callback(first, &TlsServerContext::OnServerName);
   SSL_CTX_set_tlsext_servername_arg(first, created.get());
   return created;
+}
+
+base::Result<std::shared_ptr<TlsServerContext>> TlsServerContext::Create(
+    const TlsServerFiles& files) {
+  return Create({{"", files.certificate, files.key}}, files.client_ca);
 }
 
 TlsServerContext::Served* TlsServerContext::Find(std::string_view server_name) {

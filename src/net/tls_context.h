@@ -4,6 +4,10 @@
 // "*.example.com" is for every name one label under example.com (RFC 6125's wildcard),
 // after the names written out in full.
 //
+// With a client CA the server asks every client for a certificate and completes no
+// handshake without one that CA issued (mutual TLS): the client's certificate is its
+// credential.
+//
 // TLS 1.2 and 1.3 only, OpenSSL's default cipher suites and session tickets (so a
 // returning client resumes without a full handshake). Connection::StartTls runs a
 // server handshake with context().
@@ -29,12 +33,24 @@ struct TlsIdentity {
   std::filesystem::path key;          // PEM: its private key.
 };
 
+// The files of a daemon's own TLS listener (its --tls-cert, --tls-key and
+// --tls-client-ca flags, daemon/flags.h).
+struct TlsServerFiles {
+  std::filesystem::path certificate;  // PEM: the certificate, then its chain.
+  std::filesystem::path key;
+  std::filesystem::path client_ca;  // Empty: clients show no certificate.
+};
+
 class TlsServerContext {
  public:
-  // Errors: no identity; a file that cannot be read or is not PEM, or a key that is
-  // not the certificate's (kInvalidArgument naming the file and OpenSSL's reason).
+  // `client_ca`: the PEM file of the authority whose certificates clients must show,
+  // or empty to ask for none. Errors: no identity; a file that cannot be read or is not
+  // PEM, or a key that is not the certificate's (kInvalidArgument naming the file and
+  // OpenSSL's reason).
   static base::Result<std::shared_ptr<TlsServerContext>> Create(
-      const std::vector<TlsIdentity>& identities);
+      const std::vector<TlsIdentity>& identities, const std::filesystem::path& client_ca);
+  // One identity for every server name.
+  static base::Result<std::shared_ptr<TlsServerContext>> Create(const TlsServerFiles& files);
   TlsServerContext(const TlsServerContext&) = delete;
   TlsServerContext& operator=(const TlsServerContext&) = delete;
 

@@ -40,7 +40,7 @@ TEST_F(LoadCheckerTest, ACleanRunHasNoViolation) {
   checker.VerifyAll();
   const testing::LoadCheckerReport report = checker.Report();
   EXPECT_EQ(report.violations, 0u) << ::testing::PrintToString(report.first_violations);
-  EXPECT_EQ(report.errors, 0u);
+  EXPECT_EQ(report.errors, 0u) << ::testing::PrintToString(report.first_errors);
 }
 
 TEST_F(LoadCheckerTest, ANodeThatForgetsWhatItAcknowledgedIsCaught) {

@@ -1,10 +1,13 @@
 #!/usr/bin/python3
 """Every memcached command against a real `trellis cache`, through pymemcache (a client we
 did not write) and, for the meta protocol, raw sockets. Usage: pymemcache_suite.py TRELLIS
-[--through-up]: with --through-up, against `trellis up` (its gateway, access nodes and
-cache groups) instead of one cache node."""
+[--through-up | --tls]: with --through-up, against `trellis up` (its gateway, access nodes
+and cache groups) instead of one cache node; with --tls, over TLS to a node with a
+certificate from `trellis ca`, which the clients verify."""
+import os
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -18,6 +21,23 @@ TRELLIS = sys.argv.pop(1) if len(sys.argv) > 1 else "build/bin/trellis"
 THROUGH_UP = "--through-up" in sys.argv
 if THROUGH_UP:
     sys.argv.remove("--through-up")
+TLS = "--tls" in sys.argv
+if TLS:
+    sys.argv.remove("--tls")
+TLS_CONTEXT = None  # The clients' TLS context (trusting the test's CA) with --tls.
+
+
+def make_certificates(directory):
+    """A CA, and the node's certificate for 127.0.0.1: its --tls-cert and --tls-key flags."""
+    ca = os.path.join(directory, "ca")
+    for command in (["ca", "init", "--data", ca],
+                    ["ca", "issue", "cache", "--data", ca, "--ip", "127.0.0.1"]):
+        subprocess.run([TRELLIS] + command, check=True, capture_output=True)
+    global TLS_CONTEXT
+    TLS_CONTEXT = ssl.create_default_context(cafile=os.path.join(ca, "ca.crt"))
+    issued = os.path.join(ca, "issued")
+    return ["--tls-cert", os.path.join(issued, "cache.crt"),
+            "--tls-key", os.path.join(issued, "cache.key")]
 
 
 def start_cache():
@@ -29,8 +49,10 @@ def start_cache():
                    "--admin", "127.0.0.1:0", "--data", data.name, "--memory", "64"]
         listener = "memcached"
     else:
-        data = None
+        data = tempfile.TemporaryDirectory(prefix="trellis-pymemcache-")
         command = [TRELLIS, "cache", "--listen", "127.0.0.1:0", "--threads", "2", "--memory", "64"]
+        if TLS:
+            command += make_certificates(data.name)
         listener = "cache"
     process = subprocess.Popen(command, stdout=log, stderr=log)
     deadline = time.monotonic() + 30
@@ -62,6 +84,8 @@ class Raw:
 
     def __init__(self, port):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        if TLS_CONTEXT:
+            self.sock = TLS_CONTEXT.wrap_socket(self.sock, server_hostname="127.0.0.1")
 
     def call(self, data, until):
         self.sock.sendall(data)
@@ -90,7 +114,8 @@ class PymemcacheSuite(unittest.TestCase):
             cls.data.cleanup()
 
     def setUp(self):
-        self.mc = Client(("127.0.0.1", self.port), default_noreply=False, timeout=5)
+        self.mc = Client(("127.0.0.1", self.port), default_noreply=False, timeout=5,
+                         tls_context=TLS_CONTEXT)
         self.mc.flush_all()
 
     def tearDown(self):
@@ -170,7 +195,8 @@ class PymemcacheSuite(unittest.TestCase):
         self.assertEqual(self.mc.get("relative"), b"v")
 
     def test_noreply_pipeline(self):
-        quiet = Client(("127.0.0.1", self.port), default_noreply=True, timeout=5)
+        quiet = Client(("127.0.0.1", self.port), default_noreply=True, timeout=5,
+                       tls_context=TLS_CONTEXT)
         for i in range(100):
             quiet.set("q%d" % i, str(i).encode())
         quiet.delete("q0")

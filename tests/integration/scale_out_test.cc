@@ -286,7 +286,8 @@ TEST_F(ScaleOutTest, UnderLoadNothingIsLostWhileGroupsComeAndGo) {
   EXPECT_EQ(Map().SlotCount("g2"), 0u);
   EXPECT_EQ(Api("DELETE", "/v1/groups/g2").status, 200);
   const testing::LoadCheckerReport report = Finish(checker);
-  EXPECT_EQ(report.errors, 0u) << "no request fails because slots move";
+  EXPECT_EQ(report.errors, 0u) << "no request fails because slots move: "
+                               << ::testing::PrintToString(report.first_errors);
   EXPECT_GT(report.operations, 6000u);
   ExpectNothingOrphaned();
 }
@@ -363,7 +364,8 @@ TEST_F(ScaleOutTest, AnAccessNodeThatLearnsOfTheMoveLateLosesNothing) {
   ASSERT_TRUE(Eventually([&] { return StaleMapRetries(late_admin) > 0; }, 30s, 20ms));
   to_master.Resume();
   EXPECT_TRUE(Eventually([&] { return !Migrations().active; }, 60s, 100ms));
-  EXPECT_EQ(Finish(checker).errors, 0u);
+  const testing::LoadCheckerReport report = Finish(checker);
+  EXPECT_EQ(report.errors, 0u) << ::testing::PrintToString(report.first_errors);
   ExpectNothingOrphaned();
 }
 

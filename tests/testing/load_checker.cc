@@ -54,6 +54,13 @@ bool Failed(std::string_view reply) {
   return reply.empty() || reply.starts_with("SERVER_ERROR") || reply == "ERROR\r\n";
 }
 
+// A failed request and its reply, readable: "get k1 got 'SERVER_ERROR ...'".
+std::string Describe(std::string_view request, std::string_view reply) {
+  const std::string what(request.substr(0, request.find('\r')));
+  return what + (reply.empty() ? " got no reply within 3 s"
+                               : " got '" + std::string(reply.substr(0, reply.find('\r'))) + "'");
+}
+
 // The pieces of an appended value "|1|2|5|", or nullopt if it is not one.
 std::optional<std::vector<uint64_t>> Pieces(std::string_view value) {
   if (!value.starts_with('|') || !value.ends_with('|')) {
@@ -178,7 +185,7 @@ class LoadChecker::Worker {
     if (!ok) {
       *failed = Failed(reply);
       if (*failed) {
-        checker_.Error();
+        checker_.Error(Describe(request, reply));
       } else {
         checker_.Violation(key.name + ": " + request.substr(0, request.find('\r')) + " got '" +
                            reply.substr(0, 80) + "'");
@@ -299,7 +306,7 @@ class LoadChecker::Worker {
       return;
     }
     if (Failed(reply)) {
-      checker_.Error();
+      checker_.Error(Describe(request, reply));
       std::lock_guard lock(key.mu);
       key.uncertain.insert(n);
       return;
@@ -369,7 +376,7 @@ class LoadChecker::Worker {
       }
       const std::string reply = Exchange(request + "\r\n");
       if (Failed(reply)) {
-        checker_.Error();
+        checker_.Error(Describe(request, reply));
         return;
       }
       if (!reply.ends_with("END\r\n")) {
@@ -470,9 +477,12 @@ void LoadChecker::VerifyAll() {
   }
 }
 
-void LoadChecker::Error() {
+void LoadChecker::Error(std::string what) {
   std::lock_guard lock(mu_);
   ++errors_;
+  if (first_errors_.size() < 20) {
+    first_errors_.push_back(std::move(what));
+  }
 }
 
 void LoadChecker::Violation(std::string what) {
@@ -485,7 +495,7 @@ void LoadChecker::Violation(std::string what) {
 
 LoadCheckerReport LoadChecker::Report() const {
   std::lock_guard lock(mu_);
-  return {operations_.load(), errors_, violations_, first_violations_};
+  return {operations_.load(), errors_, first_errors_, violations_, first_violations_};
 }
 
 }  // namespace trellis::testing

@@ -40,7 +40,8 @@ struct LoadCheckerOptions {
 
 struct LoadCheckerReport {
   uint64_t operations = 0;
-  uint64_t errors = 0;  // Requests that failed.
+  uint64_t errors = 0;                    // Requests that failed.
+  std::vector<std::string> first_errors;  // Up to 20: the request and its reply.
   uint64_t violations = 0;
   std::vector<std::string> first_violations;  // Up to 20, readable.
 };
@@ -66,7 +67,7 @@ class LoadChecker {
   class Worker;
 
   void Violation(std::string what);
-  void Error();
+  void Error(std::string what);
 
   const LoadCheckerOptions options_;
   std::vector<std::unique_ptr<Key>> keys_;  // Writer w owns keys [w * n, (w + 1) * n).
@@ -75,6 +76,7 @@ class LoadChecker {
   std::vector<std::thread> threads_;
   mutable std::mutex mu_;
   uint64_t errors_ = 0;                        // Guarded by mu_.
+  std::vector<std::string> first_errors_;      // Guarded by mu_.
   uint64_t violations_ = 0;                    // Guarded by mu_.
   std::vector<std::string> first_violations_;  // Guarded by mu_.
 };
