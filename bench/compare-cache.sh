@@ -3,6 +3,7 @@
 # against twemproxy (nutcracker) (Debian packages), run by
 # `make bench`. Prints markdown tables of medians and ratios for bench/RESULTS.md.
 # Usage: bench/compare-cache.sh [--rounds N] [--seconds S] [--quick] [--proxies] [--replication]
+#        [--tls]
 #        [--calibrate]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -30,6 +30,7 @@ class Server:
                    "-t", str(threads), "-m", str(memory_mb), "-c", "4096"]
             if os.geteuid() == 0:
                 cmd += ["-u", "root"]
+            cmd += list(extra)
         else:
             cmd = [trellis, "cache", "--listen", "127.0.0.1:%d" % self.port, "--threads",
                    str(threads), "--memory", str(memory_mb), "--max-connections", "4096",
@@ -175,6 +176,60 @@ def compare_replication(args, keys):
                 " errors: %d" % errors if errors else ""))
 
 
+def compare_tls(args, keys):
+    """The cost of TLS on the client port: memcached and `trellis cache`, each plaintext and
+    with TLS (memcached -Z; --tls-cert), one thread on CPU 0, the load generator (which
+    speaks TLS with --tls-ca) on CPU 1. Certificates from `trellis ca` (EC P-256)."""
+    workloads = [
+        ("64 B, 1:9, 50 conns, pipeline 1", ["--connections", "50", "--pipeline", "1"]),
+        ("64 B, 1:9, 50 conns, pipeline 16", ["--connections", "50", "--pipeline", "16"]),
+    ]
+    base = ["--duration", str(args.seconds), "--warmup", "0.5", "--keys", keys, "--threads", "1",
+            "--ratio", "1:9", "--value-size", "64"]
+    kinds = ["memcached", "memcached-tls", "trellis", "trellis-tls"]
+    results = {}
+    with tempfile.TemporaryDirectory() as workdir:
+        ca = os.path.join(workdir, "ca")
+        subprocess.run([args.trellis, "ca", "init", "--data", ca], check=True,
+                       capture_output=True)
+        subprocess.run([args.trellis, "ca", "issue", "cache", "--data", ca, "--ip", "127.0.0.1"],
+                       check=True, capture_output=True)
+        cert = os.path.join(ca, "issued", "cache.crt")
+        key = os.path.join(ca, "issued", "cache.key")
+        flags = {
+            "memcached": [], "trellis": [],
+            "memcached-tls": ["-Z", "-o", "ssl_chain_cert=%s,ssl_key=%s" % (cert, key)],
+            "trellis-tls": ["--tls-cert", cert, "--tls-key", key],
+        }
+        for name, load in workloads:
+            for round_ in range(args.rounds):
+                for kind in kinds:
+                    server = Server(kind, args.trellis, 1, 64, "0", flags[kind])
+                    tls = ["--tls-ca", os.path.join(ca, "ca.crt")] if kind.endswith("-tls") else []
+                    try:
+                        bench(args.trellis, server.port,
+                              ["--fill", "--keys", keys, "--connections", "8"] + tls, "1")
+                        results.setdefault((name, kind), []).append(
+                            bench(args.trellis, server.port, base + load + tls, "1"))
+                    finally:
+                        server.stop()
+                print("  done: %s, round %d" % (name, round_ + 1), file=sys.stderr)
+    med = statistics.median
+    print("| workload (1 server thread) | memcached ops/s | memcached -Z ops/s | trellis ops/s | "
+          "trellis TLS ops/s | TLS/plain memcached | TLS/plain trellis | trellis TLS / "
+          "memcached -Z | p99 us: memcached, -Z, trellis, TLS |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, _ in workloads:
+        ops = {k: med(r["ops_per_second"] for r in results[(name, k)]) for k in kinds}
+        p99 = {k: med(r["latency_us"]["p99"] for r in results[(name, k)]) for k in kinds}
+        errors = sum(sum(r["errors"].values()) for k in kinds for r in results[(name, k)])
+        print("| %s | %.0f | %.0f | %.0f | %.0f | %.2f | %.2f | %.2f | %.0f, %.0f, %.0f, %.0f |%s" % (
+            name, ops["memcached"], ops["memcached-tls"], ops["trellis"], ops["trellis-tls"],
+            ops["memcached-tls"] / ops["memcached"], ops["trellis-tls"] / ops["trellis"],
+            ops["trellis-tls"] / ops["memcached-tls"], p99["memcached"], p99["memcached-tls"],
+            p99["trellis"], p99["trellis-tls"], " errors: %d" % errors if errors else ""))
+
+
 def cpu_seconds(pid):
     """User + system CPU time a process has used so far."""
     with open("/proc/%d/stat" % pid) as f:
@@ -247,6 +302,8 @@ def main():
                         help="only the proxy comparison: access against twemproxy")
     parser.add_argument("--replication", action="store_true",
                         help="only the cost of replication on a main: none, async, sync")
+    parser.add_argument("--tls", action="store_true",
+                        help="only the cost of TLS on the client port, against memcached -Z")
     parser.add_argument("--calibrate", action="store_true",
                         help="memcached against a second memcached on the first workloads: "
                              "the noise floor of a ratio")
@@ -285,6 +342,9 @@ def main():
         return
     if args.replication:
         compare_replication(args, keys)
+        return
+    if args.tls:
+        compare_tls(args, keys)
         return
     for name, bench_args, fill_size, memory in workloads:
         for round_ in range(args.rounds):

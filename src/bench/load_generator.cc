@@ -14,6 +14,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -49,7 +50,8 @@ struct RunState {
   std::string connect_error;  // The first connect failure; guarded by mu.
   std::mutex mu;
   const ZipfConstants* zipf = nullptr;
-  std::string value;  // value_max bytes of filler.
+  std::string value;                      // value_max bytes of filler.
+  std::optional<asio::ssl::context> tls;  // With options.tls_ca.
 };
 
 struct InFlight {
@@ -86,7 +88,30 @@ class BenchConnection {
     if (!co_await Connect(socket)) {
       co_return;
     }
-    state_.connected.fetch_add(1);
+    if (!state_.tls) {
+      state_.connected.fetch_add(1);
+      co_await Exchange(socket);
+    } else {
+      asio::ssl::stream<tcp::socket&> tls(socket, *state_.tls);
+      auto [ec] = co_await tls.async_handshake(asio::ssl::stream_base::client,
+                                               asio::as_tuple(asio::use_awaitable));
+      if (ec) {
+        NoteConnectError("TLS handshake: " + ec.message());
+      } else {
+        state_.connected.fetch_add(1);
+        co_await Exchange(tls);
+      }
+    }
+    boost::system::error_code ignored;
+    socket.close(ignored);
+  }
+
+ private:
+  // The requests and replies of the run, on a connected (and, with TLS, handshaken)
+  // stream.
+  template <typename Stream>
+  asio::awaitable<void> Exchange(Stream& stream) {
+    auto executor = co_await asio::this_coro::executor;
     std::string out;
     std::string in;
     in.reserve(64 * 1024);
@@ -103,7 +128,7 @@ class BenchConnection {
         next_send += interval_;
       }
       if (!out.empty()) {
-        auto [ec, n] = co_await asio::async_write(socket, asio::buffer(out),
+        auto [ec, n] = co_await asio::async_write(stream, asio::buffer(out),
                                                   asio::as_tuple(asio::use_awaitable));
         if (ec) {
           CountError("connection");
@@ -119,7 +144,7 @@ class BenchConnection {
         co_await wait.async_wait(asio::as_tuple(asio::use_awaitable));
         continue;
       }
-      auto [ec, n] = co_await socket.async_read_some(asio::buffer(read_buffer_),
+      auto [ec, n] = co_await stream.async_read_some(asio::buffer(read_buffer_),
                                                      asio::as_tuple(asio::use_awaitable));
       if (ec || n == 0) {
         CountError("connection");
@@ -131,16 +156,20 @@ class BenchConnection {
         break;
       }
     }
-    boost::system::error_code ignored;
-    socket.close(ignored);
   }
 
- private:
   // Connection i of n fills keys i, i+n, i+2n, ...: its share of them, counted here,
   // mapped to key indexes in NextKey().
   uint64_t FillCount(int index, int total) const {
     const uint64_t keys = options_.keys;
     return keys / total + (static_cast<uint64_t>(index) < keys % total ? 1 : 0);
+  }
+
+  void NoteConnectError(const std::string& error) {
+    std::lock_guard lock(state_.mu);
+    if (state_.connect_error.empty()) {
+      state_.connect_error = error;
+    }
   }
 
   asio::awaitable<bool> Connect(tcp::socket& socket) {
@@ -154,10 +183,7 @@ class BenchConnection {
     auto [ec] = co_await socket.async_connect(options_.server, asio::as_tuple(asio::use_awaitable));
     timeout.cancel();
     if (ec) {
-      std::lock_guard lock(state_.mu);
-      if (state_.connect_error.empty()) {
-        state_.connect_error = ec.message();
-      }
+      NoteConnectError(ec.message());
       co_return false;
     }
     boost::system::error_code ignored;
@@ -305,6 +331,15 @@ base::Result<BenchReport> RunBench(const BenchOptions& options, const ProgressCa
     zipf.emplace(options.keys, options.key_pattern.theta);
   }
   RunState state(options);
+  if (!options.tls_ca.empty()) {
+    state.tls.emplace(asio::ssl::context::tls_client);
+    boost::system::error_code error;
+    state.tls->load_verify_file(options.tls_ca.string(), error);
+    if (error) {
+      return base::InvalidArgument("--tls-ca " + options.tls_ca.string() + ": " + error.message());
+    }
+    state.tls->set_verify_mode(asio::ssl::verify_peer);
+  }
   state.zipf = zipf ? &*zipf : nullptr;
   state.value.assign(options.value_max, 'x');
   state.requests_left = options.requests > 0 ? static_cast<int64_t>(options.requests) : INT64_MAX;

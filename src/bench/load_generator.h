@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <string>
@@ -40,6 +41,9 @@ struct BenchOptions {
   bool fill = false;  // Set every key once (sequentially), then stop.
   int multiget = 1;   // Keys per get request.
   double rate = 0;    // Requests per second in total; 0: as fast as possible.
+  // TLS: the CA file the server's certificate must come from (empty: plaintext). Every
+  // connection makes a full handshake before its first request.
+  std::filesystem::path tls_ca;
 };
 
 struct CommandReport {
@@ -68,7 +72,8 @@ struct BenchReport {
 // Called about once a second while the run lasts, with requests completed so far.
 using ProgressCallback = std::function<void(double elapsed_seconds, uint64_t requests)>;
 
-// Runs the workload. Fails when no connection to the server can be made.
+// Runs the workload. Fails when no connection to the server can be made, or the TLS CA
+// file cannot be read.
 base::Result<BenchReport> RunBench(const BenchOptions& options, const ProgressCallback& progress);
 
 }  // namespace trellis::bench

@@ -211,6 +211,9 @@ Command AddBenchCommand(CLI::App& parent) {
                   "send time; 0 = as fast as possible")
       ->check(CLI::Range(0.0, 1e9))
       ->capture_default_str();
+  app->add_option("--tls-ca", o.tls_ca,
+                  "speak TLS (memcached -Z, trellis cache --tls-cert), trusting the server's "
+                  "certificate only if this CA file issued it");
   app->add_flag("--json", flags->json, "print one JSON object instead of the table");
   return {app, [app, flags] { return RunBenchCommand(*app, *flags); }};
 }
