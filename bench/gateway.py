@@ -3,7 +3,8 @@ handshakes/s and latency under a flood of empty connections, through `trellis ga
 HAProxy and nginx, side by side on this machine.
 
 Backend: one nginx (one worker) serving a small static file (and, for L4, a 1 MiB file).
-Each proxy runs one worker thread and relays to that backend:
+Each proxy runs one worker thread and relays to that backend, adding the same three
+fields to each request (X-Forwarded-For, X-Forwarded-Proto, Via: what trellis adds):
   trellis gateway --threads 1, an http listener (and a tcp listener) to a pool of it;
   haproxy 2.6 (nbthread 1), mode http with http-reuse safe (and mode tcp);
   nginx (worker_processes 1) as a reverse proxy with upstream keepalive (and stream if
@@ -18,6 +19,7 @@ connection and a full handshake, for TLS handshakes/s; and, with 1,000 connectio
 that never send a byte, wrk -c10 keep-alive for the p99 of a normal client (and how many
 of the 1,000 the proxy closed). Each round runs every proxy in turn, starting with the
 next one each round; reported: medians of --rounds rounds and the gateway's ratio to each.
+--l7-only runs only the L7 requests/s part (more rounds in the same time).
 """
 import argparse
 import os
@@ -124,11 +126,15 @@ frontend web
   mode http
   bind 127.0.0.1:%d
   option forwardfor
+  http-request set-header X-Forwarded-Proto http
+  http-request add-header Via "1.1 haproxy"
   default_backend backend
 frontend secure
   mode http
   bind 127.0.0.1:%d ssl crt %s
   option forwardfor
+  http-request set-header X-Forwarded-Proto https
+  http-request add-header Via "1.1 haproxy"
   default_backend backend
 backend backend
   mode http
@@ -153,7 +159,8 @@ http { access_log off; client_header_timeout 1s;
   server { listen 127.0.0.1:%d backlog=4096; listen 127.0.0.1:%d ssl backlog=4096;
     ssl_certificate %s; ssl_certificate_key %s;
     location / { proxy_pass http://backend; proxy_http_version 1.1;
-      proxy_set_header Connection ""; proxy_set_header X-Forwarded-For $remote_addr; } } }
+      proxy_set_header Connection ""; proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_set_header X-Forwarded-Proto $scheme; proxy_set_header Via "1.1 nginx"; } } }
 """ % (workdir, backend, ports["http"], ports["tls"], tls["cert"], tls["key"]))
     return ["/usr/sbin/nginx", "-c", conf, "-p", workdir, "-e", "stderr"]
 
@@ -209,6 +216,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--l7-only", action="store_true",
+                        help="only L7 requests/s and CPU per request")
     args = parser.parse_args()
     for tool in ("wrk", "/usr/sbin/nginx", "/usr/sbin/haproxy"):
         if not shutil.which(tool):
@@ -240,6 +249,14 @@ def main():
                     requests = l7["rps"] * args.duration
                     l7["cpu_us"] = (cpu_seconds(proxy.pid) - used) * 1e6 / requests
                     l7["backend_cpu_us"] = (cpu_seconds(processes[0].pid) - backend_used) * 1e6 / requests
+                    if args.l7_only:
+                        results[name].append({"l7": l7})
+                        print("round %d %s: %.0f req/s p99 %.2f ms cpu %.1f us/req (backend's "
+                              "%.1f)%s" % (round_index + 1, name, l7["rps"], l7["p99_ms"],
+                                           l7["cpu_us"], l7["backend_cpu_us"],
+                                           " (%s)" % l7["errors"] if l7["errors"] else ""),
+                              flush=True)
+                        continue
                     l4 = None
                     if name != "nginx":
                         wait_port(ports["tcp"])
@@ -259,8 +276,19 @@ def main():
                     proxy.terminate()
                     proxy.wait()
         def median(name, key, layer="l7"):
-            values = [r[layer][key] for r in results[name] if r[layer]]
+            values = [r[layer][key] for r in results[name] if r.get(layer)]
             return statistics.median(values) if values else None
+        if args.l7_only:
+            print("Gateway L7, one worker each, wrk -t1 -c%d, %d s, medians of %d rounds:" % (
+                args.connections, args.duration, args.rounds))
+            for name in proxies:
+                print("  %-8s %8.0f req/s  p99 %6.2f ms  cpu %5.1f us/req (backend's %5.1f)" % (
+                    name, median(name, "rps"), median(name, "p99_ms"), median(name, "cpu_us"),
+                    median(name, "backend_cpu_us")))
+            for other in ("haproxy", "nginx"):
+                print("  trellis / %s: %.2f" % (other, median("trellis", "rps") /
+                                                 median(other, "rps")))
+            return
         print("Gateway, one worker each, wrk -t1 -c%d, %d s, medians of %d rounds:" % (
             args.connections, args.duration, args.rounds))
         for name in proxies:

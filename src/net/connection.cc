@@ -56,6 +56,9 @@ asio::awaitable<bool> Connection::StartTls(TlsServerContext& context) {
   ++io_completions_;
   if (ec || closed_) {
     closed_ = true;
+    if (counters_ != nullptr) {
+      counters_->tls_handshakes_failed->Increment();
+    }
     co_return false;
   }
   tls_->established = true;
@@ -115,8 +118,8 @@ asio::awaitable<bool> Connection::ReadMore() {
     co_return false;
   }
   end_ += n;
-  if (bytes_ != nullptr) {
-    bytes_->received->Increment(n);
+  if (counters_ != nullptr) {
+    counters_->received->Increment(n);
   }
   co_return true;
 }
@@ -143,8 +146,8 @@ asio::awaitable<bool> Connection::Write(std::string_view bytes) {
     closed_ = true;
     co_return false;
   }
-  if (bytes_ != nullptr) {
-    bytes_->sent->Increment(bytes.size());
+  if (counters_ != nullptr) {
+    counters_->sent->Increment(bytes.size());
   }
   co_return true;
 }

@@ -80,9 +80,11 @@ class Connection {
  private:
   friend class Server;
   struct TlsStream;
-  struct ByteCounters {
-    base::Counter* received;
-    base::Counter* sent;
+  // The server's counters that its connections count in.
+  struct Counters {
+    base::Counter* received;  // Bytes.
+    base::Counter* sent;      // Bytes.
+    base::Counter* tls_handshakes_failed;
   };
 
   // After the handler: a TLS connection that is not broken sends its close_notify
@@ -94,8 +96,8 @@ class Connection {
 
   boost::asio::ip::tcp::socket socket_;
   boost::asio::ip::tcp::endpoint peer_;
-  std::unique_ptr<TlsStream> tls_;       // Set by StartTls; reads and writes go through it.
-  const ByteCounters* bytes_ = nullptr;  // The server's, if it counts them.
+  std::unique_ptr<TlsStream> tls_;      // Set by StartTls; reads and writes go through it.
+  const Counters* counters_ = nullptr;  // The server's, if it counts.
   const int shard_;
   const bool* draining_;  // The shard's drain flag; outlives the connection.
 

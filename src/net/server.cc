@@ -73,12 +73,17 @@ Server::Server(ShardPool& pool, ServerOptions options, Handler handler, base::Re
           metrics.GetCounter("trellis_connection_errors_total",
                              "Connections closed because their handler failed unexpectedly.",
                              {{"server", options_.name}})),
-      bytes_{&metrics.GetCounter("trellis_received_bytes_total",
-                                 "Bytes read from client connections (TLS: decrypted).",
-                                 {{"server", options_.name}}),
-             &metrics.GetCounter("trellis_sent_bytes_total",
-                                 "Bytes written to client connections (TLS: before encryption).",
-                                 {{"server", options_.name}})} {
+      connection_counters_{
+          &metrics.GetCounter("trellis_received_bytes_total",
+                              "Bytes read from client connections (TLS: decrypted).",
+                              {{"server", options_.name}}),
+          &metrics.GetCounter("trellis_sent_bytes_total",
+                              "Bytes written to client connections (TLS: before encryption).",
+                              {{"server", options_.name}}),
+          &metrics.GetCounter("trellis_tls_handshakes_failed_total",
+                              "TLS handshakes that failed: not TLS, cut short, no common "
+                              "parameters, or (mutual TLS) no acceptable client certificate.",
+                              {{"server", options_.name}})} {
   for (int i = 0; i < pool.size(); ++i) {
     shards_.push_back(std::make_unique<Shard>(i, pool.context(i)));
   }
@@ -158,7 +163,7 @@ asio::awaitable<void> Server::ServeConnection(Shard& shard, tcp::socket socket) 
   connections_gauge_.Add(1);
   {
     Connection connection(std::move(socket), shard.index, &shard.draining);
-    connection.bytes_ = &bytes_;
+    connection.counters_ = &connection_counters_;
     auto registration = shard.connections.insert(shard.connections.end(), &connection);
     try {
       co_await handler_(connection);

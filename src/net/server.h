@@ -93,7 +93,7 @@ class Server {
   base::Counter& rejected_;
   base::Counter& idle_closed_;
   base::Counter& handler_errors_;
-  Connection::ByteCounters bytes_;
+  Connection::Counters connection_counters_;
 };
 
 }  // namespace trellis::net

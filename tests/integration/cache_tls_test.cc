@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,16 @@ class CacheTlsTest : public ::testing::Test {
     }
     node_ = std::make_unique<DaemonProcess>(args);
     port_ = node_->WaitForListening("cache");
+    admin_port_ = node_->WaitForListening("admin");
+  }
+
+  // The node's count of failed handshakes.
+  uint64_t FailedHandshakes() {
+    const std::string page = testing::HttpGet(admin_port_, "/metrics").body;
+    std::smatch match;
+    static const std::regex counter(
+        R"(\ntrellis_tls_handshakes_failed_total\{server="cache"\} ([0-9]+)\n)");
+    return std::regex_search(page, match, counter) ? std::stoull(match[1].str()) : 0;
   }
 
   std::string Version(const std::optional<testing::Certificate>& identity) {
@@ -89,6 +100,7 @@ class CacheTlsTest : public ::testing::Test {
   testing::Certificate client_cert_;
   std::unique_ptr<DaemonProcess> node_;
   uint16_t port_ = 0;
+  uint16_t admin_port_ = 0;
 };
 
 TEST_F(CacheTlsTest, OpensslSeesTheNodesChainAndAVerifyingClientIsServed) {
@@ -161,6 +173,9 @@ TEST_F(CacheTlsTest, WhatIsNotATlsHandshakeIsClosedAndEveryoneElseIsServed) {
   }
   EXPECT_THAT(before.Exchange("version\r\n", "\r\n"), ::testing::StartsWith("VERSION "));
   EXPECT_THAT(Version(client_cert_), ::testing::StartsWith("VERSION "));
+  EXPECT_EQ(Version(std::nullopt), "");
+  // The plaintext client, the 200 cut or silent ones, the one without a certificate.
+  EXPECT_TRUE(Eventually([&] { return FailedHandshakes() == 202; }, 10s)) << FailedHandshakes();
 }
 
 TEST_F(CacheTlsTest, TlsFlagsThatDoNotGoTogetherAreRefused) {
