@@ -30,12 +30,16 @@ base::Result<std::unique_ptr<AccessNode>> AccessNode::Start(const AccessNodeOpti
     shard->SetTable(table);  // The threads are not running yet.
   }
   node->route_table_version_ = table->version();
+  if (options.tls) {
+    TRELLIS_TRY(node->tls_, net::ReloadableTlsContext::Load(*options.tls));
+  }
   net::ServerOptions server_options;
   server_options.name = "access";
   server_options.listen = options.listen;
   server_options.max_connections = options.max_connections;
   server_options.idle_timeout = options.idle_timeout;
   server_options.overload_reply = "ERROR Too many open connections\r\n";
+  server_options.tls = node->tls_;
   AccessNode* self = node.get();
   auto server = net::Server::Start(
       node->pool_, server_options,
@@ -57,6 +61,8 @@ AccessNode::~AccessNode() { Drain(std::chrono::milliseconds(0)); }
 std::vector<daemon::Listener> AccessNode::listeners() const {
   return {{"access", "memcached protocol", endpoint_}};
 }
+
+base::Status AccessNode::Reload() { return tls_ != nullptr ? tls_->Reload() : base::Status(); }
 
 void AccessNode::ReportStatus(nlohmann::json& status) const {
   status["route_table"] = {{"version", route_table_version()}};

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -31,6 +32,8 @@ struct AccessNodeOptions {
   std::chrono::milliseconds idle_timeout{0};
   BackendOptions backend;
   bool read_from_backup = false;  // See ProxyOptions.
+  // TLS on the clients' port (as the cache node's --tls-cert).
+  std::optional<net::TlsServerFiles> tls;
 };
 
 class AccessNode : public daemon::Service {
@@ -49,6 +52,8 @@ class AccessNode : public daemon::Service {
   uint64_t route_table_version() const { return route_table_version_.load(); }
 
   std::vector<daemon::Listener> listeners() const override;
+  // SIGHUP: reads the TLS files again.
+  base::Status Reload() override;
   // {"route_table": {"version": N}}
   void ReportStatus(nlohmann::json& status) const override;
   // Stops accepting, finishes in-flight requests (up to `timeout`), stops the threads.
@@ -57,6 +62,7 @@ class AccessNode : public daemon::Service {
  private:
   AccessNode(const AccessNodeOptions& options, base::Registry& metrics);
   ProxyOptions proxy_options_;
+  std::shared_ptr<net::ReloadableTlsContext> tls_;  // Null for a plaintext port.
   net::ShardPool pool_;
   std::vector<std::unique_ptr<AccessShard>> shards_;
   std::unique_ptr<net::Server> server_;

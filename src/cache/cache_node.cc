@@ -30,12 +30,6 @@ constexpr size_t kFlushReplyBytes = 256 * 1024;
 }  // namespace
 
 asio::awaitable<void> CacheNode::Serve(net::Connection& connection) {
-  if (tls_ != nullptr) {
-    const std::shared_ptr<net::TlsServerContext> context = tls_->current();
-    if (!co_await connection.StartTls(*context)) {
-      co_return;
-    }
-  }
   Executor executor(store_, metrics_, executor_options_);
   proto::memcache::RequestReader reader(executor_options_.max_item_size);
   const proto::memcache::Request& request = reader.request();
@@ -212,6 +206,7 @@ base::Result<std::unique_ptr<CacheNode>> CacheNode::Start(const CacheNodeOptions
   server_options.max_connections = options.max_connections;
   server_options.idle_timeout = options.idle_timeout;
   server_options.overload_reply = "ERROR Too many open connections\r\n";
+  server_options.tls = node->tls_;
   CacheNode* self = node.get();
   auto server = net::Server::Start(
       node->pool_, server_options,

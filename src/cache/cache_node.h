@@ -145,7 +145,7 @@ class CacheNode : public daemon::Service {
   const bool refuse_unreplicated_writes_;
   base::Counter& sync_degraded_;
   std::atomic<bool> stopping_{false};
-  std::unique_ptr<net::ReloadableTlsContext> tls_;  // Null for a plaintext port.
+  std::shared_ptr<net::ReloadableTlsContext> tls_;  // Null for a plaintext port.
   net::ShardPool pool_;
   std::unique_ptr<net::Server> server_;
   boost::asio::ip::tcp::endpoint endpoint_;

@@ -25,6 +25,7 @@ struct AccessFlags {
   std::chrono::milliseconds idle_timeout{0};
   bool read_from_backup = false;
   std::string master;
+  net::TlsServerFiles tls;
 };
 
 // The table of --group flags, or the master's (waiting up to 10 s for the master).
@@ -60,6 +61,9 @@ base::Status RunAccess(daemon::Daemon& daemon, const AccessFlags& flags) {
   options.max_connections = flags.max_connections;
   options.idle_timeout = flags.idle_timeout;
   options.read_from_backup = flags.read_from_backup;
+  if (!flags.tls.certificate.empty()) {
+    options.tls = flags.tls;
+  }
   options.backend.timeout = flags.backend_timeout;
   TRELLIS_TRY(auto table, FirstRouteTable(flags));
   TRELLIS_TRY(auto node, access::AccessNode::Start(options, table, daemon.metrics()));
@@ -107,6 +111,7 @@ Command AddAccessCommand(CLI::App& parent) {
       ->capture_default_str();
   daemon::AddDurationFlag(*app, {"--idle-timeout", "close clients idle this long (0: never)"},
                           flags->idle_timeout);
+  daemon::AddTlsFlags(*app, "memcached", flags->tls);
   return {app, [app, flags] {
             return daemon::RunDaemon(
                 *app, flags->daemon,

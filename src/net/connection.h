@@ -8,9 +8,10 @@
 // is mid-request and gets until the drain deadline to finish. At that deadline the
 // server Abort()s it, which also cancels the work a handler bound to abort_slot().
 //
-// A TLS listener's handler calls StartTls first: from then on input() is the decrypted
-// bytes and Write() encrypts; when the handler returns, the server sends the TLS
-// close_notify (Finish) before the socket closes.
+// On a TLS port the server calls StartTls before the handler (ServerOptions::tls); a
+// handler that decides for itself (the gateway's, by server name) calls it first. From
+// then on input() is the decrypted bytes and Write() encrypts; when the handler returns, the server
+// sends the TLS close_notify (Finish) before the socket closes.
 //
 // Thread safety: owned by one shard; touched only on that shard's thread.
 #pragma once

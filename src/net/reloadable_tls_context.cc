@@ -2,9 +2,9 @@
 
 namespace trellis::net {
 
-base::Result<std::unique_ptr<ReloadableTlsContext>> ReloadableTlsContext::Load(
+base::Result<std::shared_ptr<ReloadableTlsContext>> ReloadableTlsContext::Load(
     TlsServerFiles files) {
-  std::unique_ptr<ReloadableTlsContext> loaded(new ReloadableTlsContext(std::move(files)));
+  std::shared_ptr<ReloadableTlsContext> loaded(new ReloadableTlsContext(std::move(files)));
   TRELLIS_TRY_STATUS(loaded->Reload());
   return loaded;
 }

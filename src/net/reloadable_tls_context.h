@@ -19,7 +19,7 @@ namespace trellis::net {
 class ReloadableTlsContext {
  public:
   // Errors: as TlsServerContext::Create.
-  static base::Result<std::unique_ptr<ReloadableTlsContext>> Load(TlsServerFiles files);
+  static base::Result<std::shared_ptr<ReloadableTlsContext>> Load(TlsServerFiles files);
 
   base::Status Reload();
   // Hold it for the handshake: a reload may replace it meanwhile.

@@ -166,8 +166,18 @@ asio::awaitable<void> Server::ServeConnection(Shard& shard, tcp::socket socket) 
     connection.counters_ = &connection_counters_;
     auto registration = shard.connections.insert(shard.connections.end(), &connection);
     try {
-      co_await handler_(connection);
-      co_await connection.Finish();
+      std::shared_ptr<TlsServerContext> tls;
+      if (options_.tls != nullptr) {
+        tls = options_.tls->current();
+      }
+      bool secured = true;
+      if (tls != nullptr) {
+        secured = co_await connection.StartTls(*tls);
+      }
+      if (secured) {
+        co_await handler_(connection);
+        co_await connection.Finish();
+      }
     } catch (const std::exception& e) {
       handler_errors_.Increment();
       spdlog::error("{}: connection from {} failed: {}", options_.name,

@@ -6,6 +6,8 @@
 // A protocol plugs in as a Handler: a coroutine that loops on Connection::ReadMore(),
 // parses input(), Consume()s what it parsed and Write()s replies. Anything the handler
 // throws is caught at the connection boundary, counted and logged; that connection closes.
+// With ServerOptions::tls every connection is TLS: the server runs the handshake before
+// the handler, which sees only decrypted bytes.
 //
 // Thread safety: Start/Drain from one control thread; handlers run on their shard.
 // Lifetime: Drain() (or the destructor) must run while the pool's threads still run.
@@ -27,6 +29,7 @@
 #include "base/metrics.h"
 #include "base/result.h"
 #include "net/connection.h"
+#include "net/reloadable_tls_context.h"
 #include "net/shard_pool.h"
 
 namespace trellis::net {
@@ -38,6 +41,9 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{0};  // Zero: never time out.
   // Written, best effort, to a connection refused because max_connections are open.
   std::string overload_reply;
+  // TLS on the port: every connection's handshake (with the context of the moment)
+  // before the handler runs; one that fails is closed. Null: plaintext.
+  std::shared_ptr<ReloadableTlsContext> tls;
 };
 
 class Server {

@@ -1,8 +1,8 @@
-// TLS on a cache node's memcached port (docs/security.md), with certificates from the
-// cluster's own authority (`trellis ca`) and real clients: openssl s_client sees the
-// chain, a verifying TLS client is served, mutual TLS lets in only holders of the
-// authority's certificates, SIGHUP serves a renewed certificate, and what is not a TLS
-// handshake is closed while everyone else is served.
+// TLS on the memcached ports of a cache node and of an access node (docs/security.md),
+// with certificates from the cluster's own authority (`trellis ca`) and real clients:
+// openssl s_client sees the chain, a verifying TLS client is served, mutual TLS lets in
+// only holders of the authority's certificates, SIGHUP serves a renewed certificate, and
+// what is not a TLS handshake is closed (and counted) while everyone else is served.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -68,12 +68,12 @@ class CacheTlsTest : public ::testing::Test {
     admin_port_ = node_->WaitForListening("admin");
   }
 
-  // The node's count of failed handshakes.
-  uint64_t FailedHandshakes() {
+  // The count of failed handshakes of the node's `server`.
+  uint64_t FailedHandshakes(const std::string& server) {
     const std::string page = testing::HttpGet(admin_port_, "/metrics").body;
     std::smatch match;
-    static const std::regex counter(
-        R"(\ntrellis_tls_handshakes_failed_total\{server="cache"\} ([0-9]+)\n)");
+    const std::regex counter(R"(\ntrellis_tls_handshakes_failed_total\{server=")" + server +
+                             R"("\} ([0-9]+)\n)");
     return std::regex_search(page, match, counter) ? std::stoull(match[1].str()) : 0;
   }
 
@@ -175,7 +175,34 @@ TEST_F(CacheTlsTest, WhatIsNotATlsHandshakeIsClosedAndEveryoneElseIsServed) {
   EXPECT_THAT(Version(client_cert_), ::testing::StartsWith("VERSION "));
   EXPECT_EQ(Version(std::nullopt), "");
   // The plaintext client, the 200 cut or silent ones, the one without a certificate.
-  EXPECT_TRUE(Eventually([&] { return FailedHandshakes() == 202; }, 10s)) << FailedHandshakes();
+  EXPECT_TRUE(Eventually([&] { return FailedHandshakes("cache") == 202; }, 10s))
+      << FailedHandshakes("cache");
+}
+
+// The access node's port, the one a cluster's clients use, takes the same flags.
+TEST_F(CacheTlsTest, AnAccessNodeTakesMutualTlsClientsForItsGroups) {
+  DaemonProcess cache({"cache", "--listen", "127.0.0.1:0", "--threads", "1"});
+  const uint16_t cache_port = cache.WaitForListening("cache");
+  node_ = std::make_unique<DaemonProcess>(std::vector<std::string>{
+      "access", "--listen", "127.0.0.1:0", "--threads", "1", "--group",
+      "a=127.0.0.1:" + std::to_string(cache_port), "--tls-cert", node_cert_.cert.string(),
+      "--tls-key", node_cert_.key.string(), "--tls-client-ca", ca_->certificate().string()});
+  port_ = node_->WaitForListening("access");
+  admin_port_ = node_->WaitForListening("admin");
+
+  TlsClient client(port_, ca_->certificate(), client_cert_);
+  ASSERT_TRUE(client.connected());
+  EXPECT_EQ(client.Exchange("set k 3 0 2\r\nhi\r\n", "\r\n"), "STORED\r\n");
+  EXPECT_EQ(client.Exchange("get k\r\n", "END\r\n"), "VALUE k 3 2\r\nhi\r\nEND\r\n");
+  EXPECT_EQ(Version(std::nullopt), "") << "no client certificate";
+  testing::LoopbackClient plaintext(port_);
+  plaintext.Send("get k\r\n");
+  EXPECT_TRUE(plaintext.WaitClosed());
+  EXPECT_TRUE(Eventually([&] { return FailedHandshakes("access") == 2; }, 10s));
+  // What the access node wrote went to the cache node behind it.
+  testing::LoopbackClient direct(cache_port);
+  direct.Send("get k\r\n");
+  EXPECT_EQ(direct.ReadUntil("END\r\n"), "VALUE k 3 2\r\nhi\r\nEND\r\n");
 }
 
 TEST_F(CacheTlsTest, TlsFlagsThatDoNotGoTogetherAreRefused) {
