@@ -51,8 +51,8 @@ struct CacheNodeOptions {
   // be lost; otherwise it is answered normally and counted as degraded.
   bool refuse_unreplicated_writes = false;
   size_t replication_log_bytes = 64 << 20;
-  // TLS on the port (memcached's -Z): every connection, replication streams included,
-  // starts with a handshake; with a client CA, only holders of its certificates get in.
+  // TLS on the port (memcached's -Z): every connection starts with a handshake; with a
+  // client CA, only holders of its certificates get in.
   std::optional<net::TlsServerFiles> tls;
 };
 

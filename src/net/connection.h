@@ -10,8 +10,8 @@
 //
 // On a TLS port the server calls StartTls before the handler (ServerOptions::tls); a
 // handler that decides for itself (the gateway's, by server name) calls it first. From
-// then on input() is the decrypted bytes and Write() encrypts; when the handler returns, the server
-// sends the TLS close_notify (Finish) before the socket closes.
+// then on input() is the decrypted bytes and Write() encrypts; when the handler
+// returns, the server sends the TLS close_notify (Finish) before the socket closes.
 //
 // Thread safety: owned by one shard; touched only on that shard's thread.
 #pragma once
