@@ -83,7 +83,7 @@ TEST(CacheFlagsTest, MemoryLimitBoundsRssUnderMixedSizeChurn) {
     ASSERT_TRUE(load.WaitExit(60s).has_value()) << load.Log();
     max_kib = std::max(max_kib, AnonymousRssKib(cache.pid()));
   }
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(TRELLIS_PRODUCT_ASAN)
   // AddressSanitizer's shadow memory and quarantine make RSS meaningless here; the
   // store's own accounting below is still checked.
   (void)max_kib;
