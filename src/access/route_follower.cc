@@ -71,10 +71,10 @@ RouteTable RouteTableOf(const master::ClusterState& map) {
 }
 
 base::Result<std::shared_ptr<const RouteTable>> FetchRouteTable(
-    const std::string& master_url, std::chrono::milliseconds patience) {
+    const master::MasterAccess& master, std::chrono::milliseconds patience) {
   using Answer = base::Result<std::shared_ptr<const RouteTable>>;
   return http::RunBlocking<Answer>([&](asio::any_io_executor executor) -> asio::awaitable<Answer> {
-    auto client = master::MasterClient::ForUrl(executor, master_url);
+    auto client = master::MasterClient::ForUrl(executor, master);
     if (!client) {
       co_return client.error();
     }
@@ -95,10 +95,10 @@ base::Result<std::shared_ptr<const RouteTable>> FetchRouteTable(
   });
 }
 
-base::Result<std::unique_ptr<RouteFollower>> RouteFollower::Start(const std::string& master_url,
-                                                                  AccessNode& node) {
+base::Result<std::unique_ptr<RouteFollower>> RouteFollower::Start(
+    const master::MasterAccess& master, AccessNode& node) {
   std::unique_ptr<RouteFollower> follower(new RouteFollower());
-  auto client = master::MasterClient::ForUrl(follower->pool_.context(0).get_executor(), master_url);
+  auto client = master::MasterClient::ForUrl(follower->pool_.context(0).get_executor(), master);
   if (!client) {
     return client.error();
   }

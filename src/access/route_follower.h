@@ -18,6 +18,7 @@
 #include "base/result.h"
 #include "daemon/service.h"
 #include "master/client/cluster_state.h"
+#include "master/client/master_client.h"
 #include "net/shard_pool.h"
 
 namespace trellis::access {
@@ -28,13 +29,13 @@ RouteTable RouteTableOf(const master::ClusterState& map);
 
 // The master's current table, asking for up to `patience` while the master is not up
 // yet (an access node needs a table before its first client).
-base::Result<std::shared_ptr<const RouteTable>> FetchRouteTable(const std::string& master_url,
+base::Result<std::shared_ptr<const RouteTable>> FetchRouteTable(const master::MasterAccess& master,
                                                                 std::chrono::milliseconds patience);
 
 class RouteFollower : public daemon::Service {
  public:
   // REQUIRES: `node` outlives the follower (the daemon drains the follower first).
-  static base::Result<std::unique_ptr<RouteFollower>> Start(const std::string& master_url,
+  static base::Result<std::unique_ptr<RouteFollower>> Start(const master::MasterAccess& master,
                                                             AccessNode& node);
   ~RouteFollower() override;
 

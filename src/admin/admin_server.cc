@@ -23,15 +23,22 @@ base::Result<std::unique_ptr<AdminServer>> AdminServer::Start(AdminOptions optio
   AdminServer* self = admin.get();
 
   auto router = std::make_shared<http::Router>();
-  router->Add(verb::get, "/healthz", [](const http::Request&) -> asio::awaitable<http::Response> {
-    co_return http::Response::Text("ok\n");
-  });
-  router->Add(verb::get, "/metrics",
+  router->Add(verb::get, "/healthz", http::kOpen,
+              [](const http::Request&) -> asio::awaitable<http::Response> {
+                co_return http::Response::Text("ok\n");
+              });
+  // Metrics and status stay open to scrapers and operators on this machine when the
+  // endpoint listens on loopback only (docs/security.md): a node's status must answer
+  // while its master, which checks tokens, is down. Anywhere else they need a read token.
+  const std::optional<http::Scope> local_reads = admin->options_.listen.address().is_loopback()
+                                                     ? http::kOpen
+                                                     : std::optional(http::Scope::kRead);
+  router->Add(verb::get, "/metrics", local_reads,
               [self](const http::Request&) -> asio::awaitable<http::Response> {
                 co_return http::Response::Text(self->metrics_.Render(),
                                                "text/plain; version=0.0.4; charset=utf-8");
               });
-  router->Add(verb::get, "/v1/status",
+  router->Add(verb::get, "/v1/status", local_reads,
               [self](const http::Request&) -> asio::awaitable<http::Response> {
                 nlohmann::json listen = self->options_.listen_addresses;
                 listen["admin"] = net::FormatEndpoint(self->local_endpoint());
@@ -68,6 +75,10 @@ base::Result<std::unique_ptr<AdminServer>> AdminServer::Start(AdminOptions optio
           response.body = std::move(answer->body);
           co_return response;
         });
+  }
+
+  if (admin->options_.authenticator) {
+    router->RequireTokens(admin->options_.authenticator);
   }
 
   http::ServerOptions server_options;

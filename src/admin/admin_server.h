@@ -1,9 +1,13 @@
 // AdminServer: the HTTP/1.1 endpoint every Trellis daemon embeds on its own --admin
 // address, for operators and monitoring:
-//   GET /healthz    "ok" while the daemon runs
+//   GET /healthz    "ok" while the daemon runs                          (open)
 //   GET /metrics    the daemon's metrics registry, Prometheus text format 0.0.4
 //   GET /v1/status  JSON: kind, version, pid, uptime and listen addresses
-//   anything else   the daemon's own API, if it has one (AdminOptions::api)
+//                   (both read; open when the endpoint listens on a loopback address)
+//   anything else   the daemon's own API, if it has one (AdminOptions::api): read for
+//                   GET, operate for other methods
+// The scopes are those of a bearer token (http/auth.h), asked of
+// AdminOptions::authenticator; without one, every path is open.
 // It is an http::Server (http/server.h): bad requests get 400, oversized headers 431,
 // unknown paths 404, other methods 405, each with a JSON error, and the connection closes
 // after any of them; the daemon keeps serving.
@@ -27,6 +31,7 @@
 
 #include "base/metrics.h"
 #include "base/result.h"
+#include "http/auth.h"
 #include "http/server.h"
 #include "net/shard_pool.h"
 
@@ -55,8 +60,10 @@ struct AdminOptions {
   std::map<std::string, std::string> listen_addresses;  // Name -> "HOST:PORT" of each service.
   // Adds the daemon's own fields to /v1/status (`trellis up`: its children).
   std::function<void(nlohmann::json& status)> add_status;
-  // The daemon's own API, asked first for any other path (the master's).
+  // The daemon's own API, asked for any other path (the gateway's runtime API).
   ApiHandler api;
+  // Checks the tokens of requests (http/auth.h); null: the endpoint takes none.
+  std::shared_ptr<http::Authenticator> authenticator;
 };
 
 class AdminServer {

@@ -166,7 +166,7 @@ void BackupCenter::AdminListening(const std::string& address) {
       pool_.context(0),
       [this, address]() -> asio::awaitable<void> {
         auto client =
-            master::MasterClient::ForUrl(co_await asio::this_coro::executor, options_.master_url);
+            master::MasterClient::ForUrl(co_await asio::this_coro::executor, options_.master);
         if (!client) {
           co_return;  // FollowMaster says why.
         }
@@ -227,20 +227,22 @@ void BackupCenter::Drain(std::chrono::milliseconds timeout) {
 
 std::shared_ptr<const http::Router> BackupCenter::Routes() {
   auto router = std::make_shared<http::Router>();
-  router->Add(verb::get, "/v1/backup",
+  router->Add(verb::get, "/v1/backup", http::Scope::kRead,
               [this](const http::Request& request) { return GetStatus(request); });
-  router->Add(verb::post, "/v1/restore",
+  router->Add(verb::post, "/v1/restore", http::Scope::kOperate,
               [this](const http::Request& request) { return PostRestore(request); });
-  router->Add(verb::get, "/v1/restore",
+  router->Add(verb::get, "/v1/restore", http::Scope::kRead,
               [this](const http::Request& request) { return GetRestore(request); });
-  router->Add(verb::get, "/v1/dump",
+  router->Add(verb::get, "/v1/dump", http::Scope::kOperate,
               [this](const http::Request& request) { return GetDump(request); });
+  if (options_.authenticator) {
+    router->RequireTokens(options_.authenticator);
+  }
   return router;
 }
 
 asio::awaitable<void> BackupCenter::FollowMaster() {
-  auto client =
-      master::MasterClient::ForUrl(co_await asio::this_coro::executor, options_.master_url);
+  auto client = master::MasterClient::ForUrl(co_await asio::this_coro::executor, options_.master);
   if (!client) {
     spdlog::error("--master: {}", client.error().message);
     co_return;

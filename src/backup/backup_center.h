@@ -42,6 +42,7 @@
 #include "http/message.h"
 #include "http/server.h"
 #include "master/client/cluster_state.h"
+#include "master/client/master_client.h"
 #include "net/shard_pool.h"
 
 namespace trellis::backup {
@@ -49,12 +50,16 @@ namespace trellis::backup {
 struct BackupCenterOptions {
   boost::asio::ip::tcp::endpoint listen;
   std::filesystem::path data;
-  std::string master_url;
+  master::MasterAccess master;
   std::string access;  // HOST:PORT of the access node restores write through.
   std::chrono::seconds segment_length{300};
   std::chrono::milliseconds dump_every{std::chrono::hours(1)};
   // Seconds older than this need not stay restorable (files are removed after each dump).
   std::chrono::milliseconds retain{std::chrono::hours(24 * 7)};
+  // Checks the tokens of API calls (http/auth.h): status needs read, a restore or a
+  // dump (every key and value) operate.
+  // Null: the API takes no tokens.
+  std::shared_ptr<http::Authenticator> authenticator;
 };
 
 class BackupCenter : public daemon::Service {

@@ -14,6 +14,10 @@ std::string_view ErrorCodeName(ErrorCode code) {
       return "unavailable";
     case ErrorCode::kResourceExhausted:
       return "resource exhausted";
+    case ErrorCode::kUnauthenticated:
+      return "unauthenticated";
+    case ErrorCode::kPermissionDenied:
+      return "permission denied";
     case ErrorCode::kInternal:
       break;
   }

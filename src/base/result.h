@@ -27,6 +27,8 @@ enum class ErrorCode {
   kConflict,           // It exists already, or the state does not allow it now.
   kUnavailable,        // A peer or resource cannot be reached now; retrying may work.
   kResourceExhausted,  // A limit was reached (connections, memory, size).
+  kUnauthenticated,    // No credential, or one that is not valid (an unknown token).
+  kPermissionDenied,   // A valid credential that does not allow this (a read-only token).
 };
 
 // "invalid argument", "not found", ...
@@ -48,6 +50,13 @@ inline Error Unavailable(std::string message) {
 }
 inline Error ResourceExhausted(std::string message) {
   return {std::move(message), ErrorCode::kResourceExhausted};
+}
+
+inline Error Unauthenticated(std::string message) {
+  return {std::move(message), ErrorCode::kUnauthenticated};
+}
+inline Error PermissionDenied(std::string message) {
+  return {std::move(message), ErrorCode::kPermissionDenied};
 }
 
 // The same error with `context` in front of its message ("--listen: ..."), code kept.

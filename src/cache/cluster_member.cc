@@ -25,7 +25,7 @@ base::Result<std::unique_ptr<ClusterMember>> ClusterMember::Start(const Membersh
       std::make_unique<SlotMover>(node.store(), member->pool_.context(0).get_executor(), metrics,
                                   [moving] { return !moving->replication_status().read_only; });
   auto client =
-      master::MasterClient::ForUrl(member->pool_.context(0).get_executor(), options.master_url);
+      master::MasterClient::ForUrl(member->pool_.context(0).get_executor(), options.master);
   if (!client) {
     return base::WithContext("--master", client.error());
   }

@@ -29,7 +29,7 @@
 namespace trellis::cache {
 
 struct MembershipOptions {
-  std::string master_url;
+  master::MasterAccess master;
   std::string group;
   // HOST:PORT the master and the other nodes reach this node at.
   std::string address;

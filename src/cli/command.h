@@ -29,5 +29,6 @@ Command AddBackupCenterCommand(CLI::App& parent);
 Command AddBackupCommand(CLI::App& parent);
 Command AddGatewayCommand(CLI::App& parent);
 Command AddCaCommand(CLI::App& parent);
+Command AddTokenCommand(CLI::App& parent);
 
 }  // namespace trellis::cli

@@ -11,6 +11,7 @@
 #include "access/route_table.h"
 #include "cli/command.h"
 #include "daemon/daemon.h"
+#include "master/client/master_authenticator.h"
 
 namespace trellis::cli {
 namespace {
@@ -25,16 +26,18 @@ struct AccessFlags {
   std::chrono::milliseconds idle_timeout{0};
   bool read_from_backup = false;
   std::string master;
+  std::string token_file;
   net::TlsServerFiles tls;
 };
 
 // The table of --group flags, or the master's (waiting up to 10 s for the master).
-base::Result<std::shared_ptr<const access::RouteTable>> FirstRouteTable(const AccessFlags& flags) {
+base::Result<std::shared_ptr<const access::RouteTable>> FirstRouteTable(
+    const AccessFlags& flags, const master::MasterAccess& master) {
   if (!flags.master.empty()) {
     if (!flags.groups.empty()) {
       return base::InvalidArgument("--group: with --master, the master's map gives the groups");
     }
-    auto table = access::FetchRouteTable(flags.master, std::chrono::seconds(10));
+    auto table = access::FetchRouteTable(master, std::chrono::seconds(10));
     if (!table) {
       return base::WithContext("--master", table.error());
     }
@@ -65,13 +68,16 @@ base::Status RunAccess(daemon::Daemon& daemon, const AccessFlags& flags) {
     options.tls = flags.tls;
   }
   options.backend.timeout = flags.backend_timeout;
-  TRELLIS_TRY(auto table, FirstRouteTable(flags));
+  TRELLIS_TRY(const std::string token, daemon::ReadTokenFile(flags.token_file));
+  const master::MasterAccess master{flags.master, token};
+  TRELLIS_TRY(auto table, FirstRouteTable(flags, master));
   TRELLIS_TRY(auto node, access::AccessNode::Start(options, table, daemon.metrics()));
   access::AccessNode& proxy = *node;
   daemon.Add(std::move(node));
   if (!flags.master.empty()) {
-    TRELLIS_TRY(auto follower, access::RouteFollower::Start(flags.master, proxy));
+    TRELLIS_TRY(auto follower, access::RouteFollower::Start(master, proxy));
     daemon.Add(std::move(follower));
+    daemon.set_authenticator(std::make_shared<master::MasterAuthenticator>(flags.master));
   }
   return {};
 }
@@ -95,6 +101,7 @@ Command AddAccessCommand(CLI::App& parent) {
   app->add_option("--master", flags->master,
                   "http://HOST:PORT of the master: route by its cluster map and follow every "
                   "change (instead of --group)");
+  daemon::AddTokenFileFlag(*app, flags->token_file);
   app->add_option("--group", flags->groups,
                   "NAME=HOST:PORT[,HOST:PORT...]: a group, its main first, then backups; "
                   "repeat for each group (slots are split evenly in the order given)");

@@ -19,6 +19,7 @@
 #include "cli/command.h"
 #include "daemon/daemon.h"
 #include "http/client.h"
+#include "master/client/master_authenticator.h"
 
 namespace trellis::cli {
 namespace {
@@ -30,6 +31,7 @@ struct BackupCenterFlags {
   std::string listen = "127.0.0.1:9191";
   std::string data = "trellis-data/backup";
   std::string master = "http://127.0.0.1:9190";
+  std::string token_file;
   std::string access = "127.0.0.1:11211";
   std::chrono::milliseconds segment{std::chrono::minutes(5)};
   std::chrono::milliseconds dump_every{std::chrono::hours(1)};
@@ -40,7 +42,9 @@ base::Status RunBackupCenter(daemon::Daemon& daemon, const BackupCenterFlags& fl
   backup::BackupCenterOptions options;
   TRELLIS_TRY(options.listen, daemon::ResolveFlag("--listen", flags.listen));
   options.data = flags.data;
-  options.master_url = flags.master;
+  TRELLIS_TRY(const std::string token, daemon::ReadTokenFile(flags.token_file));
+  options.master = {flags.master, token};
+  options.authenticator = std::make_shared<master::MasterAuthenticator>(flags.master);
   options.access = flags.access;
   options.segment_length = std::max(
       std::chrono::seconds(1), std::chrono::duration_cast<std::chrono::seconds>(flags.segment));
@@ -54,6 +58,7 @@ base::Status RunBackupCenter(daemon::Daemon& daemon, const BackupCenterFlags& fl
 struct BackupFlags {
   std::string center;
   std::string data = "trellis-data";
+  std::string token_file;
   std::string file;  // dump --out, load --in.
   std::string access = "127.0.0.1:11211";
   bool json = false;
@@ -70,13 +75,16 @@ base::Result<std::string> CenterUrl(const BackupFlags& flags) {
   if (!flags.center.empty()) {
     return flags.center;
   }
-  std::ifstream file(flags.data + "/backup.url");
-  std::string url;
-  if (!(file >> url)) {
-    return base::InvalidArgument("--center: not given, and no " + flags.data +
-                                 "/backup.url (is `trellis up` running here?)");
-  }
-  return url;
+  return daemon::UrlOfUp(flags.data, "backup.url");
+}
+
+// A client of the center, with the operator's token.
+base::Result<http::Client> CenterClient(asio::any_io_executor executor, const BackupFlags& flags) {
+  TRELLIS_TRY(const std::string url, CenterUrl(flags));
+  TRELLIS_TRY(std::string token, daemon::OperatorToken(flags.token_file, flags.data));
+  TRELLIS_TRY(http::Client client, http::Client::ForUrl(std::move(executor), url));
+  client.set_token(std::move(token));
+  return client;
 }
 
 std::string Time(uint32_t unix_seconds) {
@@ -127,8 +135,7 @@ base::Status Dump(const BackupFlags& flags) {
   using Answer = base::Result<http::Response>;
   Answer response =
       http::RunBlocking<Answer>([&](asio::any_io_executor executor) -> asio::awaitable<Answer> {
-        TRELLIS_CO_TRY(const std::string url, CenterUrl(flags));
-        TRELLIS_CO_TRY(auto client, http::Client::ForUrl(executor, url));
+        TRELLIS_CO_TRY(auto client, CenterClient(executor, flags));
         co_return co_await client.Call(http::beast_http::verb::get, "/v1/dump", "",
                                        std::chrono::minutes(10));
       });
@@ -188,8 +195,7 @@ int RunBackup(CLI::App& app, const std::string& action, const BackupFlags& flags
   using Answer = base::Result<nlohmann::json>;
   Answer reply =
       http::RunBlocking<Answer>([&](asio::any_io_executor executor) -> asio::awaitable<Answer> {
-        TRELLIS_CO_TRY(const std::string url, CenterUrl(flags));
-        TRELLIS_CO_TRY(auto client, http::Client::ForUrl(executor, url));
+        TRELLIS_CO_TRY(auto client, CenterClient(executor, flags));
         if (action == "list") {
           const nlohmann::json no_body;
           co_return co_await http::CallJson(client, http::beast_http::verb::get, "/v1/backup",
@@ -254,6 +260,7 @@ Command AddBackupCenterCommand(CLI::App& parent) {
       ->capture_default_str();
   app->add_option("--master", flags->master, "http://HOST:PORT of the master")
       ->capture_default_str();
+  daemon::AddTokenFileFlag(*app, flags->token_file);
   app->add_option("--access", flags->access,
                   "HOST:PORT of the access node that restores write through")
       ->capture_default_str();
@@ -292,6 +299,7 @@ Command AddBackupCommand(CLI::App& parent) {
                   "started from this directory)");
   app->add_option("--data", flags->data, "the data directory of `trellis up`")
       ->capture_default_str();
+  daemon::AddOperatorTokenFlag(*app, flags->token_file);
   app->add_flag("--json", flags->json, "print the backup center's JSON reply");
   auto action = std::make_shared<std::string>();
   app->add_subcommand("list", "what each group's archive holds: restorable ranges, gaps, files")

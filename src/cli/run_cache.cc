@@ -11,6 +11,7 @@
 #include "cache/cluster_member.h"
 #include "cli/command.h"
 #include "daemon/daemon.h"
+#include "master/client/master_authenticator.h"
 #include "net/address.h"
 
 namespace trellis::cli {
@@ -32,6 +33,7 @@ struct CacheFlags {
   int verbosity = 0;
   std::string replica_of;
   std::string master;
+  std::string token_file;
   std::string group;
   std::string advertise;
   bool sync_replication = false;
@@ -129,8 +131,11 @@ base::Status RunCache(daemon::Daemon& daemon, const CacheFlags& flags) {
   if (!flags.master.empty()) {
     const std::string address =
         flags.advertise.empty() ? net::FormatEndpoint(cache.local_endpoint()) : flags.advertise;
-    TRELLIS_TRY(auto member, cache::ClusterMember::Start({flags.master, flags.group, address},
-                                                         cache, daemon.metrics()));
+    TRELLIS_TRY(const std::string token, daemon::ReadTokenFile(flags.token_file));
+    TRELLIS_TRY(auto member,
+                cache::ClusterMember::Start({{flags.master, token}, flags.group, address}, cache,
+                                            daemon.metrics()));
+    daemon.set_authenticator(std::make_shared<master::MasterAuthenticator>(flags.master));
     daemon.Add(std::move(member));
   }
   daemon.set_user(flags.user);
@@ -170,6 +175,7 @@ Command AddCacheCommand(CLI::App& parent) {
                   "http://HOST:PORT of the master: register in --group and take the role it "
                   "gives (main, or backup of the group's main); writes are refused until then, "
                   "and as a main taken only while the master or a backup renews its lease");
+  daemon::AddTokenFileFlag(*app, flags->token_file);
   app->add_option("--group", flags->group, "the group this node belongs to (with --master)");
   app->add_option("--advertise", flags->advertise,
                   "HOST:PORT the master, backups and access nodes reach this node at, when "

@@ -7,7 +7,6 @@
 #include <fmt/ranges.h>
 
 #include <chrono>
-#include <fstream>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -32,8 +31,7 @@ namespace {
 namespace asio = boost::asio;
 
 struct ClusterFlags {
-  std::string master;
-  std::string data = "trellis-data";
+  daemon::OperatorFlags master;
   bool json = false;
   std::string name;    // add-group, failover, set-mode: the group; remove-node: the address.
   std::string mode;    // set-mode
@@ -49,31 +47,16 @@ constexpr std::chrono::seconds kProgressInterval{1};
 // Starting a group's nodes takes up to 10 s each.
 constexpr std::chrono::seconds kSpawnTimeout{30};
 
-// The URL `trellis up` wrote to <data>/`file`.
-base::Result<std::string> UrlOfUp(const ClusterFlags& flags, const std::string& file) {
-  std::string url;
-  std::ifstream in(flags.data + "/" + file);
-  if (!std::getline(in, url)) {
-    return base::InvalidArgument("no " + flags.data + "/" + file +
-                                 " (is `trellis up` running here?)");
-  }
-  return url;
-}
-
-base::Result<std::string> MasterUrl(const ClusterFlags& flags) {
-  if (!flags.master.empty()) {
-    return flags.master;
-  }
-  return UrlOfUp(flags, "master.url");
-}
-
 // Asks `trellis up` to add a group and start its nodes (up/group_spawner.h).
 asio::awaitable<base::Status> SpawnGroup(const ClusterFlags& flags) {
-  TRELLIS_CO_TRY(const std::string url, UrlOfUp(flags, "up.url"));
+  TRELLIS_CO_TRY(const std::string url, daemon::UrlOfUp(flags.master.data, "up.url"));
   auto up = http::Client::ForUrl(co_await asio::this_coro::executor, url);
   if (!up) {
-    co_return base::InvalidArgument("bad URL in " + flags.data + "/up.url: " + url);
+    co_return base::InvalidArgument("bad URL in " + flags.master.data + "/up.url: " + url);
   }
+  TRELLIS_CO_TRY(std::string token,
+                 daemon::OperatorToken(flags.master.token_file, flags.master.data));
+  up->set_token(std::move(token));
   const master::NewGroup group{flags.name};
   auto reply = co_await http::CallJson(*up, http::beast_http::verb::post, "/v1/groups",
                                        master::ToJson(group), kSpawnTimeout);
@@ -277,14 +260,14 @@ asio::awaitable<base::Result<nlohmann::json>> Act(master::MasterClient& client,
 }
 
 int RunCluster(CLI::App& app, const std::string& action, const ClusterFlags& flags) {
-  auto url = MasterUrl(flags);
-  if (!url) {
-    return daemon::Fail(app, url.error());
+  const base::Result<master::MasterAccess> access = daemon::OperatorMaster(flags.master);
+  if (!access) {
+    return daemon::Fail(app, access.error());
   }
   using Answer = base::Result<nlohmann::json>;
   Answer reply =
       http::RunBlocking<Answer>([&](asio::any_io_executor executor) -> asio::awaitable<Answer> {
-        TRELLIS_CO_TRY(auto client, master::MasterClient::ForUrl(executor, *url));
+        TRELLIS_CO_TRY(auto client, master::MasterClient::ForUrl(executor, *access));
         co_return co_await Act(client, action, flags);
       });
   if (!reply) {
@@ -311,11 +294,7 @@ Command AddClusterCommand(CLI::App& parent) {
   app->require_subcommand(1);
   app->fallthrough();  // --master and --json also after the action.
   auto flags = std::make_shared<ClusterFlags>();
-  app->add_option("--master", flags->master,
-                  "http://HOST:PORT of the master (default: the one `trellis up` started from "
-                  "this directory)");
-  app->add_option("--data", flags->data, "the data directory of `trellis up`")
-      ->capture_default_str();
+  daemon::AddOperatorFlags(*app, flags->master);
   app->add_flag("--json", flags->json, "print the master's JSON reply");
   auto action = std::make_shared<std::string>();
   auto add = [&](const std::string& name, const std::string& help) {

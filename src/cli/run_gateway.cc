@@ -14,6 +14,7 @@
 #include "gateway/gateway.h"
 #include "gateway/gateway_api.h"
 #include "http/client.h"
+#include "master/client/master_authenticator.h"
 
 namespace trellis::cli {
 namespace {
@@ -24,6 +25,7 @@ struct GatewayFlags {
   daemon::DaemonFlags daemon;
   int threads = 1;
   std::chrono::milliseconds connect_timeout{2000};
+  std::string master;
 };
 
 base::Status RunGateway(daemon::Daemon& daemon, const GatewayFlags& flags) {
@@ -42,12 +44,16 @@ base::Status RunGateway(daemon::Daemon& daemon, const GatewayFlags& flags) {
   options.connect_timeout = flags.connect_timeout;
   TRELLIS_TRY(auto gateway, gateway::Gateway::Start(options, daemon.metrics()));
   daemon.set_api(gateway->Api(), {});
+  if (!flags.master.empty()) {
+    daemon.set_authenticator(std::make_shared<master::MasterAuthenticator>(flags.master));
+  }
   daemon.Add(std::move(gateway));
   return {};
 }
 
 struct StatusFlags {
   std::string admin;
+  std::string token_file;
   bool json = false;
 };
 
@@ -57,6 +63,8 @@ base::Status PrintStatus(const StatusFlags& flags) {
   Answer reply =
       http::RunBlocking<Answer>([&](asio::any_io_executor executor) -> asio::awaitable<Answer> {
         TRELLIS_CO_TRY(auto client, http::Client::ForUrl(executor, flags.admin));
+        TRELLIS_CO_TRY(std::string token, daemon::ReadTokenFile(flags.token_file));
+        client.set_token(std::move(token));
         const nlohmann::json no_body;
         co_return co_await http::CallJson(client, http::beast_http::verb::get, "/v1/status",
                                           no_body, std::chrono::seconds(10));
@@ -119,11 +127,15 @@ Command AddGatewayCommand(CLI::App& parent) {
                            "one is tried (and it is taken out of its pool)",
                            std::chrono::milliseconds(1), std::chrono::minutes(1)},
                           flags->connect_timeout);
+  app->add_option("--master", flags->master,
+                  "http://HOST:PORT of a master: calls to the runtime API (and /v1/status) "
+                  "need a token it issued, once it requires tokens (docs/security.md)");
   CLI::App* status = app->add_subcommand(
       "status", "print a running gateway's listeners, pools and servers (health, weight, counts)");
   auto status_flags = std::make_shared<StatusFlags>();
   status->add_option("--admin", status_flags->admin, "HOST:PORT of the gateway's admin endpoint")
       ->required();
+  daemon::AddTokenFileFlag(*status, status_flags->token_file);
   status->add_flag("--json", status_flags->json, "print the status as JSON");
   return {app, [app, flags, status, status_flags] {
             if (status->parsed()) {

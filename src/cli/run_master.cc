@@ -19,6 +19,7 @@ struct MasterFlags {
   size_t max_connections = 16384;
   std::chrono::milliseconds probe_interval{500};
   int failure_threshold = 3;
+  std::string admin_token_file;
 };
 
 base::Status RunMaster(daemon::Daemon& daemon, const MasterFlags& flags) {
@@ -28,7 +29,9 @@ base::Status RunMaster(daemon::Daemon& daemon, const MasterFlags& flags) {
   options.max_connections = flags.max_connections;
   options.probe_interval = flags.probe_interval;
   options.failure_threshold = flags.failure_threshold;
+  options.admin_token_file = flags.admin_token_file;
   TRELLIS_TRY(auto master, master::MasterNode::Start(options, daemon.metrics()));
+  daemon.set_authenticator(master->authenticator());
   daemon.Add(std::move(master));
   return {};
 }
@@ -60,6 +63,9 @@ Command AddMasterCommand(CLI::App& parent) {
                   "times --probe-interval, also the length of a main's lease (fencing)")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
+  app->add_option("--admin-token-file", flags->admin_token_file,
+                  "require a token on every API call (docs/security.md): the file of the "
+                  "first admin token, written (mode 0600) with a new one if it does not exist");
   return {app, [app, flags] {
             return daemon::RunDaemon(
                 *app, flags->daemon,

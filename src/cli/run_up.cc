@@ -25,6 +25,7 @@
 #include "daemon/supervisor.h"
 #include "gateway/gateway_config.h"
 #include "master/client/cluster_setup.h"
+#include "master/client/master_authenticator.h"
 #include "net/address.h"
 #include "net/reserved_port.h"
 #include "up/group_spawner.h"
@@ -124,20 +125,26 @@ base::Status RunUp(daemon::Daemon& daemon, const UpFlags& flags) {
   // First the master, and the groups in its map.
   TRELLIS_TRY(const tcp::endpoint master_address, reserve(tcp::endpoint(listen.address(), 0)));
   const std::string master_url = "http://" + net::FormatEndpoint(master_address);
+  // The master requires tokens; the admin token it writes is every child's and the
+  // operator's (`trellis cluster` reads it from there).
+  const std::string token_file = flags.data + "/admin.token";
   TRELLIS_TRY_STATUS(
       children.Add({child("master",
                           {"master", "--listen", net::FormatEndpoint(master_address), "--data",
-                           flags.data + "/master"},
+                           flags.data + "/master", "--admin-token-file", token_file},
                           {{"master", "HTTP/JSON API of the cluster map", master_address}})},
                    kStartPatience));
   std::ofstream(flags.data + "/master.url") << master_url << "\n";
+  TRELLIS_TRY(const std::string token, daemon::ReadTokenFile(token_file));
+  const master::MasterAccess master{master_url, token};
+  daemon.set_authenticator(std::make_shared<master::MasterAuthenticator>(master_url));
 
   // Then two cache nodes per group (the master says which is the main) and the access
   // nodes. Nodes of an earlier run (other addresses) leave the map. Groups added later
   // come from the spawner (`trellis cluster add-group NAME --spawn`).
   auto spawner = std::make_shared<up::GroupSpawner>(
-      children, up::GroupSpawnerOptions{master_url, listen.address(), flags.memory_mb, common,
-                                        kStartPatience});
+      children, up::GroupSpawnerOptions{master, token_file, listen.address(), flags.memory_mb,
+                                        common, kStartPatience});
   std::vector<daemon::ChildSpec> specs;
   std::vector<master::GroupPlan> plan;
   for (int g = 1; g <= flags.groups; ++g) {
@@ -145,7 +152,7 @@ base::Status RunUp(daemon::Daemon& daemon, const UpFlags& flags) {
     plan.push_back(std::move(group.first));
     std::move(group.second.begin(), group.second.end(), std::back_inserter(specs));
   }
-  TRELLIS_TRY_STATUS(master::ApplyGroupPlan(master_url, plan, kStartPatience));
+  TRELLIS_TRY_STATUS(master::ApplyGroupPlan(master, plan, kStartPatience));
   const std::string up_url_file = flags.data + "/up.url";
   daemon.set_api(up::GroupSpawner::Api(spawner), [up_url_file](const std::string& address) {
     std::ofstream(up_url_file) << "http://" << address << "\n";
@@ -158,7 +165,7 @@ base::Status RunUp(daemon::Daemon& daemon, const UpFlags& flags) {
     }
     specs.push_back(child("access-" + std::to_string(a),
                           {"access", "--listen", net::FormatEndpoint(access_address), "--threads",
-                           "2", "--master", master_url},
+                           "2", "--master", master_url, "--token-file", token_file},
                           std::move(listener)));
   }
   TRELLIS_TRY_STATUS(children.Add(std::move(specs), kStartPatience));
@@ -170,7 +177,8 @@ base::Status RunUp(daemon::Daemon& daemon, const UpFlags& flags) {
       gateway_file, gateway::ToToml(GatewayInFront(
                         {*clients, *http, access_address, master_address, center_address}))));
   TRELLIS_TRY_STATUS(children.Add(
-      {child("gateway", {"gateway", "--config", gateway_file, "--threads", "2"},
+      {child("gateway",
+             {"gateway", "--config", gateway_file, "--threads", "2", "--master", master_url},
              {{"memcached", "memcached protocol, through the gateway", *clients},
               {"http", "HTTP, through the gateway: master.localhost, backup.localhost", *http}})},
       kStartPatience));
@@ -180,8 +188,8 @@ base::Status RunUp(daemon::Daemon& daemon, const UpFlags& flags) {
   TRELLIS_TRY_STATUS(children.Add(
       {child("backup-center",
              {"backup-center", "--listen", net::FormatEndpoint(center_address), "--data",
-              flags.data + "/backup", "--master", master_url, "--access",
-              net::FormatEndpoint(access_address)},
+              flags.data + "/backup", "--master", master_url, "--token-file", token_file,
+              "--access", net::FormatEndpoint(access_address)},
              {{"backup-center", "HTTP/JSON API of the backup archive", center_address}})},
       kStartPatience));
   std::ofstream(flags.data + "/backup.url")

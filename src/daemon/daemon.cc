@@ -86,6 +86,7 @@ int Daemon::Run(CLI::App& app, bool banner) {
     }
   };
   admin_options.api = api_;
+  admin_options.authenticator = authenticator_;
   auto admin = admin::AdminServer::Start(admin_options, metrics_);
   if (!admin) {
     DrainAll();

@@ -51,6 +51,12 @@ class Daemon {
     admin_listening_ = std::move(listening);
   }
 
+  // Who may call the admin endpoint (admin/admin_server.h): the master's token table on
+  // the master, the master's word on any daemon that has one. Unset: anyone.
+  void set_authenticator(std::shared_ptr<http::Authenticator> authenticator) {
+    authenticator_ = std::move(authenticator);
+  }
+
   // Returns the process exit code. `banner`: print every endpoint for people.
   int Run(CLI::App& app, bool banner);
 
@@ -64,6 +70,7 @@ class Daemon {
   std::string user_;
   admin::ApiHandler api_;
   std::function<void(const std::string& address)> admin_listening_;
+  std::shared_ptr<http::Authenticator> authenticator_;
   base::Registry metrics_;
   std::vector<std::unique_ptr<Service>> services_;  // In the order started.
   size_t drained_ = 0;                              // The last drained_ of services_ are drained.

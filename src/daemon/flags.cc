@@ -4,9 +4,13 @@
 
 #include <charconv>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 
 #include <CLI/CLI.hpp>
+#include <boost/algorithm/string/trim.hpp>
 
+#include "base/file.h"
 #include "net/address.h"
 
 namespace trellis::daemon {
@@ -44,6 +48,72 @@ void AddTlsFlags(CLI::App& app, const std::string& what, net::TlsServerFiles& fi
   certificate->needs(key);
   key->needs(certificate);
   client_ca->needs(certificate);
+}
+
+CLI::Option* AddTokenFileFlag(CLI::App& app, std::string& path) {
+  return app.add_option("--token-file", path,
+                        "file of the token to show the master (docs/security.md); needed when "
+                        "the master requires tokens");
+}
+
+base::Result<std::string> ReadTokenFile(const std::string& path) {
+  if (path.empty()) {
+    return std::string();
+  }
+  base::Result<std::string> text = base::ReadFile(path);
+  if (!text) {
+    return base::WithContext("--token-file", text.error());
+  }
+  boost::algorithm::trim(*text);
+  if (text->empty()) {
+    return base::InvalidArgument("--token-file " + path + ": the file is empty");
+  }
+  return text;
+}
+
+CLI::Option* AddOperatorTokenFlag(CLI::App& app, std::string& path) {
+  return app.add_option("--token-file", path,
+                        "file of the token to show (default: the admin token `trellis up` wrote "
+                        "to DATA/admin.token, if any)");
+}
+
+void AddOperatorFlags(CLI::App& app, OperatorFlags& flags) {
+  app.add_option("--master", flags.master,
+                 "http://HOST:PORT of the master (default: the one `trellis up` started from "
+                 "this directory)");
+  app.add_option("--data", flags.data, "the data directory of `trellis up`")->capture_default_str();
+  AddOperatorTokenFlag(app, flags.token_file);
+}
+
+base::Result<std::string> UrlOfUp(const std::string& data, const std::string& file) {
+  std::string url;
+  std::ifstream in(data + "/" + file);
+  if (!std::getline(in, url)) {
+    return base::InvalidArgument("no " + data + "/" + file + " (is `trellis up` running here?)");
+  }
+  return url;
+}
+
+base::Result<master::MasterAccess> OperatorMaster(const OperatorFlags& flags) {
+  master::MasterAccess access{flags.master, ""};
+  if (access.url.empty()) {
+    TRELLIS_TRY(access.url, UrlOfUp(flags.data, "master.url"));
+  }
+  TRELLIS_TRY(access.token, OperatorToken(flags.token_file, flags.data));
+  return access;
+}
+
+base::Result<std::string> OperatorToken(const std::string& token_file,
+                                        const std::string& data_dir) {
+  if (!token_file.empty()) {
+    return ReadTokenFile(token_file);
+  }
+  const std::string up_token = data_dir + "/admin.token";
+  std::error_code error;
+  if (!std::filesystem::exists(up_token, error)) {
+    return std::string();
+  }
+  return ReadTokenFile(up_token);
 }
 
 base::Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
@@ -122,6 +192,9 @@ int ExitCodeFor(const base::Error& error) {
       return 65;  // EX_DATAERR
     case base::ErrorCode::kResourceExhausted:
       return 75;  // EX_TEMPFAIL
+    case base::ErrorCode::kUnauthenticated:
+    case base::ErrorCode::kPermissionDenied:
+      return 77;  // EX_NOPERM
     case base::ErrorCode::kInternal:
       break;
   }

@@ -12,6 +12,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "base/result.h"
+#include "master/client/master_client.h"
 #include "net/tls_context.h"
 
 namespace CLI {
@@ -39,6 +40,33 @@ void AddDaemonFlags(CLI::App& app, DaemonFlags& flags, std::string default_admin
 // --tls-cert is not given; a certificate needs its key.
 void AddTlsFlags(CLI::App& app, const std::string& what, net::TlsServerFiles& files);
 
+// --token-file: the file of the token this daemon's or tool's calls to the master carry
+// (docs/security.md; `trellis up` writes trellis-data/admin.token).
+CLI::Option* AddTokenFileFlag(CLI::App& app, std::string& path);
+// The token in `path`, whitespace trimmed; "" when `path` is empty. Errors start with
+// "--token-file".
+base::Result<std::string> ReadTokenFile(const std::string& path);
+
+// --token-file of an operator's tool, read with OperatorToken.
+CLI::Option* AddOperatorTokenFlag(CLI::App& app, std::string& path);
+
+// What an operator's tool (`trellis cluster`, `trellis token`) needs to reach the master:
+// --master (default: the one `trellis up` started from DATA), --data, --token-file.
+struct OperatorFlags {
+  std::string master;
+  std::string data = "trellis-data";
+  std::string token_file;
+};
+void AddOperatorFlags(CLI::App& app, OperatorFlags& flags);
+// The URL `trellis up` wrote to DATA/`file` ("master.url", "up.url").
+base::Result<std::string> UrlOfUp(const std::string& data, const std::string& file);
+// --master (else DATA/master.url) and the token OperatorToken reads.
+base::Result<master::MasterAccess> OperatorMaster(const OperatorFlags& flags);
+// The token of an operator's tool (`trellis cluster`, `trellis token`, ...): the one in
+// `token_file` when given, else the admin token `trellis up` wrote to
+// <data_dir>/admin.token if there is one, else "".
+base::Result<std::string> OperatorToken(const std::string& token_file, const std::string& data_dir);
+
 // A duration flag: a number of seconds ("0.5") or a number with a unit (ms, s, m, h).
 // `at_least` and `at_most` bound it; `help` says what it is for.
 struct DurationFlag {
@@ -58,7 +86,8 @@ base::Result<boost::asio::ip::tcp::endpoint> ResolveFlag(const std::string& flag
                                                          const std::string& value);
 
 // The exit code for a failure: 2 for invalid arguments (as for bad flags), 69 when a peer
-// was unavailable, 66 when something named was not found, 65 for a conflict, 1 otherwise.
+// was unavailable, 66 when something named was not found, 65 for a conflict, 77 when a
+// credential was missing or not enough, 1 otherwise.
 int ExitCodeFor(const base::Error& error);
 
 // Prints "trellis <command>: <message>" to stderr and returns ExitCodeFor(error).

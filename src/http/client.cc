@@ -40,6 +40,7 @@ struct Client::State {
   std::string address;  // HOST:PORT as given.
   net::HostPort host_port;
   std::vector<tcp::socket> idle;  // Kept-alive connections, the most recently used last.
+  std::string token;              // Sent as "Authorization: Bearer" when not empty.
 };
 
 base::Result<Client> Client::ForUrl(asio::any_io_executor executor, std::string_view url) {
@@ -140,6 +141,8 @@ asio::awaitable<Exchanged> Exchange(beast::tcp_stream& stream,
 
 }  // namespace
 
+void Client::set_token(std::string token) { state_->token = std::move(token); }
+
 asio::awaitable<base::Result<Response>> Client::Call(beast_http::verb method, std::string target,
                                                      std::string body,
                                                      std::chrono::milliseconds timeout) {
@@ -155,6 +158,9 @@ asio::awaitable<base::Result<Response>> Client::Call(beast_http::verb method, st
   request.set(beast_http::field::user_agent, fmt::format("trellis/{}", base::kVersion));
   if (!body.empty()) {
     request.set(beast_http::field::content_type, "application/json");
+  }
+  if (!state->token.empty()) {
+    request.set(beast_http::field::authorization, "Bearer " + state->token);
   }
   request.body() = std::move(body);
   request.prepare_payload();

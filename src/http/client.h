@@ -53,6 +53,9 @@ class Client {
                                                       std::chrono::milliseconds timeout);
 
   const std::string& address() const;  // HOST:PORT
+  // Every later call, this client's and its copies', carries "Authorization: Bearer
+  // `token`" (http/auth.h); "" sends none.
+  void set_token(std::string token);
 
  private:
   struct State;

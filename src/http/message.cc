@@ -190,6 +190,10 @@ int StatusFor(base::ErrorCode code) {
       return 409;
     case base::ErrorCode::kResourceExhausted:
       return 429;
+    case base::ErrorCode::kUnauthenticated:
+      return 401;
+    case base::ErrorCode::kPermissionDenied:
+      return 403;
     case base::ErrorCode::kUnavailable:
       return 503;
     case base::ErrorCode::kInternal:
@@ -204,6 +208,10 @@ base::ErrorCode CodeForStatus(int status) {
       return base::ErrorCode::kInvalidArgument;
     case 404:
       return base::ErrorCode::kNotFound;
+    case 401:
+      return base::ErrorCode::kUnauthenticated;
+    case 403:
+      return base::ErrorCode::kPermissionDenied;
     case 409:
       return base::ErrorCode::kConflict;
     case 429:

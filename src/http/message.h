@@ -5,8 +5,8 @@
 // returns Response::Error(base::NotFound(...)) and a client gets a kNotFound back.
 //
 // An error body is always {"error": "<message>", "code": "<code>"}, where code is
-// "invalid_argument", "not_found", "conflict", "unavailable", "resource_exhausted" or
-// "internal".
+// "invalid_argument", "not_found", "conflict", "unavailable", "resource_exhausted",
+// "unauthenticated", "permission_denied" or "internal".
 //
 // Thread safety: none; plain values.
 #pragma once
@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/result.h"
+#include "http/auth.h"
 
 namespace trellis::http {
 
@@ -39,6 +40,9 @@ struct Request {
   std::string path;    // Percent-decoded, without the query.
   std::string body;
   beast_http::fields headers;
+  // What the request's token allows, once the Router checked it (http/auth.h); nullopt
+  // on a route that is open or an API that takes no tokens.
+  std::optional<Grant> grant;
 
   // The first query parameter called `name`, percent-decoded ('+' is a space); nullopt
   // when absent, "" for "?name" or "?name=".
@@ -80,9 +84,11 @@ struct Response {
 };
 
 // The status a server answers for an error: invalid argument 400, not found 404,
-// conflict 409, resource exhausted 429, unavailable 503, internal 500.
+// conflict 409, resource exhausted 429, unauthenticated 401, permission denied 403,
+// unavailable 503, internal 500.
 int StatusFor(base::ErrorCode code);
-// The inverse, for clients: 400 invalid argument, 404 not found, 409 conflict, 429
+// The inverse, for clients: 400 invalid argument, 401 unauthenticated, 403 permission
+// denied, 404 not found, 409 conflict, 429
 // resource exhausted, any other 4xx invalid argument; 502, 503 and 504 unavailable, any
 // other status internal.
 base::ErrorCode CodeForStatus(int status);

@@ -30,9 +30,10 @@ std::vector<std::string_view> Segments(std::string_view pattern) {
 
 }  // namespace
 
-void Router::Add(beast_http::verb method, std::string_view pattern, Handler handler) {
+void Router::Add(beast_http::verb method, std::string_view pattern, std::optional<Scope> need,
+                 Handler handler) {
   TRELLIS_CHECK(pattern.starts_with('/'));
-  Route route{method, {}, std::move(handler)};
+  Route route{method, {}, need, std::move(handler)};
   for (std::string_view segment : Segments(pattern)) {
     const bool is_param = segment.starts_with('{');
     if (is_param) {
@@ -66,6 +67,9 @@ asio::awaitable<Response> Router::Dispatch(Request& request) const {
       continue;
     }
     if (route.method == request.method) {
+      if (std::optional<Response> refusal = co_await Refusal(request, route.need)) {
+        co_return std::move(*refusal);
+      }
       request.params_ = std::move(params);
       co_return co_await route.handler(request);
     }
@@ -84,6 +88,12 @@ asio::awaitable<Response> Router::Dispatch(Request& request) const {
     co_return response;
   }
   if (fallback_) {
+    const bool reads =
+        request.method == beast_http::verb::get || request.method == beast_http::verb::head;
+    const Scope need = reads ? Scope::kRead : Scope::kOperate;
+    if (std::optional<Response> refusal = co_await Refusal(request, need)) {
+      co_return std::move(*refusal);
+    }
     if (std::optional<Response> response = co_await fallback_(request)) {
       co_return std::move(*response);
     }
@@ -91,6 +101,30 @@ asio::awaitable<Response> Router::Dispatch(Request& request) const {
   Response response = Response::Error(base::NotFound("no route for " + request.path));
   response.headers = {{"Connection", "close"}};
   co_return response;
+}
+
+asio::awaitable<std::optional<Response>> Router::Refusal(Request& request,
+                                                         std::optional<Scope> need) const {
+  if (!authenticator_ || !need) {
+    co_return std::nullopt;
+  }
+  base::Result<Grant> grant =
+      co_await authenticator_->Authenticate(request.Header("Authorization"));
+  if (!grant) {
+    Response response = Response::Error(grant.error());
+    if (grant.error().code == base::ErrorCode::kUnauthenticated) {
+      response.headers = {{"WWW-Authenticate", "Bearer realm=\"trellis\""}};
+    }
+    co_return response;
+  }
+  if (!Allows(grant->scope, *need)) {
+    co_return Response::Error(base::PermissionDenied(
+        fmt::format("{} {} needs a token of scope {}; this one ({}) has {}",
+                    beast_http::to_string(request.method), request.path, ScopeName(*need),
+                    grant->token_id, ScopeName(grant->scope))));
+  }
+  request.grant = std::move(grant).value();
+  co_return std::nullopt;
 }
 
 }  // namespace trellis::http

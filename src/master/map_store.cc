@@ -44,7 +44,9 @@ base::Result<std::unique_ptr<MapStore>> MapStore::Open(const std::string& dir) {
           "CREATE TABLE IF NOT EXISTS slots (first INTEGER PRIMARY KEY, last INTEGER NOT NULL, "
           "grp TEXT NOT NULL, since INTEGER NOT NULL, target TEXT, phase TEXT);"
           "CREATE TABLE IF NOT EXISTS rebalance (id INTEGER PRIMARY KEY CHECK (id = 0), "
-          "state TEXT NOT NULL);");
+          "state TEXT NOT NULL);"
+          "CREATE TABLE IF NOT EXISTS tokens (id TEXT PRIMARY KEY, name TEXT NOT NULL, "
+          "scope TEXT NOT NULL, secret_sha256 TEXT NOT NULL, created INTEGER NOT NULL);");
       !made_schema) {
     return base::Error{path + ": " + made_schema.error().message};
   }
@@ -220,6 +222,57 @@ base::Status MapStore::SaveRebalance(const nlohmann::json& rebalance) {
   const std::string text = rebalance.dump();
   sqlite3_bind_text(insert.stmt, 1, text.c_str(), -1, SQLITE_TRANSIENT);
   if (sqlite3_step(insert.stmt) != SQLITE_DONE) {
+    return base::Error{sqlite3_errmsg(db_)};
+  }
+  return {};
+}
+
+base::Result<std::vector<security::TokenRecord>> MapStore::LoadTokens() {
+  Statement query;
+  if (sqlite3_prepare_v2(db_, "SELECT id, name, scope, secret_sha256, created FROM tokens", -1,
+                         &query.stmt, nullptr) != SQLITE_OK) {
+    return base::Error{sqlite3_errmsg(db_)};
+  }
+  std::vector<security::TokenRecord> tokens;
+  while (sqlite3_step(query.stmt) == SQLITE_ROW) {
+    const auto text = [&](int column) {
+      const unsigned char* value = sqlite3_column_text(query.stmt, column);
+      return std::string(value != nullptr ? reinterpret_cast<const char*>(value) : "");
+    };
+    TRELLIS_TRY(const http::Scope scope, http::ParseScope(text(2)));
+    tokens.push_back({text(0), text(1), scope, text(3), sqlite3_column_int64(query.stmt, 4)});
+  }
+  return tokens;
+}
+
+base::Status MapStore::SaveToken(const security::TokenRecord& token) {
+  Statement insert;
+  if (sqlite3_prepare_v2(db_,
+                         "INSERT OR REPLACE INTO tokens (id, name, scope, secret_sha256, "
+                         "created) VALUES (?, ?, ?, ?, ?)",
+                         -1, &insert.stmt, nullptr) != SQLITE_OK) {
+    return base::Error{sqlite3_errmsg(db_)};
+  }
+  const std::string_view scope = http::ScopeName(token.scope);
+  sqlite3_bind_text(insert.stmt, 1, token.id.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(insert.stmt, 2, token.name.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(insert.stmt, 3, scope.data(), static_cast<int>(scope.size()), SQLITE_TRANSIENT);
+  sqlite3_bind_text(insert.stmt, 4, token.secret_sha256.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(insert.stmt, 5, token.created_unix);
+  if (sqlite3_step(insert.stmt) != SQLITE_DONE) {
+    return base::Error{sqlite3_errmsg(db_)};
+  }
+  return {};
+}
+
+base::Status MapStore::DeleteToken(const std::string& id) {
+  Statement remove;
+  if (sqlite3_prepare_v2(db_, "DELETE FROM tokens WHERE id = ?", -1, &remove.stmt, nullptr) !=
+      SQLITE_OK) {
+    return base::Error{sqlite3_errmsg(db_)};
+  }
+  sqlite3_bind_text(remove.stmt, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+  if (sqlite3_step(remove.stmt) != SQLITE_DONE) {
     return base::Error{sqlite3_errmsg(db_)};
   }
   return {};

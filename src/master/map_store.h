@@ -1,6 +1,7 @@
 // MapStore: the master's cluster map on disk, in SQLite (<data>/master.db): groups,
 // nodes and roles, epochs, which group serves each slot (as ranges) and the version;
-// and the rebalance in progress.
+// and the rebalance in progress; and the API's access tokens (their secrets' hashes only,
+// security/access_token.h).
 // Each change is saved whole in one transaction before it is published, so a restarted
 // master carries on from the last map any follower saw. A database written before slots
 // were explicit (no rows in `slots`) is upgraded in place as it is loaded, to the split
@@ -11,11 +12,13 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
 #include "base/result.h"
 #include "master/cluster_map.h"
+#include "security/access_token.h"
 
 struct sqlite3;
 
@@ -33,6 +36,10 @@ class MapStore {
   // The rebalance in progress (rebalancer.h), as its own record; null when none was saved.
   base::Result<nlohmann::json> LoadRebalance();
   base::Status SaveRebalance(const nlohmann::json& rebalance);
+  base::Result<std::vector<security::TokenRecord>> LoadTokens();
+  // Adds the token, or replaces the one with its id.
+  base::Status SaveToken(const security::TokenRecord& token);
+  base::Status DeleteToken(const std::string& id);
 
  private:
   explicit MapStore(sqlite3* db) : db_(db) {}

@@ -26,6 +26,7 @@ namespace asio = boost::asio;
 using boost::beast::http::verb;
 using http::Request;
 using http::Response;
+using http::Scope;
 using nlohmann::json;
 
 namespace {
@@ -139,6 +140,7 @@ base::Result<std::unique_ptr<MasterNode>> MasterNode::Start(const MasterOptions&
     return base::WithContext("--data", store.error());
   }
   node->store_ = std::move(store).value();
+  TRELLIS_TRY(node->tokens_, TokenService::Open(*node->store_, options.admin_token_file, metrics));
   TRELLIS_TRY(node->map_, node->store_->Load());
   TRELLIS_TRY(const nlohmann::json rebalance, node->store_->LoadRebalance());
   if (!rebalance.is_null()) {
@@ -189,19 +191,26 @@ std::shared_ptr<const http::Router> MasterNode::Routes() {
   auto bind = [this](asio::awaitable<Response> (MasterNode::*handler)(const Request&)) {
     return [this, handler](const Request& request) { return (this->*handler)(request); };
   };
-  router->Add(verb::get, "/v1/cluster", bind(&MasterNode::GetCluster));
-  router->Add(verb::post, "/v1/groups", bind(&MasterNode::AddGroup));
-  router->Add(verb::post, "/v1/nodes", bind(&MasterNode::RegisterNode));
-  router->Add(verb::delete_, "/v1/nodes/{address}", bind(&MasterNode::RemoveNode));
-  router->Add(verb::post, "/v1/groups/{name}/failover", bind(&MasterNode::Switchover));
-  router->Add(verb::post, "/v1/groups/{name}/mode", bind(&MasterNode::SetMode));
-  router->Add(verb::delete_, "/v1/groups/{name}", bind(&MasterNode::RemoveGroup));
-  router->Add(verb::post, "/v1/groups/{name}/drain", bind(&MasterNode::Drain));
-  router->Add(verb::post, "/v1/rebalance", bind(&MasterNode::Rebalance));
-  router->Add(verb::get, "/v1/migrations", bind(&MasterNode::GetMigrations));
-  router->Add(verb::put, "/v1/services/{name}", bind(&MasterNode::RegisterService));
-  router->Add(verb::get, "/v1/services", bind(&MasterNode::ListServices));
-  router->Add(verb::delete_, "/v1/services/{name}", bind(&MasterNode::DeregisterService));
+  router->Add(verb::get, "/v1/cluster", Scope::kRead, bind(&MasterNode::GetCluster));
+  router->Add(verb::post, "/v1/groups", Scope::kOperate, bind(&MasterNode::AddGroup));
+  router->Add(verb::post, "/v1/nodes", Scope::kOperate, bind(&MasterNode::RegisterNode));
+  router->Add(verb::delete_, "/v1/nodes/{address}", Scope::kOperate, bind(&MasterNode::RemoveNode));
+  router->Add(verb::post, "/v1/groups/{name}/failover", Scope::kOperate,
+              bind(&MasterNode::Switchover));
+  router->Add(verb::post, "/v1/groups/{name}/mode", Scope::kOperate, bind(&MasterNode::SetMode));
+  router->Add(verb::delete_, "/v1/groups/{name}", Scope::kOperate, bind(&MasterNode::RemoveGroup));
+  router->Add(verb::post, "/v1/groups/{name}/drain", Scope::kOperate, bind(&MasterNode::Drain));
+  router->Add(verb::post, "/v1/rebalance", Scope::kOperate, bind(&MasterNode::Rebalance));
+  router->Add(verb::get, "/v1/migrations", Scope::kRead, bind(&MasterNode::GetMigrations));
+  router->Add(verb::put, "/v1/services/{name}", Scope::kOperate,
+              bind(&MasterNode::RegisterService));
+  router->Add(verb::get, "/v1/services", Scope::kRead, bind(&MasterNode::ListServices));
+  router->Add(verb::delete_, "/v1/services/{name}", Scope::kOperate,
+              bind(&MasterNode::DeregisterService));
+  tokens_->AddRoutes(*router);
+  if (auto table = tokens_->table()) {
+    router->RequireTokens(std::move(table));
+  }
   return router;
 }
 

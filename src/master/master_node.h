@@ -30,6 +30,9 @@
 //                                        or renews its lease (kServiceLease, 15 s)
 //   GET    /v1/services                  the live services by name (ServiceList)
 //   DELETE /v1/services/NAME             forgets it at once (204; 404 if not registered)
+//   /v1/tokens...                        access tokens (token_service.h)
+// GETs need a token of scope read, every other call operate (http/auth.h), once the
+// master takes tokens (MasterOptions::admin_token_file).
 //
 // Every node and access node holds a long-poll open on the API, so its connection cap is
 // its own (`max_connections`), not the admin endpoint's.
@@ -83,6 +86,7 @@
 #include "master/map_store.h"
 #include "master/rebalancer.h"
 #include "master/service_registry.h"
+#include "master/token_service.h"
 #include "net/shard_pool.h"
 #include "net/waker.h"
 
@@ -94,6 +98,9 @@ struct MasterOptions {
   size_t max_connections = 16384;         // API connections, long-polls included.
   std::chrono::milliseconds probe_interval{500};
   int failure_threshold = 3;
+  // Require tokens on the API (token_service.h): the file of the first admin token,
+  // written if it does not exist. Empty: the API takes no tokens.
+  std::string admin_token_file;
 };
 
 class MasterNode : public daemon::Service {
@@ -108,6 +115,9 @@ class MasterNode : public daemon::Service {
   ~MasterNode() override;
 
   const boost::asio::ip::tcp::endpoint& local_endpoint() const { return server_->local_endpoint(); }
+  // Checks tokens against the master's own table (for its admin endpoint too); null when
+  // the master takes no tokens.
+  std::shared_ptr<http::Authenticator> authenticator() const { return tokens_->table(); }
 
   std::vector<daemon::Listener> listeners() const override;
   // Answers every waiting long-poll at once, finishes the API requests in flight (a
@@ -205,6 +215,7 @@ class MasterNode : public daemon::Service {
       &move_rate_;
   net::ShardPool pool_{1};
   std::unique_ptr<MapStore> store_;
+  std::unique_ptr<TokenService> tokens_;
   ClusterMap map_;
   Rebalancer rebalancer_;
   uint64_t saved_rebalance_revision_ = 0;  // The rebalancer's record_revision() in the store.

@@ -30,9 +30,12 @@ base::Result<std::pair<master::GroupPlan, std::vector<daemon::ChildSpec>>> Group
                                      "--memory",
                                      std::to_string(options_.memory_mb),
                                      "--master",
-                                     options_.master_url,
+                                     options_.master.url,
                                      "--group",
                                      group};
+    if (!options_.token_file.empty()) {
+      args.insert(args.end(), {"--token-file", options_.token_file});
+    }
     args.insert(args.end(), options_.common.begin(), options_.common.end());
     specs.push_back(
         {group + "-" + member,
@@ -46,7 +49,7 @@ base::Status GroupSpawner::Spawn(const std::string& group) {
   std::lock_guard lock(mu_);
   TRELLIS_TRY_STATUS(http::RunBlocking<base::Status>(
       [&](asio::any_io_executor executor) -> asio::awaitable<base::Status> {
-        TRELLIS_CO_TRY(auto client, master::MasterClient::ForUrl(executor, options_.master_url));
+        TRELLIS_CO_TRY(auto client, master::MasterClient::ForUrl(executor, options_.master));
         // Named, not a braced temporary: g++ 12 destroys a temporary in a co_await
         // expression twice.
         const master::NewGroup new_group{group};

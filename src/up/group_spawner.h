@@ -27,7 +27,8 @@
 namespace trellis::up {
 
 struct GroupSpawnerOptions {
-  std::string master_url;
+  master::MasterAccess master;
+  std::string token_file;           // The nodes' --token-file ("": none).
   boost::asio::ip::address host;    // Where the nodes listen (the client host).
   size_t memory_mb = 64;            // Item memory per node.
   std::vector<std::string> common;  // Arguments every child gets (--admin, --log-level, ...).

@@ -2,15 +2,20 @@
 // cluster` parse from the master): any bytes must either be refused with an error or
 // give a whole value that writes back to JSON that reads as the same value. A cluster
 // map must also have a sound slot table (every slot names one of the map's groups).
-// Every input is read as each type: the corpus holds examples of each.
+// Every input is read as each type: the corpus holds examples of each. Every input is
+// also an Authorization header: a token found in it must split into an id and a secret
+// of the token's form (http/auth.h, security/access_token.h).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "http/auth.h"
 #include "master/client/cluster_state.h"
+#include "security/access_token.h"
 
 namespace {
 
@@ -28,10 +33,27 @@ void CheckRoundTrip(const nlohmann::json& json, Parse parse) {
   }
 }
 
+// A token found in `header` has no spaces around it and, if it has the token's form,
+// splits into an id and a secret of their sizes.
+void CheckAuthorization(std::string_view header) {
+  const auto token = trellis::http::BearerToken(header);
+  if (!token.ok()) {
+    return;
+  }
+  if (token->empty() || token->front() == ' ' || token->back() == ' ') {
+    std::abort();
+  }
+  const auto parts = trellis::security::SplitToken(*token);
+  if (parts.ok() && (parts->id.size() != 16 || parts->secret.size() != 64)) {
+    std::abort();
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using trellis::master::ClusterState;
+  CheckAuthorization(std::string_view(reinterpret_cast<const char*>(data), size));
   const nlohmann::json json = nlohmann::json::parse(data, data + size, nullptr, false);
   if (json.is_discarded()) {
     return 0;
@@ -39,6 +61,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   CheckRoundTrip(json, trellis::master::ParseRebalanceRequest);
   CheckRoundTrip(json, trellis::master::ParseRebalanceReply);
   CheckRoundTrip(json, trellis::master::ParseMigrationStatus);
+  CheckRoundTrip(json, trellis::master::ParseTokenRequest);
+  CheckRoundTrip(json, trellis::master::ParseIssuedToken);
+  CheckRoundTrip(json, trellis::master::ParseTokenList);
+  CheckRoundTrip(json, trellis::master::ParseCallerGrant);
   CheckRoundTrip(json, trellis::master::ParseClusterState);
   const auto map = trellis::master::ParseClusterState(json);
   if (!map.ok()) {

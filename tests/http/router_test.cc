@@ -38,10 +38,10 @@ nlohmann::json BodyOf(const Response& response) { return nlohmann::json::parse(r
 
 TEST(RouterTest, MatchesLiteralsAndParameters) {
   Router router;
-  router.Add(verb::get, "/v1/nodes", Echo("list"));
-  router.Add(verb::get, "/v1/nodes/{address}", Echo("one"));
-  router.Add(verb::post, "/v1/groups/{group}/nodes/{address}", Echo("add"));
-  router.Add(verb::get, "/", Echo("root"));
+  router.Add(verb::get, "/v1/nodes", http::Scope::kRead, Echo("list"));
+  router.Add(verb::get, "/v1/nodes/{address}", http::Scope::kRead, Echo("one"));
+  router.Add(verb::post, "/v1/groups/{group}/nodes/{address}", http::Scope::kOperate, Echo("add"));
+  router.Add(verb::get, "/", http::Scope::kRead, Echo("root"));
 
   EXPECT_EQ(BodyOf(Dispatch(router, MakeRequest(verb::get, "/v1/nodes")))["route"], "list");
   const Response one = Dispatch(router, MakeRequest(verb::get, "/v1/nodes/127.0.0.1:7001?x=1"));
@@ -57,7 +57,7 @@ TEST(RouterTest, MatchesLiteralsAndParameters) {
 
 TEST(RouterTest, AParameterIsOneNonEmptySegment) {
   Router router;
-  router.Add(verb::get, "/v1/nodes/{address}", Echo("one"));
+  router.Add(verb::get, "/v1/nodes/{address}", http::Scope::kRead, Echo("one"));
   // An escaped '/' stays inside its segment.
   const Response escaped = Dispatch(router, MakeRequest(verb::get, "/v1/nodes/a%2Fb"));
   EXPECT_EQ(BodyOf(escaped)["address"], "a/b");
@@ -68,15 +68,15 @@ TEST(RouterTest, AParameterIsOneNonEmptySegment) {
 
 TEST(RouterTest, TheFirstRouteAddedWins) {
   Router router;
-  router.Add(verb::get, "/v1/nodes/self", Echo("self"));
-  router.Add(verb::get, "/v1/nodes/{address}", Echo("one"));
+  router.Add(verb::get, "/v1/nodes/self", http::Scope::kRead, Echo("self"));
+  router.Add(verb::get, "/v1/nodes/{address}", http::Scope::kRead, Echo("one"));
   EXPECT_EQ(BodyOf(Dispatch(router, MakeRequest(verb::get, "/v1/nodes/self")))["route"], "self");
   EXPECT_EQ(BodyOf(Dispatch(router, MakeRequest(verb::get, "/v1/nodes/x")))["route"], "one");
 }
 
 TEST(RouterTest, UnknownPathIs404AsJsonAndClosesTheConnection) {
   Router router;
-  router.Add(verb::get, "/v1/nodes", Echo("list"));
+  router.Add(verb::get, "/v1/nodes", http::Scope::kRead, Echo("list"));
   const Response response = Dispatch(router, MakeRequest(verb::get, "/x%20y?a=b"));
   EXPECT_EQ(response.status, 404);
   EXPECT_EQ(response.content_type, "application/json");
@@ -87,9 +87,9 @@ TEST(RouterTest, UnknownPathIs404AsJsonAndClosesTheConnection) {
 
 TEST(RouterTest, KnownPathWithAnotherMethodIs405WithAllow) {
   Router router;
-  router.Add(verb::get, "/v1/groups/{group}", Echo("get"));
-  router.Add(verb::delete_, "/v1/groups/{group}", Echo("delete"));
-  router.Add(verb::get, "/v1/groups/{group}", Echo("again"));
+  router.Add(verb::get, "/v1/groups/{group}", http::Scope::kRead, Echo("get"));
+  router.Add(verb::delete_, "/v1/groups/{group}", http::Scope::kOperate, Echo("delete"));
+  router.Add(verb::get, "/v1/groups/{group}", http::Scope::kRead, Echo("again"));
   const Response response = Dispatch(router, MakeRequest(verb::post, "/v1/groups/g1", "{}"));
   EXPECT_EQ(response.status, 405);
   EXPECT_EQ(response.Header("Allow"), "GET, DELETE");
@@ -98,7 +98,7 @@ TEST(RouterTest, KnownPathWithAnotherMethodIs405WithAllow) {
 
 TEST(RouterTest, FallbackAnswersUnknownPathsOnly) {
   Router router;
-  router.Add(verb::get, "/healthz", Echo("health"));
+  router.Add(verb::get, "/healthz", http::Scope::kRead, Echo("health"));
   router.SetFallback([](const Request& request) -> asio::awaitable<std::optional<Response>> {
     if (request.path != "/api") {
       co_return std::nullopt;

@@ -35,7 +35,7 @@ using trellis::testing::ParseHttpResponse;
 class HttpServerTest : public ::testing::Test {
  protected:
   HttpServerTest() {
-    router_->Add(verb::get, "/v1/nodes/{address}",
+    router_->Add(verb::get, "/v1/nodes/{address}", http::Scope::kRead,
                  [](const Request& request) -> asio::awaitable<Response> {
                    if (request.Param("address") != "known:1") {
                      co_return Response::Error(
@@ -43,41 +43,46 @@ class HttpServerTest : public ::testing::Test {
                    }
                    co_return Response::Json({{"address", "known:1"}, {"role", "main"}});
                  });
-    router_->Add(verb::post, "/v1/groups", [](const Request& request) -> asio::awaitable<Response> {
-      base::Result<json> body = request.JsonBody();
-      if (!body) {
-        co_return Response::Error(body.error());
-      }
-      co_return Response::Json({{"name", (*body)["name"]}}, 201);
-    });
-    router_->Add(verb::get, "/echo", [](const Request& request) -> asio::awaitable<Response> {
-      co_return Response::Text(std::string(request.Query("x").value_or("")) + "\n");
-    });
-    router_->Add(verb::get, "/throw", [](const Request&) -> asio::awaitable<Response> {
-      throw std::runtime_error("a bug");
-      co_return Response();
-    });
+    router_->Add(verb::post, "/v1/groups", http::Scope::kOperate,
+                 [](const Request& request) -> asio::awaitable<Response> {
+                   base::Result<json> body = request.JsonBody();
+                   if (!body) {
+                     co_return Response::Error(body.error());
+                   }
+                   co_return Response::Json({{"name", (*body)["name"]}}, 201);
+                 });
+    router_->Add(verb::get, "/echo", http::Scope::kRead,
+                 [](const Request& request) -> asio::awaitable<Response> {
+                   co_return Response::Text(std::string(request.Query("x").value_or("")) + "\n");
+                 });
+    router_->Add(verb::get, "/throw", http::Scope::kRead,
+                 [](const Request&) -> asio::awaitable<Response> {
+                   throw std::runtime_error("a bug");
+                   co_return Response();
+                 });
     // A long-poll that waits a minute and ignores why its wait ended.
-    router_->Add(verb::get, "/poll", [this](const Request&) -> asio::awaitable<Response> {
-      ++polls_started_;
-      asio::steady_timer timer(co_await asio::this_coro::executor, 60s);
-      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-      ++polls_finished_;
-      co_return Response::Text("late\n");
-    });
+    router_->Add(verb::get, "/poll", http::Scope::kRead,
+                 [this](const Request&) -> asio::awaitable<Response> {
+                   ++polls_started_;
+                   asio::steady_timer timer(co_await asio::this_coro::executor, 60s);
+                   co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+                   ++polls_finished_;
+                   co_return Response::Text("late\n");
+                 });
     // A handler that waits again and again, whatever each wait says.
-    router_->Add(verb::get, "/stubborn", [this](const Request&) -> asio::awaitable<Response> {
-      struct Ended {
-        std::atomic<bool>& flag;
-        ~Ended() { flag = true; }
-      } ended{stubborn_ended_};
-      ++polls_started_;
-      asio::steady_timer timer(co_await asio::this_coro::executor);
-      for (;;) {
-        timer.expires_after(60s);
-        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-      }
-    });
+    router_->Add(verb::get, "/stubborn", http::Scope::kRead,
+                 [this](const Request&) -> asio::awaitable<Response> {
+                   struct Ended {
+                     std::atomic<bool>& flag;
+                     ~Ended() { flag = true; }
+                   } ended{stubborn_ended_};
+                   ++polls_started_;
+                   asio::steady_timer timer(co_await asio::this_coro::executor);
+                   for (;;) {
+                     timer.expires_after(60s);
+                     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+                   }
+                 });
   }
 
   void StartServer(ServerOptions options = {}) {

@@ -37,13 +37,13 @@ class ScriptedMaster {
  public:
   ScriptedMaster() {
     auto router = std::make_shared<http::Router>();
-    router->Add(verb::get, "/v1/cluster",
+    router->Add(verb::get, "/v1/cluster", http::Scope::kRead,
                 [this](const http::Request&) -> asio::awaitable<http::Response> {
                   std::lock_guard lock(mu_);
                   ++answers_;
                   co_return http::Response::Text(map_, "application/json");
                 });
-    router->Add(verb::post, "/v1/nodes",
+    router->Add(verb::post, "/v1/nodes", http::Scope::kOperate,
                 [](const http::Request&) -> asio::awaitable<http::Response> {
                   co_return http::Response::Json(
                       {{"role", "main"}, {"main", nullptr}, {"epoch", 1}, {"version", 1}});

@@ -5,6 +5,8 @@
 #include <sys/wait.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <regex>
 #include <string>
 
@@ -187,9 +189,17 @@ TEST_F(UpTest, MemccapablePassesThroughTheGateway) {
 // backup.localhost to the backup center's; another host gets 404.
 TEST_F(UpTest, TheHttpListenerRoutesByHostToTheMasterAndTheBackupCenter) {
   const uint16_t http = up_.WaitForListening("http");
+  // `up` wrote the admin token of its master for its owner only.
+  const std::filesystem::path token_file = data_.path() / "admin.token";
+  EXPECT_EQ(std::filesystem::status(token_file).permissions() & std::filesystem::perms::mask,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  std::string token;
+  std::ifstream(token_file) >> token;
+  std::string authorization = "Authorization: Bearer " + token + "\r\n";
   auto get = [&](const std::string& host, const std::string& path) {
     LoopbackClient client(http);
-    client.Send("GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n");
+    client.Send("GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\n" + authorization +
+                "Connection: close\r\n\r\n");
     return testing::ParseHttpResponse(client.ReadUntilClosed());
   };
   const testing::HttpResponse cluster = get("master.localhost:8080", "/v1/cluster");
@@ -198,6 +208,9 @@ TEST_F(UpTest, TheHttpListenerRoutesByHostToTheMasterAndTheBackupCenter) {
   // The backup center starts after the gateway: its server comes up once checked.
   EXPECT_TRUE(Eventually([&] { return get("backup.localhost", "/v1/backup").status == 200; }, 10s));
   EXPECT_EQ(get("other.localhost", "/v1/cluster").status, 404);
+  authorization.clear();
+  EXPECT_EQ(get("master.localhost", "/v1/cluster").status, 401);
+  EXPECT_EQ(get("backup.localhost", "/v1/backup").status, 401);
 }
 
 TEST_F(UpTest, AKilledChildIsStartedAgainAndCtrlCStopsThemAll) {

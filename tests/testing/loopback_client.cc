@@ -139,11 +139,17 @@ HttpResponse ParseHttpResponse(const std::string& raw) {
 
 HttpResponse HttpRequest(uint16_t port, const std::string& method, const std::string& path,
                          const std::string& body) {
+  return TokenRequest(port, "", method, path, body);
+}
+
+HttpResponse TokenRequest(uint16_t port, const std::string& token, const std::string& method,
+                          const std::string& path, const std::string& body) {
   namespace asio = boost::asio;
   const base::Result<http::Response> response = http::RunBlocking(
       [&](asio::any_io_executor executor) -> asio::awaitable<base::Result<http::Response>> {
         TRELLIS_CO_TRY(http::Client client,
                        http::Client::ForUrl(executor, "127.0.0.1:" + std::to_string(port)));
+        client.set_token(token);
         co_return co_await client.Call(http::beast_http::string_to_verb(method), path, body, 5s);
       });
   if (!response) {

@@ -71,5 +71,8 @@ HttpResponse HttpGet(uint16_t port, const std::string& path);
 // Any method, with `body` (sent as application/json when not empty), likewise.
 HttpResponse HttpRequest(uint16_t port, const std::string& method, const std::string& path,
                          const std::string& body);
+// The same with "Authorization: Bearer `token`" ("": none).
+HttpResponse TokenRequest(uint16_t port, const std::string& token, const std::string& method,
+                          const std::string& path, const std::string& body);
 
 }  // namespace trellis::testing

@@ -13,11 +13,11 @@ namespace trellis::master {
 
 namespace asio = boost::asio;
 
-base::Status ApplyGroupPlan(const std::string& master_url, const std::vector<GroupPlan>& plan,
+base::Status ApplyGroupPlan(const MasterAccess& master, const std::vector<GroupPlan>& plan,
                             std::chrono::milliseconds patience) {
   return http::RunBlocking<base::Status>(
       [&](asio::any_io_executor executor) -> asio::awaitable<base::Status> {
-        TRELLIS_CO_TRY(MasterClient client, MasterClient::ForUrl(executor, master_url));
+        TRELLIS_CO_TRY(MasterClient client, MasterClient::ForUrl(executor, master));
         const auto deadline = std::chrono::steady_clock::now() + patience;
         asio::steady_timer pause(executor);
         auto map = co_await client.GetCluster();

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "master/client/master_client.h"
 
 namespace trellis::master {
 
@@ -20,7 +21,7 @@ struct GroupPlan {
 };
 
 // Waits up to `patience` for the master to answer at all.
-base::Status ApplyGroupPlan(const std::string& master_url, const std::vector<GroupPlan>& plan,
+base::Status ApplyGroupPlan(const MasterAccess& master, const std::vector<GroupPlan>& plan,
                             std::chrono::milliseconds patience);
 
 }  // namespace trellis::master

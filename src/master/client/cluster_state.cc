@@ -263,6 +263,15 @@ void ReadServiceRegistration(FieldReader& in, ServiceRegistration* registration)
 }
 
 // A status is its registration's fields and its age, in one object.
+void ReadTokenInfo(FieldReader& in, TokenInfo* info) {
+  in.String("id", &info->id);
+  in.String("name", &info->name);
+  in.Enum("scope", &info->scope, http::ParseScope);
+  std::optional<int64_t> created;
+  in.OptionalSigned("created_unix", &created);
+  info->created_unix = created.value_or(0);
+}
+
 void ReadServiceStatus(FieldReader& in, ServiceStatus* status) {
   ReadServiceRegistration(in, &status->registration);
   in.Number("age_seconds", &status->age_seconds);
@@ -477,6 +486,37 @@ json ToJson(const ServiceList& list) {
   return {{"services", std::move(services)}};
 }
 
+json ToJson(const TokenRequest& request) {
+  return {{"name", request.name}, {"scope", http::ScopeName(request.scope)}};
+}
+
+json ToJson(const TokenInfo& info) {
+  return {{"id", info.id},
+          {"name", info.name},
+          {"scope", http::ScopeName(info.scope)},
+          {"created_unix", info.created_unix}};
+}
+
+json ToJson(const IssuedToken& issued) {
+  json out = ToJson(issued.info);
+  out["token"] = issued.token;
+  return out;
+}
+
+json ToJson(const TokenList& list) {
+  json tokens = json::array();
+  for (const TokenInfo& info : list.tokens) {
+    tokens.push_back(ToJson(info));
+  }
+  return {{"tokens", std::move(tokens)}};
+}
+
+json ToJson(const CallerGrant& grant) {
+  json out = ToJson(grant.token);
+  out["required"] = grant.required;
+  return out;
+}
+
 base::Result<ClusterState> ParseClusterState(const json& json_value) {
   uint64_t slots = 0;
   TRELLIS_TRY(ClusterState map,
@@ -585,6 +625,33 @@ base::Result<ServiceStatus> ParseServiceStatus(const json& json_value) {
 base::Result<ServiceList> ParseServiceList(const json& json_value) {
   return ReadWhole<ServiceList>(json_value, [](FieldReader& in, ServiceList* value) {
     in.Array("services", &value->services, ReadServiceStatus);
+  });
+}
+
+base::Result<TokenRequest> ParseTokenRequest(const json& json_value) {
+  return ReadWhole<TokenRequest>(json_value, [](FieldReader& in, TokenRequest* value) {
+    in.String("name", &value->name);
+    in.Enum("scope", &value->scope, http::ParseScope);
+  });
+}
+
+base::Result<IssuedToken> ParseIssuedToken(const json& json_value) {
+  return ReadWhole<IssuedToken>(json_value, [](FieldReader& in, IssuedToken* value) {
+    ReadTokenInfo(in, &value->info);
+    in.String("token", &value->token);
+  });
+}
+
+base::Result<TokenList> ParseTokenList(const json& json_value) {
+  return ReadWhole<TokenList>(json_value, [](FieldReader& in, TokenList* value) {
+    in.Array("tokens", &value->tokens, ReadTokenInfo);
+  });
+}
+
+base::Result<CallerGrant> ParseCallerGrant(const json& json_value) {
+  return ReadWhole<CallerGrant>(json_value, [](FieldReader& in, CallerGrant* value) {
+    ReadTokenInfo(in, &value->token);
+    in.Bool("required", &value->required);
   });
 }
 

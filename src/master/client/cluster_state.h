@@ -23,6 +23,7 @@
 
 #include "base/cluster_slot.h"
 #include "base/result.h"
+#include "http/auth.h"
 
 namespace trellis::master {
 
@@ -215,6 +216,37 @@ base::Status CheckSlotRanges(const std::vector<SlotRange>& ranges,
                              const std::function<bool(std::string_view)>& is_group,
                              bool have_groups);
 
+// Access tokens (docs/security.md). POST /v1/tokens: a new token.
+struct TokenRequest {
+  std::string name;
+  http::Scope scope = http::Scope::kRead;
+};
+
+// A token as GET /v1/tokens lists it: never its secret.
+struct TokenInfo {
+  std::string id;
+  std::string name;
+  http::Scope scope = http::Scope::kRead;
+  int64_t created_unix = 0;
+};
+
+// POST /v1/tokens's answer: the one time the token itself is shown.
+struct IssuedToken {
+  TokenInfo info;
+  std::string token;
+};
+
+struct TokenList {
+  std::vector<TokenInfo> tokens;
+};
+
+// GET /v1/tokens/self: what the caller's token allows. A master that takes no tokens
+// answers required = false and admin for anyone.
+struct CallerGrant {
+  bool required = true;
+  TokenInfo token;  // id and name empty when !required.
+};
+
 nlohmann::json ToJson(const ClusterState& map);
 nlohmann::json ToJson(const NodeRegistration& registration);
 nlohmann::json ToJson(const RegistrationReply& reply);
@@ -228,6 +260,11 @@ nlohmann::json ToJson(const MigrationStatus& status);
 nlohmann::json ToJson(const ServiceRegistration& registration);
 nlohmann::json ToJson(const ServiceStatus& status);
 nlohmann::json ToJson(const ServiceList& list);
+nlohmann::json ToJson(const TokenRequest& request);
+nlohmann::json ToJson(const TokenInfo& info);
+nlohmann::json ToJson(const IssuedToken& issued);
+nlohmann::json ToJson(const TokenList& list);
+nlohmann::json ToJson(const CallerGrant& grant);
 
 // Each fails with kInvalidArgument naming the first bad field ("groups[1].nodes[0].role:
 // expected a string").
@@ -244,5 +281,9 @@ base::Result<MigrationStatus> ParseMigrationStatus(const nlohmann::json& json);
 base::Result<ServiceRegistration> ParseServiceRegistration(const nlohmann::json& json);
 base::Result<ServiceStatus> ParseServiceStatus(const nlohmann::json& json);
 base::Result<ServiceList> ParseServiceList(const nlohmann::json& json);
+base::Result<TokenRequest> ParseTokenRequest(const nlohmann::json& json);
+base::Result<IssuedToken> ParseIssuedToken(const nlohmann::json& json);
+base::Result<TokenList> ParseTokenList(const nlohmann::json& json);
+base::Result<CallerGrant> ParseCallerGrant(const nlohmann::json& json);
 
 }  // namespace trellis::master

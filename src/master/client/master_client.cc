@@ -60,12 +60,12 @@ base::Result<ServiceRegistration> Describe(const std::function<ServiceRegistrati
 }  // namespace
 
 base::Result<MasterClient> MasterClient::ForUrl(asio::any_io_executor executor,
-                                                std::string_view url) {
-  auto http = http::Client::ForUrl(std::move(executor), url);
+                                                const MasterAccess& access) {
+  auto http = http::Client::ForUrl(std::move(executor), access.url);
   if (!http) {
-    return base::InvalidArgument("master URL '" + std::string(url) +
-                                 "': expected http://HOST:PORT");
+    return base::InvalidArgument("master URL '" + access.url + "': expected http://HOST:PORT");
   }
+  http->set_token(access.token);
   return MasterClient(std::move(http).value());
 }
 
@@ -172,6 +172,28 @@ asio::awaitable<base::Result<std::vector<ServiceStatus>>> MasterClient::ListServ
 asio::awaitable<base::Status> MasterClient::DeregisterService(std::string_view name) {
   co_return StatusOf(co_await http::CallJson(
       http_, verb::delete_, "/v1/services/" + std::string(name), json(), kCallTimeout));
+}
+
+asio::awaitable<base::Result<IssuedToken>> MasterClient::CreateToken(const TokenRequest& request) {
+  auto reply =
+      co_await http::CallJson(http_, verb::post, "/v1/tokens", ToJson(request), kCallTimeout);
+  co_return Parsed<IssuedToken>(address(), std::move(reply), ParseIssuedToken);
+}
+
+asio::awaitable<base::Result<std::vector<TokenInfo>>> MasterClient::ListTokens() {
+  auto reply = co_await http::CallJson(http_, verb::get, "/v1/tokens", json(), kCallTimeout);
+  TRELLIS_CO_TRY(TokenList list, Parsed<TokenList>(address(), std::move(reply), ParseTokenList));
+  co_return std::move(list.tokens);
+}
+
+asio::awaitable<base::Status> MasterClient::RevokeToken(std::string_view id) {
+  co_return StatusOf(co_await http::CallJson(http_, verb::delete_, "/v1/tokens/" + std::string(id),
+                                             json(), kCallTimeout));
+}
+
+asio::awaitable<base::Result<CallerGrant>> MasterClient::Whoami() {
+  auto reply = co_await http::CallJson(http_, verb::get, "/v1/tokens/self", json(), kCallTimeout);
+  co_return Parsed<CallerGrant>(address(), std::move(reply), ParseCallerGrant);
 }
 
 asio::awaitable<void> FollowCluster(MasterClient& client, std::string node, MapObserver on_map) {

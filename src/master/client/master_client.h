@@ -27,11 +27,17 @@
 
 namespace trellis::master {
 
+// Where the master is, and the token every call carries (docs/security.md): what a
+// daemon's --master and --token-file say.
+struct MasterAccess {
+  std::string url;    // "http://HOST:PORT" (the scheme is optional).
+  std::string token;  // "": none (a master that takes no tokens).
+};
+
 class MasterClient {
  public:
-  // `url`: "http://HOST:PORT" (the scheme is optional).
   static base::Result<MasterClient> ForUrl(boost::asio::any_io_executor executor,
-                                           std::string_view url);
+                                           const MasterAccess& access);
 
   boost::asio::awaitable<base::Result<ClusterState>> GetCluster();
   // The map once its version is above `after`, or after `wait` whatever it is: nullopt
@@ -63,6 +69,14 @@ class MasterClient {
   boost::asio::awaitable<base::Result<std::vector<ServiceStatus>>> ListServices();
   // kNotFound if no live service has that name.
   boost::asio::awaitable<base::Status> DeregisterService(std::string_view name);
+
+  // Access tokens (admin scope, but Whoami: any token).
+  boost::asio::awaitable<base::Result<IssuedToken>> CreateToken(const TokenRequest& request);
+  boost::asio::awaitable<base::Result<std::vector<TokenInfo>>> ListTokens();
+  // kNotFound if no token has that id.
+  boost::asio::awaitable<base::Status> RevokeToken(std::string_view id);
+  // What this client's token allows; kUnauthenticated if the master does not know it.
+  boost::asio::awaitable<base::Result<CallerGrant>> Whoami();
 
   const std::string& address() const { return http_.address(); }
 
