@@ -60,9 +60,16 @@ base::Result<http::Grant> TokenTable::Check(std::string_view authorization) {
     return http::Grant{found->second.id, found->second.name, found->second.scope};
   }
   const bool known = found != by_id_.end();
-  lock.unlock();
   unknown_.Increment();
-  spdlog::warn("refused token {}: {}", parts->id, known ? "wrong secret" : "no such token");
+  const auto now = std::chrono::steady_clock::now();
+  if (now - logged_at_ < kLogInterval) {
+    ++unlogged_;
+  } else {
+    spdlog::warn("refused token {}: {} (and {} other tokens since the last such line)", parts->id,
+                 known ? "wrong secret" : "no such token", unlogged_);
+    logged_at_ = now;
+    unlogged_ = 0;
+  }
   return base::Unauthenticated("token " + std::string(parts->id) +
                                " is not valid (revoked, or never issued here)");
 }

@@ -4,13 +4,16 @@
 //
 // Failed authentications are counted in trellis_auth_failures_total{reason="missing"|
 // "malformed"|"unknown"} (no token; not a Trellis token; an id nobody holds, a wrong
-// secret or a revoked token), and each one is logged with the token's id only (never a
-// secret).
+// secret or a revoked token). Unknown tokens are logged by id only (never a secret), at
+// most one line per kLogInterval with how many were refused since, so a flood of bad
+// tokens cannot fill the disk.
 //
 // Thread safety: everything; the API's thread changes it while the admin endpoint's
 // thread reads it.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <string>
@@ -24,6 +27,8 @@ namespace trellis::master {
 
 class TokenTable : public http::Authenticator {
  public:
+  static constexpr std::chrono::seconds kLogInterval{10};
+
   explicit TokenTable(base::Registry& metrics);
 
   // Adds `record`, or replaces the one with its id.
@@ -43,6 +48,9 @@ class TokenTable : public http::Authenticator {
   base::Counter& unknown_;
   mutable std::mutex mutex_;
   std::map<std::string, security::TokenRecord> by_id_;  // Guarded by mutex_.
+  // Guarded by mutex_: when the last refusal was logged, and those refused since.
+  std::chrono::steady_clock::time_point logged_at_{};
+  uint64_t unlogged_ = 0;
 };
 
 }  // namespace trellis::master

@@ -1,17 +1,22 @@
 // Tokens on the HTTP APIs with real processes (docs/security.md): a master that requires
 // them, tokens made and revoked with `trellis token`, and a gateway and a cache node whose
 // own APIs ask that master.
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "http/client.h"
 #include "testing/daemon_process.h"
 #include "testing/held_port.h"
 #include "testing/loopback_client.h"
@@ -27,6 +32,23 @@ using testing::DaemonProcess;
 using testing::Eventually;
 using ::testing::HasSubstr;
 using testing::TokenRequest;
+
+// Sends `count` GETs of /v1/cluster, one after the other on one kept-alive connection,
+// each with a token of the right form that nobody issued; returns how many got 401.
+int FailedLogins(uint16_t port, int count) {
+  namespace asio = boost::asio;
+  return http::RunBlocking([&](asio::any_io_executor executor) -> asio::awaitable<int> {
+    auto client = http::Client::ForUrl(executor, "127.0.0.1:" + std::to_string(port));
+    int refused = 0;
+    for (int i = 0; i < count; ++i) {
+      client->set_token(fmt::format("trellis_{:016x}_{}", i, std::string(64, 'f')));
+      const base::Result<http::Response> response =
+          co_await client->Call(http::beast_http::verb::get, "/v1/cluster", "", 5s);
+      refused += response && response->status == 401 ? 1 : 0;
+    }
+    co_return refused;
+  });
+}
 
 class ApiTokenTest : public ::testing::Test {
  protected:
@@ -148,6 +170,40 @@ TEST_F(ApiTokenTest, ARevokedTokenIsRefusedAndTokensOutliveARestart) {
   EXPECT_EQ(TokenRequest(master_port_, admin, "GET", "/v1/tokens", "").status, 200);
   EXPECT_EQ(TokenRequest(master_port_, other, "GET", "/v1/cluster", "").status, 200);
   EXPECT_EQ(TokenRequest(master_port_, read, "GET", "/v1/cluster", "").status, 401);
+}
+
+// 10,000 failed logins from two clients at once: each is refused and counted, a client
+// with a good token is served all the while, the log does not grow by a line each, and
+// (under ASan) nothing leaks.
+TEST_F(ApiTokenTest, TenThousandFailedLoginsAreRefusedCountedAndHurtNoOne) {
+  const std::string read = CreateToken("read");
+  std::atomic<int> refused{0};
+  std::atomic<bool> done{false};
+  std::vector<std::thread> attackers;
+  for (int i = 0; i < 2; ++i) {
+    attackers.emplace_back([&] { refused += FailedLogins(master_port_, 5000); });
+  }
+  int served = 0;
+  int failed = 0;
+  std::thread honest([&] {
+    while (!done.load()) {
+      const int status = TokenRequest(master_port_, read, "GET", "/v1/cluster", "").status;
+      (status == 200 ? served : failed)++;
+    }
+  });
+  for (std::thread& attacker : attackers) {
+    attacker.join();
+  }
+  done = true;
+  honest.join();
+  EXPECT_EQ(refused.load(), 10000);
+  EXPECT_GT(served, 0);
+  EXPECT_EQ(failed, 0);
+  const std::string metrics = TokenRequest(master_admin_port_, "", "GET", "/metrics", "").body;
+  EXPECT_THAT(metrics, HasSubstr("trellis_auth_failures_total{reason=\"unknown\"} 10000"));
+  const std::string log = master_->Log();
+  EXPECT_LT(std::count(log.begin(), log.end(), '\n'), 200) << "refusals are logged in summary";
+  EXPECT_THAT(log, HasSubstr("refused token"));
 }
 
 TEST_F(ApiTokenTest, TheGatewaysRuntimeApiTakesTheMastersTokens) {
