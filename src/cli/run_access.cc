@@ -27,6 +27,7 @@ struct AccessFlags {
   bool read_from_backup = false;
   std::string master;
   std::string token_file;
+  net::TlsClientFiles cluster_tls;
   net::TlsServerFiles tls;
 };
 
@@ -68,8 +69,8 @@ base::Status RunAccess(daemon::Daemon& daemon, const AccessFlags& flags) {
     options.tls = flags.tls;
   }
   options.backend.timeout = flags.backend_timeout;
-  TRELLIS_TRY(const std::string token, daemon::ReadTokenFile(flags.token_file));
-  const master::MasterAccess master{flags.master, token};
+  TRELLIS_TRY(const master::MasterAccess master,
+              daemon::MasterAccessOf(flags.master, flags.token_file, flags.cluster_tls));
   TRELLIS_TRY(auto table, FirstRouteTable(flags, master));
   TRELLIS_TRY(auto node, access::AccessNode::Start(options, table, daemon.metrics()));
   access::AccessNode& proxy = *node;
@@ -77,7 +78,7 @@ base::Status RunAccess(daemon::Daemon& daemon, const AccessFlags& flags) {
   if (!flags.master.empty()) {
     TRELLIS_TRY(auto follower, access::RouteFollower::Start(master, proxy));
     daemon.Add(std::move(follower));
-    daemon.set_authenticator(std::make_shared<master::MasterAuthenticator>(flags.master));
+    daemon.set_authenticator(std::make_shared<master::MasterAuthenticator>(master));
   }
   return {};
 }
@@ -102,6 +103,7 @@ Command AddAccessCommand(CLI::App& parent) {
                   "http://HOST:PORT of the master: route by its cluster map and follow every "
                   "change (instead of --group)");
   daemon::AddTokenFileFlag(*app, flags->token_file);
+  daemon::AddClusterTlsFlags(*app, flags->cluster_tls);
   app->add_option("--group", flags->groups,
                   "NAME=HOST:PORT[,HOST:PORT...]: a group, its main first, then backups; "
                   "repeat for each group (slots are split evenly in the order given)");

@@ -32,6 +32,7 @@ struct BackupCenterFlags {
   std::string data = "trellis-data/backup";
   std::string master = "http://127.0.0.1:9190";
   std::string token_file;
+  net::TlsClientFiles cluster_tls;
   std::string access = "127.0.0.1:11211";
   std::chrono::milliseconds segment{std::chrono::minutes(5)};
   std::chrono::milliseconds dump_every{std::chrono::hours(1)};
@@ -42,9 +43,9 @@ base::Status RunBackupCenter(daemon::Daemon& daemon, const BackupCenterFlags& fl
   backup::BackupCenterOptions options;
   TRELLIS_TRY(options.listen, daemon::ResolveFlag("--listen", flags.listen));
   options.data = flags.data;
-  TRELLIS_TRY(const std::string token, daemon::ReadTokenFile(flags.token_file));
-  options.master = {flags.master, token};
-  options.authenticator = std::make_shared<master::MasterAuthenticator>(flags.master);
+  TRELLIS_TRY(options.master,
+              daemon::MasterAccessOf(flags.master, flags.token_file, flags.cluster_tls));
+  options.authenticator = std::make_shared<master::MasterAuthenticator>(options.master);
   options.access = flags.access;
   options.segment_length = std::max(
       std::chrono::seconds(1), std::chrono::duration_cast<std::chrono::seconds>(flags.segment));
@@ -261,6 +262,7 @@ Command AddBackupCenterCommand(CLI::App& parent) {
   app->add_option("--master", flags->master, "http://HOST:PORT of the master")
       ->capture_default_str();
   daemon::AddTokenFileFlag(*app, flags->token_file);
+  daemon::AddClusterTlsFlags(*app, flags->cluster_tls);
   app->add_option("--access", flags->access,
                   "HOST:PORT of the access node that restores write through")
       ->capture_default_str();

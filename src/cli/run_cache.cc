@@ -34,6 +34,7 @@ struct CacheFlags {
   std::string replica_of;
   std::string master;
   std::string token_file;
+  net::TlsClientFiles cluster_tls;
   std::string group;
   std::string advertise;
   bool sync_replication = false;
@@ -131,11 +132,11 @@ base::Status RunCache(daemon::Daemon& daemon, const CacheFlags& flags) {
   if (!flags.master.empty()) {
     const std::string address =
         flags.advertise.empty() ? net::FormatEndpoint(cache.local_endpoint()) : flags.advertise;
-    TRELLIS_TRY(const std::string token, daemon::ReadTokenFile(flags.token_file));
-    TRELLIS_TRY(auto member,
-                cache::ClusterMember::Start({{flags.master, token}, flags.group, address}, cache,
-                                            daemon.metrics()));
-    daemon.set_authenticator(std::make_shared<master::MasterAuthenticator>(flags.master));
+    TRELLIS_TRY(master::MasterAccess master,
+                daemon::MasterAccessOf(flags.master, flags.token_file, flags.cluster_tls));
+    TRELLIS_TRY(auto member, cache::ClusterMember::Start({master, flags.group, address}, cache,
+                                                         daemon.metrics()));
+    daemon.set_authenticator(std::make_shared<master::MasterAuthenticator>(master));
     daemon.Add(std::move(member));
   }
   daemon.set_user(flags.user);
@@ -176,6 +177,7 @@ Command AddCacheCommand(CLI::App& parent) {
                   "gives (main, or backup of the group's main); writes are refused until then, "
                   "and as a main taken only while the master or a backup renews its lease");
   daemon::AddTokenFileFlag(*app, flags->token_file);
+  daemon::AddClusterTlsFlags(*app, flags->cluster_tls);
   app->add_option("--group", flags->group, "the group this node belongs to (with --master)");
   app->add_option("--advertise", flags->advertise,
                   "HOST:PORT the master, backups and access nodes reach this node at, when "

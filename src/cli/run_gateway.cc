@@ -26,6 +26,7 @@ struct GatewayFlags {
   int threads = 1;
   std::chrono::milliseconds connect_timeout{2000};
   std::string master;
+  net::TlsClientFiles cluster_tls;
 };
 
 base::Status RunGateway(daemon::Daemon& daemon, const GatewayFlags& flags) {
@@ -45,7 +46,9 @@ base::Status RunGateway(daemon::Daemon& daemon, const GatewayFlags& flags) {
   TRELLIS_TRY(auto gateway, gateway::Gateway::Start(options, daemon.metrics()));
   daemon.set_api(gateway->Api(), {});
   if (!flags.master.empty()) {
-    daemon.set_authenticator(std::make_shared<master::MasterAuthenticator>(flags.master));
+    TRELLIS_TRY(master::MasterAccess master,
+                daemon::MasterAccessOf(flags.master, "", flags.cluster_tls));
+    daemon.set_authenticator(std::make_shared<master::MasterAuthenticator>(std::move(master)));
   }
   daemon.Add(std::move(gateway));
   return {};
@@ -130,6 +133,7 @@ Command AddGatewayCommand(CLI::App& parent) {
   app->add_option("--master", flags->master,
                   "http://HOST:PORT of a master: calls to the runtime API (and /v1/status) "
                   "need a token it issued, once it requires tokens (docs/security.md)");
+  daemon::AddClusterTlsFlags(*app, flags->cluster_tls);
   CLI::App* status = app->add_subcommand(
       "status", "print a running gateway's listeners, pools and servers (health, weight, counts)");
   auto status_flags = std::make_shared<StatusFlags>();

@@ -20,6 +20,7 @@ struct MasterFlags {
   std::chrono::milliseconds probe_interval{500};
   int failure_threshold = 3;
   std::string admin_token_file;
+  net::TlsClientFiles cluster_tls;
 };
 
 base::Status RunMaster(daemon::Daemon& daemon, const MasterFlags& flags) {
@@ -30,6 +31,7 @@ base::Status RunMaster(daemon::Daemon& daemon, const MasterFlags& flags) {
   options.probe_interval = flags.probe_interval;
   options.failure_threshold = flags.failure_threshold;
   options.admin_token_file = flags.admin_token_file;
+  TRELLIS_TRY(options.tls, daemon::ClusterServerTls(flags.cluster_tls));
   TRELLIS_TRY(auto master, master::MasterNode::Start(options, daemon.metrics()));
   daemon.set_authenticator(master->authenticator());
   daemon.Add(std::move(master));
@@ -66,6 +68,7 @@ Command AddMasterCommand(CLI::App& parent) {
   app->add_option("--admin-token-file", flags->admin_token_file,
                   "require a token on every API call (docs/security.md): the file of the "
                   "first admin token, written (mode 0600) with a new one if it does not exist");
+  daemon::AddClusterTlsFlags(*app, flags->cluster_tls);
   return {app, [app, flags] {
             return daemon::RunDaemon(
                 *app, flags->daemon,

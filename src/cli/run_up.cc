@@ -136,8 +136,8 @@ base::Status RunUp(daemon::Daemon& daemon, const UpFlags& flags) {
                    kStartPatience));
   std::ofstream(flags.data + "/master.url") << master_url << "\n";
   TRELLIS_TRY(const std::string token, daemon::ReadTokenFile(token_file));
-  const master::MasterAccess master{master_url, token};
-  daemon.set_authenticator(std::make_shared<master::MasterAuthenticator>(master_url));
+  const master::MasterAccess master{master_url, token, nullptr};
+  daemon.set_authenticator(std::make_shared<master::MasterAuthenticator>(master));
 
   // Then two cache nodes per group (the master says which is the main) and the access
   // nodes. Nodes of an earlier run (other addresses) leave the map. Groups added later

@@ -50,6 +50,57 @@ void AddTlsFlags(CLI::App& app, const std::string& what, net::TlsServerFiles& fi
   client_ca->needs(certificate);
 }
 
+void AddClusterTlsFlags(CLI::App& app, net::TlsClientFiles& files) {
+  CLI::Option* ca = app.add_option(
+      "--cluster-ca", files.ca,
+      "PEM certificate of the cluster's authority (`trellis ca init`): an https:// master "
+      "must show a certificate from it, and so must clients of a master given --cluster-cert");
+  CLI::Option* certificate = app.add_option(
+      "--cluster-cert", files.certificate,
+      "PEM certificate (`trellis ca issue`) this process shows inside the cluster: the "
+      "master serves its API over mutual TLS with it");
+  CLI::Option* key =
+      app.add_option("--cluster-key", files.key, "PEM private key of --cluster-cert");
+  certificate->needs(key);
+  key->needs(certificate);
+  certificate->needs(ca);
+}
+
+base::Result<std::shared_ptr<net::TlsClientContext>> ClusterClientTls(
+    const net::TlsClientFiles& files) {
+  if (files.ca.empty()) {
+    return std::shared_ptr<net::TlsClientContext>();
+  }
+  base::Result<std::shared_ptr<net::TlsClientContext>> context =
+      net::TlsClientContext::Create(files);
+  if (!context) {
+    return base::WithContext("--cluster-ca/--cluster-cert", context.error());
+  }
+  return context;
+}
+
+base::Result<std::shared_ptr<net::ReloadableTlsContext>> ClusterServerTls(
+    const net::TlsClientFiles& files) {
+  if (files.certificate.empty()) {
+    return std::shared_ptr<net::ReloadableTlsContext>();
+  }
+  base::Result<std::shared_ptr<net::ReloadableTlsContext>> context =
+      net::ReloadableTlsContext::Load({files.certificate, files.key, files.ca});
+  if (!context) {
+    return base::WithContext("--cluster-cert", context.error());
+  }
+  return context;
+}
+
+base::Result<master::MasterAccess> MasterAccessOf(const std::string& url,
+                                                  const std::string& token_file,
+                                                  const net::TlsClientFiles& tls) {
+  master::MasterAccess access{url, "", nullptr};
+  TRELLIS_TRY(access.token, ReadTokenFile(token_file));
+  TRELLIS_TRY(access.tls, ClusterClientTls(tls));
+  return access;
+}
+
 CLI::Option* AddTokenFileFlag(CLI::App& app, std::string& path) {
   return app.add_option("--token-file", path,
                         "file of the token to show the master (docs/security.md); needed when "
@@ -83,6 +134,7 @@ void AddOperatorFlags(CLI::App& app, OperatorFlags& flags) {
                  "this directory)");
   app.add_option("--data", flags.data, "the data directory of `trellis up`")->capture_default_str();
   AddOperatorTokenFlag(app, flags.token_file);
+  AddClusterTlsFlags(app, flags.tls);
 }
 
 base::Result<std::string> UrlOfUp(const std::string& data, const std::string& file) {
@@ -95,11 +147,12 @@ base::Result<std::string> UrlOfUp(const std::string& data, const std::string& fi
 }
 
 base::Result<master::MasterAccess> OperatorMaster(const OperatorFlags& flags) {
-  master::MasterAccess access{flags.master, ""};
+  master::MasterAccess access{flags.master, "", nullptr};
   if (access.url.empty()) {
     TRELLIS_TRY(access.url, UrlOfUp(flags.data, "master.url"));
   }
   TRELLIS_TRY(access.token, OperatorToken(flags.token_file, flags.data));
+  TRELLIS_TRY(access.tls, ClusterClientTls(flags.tls));
   return access;
 }
 

@@ -13,6 +13,7 @@
 
 #include "base/result.h"
 #include "master/client/master_client.h"
+#include "net/reloadable_tls_context.h"
 #include "net/tls_context.h"
 
 namespace CLI {
@@ -40,6 +41,22 @@ void AddDaemonFlags(CLI::App& app, DaemonFlags& flags, std::string default_admin
 // --tls-cert is not given; a certificate needs its key.
 void AddTlsFlags(CLI::App& app, const std::string& what, net::TlsServerFiles& files);
 
+// --cluster-ca, --cluster-cert and --cluster-key: the cluster's certificate authority and
+// this daemon's (or operator's) certificate from it (docs/security.md). With them the
+// master serves its API over mutual TLS, and daemons and tools reach an https:// master.
+void AddClusterTlsFlags(CLI::App& app, net::TlsClientFiles& files);
+// The client side of those flags; null without --cluster-ca.
+base::Result<std::shared_ptr<net::TlsClientContext>> ClusterClientTls(
+    const net::TlsClientFiles& files);
+// The server side (for the master): mutual TLS with --cluster-ca as the clients' CA;
+// null without --cluster-cert.
+base::Result<std::shared_ptr<net::ReloadableTlsContext>> ClusterServerTls(
+    const net::TlsClientFiles& files);
+// How a daemon reaches its master: --master, the token in --token-file, --cluster-*.
+base::Result<master::MasterAccess> MasterAccessOf(const std::string& url,
+                                                  const std::string& token_file,
+                                                  const net::TlsClientFiles& tls);
+
 // --token-file: the file of the token this daemon's or tool's calls to the master carry
 // (docs/security.md; `trellis up` writes trellis-data/admin.token).
 CLI::Option* AddTokenFileFlag(CLI::App& app, std::string& path);
@@ -56,6 +73,7 @@ struct OperatorFlags {
   std::string master;
   std::string data = "trellis-data";
   std::string token_file;
+  net::TlsClientFiles tls;
 };
 void AddOperatorFlags(CLI::App& app, OperatorFlags& flags);
 // The URL `trellis up` wrote to DATA/`file` ("master.url", "up.url").

@@ -2,11 +2,14 @@
 
 #include <fmt/format.h>
 
+#include <memory>
 #include <optional>
+#include <variant>
 #include <vector>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
@@ -15,6 +18,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "base/version.h"
 #include "net/address.h"
@@ -33,19 +37,33 @@ constexpr size_t kMaxIdleConnections = 4;
 // The biggest answer is the cluster map: 64 MiB is far above any real one.
 constexpr uint64_t kResponseBodyLimit = 64 * 1024 * 1024;
 
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+// One connection to the server: plaintext, or TLS for an https:// address.
+using Link = std::variant<beast::tcp_stream, TlsStream>;
+
+beast::tcp_stream& Tcp(Link& link) {
+  return std::visit(
+      [](auto& stream) -> beast::tcp_stream& { return beast::get_lowest_layer(stream); }, link);
+}
+
 }  // namespace
 
 struct Client::State {
   asio::any_io_executor executor;
   std::string address;  // HOST:PORT as given.
   net::HostPort host_port;
-  std::vector<tcp::socket> idle;  // Kept-alive connections, the most recently used last.
-  std::string token;              // Sent as "Authorization: Bearer" when not empty.
+  bool https = false;                          // The URL said https://.
+  std::shared_ptr<net::TlsClientContext> tls;  // Needed when https.
+  std::vector<std::unique_ptr<Link>> idle;  // Kept-alive connections, the most recently used last.
+  std::string token;                        // Sent as "Authorization: Bearer" when not empty.
 };
 
 base::Result<Client> Client::ForUrl(asio::any_io_executor executor, std::string_view url) {
   std::string_view address = url;
-  if (address.starts_with("http://")) {
+  const bool https = address.starts_with("https://");
+  if (https) {
+    address.remove_prefix(8);
+  } else if (address.starts_with("http://")) {
     address.remove_prefix(7);
   }
   while (address.ends_with('/')) {
@@ -54,9 +72,12 @@ base::Result<Client> Client::ForUrl(asio::any_io_executor executor, std::string_
   base::Result<net::HostPort> host_port = net::ParseHostPort(address);
   if (address.find_first_of("/?#@") != std::string_view::npos || !host_port) {
     return base::InvalidArgument(
-        fmt::format("'{}' is not an HTTP address (http://HOST:PORT or HOST:PORT)", url));
+        fmt::format("'{}' is not an HTTP address (http://HOST:PORT, https://HOST:PORT or "
+                    "HOST:PORT)",
+                    url));
   }
   auto state = std::make_shared<State>();
+  state->https = https;
   state->executor = std::move(executor);
   state->address = std::string(address);
   state->host_port = std::move(host_port).value();
@@ -108,7 +129,8 @@ struct Exchanged {
 };
 
 // Writes `request` on `stream` and reads the answer, by the stream's deadline.
-asio::awaitable<Exchanged> Exchange(beast::tcp_stream& stream,
+template <typename Stream>
+asio::awaitable<Exchanged> Exchange(Stream& stream,
                                     const beast_http::request<beast_http::string_body>& request) {
   Exchanged result;
   auto [write_ec, written] =
@@ -141,7 +163,51 @@ asio::awaitable<Exchanged> Exchange(beast::tcp_stream& stream,
 
 }  // namespace
 
+namespace {
+
+// A new connection to one of `endpoints`, and its TLS handshake for an https:// address,
+// by `deadline`; the error says which step failed.
+asio::awaitable<base::Result<std::unique_ptr<Link>>> Connect(
+    const Client::State& state, const std::vector<tcp::endpoint>& endpoints,
+    Clock::time_point deadline) {
+  auto link = std::make_unique<Link>(std::in_place_type<beast::tcp_stream>, state.executor);
+  if (state.https) {
+    if (!state.tls) {
+      co_return base::InvalidArgument("an https:// address needs the cluster's CA (--cluster-ca)");
+    }
+    link->emplace<TlsStream>(state.executor, state.tls->context());
+    TlsStream& tls = std::get<TlsStream>(*link);
+    // The server's certificate must be for the address or name connected to.
+    tls.set_verify_callback(asio::ssl::host_name_verification(state.host_port.host));
+    boost::system::error_code not_ip;
+    asio::ip::make_address(state.host_port.host, not_ip);
+    if (not_ip) {  // A name: sent for SNI.
+      SSL_set_tlsext_host_name(tls.native_handle(), state.host_port.host.c_str());
+    }
+  }
+  beast::tcp_stream& tcp_stream = Tcp(*link);
+  tcp_stream.expires_at(deadline);
+  auto [ec, endpoint] =
+      co_await tcp_stream.async_connect(endpoints, asio::as_tuple(asio::use_awaitable));
+  if (ec) {
+    co_return base::Unavailable(ec == beast::error::timeout ? "no connection in time"
+                                                            : "cannot connect: " + ec.message());
+  }
+  if (TlsStream* tls = std::get_if<TlsStream>(link.get())) {
+    auto [handshake_ec] = co_await tls->async_handshake(asio::ssl::stream_base::client,
+                                                        asio::as_tuple(asio::use_awaitable));
+    if (handshake_ec) {
+      co_return base::Unavailable("TLS handshake failed: " + handshake_ec.message());
+    }
+  }
+  co_return link;
+}
+
+}  // namespace
+
 void Client::set_token(std::string token) { state_->token = std::move(token); }
+
+void Client::set_tls(std::shared_ptr<net::TlsClientContext> tls) { state_->tls = std::move(tls); }
 
 asio::awaitable<base::Result<Response>> Client::Call(beast_http::verb method, std::string target,
                                                      std::string body,
@@ -167,27 +233,31 @@ asio::awaitable<base::Result<Response>> Client::Call(beast_http::verb method, st
 
   for (;;) {
     const bool reused = !state->idle.empty();
-    std::optional<beast::tcp_stream> stream;
+    std::unique_ptr<Link> link;
     if (reused) {
-      stream.emplace(std::move(state->idle.back()));
+      link = std::move(state->idle.back());
       state->idle.pop_back();
     } else {
       auto endpoints = co_await Resolve(state->executor, state->host_port, deadline);
       if (!endpoints) {
         co_return failed(endpoints.error().message);
       }
-      stream.emplace(state->executor);
-      stream->expires_at(deadline);
-      auto [ec, endpoint] =
-          co_await stream->async_connect(*endpoints, asio::as_tuple(asio::use_awaitable));
-      if (ec) {
-        co_return failed(ec == beast::error::timeout
-                             ? fmt::format("no connection within {} ms", timeout.count())
-                             : "cannot connect: " + ec.message());
+      base::Result<std::unique_ptr<Link>> connected =
+          co_await Connect(*state, *endpoints, deadline);
+      if (!connected) {
+        base::Error error = failed(connected.error().message);
+        error.code = connected.error().code;
+        co_return error;
       }
+      link = std::move(connected).value();
     }
-    stream->expires_at(deadline);
-    Exchanged exchanged = co_await Exchange(*stream, request);
+    Tcp(*link).expires_at(deadline);
+    Exchanged exchanged;
+    if (TlsStream* tls = std::get_if<TlsStream>(link.get())) {
+      exchanged = co_await Exchange(*tls, request);
+    } else {
+      exchanged = co_await Exchange(std::get<beast::tcp_stream>(*link), request);
+    }
     if (exchanged.ec == beast::error::timeout) {
       co_return failed(fmt::format("no answer within {} ms", timeout.count()));
     }
@@ -200,8 +270,8 @@ asio::awaitable<base::Result<Response>> Client::Call(beast_http::verb method, st
       co_return failed(exchanged.ec.message());
     }
     if (exchanged.reusable && state->idle.size() < kMaxIdleConnections) {
-      stream->expires_never();
-      state->idle.push_back(stream->release_socket());
+      Tcp(*link).expires_never();
+      state->idle.push_back(std::move(link));
     }
     co_return std::move(exchanged.response);
   }

@@ -33,13 +33,14 @@
 #include "base/check.h"
 #include "base/result.h"
 #include "http/message.h"
+#include "net/tls_context.h"
 
 namespace trellis::http {
 
 class Client {
  public:
-  // `url`: "http://HOST:PORT" or "HOST:PORT", trailing slashes allowed; kInvalidArgument
-  // for anything else (another scheme, a path).
+  // `url`: "http://HOST:PORT", "https://HOST:PORT" (TLS: set_tls) or "HOST:PORT",
+  // trailing slashes allowed; kInvalidArgument for anything else (another scheme, a path).
   static base::Result<Client> ForUrl(boost::asio::any_io_executor executor, std::string_view url);
 
   // Sends one request and returns the response, whatever its status. `body`, when not
@@ -56,9 +57,14 @@ class Client {
   // Every later call, this client's and its copies', carries "Authorization: Bearer
   // `token`" (http/auth.h); "" sends none.
   void set_token(std::string token);
+  // What an https:// address is reached with (net/tls_context.h): the server's
+  // certificate must be from its CA and for the address connected to; the client shows
+  // its own if it has one. An https:// address without it fails every call.
+  void set_tls(std::shared_ptr<net::TlsClientContext> tls);
+
+  struct State;
 
  private:
-  struct State;
   explicit Client(std::shared_ptr<State> state) : state_(std::move(state)) {}
   std::shared_ptr<State> state_;  // Shared with copies and with the calls in flight.
 };

@@ -164,6 +164,7 @@ base::Result<std::unique_ptr<Server>> Server::Start(net::ShardPool& pool, Server
   server_options.listen = options.listen;
   server_options.max_connections = options.max_connections;
   server_options.idle_timeout = options.idle_timeout;
+  server_options.tls = options.tls;
   server_options.overload_reply =
       Serialize(Response::Error(base::Unavailable("too many open connections")), 11,
                 /*keep_alive=*/false);

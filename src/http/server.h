@@ -44,6 +44,9 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{60000};  // Zero: never time out.
   size_t header_limit = 8 * 1024;
   size_t body_limit = 1024 * 1024;
+  // Every connection is TLS (net/server.h), mutual TLS if the context asks clients for
+  // certificates; null: plaintext.
+  std::shared_ptr<net::ReloadableTlsContext> tls;
 };
 
 class Server {

@@ -153,6 +153,7 @@ base::Result<std::unique_ptr<MasterNode>> MasterNode::Start(const MasterOptions&
   server_options.max_connections = options.max_connections;
   // A follower's long-poll is quiet for up to a minute between answers.
   server_options.idle_timeout = std::chrono::seconds(120);
+  server_options.tls = options.tls;
   auto server = http::Server::Start(node->pool_, server_options, node->Routes(), metrics);
   if (!server) {
     return base::WithContext("--listen", server.error());

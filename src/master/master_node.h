@@ -101,6 +101,9 @@ struct MasterOptions {
   // Require tokens on the API (token_service.h): the file of the first admin token,
   // written if it does not exist. Empty: the API takes no tokens.
   std::string admin_token_file;
+  // The API over TLS (mutual TLS when it asks clients for certificates): the cluster's
+  // identity files (daemon/flags.h, --cluster-*). Null: plaintext HTTP.
+  std::shared_ptr<net::ReloadableTlsContext> tls;
 };
 
 class MasterNode : public daemon::Service {

@@ -31,24 +31,30 @@ base::Status VerifyClients(ssl::context& context, const std::filesystem::path& c
   return {};
 }
 
+// Loads a certificate (then its chain) and its key into `context`.
+base::Status UseIdentity(ssl::context& context, const std::filesystem::path& certificate,
+                         const std::filesystem::path& key) {
+  boost::system::error_code error;
+  context.use_certificate_chain_file(certificate.string(), error);
+  if (error) {
+    return base::InvalidArgument(certificate.string() + ": " + error.message());
+  }
+  context.use_private_key_file(key.string(), ssl::context::pem, error);
+  if (error) {
+    return base::InvalidArgument(key.string() + ": " + error.message());
+  }
+  if (SSL_CTX_check_private_key(context.native_handle()) != 1) {
+    return base::InvalidArgument(key.string() + ": not the key of " + certificate.string());
+  }
+  return {};
+}
+
 base::Result<ssl::context> ContextFor(const TlsIdentity& identity,
                                       const std::filesystem::path& client_ca) {
   ssl::context context(ssl::context::tls_server);
   SSL_CTX_set_min_proto_version(context.native_handle(), TLS1_2_VERSION);
   context.set_options(ssl::context::default_workarounds | ssl::context::single_dh_use);
-  boost::system::error_code error;
-  context.use_certificate_chain_file(identity.certificate.string(), error);
-  if (error) {
-    return base::InvalidArgument(identity.certificate.string() + ": " + error.message());
-  }
-  context.use_private_key_file(identity.key.string(), ssl::context::pem, error);
-  if (error) {
-    return base::InvalidArgument(identity.key.string() + ": " + error.message());
-  }
-  if (SSL_CTX_check_private_key(context.native_handle()) != 1) {
-    return base::InvalidArgument(identity.key.string() + ": not the key of " +
-                                 identity.certificate.string());
-  }
+  TRELLIS_TRY_STATUS(UseIdentity(context, identity.certificate, identity.key));
   if (!client_ca.empty()) {
     TRELLIS_TRY_STATUS(VerifyClients(context, client_ca));
   }
@@ -77,6 +83,23 @@ base::Result<std::shared_ptr<TlsServerContext>> TlsServerContext::Create(
 base::Result<std::shared_ptr<TlsServerContext>> TlsServerContext::Create(
     const TlsServerFiles& files) {
   return Create({{"", files.certificate, files.key}}, files.client_ca);
+}
+
+base::Result<std::shared_ptr<TlsClientContext>> TlsClientContext::Create(
+    const TlsClientFiles& files) {
+  std::shared_ptr<TlsClientContext> created(new TlsClientContext());
+  ssl::context& context = created->context_;
+  SSL_CTX_set_min_proto_version(context.native_handle(), TLS1_2_VERSION);
+  boost::system::error_code error;
+  context.load_verify_file(files.ca.string(), error);
+  if (error) {
+    return base::InvalidArgument(files.ca.string() + ": " + error.message());
+  }
+  context.set_verify_mode(ssl::verify_peer);
+  if (!files.certificate.empty()) {
+    TRELLIS_TRY_STATUS(UseIdentity(context, files.certificate, files.key));
+  }
+  return created;
 }
 
 TlsServerContext::Served* TlsServerContext::Find(std::string_view server_name) {

@@ -41,6 +41,35 @@ struct TlsServerFiles {
   std::filesystem::path client_ca;  // Empty: clients show no certificate.
 };
 
+// The files of a client that speaks TLS to its cluster's daemons (daemon/flags.h's
+// --cluster-ca, --cluster-cert and --cluster-key).
+struct TlsClientFiles {
+  std::filesystem::path ca;           // PEM: the authority the servers' certificates are from.
+  std::filesystem::path certificate;  // PEM: this client's certificate; empty: none.
+  std::filesystem::path key;
+};
+
+// TlsClientContext: what a client connects with: it takes only a server whose
+// certificate the CA issued for the address or name it connects to (the caller sets
+// the name, as http::Client does), and shows its own certificate if it has one (mutual
+// TLS). TLS 1.2 and 1.3.
+//
+// Thread safety: immutable once created; shared by every connection.
+class TlsClientContext {
+ public:
+  // Errors: a file that cannot be read or is not PEM, a key that is not the
+  // certificate's (kInvalidArgument naming the file).
+  static base::Result<std::shared_ptr<TlsClientContext>> Create(const TlsClientFiles& files);
+  TlsClientContext(const TlsClientContext&) = delete;
+  TlsClientContext& operator=(const TlsClientContext&) = delete;
+
+  boost::asio::ssl::context& context() { return context_; }
+
+ private:
+  TlsClientContext() = default;
+  boost::asio::ssl::context context_{boost::asio::ssl::context::tls_client};
+};
+
 class TlsServerContext {
  public:
   // `client_ca`: the PEM file of the authority whose certificates clients must show,

@@ -247,15 +247,16 @@ TEST_F(HttpServerTest, ClientReportsARefusedConnectionAsUnavailable) {
   EXPECT_THAT(reply.error().message, HasSubstr("127.0.0.1:" + std::to_string(port)));
 }
 
-TEST(ClientTest, ForUrlAcceptsHostPortWithOrWithoutTheScheme) {
+TEST(ClientTest, ForUrlAcceptsHostPortWithOrWithoutAScheme) {
   asio::io_context io;
-  for (const char* url : {"http://127.0.0.1:80", "127.0.0.1:80", "http://127.0.0.1:80//"}) {
+  for (const char* url :
+       {"http://127.0.0.1:80", "127.0.0.1:80", "http://127.0.0.1:80//", "https://127.0.0.1:80"}) {
     auto client = Client::ForUrl(io.get_executor(), url);
     ASSERT_TRUE(client.ok()) << url;
     EXPECT_EQ(client->address(), "127.0.0.1:80");
   }
-  for (const char* url : {"https://127.0.0.1:80", "http://127.0.0.1:80/v1", "127.0.0.1", "http://",
-                          "ftp://h:1", "h:port"}) {
+  for (const char* url :
+       {"http://127.0.0.1:80/v1", "127.0.0.1", "http://", "https://", "ftp://h:1", "h:port"}) {
     auto client = Client::ForUrl(io.get_executor(), url);
     ASSERT_FALSE(client.ok()) << url;
     EXPECT_EQ(client.error().code, base::ErrorCode::kInvalidArgument);

@@ -203,8 +203,8 @@ TEST_F(MasterNodeTest, KeepRegisteredRenewsWithWhatTheServiceSaysNow) {
   auto listed = http::RunBlocking<base::Result<std::vector<ServiceStatus>>>(
       [&](asio::any_io_executor executor)
           -> asio::awaitable<base::Result<std::vector<ServiceStatus>>> {
-        auto service = MasterClient::ForUrl(executor, {url_, ""});
-        auto reader = MasterClient::ForUrl(executor, {url_, ""});
+        auto service = MasterClient::ForUrl(executor, {url_, "", nullptr});
+        auto reader = MasterClient::ForUrl(executor, {url_, "", nullptr});
         // The first to finish cancels the other: KeepRegistered ends without a word.
         auto first = co_await (KeepRegistered(*service, describe, 10ms) ||
                                ListUntil(*reader, [](const std::vector<ServiceStatus>& services) {
@@ -231,8 +231,8 @@ TEST_F(MasterNodeTest, KeepRegisteredOutlastsAnAbsentMasterAndRegistersWithTheNe
   auto listed = http::RunBlocking<base::Result<std::vector<ServiceStatus>>>(
       [&](asio::any_io_executor executor)
           -> asio::awaitable<base::Result<std::vector<ServiceStatus>>> {
-        auto service = MasterClient::ForUrl(executor, {port.address(), ""});
-        auto reader = MasterClient::ForUrl(executor, {port.address(), ""});
+        auto service = MasterClient::ForUrl(executor, {port.address(), "", nullptr});
+        auto reader = MasterClient::ForUrl(executor, {port.address(), "", nullptr});
         auto start_master_after_failures =
             [&]() -> asio::awaitable<base::Result<std::vector<ServiceStatus>>> {
           asio::steady_timer pause(executor);

@@ -22,7 +22,7 @@ asio::awaitable<base::Result<http::Grant>> MasterAuthenticator::Authenticate(
     TRELLIS_CO_TRY(const std::string_view bearer, http::BearerToken(authorization));
     token = bearer;
   }
-  const MasterAccess access{master_url_, token};  // Named: g++ 12 and co_await.
+  const MasterAccess access{master_.url, token, master_.tls};  // Named: g++ 12 and co_await.
   const asio::any_io_executor executor = co_await asio::this_coro::executor;
   TRELLIS_CO_TRY(MasterClient client, MasterClient::ForUrl(executor, access));
   base::Result<CallerGrant> asked = co_await client.Whoami();

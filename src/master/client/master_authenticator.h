@@ -28,7 +28,8 @@ class MasterAuthenticator : public http::Authenticator {
   // Keeps at most this many answers (a flood of made-up tokens would grow it forever).
   static constexpr size_t kMaxRemembered = 4096;
 
-  explicit MasterAuthenticator(std::string master_url) : master_url_(std::move(master_url)) {}
+  // `master`: its token is not used (each call carries the caller's).
+  explicit MasterAuthenticator(MasterAccess master) : master_(std::move(master)) {}
 
   boost::asio::awaitable<base::Result<http::Grant>> Authenticate(
       std::string_view authorization) override;
@@ -39,7 +40,7 @@ class MasterAuthenticator : public http::Authenticator {
     std::chrono::steady_clock::time_point expires;
   };
 
-  const std::string master_url_;
+  const MasterAccess master_;
   std::mutex mutex_;
   std::map<std::string, Answer> answers_;  // By Authorization header. Guarded by mutex_.
 };

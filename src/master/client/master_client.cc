@@ -66,6 +66,7 @@ base::Result<MasterClient> MasterClient::ForUrl(asio::any_io_executor executor,
     return base::InvalidArgument("master URL '" + access.url + "': expected http://HOST:PORT");
   }
   http->set_token(access.token);
+  http->set_tls(access.tls);
   return MasterClient(std::move(http).value());
 }
 

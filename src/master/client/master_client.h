@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,8 +31,10 @@ namespace trellis::master {
 // Where the master is, and the token every call carries (docs/security.md): what a
 // daemon's --master and --token-file say.
 struct MasterAccess {
-  std::string url;    // "http://HOST:PORT" (the scheme is optional).
+  std::string url;    // "http://HOST:PORT", "https://HOST:PORT" (the scheme is optional).
   std::string token;  // "": none (a master that takes no tokens).
+  // For an https:// URL: the cluster's CA and this client's certificate (mutual TLS).
+  std::shared_ptr<net::TlsClientContext> tls;
 };
 
 class MasterClient {
