@@ -161,28 +161,27 @@ asio::awaitable<Exchanged> Exchange(Stream& stream,
   co_return result;
 }
 
-}  // namespace
+// Where Call connects to, and how.
+struct Peer {
+  const asio::any_io_executor& executor;
+  const net::HostPort& host_port;
+  net::TlsClientContext* tls;  // Null: plaintext.
+};
 
-namespace {
-
-// A new connection to one of `endpoints`, and its TLS handshake for an https:// address,
-// by `deadline`; the error says which step failed.
+// A new connection to one of `endpoints`, and its TLS handshake when `peer` is reached
+// over TLS, by `deadline`; the error says which step failed.
 asio::awaitable<base::Result<std::unique_ptr<Link>>> Connect(
-    const Client::State& state, const std::vector<tcp::endpoint>& endpoints,
-    Clock::time_point deadline) {
-  auto link = std::make_unique<Link>(std::in_place_type<beast::tcp_stream>, state.executor);
-  if (state.https) {
-    if (!state.tls) {
-      co_return base::InvalidArgument("an https:// address needs the cluster's CA (--cluster-ca)");
-    }
-    link->emplace<TlsStream>(state.executor, state.tls->context());
+    Peer peer, const std::vector<tcp::endpoint>& endpoints, Clock::time_point deadline) {
+  auto link = std::make_unique<Link>(std::in_place_type<beast::tcp_stream>, peer.executor);
+  if (peer.tls != nullptr) {
+    link->emplace<TlsStream>(peer.executor, peer.tls->context());
     TlsStream& tls = std::get<TlsStream>(*link);
     // The server's certificate must be for the address or name connected to.
-    tls.set_verify_callback(asio::ssl::host_name_verification(state.host_port.host));
+    tls.set_verify_callback(asio::ssl::host_name_verification(peer.host_port.host));
     boost::system::error_code not_ip;
-    asio::ip::make_address(state.host_port.host, not_ip);
+    asio::ip::make_address(peer.host_port.host, not_ip);
     if (not_ip) {  // A name: sent for SNI.
-      SSL_set_tlsext_host_name(tls.native_handle(), state.host_port.host.c_str());
+      SSL_set_tlsext_host_name(tls.native_handle(), peer.host_port.host.c_str());
     }
   }
   beast::tcp_stream& tcp_stream = Tcp(*link);
@@ -242,8 +241,12 @@ asio::awaitable<base::Result<Response>> Client::Call(beast_http::verb method, st
       if (!endpoints) {
         co_return failed(endpoints.error().message);
       }
-      base::Result<std::unique_ptr<Link>> connected =
-          co_await Connect(*state, *endpoints, deadline);
+      if (state->https && !state->tls) {
+        co_return base::InvalidArgument(
+            failed("an https:// address needs the cluster's CA (--cluster-ca)").message);
+      }
+      const Peer peer{state->executor, state->host_port, state->https ? state->tls.get() : nullptr};
+      base::Result<std::unique_ptr<Link>> connected = co_await Connect(peer, *endpoints, deadline);
       if (!connected) {
         base::Error error = failed(connected.error().message);
         error.code = connected.error().code;

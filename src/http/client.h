@@ -62,9 +62,8 @@ class Client {
   // its own if it has one. An https:// address without it fails every call.
   void set_tls(std::shared_ptr<net::TlsClientContext> tls);
 
-  struct State;
-
  private:
+  struct State;
   explicit Client(std::shared_ptr<State> state) : state_(std::move(state)) {}
   std::shared_ptr<State> state_;  // Shared with copies and with the calls in flight.
 };
