@@ -31,12 +31,18 @@ test: setup build
 	cd $(BUILD) && ctest -j $(JOBS) --output-on-failure --timeout 300
 
 # The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer, but for the
-# tests labelled `long` (load and chaos runs of a minute each, which `make test` runs).
-asan: setup
+# tests labelled `long` (load and chaos runs of a minute each, which `make test` runs):
+# the unit tests built here, against the instrumented libraries; the integration tests,
+# whose code only drives the daemons, from the plain build, against the instrumented
+# `trellis` (TRELLIS_BINARY), which saves building them twice.
+ASAN_ENV = ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
+asan: setup build
 	cmake -S . -B $(ASAN_BUILD) -G Ninja -DTRELLIS_SANITIZE=address,undefined $(CMAKE_FLAGS)
-	cmake --build $(ASAN_BUILD) -j $(JOBS)
-	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  ctest -LE long -j $(JOBS) --output-on-failure --timeout 600
+	cmake --build $(ASAN_BUILD) -j $(JOBS) --target trellis unit_tests
+	cd $(ASAN_BUILD) && $(ASAN_ENV) \
+	  ctest -L unit -LE long -j $(JOBS) --output-on-failure --timeout 600 --no-tests=error
+	cd $(BUILD) && $(ASAN_ENV) TRELLIS_BINARY=$(CURDIR)/$(ASAN_BUILD)/bin/trellis \
+	  ctest -L integration -LE long -j $(JOBS) --output-on-failure --timeout 600 --no-tests=error
 
 # The unit tests that run threads (label `threads`: the store's, the servers', the
 # proxy's, the master's, ...) under ThreadSanitizer; the others are single-threaded and
@@ -52,15 +58,15 @@ tsan: setup
 
 # The parsers of what arrives over the network or from operators (memcached requests and
 # replies, replication frames, the master's cluster map, the archive's blocks, TLS
-# ClientHellos, the gateway's config file) under libFuzzer (clang), each for
+# ClientHellos, the gateway's config file, tenants' keys) under libFuzzer (clang), each for
 # FUZZ_SECONDS, from their seed corpora.
 fuzz: setup
 	CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DTRELLIS_FUZZ=ON
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target memcache_parser_fuzz memcache_response_fuzz \
 	  replication_frame_fuzz cluster_state_fuzz archive_block_fuzz client_hello_fuzz \
-	  gateway_config_fuzz
+	  gateway_config_fuzz key_namespace_fuzz
 	for target in memcache_parser memcache_response replication_frame cluster_state archive_block \
-	  client_hello gateway_config; do \
+	  client_hello gateway_config key_namespace; do \
 	  mkdir -p $(FUZZ_BUILD)/corpus/$$target && \
 	  cp tests/fuzz/corpus/$$target/* $(FUZZ_BUILD)/corpus/$$target/ && \
 	  $(FUZZ_BUILD)/bin/$${target}_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \

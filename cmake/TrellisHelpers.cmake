@@ -57,9 +57,7 @@ if(TRELLIS_SANITIZE MATCHES "address")
   # checks on test code. (An inline function the linker takes from a test's copy goes
   # unchecked in that binary.) The runtime is linked in all the same. ThreadSanitizer
   # stays whole: synchronisation it does not see gives false reports.
-  # A test that must know whether the daemons it starts run under ASan asks
-  # TRELLIS_PRODUCT_ASAN (its own __SANITIZE_ADDRESS__ is not defined).
-  list(APPEND TRELLIS_TEST_OPTIONS -fno-sanitize=all -DTRELLIS_PRODUCT_ASAN)
+  list(APPEND TRELLIS_TEST_OPTIONS -fno-sanitize=all)
 endif()
 
 if(TRELLIS_PCH)

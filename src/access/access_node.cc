@@ -7,8 +7,11 @@
 namespace trellis::access {
 
 AccessNode::AccessNode(const AccessNodeOptions& options, base::Registry& metrics)
-    : pool_(options.threads) {
+    : tenant_registry_(metrics), pool_(options.threads) {
   proxy_options_.threads = options.threads;
+  proxy_options_.require_login = options.require_login;
+  proxy_options_.logins = &tenant_registry_;
+  proxy_options_.master = options.master;
   proxy_options_.started = base::CoarseUnixSeconds();
   proxy_options_.metrics = &metrics;
   proxy_options_.read_from_backup = options.read_from_backup;
@@ -77,6 +80,13 @@ void AccessNode::SetRouteTable(std::shared_ptr<const RouteTable> table) {
     if (remaining->fetch_sub(1) == 1) {
       route_table_version_ = table->version();
     }
+  });
+}
+
+void AccessNode::SetTenants(const std::vector<master::TenantState>& tenants) {
+  std::shared_ptr<const TenantDirectory> directory = tenant_registry_.DirectoryOf(tenants);
+  pool_.PostToEveryShard([this, directory = std::move(directory)](int shard) {
+    shards_[shard]->SetTenants(directory);
   });
 }
 

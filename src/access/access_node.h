@@ -32,6 +32,10 @@ struct AccessNodeOptions {
   std::chrono::milliseconds idle_timeout{0};
   BackendOptions backend;
   bool read_from_backup = false;  // See ProxyOptions.
+  // Clients must log in as a tenant first (ProxyOptions::require_login); their flush_all
+  // goes to `master`.
+  bool require_login = false;
+  std::optional<master::MasterAccess> master;
   // TLS on the clients' port (as the cache node's --tls-cert).
   std::optional<net::TlsServerFiles> tls;
 };
@@ -48,6 +52,8 @@ class AccessNode : public daemon::Service {
   // Routes by `table` from now on, each shard once it gets to it (requests already sent
   // finish where they went). Tables set one after another apply in that order.
   void SetRouteTable(std::shared_ptr<const RouteTable> table);
+  // Lets in `tenants` (a cluster map's) from now on, each shard once it gets to it.
+  void SetTenants(const std::vector<master::TenantState>& tenants);
   // The version of the table every shard routes by.
   uint64_t route_table_version() const { return route_table_version_.load(); }
 
@@ -61,6 +67,7 @@ class AccessNode : public daemon::Service {
 
  private:
   AccessNode(const AccessNodeOptions& options, base::Registry& metrics);
+  TenantRegistry tenant_registry_;
   ProxyOptions proxy_options_;
   std::shared_ptr<net::ReloadableTlsContext> tls_;  // Null for a plaintext port.
   net::ShardPool pool_;

@@ -4,8 +4,17 @@ namespace trellis::access {
 
 void AccessShard::SetTable(std::shared_ptr<const RouteTable> table) {
   table_ = std::move(table);
-  std::vector<std::function<void()>> waiters = std::move(table_waiters_);
-  table_waiters_.clear();
+  WakeWaiters();
+}
+
+void AccessShard::SetTenants(std::shared_ptr<const TenantDirectory> tenants) {
+  tenants_ = std::move(tenants);
+  WakeWaiters();
+}
+
+void AccessShard::WakeWaiters() {
+  std::vector<std::function<void()>> waiters = std::move(waiters_);
+  waiters_.clear();
   for (const auto& wake : waiters) {
     wake();
   }

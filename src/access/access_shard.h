@@ -1,8 +1,9 @@
 // AccessShard: what one shard of the access proxy shares between its client
-// connections: the route table it routes by and one Backend per cache node.
+// connections: the route table it routes by, the tenants it lets in (with --auth) and
+// one Backend per cache node.
 //
-// Thread safety: none; touched only on its shard's thread (a new route table arrives
-// by a task posted to the shard).
+// Thread safety: none; touched only on its shard's thread (a new route table or tenant
+// directory arrives by a task posted to the shard).
 #pragma once
 
 #include <functional>
@@ -16,6 +17,7 @@
 
 #include "access/backend.h"
 #include "access/route_table.h"
+#include "access/tenant_directory.h"
 #include "base/metrics.h"
 
 namespace trellis::access {
@@ -29,11 +31,16 @@ class AccessShard {
       : executor_(std::move(executor)), options_(options), stale_map_retries_(stale_map_retries) {}
 
   const std::shared_ptr<const RouteTable>& table() const { return table_; }
-  // Takes `table` and runs what waited for it (OnNextTable).
+  // Takes `table` and runs what waited for it (OnNextChange).
   void SetTable(std::shared_ptr<const RouteTable> table);
-  // Runs `wake` once, when the next table arrives: a request a node refused for its map
-  // version tries again then rather than at the end of its back-off.
-  void OnNextTable(std::function<void()> wake) { table_waiters_.push_back(std::move(wake)); }
+  // Null until the node has had its first cluster map (and for a node without a master).
+  const std::shared_ptr<const TenantDirectory>& tenants() const { return tenants_; }
+  // Takes `tenants` and runs what waited for them (OnNextChange).
+  void SetTenants(std::shared_ptr<const TenantDirectory> tenants);
+  // Runs `wake` once, when the next table or tenant directory arrives: a request a node
+  // refused for its map version tries again then rather than at the end of its back-off,
+  // a tenant's flush_all answers once its new generation is here.
+  void OnNextChange(std::function<void()> wake) { waiters_.push_back(std::move(wake)); }
 
   // The connection to `node`, made on first use.
   Backend& BackendFor(const boost::asio::ip::tcp::endpoint& node, const std::string& group);
@@ -48,11 +55,14 @@ class AccessShard {
   void Close();
 
  private:
+  void WakeWaiters();
+
   boost::asio::any_io_executor executor_;
   const BackendOptions options_;
   base::Counter& stale_map_retries_;
   std::shared_ptr<const RouteTable> table_;
-  std::vector<std::function<void()>> table_waiters_;
+  std::shared_ptr<const TenantDirectory> tenants_;
+  std::vector<std::function<void()>> waiters_;  // OnNextChange's.
   std::map<boost::asio::ip::tcp::endpoint, std::shared_ptr<Backend>> backends_;
   size_t next_backup_ = 0;  // Reads go round the backups.
 };

@@ -1,11 +1,15 @@
 #include "access/proxy_session.h"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <deque>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/this_coro.hpp>
 
 #include "access/multiget.h"
@@ -13,6 +17,7 @@
 #include "access/routed_request.h"
 #include "base/clock.h"
 #include "proto/memcache/base64.h"
+#include "proto/memcache/key_namespace.h"
 #include "proto/memcache/parser.h"
 #include "proto/memcache/request_reader.h"
 #include "proto/memcache/version.h"
@@ -29,6 +34,18 @@ namespace {
 
 constexpr std::string_view kNoop = "mn\r\n";
 
+// `merge`, then the tenant's key prefix taken off the keys its reply names; counts the
+// request's and the reply's bytes.
+ReplySlot::Merge ForTenant(ReplySlot::Merge merge, const Tenant& tenant, size_t request_bytes) {
+  return [merge = std::move(merge), prefix = tenant.key_prefix, usage = tenant.usage,
+          request_bytes](std::vector<std::string>& parts) {
+    std::string reply =
+        proto::memcache::StripKeyPrefix(merge ? merge(parts) : std::move(parts[0]), prefix);
+    usage->CountBytes(request_bytes, reply.size());
+    return reply;
+  };
+}
+
 // One client connection's requests in flight, in order.
 class ProxySession {
  public:
@@ -36,7 +53,9 @@ class ProxySession {
       : shard_(shard), options_(options), waker_(std::make_shared<Waker>(executor)) {}
 
   // Handles one parsed request whose bytes are `raw`. False: the client said quit.
-  bool Dispatch(const Request& request, std::string_view raw);
+  bool Handle(const Request& request, std::string_view raw) {
+    return options_.require_login ? HandleForTenant(request, raw) : Dispatch(request, raw);
+  }
   void AddLocal(std::string reply) {
     pending_.push_back(std::make_shared<ReplySlot>(std::move(reply)));
   }
@@ -50,16 +69,31 @@ class ProxySession {
     return pending_.empty();
   }
   asio::awaitable<void> WaitForReplies() { return waker_->Wait(); }
+  // Whether the requests after the last one handled must wait for every reply before
+  // they are handled (a tenant's flush_all); cleared by the asking.
+  bool TakeBarrier() { return std::exchange(barrier_, false); }
 
   // Like the node: a set refused as too large removes the key's old value.
   void EraseAfterRefusedSet(const Request& request);
 
  private:
+  bool Dispatch(const Request& request, std::string_view raw);
+  // With require_login: the login, then each request within the tenant's rate, its keys
+  // under the tenant's prefix.
+  bool HandleForTenant(const Request& request, std::string_view raw);
+  void Login(const Request& request);
+  void FlushTenant(const Tenant& tenant, const Request& request);
+  // The tenant the client logged in as; null before, or once it is deleted.
+  const Tenant* LoggedIn();
+
   // Sends a single-key request on its way (routed_request.h) for a new slot of its own.
   // `quiet` requests go with a trailing mn (backend.h).
   void Forward(const Request& request, std::string_view raw, bool quiet, bool silent_failure);
   // A new reply slot for a request of `parts` parts, merged by `merge`.
   std::shared_ptr<ReplySlot> AddSlot(size_t parts, ReplySlot::Merge merge = nullptr) {
+    if (dispatching_for_ != nullptr) {
+      merge = ForTenant(std::move(merge), *dispatching_for_, client_bytes_);
+    }
     auto slot = std::make_shared<ReplySlot>(waker_, parts, std::move(merge));
     pending_.push_back(slot);
     return slot;
@@ -72,7 +106,139 @@ class ProxySession {
   const ProxyOptions& options_;
   std::shared_ptr<Waker> waker_;
   std::deque<std::shared_ptr<ReplySlot>> pending_;
+  std::string tenant_name_;  // Empty until the client logs in.
+  bool barrier_ = false;
+  // While a tenant's request is dispatched: the tenant, whose key prefix AddSlot takes
+  // off the replies; and the request rewritten under it.
+  const Tenant* dispatching_for_ = nullptr;
+  size_t client_bytes_ = 0;  // Of the request as the client sent it.
+  std::string tenant_raw_;
+  Request tenant_request_;
 };
+
+const Tenant* ProxySession::LoggedIn() {
+  const TenantDirectory* directory = shard_.tenants().get();
+  const Tenant* tenant =
+      tenant_name_.empty() || directory == nullptr ? nullptr : directory->Find(tenant_name_);
+  if (tenant == nullptr) {
+    tenant_name_.clear();
+  }
+  return tenant;
+}
+
+void ProxySession::Login(const Request& request) {
+  const size_t space = request.value.find(' ');
+  if (space == std::string_view::npos) {
+    AddLocal("CLIENT_ERROR bad authentication token format\r\n");
+    return;
+  }
+  const TenantDirectory* directory = shard_.tenants().get();
+  const Tenant* tenant = directory == nullptr ? nullptr
+                                              : directory->Login(request.value.substr(0, space),
+                                                                 request.value.substr(space + 1));
+  options_.logins->logins(tenant != nullptr).Increment();
+  if (tenant == nullptr) {
+    AddLocal("CLIENT_ERROR authentication failure\r\n");
+    return;
+  }
+  tenant_name_ = tenant->state.name;
+  if (!request.noreply) {
+    AddLocal("STORED\r\n");
+  }
+}
+
+// Asks the master to move `tenant` to its next generation, then completes `slot` once
+// `shard` keys the tenant by it (or names the failure).
+asio::awaitable<void> FlushThroughMaster(AccessShard& shard, master::MasterAccess master,
+                                         std::string tenant, std::shared_ptr<ReplySlot> slot,
+                                         bool noreply) {
+  const asio::any_io_executor executor = co_await asio::this_coro::executor;
+  auto client = master::MasterClient::ForUrl(executor, master);
+  if (!client) {
+    slot->Complete(0, noreply ? "" : "SERVER_ERROR " + client.error().message + "\r\n");
+    co_return;
+  }
+  const base::Result<master::TenantFlushed> flushed = co_await client->FlushTenant(tenant);
+  if (!flushed) {
+    slot->Complete(0, noreply ? "" : "SERVER_ERROR flush_all: " + flushed.error().message + "\r\n");
+    co_return;
+  }
+  auto waker = std::make_shared<Waker>(executor);
+  for (;;) {
+    const TenantDirectory* directory = shard.tenants().get();
+    const Tenant* now = directory == nullptr ? nullptr : directory->Find(tenant);
+    if (now == nullptr || now->state.generation >= flushed->generation) {
+      break;
+    }
+    shard.OnNextChange([waker] { waker->Wake(); });
+    co_await waker->Wait();
+  }
+  slot->Complete(0, noreply ? "" : "OK\r\n");
+}
+
+void ProxySession::FlushTenant(const Tenant& tenant, const Request& request) {
+  if (request.delay != 0) {
+    if (!request.noreply) {
+      AddLocal("CLIENT_ERROR a tenant's flush_all takes no delay\r\n");
+    }
+    return;
+  }
+  barrier_ = true;
+  asio::co_spawn(
+      shard_.executor(),
+      FlushThroughMaster(shard_, *options_.master, tenant.state.name, AddSlot(1), request.noreply),
+      asio::detached);
+}
+
+bool ProxySession::HandleForTenant(const Request& request, std::string_view raw) {
+  const Tenant* tenant = LoggedIn();
+  if (tenant == nullptr) {
+    if (request.command == Command::kSet) {
+      Login(request);
+    } else if (request.command == Command::kQuit) {
+      return false;
+    } else {
+      AddLocal("CLIENT_ERROR unauthenticated\r\n");
+    }
+    return true;
+  }
+  // The rate counts what reaches the cache nodes (mn, version and the like cost nothing).
+  const bool reaches_nodes =
+      proto::memcache::NamesKeys(request.command) || request.command == Command::kFlushAll;
+  if (reaches_nodes &&
+      !tenant->usage->Admit(tenant->state.ops_per_second, std::chrono::steady_clock::now())) {
+    if (!request.noreply) {
+      AddLocal(fmt::format("SERVER_ERROR tenant {} is over its limit of {} requests per second\r\n",
+                           tenant->state.name, tenant->state.ops_per_second));
+    }
+    return true;
+  }
+  if (request.command == Command::kFlushAll) {
+    FlushTenant(*tenant, request);
+    return true;
+  }
+  if (!proto::memcache::NamesKeys(request.command)) {
+    return Dispatch(request, raw);
+  }
+  tenant_raw_ = proto::memcache::PrefixKeys(raw, request, tenant->key_prefix);
+  tenant_request_.Clear();
+  const proto::memcache::ParseResult parsed =
+      proto::memcache::ParseRequest(tenant_raw_, options_.max_item_size, &tenant_request_);
+  if (parsed.status != ParseStatus::kOk) {
+    // A key the prefix made longer than memcached takes.
+    std::string reply;
+    proto::memcache::AppendParseError(request, parsed.error, &reply);
+    if (!reply.empty()) {
+      AddLocal(std::move(reply));
+    }
+    return true;
+  }
+  dispatching_for_ = tenant;
+  client_bytes_ = raw.size();
+  const bool open = Dispatch(tenant_request_, tenant_raw_);
+  dispatching_for_ = nullptr;
+  return open;
+}
 
 bool ProxySession::Dispatch(const Request& request, std::string_view raw) {
   switch (request.command) {
@@ -153,11 +319,18 @@ void ProxySession::EraseAfterRefusedSet(const Request& request) {
   if (request.command != Command::kSet && request.command != Command::kMetaSet) {
     return;
   }
+  std::string key(request.key);
+  if (options_.require_login) {
+    const Tenant* tenant = LoggedIn();
+    if (tenant == nullptr) {
+      return;
+    }
+    key.insert(0, tenant->key_prefix);
+  }
   RoutedRequest::Spec spec;
-  spec.bytes = request.meta.Has('b')
-                   ? "md " + proto::memcache::Base64Encode(request.key) + " b q\r\nmn\r\n"
-                   : "md " + std::string(request.key) + " q\r\nmn\r\n";
-  spec.keys = {std::string(request.key)};
+  spec.bytes = request.meta.Has('b') ? "md " + proto::memcache::Base64Encode(key) + " b q\r\nmn\r\n"
+                                     : "md " + key + " q\r\nmn\r\n";
+  spec.keys = {key};
   spec.binary_key = request.meta.Has('b');
   spec.kind = RoutedRequest::Kind::kDelete;
   spec.quiet = true;
@@ -287,10 +460,12 @@ asio::awaitable<void> ServeAccess(net::Connection& connection, AccessShard& shar
   bool open = true;
   // Not `while (open && co_await ...)`: g++ 12 evaluates a co_await on the right of &&
   // even when the left side is false.
+  bool input_waits = false;  // Whole requests are still in the input, after a barrier.
   while (open) {
-    if (!co_await connection.ReadMore()) {
+    if (!input_waits && !co_await connection.ReadMore()) {
       break;
     }
+    input_waits = false;
     for (;;) {
       const auto result = reader.Next(connection);
       if (result.status == ParseStatus::kNeedMore) {
@@ -312,11 +487,15 @@ asio::awaitable<void> ServeAccess(net::Connection& connection, AccessShard& shar
         if (!reply.empty()) {
           session.AddLocal(std::move(reply));
         }
-      } else if (!session.Dispatch(request, connection.input().substr(0, result.consumed))) {
+      } else if (!session.Handle(request, connection.input().substr(0, result.consumed))) {
         open = false;
       }
       reader.Consume(connection);
       if (!open) {
+        break;
+      }
+      if (session.TakeBarrier()) {
+        input_waits = !connection.input().empty();
         break;
       }
     }

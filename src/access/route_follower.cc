@@ -70,9 +70,9 @@ RouteTable RouteTableOf(const master::ClusterState& map) {
                            map.version);
 }
 
-base::Result<std::shared_ptr<const RouteTable>> FetchRouteTable(
-    const master::MasterAccess& master, std::chrono::milliseconds patience) {
-  using Answer = base::Result<std::shared_ptr<const RouteTable>>;
+base::Result<master::ClusterState> FetchClusterMap(const master::MasterAccess& master,
+                                                   std::chrono::milliseconds patience) {
+  using Answer = base::Result<master::ClusterState>;
   return http::RunBlocking<Answer>([&](asio::any_io_executor executor) -> asio::awaitable<Answer> {
     auto client = master::MasterClient::ForUrl(executor, master);
     if (!client) {
@@ -83,7 +83,7 @@ base::Result<std::shared_ptr<const RouteTable>> FetchRouteTable(
     for (;;) {
       auto map = co_await client->GetCluster();
       if (map) {
-        co_return std::make_shared<const RouteTable>(RouteTableOf(*map));
+        co_return std::move(map).value();
       }
       if (map.error().code != base::ErrorCode::kUnavailable ||
           std::chrono::steady_clock::now() >= deadline) {
@@ -111,6 +111,7 @@ base::Result<std::unique_ptr<RouteFollower>> RouteFollower::Start(
                     std::chrono::steady_clock::time_point) -> asio::awaitable<void> {
               if (changed) {
                 node.SetRouteTable(std::make_shared<const RouteTable>(RouteTableOf(map)));
+                node.SetTenants(map.tenants);
                 spdlog::info("route table version {}", map.version);
               }
               co_return;

@@ -1,8 +1,8 @@
 // RouteFollower: how an access node follows the master (`trellis access --master URL`):
 // on a thread of its own it long-polls the master's cluster map and gives the access
 // node a new route table (the map's groups, their mains and healthy backups, and its slots)
-// whenever the map changes. While the master is away, or answers something malformed,
-// the node keeps routing by the last good table.
+// and its tenants whenever the map changes. While the master is away, or answers something
+// malformed, the node keeps routing by the last good table.
 //
 // Thread safety: Start and Drain from the daemon's main thread; the follower's work runs
 // on its own thread and hands tables to the node without waiting for its shards, so
@@ -27,10 +27,10 @@ namespace trellis::access {
 // main (every request gets SERVER_ERROR until a group has one).
 RouteTable RouteTableOf(const master::ClusterState& map);
 
-// The master's current table, asking for up to `patience` while the master is not up
-// yet (an access node needs a table before its first client).
-base::Result<std::shared_ptr<const RouteTable>> FetchRouteTable(const master::MasterAccess& master,
-                                                                std::chrono::milliseconds patience);
+// The master's current map, asking for up to `patience` while the master is not up yet
+// (an access node needs a table and its tenants before its first client).
+base::Result<master::ClusterState> FetchClusterMap(const master::MasterAccess& master,
+                                                   std::chrono::milliseconds patience);
 
 class RouteFollower : public daemon::Service {
  public:

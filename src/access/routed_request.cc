@@ -237,7 +237,7 @@ void RoutedRequest::Retry() {
   back_off_ = std::min(back_off_ * 2, kLongestBackOff);
   if (!waiting_for_table_) {
     waiting_for_table_ = true;
-    shard_.OnNextTable([weak = weak_from_this()] {
+    shard_.OnNextChange([weak = weak_from_this()] {
       if (auto self = weak.lock()) {
         self->waiting_for_table_ = false;
         self->timer_.cancel();  // Cut the back-off short.

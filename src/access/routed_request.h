@@ -95,7 +95,7 @@ class RoutedRequest : public ReplySink, public std::enable_shared_from_this<Rout
   size_t target_group_ = 0;
   std::string first_reply_;          // A delete's answer from A.
   boost::asio::steady_timer timer_;  // The back-off of a refused request.
-  bool waiting_for_table_ = false;   // Its shard will cut the back-off short (OnNextTable).
+  bool waiting_for_table_ = false;   // Its shard will cut the back-off short (OnNextChange).
   bool done_ = false;
 };
 

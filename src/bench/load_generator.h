@@ -44,6 +44,9 @@ struct BenchOptions {
   // TLS: the CA file the server's certificate must come from (empty: plaintext). Every
   // connection makes a full handshake before its first request.
   std::filesystem::path tls_ca;
+  // "NAME PASSWORD": each connection logs in as that tenant first, with memcached's ASCII
+  // authentication (an access node with --auth); empty: no login.
+  std::string login;
 };
 
 struct CommandReport {

@@ -30,5 +30,6 @@ Command AddBackupCommand(CLI::App& parent);
 Command AddGatewayCommand(CLI::App& parent);
 Command AddCaCommand(CLI::App& parent);
 Command AddTokenCommand(CLI::App& parent);
+Command AddTenantCommand(CLI::App& parent);
 
 }  // namespace trellis::cli

@@ -25,24 +25,34 @@ struct AccessFlags {
   size_t max_connections = 4096;
   std::chrono::milliseconds idle_timeout{0};
   bool read_from_backup = false;
+  bool auth = false;
   std::string master;
   std::string token_file;
   net::TlsClientFiles cluster_tls;
   net::TlsServerFiles tls;
 };
 
-// The table of --group flags, or the master's (waiting up to 10 s for the master).
-base::Result<std::shared_ptr<const access::RouteTable>> FirstRouteTable(
-    const AccessFlags& flags, const master::MasterAccess& master) {
+// What the node starts with: the table of --group flags, or the table and tenants of
+// the master's map (waiting up to 10 s for the master).
+struct FirstMap {
+  std::shared_ptr<const access::RouteTable> table;
+  std::vector<master::TenantState> tenants;
+};
+
+base::Result<FirstMap> FirstRoutes(const AccessFlags& flags, const master::MasterAccess& master) {
   if (!flags.master.empty()) {
     if (!flags.groups.empty()) {
       return base::InvalidArgument("--group: with --master, the master's map gives the groups");
     }
-    auto table = access::FetchRouteTable(master, std::chrono::seconds(10));
-    if (!table) {
-      return base::WithContext("--master", table.error());
+    auto map = access::FetchClusterMap(master, std::chrono::seconds(10));
+    if (!map) {
+      return base::WithContext("--master", map.error());
     }
-    return table;
+    return FirstMap{std::make_shared<const access::RouteTable>(access::RouteTableOf(*map)),
+                    std::move(map->tenants)};
+  }
+  if (flags.auth) {
+    return base::InvalidArgument("--auth: tenants come from the master's map (--master)");
   }
   if (flags.groups.empty()) {
     return base::InvalidArgument("--group: at least one group is needed (or --master)");
@@ -55,7 +65,9 @@ base::Result<std::shared_ptr<const access::RouteTable>> FirstRouteTable(
     }
     groups.push_back(std::move(group).value());
   }
-  return std::make_shared<const access::RouteTable>(access::RouteTable::Even(std::move(groups), 1));
+  return FirstMap{
+      std::make_shared<const access::RouteTable>(access::RouteTable::Even(std::move(groups), 1)),
+      {}};
 }
 
 base::Status RunAccess(daemon::Daemon& daemon, const AccessFlags& flags) {
@@ -65,15 +77,20 @@ base::Status RunAccess(daemon::Daemon& daemon, const AccessFlags& flags) {
   options.max_connections = flags.max_connections;
   options.idle_timeout = flags.idle_timeout;
   options.read_from_backup = flags.read_from_backup;
+  options.require_login = flags.auth;
   if (!flags.tls.certificate.empty()) {
     options.tls = flags.tls;
   }
   options.backend.timeout = flags.backend_timeout;
   TRELLIS_TRY(const master::MasterAccess master,
               daemon::MasterAccessOf(flags.master, flags.token_file, flags.cluster_tls));
-  TRELLIS_TRY(auto table, FirstRouteTable(flags, master));
-  TRELLIS_TRY(auto node, access::AccessNode::Start(options, table, daemon.metrics()));
+  if (flags.auth) {
+    options.master = master;
+  }
+  TRELLIS_TRY(FirstMap first, FirstRoutes(flags, master));
+  TRELLIS_TRY(auto node, access::AccessNode::Start(options, first.table, daemon.metrics()));
   access::AccessNode& proxy = *node;
+  proxy.SetTenants(first.tenants);
   daemon.Add(std::move(node));
   if (!flags.master.empty()) {
     TRELLIS_TRY(auto follower, access::RouteFollower::Start(master, proxy));
@@ -104,6 +121,9 @@ Command AddAccessCommand(CLI::App& parent) {
                   "change (instead of --group)");
   daemon::AddTokenFileFlag(*app, flags->token_file);
   daemon::AddClusterTlsFlags(*app, flags->cluster_tls);
+  app->add_flag("--auth", flags->auth,
+                "clients must log in as a tenant (`trellis tenant create`) with memcached's "
+                "ASCII authentication, then reach only that tenant's keys (needs --master)");
   app->add_option("--group", flags->groups,
                   "NAME=HOST:PORT[,HOST:PORT...]: a group, its main first, then backups; "
                   "repeat for each group (slots are split evenly in the order given)");

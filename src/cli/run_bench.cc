@@ -6,8 +6,10 @@
 #include <memory>
 
 #include <CLI/CLI.hpp>
+#include <boost/algorithm/string/trim.hpp>
 #include <nlohmann/json.hpp>
 
+#include "base/file.h"
 #include "bench/load_generator.h"
 #include "cli/command.h"
 #include "daemon/flags.h"
@@ -22,6 +24,7 @@ struct BenchFlags {
   std::string value_size = "64";
   std::string key_pattern = "uniform";
   std::string protocol = "text";
+  std::string login_file;
   bool json = false;
   bench::BenchOptions options;
 };
@@ -142,6 +145,14 @@ int RunBenchCommand(CLI::App& app, BenchFlags& flags) {
   }
   o.key_pattern = *pattern;
   o.meta_protocol = flags.protocol == "meta";
+  if (!flags.login_file.empty()) {
+    base::Result<std::string> login = base::ReadFile(flags.login_file);
+    if (!login) {
+      return daemon::Fail(app, base::WithContext("--login-file", login.error()));
+    }
+    boost::algorithm::trim(*login);
+    o.login = *login;
+  }
   const bool show_progress = !flags.json && isatty(STDOUT_FILENO);
   auto report = bench::RunBench(o, [&](double elapsed, uint64_t requests) {
     if (show_progress) {
@@ -214,6 +225,9 @@ Command AddBenchCommand(CLI::App& parent) {
   app->add_option("--tls-ca", o.tls_ca,
                   "speak TLS (memcached -Z, trellis cache --tls-cert), trusting the server's "
                   "certificate only if this CA file issued it");
+  app->add_option("--login-file", flags->login_file,
+                  "file holding \"TENANT PASSWORD\": every connection logs in as that tenant "
+                  "first (an access node with --auth)");
   app->add_flag("--json", flags->json, "print one JSON object instead of the table");
   return {app, [app, flags] { return RunBenchCommand(*app, *flags); }};
 }

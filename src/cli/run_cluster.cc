@@ -265,11 +265,8 @@ int RunCluster(CLI::App& app, const std::string& action, const ClusterFlags& fla
     return daemon::Fail(app, access.error());
   }
   using Answer = base::Result<nlohmann::json>;
-  Answer reply =
-      http::RunBlocking<Answer>([&](asio::any_io_executor executor) -> asio::awaitable<Answer> {
-        TRELLIS_CO_TRY(auto client, master::MasterClient::ForUrl(executor, *access));
-        co_return co_await Act(client, action, flags);
-      });
+  Answer reply = master::CallMaster<Answer>(
+      *access, [&](master::MasterClient& client) { return Act(client, action, flags); });
   if (!reply) {
     return daemon::Fail(app, reply.error());
   }

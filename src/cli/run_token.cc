@@ -65,19 +65,6 @@ asio::awaitable<base::Status> ActOnTokens(master::MasterClient& client, const st
   co_return co_await client.RevokeToken(flags.name);
 }
 
-int RunToken(CLI::App& app, const std::string& action, const TokenFlags& flags) {
-  const base::Result<master::MasterAccess> access = daemon::OperatorMaster(flags.master);
-  if (!access) {
-    return daemon::Fail(app, access.error());
-  }
-  const base::Status done =
-      http::RunBlocking([&](asio::any_io_executor executor) -> asio::awaitable<base::Status> {
-        TRELLIS_CO_TRY(auto client, master::MasterClient::ForUrl(executor, *access));
-        co_return co_await ActOnTokens(client, action, flags);
-      });
-  return done ? 0 : daemon::Fail(app, done.error());
-}
-
 }  // namespace
 
 Command AddTokenCommand(CLI::App& parent) {
@@ -106,7 +93,11 @@ Command AddTokenCommand(CLI::App& parent) {
       app->add_subcommand("revoke", "revoke a token at once (every daemon within 5 s)");
   revoke->add_option("ID", flags->name, "the token's id (`trellis token list`)")->required();
   revoke->callback([action] { *action = "revoke"; });
-  return {app, [app, flags, action] { return RunToken(*app, *action, *flags); }};
+  return {app, [app, flags, action] {
+            return daemon::ActOnMaster(*app, flags->master, [&](master::MasterClient& client) {
+              return ActOnTokens(client, *action, *flags);
+            });
+          }};
 }
 
 }  // namespace trellis::cli

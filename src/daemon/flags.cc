@@ -259,4 +259,14 @@ int Fail(const CLI::App& app, const base::Error& error) {
   return ExitCodeFor(error);
 }
 
+int ActOnMaster(const CLI::App& app, const OperatorFlags& flags,
+                std::function<boost::asio::awaitable<base::Status>(master::MasterClient&)> act) {
+  const base::Result<master::MasterAccess> access = OperatorMaster(flags);
+  if (!access) {
+    return Fail(app, access.error());
+  }
+  const base::Status done = master::CallMaster<base::Status>(*access, std::move(act));
+  return done ? 0 : Fail(app, done.error());
+}
+
 }  // namespace trellis::daemon

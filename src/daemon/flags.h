@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -110,5 +111,11 @@ int ExitCodeFor(const base::Error& error);
 
 // Prints "trellis <command>: <message>" to stderr and returns ExitCodeFor(error).
 int Fail(const CLI::App& app, const base::Error& error);
+
+// An operator's tool that acts on the master and prints what it got (`trellis token`,
+// `trellis tenant`): runs `act` against OperatorMaster(flags) and returns the exit code,
+// 0 or Fail's.
+int ActOnMaster(const CLI::App& app, const OperatorFlags& flags,
+                std::function<boost::asio::awaitable<base::Status>(master::MasterClient&)> act);
 
 }  // namespace trellis::daemon

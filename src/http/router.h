@@ -38,6 +38,13 @@ using Handler = std::function<boost::asio::awaitable<Response>(const Request&)>;
 // Asked for a request whose path no route matches; nullopt gives the 404.
 using Fallback = std::function<boost::asio::awaitable<std::optional<Response>>(const Request&)>;
 
+// The handler that calls `method` of `object`: router.Add(verb, path, scope,
+// MethodHandler(this, &Service::Get)). REQUIRES: `object` outlives the router.
+template <typename T>
+Handler MethodHandler(T* object, boost::asio::awaitable<Response> (T::*method)(const Request&)) {
+  return [object, method](const Request& request) { return (object->*method)(request); };
+}
+
 // A route anyone may call, tokens or not (/healthz).
 inline constexpr std::optional<Scope> kOpen = std::nullopt;
 

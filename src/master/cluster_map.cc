@@ -226,6 +226,52 @@ base::Result<std::string> ClusterMap::Promote(const std::string& group) {
   return best->address;
 }
 
+const TenantState* ClusterMap::FindTenant(const std::string& name) const {
+  for (const TenantState& tenant : tenants_) {
+    if (tenant.name == name) {
+      return &tenant;
+    }
+  }
+  return nullptr;
+}
+
+base::Result<TenantState> ClusterMap::AddTenant(const TenantRequest& request,
+                                                std::string password_sha256) {
+  if (!IsTenantName(request.name)) {
+    return base::InvalidArgument("tenant names are 1-32 of a-z, 0-9, '_' and '-'");
+  }
+  if (FindTenant(request.name) != nullptr) {
+    return base::Conflict("tenant " + request.name + " exists");
+  }
+  TenantState tenant{request.name,         next_tenant_id_++,      0,
+                     request.memory_bytes, request.ops_per_second, std::move(password_sha256)};
+  const auto at = std::lower_bound(
+      tenants_.begin(), tenants_.end(), tenant.name,
+      [](const TenantState& other, const std::string& name) { return other.name < name; });
+  tenants_.insert(at, tenant);
+  Touch();
+  return tenant;
+}
+
+base::Status ClusterMap::RemoveTenant(const std::string& name) {
+  if (std::erase_if(tenants_, [&name](const TenantState& tenant) { return tenant.name == name; }) ==
+      0) {
+    return base::NotFound("no tenant " + name);
+  }
+  Touch();
+  return {};
+}
+
+base::Result<uint64_t> ClusterMap::FlushTenant(const std::string& name) {
+  for (TenantState& tenant : tenants_) {
+    if (tenant.name == name) {
+      Touch();
+      return ++tenant.generation;
+    }
+  }
+  return base::NotFound("no tenant " + name);
+}
+
 ClusterState ClusterMap::ToState(std::chrono::milliseconds lease) const {
   ClusterState state;
   state.version = version_;
@@ -264,6 +310,7 @@ ClusterState ClusterMap::ToState(std::chrono::milliseconds lease) const {
   }
   state.slot_ranges = SlotRanges();
   state.move_rate = move_rate_;
+  state.tenants = tenants_;
   return state;
 }
 
@@ -288,11 +335,20 @@ std::vector<SlotRange> ClusterMap::SlotRanges() const {
 
 base::Result<ClusterMap> ClusterMap::Restore(uint64_t version, std::vector<GroupInfo> groups,
                                              std::vector<NodeInfo> nodes,
-                                             const std::vector<SlotRange>& slots) {
+                                             const std::vector<SlotRange>& slots,
+                                             std::vector<TenantState> tenants,
+                                             uint64_t next_tenant_id) {
   ClusterMap map;
   map.version_ = version;
   map.groups_ = std::move(groups);
   map.nodes_ = std::move(nodes);
+  map.tenants_ = std::move(tenants);
+  std::sort(map.tenants_.begin(), map.tenants_.end(),
+            [](const TenantState& a, const TenantState& b) { return a.name < b.name; });
+  map.next_tenant_id_ = std::max<uint64_t>(next_tenant_id, 1);
+  for (const TenantState& tenant : map.tenants_) {
+    map.next_tenant_id_ = std::max(map.next_tenant_id_, tenant.id + 1);
+  }
   if (slots.empty()) {
     if (!map.groups_.empty()) {
       map.SplitSlotsEvenly();

@@ -1,7 +1,7 @@
 // ClusterMap: the master's model of a CMEM cluster: groups (each with an epoch, a write
 // mode and a main), the cache nodes in them and their roles, which group serves each of
-// the 16384 slots, and a version that goes up with every change so followers can ask for
-// "anything after version N".
+// the 16384 slots, the cache's tenants, and a version that goes up with every change so
+// followers can ask for "anything after version N".
 //
 // Slot ownership is explicit and changes only when slots are moved: the groups added
 // before any node has joined share the slots evenly (nothing is stored anywhere yet, so
@@ -103,6 +103,22 @@ class ClusterMap {
   // bumps the epoch. Fails (kConflict) when the group has no healthy backup.
   base::Result<std::string> Promote(const std::string& group);
 
+  // Tenants (cluster_state.h, TenantState), by name.
+  const std::vector<TenantState>& tenants() const { return tenants_; }
+  const TenantState* FindTenant(const std::string& name) const;
+  // The id the next tenant gets: ids are never reused, so a tenant created again under
+  // an old name never sees the old one's items.
+  uint64_t next_tenant_id() const { return next_tenant_id_; }
+  // A new tenant with the next id at generation 0, keeping `password_sha256`, the SHA-256
+  // of its password (64 hex digits). Errors: kInvalidArgument for a bad name (IsTenantName),
+  // kConflict when a tenant of that name exists; then nothing changed.
+  base::Result<TenantState> AddTenant(const TenantRequest& request, std::string password_sha256);
+  // Errors: kNotFound.
+  base::Status RemoveTenant(const std::string& name);
+  // Moves the tenant to its next generation (its flush_all: its items are never read
+  // again) and answers it. Errors: kNotFound.
+  base::Result<uint64_t> FlushTenant(const std::string& name);
+
   const NodeInfo* MainOf(const std::string& group) const;
   NodeInfo* FindNode(const std::string& address);
   const GroupInfo* FindGroup(const std::string& name) const;
@@ -112,12 +128,16 @@ class ClusterMap {
   // What followers see; `lease`: the lease length the map tells its mains.
   ClusterState ToState(std::chrono::milliseconds lease) const;
   // For the store: the persistent part. A map saved before slots were explicit has no
-  // `slots`; it gets the split its groups implied then (even, in their order).
+  // `slots`; it gets the split its groups implied then (even, in their order). The next
+  // tenant id is raised above every tenant's, if it is not (a store saved before tenants
+  // has none).
   // Errors: kInvalidArgument when the ranges do not cover every slot once, in order,
   // with groups of the map.
   static base::Result<ClusterMap> Restore(uint64_t version, std::vector<GroupInfo> groups,
                                           std::vector<NodeInfo> nodes,
-                                          const std::vector<SlotRange>& slots);
+                                          const std::vector<SlotRange>& slots,
+                                          std::vector<TenantState> tenants,
+                                          uint64_t next_tenant_id);
 
  private:
   // Splits the slots evenly over the groups, in their order.
@@ -130,6 +150,9 @@ class ClusterMap {
   std::vector<GroupInfo> groups_;
   std::vector<NodeInfo> nodes_;
   std::vector<SlotState> slots_;
+  std::vector<TenantState> tenants_;  // By name.
+  // Invariant: above the id of every tenant this map ever had.
+  uint64_t next_tenant_id_ = 1;
 };
 
 }  // namespace trellis::master

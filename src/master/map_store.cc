@@ -46,7 +46,10 @@ base::Result<std::unique_ptr<MapStore>> MapStore::Open(const std::string& dir) {
           "CREATE TABLE IF NOT EXISTS rebalance (id INTEGER PRIMARY KEY CHECK (id = 0), "
           "state TEXT NOT NULL);"
           "CREATE TABLE IF NOT EXISTS tokens (id TEXT PRIMARY KEY, name TEXT NOT NULL, "
-          "scope TEXT NOT NULL, secret_sha256 TEXT NOT NULL, created INTEGER NOT NULL);");
+          "scope TEXT NOT NULL, secret_sha256 TEXT NOT NULL, created INTEGER NOT NULL);"
+          "CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY, id INTEGER UNIQUE NOT "
+          "NULL, generation INTEGER NOT NULL, memory_bytes INTEGER NOT NULL, ops_per_second "
+          "INTEGER NOT NULL, password_sha256 TEXT NOT NULL);");
       !made_schema) {
     return base::Error{path + ": " + made_schema.error().message};
   }
@@ -67,14 +70,22 @@ base::Status MapStore::Execute(const std::string& sql) {
 
 base::Result<ClusterMap> MapStore::Load() {
   uint64_t version = 0;
+  uint64_t next_tenant_id = 0;
   std::vector<GroupInfo> groups;
   std::vector<NodeInfo> nodes;
+  std::vector<TenantState> tenants;
   {
     Statement query;
-    sqlite3_prepare_v2(db_, "SELECT value FROM meta WHERE key = 'version'", -1, &query.stmt,
-                       nullptr);
-    if (query.stmt != nullptr && sqlite3_step(query.stmt) == SQLITE_ROW) {
-      version = static_cast<uint64_t>(sqlite3_column_int64(query.stmt, 0));
+    sqlite3_prepare_v2(db_, "SELECT key, value FROM meta", -1, &query.stmt, nullptr);
+    while (query.stmt != nullptr && sqlite3_step(query.stmt) == SQLITE_ROW) {
+      const unsigned char* text = sqlite3_column_text(query.stmt, 0);
+      const std::string_view key = text != nullptr ? reinterpret_cast<const char*>(text) : "";
+      const auto value = static_cast<uint64_t>(sqlite3_column_int64(query.stmt, 1));
+      if (key == "version") {
+        version = value;
+      } else if (key == "next_tenant_id") {
+        next_tenant_id = value;
+      }
     }
   }
   {
@@ -122,8 +133,25 @@ base::Result<ClusterMap> MapStore::Load() {
       }
     }
   }
+  {
+    Statement query;
+    sqlite3_prepare_v2(db_,
+                       "SELECT name, id, generation, memory_bytes, ops_per_second, "
+                       "password_sha256 FROM tenants ORDER BY name",
+                       -1, &query.stmt, nullptr);
+    while (query.stmt != nullptr && sqlite3_step(query.stmt) == SQLITE_ROW) {
+      TenantState& tenant = tenants.emplace_back();
+      tenant.name = reinterpret_cast<const char*>(sqlite3_column_text(query.stmt, 0));
+      tenant.id = static_cast<uint64_t>(sqlite3_column_int64(query.stmt, 1));
+      tenant.generation = static_cast<uint64_t>(sqlite3_column_int64(query.stmt, 2));
+      tenant.memory_bytes = static_cast<uint64_t>(sqlite3_column_int64(query.stmt, 3));
+      tenant.ops_per_second = static_cast<uint64_t>(sqlite3_column_int64(query.stmt, 4));
+      tenant.password_sha256 = reinterpret_cast<const char*>(sqlite3_column_text(query.stmt, 5));
+    }
+  }
   const bool upgrade = slots.empty() && !groups.empty();
-  auto restored = ClusterMap::Restore(version, std::move(groups), std::move(nodes), slots);
+  auto restored = ClusterMap::Restore(version, std::move(groups), std::move(nodes), slots,
+                                      std::move(tenants), next_tenant_id);
   if (!restored) {
     return base::Error{"the saved map's slots: " + restored.error().message};
   }
@@ -138,7 +166,9 @@ base::Status MapStore::Save(const ClusterMap& map) {
   if (base::Status begun = Execute("BEGIN IMMEDIATE"); !begun) {
     return begun;
   }
-  bool ok = Execute("DELETE FROM groups; DELETE FROM nodes; DELETE FROM slots;").ok();
+  bool ok =
+      Execute("DELETE FROM groups; DELETE FROM nodes; DELETE FROM slots; DELETE FROM tenants;")
+          .ok();
   // Each statement prepared once and run once per row: a map in the middle of a move has
   // thousands of slot ranges (6,845 after 3 -> 4 groups).
   std::map<const char*, Statement> prepared;
@@ -158,6 +188,10 @@ base::Status MapStore::Save(const ClusterMap& map) {
   run("INSERT OR REPLACE INTO meta (key, value) VALUES ('version', ?)", [&](sqlite3_stmt* stmt) {
     sqlite3_bind_int64(stmt, 1, static_cast<sqlite3_int64>(map.version()));
   });
+  run("INSERT OR REPLACE INTO meta (key, value) VALUES ('next_tenant_id', ?)",
+      [&](sqlite3_stmt* stmt) {
+        sqlite3_bind_int64(stmt, 1, static_cast<sqlite3_int64>(map.next_tenant_id()));
+      });
   for (size_t i = 0; i < map.groups().size(); ++i) {
     const GroupInfo& group = map.groups()[i];
     run("INSERT INTO groups (position, name, epoch, sync) VALUES (?, ?, ?, ?)",
@@ -189,6 +223,18 @@ base::Status MapStore::Save(const ClusterMap& map) {
             sqlite3_bind_text(stmt, 6, phase.data(), static_cast<int>(phase.size()),
                               SQLITE_TRANSIENT);
           }
+        });
+  }
+  for (const TenantState& tenant : map.tenants()) {
+    run("INSERT INTO tenants (name, id, generation, memory_bytes, ops_per_second, "
+        "password_sha256) VALUES (?, ?, ?, ?, ?, ?)",
+        [&](sqlite3_stmt* stmt) {
+          sqlite3_bind_text(stmt, 1, tenant.name.c_str(), -1, SQLITE_TRANSIENT);
+          sqlite3_bind_int64(stmt, 2, static_cast<sqlite3_int64>(tenant.id));
+          sqlite3_bind_int64(stmt, 3, static_cast<sqlite3_int64>(tenant.generation));
+          sqlite3_bind_int64(stmt, 4, static_cast<sqlite3_int64>(tenant.memory_bytes));
+          sqlite3_bind_int64(stmt, 5, static_cast<sqlite3_int64>(tenant.ops_per_second));
+          sqlite3_bind_text(stmt, 6, tenant.password_sha256.c_str(), -1, SQLITE_TRANSIENT);
         });
   }
   if (!ok) {

@@ -1,6 +1,7 @@
 // MapStore: the master's cluster map on disk, in SQLite (<data>/master.db): groups,
-// nodes and roles, epochs, which group serves each slot (as ranges) and the version;
-// and the rebalance in progress; and the API's access tokens (their secrets' hashes only,
+// nodes and roles, epochs, which group serves each slot (as ranges), the cache's tenants
+// (their passwords' hashes only) with the next tenant id, and the version; and the
+// rebalance in progress; and the API's access tokens (their secrets' hashes only,
 // security/access_token.h).
 // Each change is saved whole in one transaction before it is published, so a restarted
 // master carries on from the last map any follower saw. A database written before slots

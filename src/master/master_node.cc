@@ -189,26 +189,34 @@ void MasterNode::Drain(std::chrono::milliseconds timeout) {
 
 std::shared_ptr<const http::Router> MasterNode::Routes() {
   auto router = std::make_shared<http::Router>();
-  auto bind = [this](asio::awaitable<Response> (MasterNode::*handler)(const Request&)) {
-    return [this, handler](const Request& request) { return (this->*handler)(request); };
-  };
-  router->Add(verb::get, "/v1/cluster", Scope::kRead, bind(&MasterNode::GetCluster));
-  router->Add(verb::post, "/v1/groups", Scope::kOperate, bind(&MasterNode::AddGroup));
-  router->Add(verb::post, "/v1/nodes", Scope::kOperate, bind(&MasterNode::RegisterNode));
-  router->Add(verb::delete_, "/v1/nodes/{address}", Scope::kOperate, bind(&MasterNode::RemoveNode));
+  router->Add(verb::get, "/v1/cluster", Scope::kRead,
+              http::MethodHandler(this, &MasterNode::GetCluster));
+  router->Add(verb::post, "/v1/groups", Scope::kOperate,
+              http::MethodHandler(this, &MasterNode::AddGroup));
+  router->Add(verb::post, "/v1/nodes", Scope::kOperate,
+              http::MethodHandler(this, &MasterNode::RegisterNode));
+  router->Add(verb::delete_, "/v1/nodes/{address}", Scope::kOperate,
+              http::MethodHandler(this, &MasterNode::RemoveNode));
   router->Add(verb::post, "/v1/groups/{name}/failover", Scope::kOperate,
-              bind(&MasterNode::Switchover));
-  router->Add(verb::post, "/v1/groups/{name}/mode", Scope::kOperate, bind(&MasterNode::SetMode));
-  router->Add(verb::delete_, "/v1/groups/{name}", Scope::kOperate, bind(&MasterNode::RemoveGroup));
-  router->Add(verb::post, "/v1/groups/{name}/drain", Scope::kOperate, bind(&MasterNode::Drain));
-  router->Add(verb::post, "/v1/rebalance", Scope::kOperate, bind(&MasterNode::Rebalance));
-  router->Add(verb::get, "/v1/migrations", Scope::kRead, bind(&MasterNode::GetMigrations));
+              http::MethodHandler(this, &MasterNode::Switchover));
+  router->Add(verb::post, "/v1/groups/{name}/mode", Scope::kOperate,
+              http::MethodHandler(this, &MasterNode::SetMode));
+  router->Add(verb::delete_, "/v1/groups/{name}", Scope::kOperate,
+              http::MethodHandler(this, &MasterNode::RemoveGroup));
+  router->Add(verb::post, "/v1/groups/{name}/drain", Scope::kOperate,
+              http::MethodHandler(this, &MasterNode::Drain));
+  router->Add(verb::post, "/v1/rebalance", Scope::kOperate,
+              http::MethodHandler(this, &MasterNode::Rebalance));
+  router->Add(verb::get, "/v1/migrations", Scope::kRead,
+              http::MethodHandler(this, &MasterNode::GetMigrations));
   router->Add(verb::put, "/v1/services/{name}", Scope::kOperate,
-              bind(&MasterNode::RegisterService));
-  router->Add(verb::get, "/v1/services", Scope::kRead, bind(&MasterNode::ListServices));
+              http::MethodHandler(this, &MasterNode::RegisterService));
+  router->Add(verb::get, "/v1/services", Scope::kRead,
+              http::MethodHandler(this, &MasterNode::ListServices));
   router->Add(verb::delete_, "/v1/services/{name}", Scope::kOperate,
-              bind(&MasterNode::DeregisterService));
+              http::MethodHandler(this, &MasterNode::DeregisterService));
   tokens_->AddRoutes(*router);
+  tenants_.AddRoutes(*router);
   if (auto table = tokens_->table()) {
     router->RequireTokens(std::move(table));
   }

@@ -31,8 +31,10 @@
 //   GET    /v1/services                  the live services by name (ServiceList)
 //   DELETE /v1/services/NAME             forgets it at once (204; 404 if not registered)
 //   /v1/tokens...                        access tokens (token_service.h)
+//   /v1/tenants...                       the cache's tenants, kept in the map
+//                                        (tenant_service.h)
 // GETs need a token of scope read, every other call operate (http/auth.h), once the
-// master takes tokens (MasterOptions::admin_token_file).
+// master takes tokens (MasterOptions::admin_token_file); tokens and tenants say their own.
 //
 // Every node and access node holds a long-poll open on the API, so its connection cap is
 // its own (`max_connections`), not the admin endpoint's.
@@ -86,6 +88,7 @@
 #include "master/map_store.h"
 #include "master/rebalancer.h"
 #include "master/service_registry.h"
+#include "master/tenant_service.h"
 #include "master/token_service.h"
 #include "net/shard_pool.h"
 #include "net/waker.h"
@@ -220,6 +223,7 @@ class MasterNode : public daemon::Service {
   std::unique_ptr<MapStore> store_;
   std::unique_ptr<TokenService> tokens_;
   ClusterMap map_;
+  TenantService tenants_{map_, [this] { Publish(); }};
   Rebalancer rebalancer_;
   uint64_t saved_rebalance_revision_ = 0;  // The rebalancer's record_revision() in the store.
   Rebalancer::SlotLoads slot_loads_;       // As last probed while moves ran.

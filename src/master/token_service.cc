@@ -61,13 +61,14 @@ base::Status TokenService::Bootstrap(const std::string& admin_token_file) {
 }
 
 void TokenService::AddRoutes(http::Router& router) {
-  auto bind = [this](asio::awaitable<Response> (TokenService::*handler)(const Request&)) {
-    return [this, handler](const Request& request) { return (this->*handler)(request); };
-  };
-  router.Add(verb::post, "/v1/tokens", Scope::kAdmin, bind(&TokenService::Create));
-  router.Add(verb::get, "/v1/tokens", Scope::kAdmin, bind(&TokenService::List));
-  router.Add(verb::get, "/v1/tokens/self", Scope::kRead, bind(&TokenService::Self));
-  router.Add(verb::delete_, "/v1/tokens/{id}", Scope::kAdmin, bind(&TokenService::Revoke));
+  router.Add(verb::post, "/v1/tokens", Scope::kAdmin,
+             http::MethodHandler(this, &TokenService::Create));
+  router.Add(verb::get, "/v1/tokens", Scope::kAdmin,
+             http::MethodHandler(this, &TokenService::List));
+  router.Add(verb::get, "/v1/tokens/self", Scope::kRead,
+             http::MethodHandler(this, &TokenService::Self));
+  router.Add(verb::delete_, "/v1/tokens/{id}", Scope::kAdmin,
+             http::MethodHandler(this, &TokenService::Revoke));
 }
 
 asio::awaitable<Response> TokenService::Create(const Request& request) {

@@ -84,10 +84,27 @@ base::Result<MintedToken> AdoptToken(std::string token, std::string name, http::
 }
 
 bool SecretMatches(const TokenRecord& record, std::string_view secret) {
+  return SecretHashMatches(record.secret_sha256, secret);
+}
+
+bool SecretHashMatches(std::string_view sha256_hex, std::string_view secret) {
   const auto digest = Sha256(secret);
   const std::string hex = Hex(digest.data(), digest.size());
-  return hex.size() == record.secret_sha256.size() &&
-         CRYPTO_memcmp(hex.data(), record.secret_sha256.data(), hex.size()) == 0;
+  return hex.size() == sha256_hex.size() &&
+         CRYPTO_memcmp(hex.data(), sha256_hex.data(), hex.size()) == 0;
+}
+
+base::Result<MintedSecret> MintSecret() {
+  std::array<unsigned char, kSecretDigits / 2> random;
+  if (RAND_bytes(random.data(), static_cast<int>(random.size())) != 1) {
+    return base::Error{"minting a secret: the random generator failed"};
+  }
+  MintedSecret minted;
+  minted.secret = Hex(random.data(), random.size());
+  OPENSSL_cleanse(random.data(), random.size());
+  const auto digest = Sha256(minted.secret);
+  minted.sha256_hex = Hex(digest.data(), digest.size());
+  return minted;
 }
 
 }  // namespace trellis::security

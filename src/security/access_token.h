@@ -54,4 +54,14 @@ base::Result<TokenParts> SplitToken(std::string_view token);
 // where they differ.
 bool SecretMatches(const TokenRecord& record, std::string_view secret);
 
+// Secrets of other credentials (the cache tenants' passwords) made and kept the same way:
+// 32 random bytes as 64 hex digits, of which only the SHA-256 (hex) is stored.
+struct MintedSecret {
+  std::string secret;
+  std::string sha256_hex;
+};
+base::Result<MintedSecret> MintSecret();
+// Whether `secret` hashes to `sha256_hex`, in time that does not depend on where they differ.
+bool SecretHashMatches(std::string_view sha256_hex, std::string_view secret);
+
 }  // namespace trellis::security

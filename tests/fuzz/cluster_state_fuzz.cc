@@ -65,6 +65,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   CheckRoundTrip(json, trellis::master::ParseIssuedToken);
   CheckRoundTrip(json, trellis::master::ParseTokenList);
   CheckRoundTrip(json, trellis::master::ParseCallerGrant);
+  CheckRoundTrip(json, trellis::master::ParseTenantRequest);
+  CheckRoundTrip(json, trellis::master::ParseIssuedTenant);
+  CheckRoundTrip(json, trellis::master::ParseTenantList);
+  CheckRoundTrip(json, trellis::master::ParseTenantFlushed);
   CheckRoundTrip(json, trellis::master::ParseClusterState);
   const auto map = trellis::master::ParseClusterState(json);
   if (!map.ok()) {

@@ -120,6 +120,56 @@ TEST(ClusterMapTest, OnlyAGroupThatServesNoSlotAndTakesNoneCanBeRemoved) {
   EXPECT_EQ(map.MainOf("g3")->address, "10.0.0.3:1");
 }
 
+TEST(ClusterMapTest, TenantChangesBumpTheVersionAndAFlushTheGeneration) {
+  ClusterMap map;
+  const std::string hash(64, 'c');
+  uint64_t version = map.version();
+  auto shop = map.AddTenant({"shop", 1 << 30, 50000}, hash);
+  ASSERT_TRUE(shop.ok()) << shop.error().message;
+  EXPECT_EQ(shop->id, 1u);
+  EXPECT_EQ(shop->generation, 0u);
+  EXPECT_EQ(shop->password_sha256, hash);
+  EXPECT_GT(map.version(), version);
+  ASSERT_TRUE(map.AddTenant({"analytics", 0, 0}, hash).ok());
+  EXPECT_EQ(map.FindTenant("analytics")->id, 2u);
+
+  version = map.version();
+  const base::Result<TenantState> twice = map.AddTenant({"shop", 0, 0}, hash);
+  ASSERT_FALSE(twice.ok());
+  EXPECT_EQ(twice.error().code, base::ErrorCode::kConflict);
+  EXPECT_EQ(map.AddTenant({"Bad Name", 0, 0}, hash).error().code,
+            base::ErrorCode::kInvalidArgument);
+  EXPECT_EQ(map.version(), version) << "nothing changed";
+  EXPECT_EQ(map.next_tenant_id(), 3u);
+
+  auto flushed = map.FlushTenant("shop");
+  ASSERT_TRUE(flushed.ok());
+  EXPECT_EQ(*flushed, 1u);
+  EXPECT_EQ(*map.FlushTenant("shop"), 2u);
+  EXPECT_EQ(map.FindTenant("shop")->KeyPrefix(), "1.2:");
+  EXPECT_EQ(map.FindTenant("analytics")->generation, 0u) << "other tenants' keys stay";
+  EXPECT_EQ(map.version(), version + 2);
+  EXPECT_EQ(map.FlushTenant("nope").error().code, base::ErrorCode::kNotFound);
+
+  // The map shows them by name, with their limits and hashes.
+  const ClusterState state = map.ToState(std::chrono::milliseconds(1500));
+  ASSERT_EQ(state.tenants.size(), 2u);
+  EXPECT_EQ(state.tenants[0].name, "analytics");
+  EXPECT_EQ(state.tenants[1].name, "shop");
+  EXPECT_EQ(state.tenants[1].generation, 2u);
+  EXPECT_EQ(state.tenants[1].memory_bytes, 1u << 30);
+  EXPECT_EQ(state.tenants[1].ops_per_second, 50000u);
+
+  version = map.version();
+  ASSERT_TRUE(map.RemoveTenant("shop").ok());
+  EXPECT_GT(map.version(), version);
+  EXPECT_EQ(map.FindTenant("shop"), nullptr);
+  EXPECT_EQ(map.RemoveTenant("shop").error().code, base::ErrorCode::kNotFound);
+  auto again = map.AddTenant({"shop", 0, 0}, hash);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->id, 3u) << "ids are never reused";
+}
+
 TEST(ClusterMapTest, PromotionPicksTheHealthyBackupThatHasTheMostAndBumpsTheEpoch) {
   ClusterMap map;
   ASSERT_TRUE(map.AddGroup("g1").ok());

@@ -14,6 +14,9 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
+const std::string kHashA(64, 'a');
+const std::string kHashB = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
 ClusterState SampleMap() {
   ClusterState map;
   map.version = 9;
@@ -31,6 +34,7 @@ ClusterState SampleMap() {
                      {8192, 8200, "g1", 9, "g2", MovePhase::kDual},
                      {8201, ClusterState::kSlots - 1, "g1", 0, std::nullopt, MovePhase::kPrepare}};
   map.move_rate = 25000;
+  map.tenants = {{"analytics", 2, 0, 0, 0, kHashA}, {"shop", 1, 3, 1 << 30, 50000, kHashB}};
   return map;
 }
 
@@ -61,6 +65,28 @@ TEST(ClusterStateTest, RoundTripsThroughJson) {
   EXPECT_EQ(group->FindNode("10.0.0.1:11211")->items, 5000u);
   EXPECT_EQ(group->FindNode("10.0.0.1:11211")->bytes, 320000u);
   EXPECT_EQ(group->FindNode("10.0.0.2:11211")->items, 0u);
+  const TenantState* shop = parsed->FindTenant("shop");
+  ASSERT_NE(shop, nullptr);
+  EXPECT_EQ(shop->id, 1u);
+  EXPECT_EQ(shop->generation, 3u);
+  EXPECT_EQ(shop->memory_bytes, 1u << 30);
+  EXPECT_EQ(shop->ops_per_second, 50000u);
+  EXPECT_EQ(shop->password_sha256, kHashB);
+  EXPECT_EQ(shop->KeyPrefix(), "1.3:");
+  EXPECT_EQ(parsed->FindTenant("nope"), nullptr);
+}
+
+TEST(ClusterStateTest, AMapFromAnOlderMasterHasNoTenants) {
+  json older = ToJson(SampleMap());
+  older.erase("tenants");
+  auto parsed = ParseClusterState(older);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  EXPECT_TRUE(parsed->tenants.empty());
+  older["tenants"] = nullptr;
+  parsed = ParseClusterState(older);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  EXPECT_TRUE(parsed->tenants.empty());
+  EXPECT_EQ(ToJson(*parsed)["tenants"], json::array());
 }
 
 TEST(ClusterStateTest, NamesTheFirstBadField) {
@@ -106,6 +132,28 @@ TEST(ClusterStateTest, NamesTheFirstBadField) {
        "groups[0].nodes[1].bytes: expected a non-negative integer"},
       {[](json& j) { j.erase("move_rate"); }, "move_rate: is missing"},
       {[](json& j) { j["move_rate"] = 2.5; }, "move_rate: expected a non-negative integer"},
+      {[](json& j) { j["tenants"] = json::object(); }, "tenants: expected an array"},
+      {[](json& j) { j["tenants"][1] = "shop"; }, "tenants[1]: expected an object"},
+      {[](json& j) { j["tenants"][1].erase("id"); }, "tenants[1].id: is missing"},
+      {[](json& j) { j["tenants"][0]["generation"] = -1; },
+       "tenants[0].generation: expected a non-negative integer"},
+      {[](json& j) { j["tenants"][0].erase("ops_per_second"); },
+       "tenants[0].ops_per_second: is missing"},
+      {[](json& j) { j["tenants"][0]["name"] = "Shop"; },
+       "tenants[0].name: expected 1 to 32 of a-z, 0-9, '_' and '-'"},
+      {[](json& j) { j["tenants"][0]["name"] = ""; },
+       "tenants[0].name: expected 1 to 32 of a-z, 0-9, '_' and '-'"},
+      {[](json& j) { j["tenants"][0]["name"] = std::string(33, 'a'); },
+       "tenants[0].name: expected 1 to 32 of a-z, 0-9, '_' and '-'"},
+      {[](json& j) { j["tenants"][0]["password_sha256"] = std::string(63, 'a'); },
+       "tenants[0].password_sha256: expected 64 lowercase hex digits"},
+      {[](json& j) { j["tenants"][0]["password_sha256"] = std::string(64, 'A'); },
+       "tenants[0].password_sha256: expected 64 lowercase hex digits"},
+      {[](json& j) { j["tenants"][0]["password_sha256"] = std::string(64, 'g'); },
+       "tenants[0].password_sha256: expected 64 lowercase hex digits"},
+      {[](json& j) { j["tenants"][1]["name"] = "analytics"; },
+       "tenants[1]: a second tenant named analytics"},
+      {[](json& j) { j["tenants"][1]["id"] = 2u; }, "tenants[1]: a second tenant with id 2"},
   };
   for (const Case& c : cases) {
     json spoiled = ToJson(SampleMap());
@@ -122,6 +170,7 @@ TEST(ClusterStateTest, IgnoresFieldsFromANewerVersion) {
   newer["migrations"] = json::array({{{"slot", 1}}});
   newer["groups"][0]["zone"] = "a";
   newer["groups"][0]["nodes"][0]["weight"] = 2;
+  newer["tenants"][1]["connections"] = 100;
   auto parsed = ParseClusterState(newer);
   ASSERT_TRUE(parsed.ok()) << parsed.error().message;
   EXPECT_EQ(ToJson(*parsed), ToJson(SampleMap()));
@@ -320,6 +369,68 @@ ServiceList SampleServices() {
              "http://10.0.0.5:9301/metrics", "2/2 groups streaming, lag 0.1 s"},
             1.25},
            {{"gateway", "gateway", "http://10.0.0.6:8080", "", ""}, 0}}};
+}
+
+TEST(ClusterStateTest, TenantBodiesRoundTripThroughJson) {
+  const TenantRequest request{"shop", 256u << 20, 50000};
+  EXPECT_EQ(ToJson(request),
+            json({{"name", "shop"}, {"memory_bytes", 256u << 20}, {"ops_per_second", 50000}}));
+  EXPECT_EQ(ToJson(*ParseTenantRequest(ToJson(request))), ToJson(request));
+  auto bare = ParseTenantRequest(json{{"name", "a-b_9"}});
+  ASSERT_TRUE(bare.ok()) << bare.error().message;
+  EXPECT_EQ(bare->memory_bytes, 0u) << "limits left out are none";
+  EXPECT_EQ(bare->ops_per_second, 0u);
+
+  const IssuedTenant issued{{"shop", 4, 0, 0, 50000}, std::string(64, '7')};
+  const json written = ToJson(issued);
+  EXPECT_EQ(written["password"], std::string(64, '7'));
+  EXPECT_EQ(written["id"], 4u);
+  auto parsed_issued = ParseIssuedTenant(written);
+  ASSERT_TRUE(parsed_issued.ok()) << parsed_issued.error().message;
+  EXPECT_EQ(ToJson(*parsed_issued), written);
+
+  const TenantList list{{{"analytics", 2, 0, 0, 0}, {"shop", 1, 3, 1 << 30, 50000}}};
+  const json listed = ToJson(list);
+  EXPECT_FALSE(listed["tenants"][0].contains("password_sha256")) << "never the hash";
+  EXPECT_FALSE(listed["tenants"][0].contains("password"));
+  auto parsed_list = ParseTenantList(listed);
+  ASSERT_TRUE(parsed_list.ok()) << parsed_list.error().message;
+  EXPECT_EQ(ToJson(*parsed_list), listed);
+  EXPECT_EQ(parsed_list->tenants[1].generation, 3u);
+  EXPECT_TRUE(ParseTenantList(ToJson(TenantList{}))->tenants.empty());
+
+  const TenantFlushed flushed{4, 17};
+  EXPECT_EQ(ToJson(flushed), json({{"generation", 4}, {"version", 17}}));
+  EXPECT_EQ(ToJson(*ParseTenantFlushed(ToJson(flushed))), ToJson(flushed));
+}
+
+TEST(ClusterStateTest, NamesTheFirstBadFieldOfTenantBodies) {
+  const std::string rule = "name: expected 1 to 32 of a-z, 0-9, '_' and '-'";
+  for (const std::string name : {"", "Shop", "a b", "shop:1", "caf\xc3\xa9", "a.b"}) {
+    const base::Status status = StatusOf(ParseTenantRequest(json{{"name", name}}));
+    ASSERT_FALSE(status.ok()) << name;
+    EXPECT_EQ(status.error().message, rule) << name;
+    EXPECT_EQ(status.error().code, base::ErrorCode::kInvalidArgument);
+  }
+  EXPECT_EQ(StatusOf(ParseTenantRequest(json{{"name", std::string(33, 'a')}})).error().message,
+            rule);
+  EXPECT_TRUE(ParseTenantRequest(json{{"name", std::string(32, 'a')}}).ok());
+  EXPECT_EQ(StatusOf(ParseTenantRequest(json::object())).error().message, "name: is missing");
+  EXPECT_EQ(
+      StatusOf(ParseTenantRequest(json{{"name", "shop"}, {"memory_bytes", -1}})).error().message,
+      "memory_bytes: expected a non-negative integer");
+  EXPECT_EQ(
+      StatusOf(ParseTenantRequest(json{{"name", "shop"}, {"ops_per_second", "9"}})).error().message,
+      "ops_per_second: expected a non-negative integer");
+  json issued = ToJson(IssuedTenant{{"shop", 4, 0, 0, 0}, std::string(64, '7')});
+  issued.erase("password");
+  EXPECT_EQ(StatusOf(ParseIssuedTenant(issued)).error().message, "password: is missing");
+  json list = ToJson(TenantList{{{"shop", 1, 3, 0, 0}}});
+  list["tenants"][0]["generation"] = "3";
+  EXPECT_EQ(StatusOf(ParseTenantList(list)).error().message,
+            "tenants[0].generation: expected a non-negative integer");
+  EXPECT_EQ(StatusOf(ParseTenantFlushed(json{{"generation", 1u}})).error().message,
+            "version: is missing");
 }
 
 TEST(ClusterStateTest, ServicesRoundTripThroughJson) {

@@ -1,6 +1,6 @@
-// The master's map in SQLite: a map saves and loads whole, slots included, and a
+// The master's map in SQLite: a map saves and loads whole, slots and tenants included, a
 // database written before slots were explicit is upgraded in place to the split its
-// groups implied (even, in the order they were added).
+// groups implied (even, in the order they were added), and tenant ids are never reused.
 #include "master/map_store.h"
 
 #include <gtest/gtest.h>
@@ -97,6 +97,62 @@ TEST(MapStoreTest, AMapSavedBeforeSlotsWereExplicitIsUpgradedInPlace) {
   EXPECT_EQ(loaded->version(), 7u);
   EXPECT_EQ(loaded->FindGroup("a")->epoch, 2u);
   EXPECT_EQ(RunSql(dir.path().string(), "SELECT * FROM slots"), 3) << "written back at once";
+}
+
+const std::string kHash(64, 'e');
+
+TEST(MapStoreTest, SavesAndLoadsTheTenants) {
+  testing::TempDir dir;
+  ClusterMap map;
+  ASSERT_TRUE(map.AddGroup("g1").ok());
+  ASSERT_TRUE(map.AddTenant({"shop", 1 << 30, 50000}, kHash).ok());
+  ASSERT_TRUE(map.AddTenant({"analytics", 0, 0}, std::string(64, 'f')).ok());
+  ASSERT_TRUE(map.FlushTenant("shop").ok());
+  ASSERT_TRUE((*MapStore::Open(dir.path().string()))->Save(map).ok());
+  auto loaded = (*MapStore::Open(dir.path().string()))->Load();
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded->version(), map.version());
+  ASSERT_EQ(loaded->tenants().size(), 2u);
+  EXPECT_EQ(ToJson(loaded->ToState(1s)), ToJson(map.ToState(1s)));
+  const TenantState* shop = loaded->FindTenant("shop");
+  ASSERT_NE(shop, nullptr);
+  EXPECT_EQ(shop->id, 1u);
+  EXPECT_EQ(shop->generation, 1u);
+  EXPECT_EQ(shop->memory_bytes, 1u << 30);
+  EXPECT_EQ(shop->ops_per_second, 50000u);
+  EXPECT_EQ(shop->password_sha256, kHash);
+  EXPECT_EQ(loaded->FindTenant("analytics")->id, 2u);
+}
+
+TEST(MapStoreTest, TenantIdsAreNotReusedAfterADeleteAndARestart) {
+  testing::TempDir dir;
+  {
+    ClusterMap map;
+    ASSERT_TRUE(map.AddTenant({"a", 0, 0}, kHash).ok());
+    ASSERT_TRUE(map.AddTenant({"b", 0, 0}, kHash).ok());
+    ASSERT_TRUE(map.RemoveTenant("b").ok());
+    ASSERT_TRUE((*MapStore::Open(dir.path().string()))->Save(map).ok());
+  }
+  auto loaded = (*MapStore::Open(dir.path().string()))->Load();
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded->next_tenant_id(), 3u);
+  auto again = loaded->AddTenant({"b", 0, 0}, kHash);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(again->id, 3u) << "b's old items (prefix 2.0:) stay out of reach";
+}
+
+TEST(MapStoreTest, AStoreWithoutTheNextTenantIdGivesIdsAboveEveryTenants) {
+  testing::TempDir dir;
+  {
+    ClusterMap map;
+    ASSERT_TRUE(map.AddTenant({"a", 0, 0}, kHash).ok());
+    ASSERT_TRUE((*MapStore::Open(dir.path().string()))->Save(map).ok());
+  }
+  RunSql(dir.path().string(),
+         "DELETE FROM meta WHERE key = 'next_tenant_id'; UPDATE tenants SET id = 7");
+  auto loaded = (*MapStore::Open(dir.path().string()))->Load();
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded->next_tenant_id(), 8u);
 }
 
 TEST(MapStoreTest, ASlotRangeNamingAnUnknownGroupIsAnError) {

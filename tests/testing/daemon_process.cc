@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -13,6 +14,11 @@
 #include <thread>
 
 namespace trellis::testing {
+
+std::string TrellisBinary() {
+  const char* chosen = std::getenv("TRELLIS_BINARY");
+  return chosen != nullptr ? chosen : TRELLIS_BINARY;
+}
 
 DaemonProcess::DaemonProcess(std::vector<std::string> args, std::string program)
     : log_path_((dir_.path() / "daemon.log").string()) {

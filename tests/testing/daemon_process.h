@@ -21,10 +21,15 @@ namespace trellis::testing {
 
 using namespace std::chrono_literals;
 
+// The trellis binary the tests start: $TRELLIS_BINARY when set (`make asan` runs the
+// integration tests built with the plain build against its instrumented binary), else
+// the one built beside the tests.
+std::string TrellisBinary();
+
 class DaemonProcess {
  public:
-  // Starts `program` (default: the trellis binary under test) with `args`.
-  explicit DaemonProcess(std::vector<std::string> args, std::string program = TRELLIS_BINARY);
+  // Starts `program` (default: TrellisBinary()) with `args`.
+  explicit DaemonProcess(std::vector<std::string> args, std::string program = TrellisBinary());
   // Starts a peer that binds `port` without SO_REUSEPORT (Debian's memcached), so cannot
   // share it with the hold: the hold is released after the fork and the child execs only
   // then, which leaves the port free just for the time the peer takes to bind it.

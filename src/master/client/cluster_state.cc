@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -24,6 +25,14 @@ class FieldReader {
   void String(const char* key, std::string* out) {
     if (const json* field = Find(key, /*required=*/true)) {
       Check(key, field->is_string(), "a string") && (*out = field->get<std::string>(), true);
+    }
+  }
+  // A string that `valid` accepts; `expected` says what it must be.
+  void String(const char* key, std::string* out, bool (*valid)(std::string_view),
+              std::string_view expected) {
+    String(key, out);
+    if (!error_) {
+      Check(key, valid(*out), expected);
     }
   }
   // Absent or null: nullopt.
@@ -109,7 +118,28 @@ class FieldReader {
   // Each element an object, read by `read(FieldReader&, T*)`.
   template <typename T, typename Read>
   void Array(const char* key, std::vector<T>* out, Read read) {
-    const json* field = Find(key, /*required=*/true);
+    ReadArray(key, Find(key, /*required=*/true), out, read);
+  }
+  // The same; absent or null: empty.
+  template <typename T, typename Read>
+  void OptionalArray(const char* key, std::vector<T>* out, Read read) {
+    const json* field = Find(key, /*required=*/false);
+    if (field != nullptr && !field->is_null()) {
+      ReadArray(key, field, out, read);
+    }
+  }
+
+  base::Status status() const {
+    if (error_) {
+      return *error_;
+    }
+    return {};
+  }
+
+ private:
+  // `field`, the value of `key`: null when it is missing (and that was dealt with).
+  template <typename T, typename Read>
+  void ReadArray(const char* key, const json* field, std::vector<T>* out, Read read) {
     if (field == nullptr || !Check(key, field->is_array(), "an array")) {
       return;
     }
@@ -125,15 +155,6 @@ class FieldReader {
       out->push_back(std::move(value));
     }
   }
-
-  base::Status status() const {
-    if (error_) {
-      return *error_;
-    }
-    return {};
-  }
-
- private:
   std::string Path(std::string_view key) const {
     if (path_.empty()) {
       return std::string(key);
@@ -262,7 +283,6 @@ void ReadServiceRegistration(FieldReader& in, ServiceRegistration* registration)
   in.String("summary", &registration->summary);
 }
 
-// A status is its registration's fields and its age, in one object.
 void ReadTokenInfo(FieldReader& in, TokenInfo* info) {
   in.String("id", &info->id);
   in.String("name", &info->name);
@@ -272,9 +292,50 @@ void ReadTokenInfo(FieldReader& in, TokenInfo* info) {
   info->created_unix = created.value_or(0);
 }
 
+// A status is its registration's fields and its age, in one object.
 void ReadServiceStatus(FieldReader& in, ServiceStatus* status) {
   ReadServiceRegistration(in, &status->registration);
   in.Number("age_seconds", &status->age_seconds);
+}
+
+bool IsSha256Hex(std::string_view text) {
+  return text.size() == 64 && text.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
+constexpr std::string_view kTenantNameRule = "1 to 32 of a-z, 0-9, '_' and '-'";
+
+void ReadTenant(FieldReader& in, TenantState* tenant) {
+  in.String("name", &tenant->name, IsTenantName, kTenantNameRule);
+  in.Unsigned("id", &tenant->id);
+  in.Unsigned("generation", &tenant->generation);
+  in.Unsigned("memory_bytes", &tenant->memory_bytes);
+  in.Unsigned("ops_per_second", &tenant->ops_per_second);
+  in.String("password_sha256", &tenant->password_sha256, IsSha256Hex, "64 lowercase hex digits");
+}
+
+void ReadTenantInfo(FieldReader& in, TenantInfo* info) {
+  in.String("name", &info->name);
+  in.Unsigned("id", &info->id);
+  in.Unsigned("generation", &info->generation);
+  in.Unsigned("memory_bytes", &info->memory_bytes);
+  in.Unsigned("ops_per_second", &info->ops_per_second);
+}
+
+// Whether no two of a map's tenants share a name or an id.
+base::Status CheckTenants(const std::vector<TenantState>& tenants) {
+  std::set<std::string_view> names;
+  std::set<uint64_t> ids;
+  for (size_t i = 0; i < tenants.size(); ++i) {
+    const TenantState& tenant = tenants[i];
+    const std::string where = "tenants[" + std::to_string(i) + "]: ";
+    if (!names.insert(tenant.name).second) {
+      return base::InvalidArgument(where + "a second tenant named " + tenant.name);
+    }
+    if (!ids.insert(tenant.id).second) {
+      return base::InvalidArgument(where + "a second tenant with id " + std::to_string(tenant.id));
+    }
+  }
+  return {};
 }
 
 json OptionalJson(const std::optional<std::string>& value) { return value ? json(*value) : json(); }
@@ -337,6 +398,24 @@ const GroupState* ClusterState::FindGroup(std::string_view name) const {
   return nullptr;
 }
 
+const TenantState* ClusterState::FindTenant(std::string_view name) const {
+  for (const TenantState& tenant : tenants) {
+    if (tenant.name == name) {
+      return &tenant;
+    }
+  }
+  return nullptr;
+}
+
+std::string TenantState::KeyPrefix() const {
+  return std::to_string(id) + "." + std::to_string(generation) + ":";
+}
+
+bool IsTenantName(std::string_view name) {
+  return !name.empty() && name.size() <= 32 &&
+         name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") == std::string_view::npos;
+}
+
 std::vector<uint16_t> ClusterState::SlotGroups() const {
   std::vector<uint16_t> owners;
   for (const SlotRange& range : slot_ranges) {
@@ -393,12 +472,22 @@ json ToJson(const ClusterState& map) {
     }
     ranges.push_back(std::move(out));
   }
+  json tenants = json::array();
+  for (const TenantState& tenant : map.tenants) {
+    tenants.push_back({{"name", tenant.name},
+                       {"id", tenant.id},
+                       {"generation", tenant.generation},
+                       {"memory_bytes", tenant.memory_bytes},
+                       {"ops_per_second", tenant.ops_per_second},
+                       {"password_sha256", tenant.password_sha256}});
+  }
   return {{"version", map.version},
           {"slots", ClusterState::kSlots},
           {"lease_ms", static_cast<uint64_t>(map.lease.count())},
           {"groups", std::move(groups)},
           {"slot_ranges", std::move(ranges)},
-          {"move_rate", map.move_rate}};
+          {"move_rate", map.move_rate},
+          {"tenants", std::move(tenants)}};
 }
 
 json ToJson(const NodeRegistration& registration) {
@@ -517,6 +606,38 @@ json ToJson(const CallerGrant& grant) {
   return out;
 }
 
+json ToJson(const TenantRequest& request) {
+  return {{"name", request.name},
+          {"memory_bytes", request.memory_bytes},
+          {"ops_per_second", request.ops_per_second}};
+}
+
+json ToJson(const TenantInfo& info) {
+  return {{"name", info.name},
+          {"id", info.id},
+          {"generation", info.generation},
+          {"memory_bytes", info.memory_bytes},
+          {"ops_per_second", info.ops_per_second}};
+}
+
+json ToJson(const IssuedTenant& issued) {
+  json out = ToJson(issued.info);
+  out["password"] = issued.password;
+  return out;
+}
+
+json ToJson(const TenantList& list) {
+  json tenants = json::array();
+  for (const TenantInfo& info : list.tenants) {
+    tenants.push_back(ToJson(info));
+  }
+  return {{"tenants", std::move(tenants)}};
+}
+
+json ToJson(const TenantFlushed& flushed) {
+  return {{"generation", flushed.generation}, {"version", flushed.version}};
+}
+
 base::Result<ClusterState> ParseClusterState(const json& json_value) {
   uint64_t slots = 0;
   TRELLIS_TRY(ClusterState map,
@@ -528,6 +649,7 @@ base::Result<ClusterState> ParseClusterState(const json& json_value) {
                 in.Array("groups", &map->groups, ReadGroup);
                 in.Array("slot_ranges", &map->slot_ranges, ReadSlotRange);
                 in.Unsigned("move_rate", &map->move_rate);
+                in.OptionalArray("tenants", &map->tenants, ReadTenant);
                 map->lease = std::chrono::milliseconds(lease_ms);
               }));
   if (slots != ClusterState::kSlots) {
@@ -536,6 +658,7 @@ base::Result<ClusterState> ParseClusterState(const json& json_value) {
   TRELLIS_TRY_STATUS(CheckSlotRanges(
       map.slot_ranges, [&](std::string_view name) { return map.FindGroup(name) != nullptr; },
       !map.groups.empty()));
+  TRELLIS_TRY_STATUS(CheckTenants(map.tenants));
   return map;
 }
 
@@ -652,6 +775,39 @@ base::Result<CallerGrant> ParseCallerGrant(const json& json_value) {
   return ReadWhole<CallerGrant>(json_value, [](FieldReader& in, CallerGrant* value) {
     ReadTokenInfo(in, &value->token);
     in.Bool("required", &value->required);
+  });
+}
+
+base::Result<TenantRequest> ParseTenantRequest(const json& json_value) {
+  return ReadWhole<TenantRequest>(json_value, [](FieldReader& in, TenantRequest* value) {
+    // Limits left out are none.
+    std::optional<uint64_t> memory_bytes;
+    std::optional<uint64_t> ops_per_second;
+    in.String("name", &value->name, IsTenantName, kTenantNameRule);
+    in.OptionalUnsigned("memory_bytes", &memory_bytes);
+    in.OptionalUnsigned("ops_per_second", &ops_per_second);
+    value->memory_bytes = memory_bytes.value_or(0);
+    value->ops_per_second = ops_per_second.value_or(0);
+  });
+}
+
+base::Result<IssuedTenant> ParseIssuedTenant(const json& json_value) {
+  return ReadWhole<IssuedTenant>(json_value, [](FieldReader& in, IssuedTenant* value) {
+    ReadTenantInfo(in, &value->info);
+    in.String("password", &value->password);
+  });
+}
+
+base::Result<TenantList> ParseTenantList(const json& json_value) {
+  return ReadWhole<TenantList>(json_value, [](FieldReader& in, TenantList* value) {
+    in.Array("tenants", &value->tenants, ReadTenantInfo);
+  });
+}
+
+base::Result<TenantFlushed> ParseTenantFlushed(const json& json_value) {
+  return ReadWhole<TenantFlushed>(json_value, [](FieldReader& in, TenantFlushed* value) {
+    in.Unsigned("generation", &value->generation);
+    in.Unsigned("version", &value->version);
   });
 }
 

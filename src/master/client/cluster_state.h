@@ -77,6 +77,26 @@ struct SlotRange {
   MovePhase phase = MovePhase::kPrepare;  // ...and the step the move is at.
 };
 
+// A tenant of the cache (docs/security.md): clients that log in as it on an access node
+// started with --auth see only its keys, within its limits. The map carries the SHA-256
+// of its password (32 random bytes, hex), so access nodes check logins without asking
+// the master; the hash of so random a secret gives no way to log in.
+struct TenantState {
+  std::string name;             // 1-32 of [a-z0-9_-]: the login's user name.
+  uint64_t id = 0;              // Unique in the cluster, never reused.
+  uint64_t generation = 0;      // Goes up with each flush_all the tenant sends.
+  uint64_t memory_bytes = 0;    // Its memory quota over all groups; 0: none.
+  uint64_t ops_per_second = 0;  // Its request rate over all access nodes; 0: no limit.
+  std::string password_sha256;  // 64 hex digits.
+
+  // What its keys start with on the cache nodes: "<id>.<generation>:". A flush_all moves
+  // the tenant to a new generation, so its old items are never read again and age out.
+  std::string KeyPrefix() const;
+};
+
+// Whether `name` can name a tenant: 1-32 of [a-z0-9_-].
+bool IsTenantName(std::string_view name);
+
 // The cluster map: what `GET /v1/cluster` answers.
 struct ClusterState {
   static constexpr uint32_t kSlots = base::kClusterSlots;
@@ -89,8 +109,10 @@ struct ClusterState {
   std::vector<SlotRange> slot_ranges;
   // Keys a second that each group's mover may move now (0 while nothing moves).
   uint64_t move_rate = 0;
+  std::vector<TenantState> tenants;  // By name; absent from maps of older masters.
 
   const GroupState* FindGroup(std::string_view name) const;
+  const TenantState* FindTenant(std::string_view name) const;
   // The index in `groups` of each slot's group (kSlots entries; empty without groups).
   std::vector<uint16_t> SlotGroups() const;
   // How many slots `group` serves.
@@ -247,6 +269,39 @@ struct CallerGrant {
   TokenInfo token;  // id and name empty when !required.
 };
 
+// Tenants (docs/security.md). POST /v1/tenants: a new tenant.
+struct TenantRequest {
+  std::string name;
+  uint64_t memory_bytes = 0;
+  uint64_t ops_per_second = 0;
+};
+
+// A tenant as GET /v1/tenants lists it: never its password's hash.
+struct TenantInfo {
+  std::string name;
+  uint64_t id = 0;
+  uint64_t generation = 0;
+  uint64_t memory_bytes = 0;
+  uint64_t ops_per_second = 0;
+};
+
+// POST /v1/tenants's answer: the one time the password is shown.
+struct IssuedTenant {
+  TenantInfo info;
+  std::string password;
+};
+
+struct TenantList {
+  std::vector<TenantInfo> tenants;
+};
+
+// POST /v1/tenants/NAME/flush's answer: the tenant's new generation and the map version
+// that carries it.
+struct TenantFlushed {
+  uint64_t generation = 0;
+  uint64_t version = 0;
+};
+
 nlohmann::json ToJson(const ClusterState& map);
 nlohmann::json ToJson(const NodeRegistration& registration);
 nlohmann::json ToJson(const RegistrationReply& reply);
@@ -265,6 +320,11 @@ nlohmann::json ToJson(const TokenInfo& info);
 nlohmann::json ToJson(const IssuedToken& issued);
 nlohmann::json ToJson(const TokenList& list);
 nlohmann::json ToJson(const CallerGrant& grant);
+nlohmann::json ToJson(const TenantRequest& request);
+nlohmann::json ToJson(const TenantInfo& info);
+nlohmann::json ToJson(const IssuedTenant& issued);
+nlohmann::json ToJson(const TenantList& list);
+nlohmann::json ToJson(const TenantFlushed& flushed);
 
 // Each fails with kInvalidArgument naming the first bad field ("groups[1].nodes[0].role:
 // expected a string").
@@ -285,5 +345,9 @@ base::Result<TokenRequest> ParseTokenRequest(const nlohmann::json& json);
 base::Result<IssuedToken> ParseIssuedToken(const nlohmann::json& json);
 base::Result<TokenList> ParseTokenList(const nlohmann::json& json);
 base::Result<CallerGrant> ParseCallerGrant(const nlohmann::json& json);
+base::Result<TenantRequest> ParseTenantRequest(const nlohmann::json& json);
+base::Result<IssuedTenant> ParseIssuedTenant(const nlohmann::json& json);
+base::Result<TenantList> ParseTenantList(const nlohmann::json& json);
+base::Result<TenantFlushed> ParseTenantFlushed(const nlohmann::json& json);
 
 }  // namespace trellis::master

@@ -197,6 +197,29 @@ asio::awaitable<base::Result<CallerGrant>> MasterClient::Whoami() {
   co_return Parsed<CallerGrant>(address(), std::move(reply), ParseCallerGrant);
 }
 
+asio::awaitable<base::Result<IssuedTenant>> MasterClient::CreateTenant(
+    const TenantRequest& request) {
+  auto reply =
+      co_await http::CallJson(http_, verb::post, "/v1/tenants", ToJson(request), kCallTimeout);
+  co_return Parsed<IssuedTenant>(address(), std::move(reply), ParseIssuedTenant);
+}
+
+asio::awaitable<base::Result<TenantList>> MasterClient::ListTenants() {
+  auto reply = co_await http::CallJson(http_, verb::get, "/v1/tenants", json(), kCallTimeout);
+  co_return Parsed<TenantList>(address(), std::move(reply), ParseTenantList);
+}
+
+asio::awaitable<base::Status> MasterClient::DeleteTenant(std::string_view name) {
+  co_return StatusOf(co_await http::CallJson(
+      http_, verb::delete_, "/v1/tenants/" + std::string(name), json(), kCallTimeout));
+}
+
+asio::awaitable<base::Result<TenantFlushed>> MasterClient::FlushTenant(std::string_view name) {
+  auto reply = co_await http::CallJson(
+      http_, verb::post, "/v1/tenants/" + std::string(name) + "/flush", json(), kCallTimeout);
+  co_return Parsed<TenantFlushed>(address(), std::move(reply), ParseTenantFlushed);
+}
+
 asio::awaitable<void> FollowCluster(MasterClient& client, std::string node, MapObserver on_map) {
   asio::steady_timer pause(co_await asio::this_coro::executor);
   std::optional<ClusterState> map;  // The last one answered.

@@ -1,9 +1,10 @@
 // MasterClient: the typed client of the master's API, for everything that talks to the
-// master: cache nodes (registration, roles, leases), access nodes (the route table),
-// platform services such as the backup center (their registration, KeepRegistered),
-// `trellis cluster` and `trellis up`. Every reply is parsed once into the types of
-// cluster_state.h; a transport failure, an error status or a malformed reply comes back
-// as an Error (unavailable, not found, conflict, invalid argument, ...).
+// master: cache nodes (registration, roles, leases), access nodes (the route table, their
+// tenants' flush_all), platform services such as the backup center (their registration,
+// KeepRegistered), `trellis cluster`, `trellis token`, `trellis tenant` and `trellis up`.
+// Every reply is parsed once into the types of cluster_state.h; a transport failure, an
+// error status or a malformed reply comes back as an Error (unavailable, not found,
+// conflict, invalid argument, ...).
 //
 // Asynchronous, on one executor: a node runs it on a thread of its own so that a slow or
 // absent master never stalls the data path, and stopping that thread ends every call at
@@ -81,12 +82,37 @@ class MasterClient {
   // What this client's token allows; kUnauthenticated if the master does not know it.
   boost::asio::awaitable<base::Result<CallerGrant>> Whoami();
 
+  // The cache's tenants (admin scope to create and delete, operate to flush, read to list).
+  // kConflict if one of that name exists, kInvalidArgument for a bad name.
+  boost::asio::awaitable<base::Result<IssuedTenant>> CreateTenant(const TenantRequest& request);
+  boost::asio::awaitable<base::Result<TenantList>> ListTenants();
+  // kNotFound if no tenant has that name.
+  boost::asio::awaitable<base::Status> DeleteTenant(std::string_view name);
+  // Moves the tenant to its next generation (its flush_all); kNotFound if there is none.
+  boost::asio::awaitable<base::Result<TenantFlushed>> FlushTenant(std::string_view name);
+
   const std::string& address() const { return http_.address(); }
 
  private:
   explicit MasterClient(http::Client http) : http_(std::move(http)) {}
   http::Client http_;
 };
+
+// Runs `act` with a client of `master` to completion (http::RunBlocking): for tools that
+// ask the master and exit. T is a base::Result or base::Status: a client that cannot be
+// made (a bad URL, unreadable TLS files) is its error.
+template <typename T>
+T CallMaster(const MasterAccess& master,
+             std::function<boost::asio::awaitable<T>(MasterClient&)> act) {
+  return http::RunBlocking<T>(
+      [&](boost::asio::any_io_executor executor) -> boost::asio::awaitable<T> {
+        base::Result<MasterClient> client = MasterClient::ForUrl(executor, master);
+        if (!client) {
+          co_return client.error();
+        }
+        co_return co_await act(*client);
+      });
+}
 
 // Follows the master's map until cancelled (the executor stops): calls `on_map` with
 // every map the master answers, `changed` when its version differs from the last one,
