@@ -8,9 +8,12 @@
 #include <utility>
 #include <vector>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "access/multiget.h"
 #include "access/reply_slot.h"
@@ -33,6 +36,7 @@ using proto::memcache::Request;
 namespace {
 
 constexpr std::string_view kNoop = "mn\r\n";
+constexpr std::chrono::milliseconds kMaxPenalty{100};
 
 // `merge`, then the tenant's key prefix taken off the keys its reply names; counts the
 // request's and the reply's bytes.
@@ -72,6 +76,9 @@ class ProxySession {
   // Whether the requests after the last one handled must wait for every reply before
   // they are handled (a tenant's flush_all); cleared by the asking.
   bool TakeBarrier() { return std::exchange(barrier_, false); }
+  // How long not to read from the client, for the requests refused for its tenant's rate
+  // since the last asking.
+  std::chrono::nanoseconds TakePenalty() { return std::exchange(penalty_, {}); }
 
   // Like the node: a set refused as too large removes the key's old value.
   void EraseAfterRefusedSet(const Request& request);
@@ -108,6 +115,7 @@ class ProxySession {
   std::deque<std::shared_ptr<ReplySlot>> pending_;
   std::string tenant_name_;  // Empty until the client logs in.
   bool barrier_ = false;
+  std::chrono::nanoseconds penalty_{0};
   // While a tenant's request is dispatched: the tenant, whose key prefix AddSlot takes
   // off the replies; and the request rewritten under it.
   const Tenant* dispatching_for_ = nullptr;
@@ -207,6 +215,7 @@ bool ProxySession::HandleForTenant(const Request& request, std::string_view raw)
       proto::memcache::NamesKeys(request.command) || request.command == Command::kFlushAll;
   if (reaches_nodes &&
       !tenant->usage->Admit(tenant->state.ops_per_second, std::chrono::steady_clock::now())) {
+    penalty_ += TenantUsage::Penalty(tenant->state.ops_per_second, 1);
     if (!request.noreply) {
       AddLocal(fmt::format("SERVER_ERROR tenant {} is over its limit of {} requests per second\r\n",
                            tenant->state.name, tenant->state.ops_per_second));
@@ -461,6 +470,7 @@ asio::awaitable<void> ServeAccess(net::Connection& connection, AccessShard& shar
   // Not `while (open && co_await ...)`: g++ 12 evaluates a co_await on the right of &&
   // even when the left side is false.
   bool input_waits = false;  // Whole requests are still in the input, after a barrier.
+  asio::steady_timer throttle(co_await asio::this_coro::executor);
   while (open) {
     if (!input_waits && !co_await connection.ReadMore()) {
       break;
@@ -514,6 +524,14 @@ asio::awaitable<void> ServeAccess(net::Connection& connection, AccessShard& shar
         co_return;
       }
       out.clear();
+    }
+    // A client over its tenant's rate is read again only after as long as its refused
+    // requests would have taken at that rate (at most kMaxPenalty, so a drain is never
+    // held up): its refusals then cost the node about what its rate allows, not what the
+    // client can send.
+    if (const std::chrono::nanoseconds penalty = session.TakePenalty(); penalty.count() > 0) {
+      throttle.expires_after(std::min<std::chrono::nanoseconds>(penalty, kMaxPenalty));
+      co_await throttle.async_wait(asio::as_tuple(asio::use_awaitable));
     }
   }
 }

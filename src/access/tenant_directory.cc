@@ -28,7 +28,6 @@ bool TenantUsage::Admit(uint64_t ops_per_second, std::chrono::steady_clock::time
   const int64_t now_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
   const int64_t interval_ns = std::max<int64_t>(1, 1'000'000'000 / ops_per_second);
-  constexpr int64_t kBurstNs = 100'000'000;  // A tenth of a second's requests.
   int64_t next = next_ns_.load(std::memory_order_relaxed);
   for (;;) {
     const int64_t start = std::max(next, now_ns);
@@ -41,6 +40,11 @@ bool TenantUsage::Admit(uint64_t ops_per_second, std::chrono::steady_clock::time
       return true;
     }
   }
+}
+
+std::chrono::nanoseconds TenantUsage::Penalty(uint64_t ops_per_second, size_t refused) {
+  return std::chrono::nanoseconds(1'000'000'000 / std::max<uint64_t>(1, ops_per_second)) *
+         static_cast<int64_t>(refused);
 }
 
 const Tenant* TenantDirectory::Find(std::string_view name) const {

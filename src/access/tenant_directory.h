@@ -35,6 +35,9 @@ class TenantUsage {
   // Whether one more request fits the rate (`ops_per_second`, 0: no limit) at `now`; a
   // burst of up to a tenth of a second's requests passes at once. Counts it either way.
   bool Admit(uint64_t ops_per_second, std::chrono::steady_clock::time_point now);
+  // How long the tenant must send nothing for `refused` more requests to have fit its
+  // rate: how long a client whose requests were refused is not read from.
+  static std::chrono::nanoseconds Penalty(uint64_t ops_per_second, size_t refused);
   // Bytes of its requests taken and of the replies sent back (for billing).
   void CountBytes(size_t in, size_t out) {
     bytes_in_.Increment(in);
@@ -49,6 +52,7 @@ class TenantUsage {
   // Generic cell rate algorithm: the time (ns on the steady clock) from which the next
   // request would be on schedule. A compare-and-swap, so shards take no lock.
   std::atomic<int64_t> next_ns_{0};
+  static constexpr int64_t kBurstNs = 100'000'000;  // A tenth of a second's requests.
 };
 
 struct Tenant {
