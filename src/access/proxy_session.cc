@@ -114,6 +114,10 @@ class ProxySession {
   std::shared_ptr<Waker> waker_;
   std::deque<std::shared_ptr<ReplySlot>> pending_;
   std::string tenant_name_;  // Empty until the client logs in.
+  // The tenant as the directory held here has it (LoggedIn looks it up again when the
+  // shard has a new one; held, so that a pointer into it cannot outlive it).
+  std::shared_ptr<const TenantDirectory> directory_;
+  const Tenant* tenant_ = nullptr;
   bool barrier_ = false;
   std::chrono::nanoseconds penalty_{0};
   // While a tenant's request is dispatched: the tenant, whose key prefix AddSlot takes
@@ -125,13 +129,18 @@ class ProxySession {
 };
 
 const Tenant* ProxySession::LoggedIn() {
-  const TenantDirectory* directory = shard_.tenants().get();
-  const Tenant* tenant =
-      tenant_name_.empty() || directory == nullptr ? nullptr : directory->Find(tenant_name_);
-  if (tenant == nullptr) {
-    tenant_name_.clear();
+  if (tenant_name_.empty()) {
+    return nullptr;
   }
-  return tenant;
+  if (directory_ != shard_.tenants()) {
+    // A new map: look the tenant up again (it may have a new generation, or be gone).
+    directory_ = shard_.tenants();
+    tenant_ = directory_ == nullptr ? nullptr : directory_->Find(tenant_name_);
+    if (tenant_ == nullptr) {
+      tenant_name_.clear();
+    }
+  }
+  return tenant_;
 }
 
 void ProxySession::Login(const Request& request) {
@@ -150,6 +159,8 @@ void ProxySession::Login(const Request& request) {
     return;
   }
   tenant_name_ = tenant->state.name;
+  directory_ = shard_.tenants();
+  tenant_ = tenant;
   if (!request.noreply) {
     AddLocal("STORED\r\n");
   }
@@ -472,8 +483,10 @@ asio::awaitable<void> ServeAccess(net::Connection& connection, AccessShard& shar
   bool input_waits = false;  // Whole requests are still in the input, after a barrier.
   asio::steady_timer throttle(co_await asio::this_coro::executor);
   while (open) {
-    if (!input_waits && !co_await connection.ReadMore()) {
-      break;
+    if (!input_waits) {
+      if (!co_await connection.ReadMore()) {
+        break;
+      }
     }
     input_waits = false;
     for (;;) {

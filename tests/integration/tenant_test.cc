@@ -137,6 +137,33 @@ TEST_F(TenantTest, BeforeLoggingInEveryCommandGetsMemcachedsErrorAndNothingElse)
   EXPECT_THAT(access_->Log(), Not(HasSubstr(alice_.password)));
 }
 
+TEST_F(TenantTest, TenThousandFailedLoginsAreCountedAndHurtNoOne) {
+  auto alice = LogIn(alice_);
+  ASSERT_EQ(Ask(*alice, "set a 0 0 1\r\nx\r\n"), "STORED\r\n");
+  // Two clients send 5,000 wrong passwords each, pipelined, with malformed lines between.
+  std::string attempts;
+  for (int i = 0; i < 5000; ++i) {
+    const std::string wrong = "alice " + std::to_string(i);
+    attempts += "set auth 0 0 " + std::to_string(wrong.size()) + "\r\n" + wrong + "\r\n";
+  }
+  LoopbackClient first(access_port_);
+  LoopbackClient second(access_port_);
+  first.Send(attempts + "set auth 0 0 3\r\nabc\r\nset k 0 0 -1\r\n");
+  second.Send(attempts);
+  std::string failures;
+  for (int i = 0; i < 5000; ++i) {
+    failures += "CLIENT_ERROR authentication failure\r\n";
+  }
+  EXPECT_EQ(first.ReadUntil("CLIENT_ERROR bad command line format\r\n", 30s),
+            failures + "CLIENT_ERROR bad authentication token format\r\n" +
+                "CLIENT_ERROR bad command line format\r\n");
+  EXPECT_EQ(Ask(*alice, "get a\r\n"), "VALUE a 0 1\r\nx\r\nEND\r\n");
+  EXPECT_EQ(second.ReadUntil(failures, 30s), failures);
+  const std::string metrics = testing::HttpGet(access_admin_port_, "/metrics").body;
+  EXPECT_THAT(metrics, HasSubstr(R"(trellis_tenant_logins_total{result="failure"} 10000)"));
+  EXPECT_THAT(metrics, HasSubstr(R"(trellis_tenant_logins_total{result="success"} 1)"));
+}
+
 TEST_F(TenantTest, NeitherTenantReachesTheOthersKeysWithAnyCommand) {
   auto alice = LogIn(alice_);
   auto bob = LogIn(bob_);

@@ -53,7 +53,10 @@ class UpTest : public ::testing::Test {
 };
 
 TEST_F(UpTest, ClientsSeeOneCacheAndBackupsFollowTheirMains) {
-  EXPECT_THAT(up_.Log(), ::testing::HasSubstr("Trellis is up."));
+  // The banner follows the admin endpoint's log line, after the children are told of it.
+  EXPECT_TRUE(
+      Eventually([&] { return up_.Log().find("Trellis is up.") != std::string::npos; }, 10s))
+      << up_.Log();
   LoopbackClient client(client_port_);
   std::string sets;
   for (int i = 0; i < 200; ++i) {
