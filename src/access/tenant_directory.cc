@@ -48,12 +48,9 @@ std::chrono::nanoseconds TenantUsage::Penalty(uint64_t ops_per_second, size_t re
 }
 
 const Tenant* TenantDirectory::Find(std::string_view name) const {
-  for (const Tenant& tenant : tenants_) {
-    if (tenant.state.name == name) {
-      return &tenant;
-    }
-  }
-  return nullptr;
+  const auto it = std::ranges::find(
+      tenants_, name, [](const Tenant& tenant) -> const std::string& { return tenant.state.name; });
+  return it == tenants_.end() ? nullptr : &*it;
 }
 
 const Tenant* TenantDirectory::Login(std::string_view user, std::string_view password) const {

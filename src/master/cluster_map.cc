@@ -227,12 +227,8 @@ base::Result<std::string> ClusterMap::Promote(const std::string& group) {
 }
 
 const TenantState* ClusterMap::FindTenant(const std::string& name) const {
-  for (const TenantState& tenant : tenants_) {
-    if (tenant.name == name) {
-      return &tenant;
-    }
-  }
-  return nullptr;
+  const auto it = std::ranges::find(tenants_, name, &TenantState::name);
+  return it == tenants_.end() ? nullptr : &*it;
 }
 
 base::Result<TenantState> ClusterMap::AddTenant(const TenantRequest& request,
@@ -263,13 +259,12 @@ base::Status ClusterMap::RemoveTenant(const std::string& name) {
 }
 
 base::Result<uint64_t> ClusterMap::FlushTenant(const std::string& name) {
-  for (TenantState& tenant : tenants_) {
-    if (tenant.name == name) {
-      Touch();
-      return ++tenant.generation;
-    }
+  const auto it = std::ranges::find(tenants_, name, &TenantState::name);
+  if (it == tenants_.end()) {
+    return base::NotFound("no tenant " + name);
   }
-  return base::NotFound("no tenant " + name);
+  Touch();
+  return ++it->generation;
 }
 
 ClusterState ClusterMap::ToState(std::chrono::milliseconds lease) const {

@@ -399,12 +399,8 @@ const GroupState* ClusterState::FindGroup(std::string_view name) const {
 }
 
 const TenantState* ClusterState::FindTenant(std::string_view name) const {
-  for (const TenantState& tenant : tenants) {
-    if (tenant.name == name) {
-      return &tenant;
-    }
-  }
-  return nullptr;
+  const auto it = std::ranges::find(tenants, name, &TenantState::name);
+  return it == tenants.end() ? nullptr : &*it;
 }
 
 std::string TenantState::KeyPrefix() const {
