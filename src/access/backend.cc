@@ -7,6 +7,7 @@
 #include <boost/asio/write.hpp>
 
 #include "net/address.h"
+#include "net/client_stream.h"
 #include "proto/memcache/response.h"
 
 namespace trellis::access {
@@ -22,8 +23,7 @@ Backend::Backend(const asio::any_io_executor& executor, asio::ip::tcp::endpoint 
     : executor_(executor),
       endpoint_(std::move(endpoint)),
       group_(std::move(group)),
-      options_(options),
-      socket_(executor),
+      options_(std::move(options)),
       write_waker_(executor),
       watchdog_timer_(executor) {}
 
@@ -31,7 +31,7 @@ std::shared_ptr<Backend> Backend::Create(const asio::any_io_executor& executor,
                                          asio::ip::tcp::endpoint endpoint, std::string group,
                                          BackendOptions options) {
   std::shared_ptr<Backend> backend(
-      new Backend(executor, std::move(endpoint), std::move(group), options));
+      new Backend(executor, std::move(endpoint), std::move(group), std::move(options)));
   asio::co_spawn(executor, backend->Watchdog(backend), asio::detached);
   return backend;
 }
@@ -77,8 +77,11 @@ void Backend::Fail(const std::string& reason) {
   said_version_ = 0;  // The next connection is told again.
   last_failure_ = reason;
   retry_at_ = std::chrono::steady_clock::now() + options_.retry_interval;
-  boost::system::error_code ignored;
-  socket_.close(ignored);
+  if (stream_) {
+    boost::system::error_code ignored;
+    stream_->tcp().socket().close(ignored);  // Its coroutines hold it until they see that.
+    stream_.reset();
+  }
   out_.clear();
   std::deque<Inflight> failed;
   failed.swap(inflight_);
@@ -90,25 +93,28 @@ void Backend::Fail(const std::string& reason) {
 }
 
 asio::awaitable<void> Backend::Run(uint64_t generation, std::shared_ptr<Backend> self) {
-  socket_ = asio::ip::tcp::socket(executor_);
-  auto [connect_error] =
-      co_await socket_.async_connect(endpoint_, asio::as_tuple(asio::use_awaitable));
+  net::ClientStream::Peer peer = net::ClientStream::PeerAt(endpoint_);
+  const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
+  base::Result<net::ClientStream> opened =
+      co_await net::ClientStream::Open(std::move(peer), options_.tls.get(), deadline);
   if (generation != generation_) {
     co_return;
   }
-  if (connect_error) {
-    Fail(connect_error.message());
+  if (!opened) {
+    Fail(opened.error().message);
     co_return;
   }
-  socket_.set_option(asio::ip::tcp::no_delay(true));
-  asio::co_spawn(executor_, ReadLoop(generation, self), asio::detached);
+  auto stream = std::make_shared<net::ClientStream>(std::move(opened).value());
+  stream->tcp().socket().set_option(asio::ip::tcp::no_delay(true));
+  stream_ = stream;
+  asio::co_spawn(executor_, ReadLoop(generation, stream, self), asio::detached);
   while (generation == generation_) {
     if (out_.empty()) {
       co_await write_waker_.Wait();
       continue;
     }
     writing_.swap(out_);
-    auto [write_error, written] = co_await asio::async_write(socket_, asio::buffer(writing_),
+    auto [write_error, written] = co_await asio::async_write(*stream, asio::buffer(writing_),
                                                              asio::as_tuple(asio::use_awaitable));
     writing_.clear();
     if (generation != generation_) {
@@ -122,6 +128,7 @@ asio::awaitable<void> Backend::Run(uint64_t generation, std::shared_ptr<Backend>
 }
 
 asio::awaitable<void> Backend::ReadLoop(uint64_t generation,
+                                        std::shared_ptr<net::ClientStream> stream,
                                         [[maybe_unused]] std::shared_ptr<Backend> self) {
   std::string buffer;
   size_t begin = 0;
@@ -162,7 +169,7 @@ asio::awaitable<void> Backend::ReadLoop(uint64_t generation,
       buffer.resize(std::max<size_t>(64 * 1024, buffer.size() * 2));
     }
     auto [read_error, read] =
-        co_await socket_.async_read_some(asio::buffer(buffer.data() + end, buffer.size() - end),
+        co_await stream->async_read_some(asio::buffer(buffer.data() + end, buffer.size() - end),
                                          asio::as_tuple(asio::use_awaitable));
     if (generation != generation_) {
       co_return;

@@ -29,12 +29,16 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "access/reply_slot.h"
+#include "net/client_stream.h"
+#include "net/tls_context.h"
 
 namespace trellis::access {
 
 struct BackendOptions {
-  std::chrono::milliseconds timeout{2000};
+  std::chrono::milliseconds timeout{2000};  // Also the most a connect and handshake take.
   std::chrono::milliseconds retry_interval{200};
+  // The cluster's client TLS (mutual TLS with the cache nodes); null: plaintext.
+  std::shared_ptr<net::TlsClientContext> tls;
 };
 
 class Backend : public std::enable_shared_from_this<Backend> {
@@ -77,7 +81,9 @@ class Backend : public std::enable_shared_from_this<Backend> {
 
   // Each takes `self` so that the coroutine keeps the backend alive.
   boost::asio::awaitable<void> Run(uint64_t generation, std::shared_ptr<Backend> self);
-  boost::asio::awaitable<void> ReadLoop(uint64_t generation, std::shared_ptr<Backend> self);
+  boost::asio::awaitable<void> ReadLoop(uint64_t generation,
+                                        std::shared_ptr<net::ClientStream> stream,
+                                        std::shared_ptr<Backend> self);
   boost::asio::awaitable<void> Watchdog(std::shared_ptr<Backend> self);
   // Fails every request in flight or queued with `reason`, closes the connection.
   void Fail(const std::string& reason);
@@ -88,7 +94,9 @@ class Backend : public std::enable_shared_from_this<Backend> {
   const std::string group_;
   const BackendOptions options_;
 
-  boost::asio::ip::tcp::socket socket_;
+  // The connection of this generation; its coroutines hold it too, so Fail() can close
+  // and drop it while their operations complete.
+  std::shared_ptr<net::ClientStream> stream_;
   bool running_ = false;  // A Run() owns the socket (connecting or connected).
   bool closed_ = false;
   uint64_t generation_ = 0;    // Bumped by Fail(): coroutines of an older one stop.

@@ -27,7 +27,7 @@
 #include "cache/replication_wire.h"
 #include "master/client/master_client.h"
 #include "net/address.h"
-#include "net/connect.h"
+#include "net/client_stream.h"
 
 namespace trellis::backup {
 
@@ -449,16 +449,19 @@ asio::awaitable<void> BackupCenter::ReadArchiveStream(
     const std::function<bool(const cache::ReplicationFrame&)>& on_frame,
     const std::function<bool()>& after_read) {
   using namespace asio::experimental::awaitable_operators;
-  const auto executor = co_await asio::this_coro::executor;
-  asio::ip::tcp::socket socket(executor);
-  asio::steady_timer timer(executor);
-  if (!co_await net::ConnectWithin(socket, main, kConnectTimeout)) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  net::ClientStream::Peer peer = net::ClientStream::PeerAt(main);
+  const auto deadline = std::chrono::steady_clock::now() + kConnectTimeout;
+  base::Result<net::ClientStream> opened =
+      co_await net::ClientStream::Open(std::move(peer), options_.master.tls.get(), deadline);
+  if (!opened) {
     co_return;
   }
+  net::ClientStream& stream = *opened;
   const std::string hello = std::string(cache::kReplicateCommand) + " " + std::to_string(log_id) +
                             " " + std::to_string(after) + " archive\r\n";
   auto [hello_error, written] =
-      co_await asio::async_write(socket, asio::buffer(hello), asio::as_tuple(asio::use_awaitable));
+      co_await asio::async_write(stream, asio::buffer(hello), asio::as_tuple(asio::use_awaitable));
   if (hello_error) {
     co_return;
   }
@@ -467,7 +470,7 @@ asio::awaitable<void> BackupCenter::ReadArchiveStream(
   for (bool going = true; going;) {
     timer.expires_after(kSilenceTimeout);
     auto result =
-        co_await (socket.async_read_some(asio::buffer(buffer.data() + end, buffer.size() - end),
+        co_await (stream.async_read_some(asio::buffer(buffer.data() + end, buffer.size() - end),
                                          asio::as_tuple(asio::use_awaitable)) ||
                   timer.async_wait(asio::as_tuple(asio::use_awaitable)));
     if (result.index() == 1 || std::get<0>(std::get<0>(result))) {

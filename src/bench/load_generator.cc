@@ -52,8 +52,8 @@ struct RunState {
   std::string connect_error;  // The first connect failure; guarded by mu.
   std::mutex mu;
   const ZipfConstants* zipf = nullptr;
-  std::string value;                      // value_max bytes of filler.
-  std::optional<asio::ssl::context> tls;  // With options.tls_ca.
+  std::string value;                           // value_max bytes of filler.
+  std::shared_ptr<net::TlsClientContext> tls;  // With options.tls.ca.
 };
 
 struct InFlight {
@@ -94,7 +94,7 @@ class BenchConnection {
       state_.connected.fetch_add(1);
       co_await Exchange(socket);
     } else {
-      asio::ssl::stream<tcp::socket&> tls(socket, *state_.tls);
+      asio::ssl::stream<tcp::socket&> tls(socket, state_.tls->context());
       auto [ec] = co_await tls.async_handshake(asio::ssl::stream_base::client,
                                                asio::as_tuple(asio::use_awaitable));
       if (ec) {
@@ -364,14 +364,8 @@ base::Result<BenchReport> RunBench(const BenchOptions& options, const ProgressCa
     zipf.emplace(options.keys, options.key_pattern.theta);
   }
   RunState state(options);
-  if (!options.tls_ca.empty()) {
-    state.tls.emplace(asio::ssl::context::tls_client);
-    boost::system::error_code error;
-    state.tls->load_verify_file(options.tls_ca.string(), error);
-    if (error) {
-      return base::InvalidArgument("--tls-ca " + options.tls_ca.string() + ": " + error.message());
-    }
-    state.tls->set_verify_mode(asio::ssl::verify_peer);
+  if (!options.tls.ca.empty()) {
+    TRELLIS_TRY(state.tls, net::TlsClientContext::Create(options.tls));
   }
   state.zipf = zipf ? &*zipf : nullptr;
   state.value.assign(options.value_max, 'x');

@@ -19,6 +19,7 @@
 #include "base/result.h"
 #include "bench/key_chooser.h"
 #include "bench/latency_histogram.h"
+#include "net/tls_context.h"
 
 namespace trellis::bench {
 
@@ -41,9 +42,10 @@ struct BenchOptions {
   bool fill = false;  // Set every key once (sequentially), then stop.
   int multiget = 1;   // Keys per get request.
   double rate = 0;    // Requests per second in total; 0: as fast as possible.
-  // TLS: the CA file the server's certificate must come from (empty: plaintext). Every
-  // connection makes a full handshake before its first request.
-  std::filesystem::path tls_ca;
+  // TLS: the CA file the server's certificate must come from (empty: plaintext), and the
+  // certificate to show a server that asks for one (mutual TLS). Every connection makes a
+  // full handshake before its first request.
+  net::TlsClientFiles tls;
   // "NAME PASSWORD": each connection logs in as that tenant first, with memcached's ASCII
   // authentication (an access node with --auth); empty: no login.
   std::string login;

@@ -192,6 +192,7 @@ CacheNode::CacheNode(const CacheNodeOptions& options, base::Registry& metrics)
           "trellis_replication_sync_degraded_total",
           "Sync-mode writes answered without a backup's acknowledgement (none connected, or "
           "--sync-timeout passed).")),
+      cluster_tls_(options.cluster_tls),
       pool_(options.threads) {}
 
 base::Result<std::unique_ptr<CacheNode>> CacheNode::Start(const CacheNodeOptions& options,
@@ -257,10 +258,10 @@ base::Result<std::unique_ptr<CacheNode>> CacheNode::Start(const CacheNodeOptions
   }
   node->replica_state_.SetMain(options.replica_of);
   node->SetSyncReplication(options.sync_replication);
-  asio::co_spawn(
-      node->pool_.context(0),
-      RunReplica(node->store_, node->replication_log_, node->replica_state_, node->stopping_),
-      asio::detached);
+  asio::co_spawn(node->pool_.context(0),
+                 RunReplica(node->store_, node->replication_log_, node->replica_state_,
+                            node->cluster_tls_.get(), node->stopping_),
+                 asio::detached);
   // Everything the connections and the replica read is set: only now do threads run.
   node->pool_.Start();
   node->sweeper_ = std::jthread([self](std::stop_token stop) {

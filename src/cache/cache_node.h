@@ -52,8 +52,12 @@ struct CacheNodeOptions {
   bool refuse_unreplicated_writes = false;
   size_t replication_log_bytes = 64 << 20;
   // TLS on the port (memcached's -Z): every connection starts with a handshake; with a
-  // client CA, only holders of its certificates get in.
+  // client CA, only holders of its certificates get in. A node of a cluster with a CA
+  // serves mutual TLS with the cluster's certificates (docs/security.md).
   std::optional<net::TlsServerFiles> tls;
+  // How this node reaches the others (replication, slot moves): the cluster's client TLS
+  // (mutual TLS); null: plaintext.
+  std::shared_ptr<net::TlsClientContext> cluster_tls;
 };
 
 class CacheNode : public daemon::Service {
@@ -65,6 +69,8 @@ class CacheNode : public daemon::Service {
   const boost::asio::ip::tcp::endpoint& local_endpoint() const { return endpoint_; }
   Store& store() { return store_; }
   const ReplicaState& replica_state() const { return replica_state_; }
+  // CacheNodeOptions::cluster_tls.
+  const std::shared_ptr<net::TlsClientContext>& cluster_tls() const { return cluster_tls_; }
 
   // For /v1/status: where this node stands in replication.
   struct ReplicationStatus {
@@ -146,6 +152,7 @@ class CacheNode : public daemon::Service {
   base::Counter& sync_degraded_;
   std::atomic<bool> stopping_{false};
   std::shared_ptr<net::ReloadableTlsContext> tls_;  // Null for a plaintext port.
+  const std::shared_ptr<net::TlsClientContext> cluster_tls_;
   net::ShardPool pool_;
   std::unique_ptr<net::Server> server_;
   boost::asio::ip::tcp::endpoint endpoint_;

@@ -21,9 +21,9 @@ base::Result<std::unique_ptr<ClusterMember>> ClusterMember::Start(const Membersh
                                                                   base::Registry& metrics) {
   std::unique_ptr<ClusterMember> member(new ClusterMember(options, node));
   CacheNode* moving = &node;
-  member->mover_ =
-      std::make_unique<SlotMover>(node.store(), member->pool_.context(0).get_executor(), metrics,
-                                  [moving] { return !moving->replication_status().read_only; });
+  member->mover_ = std::make_unique<SlotMover>(
+      node.store(), member->pool_.context(0).get_executor(), metrics,
+      [moving] { return !moving->replication_status().read_only; }, node.cluster_tls());
   auto client =
       master::MasterClient::ForUrl(member->pool_.context(0).get_executor(), options.master);
   if (!client) {

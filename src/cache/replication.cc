@@ -1,5 +1,7 @@
 #include "cache/replication.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cstring>
@@ -17,7 +19,8 @@
 
 #include "base/clock.h"
 #include "cache/replication_wire.h"
-#include "net/connect.h"
+#include "net/address.h"
+#include "net/client_stream.h"
 #include "net/waker.h"
 
 namespace trellis::cache {
@@ -29,6 +32,7 @@ namespace {
 constexpr size_t kBatchBytes = 256 * 1024;
 constexpr auto kRetryInterval = std::chrono::milliseconds(200);
 constexpr auto kAckInterval = std::chrono::milliseconds(5);
+constexpr auto kConnectTimeout = std::chrono::seconds(1);  // And the TLS handshake.
 constexpr auto kHeartbeatInterval = std::chrono::milliseconds(100);
 // How long an archive's stream gathers records between writes.
 constexpr auto kArchiveBatchInterval = std::chrono::milliseconds(20);
@@ -226,13 +230,13 @@ void ApplyRecord(Store& store, const MutationRecord& record, uint32_t now) {
 namespace {
 
 // Sends "ack <applied>[ <heartbeat token>]"; false if the connection broke.
-asio::awaitable<bool> Acknowledge(asio::ip::tcp::socket& socket, uint64_t applied,
+asio::awaitable<bool> Acknowledge(net::ClientStream& stream, uint64_t applied,
                                   uint64_t heartbeat_token) {
   const std::string ack = "ack " + std::to_string(applied) +
                           (heartbeat_token != 0 ? " " + std::to_string(heartbeat_token) : "") +
                           "\r\n";
   auto [error, written] =
-      co_await asio::async_write(socket, asio::buffer(ack), asio::as_tuple(asio::use_awaitable));
+      co_await asio::async_write(stream, asio::buffer(ack), asio::as_tuple(asio::use_awaitable));
   co_return !error;
 }
 
@@ -287,26 +291,32 @@ size_t ApplyFrames(std::string_view input, Store& store, ReplicationLog& log, Re
 }
 
 // One connection to the main: asks for the stream after what was applied, applies it
-// until the connection fails or this node should follow another main (or none).
-asio::awaitable<void> FollowOnce(asio::ip::tcp::endpoint main, Store& store, ReplicationLog& log,
-                                 ReplicaState& state, const std::atomic<bool>& stop) {
+// until the connection fails or this node should follow another main (or none). An error
+// if no connection could be opened or it broke.
+asio::awaitable<base::Status> FollowOnce(asio::ip::tcp::endpoint main, Store& store,
+                                         ReplicationLog& log, ReplicaState& state,
+                                         net::TlsClientContext* tls,
+                                         const std::atomic<bool>& stop) {
   using namespace asio::experimental::awaitable_operators;
   const uint64_t generation = state.generation();
-  const auto executor = co_await asio::this_coro::executor;
-  asio::ip::tcp::socket socket(executor);
-  asio::steady_timer timer(executor);
-  if (!co_await net::ConnectWithin(socket, main, std::chrono::seconds(1))) {
-    co_return;
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  net::ClientStream::Peer peer = net::ClientStream::PeerAt(main);
+  const auto deadline = std::chrono::steady_clock::now() + kConnectTimeout;
+  base::Result<net::ClientStream> opened =
+      co_await net::ClientStream::Open(std::move(peer), tls, deadline);
+  if (!opened) {
+    co_return opened.error();
   }
-  socket.set_option(asio::ip::tcp::no_delay(true));
+  net::ClientStream& stream = *opened;
+  stream.tcp().socket().set_option(asio::ip::tcp::no_delay(true));
   // What this node has is what its log says (a backup's mirrors its main's).
   state.applied = log.last_sequence();
   const std::string hello = std::string(kReplicateCommand) + " " + std::to_string(log.log_id()) +
                             " " + std::to_string(state.applied.load()) + "\r\n";
   auto [hello_error, written] =
-      co_await asio::async_write(socket, asio::buffer(hello), asio::as_tuple(asio::use_awaitable));
+      co_await asio::async_write(stream, asio::buffer(hello), asio::as_tuple(asio::use_awaitable));
   if (hello_error) {
-    co_return;
+    co_return base::Status();
   }
   state.connected = true;
   std::string buffer(256 * 1024, '\0');
@@ -318,7 +328,7 @@ asio::awaitable<void> FollowOnce(asio::ip::tcp::endpoint main, Store& store, Rep
   while (!stop.load() && state.generation() == generation) {
     timer.expires_after(std::chrono::milliseconds(100));
     auto result =
-        co_await (socket.async_read_some(asio::buffer(buffer.data() + end, buffer.size() - end),
+        co_await (stream.async_read_some(asio::buffer(buffer.data() + end, buffer.size() - end),
                                          asio::as_tuple(asio::use_awaitable)) ||
                   timer.async_wait(asio::as_tuple(asio::use_awaitable)));
     if (result.index() == 1) {
@@ -326,7 +336,11 @@ asio::awaitable<void> FollowOnce(asio::ip::tcp::endpoint main, Store& store, Rep
     }
     auto [read_error, read] = std::get<0>(result);
     if (read_error) {
-      break;
+      state.connected = false;
+      // A main that refuses this node's certificate says so here (TLS 1.3 ends the
+      // client's handshake before the server checks it).
+      co_return base::Unavailable(read_error == asio::error::eof ? "connection closed"
+                                                                 : read_error.message());
     }
     end += read;
     uint64_t heartbeat_token = 0;
@@ -347,7 +361,7 @@ asio::awaitable<void> FollowOnce(asio::ip::tcp::endpoint main, Store& store, Rep
       if (heartbeat_token != 0) {
         state.last_heartbeat_ack_ns = now.time_since_epoch().count();
       }
-      if (!co_await Acknowledge(socket, applied, heartbeat_token)) {
+      if (!co_await Acknowledge(stream, applied, heartbeat_token)) {
         break;
       }
       acked = applied;
@@ -355,6 +369,7 @@ asio::awaitable<void> FollowOnce(asio::ip::tcp::endpoint main, Store& store, Rep
     }
   }
   state.connected = false;
+  co_return base::Status();
 }
 
 }  // namespace
@@ -393,11 +408,17 @@ std::chrono::steady_clock::time_point ReplicaState::MainLeaseEnd() const {
 }
 
 asio::awaitable<void> RunReplica(Store& store, ReplicationLog& log, ReplicaState& state,
-                                 const std::atomic<bool>& stop) {
+                                 net::TlsClientContext* tls, const std::atomic<bool>& stop) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
+  std::string said;  // The failure logged last: each is logged once, not every retry.
   while (!stop.load()) {
     if (std::optional<asio::ip::tcp::endpoint> main = state.main()) {
-      co_await FollowOnce(*main, store, log, state, stop);
+      const base::Status followed = co_await FollowOnce(*main, store, log, state, tls, stop);
+      const std::string failure = followed.ok() ? "" : followed.error().message;
+      if (!failure.empty() && failure != said) {
+        spdlog::warn("replicating from {}: {}", net::FormatEndpoint(*main), failure);
+      }
+      said = failure;
     }
     timer.expires_after(kRetryInterval);
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));

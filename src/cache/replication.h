@@ -37,6 +37,7 @@
 #include "cache/store.h"
 #include "cache/write_gate.h"
 #include "net/connection.h"
+#include "net/tls_context.h"
 
 namespace trellis::cache {
 
@@ -99,9 +100,10 @@ class ReplicaState {
 };
 
 // Follows the main that `state` names, whenever it names one, until `stop`; `log`
-// follows the main's (ReplicationLog::Follow, called before the main is named).
+// follows the main's (ReplicationLog::Follow, called before the main is named). `tls`:
+// the cluster's client TLS to reach the main with (mutual TLS), null for plaintext.
 boost::asio::awaitable<void> RunReplica(Store& store, ReplicationLog& log, ReplicaState& state,
-                                        const std::atomic<bool>& stop);
+                                        net::TlsClientContext* tls, const std::atomic<bool>& stop);
 
 // Applies one record of a main's stream to `store` at time `now`.
 void ApplyRecord(Store& store, const MutationRecord& record, uint32_t now);

@@ -13,18 +13,17 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 
 #include "base/clock.h"
 #include "base/cluster_slot.h"
 #include "net/address.h"
+#include "net/client_stream.h"
 #include "net/waker.h"
 #include "proto/memcache/base64.h"
 
 namespace trellis::cache {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -65,9 +64,10 @@ void AppendMoveIn(const MovingItem& item, std::string* out) {
 
 struct SlotMover::State {
   State(Store& store, asio::any_io_executor executor, base::Registry& metrics,
-        std::function<bool()> may_move)
+        std::function<bool()> may_move, std::shared_ptr<net::TlsClientContext> tls)
       : store(store),
         executor(executor),
+        tls(std::move(tls)),
         may_move(std::move(may_move)),
         moved_keys(metrics.GetCounter("trellis_cache_moved_keys_total",
                                       "Keys this node moved to another group (slot moves).")),
@@ -90,6 +90,7 @@ struct SlotMover::State {
 
   Store& store;
   const asio::any_io_executor executor;
+  const std::shared_ptr<net::TlsClientContext> tls;
   const std::function<bool()> may_move;
   base::Counter& moved_keys;
   base::Counter& moved_bytes;
@@ -98,15 +99,16 @@ struct SlotMover::State {
   std::vector<SlotMoveTask> tasks;
   uint64_t rate = 0;
   uint64_t generation = 0;  // Bumped by every Update that changes the tasks.
-  std::optional<beast::tcp_stream> stream;
+  std::optional<net::ClientStream> stream;
   std::string connected_to;
   Clock::time_point next_send{};
   std::string request, replies;
 };
 
 SlotMover::SlotMover(Store& store, asio::any_io_executor executor, base::Registry& metrics,
-                     std::function<bool()> may_move)
-    : state_(std::make_shared<State>(store, executor, metrics, std::move(may_move))) {
+                     std::function<bool()> may_move, std::shared_ptr<net::TlsClientContext> tls)
+    : state_(
+          std::make_shared<State>(store, executor, metrics, std::move(may_move), std::move(tls))) {
   asio::co_spawn(executor, state_->Run(state_), asio::detached);
 }
 
@@ -228,15 +230,14 @@ asio::awaitable<bool> SlotMover::State::Connect(const std::string& target) {
     spdlog::warn("moving slots to {}: {}", target, endpoint.error().message);
     co_return false;
   }
-  stream.emplace(executor);
-  stream->expires_after(kReplyTimeout);
-  const auto [error] =
-      co_await stream->async_connect(*endpoint, asio::as_tuple(asio::use_awaitable));
-  if (error) {
-    spdlog::warn("moving slots to {}: {}", target, error.message());
-    stream.reset();
+  net::ClientStream::Peer peer{address->host, {*endpoint}};
+  base::Result<net::ClientStream> opened =
+      co_await net::ClientStream::Open(std::move(peer), tls.get(), Clock::now() + kReplyTimeout);
+  if (!opened) {
+    spdlog::warn("moving slots to {}: {}", target, opened.error().message);
     co_return false;
   }
+  stream.emplace(std::move(opened).value());
   connected_to = target;
   co_return true;
 }
@@ -250,7 +251,7 @@ asio::awaitable<bool> SlotMover::State::Transfer(const std::string& target,
   for (const MovingItem& item : batch) {
     AppendMoveIn(item, &request);
   }
-  stream->expires_after(kReplyTimeout);
+  stream->tcp().expires_after(kReplyTimeout);
   const auto [write_error, written] = co_await asio::async_write(
       *stream, asio::buffer(request), asio::as_tuple(asio::use_awaitable));
   bool ok = !write_error;

@@ -30,6 +30,7 @@
 
 #include "base/metrics.h"
 #include "cache/store.h"
+#include "net/tls_context.h"
 
 namespace trellis::cache {
 
@@ -48,9 +49,10 @@ class SlotMover {
 
   // Metrics (in `metrics`): trellis_cache_moved_keys_total, trellis_cache_moved_bytes_total.
   // `may_move`: whether this node takes writes now (a main holding its lease); the mover
-  // waits while it does not.
+  // waits while it does not. `tls`: the cluster's client TLS to reach other nodes with
+  // (mutual TLS), null for plaintext.
   SlotMover(Store& store, boost::asio::any_io_executor executor, base::Registry& metrics,
-            std::function<bool()> may_move);
+            std::function<bool()> may_move, std::shared_ptr<net::TlsClientContext> tls);
   ~SlotMover();
 
   // What to move now (empty: nothing, e.g. the node is no main) at most `rate` keys a

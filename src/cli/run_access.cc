@@ -84,6 +84,7 @@ base::Status RunAccess(daemon::Daemon& daemon, const AccessFlags& flags) {
   options.backend.timeout = flags.backend_timeout;
   TRELLIS_TRY(const master::MasterAccess master,
               daemon::MasterAccessOf(flags.master, flags.token_file, flags.cluster_tls));
+  options.backend.tls = master.tls;  // The cluster's: mutual TLS with the cache nodes.
   if (flags.auth) {
     options.master = master;
   }

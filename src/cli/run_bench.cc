@@ -222,9 +222,17 @@ Command AddBenchCommand(CLI::App& parent) {
                   "send time; 0 = as fast as possible")
       ->check(CLI::Range(0.0, 1e9))
       ->capture_default_str();
-  app->add_option("--tls-ca", o.tls_ca,
-                  "speak TLS (memcached -Z, trellis cache --tls-cert), trusting the server's "
-                  "certificate only if this CA file issued it");
+  CLI::Option* tls_ca =
+      app->add_option("--tls-ca", o.tls.ca,
+                      "speak TLS (memcached -Z, trellis cache --tls-cert), trusting the server's "
+                      "certificate only if this CA file issued it");
+  CLI::Option* tls_cert = app->add_option(
+      "--tls-cert", o.tls.certificate,
+      "PEM certificate to show a server that asks for one (mutual TLS: a cache "
+      "node's --tls-client-ca, a cluster's node with --cluster-cert); with --tls-ca");
+  CLI::Option* tls_key = app->add_option("--tls-key", o.tls.key, "PEM private key of --tls-cert");
+  tls_cert->needs(tls_key)->needs(tls_ca);
+  tls_key->needs(tls_cert);
   app->add_option("--login-file", flags->login_file,
                   "file holding \"TENANT PASSWORD\": every connection logs in as that tenant "
                   "first (an access node with --auth)");

@@ -119,13 +119,20 @@ base::Status RunCache(daemon::Daemon& daemon, const CacheFlags& flags) {
   options.sync_timeout = flags.sync_timeout;
   options.replication_log_bytes = flags.replication_log_mb << 20;
   if (!flags.tls.certificate.empty()) {
-    if (!flags.master.empty() || !flags.replica_of.empty()) {
-      // Backups, access nodes and the master reach a cluster's nodes in plaintext so far.
+    if (!flags.master.empty() || !flags.replica_of.empty() ||
+        !flags.cluster_tls.certificate.empty()) {
+      // Backups, access nodes and the master reach a cluster's nodes with the cluster's
+      // certificates, or in plaintext.
       return base::InvalidArgument(
-          "--tls-cert: a node of a cluster (--master, --replica-of) serves plaintext only");
+          "--tls-cert: a node of a cluster (--master, --replica-of, --cluster-cert) serves "
+          "its port with --cluster-cert (mutual TLS) or in plaintext");
     }
     options.tls = flags.tls;
   }
+  if (!flags.cluster_tls.certificate.empty()) {
+    options.tls = {flags.cluster_tls.certificate, flags.cluster_tls.key, flags.cluster_tls.ca};
+  }
+  TRELLIS_TRY(options.cluster_tls, daemon::ClusterClientTls(flags.cluster_tls));
   TRELLIS_TRY(auto node, cache::CacheNode::Start(options, daemon.metrics()));
   cache::CacheNode& cache = *node;
   daemon.Add(std::move(node));

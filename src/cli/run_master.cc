@@ -32,6 +32,7 @@ base::Status RunMaster(daemon::Daemon& daemon, const MasterFlags& flags) {
   options.failure_threshold = flags.failure_threshold;
   options.admin_token_file = flags.admin_token_file;
   TRELLIS_TRY(options.tls, daemon::ClusterServerTls(flags.cluster_tls));
+  TRELLIS_TRY(options.probe_tls, daemon::ClusterClientTls(flags.cluster_tls));
   TRELLIS_TRY(auto master, master::MasterNode::Start(options, daemon.metrics()));
   daemon.set_authenticator(master->authenticator());
   daemon.Add(std::move(master));

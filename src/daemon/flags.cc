@@ -54,11 +54,13 @@ void AddClusterTlsFlags(CLI::App& app, net::TlsClientFiles& files) {
   CLI::Option* ca = app.add_option(
       "--cluster-ca", files.ca,
       "PEM certificate of the cluster's authority (`trellis ca init`): an https:// master "
-      "must show a certificate from it, and so must clients of a master given --cluster-cert");
+      "and every cache node this process reaches must show a certificate from it (TLS "
+      "on every connection to cache nodes), and so must clients of a process given "
+      "--cluster-cert");
   CLI::Option* certificate = app.add_option(
       "--cluster-cert", files.certificate,
       "PEM certificate (`trellis ca issue`) this process shows inside the cluster: the "
-      "master serves its API over mutual TLS with it");
+      "master serves its API and a cache node its port over mutual TLS with it");
   CLI::Option* key =
       app.add_option("--cluster-key", files.key, "PEM private key of --cluster-cert");
   certificate->needs(key);

@@ -44,7 +44,8 @@ void AddTlsFlags(CLI::App& app, const std::string& what, net::TlsServerFiles& fi
 
 // --cluster-ca, --cluster-cert and --cluster-key: the cluster's certificate authority and
 // this daemon's (or operator's) certificate from it (docs/security.md). With them the
-// master serves its API over mutual TLS, and daemons and tools reach an https:// master.
+// master serves its API and a cache node its port over mutual TLS, daemons and tools
+// reach an https:// master, and every connection to a cache node is TLS.
 void AddClusterTlsFlags(CLI::App& app, net::TlsClientFiles& files);
 // The client side of those flags; null without --cluster-ca.
 base::Result<std::shared_ptr<net::TlsClientContext>> ClusterClientTls(

@@ -4,12 +4,10 @@
 
 #include <memory>
 #include <optional>
-#include <variant>
 #include <vector>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
@@ -18,10 +16,10 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "base/version.h"
 #include "net/address.h"
+#include "net/client_stream.h"
 
 namespace trellis::http {
 
@@ -37,15 +35,6 @@ constexpr size_t kMaxIdleConnections = 4;
 // The biggest answer is the cluster map: 64 MiB is far above any real one.
 constexpr uint64_t kResponseBodyLimit = 64 * 1024 * 1024;
 
-using TlsStream = beast::ssl_stream<beast::tcp_stream>;
-// One connection to the server: plaintext, or TLS for an https:// address.
-using Link = std::variant<beast::tcp_stream, TlsStream>;
-
-beast::tcp_stream& Tcp(Link& link) {
-  return std::visit(
-      [](auto& stream) -> beast::tcp_stream& { return beast::get_lowest_layer(stream); }, link);
-}
-
 }  // namespace
 
 struct Client::State {
@@ -54,8 +43,8 @@ struct Client::State {
   net::HostPort host_port;
   bool https = false;                          // The URL said https://.
   std::shared_ptr<net::TlsClientContext> tls;  // Needed when https.
-  std::vector<std::unique_ptr<Link>> idle;  // Kept-alive connections, the most recently used last.
-  std::string token;                        // Sent as "Authorization: Bearer" when not empty.
+  std::vector<net::ClientStream> idle;  // Kept-alive connections, the most recently used last.
+  std::string token;                    // Sent as "Authorization: Bearer" when not empty.
 };
 
 base::Result<Client> Client::ForUrl(asio::any_io_executor executor, std::string_view url) {
@@ -129,8 +118,7 @@ struct Exchanged {
 };
 
 // Writes `request` on `stream` and reads the answer, by the stream's deadline.
-template <typename Stream>
-asio::awaitable<Exchanged> Exchange(Stream& stream,
+asio::awaitable<Exchanged> Exchange(net::ClientStream& stream,
                                     const beast_http::request<beast_http::string_body>& request) {
   Exchanged result;
   auto [write_ec, written] =
@@ -159,47 +147,6 @@ asio::awaitable<Exchanged> Exchange(Stream& stream,
   result.response.body = std::move(message.body());
   result.reusable = message.keep_alive() && buffer.size() == 0;
   co_return result;
-}
-
-// Where Call connects to, and how.
-struct Peer {
-  const asio::any_io_executor& executor;
-  const net::HostPort& host_port;
-  net::TlsClientContext* tls;  // Null: plaintext.
-};
-
-// A new connection to one of `endpoints`, and its TLS handshake when `peer` is reached
-// over TLS, by `deadline`; the error says which step failed.
-asio::awaitable<base::Result<std::unique_ptr<Link>>> Connect(
-    Peer peer, const std::vector<tcp::endpoint>& endpoints, Clock::time_point deadline) {
-  auto link = std::make_unique<Link>(std::in_place_type<beast::tcp_stream>, peer.executor);
-  if (peer.tls != nullptr) {
-    link->emplace<TlsStream>(peer.executor, peer.tls->context());
-    TlsStream& tls = std::get<TlsStream>(*link);
-    // The server's certificate must be for the address or name connected to.
-    tls.set_verify_callback(asio::ssl::host_name_verification(peer.host_port.host));
-    boost::system::error_code not_ip;
-    asio::ip::make_address(peer.host_port.host, not_ip);
-    if (not_ip) {  // A name: sent for SNI.
-      SSL_set_tlsext_host_name(tls.native_handle(), peer.host_port.host.c_str());
-    }
-  }
-  beast::tcp_stream& tcp_stream = Tcp(*link);
-  tcp_stream.expires_at(deadline);
-  auto [ec, endpoint] =
-      co_await tcp_stream.async_connect(endpoints, asio::as_tuple(asio::use_awaitable));
-  if (ec) {
-    co_return base::Unavailable(ec == beast::error::timeout ? "no connection in time"
-                                                            : "cannot connect: " + ec.message());
-  }
-  if (TlsStream* tls = std::get_if<TlsStream>(link.get())) {
-    auto [handshake_ec] = co_await tls->async_handshake(asio::ssl::stream_base::client,
-                                                        asio::as_tuple(asio::use_awaitable));
-    if (handshake_ec) {
-      co_return base::Unavailable("TLS handshake failed: " + handshake_ec.message());
-    }
-  }
-  co_return link;
 }
 
 }  // namespace
@@ -232,9 +179,9 @@ asio::awaitable<base::Result<Response>> Client::Call(beast_http::verb method, st
 
   for (;;) {
     const bool reused = !state->idle.empty();
-    std::unique_ptr<Link> link;
+    std::optional<net::ClientStream> stream;
     if (reused) {
-      link = std::move(state->idle.back());
+      stream.emplace(std::move(state->idle.back()));
       state->idle.pop_back();
     } else {
       auto endpoints = co_await Resolve(state->executor, state->host_port, deadline);
@@ -245,22 +192,19 @@ asio::awaitable<base::Result<Response>> Client::Call(beast_http::verb method, st
         co_return base::InvalidArgument(
             failed("an https:// address needs the cluster's CA (--cluster-ca)").message);
       }
-      const Peer peer{state->executor, state->host_port, state->https ? state->tls.get() : nullptr};
-      base::Result<std::unique_ptr<Link>> connected = co_await Connect(peer, *endpoints, deadline);
-      if (!connected) {
-        base::Error error = failed(connected.error().message);
-        error.code = connected.error().code;
+      net::ClientStream::Peer peer{state->host_port.host, std::move(endpoints).value()};
+      net::TlsClientContext* tls = state->https ? state->tls.get() : nullptr;
+      base::Result<net::ClientStream> opened =
+          co_await net::ClientStream::Open(std::move(peer), tls, deadline);
+      if (!opened) {
+        base::Error error = failed(opened.error().message);
+        error.code = opened.error().code;
         co_return error;
       }
-      link = std::move(connected).value();
+      stream.emplace(std::move(opened).value());
     }
-    Tcp(*link).expires_at(deadline);
-    Exchanged exchanged;
-    if (TlsStream* tls = std::get_if<TlsStream>(link.get())) {
-      exchanged = co_await Exchange(*tls, request);
-    } else {
-      exchanged = co_await Exchange(std::get<beast::tcp_stream>(*link), request);
-    }
+    stream->tcp().expires_at(deadline);
+    Exchanged exchanged = co_await Exchange(*stream, request);
     if (exchanged.ec == beast::error::timeout) {
       co_return failed(fmt::format("no answer within {} ms", timeout.count()));
     }
@@ -273,8 +217,8 @@ asio::awaitable<base::Result<Response>> Client::Call(beast_http::verb method, st
       co_return failed(exchanged.ec.message());
     }
     if (exchanged.reusable && state->idle.size() < kMaxIdleConnections) {
-      Tcp(*link).expires_never();
-      state->idle.push_back(std::move(link));
+      stream->tcp().expires_never();
+      state->idle.push_back(std::move(*stream));
     }
     co_return std::move(exchanged.response);
   }

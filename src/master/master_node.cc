@@ -9,7 +9,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -19,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "net/address.h"
+#include "net/client_stream.h"
 
 namespace trellis::master {
 
@@ -463,7 +463,6 @@ asio::awaitable<bool> MasterNode::CatchUpBeforeSwitchover(const std::string& gro
 
 asio::awaitable<std::optional<std::string>> MasterNode::AskStats(
     std::string address, std::string_view command, std::chrono::steady_clock::duration timeout) {
-  using namespace asio::experimental::awaitable_operators;
   auto parsed = net::ParseHostPort(address);
   if (!parsed) {
     co_return std::nullopt;
@@ -472,28 +471,24 @@ asio::awaitable<std::optional<std::string>> MasterNode::AskStats(
   if (!endpoint) {
     co_return std::nullopt;
   }
-  const auto executor = co_await asio::this_coro::executor;
-  asio::ip::tcp::socket socket(executor);
-  asio::steady_timer deadline(executor);
-  deadline.expires_after(timeout);
+  net::ClientStream::Peer peer{parsed->host, {*endpoint}};
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  base::Result<net::ClientStream> opened =
+      co_await net::ClientStream::Open(std::move(peer), options_.probe_tls.get(), deadline);
+  if (!opened) {
+    co_return std::nullopt;
+  }
+  net::ClientStream& stream = *opened;
+  stream.tcp().expires_at(deadline);
+  auto [write_error, written] = co_await asio::async_write(stream, asio::buffer(command),
+                                                           asio::as_tuple(asio::use_awaitable));
+  if (write_error) {
+    co_return std::nullopt;
+  }
   std::string reply;
-  auto exchange = [&]() -> asio::awaitable<bool> {
-    auto [connect_error] =
-        co_await socket.async_connect(*endpoint, asio::as_tuple(asio::use_awaitable));
-    if (connect_error) {
-      co_return false;
-    }
-    auto [write_error, written] = co_await asio::async_write(socket, asio::buffer(command),
-                                                             asio::as_tuple(asio::use_awaitable));
-    if (write_error) {
-      co_return false;
-    }
-    auto [read_error, read] = co_await asio::async_read_until(
-        socket, asio::dynamic_buffer(reply), "END\r\n", asio::as_tuple(asio::use_awaitable));
-    co_return !read_error;
-  };
-  auto result = co_await (exchange() || deadline.async_wait(asio::as_tuple(asio::use_awaitable)));
-  if (result.index() != 0 || !std::get<0>(result)) {
+  auto [read_error, read] = co_await asio::async_read_until(
+      stream, asio::dynamic_buffer(reply), "END\r\n", asio::as_tuple(asio::use_awaitable));
+  if (read_error) {
     co_return std::nullopt;
   }
   co_return reply;

@@ -91,6 +91,7 @@
 #include "master/tenant_service.h"
 #include "master/token_service.h"
 #include "net/shard_pool.h"
+#include "net/tls_context.h"
 #include "net/waker.h"
 
 namespace trellis::master {
@@ -107,6 +108,9 @@ struct MasterOptions {
   // The API over TLS (mutual TLS when it asks clients for certificates): the cluster's
   // identity files (daemon/flags.h, --cluster-*). Null: plaintext HTTP.
   std::shared_ptr<net::ReloadableTlsContext> tls;
+  // How the probes reach the cache nodes: the cluster's client TLS (mutual TLS); null:
+  // plaintext.
+  std::shared_ptr<net::TlsClientContext> probe_tls;
 };
 
 class MasterNode : public daemon::Service {

@@ -108,6 +108,15 @@ class BackendTest : public ::testing::Test {
     }
   }
 
+  // Plaintext backends with these timeouts.
+  static BackendOptions Timeouts(std::chrono::milliseconds timeout,
+                                 std::chrono::milliseconds retry_interval) {
+    BackendOptions options;
+    options.timeout = timeout;
+    options.retry_interval = retry_interval;
+    return options;
+  }
+
   Backend& Connect(tcp::endpoint endpoint, BackendOptions options = {}) {
     backends_.push_back(Backend::Create(io_.get_executor(), endpoint, "g", options));
     return *backends_.back();
@@ -175,7 +184,7 @@ TEST_F(BackendTest, FailsRequestsToADeadNodeAndThenFailsAtOnceUntilTheRetryInter
     tcp::acceptor closed(io_, Loopback(0));  // A port nobody listens on once this closes.
     dead = closed.local_endpoint();
   }
-  Backend& backend = Connect(dead, {.timeout = 10s, .retry_interval = 1h});
+  Backend& backend = Connect(dead, Timeouts(10s, 1h));
   const auto first = Send(backend, "get k\r\n");
   const auto quiet = Send(backend, "get k\r\n", false, /*silent_failure=*/true);
   ASSERT_TRUE(WaitForReplies({first, quiet}));
@@ -192,7 +201,7 @@ TEST_F(BackendTest, FailsRequestsToADeadNodeAndThenFailsAtOnceUntilTheRetryInter
 
 TEST_F(BackendTest, TimesOutRequestsANodeDoesNotAnswer) {
   FakeNode silent(io_, [](std::string_view) { return std::string(); });
-  Backend& backend = Connect(silent.endpoint(), {.timeout = 200ms, .retry_interval = 1h});
+  Backend& backend = Connect(silent.endpoint(), Timeouts(200ms, 1h));
   const auto slot = Send(backend, "get k\r\n");
   const auto quiet = Send(backend, "set k 0 0 1 noreply\r\nx\r\nmn\r\n", true, true);
   ASSERT_TRUE(WaitForReplies({slot, quiet}));
@@ -204,7 +213,7 @@ TEST_F(BackendTest, TimesOutRequestsANodeDoesNotAnswer) {
 TEST_F(BackendTest, FailsEverythingInFlightOnAMalformedReply) {
   FakeNode broken(
       io_, [](std::string_view line) { return line.starts_with("get") ? "VALUE k 0 x\r\n" : ""; });
-  Backend& backend = Connect(broken.endpoint(), {.timeout = 10s, .retry_interval = 1h});
+  Backend& backend = Connect(broken.endpoint(), Timeouts(10s, 1h));
   const auto get = Send(backend, "get k\r\n");
   const auto behind = Send(backend, "touch k 1\r\n");
   ASSERT_TRUE(WaitForReplies({get, behind}));
@@ -215,7 +224,7 @@ TEST_F(BackendTest, FailsEverythingInFlightOnAMalformedReply) {
 TEST_F(BackendTest, ReconnectsAfterTheNodeDroppedTheConnection) {
   FakeNode node(io_,
                 [](std::string_view line) { return line.starts_with("get") ? "END\r\n" : ""; });
-  Backend& backend = Connect(node.endpoint(), {.timeout = 10s, .retry_interval = 0ms});
+  Backend& backend = Connect(node.endpoint(), Timeouts(10s, 0ms));
   const auto before = Send(backend, "get k\r\n");
   ASSERT_TRUE(WaitForReplies({before}));
   EXPECT_EQ(before->reply(), "END\r\n");

@@ -40,8 +40,9 @@ class ProxySessionTest : public ::testing::Test {
     port_a_ = node_a_.WaitForListening("cache");
     port_b_ = node_b_.WaitForListening("cache");
     // Long enough that a node the test pauses is not given up on.
-    shard_ = std::make_unique<AccessShard>(pool_.context(0).get_executor(),
-                                           BackendOptions{.timeout = 30s},
+    BackendOptions options;
+    options.timeout = 30s;
+    shard_ = std::make_unique<AccessShard>(pool_.context(0).get_executor(), options,
                                            registry_.GetCounter("retries", ""));
     shard_->SetTable(Table(true));
     options_.max_item_size = 1024;

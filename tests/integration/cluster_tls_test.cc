@@ -1,6 +1,7 @@
-// The master's API over mutual TLS with real processes (docs/security.md): a master with
-// the cluster's certificate, cache nodes and operators with theirs; a node whose
-// certificate is from another authority, or that shows none, cannot join.
+// A cluster with a CA, real processes (docs/security.md): the master's API and the cache
+// nodes' ports over mutual TLS, the master, cache nodes, access nodes and operators with
+// the cluster's certificates; a node whose certificate is from another authority, or
+// that shows none, can neither join, nor stream replication, nor reach a cache node.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -14,6 +15,7 @@
 #include "testing/held_port.h"
 #include "testing/loopback_client.h"
 #include "testing/temp_dir.h"
+#include "testing/tls_client.h"
 
 namespace trellis {
 namespace {
@@ -78,6 +80,15 @@ class ClusterTlsTest : public ::testing::Test {
     return node;
   }
 
+  // An access node on `port` with `args` (routes, identity); its port.
+  std::unique_ptr<DaemonProcess> Access(const testing::HeldPort& port,
+                                        std::vector<std::string> args) {
+    args.insert(args.begin(), {"access", "--listen", port.address()});
+    auto access = std::make_unique<DaemonProcess>(args);
+    access->WaitForListening("access");
+    return access;
+  }
+
   testing::TempDir dir_;
   std::unique_ptr<security::CertificateAuthority> ca_;
   std::unique_ptr<security::CertificateAuthority> other_;
@@ -135,6 +146,94 @@ TEST_F(ClusterTlsTest, OpensslSeesTheMastersChainAndMutualTls) {
   const std::string log = s_client.Log();
   EXPECT_THAT(log, HasSubstr("Verification: OK")) << log;
   EXPECT_THAT(log, HasSubstr("CN = master")) << log;
+}
+
+TEST_F(ClusterTlsTest, CacheNodesServeOnlyTheClustersCertificates) {
+  const std::vector<std::string> operator_identity = Identity(*ca_, "operator");
+  ASSERT_EQ(Cluster({"add-group", "g1"}, operator_identity).first, 0);
+  testing::HeldPort main_port;
+  testing::HeldPort backup_port;
+  const auto main = Node(main_port, Identity(*ca_, "node-1"));
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return Cluster({"status"}, operator_identity).second.find(main_port.address()) !=
+               std::string::npos;
+      },
+      10s));
+  const auto backup = Node(backup_port, Identity(*ca_, "node-2"));
+
+  // An access node of the cluster reaches the main over mutual TLS, and the backup
+  // follows the main's stream over mutual TLS.
+  testing::HeldPort access_port;
+  std::vector<std::string> member_args = {"--master", url_};
+  const std::vector<std::string> access_identity = Identity(*ca_, "access");
+  member_args.insert(member_args.end(), access_identity.begin(), access_identity.end());
+  const auto access = Access(access_port, member_args);
+  testing::LoopbackClient client(access_port.port());
+  EXPECT_TRUE(Eventually(
+      [&] {
+        client.Send("set k 0 0 5\r\nvalue\r\n");
+        return client.ReadUntil("\r\n") == "STORED\r\n";
+      },
+      10s));
+  const auto issued = ca_->Issue({"reader", {"127.0.0.1"}, {}});
+  ASSERT_TRUE(issued.ok());
+  const testing::Certificate reader{"", issued->certificate, issued->key};
+  EXPECT_TRUE(Eventually(
+      [&] {
+        testing::TlsClient direct(backup_port.port(), ca_->certificate(), reader);
+        return direct.Exchange("get k\r\n", "END\r\n") == "VALUE k 0 5\r\nvalue\r\nEND\r\n";
+      },
+      10s))
+      << backup->Log();
+
+  // A node with another authority's certificate cannot stream the main's changes.
+  testing::HeldPort stranger_port;
+  std::vector<std::string> stranger_args = {"cache", "--listen", stranger_port.address(),
+                                            "--replica-of", main_port.address()};
+  const std::vector<std::string> stranger_identity = Identity(*other_, "node-3");
+  stranger_args.insert(stranger_args.end(), stranger_identity.begin(), stranger_identity.end());
+  DaemonProcess stranger(stranger_args);
+  EXPECT_TRUE(
+      Eventually([&] { return stranger.Log().find("unknown ca") != std::string::npos; }, 10s))
+      << stranger.Log();
+
+  // An access node that shows no certificate, or speaks plaintext, gets nothing from the
+  // main.
+  testing::HeldPort anonymous_port;
+  const auto anonymous = Access(anonymous_port, {"--group", "g1=" + main_port.address(),
+                                                 "--cluster-ca", ca_->certificate().string()});
+  testing::LoopbackClient anonymous_client(anonymous_port.port());
+  anonymous_client.Send("get k\r\n");
+  EXPECT_THAT(
+      anonymous_client.ReadUntil("\r\n"),
+      ::testing::AllOf(HasSubstr("SERVER_ERROR backend"), HasSubstr("certificate required")));
+  testing::HeldPort plain_port;
+  const auto plain = Access(plain_port, {"--group", "g1=" + main_port.address()});
+  testing::LoopbackClient plain_client(plain_port.port());
+  plain_client.Send("get k\r\n");
+  EXPECT_THAT(plain_client.ReadUntil("\r\n"), HasSubstr("SERVER_ERROR backend"));
+
+  const std::string metrics = testing::HttpGet(main->WaitForListening("admin"), "/metrics").body;
+  EXPECT_THAT(metrics, ::testing::ContainsRegex(
+                           "trellis_tls_handshakes_failed_total\\{server=\"cache\"\\} [2-9]"));
+}
+
+TEST_F(ClusterTlsTest, OpensslSeesACacheNodesChain) {
+  const std::vector<std::string> operator_identity = Identity(*ca_, "operator");
+  ASSERT_EQ(Cluster({"add-group", "g1"}, operator_identity).first, 0);
+  testing::HeldPort node_port;
+  const auto node = Node(node_port, Identity(*ca_, "node-1"));
+  const auto issued = ca_->Issue({"operator", {"127.0.0.1"}, {}});
+  ASSERT_TRUE(issued.ok());
+  DaemonProcess s_client({"s_client", "-connect", node_port.address(), "-CAfile",
+                          ca_->certificate().string(), "-cert", issued->certificate.string(),
+                          "-key", issued->key.string(), "-verify_return_error", "-brief"},
+                         "/usr/bin/openssl");
+  s_client.WaitExit(10s);
+  const std::string log = s_client.Log();
+  EXPECT_THAT(log, HasSubstr("Verification: OK")) << log;
+  EXPECT_THAT(log, HasSubstr("CN = node-1")) << log;
 }
 
 }  // namespace
