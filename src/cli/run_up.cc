@@ -9,7 +9,10 @@
 // <data>/backup.url (for `trellis backup`). Clients reach the access nodes through a
 // gateway (its file: <data>/gateway.toml): a tcp listener on --listen in front of the
 // access nodes, which share an address of their own, and an http listener on --http
-// routing by Host to the master's and the backup center's APIs.
+// routing by Host to the backup center's API. The cluster has a CA (<data>/ca, made on
+// the first start): every daemon gets a certificate from it, issued afresh at each
+// start, and they speak mutual TLS to each other (the master's API, the cache nodes'
+// ports); `trellis cluster` and the other operator tools use its "operator" certificate.
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -28,6 +31,7 @@
 #include "master/client/master_authenticator.h"
 #include "net/address.h"
 #include "net/reserved_port.h"
+#include "security/certificate_authority.h"
 #include "up/group_spawner.h"
 
 namespace trellis::cli {
@@ -54,13 +58,13 @@ struct GatewayPlan {
   tcp::endpoint memcached;  // Clients of the cache...
   tcp::endpoint http;       // ... and of the HTTP services, by Host.
   tcp::endpoint access;     // The access nodes.
-  tcp::endpoint master;
   tcp::endpoint backup_center;
 };
 
 // The gateway of `trellis up`: memcached clients relayed to the access nodes; HTTP by
-// Host: master.localhost to the master's API, backup.localhost to the backup center's
-// (*.localhost is the loopback address: curl http://master.localhost:8080/v1/cluster).
+// Host: backup.localhost to the backup center's API (*.localhost is the loopback
+// address: curl http://backup.localhost:8080/v1/backup). The master's API takes only the
+// cluster's certificates, so it is not behind the gateway's plaintext listener.
 gateway::GatewayConfig GatewayInFront(const GatewayPlan& plan) {
   gateway::GatewayConfig config;
   gateway::ListenerConfig& memcached = config.listeners.emplace_back();
@@ -73,8 +77,7 @@ gateway::GatewayConfig GatewayInFront(const GatewayPlan& plan) {
   http.bind = net::FormatEndpoint(plan.http);
   http.kind = gateway::ListenerKind::kHttp;
   for (const auto& [pool, server] :
-       {std::pair{"access", plan.access}, std::pair{"master", plan.master},
-        std::pair{"backup", plan.backup_center}}) {
+       {std::pair{"access", plan.access}, std::pair{"backup", plan.backup_center}}) {
     gateway::PoolConfig& added = config.pools.emplace_back();
     added.name = pool;
     added.servers = {{net::FormatEndpoint(server)}};
@@ -122,29 +125,62 @@ base::Status RunUp(daemon::Daemon& daemon, const UpFlags& flags) {
     return daemon::ChildSpec{std::move(name), std::move(args), std::move(listeners)};
   };
 
+  // The cluster's CA, and a certificate for each kind of daemon, for the host they run on.
+  const std::filesystem::path ca_dir = flags.data + "/ca";
+  base::Result<security::CertificateAuthority> ca = security::CertificateAuthority::Open(ca_dir);
+  if (!ca && ca.error().code == base::ErrorCode::kNotFound) {
+    ca = security::CertificateAuthority::Init(ca_dir, "trellis up");
+  }
+  if (!ca) {
+    return ca.error();
+  }
+  std::vector<std::string> host_ips = {listen.address().to_string()};
+  if (listen.address() != boost::asio::ip::address_v4::loopback()) {
+    host_ips.push_back("127.0.0.1");
+  }
+  auto identity = [&](const std::string& name) -> base::Result<net::TlsClientFiles> {
+    TRELLIS_TRY(security::IssuedFiles issued, ca->Issue({name, host_ips, {}}));
+    return net::TlsClientFiles{ca->certificate(), issued.certificate, issued.key};
+  };
+  // For `trellis cluster` and the other operator tools (daemon::OperatorMaster).
+  TRELLIS_TRY(const net::TlsClientFiles operator_identity, identity("operator"));
+  auto with_identity =
+      [&](const std::string& name,
+          std::vector<std::string> args) -> base::Result<std::vector<std::string>> {
+    TRELLIS_TRY(const net::TlsClientFiles files, identity(name));
+    const std::vector<std::string> tls = daemon::ClusterTlsArgs(files);
+    args.insert(args.end(), tls.begin(), tls.end());
+    return args;
+  };
+
   // First the master, and the groups in its map.
   TRELLIS_TRY(const tcp::endpoint master_address, reserve(tcp::endpoint(listen.address(), 0)));
-  const std::string master_url = "http://" + net::FormatEndpoint(master_address);
+  const std::string master_url = "https://" + net::FormatEndpoint(master_address);
   // The master requires tokens; the admin token it writes is every child's and the
   // operator's (`trellis cluster` reads it from there).
   const std::string token_file = flags.data + "/admin.token";
-  TRELLIS_TRY_STATUS(
-      children.Add({child("master",
-                          {"master", "--listen", net::FormatEndpoint(master_address), "--data",
-                           flags.data + "/master", "--admin-token-file", token_file},
-                          {{"master", "HTTP/JSON API of the cluster map", master_address}})},
-                   kStartPatience));
+  TRELLIS_TRY(
+      std::vector<std::string> master_args,
+      with_identity("master", {"master", "--listen", net::FormatEndpoint(master_address), "--data",
+                               flags.data + "/master", "--admin-token-file", token_file}));
+  TRELLIS_TRY_STATUS(children.Add(
+      {child("master", std::move(master_args),
+             {{"master", "HTTP/JSON API of the cluster map (mutual TLS)", master_address}})},
+      kStartPatience));
   std::ofstream(flags.data + "/master.url") << master_url << "\n";
   TRELLIS_TRY(const std::string token, daemon::ReadTokenFile(token_file));
-  const master::MasterAccess master{master_url, token, nullptr};
+  TRELLIS_TRY(const net::TlsClientFiles up_identity, identity("up"));
+  TRELLIS_TRY(std::shared_ptr<net::TlsClientContext> up_tls, daemon::ClusterClientTls(up_identity));
+  const master::MasterAccess master{master_url, token, up_tls};
   daemon.set_authenticator(std::make_shared<master::MasterAuthenticator>(master));
 
   // Then two cache nodes per group (the master says which is the main) and the access
   // nodes. Nodes of an earlier run (other addresses) leave the map. Groups added later
   // come from the spawner (`trellis cluster add-group NAME --spawn`).
+  TRELLIS_TRY(const std::vector<std::string> node_common, with_identity("cache", common));
   auto spawner = std::make_shared<up::GroupSpawner>(
       children, up::GroupSpawnerOptions{master, token_file, listen.address(), flags.memory_mb,
-                                        common, kStartPatience});
+                                        node_common, kStartPatience});
   std::vector<daemon::ChildSpec> specs;
   std::vector<master::GroupPlan> plan;
   for (int g = 1; g <= flags.groups; ++g) {
@@ -158,15 +194,25 @@ base::Status RunUp(daemon::Daemon& daemon, const UpFlags& flags) {
     std::ofstream(up_url_file) << "http://" << address << "\n";
   });
   TRELLIS_TRY(const tcp::endpoint access_address, reserve(tcp::endpoint(listen.address(), 0)));
+  TRELLIS_TRY(const net::TlsClientFiles access_identity, identity("access"));
+  const std::vector<std::string> access_tls = daemon::ClusterTlsArgs(access_identity);
   for (int a = 1; a <= flags.access_nodes; ++a) {
     std::vector<daemon::Listener> listener;
     if (a == 1) {
       listener = {{"access", "memcached protocol, behind the gateway", access_address}};
     }
-    specs.push_back(child("access-" + std::to_string(a),
-                          {"access", "--listen", net::FormatEndpoint(access_address), "--threads",
-                           "2", "--master", master_url, "--token-file", token_file},
-                          std::move(listener)));
+    std::vector<std::string> access_args = {"access",
+                                            "--listen",
+                                            net::FormatEndpoint(access_address),
+                                            "--threads",
+                                            "2",
+                                            "--master",
+                                            master_url,
+                                            "--token-file",
+                                            token_file};
+    access_args.insert(access_args.end(), access_tls.begin(), access_tls.end());
+    specs.push_back(
+        child("access-" + std::to_string(a), std::move(access_args), std::move(listener)));
   }
   TRELLIS_TRY_STATUS(children.Add(std::move(specs), kStartPatience));
 
@@ -174,22 +220,27 @@ base::Status RunUp(daemon::Daemon& daemon, const UpFlags& flags) {
   TRELLIS_TRY(const tcp::endpoint center_address, reserve(tcp::endpoint(listen.address(), 0)));
   const std::string gateway_file = flags.data + "/gateway.toml";
   TRELLIS_TRY_STATUS(base::ReplaceFile(
-      gateway_file, gateway::ToToml(GatewayInFront(
-                        {*clients, *http, access_address, master_address, center_address}))));
-  TRELLIS_TRY_STATUS(children.Add(
-      {child("gateway",
-             {"gateway", "--config", gateway_file, "--threads", "2", "--master", master_url},
-             {{"memcached", "memcached protocol, through the gateway", *clients},
-              {"http", "HTTP, through the gateway: master.localhost, backup.localhost", *http}})},
-      kStartPatience));
+      gateway_file,
+      gateway::ToToml(GatewayInFront({*clients, *http, access_address, center_address}))));
+  TRELLIS_TRY(std::vector<std::string> gateway_args,
+              with_identity("gateway", {"gateway", "--config", gateway_file, "--threads", "2",
+                                        "--master", master_url}));
+  TRELLIS_TRY_STATUS(
+      children.Add({child("gateway", std::move(gateway_args),
+                          {{"memcached", "memcached protocol, through the gateway", *clients},
+                           {"http", "HTTP, through the gateway: backup.localhost", *http}})},
+                   kStartPatience));
 
   // Last the backup center: every group's changes archived under <data>/backup, so that
   // `trellis backup restore --to TIME` works out of the box.
+  TRELLIS_TRY(
+      std::vector<std::string> center_args,
+      with_identity("backup-center",
+                    {"backup-center", "--listen", net::FormatEndpoint(center_address), "--data",
+                     flags.data + "/backup", "--master", master_url, "--token-file", token_file,
+                     "--access", net::FormatEndpoint(access_address)}));
   TRELLIS_TRY_STATUS(children.Add(
-      {child("backup-center",
-             {"backup-center", "--listen", net::FormatEndpoint(center_address), "--data",
-              flags.data + "/backup", "--master", master_url, "--token-file", token_file,
-              "--access", net::FormatEndpoint(access_address)},
+      {child("backup-center", std::move(center_args),
              {{"backup-center", "HTTP/JSON API of the backup archive", center_address}})},
       kStartPatience));
   std::ofstream(flags.data + "/backup.url")
@@ -214,9 +265,11 @@ Command AddUpCommand(CLI::App& parent) {
       ->capture_default_str();
   app->add_option("--http", flags->http,
                   "HOST:PORT of the gateway's HTTP listener (routes by Host: "
-                  "master.localhost, backup.localhost)")
+                  "backup.localhost)")
       ->capture_default_str();
-  app->add_option("--data", flags->data, "directory for the children's logs (<data>/logs)")
+  app->add_option("--data", flags->data,
+                  "directory for the children's logs (<data>/logs), data, the cluster's CA "
+                  "(<data>/ca) and the admin token (<data>/admin.token)")
       ->capture_default_str();
   app->add_option("--groups", flags->groups,
                   "cache groups, each of two nodes (a main and a backup)")

@@ -68,6 +68,11 @@ void AddClusterTlsFlags(CLI::App& app, net::TlsClientFiles& files) {
   certificate->needs(ca);
 }
 
+std::vector<std::string> ClusterTlsArgs(const net::TlsClientFiles& files) {
+  return {"--cluster-ca",  files.ca.string(), "--cluster-cert", files.certificate.string(),
+          "--cluster-key", files.key.string()};
+}
+
 base::Result<std::shared_ptr<net::TlsClientContext>> ClusterClientTls(
     const net::TlsClientFiles& files) {
   if (files.ca.empty()) {
@@ -154,7 +159,13 @@ base::Result<master::MasterAccess> OperatorMaster(const OperatorFlags& flags) {
     TRELLIS_TRY(access.url, UrlOfUp(flags.data, "master.url"));
   }
   TRELLIS_TRY(access.token, OperatorToken(flags.token_file, flags.data));
-  TRELLIS_TRY(access.tls, ClusterClientTls(flags.tls));
+  net::TlsClientFiles tls = flags.tls;
+  const std::filesystem::path up_ca = std::filesystem::path(flags.data) / "ca";
+  std::error_code error;
+  if (tls.ca.empty() && std::filesystem::exists(up_ca / "issued" / "operator.key", error)) {
+    tls = {up_ca / "ca.crt", up_ca / "issued" / "operator.crt", up_ca / "issued" / "operator.key"};
+  }
+  TRELLIS_TRY(access.tls, ClusterClientTls(tls));
   return access;
 }
 

@@ -47,6 +47,8 @@ void AddTlsFlags(CLI::App& app, const std::string& what, net::TlsServerFiles& fi
 // master serves its API and a cache node its port over mutual TLS, daemons and tools
 // reach an https:// master, and every connection to a cache node is TLS.
 void AddClusterTlsFlags(CLI::App& app, net::TlsClientFiles& files);
+// Those flags for `files`, as a child process takes them (`trellis up`'s children).
+std::vector<std::string> ClusterTlsArgs(const net::TlsClientFiles& files);
 // The client side of those flags; null without --cluster-ca.
 base::Result<std::shared_ptr<net::TlsClientContext>> ClusterClientTls(
     const net::TlsClientFiles& files);
@@ -70,7 +72,9 @@ base::Result<std::string> ReadTokenFile(const std::string& path);
 CLI::Option* AddOperatorTokenFlag(CLI::App& app, std::string& path);
 
 // What an operator's tool (`trellis cluster`, `trellis token`) needs to reach the master:
-// --master (default: the one `trellis up` started from DATA), --data, --token-file.
+// --master (default: the one `trellis up` started from DATA), --data, --token-file, and
+// --cluster-* (default: the CA `trellis up` keeps in DATA/ca and the certificate it
+// issued there to "operator", if any).
 struct OperatorFlags {
   std::string master;
   std::string data = "trellis-data";
