@@ -85,8 +85,14 @@ void AccessNode::SetRouteTable(std::shared_ptr<const RouteTable> table) {
 
 void AccessNode::SetTenants(const std::vector<master::TenantState>& tenants) {
   std::shared_ptr<const TenantDirectory> directory = tenant_registry_.DirectoryOf(tenants);
-  pool_.PostToEveryShard([this, directory = std::move(directory)](int shard) {
+  // The last shard to take it tells them all (AccessShard::tenants_everywhere).
+  auto left = std::make_shared<std::atomic<int>>(pool_.size());
+  pool_.PostToEveryShard([this, directory, left](int shard) {
     shards_[shard]->SetTenants(directory);
+    if (left->fetch_sub(1) == 1) {
+      pool_.PostToEveryShard(
+          [this, directory](int other) { shards_[other]->NoteTenantsEverywhere(directory.get()); });
+    }
   });
 }
 

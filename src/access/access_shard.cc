@@ -9,7 +9,15 @@ void AccessShard::SetTable(std::shared_ptr<const RouteTable> table) {
 
 void AccessShard::SetTenants(std::shared_ptr<const TenantDirectory> tenants) {
   tenants_ = std::move(tenants);
+  tenants_everywhere_ = false;
   WakeWaiters();
+}
+
+void AccessShard::NoteTenantsEverywhere(const TenantDirectory* tenants) {
+  if (tenants_.get() == tenants) {
+    tenants_everywhere_ = true;
+    WakeWaiters();
+  }
 }
 
 void AccessShard::WakeWaiters() {

@@ -37,6 +37,13 @@ class AccessShard {
   const std::shared_ptr<const TenantDirectory>& tenants() const { return tenants_; }
   // Takes `tenants` and runs what waited for them (OnNextChange).
   void SetTenants(std::shared_ptr<const TenantDirectory> tenants);
+  // Every shard of the node has `tenants` now (AccessNode::SetTenants): if this one still
+  // has them, runs what waited.
+  void NoteTenantsEverywhere(const TenantDirectory* tenants);
+  // Whether every shard of the node has this shard's tenant directory: a tenant's
+  // flush_all answers only then, so that no connection of the node still reads its keys
+  // by the old generation.
+  bool tenants_everywhere() const { return tenants_everywhere_; }
   // Runs `wake` once, when the next table or tenant directory arrives: a request a node
   // refused for its map version tries again then rather than at the end of its back-off,
   // a tenant's flush_all answers once its new generation is here.
@@ -63,6 +70,7 @@ class AccessShard {
   std::shared_ptr<const RouteTable> table_;
   std::shared_ptr<const TenantDirectory> tenants_;
   std::vector<std::function<void()>> waiters_;  // OnNextChange's.
+  bool tenants_everywhere_ = false;
   std::map<boost::asio::ip::tcp::endpoint, std::shared_ptr<Backend>> backends_;
   size_t next_backup_ = 0;  // Reads go round the backups.
 };

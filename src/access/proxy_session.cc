@@ -167,7 +167,7 @@ void ProxySession::Login(const Request& request) {
 }
 
 // Asks the master to move `tenant` to its next generation, then completes `slot` once
-// `shard` keys the tenant by it (or names the failure).
+// every shard of the node keys the tenant by it (or names the failure).
 asio::awaitable<void> FlushThroughMaster(AccessShard& shard, master::MasterAccess master,
                                          std::string tenant, std::shared_ptr<ReplySlot> slot,
                                          bool noreply) {
@@ -186,7 +186,8 @@ asio::awaitable<void> FlushThroughMaster(AccessShard& shard, master::MasterAcces
   for (;;) {
     const TenantDirectory* directory = shard.tenants().get();
     const Tenant* now = directory == nullptr ? nullptr : directory->Find(tenant);
-    if (now == nullptr || now->state.generation >= flushed->generation) {
+    if (now == nullptr ||
+        (now->state.generation >= flushed->generation && shard.tenants_everywhere())) {
       break;
     }
     shard.OnNextChange([waker] { waker->Wake(); });

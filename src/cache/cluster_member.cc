@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -9,6 +11,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "base/cluster_slot.h"
 #include "net/address.h"
 
 namespace trellis::cache {
@@ -16,10 +19,29 @@ namespace trellis::cache {
 namespace asio = boost::asio;
 using master::Role;
 
+std::vector<TenantQuota> TenantQuotasOf(const master::ClusterState& map, const std::string& group) {
+  uint64_t slots = 0;
+  for (const master::SlotRange& range : map.slot_ranges) {
+    if (range.group == group || range.target == group) {
+      slots += range.last - range.first + 1;
+    }
+  }
+  std::vector<TenantQuota> quotas;
+  for (const master::TenantState& tenant : map.tenants) {
+    using Wide = unsigned __int128;  // A quota of any size times 16384 slots.
+    const auto share =
+        static_cast<uint64_t>(Wide{tenant.memory_bytes} * slots / base::kClusterSlots);
+    if (share != 0) {  // None: this group holds none of its keys (or it has no quota).
+      quotas.push_back({tenant.id, share});
+    }
+  }
+  return quotas;
+}
+
 base::Result<std::unique_ptr<ClusterMember>> ClusterMember::Start(const MembershipOptions& options,
                                                                   CacheNode& node,
                                                                   base::Registry& metrics) {
-  std::unique_ptr<ClusterMember> member(new ClusterMember(options, node));
+  std::unique_ptr<ClusterMember> member(new ClusterMember(options, node, metrics));
   CacheNode* moving = &node;
   member->mover_ = std::make_unique<SlotMover>(
       node.store(), member->pool_.context(0).get_executor(), metrics,
@@ -71,6 +93,7 @@ asio::awaitable<void> ClusterMember::Run() {
         if (group != nullptr && group->main == options_.address) {
           node_.RenewLease(group->epoch, asked, map.lease);
         }
+        PublishTenantMemory(map);
       });
 }
 
@@ -82,6 +105,7 @@ bool ClusterMember::Apply(const master::ClusterState& map) {
   }
   node_.SetSyncReplication(group->mode == master::WriteMode::kSync);
   ApplySlots(map, self->role == Role::kMain);
+  node_.store().SetTenantQuotas(TenantQuotasOf(map, options_.group));
   const std::string main = group->main.value_or("");
   if (self->role == role_ && main == main_ && group->frozen == frozen_) {
     return true;
@@ -107,6 +131,32 @@ bool ClusterMember::Apply(const master::ClusterState& map) {
     node_.BecomeBackupOf(*endpoint);
   }
   return true;
+}
+
+void ClusterMember::PublishTenantMemory(const master::ClusterState& map) {
+  for (const TenantMemory& usage : node_.store().TenantMemoryUsage()) {
+    const auto tenant = std::ranges::find(map.tenants, usage.tenant, &master::TenantState::id);
+    if (tenant == map.tenants.end()) {
+      continue;
+    }
+    const base::Labels labels = {{"tenant", tenant->name}};
+    metrics_
+        .GetGauge("trellis_cache_tenant_memory_bytes",
+                  "Bytes of item memory a tenant with a memory quota holds on this node.", labels)
+        .Set(static_cast<int64_t>(usage.bytes));
+    metrics_
+        .GetGauge("trellis_cache_tenant_memory_limit_bytes",
+                  "A tenant's memory quota on this node: its quota times the group's share of "
+                  "the slots.",
+                  labels)
+        .Set(static_cast<int64_t>(usage.limit_bytes));
+    uint64_t& published = published_evictions_[usage.tenant];
+    metrics_
+        .GetCounter("trellis_cache_tenant_evictions_total",
+                    "Items of a tenant with a memory quota evicted on this node.", labels)
+        .Increment(usage.evictions - std::min(published, usage.evictions));
+    published = std::max(published, usage.evictions);
+  }
 }
 
 void ClusterMember::ApplySlots(const master::ClusterState& map, bool main) {

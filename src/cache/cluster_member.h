@@ -4,7 +4,8 @@
 // of the group's main), the group's write mode and freeze, and renews the node's lease
 // as a main with every answer. When the map no longer names the node (it was removed, or
 // a new master lost it) it registers again. While the master is away, or answers
-// something malformed, the node keeps its last role.
+// something malformed, the node keeps its last role. It also gives the node's store the
+// tenants' memory quotas (TenantQuotasOf).
 //
 // Thread safety: Start and Drain from the daemon's main thread; the follower's work runs
 // on its own thread and uses only CacheNode's thread-safe role changes, so stopping it
@@ -12,9 +13,11 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 
@@ -35,10 +38,18 @@ struct MembershipOptions {
   std::string address;
 };
 
+// The tenants' memory quotas on a node of `group`: each tenant's memory_bytes (its quota
+// over all groups) times the group's share of the slots (those it serves or a move
+// brings it), since a tenant's keys spread evenly over the slots. Tenants without a
+// quota are left out.
+std::vector<TenantQuota> TenantQuotasOf(const master::ClusterState& map, const std::string& group);
+
 class ClusterMember : public daemon::Service {
  public:
   // REQUIRES: `node` outlives the member (the daemon drains the member first).
-  // Metrics (in `metrics`): the slot mover's (slot_mover.h).
+  // Metrics (in `metrics`): the slot mover's (slot_mover.h); per tenant with a memory
+  // quota, trellis_cache_tenant_memory_bytes, trellis_cache_tenant_memory_limit_bytes and
+  // trellis_cache_tenant_evictions_total{tenant}, as of the master's last answer.
   static base::Result<std::unique_ptr<ClusterMember>> Start(const MembershipOptions& options,
                                                             CacheNode& node,
                                                             base::Registry& metrics);
@@ -47,8 +58,8 @@ class ClusterMember : public daemon::Service {
   void Drain(std::chrono::milliseconds timeout) override;
 
  private:
-  ClusterMember(const MembershipOptions& options, CacheNode& node)
-      : options_(options), node_(node) {}
+  ClusterMember(const MembershipOptions& options, CacheNode& node, base::Registry& metrics)
+      : options_(options), node_(node), metrics_(metrics) {}
 
   boost::asio::awaitable<void> Run();
   // Registers, retrying until the master accepts.
@@ -57,9 +68,12 @@ class ClusterMember : public daemon::Service {
   bool Apply(const master::ClusterState& map);
   // Gives the node the map's slots and, as a main, the mover its work.
   void ApplySlots(const master::ClusterState& map, bool main);
+  // The store's memory per tenant, in the metrics, by the names in `map`.
+  void PublishTenantMemory(const master::ClusterState& map);
 
   const MembershipOptions options_;
   CacheNode& node_;
+  base::Registry& metrics_;
   net::ShardPool pool_{1};
   std::optional<master::MasterClient> client_;  // Set by Start; on the pool's executor.
   std::unique_ptr<SlotMover> mover_;            // Set by Start; on the pool's executor.
@@ -67,6 +81,7 @@ class ClusterMember : public daemon::Service {
   std::optional<master::Role> role_;
   std::string main_;
   bool frozen_ = false;
+  std::map<uint64_t, uint64_t> published_evictions_;  // By tenant id: counted so far.
 };
 
 }  // namespace trellis::cache

@@ -1,7 +1,7 @@
 // Item: one cached key and value with its memcached metadata, laid out in one slot of
 // the item arena (header, then key bytes, then value bytes) so that a hit costs one cache
 // miss. Items refer to each other by 32-bit ItemRefs, not pointers, which keeps the
-// header at 39 bytes (see item_arena.h for what a reference encodes).
+// header at 40 bytes (see item_arena.h for what a reference encodes).
 //
 // Thread safety: the hash link and the metadata belong to the Store stripe of the key
 // and are touched under that stripe's lock; the queue links and `state` belong to the
@@ -35,6 +35,9 @@ struct Item {
   uint32_t value_length;
   uint8_t key_length;
   ItemState state;
+  // The tenant quota it counts against (Store::SetTenantQuotas), 0 for none: set when
+  // allocated, fixed from then on.
+  uint8_t partition;
   uint8_t freq : 2;        // Accesses since it entered its queue, saturating (S3-FIFO).
   uint8_t in_main : 1;     // In the main queue (else the small queue).
   uint8_t fetched : 1;     // Fetched at least once since stored (meta h flag).

@@ -1,8 +1,10 @@
 #include "cache/store.h"
 
+#include <spdlog/spdlog.h>
 #include <xxhash.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <ctime>
 #include <string>
@@ -11,6 +13,7 @@
 
 #include "base/check.h"
 #include "base/clock.h"
+#include "proto/memcache/key_namespace.h"
 
 namespace trellis::cache {
 
@@ -55,7 +58,32 @@ struct Queue {
   }
 };
 
+// One partition's S3-FIFO queues in one size class.
+struct Queues {
+  Queue small;
+  Queue main;
+
+  size_t items() const { return small.count + main.count; }
+  uint32_t OldestTime(const ItemArena& arena) const {
+    uint32_t oldest = UINT32_MAX;
+    for (const Queue* queue : {&small, &main}) {
+      if (queue->oldest != kNoItem) {
+        oldest = std::min(oldest, LoadTime(*arena.Resolve(queue->oldest)));
+      }
+    }
+    return oldest;
+  }
+};
+
 }  // namespace
+
+struct Store::Partition {
+  std::atomic<uint64_t> tenant{0};  // 0: free. Written under quotas_mu_.
+  std::atomic<uint64_t> limit{0};   // Bytes; 0: no quota (any more).
+  std::atomic<int64_t> bytes{0};    // The charges of its linked items.
+  std::atomic<uint64_t> evictions{0};
+  bool retired = false;  // Lost its quota: free once empty. Guarded by quotas_mu_.
+};
 
 struct Store::Stripe {
   explicit Stripe(size_t index)
@@ -155,8 +183,10 @@ struct Store::SizeClass {
   uint32_t fresh_next = 0;
   std::vector<uint32_t> pages;
   size_t release_cursor = 0;
-  Queue small;
-  Queue main;
+  // Per partition (Store's header); those from partitions_end on were never used.
+  std::array<Queues, kPartitions> queues;
+  size_t partitions_end = 1;
+  size_t linked = 0;  // Items in all of them.
   size_t evictions_since_rebalance = 0;
   uint64_t evictions = 0;
   size_t large_bytes = 0;  // The large class's mappings.
@@ -164,23 +194,48 @@ struct Store::SizeClass {
   // without the lock.
   std::atomic<size_t> free_slots{0};
 
-  size_t items() const { return small.count + main.count; }
+  size_t items() const { return linked; }
+  void Link(const ItemArena& arena, ItemRef ref, Item* item, bool to_main) {
+    item->in_main = to_main;
+    Queues& partition = queues[item->partition];
+    (to_main ? partition.main : partition.small).PushNewest(arena, ref, item);
+    partitions_end = std::max<size_t>(partitions_end, item->partition + 1);
+    ++linked;
+  }
+  void Unlink(const ItemArena& arena, Item* item) {
+    Queues& partition = queues[item->partition];
+    (item->in_main ? partition.main : partition.small).Unlink(arena, item);
+    --linked;
+  }
   // Evictions after which the class asks whether an older class should give it a page.
   size_t EvictionsPerRebalance() const {
     return slot_size == 0 ? 2 : ItemArena::kPageSize / slot_size;
   }
   uint32_t OldestTime(const ItemArena& arena) const {
     uint32_t oldest = UINT32_MAX;
-    for (const Queue* queue : {&small, &main}) {
-      if (queue->oldest != kNoItem) {
-        oldest = std::min(oldest, LoadTime(*arena.Resolve(queue->oldest)));
-      }
+    for (size_t i = 0; i < partitions_end; ++i) {
+      oldest = std::min(oldest, queues[i].OldestTime(arena));
     }
     return oldest;
   }
+  // The partition a full class evicts from: the one whose oldest item is oldest.
+  // REQUIRES: items() > 0.
+  uint8_t OldestPartition(const ItemArena& arena) const {
+    uint8_t chosen = 0;
+    uint32_t oldest = UINT32_MAX;
+    for (size_t i = 0; partitions_end > 1 && i < partitions_end; ++i) {
+      const uint32_t time = queues[i].items() > 0 ? queues[i].OldestTime(arena) : UINT32_MAX;
+      if (time < oldest) {
+        oldest = time;
+        chosen = static_cast<uint8_t>(i);
+      }
+    }
+    return chosen;
+  }
 };
 
-Store::Store(StoreOptions options) : options_(options), arena_(options.memory_limit) {
+Store::Store(StoreOptions options)
+    : options_(options), arena_(options.memory_limit), partitions_(new Partition[kPartitions]) {
   for (size_t i = 0; i < kStripes; ++i) {
     stripes_.push_back(std::make_unique<Stripe>(i));
   }
@@ -249,12 +304,20 @@ void Store::Slot::Bump(Item* item) {
 
 Item* Store::Slot::Allocate(uint32_t value_length, uint32_t client_flags, uint32_t exptime) {
   ItemRef* current = FindLink();
-  Item* item =
-      store_.AllocateItem(stripe_, ItemSize(key_.size(), value_length),
-                          current != nullptr ? store_.arena_.Resolve(*current) : nullptr, now_);
+  const Item* pinned = current != nullptr ? store_.arena_.Resolve(*current) : nullptr;
+  const size_t size = ItemSize(key_.size(), value_length);
+  const uint8_t partition = store_.PartitionOf(key_);
+  if (partition != 0) {
+    // A new version replaces the current one, whose memory it takes back.
+    const size_t had =
+        pinned != nullptr && pinned->partition == partition ? store_.arena_.ChargeOf(*current) : 0;
+    store_.KeepWithinQuota(partition, size > had ? size - had : 0, stripe_, pinned, now_);
+  }
+  Item* item = store_.AllocateItem(stripe_, size, pinned, now_);
   if (item == nullptr) {
     return nullptr;
   }
+  item->partition = partition;
   item->key_length = static_cast<uint8_t>(key_.size());
   item->value_length = value_length;
   item->client_flags = client_flags;
@@ -299,13 +362,14 @@ void Store::Slot::CommitAs(Item* item, uint64_t cas, MutationOp op) {
   ItemRef* bucket = stripe_.Bucket(hash_);
   item->hash_next = *bucket;
   *bucket = ref;
-  item->in_main = to_main;
   {
     SizeClass& cls = store_.ClassOf(ref);
     std::lock_guard lock(cls.mu);
     item->state = ItemState::kLinked;
-    (to_main ? cls.main : cls.small).PushNewest(store_.arena_, ref, item);
+    cls.Link(store_.arena_, ref, item, to_main);
   }
+  store_.partitions_[item->partition].bytes.fetch_add(
+      static_cast<int64_t>(store_.arena_.ChargeOf(ref)), std::memory_order_relaxed);
   ++stripe_.count;
   stripe_.NoteExpiry(item->exptime);
   stripe_.Count(hash_, store_.arena_.ChargeOf(ref), /*added=*/true);
@@ -475,10 +539,16 @@ void Store::FreeSlot(SizeClass& cls, ItemRef ref, Item* item) {
 }
 
 bool Store::EvictOne(SizeClass& cls, Stripe& held, const Item* pinned, uint32_t now) {
-  for (int skips = 0; cls.items() > 0 && skips < kMaxEvictionSkips;) {
-    const bool from_small =
-        cls.small.count > 0 && (cls.main.count == 0 || cls.small.count * 10 >= cls.items());
-    Queue& queue = from_small ? cls.small : cls.main;
+  return cls.items() > 0 && EvictFromPartition(cls, cls.OldestPartition(arena_), held, pinned, now);
+}
+
+bool Store::EvictFromPartition(SizeClass& cls, uint8_t partition, Stripe& held, const Item* pinned,
+                               uint32_t now) {
+  Queues& queues = cls.queues[partition];
+  for (int skips = 0; queues.items() > 0 && skips < kMaxEvictionSkips;) {
+    const bool from_small = queues.small.count > 0 &&
+                            (queues.main.count == 0 || queues.small.count * 10 >= queues.items());
+    Queue& queue = from_small ? queues.small : queues.main;
     const ItemRef ref = queue.oldest;
     Item* item = arena_.Resolve(ref);
     const uint64_t hash = HashKey(item->key());
@@ -503,7 +573,7 @@ bool Store::EvictOne(SizeClass& cls, Stripe& held, const Item* pinned, uint32_t 
       queue.Unlink(arena_, item);
       item->freq = from_small ? 0 : item->freq - 1;
       item->in_main = true;
-      cls.main.PushNewest(arena_, ref, item);
+      queues.main.PushNewest(arena_, ref, item);
       continue;
     }
     if (from_small) {
@@ -614,6 +684,113 @@ bool Store::EvacuatePage(SizeClass& cls, uint32_t page, Stripe& held, const Item
   return emptied;
 }
 
+uint8_t Store::PartitionOf(std::string_view key) const {
+  const uint64_t tenant = proto::memcache::TenantOfKey(key);
+  if (tenant == 0) {
+    return 0;
+  }
+  const size_t used = partitions_used_.load(std::memory_order_acquire);
+  for (size_t i = 1; i < used; ++i) {
+    const Partition& partition = partitions_[i];
+    if (partition.tenant.load(std::memory_order_relaxed) == tenant) {
+      return partition.limit.load(std::memory_order_relaxed) != 0 ? static_cast<uint8_t>(i) : 0;
+    }
+  }
+  return 0;
+}
+
+void Store::KeepWithinQuota(uint8_t index, size_t size, Stripe& held, const Item* pinned,
+                            uint32_t now) {
+  const Partition& partition = partitions_[index];
+  for (int attempt = 0; attempt < kAllocateAttempts; ++attempt) {
+    const uint64_t limit = partition.limit.load(std::memory_order_relaxed);
+    const int64_t bytes = partition.bytes.load(std::memory_order_relaxed);
+    if (limit == 0 || bytes + static_cast<int64_t>(size) <= static_cast<int64_t>(limit)) {
+      return;
+    }
+    // The partition's oldest item, whatever its class.
+    SizeClass* victim = nullptr;
+    uint32_t oldest = UINT32_MAX;
+    for (auto& cls : classes_) {
+      std::lock_guard lock(cls->mu);
+      const Queues& queues = cls->queues[index];
+      const uint32_t time = queues.items() > 0 ? queues.OldestTime(arena_) : UINT32_MAX;
+      if (time < oldest) {
+        oldest = time;
+        victim = cls.get();
+      }
+    }
+    if (victim == nullptr) {
+      return;  // Nothing of its own left to evict.
+    }
+    std::unique_lock lock(victim->mu);
+    if (!EvictFromPartition(*victim, index, held, pinned, now)) {
+      lock.unlock();
+      std::this_thread::yield();  // Its items are in use by other requests right now.
+    }
+  }
+}
+
+void Store::SetTenantQuotas(const std::vector<TenantQuota>& quotas) {
+  std::lock_guard lock(quotas_mu_);
+  std::vector<bool> kept(kPartitions, false);
+  size_t used = partitions_used_.load(std::memory_order_relaxed);
+  for (const TenantQuota& quota : quotas) {
+    if (quota.tenant == 0 || quota.limit_bytes == 0) {
+      continue;
+    }
+    // The tenant's own partition if it has one, else the first free one.
+    size_t index = 0;
+    for (size_t i = 1; i < used && index == 0; ++i) {
+      index = partitions_[i].tenant.load(std::memory_order_relaxed) == quota.tenant ? i : 0;
+    }
+    for (size_t i = 1; i < kPartitions && index == 0; ++i) {
+      index = partitions_[i].tenant.load(std::memory_order_relaxed) == 0 ? i : 0;
+    }
+    if (index == 0) {
+      spdlog::warn("tenant {}: no memory quota on this node, which enforces at most {} at a time",
+                   quota.tenant, kMaxQuotas);
+      continue;
+    }
+    Partition& partition = partitions_[index];
+    partition.limit.store(quota.limit_bytes, std::memory_order_relaxed);
+    partition.retired = false;
+    partition.tenant.store(quota.tenant, std::memory_order_relaxed);
+    kept[index] = true;
+    used = std::max(used, index + 1);
+  }
+  for (size_t i = 1; i < used; ++i) {
+    Partition& partition = partitions_[i];
+    if (kept[i] || partition.tenant.load(std::memory_order_relaxed) == 0) {
+      continue;
+    }
+    if (!partition.retired) {  // Lost its quota: its items leave as others do.
+      partition.limit.store(0, std::memory_order_relaxed);
+      partition.retired = true;
+    } else if (partition.bytes.load(std::memory_order_relaxed) == 0) {
+      partition.tenant.store(0, std::memory_order_relaxed);  // Empty since: free.
+      partition.retired = false;
+    }
+  }
+  partitions_used_.store(used, std::memory_order_release);
+}
+
+std::vector<TenantMemory> Store::TenantMemoryUsage() const {
+  std::vector<TenantMemory> usage;
+  const size_t used = partitions_used_.load(std::memory_order_acquire);
+  for (size_t i = 1; i < used; ++i) {
+    const Partition& partition = partitions_[i];
+    const uint64_t limit = partition.limit.load(std::memory_order_relaxed);
+    if (partition.tenant.load(std::memory_order_relaxed) != 0 && limit != 0) {
+      usage.push_back({partition.tenant.load(std::memory_order_relaxed), limit,
+                       static_cast<uint64_t>(
+                           std::max<int64_t>(0, partition.bytes.load(std::memory_order_relaxed))),
+                       partition.evictions.load(std::memory_order_relaxed)});
+    }
+  }
+  return usage;
+}
+
 void Store::Detach(Stripe& stripe, Item* item, ItemRef ref, MutationOp op, uint32_t now) {
   const uint64_t hash = HashKey(item->key());
   for (ItemRef* link = stripe.Bucket(hash); *link != kNoItem;
@@ -652,10 +829,13 @@ void Store::Remove(Stripe& stripe, ItemRef ref, MutationOp op, uint32_t now, boo
   if (!cls_locked) {
     lock.lock();
   }
+  Partition& partition = partitions_[item->partition];
   if (op == MutationOp::kEvict) {
     ++cls.evictions;
+    partition.evictions.fetch_add(1, std::memory_order_relaxed);
   }
-  (item->in_main ? cls.main : cls.small).Unlink(arena_, item);
+  partition.bytes.fetch_sub(static_cast<int64_t>(arena_.ChargeOf(ref)), std::memory_order_relaxed);
+  cls.Unlink(arena_, item);
   FreeSlot(cls, ref, item);
 }
 

@@ -20,6 +20,14 @@
 // The command logic (set/add/cas/append/incr, the meta flags) lives in the executor on
 // top of Slot's few primitives; the store knows items, memory, expiry and eviction.
 //
+// Tenants' memory quotas (docs/security.md): the items of a tenant's keys (their prefix,
+// proto::memcache::TenantOfKey) count against the tenant's limit on this node, and sit
+// in queues of their own in every size class (a partition). A store that would take a
+// tenant past its limit first evicts that tenant's oldest items, by S3-FIFO within its
+// partition, so a tenant over its quota evicts nobody else's items. When the node as a
+// whole is full, a class evicts from the partition whose oldest item is oldest; with no
+// quotas there is one partition and eviction is as above.
+//
 // Cluster slots (base/cluster_slot.h: a key's hash % kClusterSlots, the unit that moves
 // between groups) are indexed for free: a slot's keys all live in one stripe (the
 // stripe is the hash's low 6 bits, the slot its low 14), and each stripe orders its
@@ -66,6 +74,21 @@ struct StoreStats {
   uint64_t expired = 0;  // Removed because they expired (lazily or by the sweeper).
   uint64_t evicted_unfetched = 0;
   uint64_t expired_unfetched = 0;
+};
+
+// A tenant's memory limit on this node.
+struct TenantQuota {
+  uint64_t tenant = 0;  // master::TenantState::id
+  uint64_t limit_bytes = 0;
+  bool operator==(const TenantQuota&) const = default;
+};
+
+// What a tenant with a quota holds on this node.
+struct TenantMemory {
+  uint64_t tenant = 0;
+  uint64_t limit_bytes = 0;
+  uint64_t bytes = 0;      // The slots and mappings its items take.
+  uint64_t evictions = 0;  // Of its items, to keep it within its limit or the node's.
 };
 
 // One size class, for `stats slabs` and `stats items`.
@@ -187,6 +210,16 @@ class Store {
   void SetMoving(uint32_t slot, Moving moving);
   Moving moving(uint32_t slot) const { return moving_[slot].load(std::memory_order_acquire); }
 
+  // Replaces the tenants' quotas (any thread). A tenant left out has no limit from then
+  // on: its new items go to the shared partition, and its old ones leave as others do.
+  // At most kMaxQuotas tenants have one at a time (a partition stays taken until the
+  // items of a tenant that lost its quota are gone); the ones beyond are logged and
+  // have none.
+  static constexpr size_t kMaxQuotas = 254;
+  void SetTenantQuotas(const std::vector<TenantQuota>& quotas);
+  // The tenants that have a quota, by partition.
+  std::vector<TenantMemory> TenantMemoryUsage() const;
+
   StoreStats Stats() const;
   // Classes that hold or held memory, smallest slots first, the large-item class last.
   std::vector<SizeClassStats> ClassStats() const;
@@ -208,6 +241,9 @@ class Store {
   static_assert(kClusterSlots % kStripes == 0, "a cluster slot must live in one stripe");
   static constexpr size_t kSlotsPerStripe = kClusterSlots / kStripes;
 
+  struct Partition;
+  static constexpr size_t kPartitions = kMaxQuotas + 1;  // [0]: the shared one.
+
   Stripe& StripeFor(uint64_t hash) { return *stripes_[hash % kStripes]; }
   SizeClass& ClassOf(ItemRef ref);
 
@@ -222,9 +258,18 @@ class Store {
   Item* TakeFreeSlot(SizeClass& cls);
   // Returns an unlinked item's slot or mapping. REQUIRES: cls.mu held.
   void FreeSlot(SizeClass& cls, ItemRef ref, Item* item);
-  // Evicts one item of `cls` by S3-FIFO, skipping items whose stripe is busy.
+  // Evicts one item of `cls` by S3-FIFO, skipping items whose stripe is busy: from the
+  // partition whose oldest item is oldest, or from `partition`.
   // REQUIRES: cls.mu and held.mu held.
   bool EvictOne(SizeClass& cls, Stripe& held, const Item* pinned, uint32_t now);
+  bool EvictFromPartition(SizeClass& cls, uint8_t partition, Stripe& held, const Item* pinned,
+                          uint32_t now);
+  // The partition whose quota `key` counts against; 0 for none.
+  uint8_t PartitionOf(std::string_view key) const;
+  // Evicts the partition's own items until `size` more bytes fit in its limit, or it
+  // has none left to evict. REQUIRES: held.mu held, no class lock held.
+  void KeepWithinQuota(uint8_t partition, size_t size, Stripe& held, const Item* pinned,
+                       uint32_t now);
   // Frees a page (or a large item) of the class whose oldest item is oldest, for `cls`:
   // unconditionally if `cls` is starved, else only if that item is more than twice as
   // old as the oldest of `cls`. REQUIRES: held.mu held, no class lock held.
@@ -249,7 +294,11 @@ class Store {
   ItemArena arena_;
   std::vector<std::unique_ptr<Stripe>> stripes_;
   std::vector<std::unique_ptr<SizeClass>> classes_;  // SizeClasses order, then large.
-  std::atomic<size_t> used_bytes_{0};  // Invariant: sum of the charges of taken slots.
+  std::atomic<size_t> used_bytes_{0};        // Invariant: sum of the charges of taken slots.
+  std::unique_ptr<Partition[]> partitions_;  // kPartitions of them.
+  // Partitions from this one on were never taken; read without quotas_mu_.
+  std::atomic<size_t> partitions_used_{1};
+  std::mutex quotas_mu_;  // SetTenantQuotas, one at a time.
   std::atomic<int64_t> flush_oldest_live_{
       -1};  // Items with time <= this are flushed, once now >= it.
   std::atomic<uint64_t> sequence_{0};

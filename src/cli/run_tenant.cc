@@ -83,7 +83,8 @@ Command AddTenantCommand(CLI::App& parent) {
       ->required();
   create
       ->add_option("--memory", flags->memory_bytes,
-                   "its memory quota over all groups (256M, 1G; 0: none); not enforced yet")
+                   "its memory quota over all groups (256M, 1G; 0: none): over it, its own oldest "
+                   "items are evicted")
       ->transform(CLI::AsSizeValue(/*kb_is_1000=*/false));
   create->add_option("--ops-per-second", flags->ops_per_second,
                      "its request rate at each access node; 0: no limit");

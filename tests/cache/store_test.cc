@@ -46,7 +46,9 @@ void Delete(Store& store, const std::string& key) { store.Lock(key, kNow).Erase(
 
 TEST(StoreTest, KeepsAccessedItemsAndEvictsOneHitWonders) {
   Store store(StoreOptions{4 << 20, true});
-  const std::string value(200, 'v');
+  // Every item in one size class (header, key of 4 to 9 bytes, value: at most 248 bytes),
+  // whose S3-FIFO queues decide alone.
+  const std::string value(199, 'v');
   std::vector<std::string> hot;
   for (int i = 0; i < 2000; ++i) {
     hot.push_back("hot" + std::to_string(i));
@@ -287,6 +289,79 @@ std::map<uint32_t, std::set<std::string>> StoreKeys(Store& store, const std::str
     by_slot[base::ClusterSlotOf(key)].insert(key);
   }
   return by_slot;
+}
+
+// Tenants' keys carry their prefix "<id>.<generation>:" (proto::memcache::TenantOfKey).
+std::string TenantKey(uint64_t tenant, int i) {
+  return std::to_string(tenant) + ".0:key" + std::to_string(i);
+}
+
+TEST(StoreQuotaTest, ATenantOverItsQuotaEvictsOnlyItsOwnOldestItems) {
+  Store store(StoreOptions{64 << 20, true});
+  store.SetTenantQuotas({{7, 256 << 10}});
+  const std::string value(100, 'v');
+  for (int i = 0; i < 2000; ++i) {
+    ASSERT_TRUE(Set(store, "shared" + std::to_string(i), value));
+    ASSERT_TRUE(Set(store, TenantKey(9, i), value));  // A tenant without a quota.
+  }
+  for (int i = 0; i < 10000; ++i) {  // About 1.5 MB into 256 KiB.
+    ASSERT_TRUE(Set(store, TenantKey(7, i), value));
+  }
+  const std::vector<TenantMemory> usage = store.TenantMemoryUsage();
+  ASSERT_EQ(usage.size(), 1u);
+  EXPECT_EQ(usage[0].tenant, 7u);
+  EXPECT_EQ(usage[0].limit_bytes, 256u << 10);
+  EXPECT_LE(usage[0].bytes, 256u << 10);
+  EXPECT_GT(usage[0].bytes, 200u << 10);
+  EXPECT_GT(usage[0].evictions, 0u);
+  EXPECT_EQ(store.Stats().evictions, usage[0].evictions) << "every eviction was tenant 7's";
+  for (int i = 0; i < 2000; ++i) {
+    EXPECT_TRUE(Get(store, "shared" + std::to_string(i)).has_value()) << i;
+    EXPECT_TRUE(Get(store, TenantKey(9, i)).has_value()) << i;
+  }
+  EXPECT_TRUE(Get(store, TenantKey(7, 9999)).has_value()) << "the newest stays";
+  EXPECT_FALSE(Get(store, TenantKey(7, 0)).has_value()) << "the oldest went";
+}
+
+TEST(StoreQuotaTest, ATenantThatLosesItsQuotaGrowsAndItsPartitionIsFreedOnceEmpty) {
+  Store store(StoreOptions{64 << 20, true});
+  store.SetTenantQuotas({{7, 64 << 10}});
+  const std::string value(100, 'v');
+  for (int i = 0; i < 2000; ++i) {
+    ASSERT_TRUE(Set(store, TenantKey(7, i), value));
+  }
+  EXPECT_GT(store.Stats().evictions, 0u);
+  store.SetTenantQuotas({});
+  EXPECT_TRUE(store.TenantMemoryUsage().empty());
+  const uint64_t evictions = store.Stats().evictions;
+  for (int i = 2000; i < 4000; ++i) {
+    ASSERT_TRUE(Set(store, TenantKey(7, i), value));
+  }
+  EXPECT_EQ(store.Stats().evictions, evictions) << "no quota any more";
+  // Its items under the old quota are gone: the partition is free for another tenant.
+  for (int i = 0; i < 2000; ++i) {
+    Delete(store, TenantKey(7, i));
+  }
+  store.SetTenantQuotas({});
+  store.SetTenantQuotas({{8, 64 << 10}});
+  ASSERT_EQ(store.TenantMemoryUsage().size(), 1u);
+  EXPECT_EQ(store.TenantMemoryUsage()[0].tenant, 8u);
+  EXPECT_EQ(store.TenantMemoryUsage()[0].bytes, 0u);
+}
+
+TEST(StoreQuotaTest, AFullNodeEvictsFromThePartitionWithTheOldestItems) {
+  Store store(StoreOptions{4 << 20, true});
+  store.SetTenantQuotas({{7, 64 << 20}});
+  const std::string value(100, 'v');
+  // The tenant's items are older than the others', and the node fills up: they go first.
+  for (int i = 0; i < 5000; ++i) {
+    ASSERT_TRUE(Set(store, TenantKey(7, i), value, kNow));
+  }
+  for (int i = 0; i < 40000; ++i) {
+    ASSERT_TRUE(Set(store, "later" + std::to_string(i), value, kNow + 10));
+  }
+  EXPECT_EQ(store.TenantMemoryUsage()[0].evictions, 5000u);
+  EXPECT_EQ(store.TenantMemoryUsage()[0].bytes, 0u);
 }
 
 TEST(StoreSlotTest, WalkingASlotFindsExactlyItsKeysAndItsUsageCountsThem) {

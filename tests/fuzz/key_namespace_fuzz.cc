@@ -1,7 +1,8 @@
 // libFuzzer target for key namespaces (proto/memcache/key_namespace.h): any request the
 // parser takes, once its keys are prefixed, must parse again as the same command with
-// every key prefixed (or fail only for a key the prefix made too long), and any bytes
-// read as replies must lose the prefix without a crash or an overrun.
+// every key prefixed (or fail only for a key the prefix made too long), any bytes read as
+// replies must lose the prefix without a crash or an overrun, and any bytes read as a key
+// must name the tenant of the prefix they start with, if any.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -17,6 +18,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   constexpr std::string_view kPrefix = "12.3:";
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   (void)memcache::StripKeyPrefix(input, kPrefix);
+  if (memcache::TenantOfKey(std::string(kPrefix) + std::string(input)) != 12) {
+    std::abort();
+  }
+  (void)memcache::TenantOfKey(input);
   memcache::Request request;
   const memcache::ParseResult result = memcache::ParseRequest(input, 1 << 20, &request);
   if (result.status != memcache::ParseStatus::kOk || !memcache::NamesKeys(request.command)) {

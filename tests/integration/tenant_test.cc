@@ -280,6 +280,68 @@ TEST_F(TenantTest, ATenantOverItsRateGetsCleanErrorsAndTheOtherIsServed) {
                                  std::to_string(500 * std::string("END\r\n").size())));
 }
 
+// A tenant with a 1 MiB quota writes 4 MiB: its oldest items are evicted to keep it
+// within the quota, and nobody else's.
+TEST_F(TenantTest, ATenantOverItsMemoryQuotaEvictsOnlyItsOwnItems) {
+  const master::IssuedTenant dave = CreateTenant(R"({"name": "dave", "memory_bytes": 1048576})");
+  // Each node holds its group's share of it (by the slots it serves) once its map has dave.
+  auto node_metrics = [&](size_t node) {
+    return testing::HttpGet(nodes_[node]->WaitForListening("admin"), "/metrics").body;
+  };
+  auto limits = [&] {
+    uint64_t sum = 0;
+    for (size_t node = 0; node < nodes_.size(); ++node) {
+      std::smatch limit;
+      const std::string metrics = node_metrics(node);
+      if (std::regex_search(
+              metrics, limit,
+              std::regex(R"(trellis_cache_tenant_memory_limit_bytes\{tenant="dave"\} ([0-9]+))"))) {
+        sum += std::stoull(limit[1]);
+      }
+    }
+    return sum;
+  };
+  EXPECT_TRUE(Eventually([&] { return limits() >= (1u << 20) - 1; }, 10s)) << limits();
+  EXPECT_LE(limits(), 1u << 20);
+  const std::string value(1000, 'v');
+  auto write = [&](LoopbackClient& client, const std::string& name, int count) {
+    for (int first = 0; first < count; first += 100) {
+      std::string sets;
+      for (int i = first; i < first + 100; ++i) {
+        sets += "set " + name + std::to_string(i) + " 0 0 1000 noreply\r\n" + value + "\r\n";
+      }
+      EXPECT_EQ(Ask(client, sets), "");
+    }
+  };
+  // How many of NAME0 .. NAME<count - 1> are there.
+  auto count_present = [&](LoopbackClient& client, const std::string& name, int count) {
+    int present = 0;
+    for (int i = 0; i < count; ++i) {
+      present += Ask(client, "mg " + name + std::to_string(i) + "\r\n") == "HD\r\n" ? 1 : 0;
+    }
+    return present;
+  };
+  const auto alice = LogIn(alice_);
+  write(*alice, "keep-", 2000);  // 2 MB, no quota.
+  const auto client = LogIn(dave);
+  write(*client, "k", 4000);  // 4 MB into 1 MiB.
+  EXPECT_EQ(count_present(*alice, "keep-", 2000), 2000);
+  const int kept = count_present(*client, "k", 4000);
+  // 1 MiB of items of 1 KiB and a bit: fewer than a thousand, and the newest.
+  EXPECT_GT(kept, 600);
+  EXPECT_LT(kept, 1000);
+  EXPECT_EQ(Ask(*client, "mg k3999\r\n"), "HD\r\n");
+  EXPECT_EQ(Ask(*client, "mg k0\r\n"), "EN\r\n");
+  const std::regex evicted(R"(trellis_cache_tenant_evictions_total\{tenant="dave"\} [1-9])");
+  EXPECT_TRUE(Eventually(
+      [&] {
+        return std::regex_search(node_metrics(0), evicted) ||
+               std::regex_search(node_metrics(1), evicted);
+      },
+      10s))
+      << node_metrics(0) << node_metrics(1);
+}
+
 TEST_F(TenantTest, TrellisTenantMakesTenantsWithAnAdminTokenOnly) {
   auto tenant = [&](std::vector<std::string> args, const std::string& token_file) {
     args.insert(args.begin(), "tenant");

@@ -131,6 +131,22 @@ std::string PrefixKeys(std::string_view raw, const Request& request, std::string
   return out;
 }
 
+uint64_t TenantOfKey(std::string_view key) {
+  const char* const end = key.data() + key.size();
+  uint64_t tenant = 0;
+  const auto [after_id, id_error] = std::from_chars(key.data(), end, tenant);
+  if (id_error != std::errc() || after_id == key.data() || after_id == end || *after_id != '.') {
+    return 0;
+  }
+  uint64_t generation = 0;
+  const auto [after_generation, generation_error] = std::from_chars(after_id + 1, end, generation);
+  if (generation_error != std::errc() || after_generation == after_id + 1 ||
+      after_generation == end || *after_generation != ':') {
+    return 0;
+  }
+  return tenant;
+}
+
 std::string StripKeyPrefix(std::string_view reply, std::string_view prefix) {
   std::string out;
   out.reserve(reply.size());

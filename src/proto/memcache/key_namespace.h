@@ -13,6 +13,7 @@
 // Thread safety: pure functions.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -27,6 +28,11 @@ bool NamesKeys(Command command);
 // `raw`, the whole request `request` was parsed from, with `prefix` before each key.
 // REQUIRES: NamesKeys(request.command); `request` parsed from `raw` without error.
 std::string PrefixKeys(std::string_view raw, const Request& request, std::string_view prefix);
+
+// The tenant id of the prefix "<id>.<generation>:" (decimal numbers, as
+// master::TenantState::KeyPrefix writes it) that `key` starts with; 0 if it starts with
+// none. How a cache node knows whose quota an item counts against.
+uint64_t TenantOfKey(std::string_view key);
 
 // `reply`, whole replies as a cache node sends them, with `prefix` taken off each key
 // that starts with it. Whatever is not a reply it knows passes unchanged.

@@ -82,5 +82,16 @@ TEST(KeyNamespaceTest, RepliesLoseThePrefixOnTheirKeysOnly) {
   EXPECT_EQ(StripKeyPrefix(base64, kPrefix), "HD k" + Base64Encode("k y") + " b\r\n");
 }
 
+TEST(KeyNamespaceTest, TheTenantOfAKeyIsTheIdOfItsPrefix) {
+  EXPECT_EQ(TenantOfKey("7.2:a"), 7u);
+  EXPECT_EQ(TenantOfKey("123.0:"), 123u);
+  EXPECT_EQ(TenantOfKey("18446744073709551615.18446744073709551615:x"), 18446744073709551615u);
+  for (const std::string_view key :
+       {"", "a", "7", "7.", "7.2", "7.2a:", "7:2:a", ".2:a", "7.:a", "-7.2:a",
+        "18446744073709551616.0:a", "7.18446744073709551616:a"}) {
+    EXPECT_EQ(TenantOfKey(key), 0u) << key;
+  }
+}
+
 }  // namespace
 }  // namespace trellis::proto::memcache
