@@ -53,8 +53,12 @@ ReplySlot::Merge ForTenant(ReplySlot::Merge merge, const Tenant& tenant, size_t 
 // One client connection's requests in flight, in order.
 class ProxySession {
  public:
-  ProxySession(AccessShard& shard, const ProxyOptions& options, asio::any_io_executor executor)
-      : shard_(shard), options_(options), waker_(std::make_shared<Waker>(executor)) {}
+  ProxySession(AccessShard& shard, const ProxyOptions& options, asio::any_io_executor executor,
+               asio::ip::address peer)
+      : shard_(shard),
+        options_(options),
+        waker_(std::make_shared<Waker>(executor)),
+        peer_(std::move(peer)) {}
 
   // Handles one parsed request whose bytes are `raw`. False: the client said quit.
   bool Handle(const Request& request, std::string_view raw) {
@@ -112,6 +116,7 @@ class ProxySession {
   AccessShard& shard_;
   const ProxyOptions& options_;
   std::shared_ptr<Waker> waker_;
+  const asio::ip::address peer_;  // The client's, whose failed logins count together.
   std::deque<std::shared_ptr<ReplySlot>> pending_;
   std::string tenant_name_;  // Empty until the client logs in.
   // The tenant as the directory held here has it (LoggedIn looks it up again when the
@@ -144,8 +149,18 @@ const Tenant* ProxySession::LoggedIn() {
 }
 
 void ProxySession::Login(const Request& request) {
+  const auto now = net::FailureLimiter::Clock::now();
+  net::FailureLimiter& failures = options_.logins->failures();
+  if (const auto wait = failures.Refusal(peer_, now); wait.count() > 0) {
+    options_.logins->throttled().Increment();
+    AddLocal(
+        fmt::format("CLIENT_ERROR too many failed logins from this address; try again in {} s\r\n",
+                    std::chrono::ceil<std::chrono::seconds>(wait).count()));
+    return;
+  }
   const size_t space = request.value.find(' ');
   if (space == std::string_view::npos) {
+    failures.Failed(peer_, now);
     AddLocal("CLIENT_ERROR bad authentication token format\r\n");
     return;
   }
@@ -155,6 +170,7 @@ void ProxySession::Login(const Request& request) {
                                                                  request.value.substr(space + 1));
   options_.logins->logins(tenant != nullptr).Increment();
   if (tenant == nullptr) {
+    failures.Failed(peer_, now);
     AddLocal("CLIENT_ERROR authentication failure\r\n");
     return;
   }
@@ -474,7 +490,8 @@ std::string ProxySession::Stats() const {
 
 asio::awaitable<void> ServeAccess(net::Connection& connection, AccessShard& shard,
                                   const ProxyOptions& options) {
-  ProxySession session(shard, options, co_await asio::this_coro::executor);
+  ProxySession session(shard, options, co_await asio::this_coro::executor,
+                       connection.peer().address());
   proto::memcache::RequestReader reader(options.max_item_size);
   const Request& request = reader.request();
   std::string out;

@@ -68,7 +68,10 @@ TenantRegistry::TenantRegistry(base::Registry& metrics)
                                     {{"result", "success"}})),
       logins_failed_(metrics.GetCounter("trellis_tenant_logins_total",
                                         "Tenant logins on the memcached port, by result.",
-                                        {{"result", "failure"}})) {}
+                                        {{"result", "failure"}})),
+      logins_throttled_(metrics.GetCounter("trellis_tenant_logins_total",
+                                           "Tenant logins on the memcached port, by result.",
+                                           {{"result", "throttled"}})) {}
 
 std::shared_ptr<const TenantDirectory> TenantRegistry::DirectoryOf(
     const std::vector<master::TenantState>& tenants) {

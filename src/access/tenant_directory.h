@@ -24,6 +24,7 @@
 
 #include "base/metrics.h"
 #include "master/client/cluster_state.h"
+#include "net/failure_limiter.h"
 
 namespace trellis::access {
 
@@ -74,7 +75,8 @@ class TenantDirectory {
   std::vector<Tenant> tenants_;
 };
 
-// The node's meters of every tenant, by id, and its login counts.
+// The node's meters of every tenant, by id, its login counts, and which client addresses
+// failed to log in too often (net::FailureLimiter).
 class TenantRegistry {
  public:
   explicit TenantRegistry(base::Registry& metrics);
@@ -85,11 +87,16 @@ class TenantRegistry {
 
   // trellis_tenant_logins_total{result="success"|"failure"}.
   base::Counter& logins(bool succeeded) { return succeeded ? logins_ok_ : logins_failed_; }
+  // trellis_tenant_logins_total{result="throttled"}: refused unchecked.
+  base::Counter& throttled() { return logins_throttled_; }
+  net::FailureLimiter& failures() { return failures_; }
 
  private:
   base::Registry& metrics_;
   base::Counter& logins_ok_;
   base::Counter& logins_failed_;
+  base::Counter& logins_throttled_;
+  net::FailureLimiter failures_;
   std::mutex mutex_;
   std::map<uint64_t, std::shared_ptr<TenantUsage>> usage_;  // Guarded by mutex_.
 };

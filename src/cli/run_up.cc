@@ -31,7 +31,8 @@
 #include "master/client/master_authenticator.h"
 #include "net/address.h"
 #include "net/reserved_port.h"
-#include "security/certificate_authority.h"
+#include "up/cluster_identities.h"
+#include "up/daemon_token.h"
 #include "up/group_spawner.h"
 
 namespace trellis::cli {
@@ -125,62 +126,42 @@ base::Status RunUp(daemon::Daemon& daemon, const UpFlags& flags) {
     return daemon::ChildSpec{std::move(name), std::move(args), std::move(listeners)};
   };
 
-  // The cluster's CA, and a certificate for each kind of daemon, for the host they run on.
-  const std::filesystem::path ca_dir = flags.data + "/ca";
-  base::Result<security::CertificateAuthority> ca = security::CertificateAuthority::Open(ca_dir);
-  if (!ca && ca.error().code == base::ErrorCode::kNotFound) {
-    ca = security::CertificateAuthority::Init(ca_dir, "trellis up");
-  }
-  if (!ca) {
-    return ca.error();
-  }
-  std::vector<std::string> host_ips = {listen.address().to_string()};
-  if (listen.address() != boost::asio::ip::address_v4::loopback()) {
-    host_ips.push_back("127.0.0.1");
-  }
-  auto identity = [&](const std::string& name) -> base::Result<net::TlsClientFiles> {
-    TRELLIS_TRY(security::IssuedFiles issued, ca->Issue({name, host_ips, {}}));
-    return net::TlsClientFiles{ca->certificate(), issued.certificate, issued.key};
-  };
+  // The cluster's CA, and a certificate for each kind of daemon.
+  TRELLIS_TRY(const up::ClusterIdentities identities,
+              up::ClusterIdentities::Prepare(flags.data + "/ca", listen.address()));
   // For `trellis cluster` and the other operator tools (daemon::OperatorMaster).
-  TRELLIS_TRY(const net::TlsClientFiles operator_identity, identity("operator"));
-  auto with_identity =
-      [&](const std::string& name,
-          std::vector<std::string> args) -> base::Result<std::vector<std::string>> {
-    TRELLIS_TRY(const net::TlsClientFiles files, identity(name));
-    const std::vector<std::string> tls = daemon::ClusterTlsArgs(files);
-    args.insert(args.end(), tls.begin(), tls.end());
-    return args;
-  };
+  TRELLIS_TRY(const net::TlsClientFiles operator_identity, identities.Issue("operator"));
 
   // First the master, and the groups in its map.
   TRELLIS_TRY(const tcp::endpoint master_address, reserve(tcp::endpoint(listen.address(), 0)));
   const std::string master_url = "https://" + net::FormatEndpoint(master_address);
-  // The master requires tokens; the admin token it writes is every child's and the
-  // operator's (`trellis cluster` reads it from there).
+  // The master requires tokens; the admin token it writes is the operator's (`trellis
+  // cluster` reads it from there), and its children get one of scope operate.
   const std::string token_file = flags.data + "/admin.token";
-  TRELLIS_TRY(
-      std::vector<std::string> master_args,
-      with_identity("master", {"master", "--listen", net::FormatEndpoint(master_address), "--data",
-                               flags.data + "/master", "--admin-token-file", token_file}));
+  TRELLIS_TRY(std::vector<std::string> master_args,
+              identities.WithIdentity(
+                  "master", {"master", "--listen", net::FormatEndpoint(master_address), "--data",
+                             flags.data + "/master", "--admin-token-file", token_file}));
   TRELLIS_TRY_STATUS(children.Add(
       {child("master", std::move(master_args),
              {{"master", "HTTP/JSON API of the cluster map (mutual TLS)", master_address}})},
       kStartPatience));
   std::ofstream(flags.data + "/master.url") << master_url << "\n";
   TRELLIS_TRY(const std::string token, daemon::ReadTokenFile(token_file));
-  TRELLIS_TRY(const net::TlsClientFiles up_identity, identity("up"));
+  TRELLIS_TRY(const net::TlsClientFiles up_identity, identities.Issue("up"));
   TRELLIS_TRY(std::shared_ptr<net::TlsClientContext> up_tls, daemon::ClusterClientTls(up_identity));
   const master::MasterAccess master{master_url, token, up_tls};
   daemon.set_authenticator(std::make_shared<master::MasterAuthenticator>(master));
+  const std::string daemons_token_file = flags.data + "/daemons.token";
+  TRELLIS_TRY_STATUS(up::RenewDaemonToken(master, daemons_token_file));
 
   // Then two cache nodes per group (the master says which is the main) and the access
   // nodes. Nodes of an earlier run (other addresses) leave the map. Groups added later
   // come from the spawner (`trellis cluster add-group NAME --spawn`).
-  TRELLIS_TRY(const std::vector<std::string> node_common, with_identity("cache", common));
+  TRELLIS_TRY(const std::vector<std::string> node_common, identities.WithIdentity("cache", common));
   auto spawner = std::make_shared<up::GroupSpawner>(
-      children, up::GroupSpawnerOptions{master, token_file, listen.address(), flags.memory_mb,
-                                        node_common, kStartPatience});
+      children, up::GroupSpawnerOptions{master, daemons_token_file, listen.address(),
+                                        flags.memory_mb, node_common, kStartPatience});
   std::vector<daemon::ChildSpec> specs;
   std::vector<master::GroupPlan> plan;
   for (int g = 1; g <= flags.groups; ++g) {
@@ -194,7 +175,7 @@ base::Status RunUp(daemon::Daemon& daemon, const UpFlags& flags) {
     std::ofstream(up_url_file) << "http://" << address << "\n";
   });
   TRELLIS_TRY(const tcp::endpoint access_address, reserve(tcp::endpoint(listen.address(), 0)));
-  TRELLIS_TRY(const net::TlsClientFiles access_identity, identity("access"));
+  TRELLIS_TRY(const net::TlsClientFiles access_identity, identities.Issue("access"));
   const std::vector<std::string> access_tls = daemon::ClusterTlsArgs(access_identity);
   for (int a = 1; a <= flags.access_nodes; ++a) {
     std::vector<daemon::Listener> listener;
@@ -209,7 +190,7 @@ base::Status RunUp(daemon::Daemon& daemon, const UpFlags& flags) {
                                             "--master",
                                             master_url,
                                             "--token-file",
-                                            token_file};
+                                            daemons_token_file};
     access_args.insert(access_args.end(), access_tls.begin(), access_tls.end());
     specs.push_back(
         child("access-" + std::to_string(a), std::move(access_args), std::move(listener)));
@@ -223,8 +204,8 @@ base::Status RunUp(daemon::Daemon& daemon, const UpFlags& flags) {
       gateway_file,
       gateway::ToToml(GatewayInFront({*clients, *http, access_address, center_address}))));
   TRELLIS_TRY(std::vector<std::string> gateway_args,
-              with_identity("gateway", {"gateway", "--config", gateway_file, "--threads", "2",
-                                        "--master", master_url}));
+              identities.WithIdentity("gateway", {"gateway", "--config", gateway_file, "--threads",
+                                                  "2", "--master", master_url}));
   TRELLIS_TRY_STATUS(
       children.Add({child("gateway", std::move(gateway_args),
                           {{"memcached", "memcached protocol, through the gateway", *clients},
@@ -233,12 +214,12 @@ base::Status RunUp(daemon::Daemon& daemon, const UpFlags& flags) {
 
   // Last the backup center: every group's changes archived under <data>/backup, so that
   // `trellis backup restore --to TIME` works out of the box.
-  TRELLIS_TRY(
-      std::vector<std::string> center_args,
-      with_identity("backup-center",
-                    {"backup-center", "--listen", net::FormatEndpoint(center_address), "--data",
-                     flags.data + "/backup", "--master", master_url, "--token-file", token_file,
-                     "--access", net::FormatEndpoint(access_address)}));
+  TRELLIS_TRY(std::vector<std::string> center_args,
+              identities.WithIdentity(
+                  "backup-center",
+                  {"backup-center", "--listen", net::FormatEndpoint(center_address), "--data",
+                   flags.data + "/backup", "--master", master_url, "--token-file",
+                   daemons_token_file, "--access", net::FormatEndpoint(access_address)}));
   TRELLIS_TRY_STATUS(children.Add(
       {child("backup-center", std::move(center_args),
              {{"backup-center", "HTTP/JSON API of the backup archive", center_address}})},

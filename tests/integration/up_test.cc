@@ -251,6 +251,22 @@ TEST_F(UpTest, TheClusterSpeaksMutualTls) {
   EXPECT_THAT(s_client.Log(), ::testing::HasSubstr("CN = master")) << s_client.Log();
 }
 
+// The children hold a token of scope operate, not the admin token: enough to register,
+// follow the map and flush a tenant, not to make credentials.
+TEST_F(UpTest, ChildrenHoldAnOperateTokenNotTheAdminOne) {
+  const std::filesystem::path daemons = data_.path() / "daemons.token";
+  EXPECT_EQ(std::filesystem::status(daemons).permissions() & std::filesystem::perms::mask,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  DaemonProcess list({"token", "list", "--data", data_.path().string()});
+  ASSERT_EQ(list.WaitExit(10s), 0) << list.Log();
+  EXPECT_THAT(list.Log(), ::testing::ContainsRegex("operate .*trellis-up-daemons"));
+  DaemonProcess create({"token", "create", "--scope", "read", "--name", "x", "--data",
+                        data_.path().string(), "--token-file", daemons.string()});
+  const std::optional<int> refused = create.WaitExit(10s);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(WEXITSTATUS(*refused), 77) << create.Log();
+}
+
 TEST_F(UpTest, AKilledChildIsStartedAgainAndCtrlCStopsThemAll) {
   nlohmann::json children = Status()["children"];
   // The master, 2 groups x 2 cache nodes, 2 access nodes, the gateway, the backup center.

@@ -16,8 +16,19 @@
 
 namespace trellis::testing {
 
-LoopbackClient::LoopbackClient(uint16_t port) {
+LoopbackClient::LoopbackClient(uint16_t port) : LoopbackClient(port, "127.0.0.1") {}
+
+LoopbackClient::LoopbackClient(uint16_t port, const std::string& source) {
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  if (fd_ < 0 || ::inet_pton(AF_INET, source.c_str(), &from.sin_addr) != 1 ||
+      ::bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof(from)) != 0) {
+    if (fd_ >= 0) {
+      ::close(fd_);
+    }
+    throw std::runtime_error("cannot bind a client socket to " + source);
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);

@@ -20,6 +20,9 @@ class LoopbackClient {
  public:
   // Connects to 127.0.0.1:port; throws std::runtime_error when it cannot.
   explicit LoopbackClient(uint16_t port);
+  // The same from another loopback address (127.0.0.2, ...): a client the server sees
+  // coming from elsewhere.
+  LoopbackClient(uint16_t port, const std::string& source);
   ~LoopbackClient();
   LoopbackClient(const LoopbackClient&) = delete;
   LoopbackClient& operator=(const LoopbackClient&) = delete;
