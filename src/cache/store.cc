@@ -77,10 +77,10 @@ struct Queues {
 
 }  // namespace
 
-struct Store::Partition {
-  std::atomic<uint64_t> tenant{0};  // 0: free. Written under quotas_mu_.
-  std::atomic<uint64_t> limit{0};   // Bytes; 0: no quota (any more).
-  std::atomic<int64_t> bytes{0};    // The charges of its linked items.
+struct alignas(64) Store::Partition {  // A cache line each: tenants' counters apart.
+  std::atomic<uint64_t> tenant{0};     // 0: free. Written under quotas_mu_.
+  std::atomic<uint64_t> limit{0};      // Bytes; 0: no quota (any more).
+  std::atomic<int64_t> bytes{0};       // The charges of its linked items.
   std::atomic<uint64_t> evictions{0};
   bool retired = false;  // Lost its quota: free once empty. Guarded by quotas_mu_.
 };
@@ -368,8 +368,7 @@ void Store::Slot::CommitAs(Item* item, uint64_t cas, MutationOp op) {
     item->state = ItemState::kLinked;
     cls.Link(store_.arena_, ref, item, to_main);
   }
-  store_.partitions_[item->partition].bytes.fetch_add(
-      static_cast<int64_t>(store_.arena_.ChargeOf(ref)), std::memory_order_relaxed);
+  store_.CountInPartition(*item, static_cast<int64_t>(store_.arena_.ChargeOf(ref)));
   ++stripe_.count;
   stripe_.NoteExpiry(item->exptime);
   stripe_.Count(hash_, store_.arena_.ChargeOf(ref), /*added=*/true);
@@ -684,6 +683,14 @@ bool Store::EvacuatePage(SizeClass& cls, uint32_t page, Stripe& held, const Item
   return emptied;
 }
 
+void Store::CountInPartition(const Item& item, int64_t bytes) {
+  // The shared partition counts nothing: its one counter would be every thread's on
+  // every store.
+  if (item.partition != 0) {
+    partitions_[item.partition].bytes.fetch_add(bytes, std::memory_order_relaxed);
+  }
+}
+
 uint8_t Store::PartitionOf(std::string_view key) const {
   const uint64_t tenant = proto::memcache::TenantOfKey(key);
   if (tenant == 0) {
@@ -829,12 +836,13 @@ void Store::Remove(Stripe& stripe, ItemRef ref, MutationOp op, uint32_t now, boo
   if (!cls_locked) {
     lock.lock();
   }
-  Partition& partition = partitions_[item->partition];
   if (op == MutationOp::kEvict) {
     ++cls.evictions;
-    partition.evictions.fetch_add(1, std::memory_order_relaxed);
+    if (item->partition != 0) {
+      partitions_[item->partition].evictions.fetch_add(1, std::memory_order_relaxed);
+    }
   }
-  partition.bytes.fetch_sub(static_cast<int64_t>(arena_.ChargeOf(ref)), std::memory_order_relaxed);
+  CountInPartition(*item, -static_cast<int64_t>(arena_.ChargeOf(ref)));
   cls.Unlink(arena_, item);
   FreeSlot(cls, ref, item);
 }

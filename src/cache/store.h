@@ -266,6 +266,8 @@ class Store {
                           uint32_t now);
   // The partition whose quota `key` counts against; 0 for none.
   uint8_t PartitionOf(std::string_view key) const;
+  // Adds `bytes` (negative: takes them) to the memory of `item`'s partition.
+  void CountInPartition(const Item& item, int64_t bytes);
   // Evicts the partition's own items until `size` more bytes fit in its limit, or it
   // has none left to evict. REQUIRES: held.mu held, no class lock held.
   void KeepWithinQuota(uint8_t partition, size_t size, Stripe& held, const Item* pinned,
