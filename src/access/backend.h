@@ -97,7 +97,7 @@ class Backend : public std::enable_shared_from_this<Backend> {
   // The connection of this generation; its coroutines hold it too, so Fail() can close
   // and drop it while their operations complete.
   std::shared_ptr<net::ClientStream> stream_;
-  bool running_ = false;  // A Run() owns the socket (connecting or connected).
+  bool running_ = false;  // A Run() owns the connection (connecting or connected).
   bool closed_ = false;
   uint64_t generation_ = 0;    // Bumped by Fail(): coroutines of an older one stop.
   uint64_t said_version_ = 0;  // The map version said on this connection (0: none yet).

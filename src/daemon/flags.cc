@@ -12,6 +12,7 @@
 
 #include "base/file.h"
 #include "net/address.h"
+#include "security/certificate_authority.h"
 
 namespace trellis::daemon {
 
@@ -161,9 +162,12 @@ base::Result<master::MasterAccess> OperatorMaster(const OperatorFlags& flags) {
   TRELLIS_TRY(access.token, OperatorToken(flags.token_file, flags.data));
   net::TlsClientFiles tls = flags.tls;
   const std::filesystem::path up_ca = std::filesystem::path(flags.data) / "ca";
+  const security::IssuedFiles up_operator =
+      security::CertificateAuthority::IssuedIn(up_ca, "operator");
   std::error_code error;
-  if (tls.ca.empty() && std::filesystem::exists(up_ca / "issued" / "operator.key", error)) {
-    tls = {up_ca / "ca.crt", up_ca / "issued" / "operator.crt", up_ca / "issued" / "operator.key"};
+  if (tls.ca.empty() && std::filesystem::exists(up_operator.key, error)) {
+    tls = {security::CertificateAuthority::CertificateIn(up_ca), up_operator.certificate,
+           up_operator.key};
   }
   TRELLIS_TRY(access.tls, ClusterClientTls(tls));
   return access;

@@ -270,8 +270,7 @@ base::Result<IssuedFiles> CertificateAuthority::Issue(const CertificateRequest& 
   TRELLIS_TRY(const std::string key_pem, PemOf(key.get()));
   TRELLIS_TRY(const std::string issued_pem, PemOf(issued.get()));
   TRELLIS_TRY(const std::string ca_pem, PemOf(ca_certificate.get()));
-  const IssuedFiles files{dir_ / "issued" / (request.name + ".crt"),
-                          dir_ / "issued" / (request.name + ".key")};
+  const IssuedFiles files = IssuedIn(dir_, request.name);
   // The key first: until the certificate is replaced too, the old pair still matches
   // nothing, and a daemon that reloads in between refuses the pair and keeps its own.
   TRELLIS_TRY_STATUS(base::ReplaceSecretFile(files.key, key_pem));

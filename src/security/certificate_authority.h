@@ -54,7 +54,15 @@ class CertificateAuthority {
   // validity that is not positive.
   base::Result<IssuedFiles> Issue(const CertificateRequest& request) const;
 
-  std::filesystem::path certificate() const { return dir_ / "ca.crt"; }
+  std::filesystem::path certificate() const { return CertificateIn(dir_); }
+  // The files of a CA in `dir`: its certificate, and what it issued (or would issue) to
+  // `name`. For readers that need no key of the CA's.
+  static std::filesystem::path CertificateIn(const std::filesystem::path& dir) {
+    return dir / "ca.crt";
+  }
+  static IssuedFiles IssuedIn(const std::filesystem::path& dir, const std::string& name) {
+    return {dir / "issued" / (name + ".crt"), dir / "issued" / (name + ".key")};
+  }
 
  private:
   explicit CertificateAuthority(std::filesystem::path dir) : dir_(std::move(dir)) {}
