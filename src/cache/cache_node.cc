@@ -165,12 +165,24 @@ asio::awaitable<bool> CacheNode::WaitForBackup(uint64_t sequence) {
     sync_degraded_.Increment();
     co_return false;
   }
+  // So is a main whose backups stay connected but acknowledge nothing (their host cut off
+  // or frozen): as MariaDB's semi-synchronous replication does, after one write timed out
+  // the main answers at once until a backup has acknowledged that write, then waits
+  // again. Before this, each write through such a main took the whole timeout.
+  if (SyncLapsed()) {
+    sync_degraded_.Increment();
+    co_return false;
+  }
   const auto executor = co_await asio::this_coro::executor;
   auto waker = std::make_shared<net::Waker>(executor);
   replication_log_.NotifyAcknowledged(
       sequence, [waker, executor] { asio::post(executor, [waker] { waker->Wake(); }); });
   co_await waker->WaitUntil(std::chrono::steady_clock::now() + sync_timeout_);
   if (replication_log_.acknowledged() < sequence) {
+    uint64_t lapsed = sync_lapsed_at_.load(std::memory_order_relaxed);
+    while (lapsed < sequence &&
+           !sync_lapsed_at_.compare_exchange_weak(lapsed, sequence, std::memory_order_relaxed)) {
+    }
     sync_degraded_.Increment();
     co_return false;
   }
@@ -291,13 +303,20 @@ std::vector<std::pair<const char*, int64_t>> CacheNode::ReplicationStats() const
 }
 
 CacheNode::ReplicationStatus CacheNode::replication_status() const {
+  const bool sync = sync_replication_.load();
   return {!write_gate_.Refusal(std::chrono::steady_clock::now()).empty(),
-          sync_replication_.load(),
+          sync,
           replication_log_.last_sequence(),
           replica_state_.applied.load(),
           replication_counters_.backups.load(),
           sync_degraded_.Value(),
-          write_gate_.backup() ? replica_state_.LagMs() : -1};
+          write_gate_.backup() ? replica_state_.LagMs() : -1,
+          sync && (replication_counters_.backups.load() == 0 || SyncLapsed())};
+}
+
+bool CacheNode::SyncLapsed() const {
+  const uint64_t lapsed = sync_lapsed_at_.load(std::memory_order_relaxed);
+  return lapsed != 0 && replication_log_.acknowledged() < lapsed;
 }
 
 void CacheNode::SetSyncReplication(bool sync) {
@@ -369,7 +388,7 @@ void CacheNode::ReportStatus(nlohmann::json& status) const {
       {"lag_ms", replication.lag_ms >= 0 ? nlohmann::json(replication.lag_ms) : nlohmann::json()},
       {"backups", replication.backups},
       {"degraded_writes", replication.degraded_writes},
-      {"degraded", replication.sync && replication.backups == 0}};
+      {"degraded", replication.degraded}};
 }
 
 void CacheNode::Drain(std::chrono::milliseconds timeout) {

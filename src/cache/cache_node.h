@@ -81,6 +81,9 @@ class CacheNode : public daemon::Service {
     int64_t backups = 0;           // Streaming from this node.
     uint64_t degraded_writes = 0;  // Sync writes answered without a backup's acknowledgement.
     int64_t lag_ms = -1;           // As a backup: how old its main's last heartbeat is (-1: none).
+    // In sync mode, answering writes without waiting: no backup for longer than the sync
+    // timeout, or one that has not acknowledged the last write that timed out.
+    bool degraded = false;
   };
   ReplicationStatus replication_status() const;
 
@@ -149,6 +152,11 @@ class CacheNode : public daemon::Service {
   std::atomic<bool> sync_replication_;
   const std::chrono::milliseconds sync_timeout_;
   const bool refuse_unreplicated_writes_;
+  // Whether a backup has yet to acknowledge the last sync write that timed out.
+  bool SyncLapsed() const;
+  // The sequence of the last sync write that no backup acknowledged in time; 0: none.
+  // Until a backup has acknowledged it, sync writes are answered at once (degraded).
+  std::atomic<uint64_t> sync_lapsed_at_{0};
   base::Counter& sync_degraded_;
   std::atomic<bool> stopping_{false};
   std::shared_ptr<net::ReloadableTlsContext> tls_;  // Null for a plaintext port.

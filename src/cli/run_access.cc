@@ -118,7 +118,8 @@ Command AddAccessCommand(CLI::App& parent) {
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   app->add_option("--master", flags->master,
-                  "http://HOST:PORT of the master: route by its cluster map and follow every "
+                  "http://HOST:PORT of the master (or of each master, comma-separated): route by "
+                  "its cluster map and follow every "
                   "change (instead of --group)");
   daemon::AddTokenFileFlag(*app, flags->token_file);
   daemon::AddClusterTlsFlags(*app, flags->cluster_tls);

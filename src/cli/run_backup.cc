@@ -259,7 +259,8 @@ Command AddBackupCenterCommand(CLI::App& parent) {
       ->capture_default_str();
   app->add_option("--data", flags->data, "directory of the archive (a directory per group)")
       ->capture_default_str();
-  app->add_option("--master", flags->master, "http://HOST:PORT of the master")
+  app->add_option("--master", flags->master,
+                  "http://HOST:PORT of the master (or of each master, comma-separated)")
       ->capture_default_str();
   daemon::AddTokenFileFlag(*app, flags->token_file);
   daemon::AddClusterTlsFlags(*app, flags->cluster_tls);

@@ -180,7 +180,8 @@ Command AddCacheCommand(CLI::App& parent) {
                   "HOST:PORT of a main cache node: follow it as its backup (a snapshot, then "
                   "every change, in order) and refuse writes from clients");
   app->add_option("--master", flags->master,
-                  "http://HOST:PORT of the master: register in --group and take the role it "
+                  "http://HOST:PORT of the master (or of each, comma-separated): register in "
+                  "--group and take the role it "
                   "gives (main, or backup of the group's main); writes are refused until then, "
                   "and as a main taken only while the master or a backup renews its lease");
   daemon::AddTokenFileFlag(*app, flags->token_file);

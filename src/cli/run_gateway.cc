@@ -131,7 +131,8 @@ Command AddGatewayCommand(CLI::App& parent) {
                            std::chrono::milliseconds(1), std::chrono::minutes(1)},
                           flags->connect_timeout);
   app->add_option("--master", flags->master,
-                  "http://HOST:PORT of a master: calls to the runtime API (and /v1/status) "
+                  "http://HOST:PORT of a master (or of each, comma-separated): calls to the "
+                  "runtime API (and /v1/status) "
                   "need a token it issued, once it requires tokens (docs/security.md)");
   daemon::AddClusterTlsFlags(*app, flags->cluster_tls);
   CLI::App* status = app->add_subcommand(

@@ -1,13 +1,17 @@
-// `trellis master`: the CMEM master: the cluster map in SQLite under --data, its
-// HTTP/JSON API on --listen, node probes and automatic failover. See docs/master.md.
+// `trellis master`: the CMEM master: the cluster map in SQLite under --data (or in etcd,
+// shared by several masters of which one leads: --etcd), its HTTP/JSON API on --listen,
+// node probes and automatic failover. See docs/master.md and docs/deploy.md.
+#include <iostream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include "cli/command.h"
 #include "daemon/daemon.h"
 #include "master/master_node.h"
+#include "master/store_migration.h"
 
 namespace trellis::cli {
 namespace {
@@ -21,6 +25,8 @@ struct MasterFlags {
   int failure_threshold = 3;
   std::string admin_token_file;
   net::TlsClientFiles cluster_tls;
+  std::vector<std::string> etcd;
+  std::string etcd_prefix = "/trellis/default";
 };
 
 base::Status RunMaster(daemon::Daemon& daemon, const MasterFlags& flags) {
@@ -33,10 +39,40 @@ base::Status RunMaster(daemon::Daemon& daemon, const MasterFlags& flags) {
   options.admin_token_file = flags.admin_token_file;
   TRELLIS_TRY(options.tls, daemon::ClusterServerTls(flags.cluster_tls));
   TRELLIS_TRY(options.probe_tls, daemon::ClusterClientTls(flags.cluster_tls));
+  options.etcd.endpoints = flags.etcd;
+  options.etcd.prefix = flags.etcd_prefix;
+  options.etcd.tls = options.probe_tls;
   TRELLIS_TRY(auto master, master::MasterNode::Start(options, daemon.metrics()));
   daemon.set_authenticator(master->authenticator());
   daemon.Add(std::move(master));
   return {};
+}
+
+struct MigrateFlags {
+  std::string from;
+  std::vector<std::string> etcd;
+  std::string etcd_prefix = "/trellis/default";
+  net::TlsClientFiles cluster_tls;
+};
+
+base::Result<uint64_t> Migrate(const MigrateFlags& flags) {
+  master::EtcdStoreOptions to;
+  to.endpoints = flags.etcd;
+  to.prefix = flags.etcd_prefix;
+  TRELLIS_TRY(to.tls, daemon::ClusterClientTls(flags.cluster_tls));
+  return master::MigrateStore(flags.from, to);
+}
+
+int RunMigrate(const MigrateFlags& flags) {
+  const base::Result<uint64_t> version = Migrate(flags);
+  if (!version) {
+    std::cerr << "trellis master migrate-store: " << version.error().message << "\n";
+    return 1;
+  }
+  std::cout << "copied the map (version " << *version << ") from " << flags.from
+            << "/master.db to etcd under " << flags.etcd_prefix
+            << "; start the masters with --etcd now\n";
+  return 0;
 }
 
 }  // namespace
@@ -69,8 +105,35 @@ Command AddMasterCommand(CLI::App& parent) {
   app->add_option("--admin-token-file", flags->admin_token_file,
                   "require a token on every API call (docs/security.md): the file of the "
                   "first admin token, written (mode 0600) with a new one if it does not exist");
+  app->add_option("--etcd", flags->etcd,
+                  "keep the map in etcd instead, shared by several masters of which one leads "
+                  "(docs/deploy.md): the members' client URLs, comma-separated (https:// ones "
+                  "are checked against the cluster's CA)")
+      ->delimiter(',');
+  app->add_option("--etcd-prefix", flags->etcd_prefix,
+                  "the cluster's keys in etcd: one prefix per cluster")
+      ->capture_default_str();
   daemon::AddClusterTlsFlags(*app, flags->cluster_tls);
-  return {app, [app, flags] {
+
+  CLI::App* migrate = app->add_subcommand(
+      "migrate-store",
+      "copy the map of a stopped SQLite master (--from its --data) into etcd, for masters "
+      "started with --etcd to carry on from (docs/deploy.md)");
+  auto migrate_flags = std::make_shared<MigrateFlags>();
+  migrate->add_option("--from", migrate_flags->from, "the SQLite master's --data directory")
+      ->required();
+  migrate->add_option("--to-etcd", migrate_flags->etcd, "etcd's client URLs, comma-separated")
+      ->required()
+      ->delimiter(',');
+  migrate
+      ->add_option("--etcd-prefix", migrate_flags->etcd_prefix,
+                   "the cluster's keys in etcd, as the masters will be given")
+      ->capture_default_str();
+  daemon::AddClusterTlsFlags(*migrate, migrate_flags->cluster_tls);
+  return {app, [app, flags, migrate, migrate_flags] {
+            if (migrate->parsed()) {
+              return RunMigrate(*migrate_flags);
+            }
             return daemon::RunDaemon(
                 *app, flags->daemon,
                 {"master", false, [&flags](daemon::Daemon& d) { return RunMaster(d, *flags); }});

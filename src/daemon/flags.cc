@@ -138,7 +138,8 @@ CLI::Option* AddOperatorTokenFlag(CLI::App& app, std::string& path) {
 
 void AddOperatorFlags(CLI::App& app, OperatorFlags& flags) {
   app.add_option("--master", flags.master,
-                 "http://HOST:PORT of the master (default: the one `trellis up` started from "
+                 "http://HOST:PORT of the master, or of each master comma-separated (default: the "
+                 "one `trellis up` started from "
                  "this directory)");
   app.add_option("--data", flags.data, "the data directory of `trellis up`")->capture_default_str();
   AddOperatorTokenFlag(app, flags.token_file);

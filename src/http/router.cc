@@ -46,6 +46,11 @@ void Router::Add(beast_http::verb method, std::string_view pattern, std::optiona
 }
 
 asio::awaitable<Response> Router::Dispatch(Request& request) const {
+  if (gate_) {
+    if (std::optional<Response> answer = gate_(request)) {
+      co_return std::move(*answer);
+    }
+  }
   const std::vector<std::string>& segments = request.segments_;
   std::vector<std::string> allowed;
   for (const Route& route : routes_) {

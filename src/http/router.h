@@ -16,6 +16,9 @@
 // match with other methods gets 405 with an `Allow:` header. Both close the connection
 // (a client that asks for what does not exist is confused; it starts afresh).
 //
+// A gate (SetGate) may answer any request itself before it is routed: a master that
+// follows another redirects what only the leader may answer.
+//
 // Thread safety: build it on one thread, then share it as shared_ptr<const Router>;
 // Dispatch() is const and may run on any number of threads at once.
 #pragma once
@@ -55,6 +58,10 @@ class Router {
   // token needs to call it, or kOpen.
   void Add(beast_http::verb method, std::string_view pattern, std::optional<Scope> need,
            Handler handler);
+  // Asked first for every request; its answer, if any, is the response.
+  void SetGate(std::function<std::optional<Response>(const Request&)> gate) {
+    gate_ = std::move(gate);
+  }
   // For a daemon whose API is not on routes yet (the admin endpoint's `api`).
   void SetFallback(Fallback fallback) { fallback_ = std::move(fallback); }
   // Checks every request's token with `authenticator` from now on.
@@ -85,6 +92,7 @@ class Router {
 
   std::vector<Route> routes_;
   Fallback fallback_;
+  std::function<std::optional<Response>(const Request&)> gate_;
   std::shared_ptr<Authenticator> authenticator_;
 };
 

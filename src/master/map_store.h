@@ -1,52 +1,72 @@
-// MapStore: the master's cluster map on disk, in SQLite (<data>/master.db): groups,
-// nodes and roles, epochs, which group serves each slot (as ranges), the cache's tenants
-// (their passwords' hashes only) with the next tenant id, and the version; and the
-// rebalance in progress; and the API's access tokens (their secrets' hashes only,
-// security/access_token.h).
-// Each change is saved whole in one transaction before it is published, so a restarted
-// master carries on from the last map any follower saw. A database written before slots
-// were explicit (no rows in `slots`) is upgraded in place as it is loaded, to the split
-// its groups implied (cluster_map.h).
+// MapStore: where the master keeps the cluster map (cluster_map.h) and decides which
+// master leads. Two kinds: SqliteMapStore, a file for the one master of a cluster on one
+// machine, which always leads; and EtcdMapStore, etcd shared by several masters, which
+// elects one on an etcd lease and refuses the writes of any other.
 //
-// Thread safety: none; the master's one thread.
+// What a store keeps: the map's persistent part (groups, nodes and roles, epochs, the
+// slots, the cache's tenants with the next tenant id, the version), the rebalance in
+// progress (rebalancer.h), and the API's access tokens (their secrets' hashes only).
+// Each change is saved whole before it is published, so a master that takes over carries
+// on from the last map any follower saw.
+//
+// Leadership: only the leading master changes the map or the rebalance; every master may
+// save and delete tokens (records of their own, never in conflict). A store calls its
+// Campaigner's functions on the master's executor: `elected` once this master leads (load
+// the map then: it is the latest), `deposed` once it stopped leading (it stopped acting
+// already: Save refuses), `changed` when another master changed what the store holds.
+//
+// Thread safety: the master's one thread calls everything but Leading() and leader_url(),
+// which any thread may call.
 #pragma once
 
-#include <memory>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <nlohmann/json_fwd.hpp>
 
 #include "base/result.h"
 #include "master/cluster_map.h"
 #include "security/access_token.h"
 
-struct sqlite3;
-
 namespace trellis::master {
+
+struct Campaigner {
+  boost::asio::any_io_executor executor;  // The master's: where the functions run.
+  std::string url;                        // How clients reach this master's API.
+  std::function<void()> elected;
+  std::function<void()> deposed;
+  std::function<void()> changed;
+};
 
 class MapStore {
  public:
-  // Opens (creating if needed) <dir>/master.db.
-  static base::Result<std::unique_ptr<MapStore>> Open(const std::string& dir);
-  ~MapStore();
+  virtual ~MapStore() = default;
 
-  // Errors: a slot range naming a group the database does not hold.
-  base::Result<ClusterMap> Load();
-  base::Status Save(const ClusterMap& map);
-  // The rebalance in progress (rebalancer.h), as its own record; null when none was saved.
-  base::Result<nlohmann::json> LoadRebalance();
-  base::Status SaveRebalance(const nlohmann::json& rebalance);
-  base::Result<std::vector<security::TokenRecord>> LoadTokens();
+  // Errors: a slot range naming a group the store does not hold; a store that cannot be
+  // reached.
+  virtual base::Result<ClusterMap> Load() = 0;
+  // Errors: this master does not lead (kConflict), the store cannot be reached.
+  virtual base::Status Save(const ClusterMap& map) = 0;
+  // The rebalance in progress (rebalancer.h); null when none was saved.
+  virtual base::Result<nlohmann::json> LoadRebalance() = 0;
+  virtual base::Status SaveRebalance(const nlohmann::json& rebalance) = 0;
+  virtual base::Result<std::vector<security::TokenRecord>> LoadTokens() = 0;
   // Adds the token, or replaces the one with its id.
-  base::Status SaveToken(const security::TokenRecord& token);
-  base::Status DeleteToken(const std::string& id);
+  virtual base::Status SaveToken(const security::TokenRecord& token) = 0;
+  virtual base::Status DeleteToken(const std::string& id) = 0;
 
- private:
-  explicit MapStore(sqlite3* db) : db_(db) {}
-  base::Status Execute(const std::string& sql);
-
-  sqlite3* db_;
+  // Starts taking part in the election (see above). Called once.
+  virtual void Campaign(const Campaigner& campaigner) = 0;
+  // Gives up leading (a master that cannot take over: the store failed it); another may
+  // lead from now on. A store with one master keeps leading.
+  virtual void Resign() = 0;
+  // Whether this master leads now: false from the moment its leadership may have run out.
+  virtual bool Leading() const = 0;
+  // The leading master's URL as it announced it; "" when none leads or the store has
+  // only one master.
+  virtual std::string leader_url() const = 0;
 };
 
 }  // namespace trellis::master

@@ -17,6 +17,7 @@
 #include <boost/asio/write.hpp>
 #include <nlohmann/json.hpp>
 
+#include "master/sqlite_map_store.h"
 #include "net/address.h"
 #include "net/client_stream.h"
 
@@ -135,17 +136,18 @@ MasterNode::MasterNode(const MasterOptions& options, base::Registry& metrics)
 base::Result<std::unique_ptr<MasterNode>> MasterNode::Start(const MasterOptions& options,
                                                             base::Registry& metrics) {
   std::unique_ptr<MasterNode> node(new MasterNode(options, metrics));
-  auto store = MapStore::Open(options.data_dir);
-  if (!store) {
-    return base::WithContext("--data", store.error());
+  if (options.etcd.endpoints.empty()) {
+    auto store = SqliteMapStore::Open(options.data_dir);
+    if (!store) {
+      return base::WithContext("--data", store.error());
+    }
+    node->store_ = std::move(store).value();
+  } else {
+    TRELLIS_TRY(node->store_, EtcdMapStore::Open(options.etcd));
   }
-  node->store_ = std::move(store).value();
   TRELLIS_TRY(node->tokens_, TokenService::Open(*node->store_, options.admin_token_file, metrics));
   TRELLIS_TRY(node->map_, node->store_->Load());
-  TRELLIS_TRY(const nlohmann::json rebalance, node->store_->LoadRebalance());
-  if (!rebalance.is_null()) {
-    TRELLIS_TRY(node->rebalancer_, Rebalancer::FromJson(rebalance));
-  }
+  node->saved_map_ = node->map_;
   node->map_version_.Set(static_cast<int64_t>(node->map_.version()));
   http::ServerOptions server_options;
   server_options.name = "master";
@@ -159,6 +161,10 @@ base::Result<std::unique_ptr<MasterNode>> MasterNode::Start(const MasterOptions&
     return base::WithContext("--listen", server.error());
   }
   node->server_ = std::move(server).value();
+  const asio::any_io_executor executor = node->pool_.context(0).get_executor();
+  MasterNode* const self = node.get();
+  node->store_->Campaign({executor, node->OwnUrl(), [self] { self->OnElected(); },
+                          [self] { self->OnDeposed(); }, [self] { self->OnChanged(); }});
   asio::co_spawn(node->pool_.context(0), node->ProbeLoop(), asio::detached);
   asio::co_spawn(node->pool_.context(0), node->MigrationLoop(), asio::detached);
   node->pool_.Start();
@@ -217,6 +223,7 @@ std::shared_ptr<const http::Router> MasterNode::Routes() {
               http::MethodHandler(this, &MasterNode::DeregisterService));
   tokens_->AddRoutes(*router);
   tenants_.AddRoutes(*router);
+  router->SetGate([this](const Request& request) { return FollowerAnswer(request); });
   if (auto table = tokens_->table()) {
     router->RequireTokens(std::move(table));
   }
@@ -230,14 +237,115 @@ void MasterNode::WakeWatchers() {
   waiting_.clear();
 }
 
-void MasterNode::Publish() {
+base::Status MasterNode::Publish() {
   if (base::Status saved = store_->Save(map_); !saved) {
-    spdlog::error("{}", saved.error().message);
+    spdlog::error("the map of version {} was not saved, and is undone: {}", map_.version(),
+                  saved.error().message);
+    map_ = saved_map_;
+    return saved;
   }
+  saved_map_ = map_;
   map_version_.Set(static_cast<int64_t>(map_.version()));
   nodes_down_.Set(std::count_if(map_.nodes().begin(), map_.nodes().end(),
                                 [](const NodeInfo& node) { return !node.healthy; }));
   WakeWatchers();
+  return {};
+}
+
+std::string MasterNode::OwnUrl() const {
+  return (options_.tls ? "https://" : "http://") + net::FormatEndpoint(local_endpoint());
+}
+
+void MasterNode::OnElected() {
+  if (!store_->Leading() || stopping_) {
+    return;  // Lost again before this ran: the deposition follows.
+  }
+  base::Result<ClusterMap> map = store_->Load();
+  base::Result<nlohmann::json> rebalance = store_->LoadRebalance();
+  base::Result<Rebalancer> rebalancer = rebalance && !rebalance->is_null()
+                                            ? Rebalancer::FromJson(*rebalance)
+                                            : base::Result<Rebalancer>(Rebalancer());
+  if (!map || !rebalance || !rebalancer) {
+    const base::Error& error =
+        !map ? map.error() : (!rebalance ? rebalance.error() : rebalancer.error());
+    spdlog::error("taking over as leader: {}; resigning", error.message);
+    store_->Resign();
+    return;
+  }
+  map_ = std::move(map).value();
+  saved_map_ = map_;
+  rebalancer_ = std::move(rebalancer).value();
+  saved_rebalance_revision_ = rebalancer_.record_revision();
+  leading_since_ = std::chrono::steady_clock::now();
+  leading_ = true;
+  spdlog::info("leading the cluster from map version {}", map_.version());
+  map_version_.Set(static_cast<int64_t>(map_.version()));
+  UpdateRebalanceGauges();
+  WakeWatchers();
+  if (migration_waker_ != nullptr) {
+    migration_waker_->Wake();
+  }
+}
+
+void MasterNode::OnDeposed() {
+  if (!leading_) {
+    return;
+  }
+  leading_ = false;
+  spdlog::warn("following: another master leads the cluster, or etcd cannot be reached");
+  FollowStore();
+}
+
+void MasterNode::OnChanged() {
+  if (base::Status reloaded = tokens_->Reload(); !reloaded) {
+    spdlog::warn("reading the tokens again: {}", reloaded.error().message);
+  }
+  if (!leading_) {
+    FollowStore();
+  }
+}
+
+void MasterNode::FollowStore() {
+  base::Result<ClusterMap> map = store_->Load();
+  if (!map) {
+    spdlog::warn("following the map: {}", map.error().message);
+    return;
+  }
+  if (map->version() == map_.version()) {
+    return;
+  }
+  if (map->version() < map_.version()) {
+    spdlog::warn("the stored map's version {} is below this master's {}", map->version(),
+                 map_.version());
+  }
+  map_ = std::move(map).value();
+  saved_map_ = map_;
+  map_version_.Set(static_cast<int64_t>(map_.version()));
+  WakeWatchers();
+}
+
+std::optional<Response> MasterNode::FollowerAnswer(const Request& request) const {
+  if (Leads()) {
+    return std::nullopt;
+  }
+  // What a follower answers itself: the map, and tokens (records of their own in the
+  // store, which any master may write).
+  const bool map_read = request.method == verb::get && request.path == "/v1/cluster" &&
+                        !request.Query("node").has_value();
+  if (map_read || request.path.starts_with("/v1/tokens")) {
+    return std::nullopt;
+  }
+  const std::string leader = store_->leader_url();
+  if (leader.empty() || leader == OwnUrl()) {
+    Response none = Response::Error(
+        base::Unavailable("no master leads the cluster now; ask again in a moment"));
+    none.status = 421;
+    return none;
+  }
+  Response redirect = Response::Json(
+      {{"error", "this master follows; the leader is " + leader}, {"leader", leader}}, 307);
+  redirect.headers.emplace_back("Location", leader + request.target);
+  return redirect;
 }
 
 base::Result<MasterNode::GroupOperation> MasterNode::BeginOperation(const std::string& group,
@@ -312,7 +420,9 @@ asio::awaitable<Response> MasterNode::AddGroup(const Request& request) {
   if (base::Status added = map_.AddGroup(group->name); !added) {
     co_return Response::Error(added.error());
   }
-  Publish();
+  if (base::Status published = Publish(); !published) {
+    co_return Response::Error(published.error());
+  }
   co_return Response::Json({{"name", group->name}, {"version", map_.version()}}, 201);
 }
 
@@ -328,7 +438,9 @@ asio::awaitable<Response> MasterNode::RegisterNode(const Request& request) {
   if (!role) {
     co_return Response::Error(role.error());
   }
-  Publish();
+  if (base::Status published = Publish(); !published) {
+    co_return Response::Error(published.error());
+  }
   RegistrationReply reply;
   reply.role = *role;
   if (const NodeInfo* main = map_.MainOf(registration->group)) {
@@ -355,7 +467,9 @@ asio::awaitable<Response> MasterNode::RemoveNode(const Request& request) {
   if (base::Status removed = map_.RemoveNode(address); !removed) {
     co_return Response::Error(removed.error());
   }
-  Publish();
+  if (base::Status published = Publish(); !published) {
+    co_return Response::Error(published.error());
+  }
   co_return Response::Json({{"version", map_.version()}}, 200);
 }
 
@@ -385,12 +499,14 @@ asio::awaitable<Response> MasterNode::Switchover(const Request& request) {
   auto main = map_.Promote(group);
   if (!main) {
     map_.SetFrozen(group, false);  // No switchover: the main takes writes again.
-    Publish();
-    co_return Response::Error(main.error());
+    const base::Status published = Publish();
+    co_return Response::Error(published ? main.error() : published.error());
   }
   spdlog::info("group {}: switchover, main is now {}", group, *main);
   switchovers_.Increment();
-  Publish();
+  if (base::Status published = Publish(); !published) {
+    co_return Response::Error(published.error());
+  }
   co_return Response::Json(ToJson(FailoverReply{*main, map_.version()}), 200);
 }
 
@@ -403,7 +519,9 @@ asio::awaitable<Response> MasterNode::SetMode(const Request& request) {
   if (base::Status set = map_.SetMode(group, change->mode == WriteMode::kSync); !set) {
     co_return Response::Error(set.error());
   }
-  Publish();
+  if (base::Status published = Publish(); !published) {
+    co_return Response::Error(published.error());
+  }
   co_return Response::Json({{"mode", WriteModeName(change->mode)}, {"version", map_.version()}},
                            200);
 }
@@ -423,7 +541,9 @@ asio::awaitable<bool> MasterNode::CatchUpBeforeSwitchover(const std::string& gro
   }
   const std::string main_address = main->address;
   map_.SetFrozen(group, true);
-  Publish();
+  if (!Publish()) {
+    co_return false;
+  }
   asio::steady_timer timer(co_await asio::this_coro::executor);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   bool frozen_seen = false;
@@ -552,13 +672,17 @@ asio::awaitable<void> MasterNode::ProbeAll() {
         node->healthy = true;
         spdlog::info("{} answers again", address);
         map_.Touch();
-        Publish();
+        if (!Publish()) {
+          co_return;
+        }
       }
     } else if (++node->failed_probes >= options_.failure_threshold && node->healthy) {
       node->healthy = false;
       spdlog::warn("{} ({} of group {}) is down", address, RoleName(node->role), node->group);
       map_.Touch();
-      Publish();
+      if (!Publish()) {
+        co_return;
+      }
     }
   }
 }
@@ -576,7 +700,9 @@ void MasterNode::FailOverDeadMains() {
       spdlog::warn("group {}: failover, main is now {} (epoch {})", group.name, *promoted,
                    map_.FindGroup(group.name)->epoch);
       automatic_failovers_.Increment();
-      Publish();
+      if (!Publish()) {
+        return;  // Undone: the loop's map is gone.
+      }
     }
   }
 }
@@ -587,11 +713,15 @@ asio::awaitable<void> MasterNode::ProbeLoop() {
     // Rounds start every probe interval: a round whose probes time out (a hung node)
     // does not stretch the time to detect it.
     timer.expires_after(options_.probe_interval);
-    co_await ProbeAll();
-    if (stopping_) {
-      break;
+    if (Leads()) {
+      co_await ProbeAll();
+      if (stopping_) {
+        break;
+      }
+      if (Leads()) {
+        FailOverDeadMains();
+      }
     }
-    FailOverDeadMains();
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
   }
 }
@@ -695,11 +825,15 @@ asio::awaitable<void> MasterNode::MigrationLoop() {
     if (stopping_) {
       break;
     }
+    if (!Leads()) {
+      next_step = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+      continue;  // Only the leader moves slots.
+    }
     if (std::chrono::steady_clock::now() < next_step) {
       // Woken early: a node holds a newer map, which may let prepared slots go dual (the
       // clients of a slot in the prepare step wait for that).
       if (rebalancer_.StartDual(map_)) {
-        Publish();
+        (void)Publish();  // Refused: this master follows now, and stops moving.
       }
       continue;
     }
@@ -711,12 +845,12 @@ asio::awaitable<void> MasterNode::MigrationLoop() {
       }
       if (rebalancer_.Step(map_, slot_loads_)) {
         SaveRebalance();
-        Publish();
+        (void)Publish();
       }
       UpdateRebalanceGauges();
     } else if (map_.move_rate() != 0) {
       map_.SetMoveRate(0);
-      Publish();
+      (void)Publish();
       UpdateRebalanceGauges();
     }
   }
@@ -733,7 +867,9 @@ asio::awaitable<Response> MasterNode::RemoveGroup(const Request& request) {
     co_return Response::Error(removed.error());
   }
   spdlog::info("group {} removed", group);
-  Publish();
+  if (base::Status published = Publish(); !published) {
+    co_return Response::Error(published.error());
+  }
   co_return Response::Json({{"version", map_.version()}}, 200);
 }
 

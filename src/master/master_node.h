@@ -67,6 +67,16 @@
 // their steps, checked every tenth of a second while any runs, and is saved with the map
 // so that a restarted master resumes it.
 //
+// Several masters (docs/deploy.md): given etcd (MasterOptions::etcd), masters share the
+// map there and one leads (etcd_map_store.h). Only the leader probes, fails over, moves
+// slots and changes the map; a follower answers GET /v1/cluster (a long-poll included:
+// it learns of every change from its watch of etcd) and /v1/tokens itself, and any other
+// request with a redirect to the leader (307, Location: the leader's URL and the same
+// target), or 421 while it knows no leader. A main's lease renewal (GET /v1/cluster with
+// `node`) goes to the leader too. A master that takes over counts every main as renewed
+// when it took over, as a restarted one does. A change the store refuses (this master
+// no longer leads) is undone and answered 409; the master follows from then on.
+//
 // Thread safety: everything, the API included, runs on the master's own thread; Start
 // and Drain from the daemon's main thread.
 #pragma once
@@ -85,6 +95,7 @@
 #include "daemon/service.h"
 #include "http/server.h"
 #include "master/cluster_map.h"
+#include "master/etcd_map_store.h"
 #include "master/map_store.h"
 #include "master/rebalancer.h"
 #include "master/service_registry.h"
@@ -111,6 +122,9 @@ struct MasterOptions {
   // How the probes reach the cache nodes: the cluster's client TLS (mutual TLS); null:
   // plaintext.
   std::shared_ptr<net::TlsClientContext> probe_tls;
+  // The map in etcd, shared with other masters (etcd_map_store.h); no endpoints: in
+  // SQLite under `data_dir`, this master alone.
+  EtcdStoreOptions etcd;
 };
 
 class MasterNode : public daemon::Service {
@@ -184,10 +198,23 @@ class MasterNode : public daemon::Service {
     return options_.probe_interval * options_.failure_threshold;
   }
   // When the lease last granted to `node` runs out. A main may have renewed its lease
-  // with the master this one replaces just before this one started.
+  // with the master this one replaces just before this one took over.
   std::chrono::steady_clock::time_point LeaseEnd(const NodeInfo& node) const {
-    return std::max(node.lease_granted, started_) + lease();
+    return std::max(node.lease_granted, leading_since_) + lease();
   }
+  // Leadership (map_store.h, Campaigner); on the master's thread.
+  void OnElected();
+  void OnDeposed();
+  // Another master changed the store: a follower reads the map again, any master the
+  // tokens.
+  void OnChanged();
+  // Reads the map from the store; a follower takes it if it is another version.
+  void FollowStore();
+  bool Leads() const { return leading_ && store_->Leading(); }
+  // A follower's answer to what only the leader answers (see above); nullopt: serve it.
+  std::optional<http::Response> FollowerAnswer(const http::Request& request) const;
+  // The URL this master announces when it leads.
+  std::string OwnUrl() const;
   // Waits until the lease of `address` (if a node) ran out.
   boost::asio::awaitable<void> WaitOutLease(const std::string& address);
   // What a probe learns: the node's sequence (see ProbeLoop) and whether it refuses
@@ -206,8 +233,9 @@ class MasterNode : public daemon::Service {
   // until a healthy backup has applied all it wrote (at most 5 s). True if the main was
   // seen frozen (it takes no more writes, so its lease need not run out).
   boost::asio::awaitable<bool> CatchUpBeforeSwitchover(const std::string& group);
-  // After a change: saves the map, updates the gauges and wakes every waiting GET.
-  void Publish();
+  // After a change: saves the map, updates the gauges and wakes every waiting GET. If
+  // the store refuses it, the map goes back to the last one saved and the error says why.
+  base::Status Publish();
   // GET /v1/cluster's body, serialised once per map version and probe round: every
   // node's long-poll wakes on the same change, and the map of a cluster in the middle of
   // a move holds thousands of slot ranges.
@@ -215,7 +243,8 @@ class MasterNode : public daemon::Service {
   void WakeWatchers();
 
   const MasterOptions options_;
-  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  // When this master last took over (or started, alone): every main counts as renewed then.
+  std::chrono::steady_clock::time_point leading_since_ = std::chrono::steady_clock::now();
   base::Counter& automatic_failovers_;
   base::Counter& switchovers_;
   base::Gauge& map_version_;
@@ -227,7 +256,9 @@ class MasterNode : public daemon::Service {
   std::unique_ptr<MapStore> store_;
   std::unique_ptr<TokenService> tokens_;
   ClusterMap map_;
-  TenantService tenants_{map_, [this] { Publish(); }};
+  ClusterMap saved_map_;  // The last map the store took: what a refused change goes back to.
+  bool leading_ = false;  // Told by the store; Leads() also asks it whether it still holds.
+  TenantService tenants_{map_, [this] { return Publish(); }};
   Rebalancer rebalancer_;
   uint64_t saved_rebalance_revision_ = 0;  // The rebalancer's record_revision() in the store.
   Rebalancer::SlotLoads slot_loads_;       // As last probed while moves ran.

@@ -51,7 +51,9 @@ asio::awaitable<Response> TenantService::Create(const Request& request) {
   if (!added) {
     co_return Response::Error(added.error());
   }
-  publish_();
+  if (base::Status published = publish_(); !published) {
+    co_return Response::Error(published.error());
+  }
   spdlog::info("tenant {} (id {}) created by {}", added->name, added->id,
                request.grant ? request.grant->token_id : "");
   const IssuedTenant issued{InfoOf(*added), std::move(password->secret)};
@@ -71,7 +73,9 @@ asio::awaitable<Response> TenantService::Delete(const Request& request) {
   if (base::Status removed = map_.RemoveTenant(name); !removed) {
     co_return Response::Error(removed.error());
   }
-  publish_();
+  if (base::Status published = publish_(); !published) {
+    co_return Response::Error(published.error());
+  }
   spdlog::info("tenant {} deleted by {}", name, request.grant ? request.grant->token_id : "");
   Response response;
   response.status = 204;
@@ -84,7 +88,9 @@ asio::awaitable<Response> TenantService::Flush(const Request& request) {
   if (!generation) {
     co_return Response::Error(generation.error());
   }
-  publish_();
+  if (base::Status published = publish_(); !published) {
+    co_return Response::Error(published.error());
+  }
   const TenantFlushed flushed{*generation, map_.version()};
   co_return Response::Json(ToJson(flushed));
 }

@@ -29,9 +29,10 @@ namespace trellis::master {
 
 class TenantService {
  public:
-  // `publish` saves the map and wakes its followers (MasterNode::Publish).
+  // `publish` saves the map and wakes its followers, or undoes the change and says why
+  // (MasterNode::Publish).
   // REQUIRES: `map` outlives it.
-  TenantService(ClusterMap& map, std::function<void()> publish)
+  TenantService(ClusterMap& map, std::function<base::Status()> publish)
       : map_(map), publish_(std::move(publish)) {}
 
   void AddRoutes(http::Router& router);
@@ -43,7 +44,7 @@ class TenantService {
   boost::asio::awaitable<http::Response> Flush(const http::Request& request);
 
   ClusterMap& map_;
-  const std::function<void()> publish_;
+  const std::function<base::Status()> publish_;
 };
 
 }  // namespace trellis::master

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <system_error>
 
@@ -37,11 +38,22 @@ base::Result<std::unique_ptr<TokenService>> TokenService::Open(MapStore& store,
       return base::WithContext("--admin-token-file " + admin_token_file, made.error());
     }
   }
-  TRELLIS_TRY(auto records, store.LoadTokens());
-  for (security::TokenRecord& record : records) {
-    service->table_->Put(std::move(record));
-  }
+  TRELLIS_TRY_STATUS(service->Reload());
   return service;
+}
+
+base::Status TokenService::Reload() {
+  TRELLIS_TRY(std::vector<security::TokenRecord> records, store_.LoadTokens());
+  for (const security::TokenRecord& held : table_->List()) {
+    if (std::none_of(records.begin(), records.end(),
+                     [&](const security::TokenRecord& record) { return record.id == held.id; })) {
+      table_->Remove(held.id);
+    }
+  }
+  for (security::TokenRecord& record : records) {
+    table_->Put(std::move(record));
+  }
+  return {};
 }
 
 base::Status TokenService::Bootstrap(const std::string& admin_token_file) {

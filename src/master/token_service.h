@@ -39,6 +39,9 @@ class TokenService {
   // Checks tokens; null when the master takes none.
   std::shared_ptr<TokenTable> table() const { return required_ ? table_ : nullptr; }
   void AddRoutes(http::Router& router);
+  // Reads every token from the store again: another master of the cluster (etcd) may
+  // have created or revoked some.
+  base::Status Reload();
 
  private:
   TokenService(MapStore& store, bool required, base::Registry& metrics)

@@ -70,6 +70,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   CheckRoundTrip(json, trellis::master::ParseTenantList);
   CheckRoundTrip(json, trellis::master::ParseTenantFlushed);
   CheckRoundTrip(json, trellis::master::ParseClusterState);
+  CheckRoundTrip(json, trellis::master::ParseStoredMap);
+  CheckRoundTrip(json, trellis::master::ParseStoredToken);
   const auto map = trellis::master::ParseClusterState(json);
   if (!map.ok()) {
     return 0;

@@ -160,6 +160,49 @@ TEST(ReplicationTest, SyncModeAnswersAWriteOnlyWhenTheBackupHasIt) {
   EXPECT_EQ(status["backups"], 0);
 }
 
+TEST(ReplicationTest, ABackupThatStopsAcknowledgingCostsOneTimeoutNotOneForEachWrite) {
+  auto main = StartNode("127.0.0.1:0",
+                        {"--sync-replication", "--sync-timeout", "0.5", "--admin", "127.0.0.1:0"});
+  const uint16_t main_port = main->WaitForListening("cache");
+  const uint16_t admin_port = main->WaitForListening("admin");
+  auto backup =
+      StartNode("127.0.0.1:0", {"--replica-of", "127.0.0.1:" + std::to_string(main_port)});
+  const uint16_t backup_port = backup->WaitForListening("cache");
+  ASSERT_TRUE(testing::StatsShow(main_port, "STAT replication_backups 1", 5s));
+  const auto replication = [&] {
+    return nlohmann::json::parse(testing::HttpGet(admin_port, "/v1/status").body)["replication"];
+  };
+  EXPECT_EQ(replication()["degraded"], false);
+  // The backup stays connected but answers nothing (its host cut off): once a write has
+  // waited out the timeout, the main answers the next ones at once, and says so, until
+  // the backup has acknowledged that write (MariaDB's semi-synchronous replication).
+  ASSERT_TRUE(backup->Pause());
+  LoopbackClient writer(main_port);
+  writer.Send("set cut 0 0 1\r\nx\r\n");
+  EXPECT_EQ(writer.ReadUntil("\r\n", 5s), "STORED\r\n");
+  const nlohmann::json cut = replication();
+  EXPECT_EQ(cut["backups"], 1);
+  EXPECT_EQ(cut["degraded"], true);
+  EXPECT_EQ(cut["degraded_writes"], 1);
+  for (int i = 0; i < 20; ++i) {
+    writer.Send("set cut" + std::to_string(i) + " 0 0 1\r\nx\r\n");
+    ASSERT_EQ(writer.ReadUntil("\r\n", 5s), "STORED\r\n");
+  }
+  EXPECT_EQ(replication()["degraded_writes"], 21);
+  // Back, it acknowledges, and writes wait for it again: each one acknowledged is on it.
+  backup->Signal(SIGCONT);
+  ASSERT_TRUE(Eventually([&] { return replication()["degraded"] == false; }, 5s));
+  LoopbackClient reader(backup_port);
+  for (int i = 0; i < 50; ++i) {
+    const std::string key = "back" + std::to_string(i);
+    writer.Send("set " + key + " 0 0 1\r\ny\r\n");
+    ASSERT_EQ(writer.ReadUntil("\r\n"), "STORED\r\n");
+    reader.Send("get " + key + "\r\n");
+    ASSERT_EQ(reader.ReadUntil("END\r\n"), "VALUE " + key + " 0 1\r\ny\r\nEND\r\n") << i;
+  }
+  EXPECT_EQ(replication()["degraded_writes"], 21);
+}
+
 TEST(ReplicationTest, SyncRefuseAnswersAnUnreplicatedWriteWithAnError) {
   auto main =
       StartNode("127.0.0.1:0", {"--sync-replication", "--sync-refuse", "--sync-timeout", "0.3"});

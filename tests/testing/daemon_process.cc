@@ -22,15 +22,22 @@ std::string TrellisBinary() {
 
 DaemonProcess::DaemonProcess(std::vector<std::string> args, std::string program)
     : log_path_((dir_.path() / "daemon.log").string()) {
-  Start(std::move(args), std::move(program), nullptr);
+  Start(std::move(args), std::move(program), {});
 }
 
 DaemonProcess::DaemonProcess(std::vector<std::string> args, std::string program, HeldPort& port)
     : log_path_((dir_.path() / "daemon.log").string()) {
-  Start(std::move(args), std::move(program), &port);
+  Start(std::move(args), std::move(program), {&port});
 }
 
-void DaemonProcess::Start(std::vector<std::string> args, std::string program, HeldPort* release) {
+DaemonProcess::DaemonProcess(std::vector<std::string> args, std::string program,
+                             const std::vector<HeldPort*>& ports)
+    : log_path_((dir_.path() / "daemon.log").string()) {
+  Start(std::move(args), std::move(program), ports);
+}
+
+void DaemonProcess::Start(std::vector<std::string> args, std::string program,
+                          const std::vector<HeldPort*>& release) {
   std::vector<char*> argv;
   argv.push_back(program.data());
   for (std::string& arg : args) {
@@ -40,13 +47,13 @@ void DaemonProcess::Start(std::vector<std::string> args, std::string program, He
   // The child waits on `go` until the parent has released the port: its own copy of the
   // held socket is close-on-exec, so the port is free from the exec on.
   int go[2] = {-1, -1};
-  if (release != nullptr && ::pipe2(go, O_CLOEXEC) != 0) {
+  if (!release.empty() && ::pipe2(go, O_CLOEXEC) != 0) {
     throw std::runtime_error("pipe2 failed");
   }
   const int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   pid_ = ::fork();
   if (pid_ == 0) {
-    if (release != nullptr) {
+    if (!release.empty()) {
       ::close(go[1]);
       char byte;
       while (::read(go[0], &byte, 1) < 0 && errno == EINTR) {
@@ -58,9 +65,11 @@ void DaemonProcess::Start(std::vector<std::string> args, std::string program, He
     ::_exit(127);
   }
   ::close(log_fd);
-  if (release != nullptr) {
+  if (!release.empty()) {
     ::close(go[0]);
-    release->Release();
+    for (HeldPort* port : release) {
+      port->Release();
+    }
     ::close(go[1]);  // The child reads end-of-file and execs.
   }
   if (pid_ < 0) {

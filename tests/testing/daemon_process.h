@@ -34,6 +34,9 @@ class DaemonProcess {
   // share it with the hold: the hold is released after the fork and the child execs only
   // then, which leaves the port free just for the time the peer takes to bind it.
   DaemonProcess(std::vector<std::string> args, std::string program, HeldPort& port);
+  // The same for a peer that binds several ports (etcd: its client and peer ports).
+  DaemonProcess(std::vector<std::string> args, std::string program,
+                const std::vector<HeldPort*>& ports);
   ~DaemonProcess();
   DaemonProcess(const DaemonProcess&) = delete;
   DaemonProcess& operator=(const DaemonProcess&) = delete;
@@ -53,8 +56,9 @@ class DaemonProcess {
   pid_t pid() const { return pid_; }
 
  private:
-  // Forks and execs; when `release` is set, releases it in between (see above).
-  void Start(std::vector<std::string> args, std::string program, HeldPort* release);
+  // Forks and execs, releasing `release` in between (see above).
+  void Start(std::vector<std::string> args, std::string program,
+             const std::vector<HeldPort*>& release);
 
   TempDir dir_;
   std::string log_path_;

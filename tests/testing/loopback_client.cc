@@ -153,13 +153,26 @@ HttpResponse HttpRequest(uint16_t port, const std::string& method, const std::st
   return TokenRequest(port, "", method, path, body);
 }
 
+HttpResponse HttpRequestAt(const std::string& host, uint16_t port, const std::string& method,
+                           const std::string& path, const std::string& body) {
+  return Request(host + ":" + std::to_string(port), "", method, path, body);
+}
+
+HttpResponse HttpGetAt(const std::string& host, uint16_t port, const std::string& path) {
+  return HttpRequestAt(host, port, "GET", path, "");
+}
+
 HttpResponse TokenRequest(uint16_t port, const std::string& token, const std::string& method,
                           const std::string& path, const std::string& body) {
+  return Request("127.0.0.1:" + std::to_string(port), token, method, path, body);
+}
+
+HttpResponse Request(const std::string& address, const std::string& token,
+                     const std::string& method, const std::string& path, const std::string& body) {
   namespace asio = boost::asio;
   const base::Result<http::Response> response = http::RunBlocking(
       [&](asio::any_io_executor executor) -> asio::awaitable<base::Result<http::Response>> {
-        TRELLIS_CO_TRY(http::Client client,
-                       http::Client::ForUrl(executor, "127.0.0.1:" + std::to_string(port)));
+        TRELLIS_CO_TRY(http::Client client, http::Client::ForUrl(executor, address));
         client.set_token(token);
         co_return co_await client.Call(http::beast_http::string_to_verb(method), path, body, 5s);
       });

@@ -74,8 +74,15 @@ HttpResponse HttpGet(uint16_t port, const std::string& path);
 // Any method, with `body` (sent as application/json when not empty), likewise.
 HttpResponse HttpRequest(uint16_t port, const std::string& method, const std::string& path,
                          const std::string& body);
+// The same at another loopback address (127.0.0.11, ...).
+HttpResponse HttpRequestAt(const std::string& host, uint16_t port, const std::string& method,
+                           const std::string& path, const std::string& body);
+HttpResponse HttpGetAt(const std::string& host, uint16_t port, const std::string& path);
 // The same with "Authorization: Bearer `token`" ("": none).
 HttpResponse TokenRequest(uint16_t port, const std::string& token, const std::string& method,
                           const std::string& path, const std::string& body);
+// All of these: a request to HOST:PORT `address` with `token` ("": none).
+HttpResponse Request(const std::string& address, const std::string& token,
+                     const std::string& method, const std::string& path, const std::string& body);
 
 }  // namespace trellis::testing

@@ -634,6 +634,16 @@ json ToJson(const TenantFlushed& flushed) {
   return {{"generation", flushed.generation}, {"version", flushed.version}};
 }
 
+json ToJson(const StoredMap& stored) {
+  return {{"map", ToJson(stored.map)}, {"next_tenant_id", stored.next_tenant_id}};
+}
+
+json ToJson(const StoredToken& stored) {
+  json out = ToJson(stored.info);
+  out["secret_sha256"] = stored.secret_sha256;
+  return out;
+}
+
 base::Result<ClusterState> ParseClusterState(const json& json_value) {
   uint64_t slots = 0;
   TRELLIS_TRY(ClusterState map,
@@ -758,6 +768,26 @@ base::Result<IssuedToken> ParseIssuedToken(const json& json_value) {
   return ReadWhole<IssuedToken>(json_value, [](FieldReader& in, IssuedToken* value) {
     ReadTokenInfo(in, &value->info);
     in.String("token", &value->token);
+  });
+}
+
+base::Result<StoredMap> ParseStoredMap(const json& json_value) {
+  if (!json_value.is_object() || !json_value.contains("map")) {
+    return base::InvalidArgument("a stored map: expected an object with \"map\"");
+  }
+  TRELLIS_TRY(ClusterState map, ParseClusterState(json_value["map"]));
+  TRELLIS_TRY(StoredMap stored,
+              ReadWhole<StoredMap>(json_value, [](FieldReader& in, StoredMap* value) {
+                in.Unsigned("next_tenant_id", &value->next_tenant_id);
+              }));
+  stored.map = std::move(map);
+  return stored;
+}
+
+base::Result<StoredToken> ParseStoredToken(const json& json_value) {
+  return ReadWhole<StoredToken>(json_value, [](FieldReader& in, StoredToken* value) {
+    ReadTokenInfo(in, &value->info);
+    in.String("secret_sha256", &value->secret_sha256, IsSha256Hex, "64 lowercase hex digits");
   });
 }
 

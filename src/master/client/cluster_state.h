@@ -302,6 +302,18 @@ struct TenantFlushed {
   uint64_t version = 0;
 };
 
+// What a store that several masters share keeps (master/etcd_map_store.h): the map with
+// the next tenant id (which the map does not show: ids are never reused), and each access
+// token with its secret's hash.
+struct StoredMap {
+  ClusterState map;
+  uint64_t next_tenant_id = 1;
+};
+struct StoredToken {
+  TokenInfo info;
+  std::string secret_sha256;  // 64 hex digits.
+};
+
 nlohmann::json ToJson(const ClusterState& map);
 nlohmann::json ToJson(const NodeRegistration& registration);
 nlohmann::json ToJson(const RegistrationReply& reply);
@@ -325,10 +337,14 @@ nlohmann::json ToJson(const TenantInfo& info);
 nlohmann::json ToJson(const IssuedTenant& issued);
 nlohmann::json ToJson(const TenantList& list);
 nlohmann::json ToJson(const TenantFlushed& flushed);
+nlohmann::json ToJson(const StoredMap& stored);
+nlohmann::json ToJson(const StoredToken& stored);
 
 // Each fails with kInvalidArgument naming the first bad field ("groups[1].nodes[0].role:
 // expected a string").
 base::Result<ClusterState> ParseClusterState(const nlohmann::json& json);
+base::Result<StoredMap> ParseStoredMap(const nlohmann::json& json);
+base::Result<StoredToken> ParseStoredToken(const nlohmann::json& json);
 base::Result<NodeRegistration> ParseNodeRegistration(const nlohmann::json& json);
 base::Result<RegistrationReply> ParseRegistrationReply(const nlohmann::json& json);
 base::Result<NewGroup> ParseNewGroup(const nlohmann::json& json);

@@ -1,11 +1,15 @@
 #include "master/client/master_client.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <exception>
 #include <optional>
 
+#include <boost/algorithm/string/classification.hpp>
+#include <boost/algorithm/string/split.hpp>
+#include <boost/algorithm/string/trim.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -61,17 +65,89 @@ base::Result<ServiceRegistration> Describe(const std::function<ServiceRegistrati
 
 base::Result<MasterClient> MasterClient::ForUrl(asio::any_io_executor executor,
                                                 const MasterAccess& access) {
-  auto http = http::Client::ForUrl(std::move(executor), access.url);
-  if (!http) {
-    return base::InvalidArgument("master URL '" + access.url + "': expected http://HOST:PORT");
+  std::vector<http::Client> masters;
+  std::vector<std::string> urls;
+  boost::algorithm::split(urls, access.url, boost::algorithm::is_any_of(","));
+  for (std::string& url : urls) {
+    boost::algorithm::trim(url);
+    if (url.empty()) {
+      continue;
+    }
+    auto http = http::Client::ForUrl(executor, url);
+    if (!http) {
+      return base::InvalidArgument("master URL '" + url + "': expected http://HOST:PORT");
+    }
+    http->set_token(access.token);
+    http->set_tls(access.tls);
+    masters.push_back(std::move(http).value());
   }
-  http->set_token(access.token);
-  http->set_tls(access.tls);
-  return MasterClient(std::move(http).value());
+  if (masters.empty()) {
+    return base::InvalidArgument("no master URL");
+  }
+  return MasterClient(std::move(executor), access, std::move(masters));
+}
+
+std::optional<size_t> MasterClient::MasterAt(std::string_view location) {
+  const size_t scheme = location.find("://");
+  if (scheme == std::string_view::npos) {
+    return std::nullopt;
+  }
+  const size_t path = location.find('/', scheme + 3);
+  const std::string_view origin = location.substr(0, path);
+  const std::string_view address = origin.substr(scheme + 3);
+  for (size_t i = 0; i < masters_.size(); ++i) {
+    if (masters_[i].address() == address) {
+      return i;
+    }
+  }
+  auto http = http::Client::ForUrl(executor_, origin);
+  if (!http) {
+    return std::nullopt;
+  }
+  http->set_token(access_.token);
+  http->set_tls(access_.tls);
+  masters_.push_back(std::move(http).value());
+  return masters_.size() - 1;
+}
+
+asio::awaitable<base::Result<http::Response>> MasterClient::Send(
+    verb method, std::string target, std::string body, std::chrono::milliseconds timeout) {
+  base::Error last{"no master answered"};
+  for (size_t tries = 0; tries < 2 * masters_.size(); ++tries) {
+    base::Result<http::Response> response =
+        co_await masters_[current_].Call(method, target, body, timeout);
+    if (response && response->status == 307) {
+      if (const std::optional<size_t> leader = MasterAt(response->Header("Location"))) {
+        current_ = *leader;
+        continue;
+      }
+    }
+    if (response && response->status != 421) {
+      co_return response;
+    }
+    last = response
+               ? base::Error{http::JsonOf(*response, masters_[current_].address()).error().message,
+                             base::ErrorCode::kUnavailable}
+               : response.error();
+    current_ = (current_ + 1) % masters_.size();
+  }
+  co_return last;
+}
+
+asio::awaitable<base::Result<json>> MasterClient::CallJson(verb method, std::string target,
+                                                           const json& body) {
+  const std::string what = fmt::format("{} {}", boost::beast::http::to_string(method), target);
+  std::string payload = body.is_null() ? std::string() : body.dump();
+  base::Result<http::Response> response =
+      co_await Send(method, std::move(target), std::move(payload), kCallTimeout);
+  if (!response) {
+    co_return response.error();
+  }
+  co_return http::JsonOf(*response, what + " to " + address());
 }
 
 asio::awaitable<base::Result<ClusterState>> MasterClient::GetCluster() {
-  auto reply = co_await http::CallJson(http_, verb::get, "/v1/cluster", json(), kCallTimeout);
+  auto reply = co_await CallJson(verb::get, "/v1/cluster", json());
   co_return Parsed<ClusterState>(address(), std::move(reply), ParseClusterState);
 }
 
@@ -84,15 +160,16 @@ asio::awaitable<base::Result<std::optional<ClusterState>>> MasterClient::WatchCl
   if (!node.empty()) {
     target += "&node=" + std::string(node);
   }
-  const std::string what = "GET " + target + " to " + address();
-  auto response = co_await http_.Call(verb::get, std::move(target), "", wait + kWatchMargin);
+  const std::string what = "GET " + target;
+  auto response = co_await Send(verb::get, std::move(target), "", wait + kWatchMargin);
   if (!response) {
     co_return response.error();
   }
   if (response->status == 304) {
     co_return std::optional<ClusterState>();
   }
-  auto map = Parsed<ClusterState>(address(), http::JsonOf(*response, what), ParseClusterState);
+  auto map = Parsed<ClusterState>(address(), http::JsonOf(*response, what + " to " + address()),
+                                  ParseClusterState);
   if (!map) {
     co_return map.error();
   }
@@ -101,122 +178,108 @@ asio::awaitable<base::Result<std::optional<ClusterState>>> MasterClient::WatchCl
 
 asio::awaitable<base::Result<RegistrationReply>> MasterClient::Register(
     const NodeRegistration& registration) {
-  auto reply =
-      co_await http::CallJson(http_, verb::post, "/v1/nodes", ToJson(registration), kCallTimeout);
+  auto reply = co_await CallJson(verb::post, "/v1/nodes", ToJson(registration));
   co_return Parsed<RegistrationReply>(address(), std::move(reply), ParseRegistrationReply);
 }
 
 asio::awaitable<base::Status> MasterClient::AddGroup(const NewGroup& group) {
-  co_return StatusOf(
-      co_await http::CallJson(http_, verb::post, "/v1/groups", ToJson(group), kCallTimeout));
+  co_return StatusOf(co_await CallJson(verb::post, "/v1/groups", ToJson(group)));
 }
 
 asio::awaitable<base::Status> MasterClient::RemoveNode(std::string_view address) {
-  co_return StatusOf(co_await http::CallJson(
-      http_, verb::delete_, "/v1/nodes/" + std::string(address), json(), kCallTimeout));
+  co_return StatusOf(co_await CallJson(verb::delete_, "/v1/nodes/" + std::string(address), json()));
 }
 
 asio::awaitable<base::Result<FailoverReply>> MasterClient::Failover(
     std::string_view group, const FailoverRequest& request) {
-  auto reply =
-      co_await http::CallJson(http_, verb::post, "/v1/groups/" + std::string(group) + "/failover",
-                              ToJson(request), kCallTimeout);
+  auto reply = co_await CallJson(verb::post, "/v1/groups/" + std::string(group) + "/failover",
+                                 ToJson(request));
   co_return Parsed<FailoverReply>(address(), std::move(reply), ParseFailoverReply);
 }
 
 asio::awaitable<base::Status> MasterClient::SetMode(std::string_view group,
                                                     const ModeChange& change) {
-  co_return StatusOf(co_await http::CallJson(http_, verb::post,
-                                             "/v1/groups/" + std::string(group) + "/mode",
-                                             ToJson(change), kCallTimeout));
+  co_return StatusOf(
+      co_await CallJson(verb::post, "/v1/groups/" + std::string(group) + "/mode", ToJson(change)));
 }
 
 asio::awaitable<base::Result<RebalanceReply>> MasterClient::Rebalance(
     const RebalanceRequest& request) {
-  auto reply =
-      co_await http::CallJson(http_, verb::post, "/v1/rebalance", ToJson(request), kCallTimeout);
+  auto reply = co_await CallJson(verb::post, "/v1/rebalance", ToJson(request));
   co_return Parsed<RebalanceReply>(address(), std::move(reply), ParseRebalanceReply);
 }
 
 asio::awaitable<base::Result<RebalanceReply>> MasterClient::Drain(std::string_view group,
                                                                   const RebalanceRequest& request) {
   auto reply =
-      co_await http::CallJson(http_, verb::post, "/v1/groups/" + std::string(group) + "/drain",
-                              ToJson(request), kCallTimeout);
+      co_await CallJson(verb::post, "/v1/groups/" + std::string(group) + "/drain", ToJson(request));
   co_return Parsed<RebalanceReply>(address(), std::move(reply), ParseRebalanceReply);
 }
 
 asio::awaitable<base::Status> MasterClient::RemoveGroup(std::string_view group) {
-  co_return StatusOf(co_await http::CallJson(
-      http_, verb::delete_, "/v1/groups/" + std::string(group), json(), kCallTimeout));
+  co_return StatusOf(co_await CallJson(verb::delete_, "/v1/groups/" + std::string(group), json()));
 }
 
 asio::awaitable<base::Result<MigrationStatus>> MasterClient::GetMigrations() {
-  auto reply = co_await http::CallJson(http_, verb::get, "/v1/migrations", json(), kCallTimeout);
+  auto reply = co_await CallJson(verb::get, "/v1/migrations", json());
   co_return Parsed<MigrationStatus>(address(), std::move(reply), ParseMigrationStatus);
 }
 
 asio::awaitable<base::Result<ServiceStatus>> MasterClient::RegisterService(
     const ServiceRegistration& registration) {
-  auto reply = co_await http::CallJson(http_, verb::put, "/v1/services/" + registration.name,
-                                       ToJson(registration), kCallTimeout);
+  auto reply =
+      co_await CallJson(verb::put, "/v1/services/" + registration.name, ToJson(registration));
   co_return Parsed<ServiceStatus>(address(), std::move(reply), ParseServiceStatus);
 }
 
 asio::awaitable<base::Result<std::vector<ServiceStatus>>> MasterClient::ListServices() {
-  auto reply = co_await http::CallJson(http_, verb::get, "/v1/services", json(), kCallTimeout);
+  auto reply = co_await CallJson(verb::get, "/v1/services", json());
   TRELLIS_CO_TRY(ServiceList list,
                  Parsed<ServiceList>(address(), std::move(reply), ParseServiceList));
   co_return std::move(list.services);
 }
 
 asio::awaitable<base::Status> MasterClient::DeregisterService(std::string_view name) {
-  co_return StatusOf(co_await http::CallJson(
-      http_, verb::delete_, "/v1/services/" + std::string(name), json(), kCallTimeout));
+  co_return StatusOf(co_await CallJson(verb::delete_, "/v1/services/" + std::string(name), json()));
 }
 
 asio::awaitable<base::Result<IssuedToken>> MasterClient::CreateToken(const TokenRequest& request) {
-  auto reply =
-      co_await http::CallJson(http_, verb::post, "/v1/tokens", ToJson(request), kCallTimeout);
+  auto reply = co_await CallJson(verb::post, "/v1/tokens", ToJson(request));
   co_return Parsed<IssuedToken>(address(), std::move(reply), ParseIssuedToken);
 }
 
 asio::awaitable<base::Result<std::vector<TokenInfo>>> MasterClient::ListTokens() {
-  auto reply = co_await http::CallJson(http_, verb::get, "/v1/tokens", json(), kCallTimeout);
+  auto reply = co_await CallJson(verb::get, "/v1/tokens", json());
   TRELLIS_CO_TRY(TokenList list, Parsed<TokenList>(address(), std::move(reply), ParseTokenList));
   co_return std::move(list.tokens);
 }
 
 asio::awaitable<base::Status> MasterClient::RevokeToken(std::string_view id) {
-  co_return StatusOf(co_await http::CallJson(http_, verb::delete_, "/v1/tokens/" + std::string(id),
-                                             json(), kCallTimeout));
+  co_return StatusOf(co_await CallJson(verb::delete_, "/v1/tokens/" + std::string(id), json()));
 }
 
 asio::awaitable<base::Result<CallerGrant>> MasterClient::Whoami() {
-  auto reply = co_await http::CallJson(http_, verb::get, "/v1/tokens/self", json(), kCallTimeout);
+  auto reply = co_await CallJson(verb::get, "/v1/tokens/self", json());
   co_return Parsed<CallerGrant>(address(), std::move(reply), ParseCallerGrant);
 }
 
 asio::awaitable<base::Result<IssuedTenant>> MasterClient::CreateTenant(
     const TenantRequest& request) {
-  auto reply =
-      co_await http::CallJson(http_, verb::post, "/v1/tenants", ToJson(request), kCallTimeout);
+  auto reply = co_await CallJson(verb::post, "/v1/tenants", ToJson(request));
   co_return Parsed<IssuedTenant>(address(), std::move(reply), ParseIssuedTenant);
 }
 
 asio::awaitable<base::Result<TenantList>> MasterClient::ListTenants() {
-  auto reply = co_await http::CallJson(http_, verb::get, "/v1/tenants", json(), kCallTimeout);
+  auto reply = co_await CallJson(verb::get, "/v1/tenants", json());
   co_return Parsed<TenantList>(address(), std::move(reply), ParseTenantList);
 }
 
 asio::awaitable<base::Status> MasterClient::DeleteTenant(std::string_view name) {
-  co_return StatusOf(co_await http::CallJson(
-      http_, verb::delete_, "/v1/tenants/" + std::string(name), json(), kCallTimeout));
+  co_return StatusOf(co_await CallJson(verb::delete_, "/v1/tenants/" + std::string(name), json()));
 }
 
 asio::awaitable<base::Result<TenantFlushed>> MasterClient::FlushTenant(std::string_view name) {
-  auto reply = co_await http::CallJson(
-      http_, verb::post, "/v1/tenants/" + std::string(name) + "/flush", json(), kCallTimeout);
+  auto reply = co_await CallJson(verb::post, "/v1/tenants/" + std::string(name) + "/flush", json());
   co_return Parsed<TenantFlushed>(address(), std::move(reply), ParseTenantFlushed);
 }
 

@@ -6,6 +6,12 @@
 // error status or a malformed reply comes back as an Error (unavailable, not found,
 // conflict, invalid argument, ...).
 //
+// A cluster may have several masters (docs/deploy.md): one leads, the others follow it.
+// The client sends every call to the master that answered last; when that one cannot be
+// reached, or answers 421 (it follows and knows no leader), it tries the next; when it
+// redirects (307: it follows, and the Location names the leader), it goes there, adding
+// the leader to its list if it was not in it. Each call tries every master at most twice.
+//
 // Asynchronous, on one executor: a node runs it on a thread of its own so that a slow or
 // absent master never stalls the data path, and stopping that thread ends every call at
 // once. Command-line tools run it with http::RunBlocking.
@@ -32,7 +38,9 @@ namespace trellis::master {
 // Where the master is, and the token every call carries (docs/security.md): what a
 // daemon's --master and --token-file say.
 struct MasterAccess {
-  std::string url;    // "http://HOST:PORT", "https://HOST:PORT" (the scheme is optional).
+  // "http://HOST:PORT", "https://HOST:PORT" (the scheme is optional), or several of them
+  // separated by commas: the masters of one cluster.
+  std::string url;
   std::string token;  // "": none (a master that takes no tokens).
   // For an https:// URL: the cluster's CA and this client's certificate (mutual TLS).
   std::shared_ptr<net::TlsClientContext> tls;
@@ -91,11 +99,30 @@ class MasterClient {
   // Moves the tenant to its next generation (its flush_all); kNotFound if there is none.
   boost::asio::awaitable<base::Result<TenantFlushed>> FlushTenant(std::string_view name);
 
-  const std::string& address() const { return http_.address(); }
+  // HOST:PORT of the master the next call goes to.
+  const std::string& address() const { return masters_[current_].address(); }
 
  private:
-  explicit MasterClient(http::Client http) : http_(std::move(http)) {}
-  http::Client http_;
+  MasterClient(boost::asio::any_io_executor executor, MasterAccess access,
+               std::vector<http::Client> masters)
+      : executor_(std::move(executor)), access_(std::move(access)), masters_(std::move(masters)) {}
+  // Sends one call (see above for which master gets it) and answers the response of the
+  // master that took it; an error when none did. `timeout` is each try's.
+  boost::asio::awaitable<base::Result<http::Response>> Send(boost::beast::http::verb method,
+                                                            std::string target, std::string body,
+                                                            std::chrono::milliseconds timeout);
+  // Send() with JSON in and out, as http::CallJson.
+  boost::asio::awaitable<base::Result<nlohmann::json>> CallJson(boost::beast::http::verb method,
+                                                                std::string target,
+                                                                const nlohmann::json& body);
+  // The index in masters_ of the master at `location` (a redirect's "http://HOST:PORT/..."),
+  // added if it is not there; nullopt for a location that names no master.
+  std::optional<size_t> MasterAt(std::string_view location);
+
+  boost::asio::any_io_executor executor_;
+  MasterAccess access_;
+  std::vector<http::Client> masters_;  // Never empty.
+  size_t current_ = 0;                 // Who answered last.
 };
 
 // Runs `act` with a client of `master` to completion (http::RunBlocking): for tools that

@@ -1,7 +1,7 @@
 // The master's map in SQLite: a map saves and loads whole, slots and tenants included, a
 // database written before slots were explicit is upgraded in place to the split its
 // groups implied (even, in the order they were added), and tenant ids are never reused.
-#include "master/map_store.h"
+#include "master/sqlite_map_store.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -35,7 +35,7 @@ int RunSql(const std::string& dir, const std::string& sql) {
   return rows;
 }
 
-TEST(MapStoreTest, SavesAndLoadsTheSlotsOfEachGroup) {
+TEST(SqliteMapStoreTest, SavesAndLoadsTheSlotsOfEachGroup) {
   testing::TempDir dir;
   ClusterMap map;
   ASSERT_TRUE(map.AddGroup("g1").ok());
@@ -43,11 +43,11 @@ TEST(MapStoreTest, SavesAndLoadsTheSlotsOfEachGroup) {
   (void)map.RegisterNode("g1", "10.0.0.1:1");
   ASSERT_TRUE(map.AddGroup("g3").ok());
   {
-    auto store = MapStore::Open(dir.path().string());
+    auto store = SqliteMapStore::Open(dir.path().string());
     ASSERT_TRUE(store.ok()) << store.error().message;
     ASSERT_TRUE((*store)->Save(map).ok());
   }
-  auto store = MapStore::Open(dir.path().string());
+  auto store = SqliteMapStore::Open(dir.path().string());
   ASSERT_TRUE(store.ok());
   auto loaded = (*store)->Load();
   ASSERT_TRUE(loaded.ok()) << loaded.error().message;
@@ -55,7 +55,7 @@ TEST(MapStoreTest, SavesAndLoadsTheSlotsOfEachGroup) {
   EXPECT_EQ(loaded->ToState(1s).SlotCount("g3"), 0u);
 }
 
-TEST(MapStoreTest, MovingSlotsAreSavedWithTheirStep) {
+TEST(SqliteMapStoreTest, MovingSlotsAreSavedWithTheirStep) {
   testing::TempDir dir;
   ClusterMap map;
   ASSERT_TRUE(map.AddGroup("g1").ok());
@@ -64,15 +64,15 @@ TEST(MapStoreTest, MovingSlotsAreSavedWithTheirStep) {
   ASSERT_TRUE(map.BeginMove({5, 6, 7}, "g2").ok());
   map.AdvanceMove({5, 6});
   ASSERT_TRUE(map.BeginMove({100}, "g2").ok());
-  ASSERT_TRUE((*MapStore::Open(dir.path().string()))->Save(map).ok());
-  auto loaded = (*MapStore::Open(dir.path().string()))->Load();
+  ASSERT_TRUE((*SqliteMapStore::Open(dir.path().string()))->Save(map).ok());
+  auto loaded = (*SqliteMapStore::Open(dir.path().string()))->Load();
   ASSERT_TRUE(loaded.ok()) << loaded.error().message;
   EXPECT_EQ(loaded->slots(), map.slots());
   EXPECT_EQ(loaded->slots()[5].phase, MovePhase::kDual);
   EXPECT_EQ(loaded->slots()[7].phase, MovePhase::kPrepare);
 }
 
-TEST(MapStoreTest, AMapSavedBeforeSlotsWereExplicitIsUpgradedInPlace) {
+TEST(SqliteMapStoreTest, AMapSavedBeforeSlotsWereExplicitIsUpgradedInPlace) {
   testing::TempDir dir;
   // The schema and rows an earlier master wrote: groups in order, no slots table.
   RunSql(dir.path().string(),
@@ -83,7 +83,7 @@ TEST(MapStoreTest, AMapSavedBeforeSlotsWereExplicitIsUpgradedInPlace) {
          "INSERT INTO meta VALUES ('version', 7);"
          "INSERT INTO groups VALUES (0, 'a', 2, 1), (1, 'b', 1, 0), (2, 'c', 1, 0);"
          "INSERT INTO nodes VALUES ('10.0.0.1:1', 'a', 'main'), ('10.0.0.2:1', 'b', 'main');");
-  auto store = MapStore::Open(dir.path().string());
+  auto store = SqliteMapStore::Open(dir.path().string());
   ASSERT_TRUE(store.ok()) << store.error().message;
   auto loaded = (*store)->Load();
   ASSERT_TRUE(loaded.ok()) << loaded.error().message;
@@ -101,15 +101,15 @@ TEST(MapStoreTest, AMapSavedBeforeSlotsWereExplicitIsUpgradedInPlace) {
 
 const std::string kHash(64, 'e');
 
-TEST(MapStoreTest, SavesAndLoadsTheTenants) {
+TEST(SqliteMapStoreTest, SavesAndLoadsTheTenants) {
   testing::TempDir dir;
   ClusterMap map;
   ASSERT_TRUE(map.AddGroup("g1").ok());
   ASSERT_TRUE(map.AddTenant({"shop", 1 << 30, 50000}, kHash).ok());
   ASSERT_TRUE(map.AddTenant({"analytics", 0, 0}, std::string(64, 'f')).ok());
   ASSERT_TRUE(map.FlushTenant("shop").ok());
-  ASSERT_TRUE((*MapStore::Open(dir.path().string()))->Save(map).ok());
-  auto loaded = (*MapStore::Open(dir.path().string()))->Load();
+  ASSERT_TRUE((*SqliteMapStore::Open(dir.path().string()))->Save(map).ok());
+  auto loaded = (*SqliteMapStore::Open(dir.path().string()))->Load();
   ASSERT_TRUE(loaded.ok()) << loaded.error().message;
   EXPECT_EQ(loaded->version(), map.version());
   ASSERT_EQ(loaded->tenants().size(), 2u);
@@ -124,16 +124,16 @@ TEST(MapStoreTest, SavesAndLoadsTheTenants) {
   EXPECT_EQ(loaded->FindTenant("analytics")->id, 2u);
 }
 
-TEST(MapStoreTest, TenantIdsAreNotReusedAfterADeleteAndARestart) {
+TEST(SqliteMapStoreTest, TenantIdsAreNotReusedAfterADeleteAndARestart) {
   testing::TempDir dir;
   {
     ClusterMap map;
     ASSERT_TRUE(map.AddTenant({"a", 0, 0}, kHash).ok());
     ASSERT_TRUE(map.AddTenant({"b", 0, 0}, kHash).ok());
     ASSERT_TRUE(map.RemoveTenant("b").ok());
-    ASSERT_TRUE((*MapStore::Open(dir.path().string()))->Save(map).ok());
+    ASSERT_TRUE((*SqliteMapStore::Open(dir.path().string()))->Save(map).ok());
   }
-  auto loaded = (*MapStore::Open(dir.path().string()))->Load();
+  auto loaded = (*SqliteMapStore::Open(dir.path().string()))->Load();
   ASSERT_TRUE(loaded.ok()) << loaded.error().message;
   EXPECT_EQ(loaded->next_tenant_id(), 3u);
   auto again = loaded->AddTenant({"b", 0, 0}, kHash);
@@ -141,29 +141,29 @@ TEST(MapStoreTest, TenantIdsAreNotReusedAfterADeleteAndARestart) {
   EXPECT_EQ(again->id, 3u) << "b's old items (prefix 2.0:) stay out of reach";
 }
 
-TEST(MapStoreTest, AStoreWithoutTheNextTenantIdGivesIdsAboveEveryTenants) {
+TEST(SqliteMapStoreTest, AStoreWithoutTheNextTenantIdGivesIdsAboveEveryTenants) {
   testing::TempDir dir;
   {
     ClusterMap map;
     ASSERT_TRUE(map.AddTenant({"a", 0, 0}, kHash).ok());
-    ASSERT_TRUE((*MapStore::Open(dir.path().string()))->Save(map).ok());
+    ASSERT_TRUE((*SqliteMapStore::Open(dir.path().string()))->Save(map).ok());
   }
   RunSql(dir.path().string(),
          "DELETE FROM meta WHERE key = 'next_tenant_id'; UPDATE tenants SET id = 7");
-  auto loaded = (*MapStore::Open(dir.path().string()))->Load();
+  auto loaded = (*SqliteMapStore::Open(dir.path().string()))->Load();
   ASSERT_TRUE(loaded.ok()) << loaded.error().message;
   EXPECT_EQ(loaded->next_tenant_id(), 8u);
 }
 
-TEST(MapStoreTest, ASlotRangeNamingAnUnknownGroupIsAnError) {
+TEST(SqliteMapStoreTest, ASlotRangeNamingAnUnknownGroupIsAnError) {
   testing::TempDir dir;
   {
     ClusterMap map;
     ASSERT_TRUE(map.AddGroup("g1").ok());
-    ASSERT_TRUE((*MapStore::Open(dir.path().string()))->Save(map).ok());
+    ASSERT_TRUE((*SqliteMapStore::Open(dir.path().string()))->Save(map).ok());
   }
   RunSql(dir.path().string(), "UPDATE slots SET grp = 'gone'");
-  auto loaded = (*MapStore::Open(dir.path().string()))->Load();
+  auto loaded = (*SqliteMapStore::Open(dir.path().string()))->Load();
   ASSERT_FALSE(loaded.ok());
   EXPECT_NE(loaded.error().message.find("group gone"), std::string::npos) << loaded.error().message;
 }

@@ -1,4 +1,4 @@
-#include "master/map_store.h"
+#include "master/sqlite_map_store.h"
 
 #include <sqlite3.h>
 
@@ -6,9 +6,12 @@
 #include <functional>
 #include <map>
 
+#include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
 
 namespace trellis::master {
+
+namespace asio = boost::asio;
 
 namespace {
 
@@ -20,7 +23,7 @@ struct Statement {
 
 }  // namespace
 
-base::Result<std::unique_ptr<MapStore>> MapStore::Open(const std::string& dir) {
+base::Result<std::unique_ptr<SqliteMapStore>> SqliteMapStore::Open(const std::string& dir) {
   std::error_code made;
   std::filesystem::create_directories(dir, made);
   if (made) {
@@ -33,7 +36,7 @@ base::Result<std::unique_ptr<MapStore>> MapStore::Open(const std::string& dir) {
     sqlite3_close(db);
     return base::Error{path + ": " + error};
   }
-  std::unique_ptr<MapStore> store(new MapStore(db));
+  std::unique_ptr<SqliteMapStore> store(new SqliteMapStore(db));
   if (base::Status made_schema = store->Execute(
           "PRAGMA journal_mode=WAL;"
           "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
@@ -56,9 +59,9 @@ base::Result<std::unique_ptr<MapStore>> MapStore::Open(const std::string& dir) {
   return store;
 }
 
-MapStore::~MapStore() { sqlite3_close(db_); }
+SqliteMapStore::~SqliteMapStore() { sqlite3_close(db_); }
 
-base::Status MapStore::Execute(const std::string& sql) {
+base::Status SqliteMapStore::Execute(const std::string& sql) {
   char* error = nullptr;
   if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
     const std::string message = error != nullptr ? error : "sqlite error";
@@ -68,7 +71,7 @@ base::Status MapStore::Execute(const std::string& sql) {
   return {};
 }
 
-base::Result<ClusterMap> MapStore::Load() {
+base::Result<ClusterMap> SqliteMapStore::Load() {
   uint64_t version = 0;
   uint64_t next_tenant_id = 0;
   std::vector<GroupInfo> groups;
@@ -162,7 +165,7 @@ base::Result<ClusterMap> MapStore::Load() {
   return map;
 }
 
-base::Status MapStore::Save(const ClusterMap& map) {
+base::Status SqliteMapStore::Save(const ClusterMap& map) {
   if (base::Status begun = Execute("BEGIN IMMEDIATE"); !begun) {
     return begun;
   }
@@ -245,7 +248,7 @@ base::Status MapStore::Save(const ClusterMap& map) {
   return Execute("COMMIT");
 }
 
-base::Result<nlohmann::json> MapStore::LoadRebalance() {
+base::Result<nlohmann::json> SqliteMapStore::LoadRebalance() {
   Statement query;
   sqlite3_prepare_v2(db_, "SELECT state FROM rebalance WHERE id = 0", -1, &query.stmt, nullptr);
   if (query.stmt == nullptr || sqlite3_step(query.stmt) != SQLITE_ROW) {
@@ -259,7 +262,7 @@ base::Result<nlohmann::json> MapStore::LoadRebalance() {
   return state;
 }
 
-base::Status MapStore::SaveRebalance(const nlohmann::json& rebalance) {
+base::Status SqliteMapStore::SaveRebalance(const nlohmann::json& rebalance) {
   Statement insert;
   if (sqlite3_prepare_v2(db_, "INSERT OR REPLACE INTO rebalance (id, state) VALUES (0, ?)", -1,
                          &insert.stmt, nullptr) != SQLITE_OK) {
@@ -273,7 +276,7 @@ base::Status MapStore::SaveRebalance(const nlohmann::json& rebalance) {
   return {};
 }
 
-base::Result<std::vector<security::TokenRecord>> MapStore::LoadTokens() {
+base::Result<std::vector<security::TokenRecord>> SqliteMapStore::LoadTokens() {
   Statement query;
   if (sqlite3_prepare_v2(db_, "SELECT id, name, scope, secret_sha256, created FROM tokens", -1,
                          &query.stmt, nullptr) != SQLITE_OK) {
@@ -291,7 +294,7 @@ base::Result<std::vector<security::TokenRecord>> MapStore::LoadTokens() {
   return tokens;
 }
 
-base::Status MapStore::SaveToken(const security::TokenRecord& token) {
+base::Status SqliteMapStore::SaveToken(const security::TokenRecord& token) {
   Statement insert;
   if (sqlite3_prepare_v2(db_,
                          "INSERT OR REPLACE INTO tokens (id, name, scope, secret_sha256, "
@@ -311,7 +314,7 @@ base::Status MapStore::SaveToken(const security::TokenRecord& token) {
   return {};
 }
 
-base::Status MapStore::DeleteToken(const std::string& id) {
+base::Status SqliteMapStore::DeleteToken(const std::string& id) {
   Statement remove;
   if (sqlite3_prepare_v2(db_, "DELETE FROM tokens WHERE id = ?", -1, &remove.stmt, nullptr) !=
       SQLITE_OK) {
@@ -322,6 +325,10 @@ base::Status MapStore::DeleteToken(const std::string& id) {
     return base::Error{sqlite3_errmsg(db_)};
   }
   return {};
+}
+
+void SqliteMapStore::Campaign(const Campaigner& campaigner) {
+  asio::post(campaigner.executor, campaigner.elected);
 }
 
 }  // namespace trellis::master
