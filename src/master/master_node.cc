@@ -328,14 +328,19 @@ std::optional<Response> MasterNode::FollowerAnswer(const Request& request) const
   if (Leads()) {
     return std::nullopt;
   }
-  // What a follower answers itself: the map, and tokens (records of their own in the
-  // store, which any master may write).
+  // What a follower answers itself: a long-poll for the next map, and tokens (records
+  // of their own in the store, which any master may write). A plain read of the map goes
+  // to the leader, whose map carries what its probes found (`trellis cluster status`),
+  // unless none leads: then the follower's map is better than none.
   const bool map_read = request.method == verb::get && request.path == "/v1/cluster" &&
                         !request.Query("node").has_value();
-  if (map_read || request.path.starts_with("/v1/tokens")) {
+  if ((map_read && request.Query("after").has_value()) || request.path.starts_with("/v1/tokens")) {
     return std::nullopt;
   }
   const std::string leader = store_->leader_url();
+  if (map_read && (leader.empty() || leader == OwnUrl())) {
+    return std::nullopt;
+  }
   if (leader.empty() || leader == OwnUrl()) {
     Response none = Response::Error(
         base::Unavailable("no master leads the cluster now; ask again in a moment"));

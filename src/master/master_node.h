@@ -72,7 +72,9 @@
 // slots and changes the map; a follower answers GET /v1/cluster (a long-poll included:
 // it learns of every change from its watch of etcd) and /v1/tokens itself, and any other
 // request with a redirect to the leader (307, Location: the leader's URL and the same
-// target), or 421 while it knows no leader. A main's lease renewal (GET /v1/cluster with
+// target), or 421 while it knows no leader; a plain GET /v1/cluster goes to the leader
+// too (its map carries what its probes found), but while none leads the follower answers
+// it with the map it has. A main's lease renewal (GET /v1/cluster with
 // `node`) goes to the leader too. A master that takes over counts every main as renewed
 // when it took over, as a restarted one does. A change the store refuses (this master
 // no longer leads) is undone and answered 409; the master follows from then on.
