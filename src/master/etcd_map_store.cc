@@ -297,7 +297,7 @@ void EtcdMapStore::StepDown() {
 }
 
 asio::awaitable<void> EtcdMapStore::CampaignLoop() {
-  asio::steady_timer timer(io_);
+  asio::steady_timer& timer = campaign_timer_;
   const auto tick = std::chrono::duration_cast<std::chrono::milliseconds>(options_.leader_ttl) / 4;
   const std::string leader_key = Key("leader");
   Clock::time_point renewed{};  // When the last renewal etcd granted was sent.
@@ -392,9 +392,13 @@ asio::awaitable<void> EtcdMapStore::WatchLoop() {
           options_.prefix + "/", from,
           [&](const etcd::WatchBatch& batch) {
             from = batch.revision + 1;
-            const bool map_changed = std::any_of(
-                batch.events.begin(), batch.events.end(),
-                [&](const etcd::WatchEvent& event) { return event.kv.key != leader_key; });
+            bool map_changed = false;
+            for (const etcd::WatchEvent& event : batch.events) {
+              map_changed = map_changed || event.kv.key != leader_key;
+              if (event.kv.key == leader_key && event.kind == etcd::WatchEvent::Kind::kDelete) {
+                campaign_timer_.cancel();  // No leader: campaign now, not at the next tick.
+              }
+            }
             if (map_changed) {
               asio::post(campaigner_.executor, campaigner_.changed);
             }

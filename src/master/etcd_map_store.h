@@ -10,10 +10,11 @@
 //
 // Election: each master holds an etcd lease of `leader_ttl`, renewed four times per TTL,
 // and tries every renewal to create PREFIX/leader on it (a transaction that succeeds only
-// if the key does not exist). The one that creates it leads until its lease runs out: a
-// master killed or cut off from etcd loses it within one TTL, and another takes over at
-// its next try. A leader counts its lease as running out one TTL after it last sent a
-// renewal that etcd granted, earlier than etcd can, and stops acting then (Leading()).
+// if the key does not exist), and at once when its watch sees the key deleted. The one
+// that creates it leads until its lease runs out: a master killed or cut off from etcd
+// loses it within one TTL, and another takes over as soon as etcd deletes the key. A leader counts
+// its lease as running out one TTL after it last sent a renewal that etcd granted, earlier than
+// etcd can, and stops acting then (Leading()).
 //
 // Fencing: every write of the map or the rebalance is a transaction that holds only if
 // PREFIX/leader still has the create revision this master created it with, and the map
@@ -43,6 +44,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "etcd/client.h"
 #include "master/map_store.h"
@@ -117,6 +119,8 @@ class EtcdMapStore final : public MapStore {
   std::string leader_url_;                             // Whoever leads, as last seen.
   // The store's thread's:
   int64_t lease_ = 0;  // Our lease; 0: none granted yet, or lost.
+  // Between two tries of the campaign; the watch cuts it short when the leader key goes.
+  boost::asio::steady_timer campaign_timer_{io_};
   // The master's thread's: the map's mod revision as it last read or wrote it.
   int64_t map_revision_ = 0;
   std::thread thread_;  // Last: started once the rest is there.
