@@ -1,6 +1,7 @@
 #include "etcd/client.h"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/read.hpp>
@@ -20,81 +21,19 @@ namespace beast = boost::beast;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-Compare Compare::CreateRevision(std::string key, int64_t revision) {
-  Compare compare;
-  compare.key = std::move(key);
-  compare.target = Target::kCreateRevision;
-  compare.number = revision;
-  return compare;
-}
-
-Compare Compare::ModRevision(std::string key, int64_t revision) {
-  Compare compare;
-  compare.key = std::move(key);
-  compare.target = Target::kModRevision;
-  compare.number = revision;
-  return compare;
-}
-
-Compare Compare::Value(std::string key, std::string value) {
-  Compare compare;
-  compare.key = std::move(key);
-  compare.target = Target::kValue;
-  compare.value = std::move(value);
-  return compare;
-}
-
-Operation Operation::Put(std::string key, std::string value, int64_t lease) {
-  Operation operation;
-  operation.kind = Kind::kPut;
-  operation.key = std::move(key);
-  operation.value = std::move(value);
-  operation.lease = lease;
-  return operation;
-}
-
-Operation Operation::Delete(std::string key) {
-  Operation operation;
-  operation.kind = Kind::kDelete;
-  operation.key = std::move(key);
-  return operation;
-}
-
-Operation Operation::DeletePrefix(std::string prefix) {
-  Operation operation = Delete(prefix);
-  operation.range_end = PrefixEnd(std::move(prefix));
-  return operation;
-}
-
-Operation Operation::Get(std::string key) {
-  Operation operation;
-  operation.kind = Kind::kRange;
-  operation.key = std::move(key);
-  return operation;
-}
-
-Operation Operation::GetPrefix(std::string prefix) {
-  Operation operation = Get(prefix);
-  operation.range_end = PrefixEnd(std::move(prefix));
-  return operation;
-}
-
-std::string PrefixEnd(std::string prefix) {
-  while (!prefix.empty()) {
-    if (static_cast<unsigned char>(prefix.back()) < 0xff) {
-      prefix.back() = static_cast<char>(prefix.back() + 1);
-      return prefix;
-    }
-    prefix.pop_back();
-  }
-  return std::string(1, '\0');  // Every key: etcd's "\0" range end.
-}
-
 struct Client::State {
+  // `member` could not be reached: the next call starts at the one after it, unless a
+  // call meanwhile moved on already.
+  void Failed(size_t member) {
+    if (current == member) {
+      current = (member + 1) % members.size();
+    }
+  }
+
   std::vector<std::string> urls;
   std::vector<http::Client> members;  // One per URL.
   std::shared_ptr<net::TlsClientContext> tls;
-  size_t current = 0;  // The member that answered last.
+  size_t current = 0;  // The member that answered last. Invariant: < members.size().
 };
 
 base::Result<Client> Client::ForUrls(asio::any_io_executor executor,
@@ -108,6 +47,9 @@ base::Result<Client> Client::ForUrls(asio::any_io_executor executor,
     auto member = http::Client::ForUrl(executor, url);
     if (!member) {
       return base::InvalidArgument("etcd URL '" + url + "': " + member.error().message);
+    }
+    if (url.starts_with("https://") && !tls) {
+      return base::InvalidArgument("etcd URL '" + url + "' needs the members' CA");
     }
     member->set_tls(tls);
     state->urls.push_back(url);
@@ -131,10 +73,12 @@ asio::awaitable<base::Result<json>> Client::Post(std::string path, json body,
     if (left <= std::chrono::milliseconds(0)) {
       break;
     }
-    http::Client& member = state->members[state->current];
+    const size_t index = state->current;
+    http::Client& member = state->members[index];
     base::Result<http::Response> response =
         co_await member.Call(beast::http::verb::post, path, payload, left);
     if (response && response->status < 400) {
+      state->current = index;
       const json reply = json::parse(response->body, nullptr, false);
       if (reply.is_discarded()) {
         co_return base::Error{"etcd " + member.address() + ": " + path + " answered no JSON"};
@@ -145,7 +89,7 @@ asio::awaitable<base::Result<json>> Client::Post(std::string path, json body,
     if (last.code != base::ErrorCode::kUnavailable) {
       co_return last;  // etcd refused it: another member would too.
     }
-    state->current = (state->current + 1) % state->members.size();
+    state->Failed(index);
   }
   co_return last;
 }
@@ -202,29 +146,30 @@ asio::awaitable<base::Status> Client::RevokeLease(int64_t lease,
   co_return base::Status();
 }
 
-asio::awaitable<base::Result<net::ClientStream>> Client::OpenStream(Clock::time_point deadline) {
+asio::awaitable<base::Result<net::ClientStream>> Client::OpenStream(Clock::time_point deadline,
+                                                                    size_t* member) {
   const std::shared_ptr<State> state = state_;
   base::Error last{"no etcd member answered", base::ErrorCode::kUnavailable};
   for (size_t tries = 0; tries < state->members.size() && Clock::now() < deadline; ++tries) {
-    const std::string& url = state->urls[state->current];
-    const bool https = url.starts_with("https://");
-    base::Result<net::HostPort> address =
-        net::ParseHostPort(state->members[state->current].address());
-    base::Result<boost::asio::ip::tcp::endpoint> endpoint =
-        address ? net::Resolve(*address)
-                : base::Result<boost::asio::ip::tcp::endpoint>(address.error());
+    const size_t index = state->current;
+    const bool https = state->urls[index].starts_with("https://");
+    base::Result<net::HostPort> address = net::ParseHostPort(state->members[index].address());
+    base::Result<asio::ip::tcp::endpoint> endpoint =
+        address ? net::Resolve(*address) : base::Result<asio::ip::tcp::endpoint>(address.error());
     if (endpoint) {
+      // As http::Client: the certificate must be for the host the URL names.
       net::ClientStream::Peer peer{address->host, {*endpoint}};
       base::Result<net::ClientStream> stream = co_await net::ClientStream::Open(
           std::move(peer), https ? state->tls.get() : nullptr, deadline);
       if (stream) {
+        *member = index;
         co_return stream;
       }
       last = stream.error();
     } else {
       last = endpoint.error();
     }
-    state->current = (state->current + 1) % state->members.size();
+    state->Failed(index);
   }
   co_return last;
 }
@@ -234,11 +179,18 @@ asio::awaitable<base::Status> Client::Watch(std::string prefix, int64_t start_re
                                             std::chrono::milliseconds connect_timeout) {
   const std::shared_ptr<State> state = state_;
   const Clock::time_point deadline = Clock::now() + connect_timeout;
-  TRELLIS_CO_TRY(net::ClientStream stream, co_await OpenStream(deadline));
-  const std::string member = state->members[state->current].address();
-  const auto broke = [&member](std::string_view what, const boost::system::error_code& error) {
-    return base::Unavailable("etcd " + member + ": the watch " + std::string(what) + ": " +
-                             error.message());
+  size_t index = 0;
+  TRELLIS_CO_TRY(net::ClientStream stream, co_await OpenStream(deadline, &index));
+  const std::string member = state->members[index].address();
+  // Any end but a compaction or the caller's cancellation: the next watch starts at the
+  // next member, since this one may be the reason (one cut off takes connections and
+  // answers nothing).
+  const auto broke = [&](std::string what, boost::system::error_code error = {}) {
+    if (error != asio::error::operation_aborted) {
+      state->Failed(index);
+    }
+    return base::Unavailable("etcd " + member + ": the watch " + what +
+                             (error ? ": " + error.message() : ""));
   };
   beast::http::request<beast::http::string_body> request{beast::http::verb::post, "/v3/watch", 11};
   request.set(beast::http::field::host, member);
@@ -260,8 +212,7 @@ asio::awaitable<base::Status> Client::Watch(std::string prefix, int64_t start_re
     co_return broke("got no answer", header_error);
   }
   if (parser.get().result_int() != 200) {
-    co_return base::Unavailable("etcd " + member + ": the watch was answered with status " +
-                                std::to_string(parser.get().result_int()));
+    co_return broke("was answered with status " + std::to_string(parser.get().result_int()));
   }
   stream.tcp().expires_never();
   std::string pending;  // Received, not yet a whole line.
@@ -280,20 +231,29 @@ asio::awaitable<base::Status> Client::Watch(std::string prefix, int64_t start_re
     for (size_t end = pending.find('\n'); end != std::string::npos; end = pending.find('\n')) {
       const std::string line = pending.substr(0, end);
       pending.erase(0, end + 1);
-      TRELLIS_CO_TRY(const wire::WatchMessage message, wire::ParseWatchMessage(line));
-      if (message.canceled) {
-        if (message.compact_revision != 0) {
-          co_return base::Conflict("etcd compacted the revisions up to " +
-                                   std::to_string(message.compact_revision));
-        }
-        co_return base::Unavailable("etcd canceled the watch: " + message.cancel_reason);
+      if (line.find_first_not_of(" \t\r") == std::string::npos) {
+        continue;
       }
-      if (!message.events.empty()) {
-        on_batch(WatchBatch{message.revision, message.events});
+      base::Result<wire::WatchMessage> message = wire::ParseWatchMessage(line);
+      if (!message) {
+        co_return broke("stream: " + message.error().message);
+      }
+      if (message->canceled) {
+        if (message->compact_revision != 0) {
+          co_return base::Conflict("etcd compacted the revisions up to " +
+                                   std::to_string(message->compact_revision));
+        }
+        co_return broke("was canceled: " + message->cancel_reason);
+      }
+      if (!message->events.empty()) {
+        // The last event's revision, not the header's: replaying history, etcd sends at
+        // most 1000 revisions a message, each with the header of the newest.
+        const int64_t last = message->events.back().kv.mod_revision;
+        on_batch(WatchBatch{last != 0 ? last : message->revision, std::move(message->events)});
       }
     }
   }
-  co_return base::Unavailable("etcd " + member + " ended the watch");
+  co_return broke("ended");
 }
 
 }  // namespace trellis::etcd

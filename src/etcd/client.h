@@ -8,14 +8,17 @@
 //
 // A client holds several member URLs and sends each call to the one that last answered,
 // moving on to the next when one cannot be reached; etcd forwards what needs the raft
-// leader itself. An error from etcd (a compaction, a lease not found, a request it
-// refuses) is not retried elsewhere.
+// leader itself. An error from etcd that any member would give (a compaction, a lease
+// not found, a request it refuses) is not retried elsewhere; one that says this member
+// cannot serve now (it knows no leader, its raft timed out) is.
 //
 //   auto etcd = etcd::Client::ForUrls(executor, {"http://127.0.0.1:2379"}, nullptr);
 //   etcd::Txn txn;
 //   txn.compare.push_back(etcd::Compare::CreateRevision("/trellis/leader", 0));
 //   txn.success.push_back(etcd::Operation::Put("/trellis/leader", "me", lease.id));
-//   base::Result<etcd::TxnReply> reply = co_await etcd->Commit(txn);
+//   base::Result<etcd::TxnReply> reply = co_await etcd->Commit(txn, 2s);
+//
+// The values it sends and returns are in etcd/messages.h.
 //
 // Thread safety: none; a Client is used on the one executor it was made for.
 #pragma once
@@ -32,90 +35,11 @@
 #include <nlohmann/json.hpp>
 
 #include "base/result.h"
+#include "etcd/messages.h"
 #include "net/client_stream.h"
 #include "net/tls_context.h"
 
 namespace trellis::etcd {
-
-struct KeyValue {
-  std::string key;
-  std::string value;
-  int64_t create_revision = 0;
-  int64_t mod_revision = 0;
-  int64_t version = 0;  // Changes since creation; 0 for a key that does not exist.
-  int64_t lease = 0;    // The lease it is attached to; 0: none.
-};
-
-// One condition of a transaction, on the key's revisions or value.
-struct Compare {
-  enum class Target { kCreateRevision, kModRevision, kVersion, kValue };
-  enum class Relation { kEqual, kNotEqual, kGreater, kLess };
-
-  // create_revision(key) == revision; 0 means "the key does not exist".
-  static Compare CreateRevision(std::string key, int64_t revision);
-  // mod_revision(key) == revision.
-  static Compare ModRevision(std::string key, int64_t revision);
-  static Compare Value(std::string key, std::string value);
-
-  std::string key;
-  Target target = Target::kCreateRevision;
-  Relation relation = Relation::kEqual;
-  int64_t number = 0;  // For every target but kValue.
-  std::string value;   // For kValue.
-};
-
-// One request inside a transaction.
-struct Operation {
-  enum class Kind { kPut, kDelete, kRange };
-
-  static Operation Put(std::string key, std::string value, int64_t lease = 0);
-  static Operation Delete(std::string key);
-  // Every key that starts with `prefix`.
-  static Operation DeletePrefix(std::string prefix);
-  static Operation Get(std::string key);
-  static Operation GetPrefix(std::string prefix);
-
-  Kind kind = Kind::kPut;
-  std::string key;
-  std::string range_end;  // "" for one key; else the end of the range (exclusive).
-  std::string value;      // kPut.
-  int64_t lease = 0;      // kPut.
-};
-
-struct Txn {
-  std::vector<Compare> compare;  // All must hold for `success` to run, else `failure`.
-  std::vector<Operation> success;
-  std::vector<Operation> failure;
-};
-
-struct RangeReply {
-  int64_t revision = 0;  // The store's revision when it answered.
-  std::vector<KeyValue> kvs;
-};
-
-struct TxnReply {
-  int64_t revision = 0;  // The store's revision after the transaction.
-  bool succeeded = false;
-  // One per operation that ran (success's or failure's), in order: a kRange's keys;
-  // empty for a put or a delete.
-  std::vector<std::vector<KeyValue>> ranges;
-};
-
-struct Lease {
-  int64_t id = 0;
-  std::chrono::seconds ttl{0};  // As granted (etcd may raise a TTL below its minimum).
-};
-
-// What a watch delivers: the changes of one revision or a few, in order.
-struct WatchEvent {
-  enum class Kind { kPut, kDelete };
-  Kind kind = Kind::kPut;
-  KeyValue kv;  // For a delete: its key and mod_revision (the delete's revision).
-};
-struct WatchBatch {
-  int64_t revision = 0;  // The store's revision this batch brings the watcher to.
-  std::vector<WatchEvent> events;
-};
 
 class Client {
  public:
@@ -123,14 +47,17 @@ class Client {
 
   // `urls`: the members' client URLs, "http://HOST:PORT" or "https://HOST:PORT" (then
   // `tls` must be set: the CA the members' certificates are from and this client's own
-  // certificate, if they ask for one). kInvalidArgument for an empty list or a bad URL.
+  // certificate, if they ask for one). kInvalidArgument for an empty list, a bad URL, or
+  // an https:// URL without `tls`.
   static base::Result<Client> ForUrls(boost::asio::any_io_executor executor,
                                       const std::vector<std::string>& urls,
                                       std::shared_ptr<net::TlsClientContext> tls);
 
   // Each call has its own timeout covering every member it tries. Errors: kUnavailable
   // when no member answered in time; kInvalidArgument with etcd's message when it refused
-  // the request.
+  // the request. A member that takes the request and does not answer uses the call's time
+  // up (it may still carry the request out, so it is not sent again): the next call
+  // starts at the next member.
   boost::asio::awaitable<base::Result<RangeReply>> Get(std::string key,
                                                        std::chrono::milliseconds timeout);
   boost::asio::awaitable<base::Result<RangeReply>> GetPrefix(std::string prefix,
@@ -172,12 +99,11 @@ class Client {
   // one answers or `timeout` passed: its reply's JSON, or the error.
   boost::asio::awaitable<base::Result<nlohmann::json>> Post(std::string path, nlohmann::json body,
                                                             std::chrono::milliseconds timeout);
-  // Connects to a member for a watch, trying each in turn by `deadline`.
-  boost::asio::awaitable<base::Result<net::ClientStream>> OpenStream(Clock::time_point deadline);
+  // Connects to a member for a watch, trying each in turn from the one that answered last
+  // by `deadline`; sets *member to the one it reached.
+  boost::asio::awaitable<base::Result<net::ClientStream>> OpenStream(Clock::time_point deadline,
+                                                                     size_t* member);
   std::shared_ptr<State> state_;
 };
-
-// The end of the range of keys that start with `prefix` (etcd's range_end for a prefix).
-std::string PrefixEnd(std::string prefix);
 
 }  // namespace trellis::etcd

@@ -1,6 +1,8 @@
 #include "etcd/wire.h"
 
 #include <charconv>
+#include <optional>
+#include <string>
 
 #include "proto/memcache/base64.h"
 
@@ -159,6 +161,50 @@ void ReadKvs(Reader& in, std::vector<KeyValue>* kvs) {
   in.Each("kvs", [kvs](Reader& element) { ReadKeyValue(element, &kvs->emplace_back()); });
 }
 
+// etcd's error in `reply`, if it holds one: {"error": "text", "code": N} from a unary
+// call, {"error": {"grpc_code": N, "message": "text", ...}} from a streaming one (a
+// keepalive, a watch). Something else under "error" still counts as one.
+struct GrpcError {
+  std::string message;
+  int64_t code = 0;  // gRPC's status code; 0 when absent.
+};
+std::optional<GrpcError> ErrorIn(const json& reply) {
+  if (!reply.is_object() || !reply.contains("error") || reply["error"].is_null()) {
+    return std::nullopt;
+  }
+  GrpcError error;
+  const json& field = reply["error"];
+  if (field.is_object()) {
+    Reader in(field, "error");
+    in.String("message", &error.message);
+    in.Int("grpc_code", &error.code);
+  } else {
+    Reader in(reply, "error");
+    in.String("error", &error.message);
+    in.Int("code", &error.code);
+  }
+  if (error.message.empty()) {
+    error.message = "an error it did not describe";
+  }
+  return error;
+}
+
+// gRPC's code as the client's.
+base::ErrorCode CodeOf(int64_t grpc_code, int http_status) {
+  if (grpc_code == kGrpcNotFound) {
+    return base::ErrorCode::kNotFound;
+  }
+  if (grpc_code == kGrpcUnavailable || grpc_code == kGrpcDeadlineExceeded || http_status >= 500) {
+    return base::ErrorCode::kUnavailable;
+  }
+  return base::ErrorCode::kInvalidArgument;
+}
+
+// etcd rejects an empty key; a range from "" starts at the smallest key there is, "\0".
+std::string RangeStart(const std::string& key, const std::string& range_end) {
+  return key.empty() && !range_end.empty() ? std::string(1, '\0') : key;
+}
+
 json OperationJson(const Operation& operation) {
   switch (operation.kind) {
     case Operation::Kind::kPut: {
@@ -169,7 +215,7 @@ json OperationJson(const Operation& operation) {
       return {{"request_put", std::move(put)}};
     }
     case Operation::Kind::kDelete: {
-      json range = {{"key", Encoded(operation.key)}};
+      json range = {{"key", Encoded(RangeStart(operation.key, operation.range_end))}};
       if (!operation.range_end.empty()) {
         range["range_end"] = Encoded(operation.range_end);
       }
@@ -209,7 +255,7 @@ json CompareJson(const Compare& compare) {
 }  // namespace
 
 json RangeRequest(const std::string& key, const std::string& range_end) {
-  json request = {{"key", Encoded(key)}};
+  json request = {{"key", Encoded(RangeStart(key, range_end))}};
   if (!range_end.empty()) {
     request["range_end"] = Encoded(range_end);
   }
@@ -299,6 +345,11 @@ base::Result<Lease> ParseLeaseGrantReply(const json& reply) {
 }
 
 base::Result<std::chrono::seconds> ParseKeepAliveReply(const json& reply) {
+  if (std::optional<GrpcError> error = ErrorIn(reply)) {
+    // Not a lease it no longer knows (that is a result without a TTL): etcd failed to
+    // answer, as it does without a leader.
+    return base::Error{"etcd: " + error->message, CodeOf(error->code, 200)};
+  }
   int64_t ttl = 0;
   Reader in(reply, "lease keepalive");
   in.Object("result", [&ttl](Reader& result) { result.Int("TTL", &ttl); });
@@ -314,10 +365,11 @@ base::Result<WatchMessage> ParseWatchMessage(std::string_view line) {
   if (message.is_discarded()) {
     return base::Error{"etcd's watch stream: a message that is not JSON"};
   }
+  if (std::optional<GrpcError> error = ErrorIn(message)) {
+    return base::Unavailable("etcd's watch stream: " + error->message);
+  }
   WatchMessage out;
   Reader in(message, "watch");
-  std::string error;
-  in.String("error", &error);
   in.Object("result", [&out](Reader& result) {
     ReadRevision(result, &out.revision);
     result.Bool("created", &out.created);
@@ -337,28 +389,16 @@ base::Result<WatchMessage> ParseWatchMessage(std::string_view line) {
     });
   });
   TRELLIS_TRY_STATUS(in.status());
-  if (!error.empty()) {
-    return base::Unavailable("etcd's watch stream: " + error);
-  }
   return out;
 }
 
 base::Error ErrorOf(int http_status, std::string_view body) {
   const json reply = json::parse(body, nullptr, false);
-  std::string message = "status " + std::to_string(http_status);
-  int64_t code = 0;
-  if (reply.is_object()) {
-    Reader in(reply, "error");
-    in.String("error", &message);
-    in.Int("code", &code);
+  std::optional<GrpcError> error = ErrorIn(reply);
+  if (!error) {
+    return base::Error{"etcd: status " + std::to_string(http_status), CodeOf(0, http_status)};
   }
-  base::ErrorCode ours = base::ErrorCode::kInvalidArgument;
-  if (code == kGrpcNotFound) {
-    ours = base::ErrorCode::kNotFound;
-  } else if (code == kGrpcUnavailable || code == kGrpcDeadlineExceeded || http_status >= 500) {
-    ours = base::ErrorCode::kUnavailable;
-  }
-  return base::Error{"etcd: " + message, ours};
+  return base::Error{"etcd: " + error->message, CodeOf(error->code, http_status)};
 }
 
 }  // namespace trellis::etcd::wire

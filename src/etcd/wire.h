@@ -1,8 +1,9 @@
 // The JSON of etcd's v3 gateway (etcd/client.h), as pure functions: requests built from
-// the client's types, replies read back into them. Keys and values travel base64, 64-bit
-// integers as strings, and fields at their default (false, 0, "") are left out, so an
-// absent field reads as its default. A reply that is not what etcd sends (a field of the
-// wrong type, bad base64) is an error, never a throw. Fuzzed (tests/fuzz/etcd_reply_fuzz.cc).
+// the client's values (etcd/messages.h), replies read back into them. Keys and values
+// travel base64, 64-bit integers as strings, and fields at their default (false, 0, "")
+// are left out, so an absent field reads as its default. A reply that is not what etcd
+// sends (a field of the wrong type, bad base64) is an error, never a throw. Fuzzed
+// (tests/fuzz/etcd_reply_fuzz.cc).
 //
 // Thread safety: pure functions.
 #pragma once
@@ -11,11 +12,12 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "base/result.h"
-#include "etcd/client.h"
+#include "etcd/messages.h"
 
 namespace trellis::etcd::wire {
 
@@ -32,7 +34,8 @@ base::Result<RangeReply> ParseRangeReply(const nlohmann::json& reply);
 base::Result<int64_t> ParsePutReply(const nlohmann::json& reply);
 base::Result<TxnReply> ParseTxnReply(const nlohmann::json& reply);
 base::Result<Lease> ParseLeaseGrantReply(const nlohmann::json& reply);
-// The TTL the lease has now; kNotFound when etcd no longer knows it.
+// The TTL the lease has now; kNotFound when etcd no longer knows it (a result without a
+// TTL). An error etcd wrote instead of a result is that error (as ErrorOf).
 base::Result<std::chrono::seconds> ParseKeepAliveReply(const nlohmann::json& reply);
 
 // One message of a watch stream (one line).
@@ -44,11 +47,14 @@ struct WatchMessage {
   std::string cancel_reason;
   std::vector<WatchEvent> events;
 };
+// An error etcd wrote into the stream is kUnavailable.
 base::Result<WatchMessage> ParseWatchMessage(std::string_view line);
 
-// An error body ({"error": ..., "code": N}) with the HTTP status it came with, as the
-// client's error: gRPC's NotFound as kNotFound, Unavailable and DeadlineExceeded as
-// kUnavailable (another member may answer), anything else kInvalidArgument.
+// An error body with the HTTP status it came with, as the client's error: gRPC's NotFound
+// as kNotFound; Unavailable, DeadlineExceeded and any status of 500 or more as
+// kUnavailable (another member may answer); anything else kInvalidArgument. A unary
+// call's body is {"error": "text", "code": N}, a streaming call's (a keepalive, a watch)
+// {"error": {"grpc_code": N, "message": "text", ...}}.
 base::Error ErrorOf(int http_status, std::string_view body);
 
 }  // namespace trellis::etcd::wire

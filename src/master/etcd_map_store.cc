@@ -360,9 +360,22 @@ asio::awaitable<void> EtcdMapStore::CampaignLoop() {
           created = leader.lease == lease_ ? leader.create_revision : 0;
           url = leader.value;
         }
-        std::lock_guard lock(mutex_);
-        leader_url_ = url;
-        if (created != 0 && !stopping_) {
+        {
+          std::lock_guard lock(mutex_);
+          leader_url_ = url;
+        }
+        // The lease held when etcd took the key; a renewal says how long it holds from
+        // now (the last one may be older than a TTL: etcd was slow to answer). Without it
+        // the key is not claimed: the next round renews the lease and finds the key ours.
+        const Clock::time_point confirming = Clock::now();
+        base::Result<std::chrono::seconds> confirmed = base::NotFound("not ours");
+        if (created != 0) {  // Not a ?: around co_await: g++ 12 miscompiles it.
+          confirmed = co_await etcd_->KeepAlive(lease_, tick);
+        }
+        if (confirmed && !stopping_) {
+          renewed = confirming;
+          ttl = *confirmed;
+          std::lock_guard lock(mutex_);
           leader_revision_ = created;
           lease_end_ = renewed + ttl;
           spdlog::info("this master leads the cluster (etcd revision {})", created);

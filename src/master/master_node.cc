@@ -257,8 +257,15 @@ std::string MasterNode::OwnUrl() const {
 }
 
 void MasterNode::OnElected() {
-  if (!store_->Leading() || stopping_) {
-    return;  // Lost again before this ran: the deposition follows.
+  if (stopping_) {
+    return;
+  }
+  if (!store_->Leading()) {
+    // Its lease may have run out before this ran: it never acted, and gives the lead up
+    // rather than hold a key it does not act on.
+    spdlog::warn("elected, but the lease may have run out meanwhile; resigning");
+    store_->Resign();
+    return;
   }
   base::Result<ClusterMap> map = store_->Load();
   base::Result<nlohmann::json> rebalance = store_->LoadRebalance();

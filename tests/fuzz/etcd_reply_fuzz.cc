@@ -1,7 +1,6 @@
 // libFuzzer target for the readers of etcd's replies (etcd/wire.h), what a master reads
 // from its etcd members: any bytes must be refused with an error or read into a whole
-// value, never crash; a watch message's events keep the kinds it can hold; a keepalive
-// that reads is a positive TTL.
+// value, never crash; a lease granted and a keepalive that read have a positive TTL.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>

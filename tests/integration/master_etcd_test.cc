@@ -191,6 +191,8 @@ TEST_F(MasterEtcdTest, FollowersServeTheMapAndRedirectChangesToTheLeader) {
   ASSERT_TRUE(Eventually([&] { return Leader() != -1; }, 10s));
   const int leader = Leader();
   const int follower = 1 - leader;
+  // Once the follower has seen who leads (its next campaign try, within 0.5 s).
+  ASSERT_TRUE(Eventually([&] { return Status(follower, "GET", "/v1/migrations") == 307; }, 5s));
   const testing::HttpResponse redirected = testing::HttpRequestAt(
       "127.0.0.1", master_holds_[follower].port(), "POST", "/v1/groups", R"({"name": "g1"})");
   EXPECT_EQ(redirected.status, 307);
