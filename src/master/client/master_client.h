@@ -11,6 +11,9 @@
 // reached, or answers 421 (it follows and knows no leader), it tries the next; when it
 // redirects (307: it follows, and the Location names the leader), it goes there, adding
 // the leader to its list if it was not in it. Each call tries every master at most twice.
+// A call that went out and got no answer in time (a hung master) is sent to the next one
+// too: the master's changes are safe to repeat or refuse a repeat (409, an epoch that
+// moved on), except a token or a tenant created twice, of which the first stays unseen.
 //
 // Asynchronous, on one executor: a node runs it on a thread of its own so that a slow or
 // absent master never stalls the data path, and stopping that thread ends every call at
