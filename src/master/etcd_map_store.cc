@@ -223,13 +223,7 @@ base::Status EtcdMapStore::Import(const ClusterMap& map, const json& rebalance,
 }
 
 base::Status EtcdMapStore::GuardedPut(const std::string& key, std::string value, bool is_map) {
-  int64_t leader_revision = 0;
-  {
-    std::lock_guard lock(mutex_);
-    if (leader_revision_ != 0 && Clock::now() < lease_end_) {
-      leader_revision = leader_revision_;
-    }
-  }
+  const int64_t leader_revision = LeaderRevision();
   if (leader_revision == 0) {
     return base::Conflict("this master does not lead the cluster now");
   }
@@ -263,9 +257,11 @@ void EtcdMapStore::Campaign(const Campaigner& campaigner) {
   asio::co_spawn(io_, WatchLoop(), asio::detached);
 }
 
-bool EtcdMapStore::Leading() const {
+bool EtcdMapStore::Leading() const { return LeaderRevision() != 0; }
+
+int64_t EtcdMapStore::LeaderRevision() const {
   std::lock_guard lock(mutex_);
-  return leader_revision_ != 0 && Clock::now() < lease_end_;
+  return Clock::now() < lease_end_ ? leader_revision_ : 0;
 }
 
 std::string EtcdMapStore::leader_url() const {

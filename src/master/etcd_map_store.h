@@ -94,6 +94,8 @@ class EtcdMapStore final : public MapStore {
   // Runs `call` on the store's thread and waits for its result.
   template <typename T>
   T Run(std::function<boost::asio::awaitable<T>(etcd::Client&)> call);
+  // The create revision of our leader key while we lead by our own count; 0 otherwise.
+  int64_t LeaderRevision() const;
   // The value of `key`, or of every key that starts with it; none when there is none.
   base::Result<std::vector<etcd::KeyValue>> Read(const std::string& key, bool prefix);
   // A put of `key` guarded by this master's leadership and, for the map, by the map's
