@@ -21,6 +21,7 @@
 #include "gateway/deadline.h"
 #include "gateway/upstream.h"
 #include "net/write.h"
+#include "proto/http/proxied_head.h"
 
 namespace trellis::gateway {
 
@@ -230,11 +231,29 @@ std::string_view View(const ServerBuffer& buffer) {
   return {static_cast<const char*>(buffer.data().data()), buffer.size()};
 }
 
-// Relays one response (and any 1xx before it) from the server to the client, as framed.
-// Its head must come within `timeout`, and each read of its body within `timeout` of the
-// previous one: one timer for the exchange, which cancels the server's read when it fires.
+// The Connection field a response to `request` carries to the client: close when either
+// side ends the connection after it; keep-alive for an HTTP/1.0 client that keeps it.
+proto::http::ClientConnection ClientConnectionAfter(
+    const ResponseFramer& response, const bhttp::request<bhttp::buffer_body>& request) {
+  const unsigned status = response.status();
+  if (status >= 100 && status < 200) {
+    return proto::http::ClientConnection::kAsDefault;  // An interim response.
+  }
+  if (!request.keep_alive() || !response.keep_alive() || response.need_eof()) {
+    return proto::http::ClientConnection::kClose;
+  }
+  return request.version() == 10 ? proto::http::ClientConnection::kKeepAlive
+                                 : proto::http::ClientConnection::kAsDefault;
+}
+
+// Relays one response to `request` (and any 1xx before it) from the server to the client:
+// its head without the server's hop-by-hop fields (proto/http/proxied_head.h), its body as
+// framed. Its head must come within `timeout`, and each read of its body within `timeout`
+// of the previous one: one timer for the exchange, which cancels the server's read when it
+// fires.
 asio::awaitable<Relayed> RelayResponse(asio::ip::tcp::socket& server, ServerBuffer& buffer,
-                                       net::Connection& client, bool head_request,
+                                       net::Connection& client,
+                                       const bhttp::request<bhttp::buffer_body>& request,
                                        std::chrono::milliseconds timeout, unsigned* status) {
   asio::steady_timer guard(co_await asio::this_coro::executor);
   bool timed_out = false;
@@ -254,9 +273,10 @@ asio::awaitable<Relayed> RelayResponse(asio::ip::tcp::socket& server, ServerBuff
   for (;;) {                 // One message: 1xx ones come before the final one.
     ResponseFramer parser;
     parser.body_limit(boost::none);
-    parser.skip(head_request);
+    parser.skip(request.method() == bhttp::verb::head);
     bool at_end = false;
     bool armed = false;
+    size_t head_bytes = 0;  // The head's, once parsed, until relayed.
     while (!parser.is_done()) {
       if (buffer.size() > 0 || at_end) {
         beast::error_code error;
@@ -267,9 +287,13 @@ asio::awaitable<Relayed> RelayResponse(asio::ip::tcp::socket& server, ServerBuff
         // All of the message that is here in one write: the parser stops after the
         // head, and a head and body written apart cost a system call more per response.
         while (!at_end && !parser.is_done() && used < buffer.size()) {
+          const bool head_parsed = parser.is_header_done();
           const size_t parsed =
               parser.put(asio::buffer(View(buffer).data() + used, buffer.size() - used), error);
           used += parsed;
+          if (!head_parsed && parser.is_header_done()) {
+            head_bytes = used;  // The parser takes a head whole, and stops after it.
+          }
           if (parsed == 0 || error) {
             break;
           }
@@ -279,7 +303,17 @@ asio::awaitable<Relayed> RelayResponse(asio::ip::tcp::socket& server, ServerBuff
         }
         if (used > 0) {
           // Bytes of a head go once it is whole (a partial head is not yet relayed).
-          if (!co_await client.Write(View(buffer).substr(0, used))) {
+          std::string rewritten;
+          std::string_view bytes = View(buffer).substr(0, used);
+          if (head_bytes > 0) {
+            rewritten.reserve(used + 32);
+            proto::http::AppendProxiedHead(bytes.substr(0, head_bytes),
+                                           ClientConnectionAfter(parser, request), rewritten);
+            rewritten.append(bytes.substr(head_bytes));
+            bytes = rewritten;
+            head_bytes = 0;
+          }
+          if (!co_await client.Write(bytes)) {
             co_return Relayed::kBroken;
           }
           relayed_any = true;
@@ -397,7 +431,6 @@ asio::awaitable<void> ProxyHttp(net::Connection& client, const Site& site) {
     }
     const std::string server_head = ServerHead(request, client.peer().address(), site.scheme);
     const bool has_body = !parser.is_done();
-    const bool head_request = request.method() == bhttp::verb::head;
     Relayed relayed = Relayed::kBad;
     unsigned status = 0;   // The response's, once relayed.
     bool retried = false;  // Sent to another server after one failed it.
@@ -407,7 +440,7 @@ asio::awaitable<void> ProxyHttp(net::Connection& client, const Site& site) {
         sent = co_await RelayRequestBody(client, parser, upstream->socket);
       }
       if (sent) {
-        relayed = co_await RelayResponse(upstream->socket, server_buffer, client, head_request,
+        relayed = co_await RelayResponse(upstream->socket, server_buffer, client, request,
                                          site.limits.server_timeout, &status);
       }
       if ((!sent || relayed == Relayed::kNoAnswer) && reused && !has_body) {
@@ -461,8 +494,8 @@ asio::awaitable<void> ProxyHttp(net::Connection& client, const Site& site) {
     if (relayed != Relayed::kBroken) {
       site.metrics.Count(status, head_done);
     }
-    // A response the server ended by closing, or said it would: the client, which got
-    // the response's head as the server wrote it, closes as well.
+    // A response the server ended by closing, or said it would: the client, told
+    // "Connection: close" in the response's head, closes as well.
     if (relayed != Relayed::kKeepAlive || !keep_client) {
       co_return;
     }

@@ -6,7 +6,9 @@
 //
 // Messages are parsed with Beast's parser (boost/beast/http) and relayed as they arrive:
 // the request head is rewritten (hop-by-hop fields dropped; X-Forwarded-For,
-// X-Forwarded-Proto and Via added), bodies pass byte for byte in their own framing
+// X-Forwarded-Proto and Via added), so is the response head (the server's hop-by-hop
+// fields dropped, the gateway's Connection field for the client added:
+// proto/http/proxied_head.h), bodies pass byte for byte in their own framing
 // (Content-Length or chunked), so nothing is buffered whole. `Expect: 100-continue` waits
 // for the server's answer before the body is relayed.
 //

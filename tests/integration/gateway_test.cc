@@ -253,6 +253,35 @@ TEST_F(GatewayTest, CurlKeepsItsConnectionAcrossRequests) {
   EXPECT_THAT(curl.Log(), HasSubstr("\n0\n")) << curl.Log();
 }
 
+// nginx says "Connection: keep-alive" and "Keep-Alive: timeout=75" of its connection to
+// the gateway; the client hears only what the gateway does with its own connection.
+TEST_F(GatewayTest, AResponseCarriesTheGatewaysConnectionFieldsNotTheServers) {
+  const std::string request = "GET / HTTP/1.1\r\nHost: a.example\r\n\r\n";
+  LoopbackClient direct(a1_.port());
+  direct.Send(request);
+  ASSERT_THAT(direct.ReadUntil("proto=\n"), HasSubstr("\r\nKeep-Alive: timeout=75\r\n"));
+
+  LoopbackClient client(web_port_);
+  client.Send(request);
+  const std::string kept = client.ReadUntil("proto=http\n");
+  EXPECT_THAT(kept, ::testing::StartsWith("HTTP/1.1 200 "));
+  EXPECT_THAT(kept, ::testing::Not(HasSubstr("Keep-Alive")));
+  EXPECT_THAT(kept, ::testing::Not(HasSubstr("Connection")));
+  client.Send("GET / HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n");
+  const std::string closed = client.ReadUntilClosed();
+  EXPECT_THAT(closed, HasSubstr("\r\nConnection: close\r\n"));
+  EXPECT_THAT(closed, ::testing::Not(HasSubstr("keep-alive")));
+
+  // An HTTP/1.0 client keeps its connection only if the response says so.
+  LoopbackClient old(web_port_);
+  for (int i = 0; i < 2; ++i) {
+    old.Send("GET / HTTP/1.0\r\nHost: a.example\r\nConnection: keep-alive\r\n\r\n");
+    const std::string reply = old.ReadUntil("proto=http\n");
+    EXPECT_THAT(reply, HasSubstr("\r\nConnection: keep-alive\r\n")) << "request " << i;
+    EXPECT_THAT(reply, ::testing::Not(HasSubstr("Keep-Alive"))) << "request " << i;
+  }
+}
+
 TEST_F(GatewayTest, MemcachedTrafficPassesThroughATcpListener) {
   LoopbackClient client(cache_port_);
   ASSERT_TRUE(client.Send("set k 5 0 5\r\nhello\r\n"));

@@ -39,7 +39,7 @@ void Nginx::Start() {
        << "pid " << (dir_.path() / "nginx.pid").string() << ";\n"
        << "error_log stderr warn;\n"
        << "events { worker_connections 1024; }\n"
-       << "http { access_log off;\n"
+       << "http { access_log off; keepalive_timeout 75s 75s;\n"
        << "  server { listen " << port_.address() << " reuseport" << (tls_ ? " ssl" : "") << ";\n";
   if (tls_) {
     file << "    ssl_certificate " << tls_->cert.string() << ";\n"

@@ -1,7 +1,8 @@
 // Nginx: a real nginx (Debian's nginx-light) on a port the test holds, as a backend for
 // the gateway's tests: it answers every request with its name, the request's URI and
 // the forwarding fields it got ("a1 /x?y=1 xff=127.0.0.1 via=1.1 trellis proto=http"),
-// and /healthz with 200. With a certificate it speaks TLS only (https).
+// and /healthz with 200; its responses say "Keep-Alive: timeout=75" of the connection.
+// With a certificate it speaks TLS only (https).
 //
 // SelfSignedCertificate makes a certificate for one domain (the openssl command, an
 // EC P-256 key), for a test's servers and for clients that trust exactly it.
