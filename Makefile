@@ -59,15 +59,17 @@ tsan: setup
 # The parsers of what arrives over the network or from operators (memcached requests and
 # replies, replication frames, the master's cluster map, the archive's blocks, TLS
 # ClientHellos, the gateway's config file, tenants' keys, etcd's replies, the response heads
-# the gateway rewrites) under libFuzzer (clang), each for FUZZ_SECONDS, from their seed
-# corpora.
+# the gateway rewrites, MySQL packets, the dbproxy's config file) under libFuzzer (clang),
+# each for FUZZ_SECONDS, from their seed corpora.
 fuzz: setup
 	CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DTRELLIS_FUZZ=ON
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target memcache_parser_fuzz memcache_response_fuzz \
 	  replication_frame_fuzz cluster_state_fuzz archive_block_fuzz client_hello_fuzz \
-	  gateway_config_fuzz key_namespace_fuzz etcd_reply_fuzz proxied_head_fuzz
+	  gateway_config_fuzz key_namespace_fuzz etcd_reply_fuzz proxied_head_fuzz mysql_codec_fuzz \
+	  dbproxy_config_fuzz
 	for target in memcache_parser memcache_response replication_frame cluster_state archive_block \
-	  client_hello gateway_config key_namespace etcd_reply proxied_head; do \
+	  client_hello gateway_config key_namespace etcd_reply proxied_head mysql_codec \
+	  dbproxy_config; do \
 	  mkdir -p $(FUZZ_BUILD)/corpus/$$target && \
 	  cp tests/fuzz/corpus/$$target/* $(FUZZ_BUILD)/corpus/$$target/ && \
 	  $(FUZZ_BUILD)/bin/$${target}_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \

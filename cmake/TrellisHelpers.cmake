@@ -124,6 +124,8 @@ function(trellis_add_test file)
   set_target_properties(${target} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
   target_compile_options(${target} PRIVATE ${TRELLIS_WARNINGS} ${TRELLIS_TEST_OPTIONS})
   target_link_libraries(${target} PRIVATE ${arg_DEPS} GTest::gmock GTest::gtest_main)
+  # Header-only helpers (testing/hex.h) for tests that need no more of trellis::testing.
+  target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   trellis_use_pch(${target} TEST)
   gtest_discover_tests(${target} DISCOVERY_TIMEOUT 30)
   # The labels go on the discovered tests from a file CTest reads after the discovery's:

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "testing/hex.h"
+
 namespace trellis::proto::tls {
 namespace {
 
@@ -41,13 +43,7 @@ constexpr std::string_view kCurlTls12Hex =
     "02683208687474702f312e310016000000170000000d002a0028040305030603080708080809080a"
     "080b080408050806040105010601030303010302040205020602";
 
-std::string FromHex(std::string_view hex) {
-  std::string bytes;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
-    bytes.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
-  }
-  return bytes;
-}
+using testing::FromHex;
 
 std::string U8(size_t value) { return std::string(1, static_cast<char>(value)); }
 std::string U16(size_t value) { return U8(value >> 8) + U8(value & 0xff); }

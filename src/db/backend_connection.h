@@ -1,0 +1,122 @@
+// BackendConnection: one connection from the dbproxy to the database server, logged in
+// as one user with one set of session-shaping flags (BackendKey). The dbproxy lends it
+// to a client for a statement or a transaction (backend_pool.h); it reads the server's
+// packets one at a time into its own buffer (packet.h's frames) and writes the client's
+// through.
+//
+// Login: the server's greeting, then a Handshake Response 41 answering its challenge
+// with mysql_native_password computed from the user's SHA1(password), which the proxy
+// learned from the client's own login (auth.h); an Auth Switch Request to the same
+// plugin is answered too. Any other plugin, or an ERR, fails the login with the server's
+// words.
+//
+// Thread safety: one coroutine at a time, on the shard that opened it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "base/result.h"
+#include "proto/mysql/auth.h"
+#include "proto/mysql/packet.h"
+
+namespace trellis::db {
+
+// What makes two backend connections interchangeable for a client: the same user, the
+// same character set, and the same client flags that change what the server does
+// (CLIENT_FOUND_ROWS, CLIENT_MULTI_STATEMENTS, CLIENT_IGNORE_SPACE).
+struct BackendKey {
+  std::string user;
+  uint8_t charset = 0;
+  uint32_t flags = 0;
+
+  friend bool operator==(const BackendKey&, const BackendKey&) = default;
+};
+
+// The client capability flags a BackendKey keeps.
+uint32_t SessionShapingFlags(uint32_t client_capabilities);
+
+// What a client's session has put on a connection beyond its login: the default schema
+// and the session variables it set (its SET statements, in order, one per line), which
+// the proxy gives any connection it lends the client (client_session.h).
+struct SessionState {
+  std::string schema;  // "" for none.
+  std::string script;  // "" for none.
+
+  friend bool operator==(const SessionState&, const SessionState&) = default;
+};
+
+// What logging in as a client's user takes.
+struct BackendLogin {
+  BackendKey key;
+  proto::mysql::Sha1 password_sha1{};
+};
+
+class BackendConnection {
+ public:
+  // Connects within `timeout` and logs in. Errors: unreachable, or the server's refusal
+  // ("Access denied ...", with its code).
+  static boost::asio::awaitable<base::Result<std::unique_ptr<BackendConnection>>> Open(
+      const boost::asio::ip::tcp::endpoint& server, const BackendLogin& login,
+      std::chrono::milliseconds timeout);
+
+  // The server's next packet. False if the connection broke.
+  boost::asio::awaitable<bool> ReadFrame(proto::mysql::Frame* frame);
+  // Whether a whole packet is already buffered (so ReadFrame will not wait).
+  bool HasFrame() const;
+  // Drops the frame ReadFrame returned last (its views end here).
+  void ConsumeFrame();
+  boost::asio::awaitable<bool> Write(std::string_view bytes);
+
+  const BackendKey& key() const { return key_; }
+  // The session as the proxy last made it.
+  const SessionState& session() const { return session_; }
+  void set_schema(std::string schema) { session_.schema = std::move(schema); }
+  void set_script(std::string script) { session_.script = std::move(script); }
+  const std::string& server_version() const { return server_version_; }
+
+  // The statements prepared on this connection, by their SQL: clients' prepared
+  // statements are the proxy's, and run on whichever connection is lent, prepared there
+  // once (client_session.h). A connection keeps at most kMaxStatements; past that,
+  // RememberStatement returns the least recently used one's id for the caller to close
+  // (or the earlier id of the same SQL, prepared again).
+  static constexpr size_t kMaxStatements = 1024;
+  std::optional<uint32_t> FindStatement(const std::string& sql);
+  std::optional<uint32_t> RememberStatement(const std::string& sql, uint32_t id);
+  // The server forgot them all (COM_RESET_CONNECTION).
+  void ForgetStatements() { statements_.clear(); }
+
+ private:
+  BackendConnection(boost::asio::ip::tcp::socket socket, BackendKey key)
+      : socket_(std::move(socket)), key_(std::move(key)) {}
+  boost::asio::awaitable<base::Status> LogIn(const BackendLogin& login);
+  // The next whole message, consumed (the login's, before any frame is read).
+  boost::asio::awaitable<base::Result<proto::mysql::Message>> ReadMessage();
+  // Appends what the socket has to buffer_; false if it broke.
+  boost::asio::awaitable<bool> ReadMore();
+
+  boost::asio::ip::tcp::socket socket_;
+  BackendKey key_;
+  SessionState session_;
+  std::string server_version_;
+  // SQL -> the server's statement id and when it was last used (a counter).
+  struct Statement {
+    uint32_t id = 0;
+    uint64_t used = 0;
+  };
+  std::unordered_map<std::string, Statement> statements_;
+  uint64_t uses_ = 0;
+  std::string buffer_;  // Read and not consumed; the front is buffer_[begin_].
+  size_t begin_ = 0;
+  size_t frame_bytes_ = 0;  // Of the frame ReadFrame returned last.
+};
+
+}  // namespace trellis::db
