@@ -74,10 +74,10 @@ asio::awaitable<base::Result<std::unique_ptr<BackendConnection>>> BackendConnect
 asio::awaitable<base::Result<mysql::Message>> BackendConnection::ReadMessage() {
   for (;;) {
     mysql::Message message;
-    const std::string_view input = std::string_view(buffer_).substr(begin_);
+    const std::string_view input(buffered(), input_.size());
     switch (mysql::ReadMessage(input, kMaxLoginMessage, &message)) {
       case mysql::MessageStatus::kOk:
-        begin_ += message.bytes;
+        Consume(message.bytes);
         co_return message;
       case mysql::MessageStatus::kTooLarge:
         co_return base::Unavailable("the database server sent an oversized login message");
@@ -161,18 +161,19 @@ std::optional<uint32_t> BackendConnection::RememberStatement(const std::string& 
   return evicted;
 }
 
-bool BackendConnection::HasFrame() const {
+bool BackendConnection::HasFrameAt(size_t offset) const {
   mysql::Frame frame;
-  return mysql::ReadFrame(std::string_view(buffer_).substr(begin_ + frame_bytes_), &frame) ==
-         mysql::FrameStatus::kOk;
+  const std::string_view input(static_cast<const char*>(input_.data().data()), input_.size());
+  return offset <= input.size() &&
+         mysql::ReadFrame(input.substr(offset), &frame) == mysql::FrameStatus::kOk;
 }
 
-asio::awaitable<bool> BackendConnection::ReadFrame(mysql::Frame* frame) {
-  ConsumeFrame();
+asio::awaitable<bool> BackendConnection::ReadFrameAt(size_t offset, mysql::Frame* frame) {
+  // No co_await in a while loop (g++ 12 miscompiles some: client_session.cc).
   for (;;) {
-    if (mysql::ReadFrame(std::string_view(buffer_).substr(begin_), frame) ==
-        mysql::FrameStatus::kOk) {
-      frame_bytes_ = frame->bytes;
+    const std::string_view input(buffered(), input_.size());
+    if (offset <= input.size() &&
+        mysql::ReadFrame(input.substr(offset), frame) == mysql::FrameStatus::kOk) {
       co_return true;
     }
     const bool read = co_await ReadMore();
@@ -183,26 +184,15 @@ asio::awaitable<bool> BackendConnection::ReadFrame(mysql::Frame* frame) {
 }
 
 asio::awaitable<bool> BackendConnection::ReadMore() {
-  if (begin_ > 0) {
-    buffer_.erase(0, begin_);  // Keep what is not consumed at the front.
-    begin_ = 0;
-  }
-  const size_t had = buffer_.size();
-  buffer_.resize(had + kReadBytes);
-  auto [error, read] = co_await socket_.async_read_some(
-      asio::buffer(buffer_.data() + had, kReadBytes), asio::as_tuple(asio::use_awaitable));
-  buffer_.resize(had + read);
+  auto [error, read] = co_await socket_.async_read_some(input_.prepare(kReadBytes),
+                                                        asio::as_tuple(asio::use_awaitable));
+  input_.commit(read);
   co_return !error;
 }
 
-void BackendConnection::ConsumeFrame() {
-  begin_ += frame_bytes_;
-  frame_bytes_ = 0;
-  if (begin_ == buffer_.size()) {
-    buffer_.clear();
-    begin_ = 0;
-  }
-}
+char* BackendConnection::buffered() { return static_cast<char*>(input_.data().data()); }
+
+void BackendConnection::Consume(size_t bytes) { input_.consume(bytes); }
 
 asio::awaitable<bool> BackendConnection::Write(std::string_view bytes) {
   const boost::system::error_code error = co_await net::WriteAll(socket_, bytes);

@@ -23,6 +23,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 
 #include "base/result.h"
 #include "proto/mysql/auth.h"
@@ -68,12 +69,16 @@ class BackendConnection {
       const boost::asio::ip::tcp::endpoint& server, const BackendLogin& login,
       std::chrono::milliseconds timeout);
 
-  // The server's next packet. False if the connection broke.
-  boost::asio::awaitable<bool> ReadFrame(proto::mysql::Frame* frame);
-  // Whether a whole packet is already buffered (so ReadFrame will not wait).
-  bool HasFrame() const;
-  // Drops the frame ReadFrame returned last (its views end here).
-  void ConsumeFrame();
+  // The server's packet that starts `offset` bytes into what is buffered and not yet
+  // consumed, read from the socket first if it is not whole; its views last until the
+  // next read or Consume. False if the connection broke. A relay reads a response's
+  // packets at growing offsets and writes them on from the buffer, consumed together.
+  boost::asio::awaitable<bool> ReadFrameAt(size_t offset, proto::mysql::Frame* frame);
+  // Whether a whole packet starts at `offset` already (ReadFrameAt would not wait).
+  bool HasFrameAt(size_t offset) const;
+  // What is buffered and not consumed; writable, for a rewrite in place.
+  char* buffered();
+  void Consume(size_t bytes);
   boost::asio::awaitable<bool> Write(std::string_view bytes);
 
   const BackendKey& key() const { return key_; }
@@ -100,7 +105,7 @@ class BackendConnection {
   boost::asio::awaitable<base::Status> LogIn(const BackendLogin& login);
   // The next whole message, consumed (the login's, before any frame is read).
   boost::asio::awaitable<base::Result<proto::mysql::Message>> ReadMessage();
-  // Appends what the socket has to buffer_; false if it broke.
+  // Appends what the socket has to input_; false if it broke.
   boost::asio::awaitable<bool> ReadMore();
 
   boost::asio::ip::tcp::socket socket_;
@@ -114,9 +119,9 @@ class BackendConnection {
   };
   std::unordered_map<std::string, Statement> statements_;
   uint64_t uses_ = 0;
-  std::string buffer_;  // Read and not consumed; the front is buffer_[begin_].
-  size_t begin_ = 0;
-  size_t frame_bytes_ = 0;  // Of the frame ReadFrame returned last.
+  // Read and not consumed. A flat_buffer: reads go into space it keeps, not zeroed
+  // first as a std::string's would be (64 KiB of memset per read).
+  boost::beast::flat_buffer input_;
 };
 
 }  // namespace trellis::db

@@ -327,21 +327,24 @@ class ClientSession {
         break;
       }
       mysql::Frame frame;
-      ok = co_await backend_->ReadFrame(&frame);
+      ok = co_await backend_->ReadFrameAt(0, &frame);
       if (!ok) {
         break;
       }
       const bool continued = continuation;
       continuation = frame.continues;
       if (continued) {
+        backend_->Consume(frame.bytes);
         continue;
       }
       const mysql::ResponseReader::Step step = reader.Next(frame.payload);
       ok = step != mysql::ResponseReader::Step::kBad;
-      if (ok && step == mysql::ResponseReader::Step::kDone && !continuation) {
-        if (reader.failed()) {
-          *refusal = frame.payload;
-        }
+      const bool done = ok && step == mysql::ResponseReader::Step::kDone && !continuation;
+      if (done && reader.failed()) {
+        *refusal = frame.payload;
+      }
+      backend_->Consume(frame.bytes);
+      if (done) {
         break;
       }
     }
@@ -351,7 +354,6 @@ class ClientSession {
       mysql::AppendErr(*refusal, 2013, "HY000", "Lost connection to the database server");
       co_return std::nullopt;
     }
-    backend_->ConsumeFrame();
     co_return reader;
   }
 
@@ -734,50 +736,55 @@ class ClientSession {
     }
   }
 
-  // Relays the server's response to the client as it comes, in batches; the reader that
-  // followed it, or nullopt if either side broke or the server went out of step.
-  // A prepare's response carries `client_statement_id` instead of the server's id.
+  // Relays the server's response to the client as it comes: the packets read at once go
+  // on in one write, straight from the backend connection's buffer. The reader that
+  // followed it, or nullopt if either side broke or the server went out of step. A
+  // prepare's response carries `client_statement_id` instead of the server's id.
   asio::awaitable<std::optional<mysql::ResponseReader>> RelayResponse(
       mysql::ResponseShape shape, uint32_t client_statement_id) {
     mysql::ResponseReader reader(shape);
-    bool first = true;
     if (shape == mysql::ResponseShape::kNone) {
       co_return reader;
     }
-    std::string batch;
+    size_t pending = 0;         // Bytes read and not yet written on, at the buffer's front.
     bool continuation = false;  // The next packet continues the message before it.
+    bool first = true;
     for (;;) {
       mysql::Frame frame;
-      if (!co_await backend_->ReadFrame(&frame)) {
+      const bool read = co_await backend_->ReadFrameAt(pending, &frame);
+      if (!read) {
         co_return std::nullopt;
       }
-      batch.append(frame.payload.data() - mysql::kPacketHeaderBytes, frame.bytes);
-      if (first && shape == mysql::ResponseShape::kPrepare && frame.payload.size() >= 5 &&
-          frame.payload[0] == 0x00) {
-        const size_t id_at = batch.size() - frame.payload.size() + 1;
-        for (int i = 0; i < 4; ++i) {
-          batch[id_at + i] = static_cast<char>((client_statement_id >> (8 * i)) & 0xFF);
-        }
-      }
-      first = false;
       mysql::ResponseReader::Step step = mysql::ResponseReader::Step::kMore;
       if (!continuation) {
         step = reader.Next(frame.payload);
       }
+      // The reader has read the server's id: now the client's goes in its place.
+      if (first && shape == mysql::ResponseShape::kPrepare && frame.payload.size() >= 5 &&
+          frame.payload[0] == 0x00) {
+        char* id = backend_->buffered() + pending + mysql::kPacketHeaderBytes + 1;
+        for (int i = 0; i < 4; ++i) {
+          id[i] = static_cast<char>((client_statement_id >> (8 * i)) & 0xFF);
+        }
+      }
+      first = false;
       continuation = frame.continues;
       if (step == mysql::ResponseReader::Step::kBad) {
         spdlog::warn("dbproxy: the database server's response to a command is out of step");
         co_return std::nullopt;
       }
+      pending += frame.bytes;
       const bool done = step == mysql::ResponseReader::Step::kDone && !continuation;
-      if (done || batch.size() >= kRelayBatchBytes || !backend_->HasFrame()) {
-        if (!co_await client_.Write(batch)) {
+      if (done || pending >= kRelayBatchBytes || !backend_->HasFrameAt(pending)) {
+        const bool written =
+            co_await client_.Write(std::string_view(backend_->buffered(), pending));
+        if (!written) {
           co_return std::nullopt;
         }
-        batch.clear();
+        backend_->Consume(pending);
+        pending = 0;
       }
       if (done) {
-        backend_->ConsumeFrame();
         co_return reader;
       }
     }
