@@ -9,13 +9,20 @@ Load: sysbench oltp_read_only and oltp_read_write, --threads T (64), prepared st
 (sysbench's default), for --duration seconds after a warm-up; reported: queries/s and the
 99th percentile latency, medians of --rounds rounds, each round running every setup in
 turn starting with the next one; and the proxy's ratio to each. Also read: the most
-connections the server had at once behind the proxy (Max_used_connections).
+connections the server had at once behind the proxy (Max_used_connections); and, with
+--most-connections N, how many logged-in idle client connections each setup holds at
+once, up to N (opened one after another until one fails), with the resident memory of
+the server and the proxy at that point.
 """
 import argparse
+import hashlib
 import os
 import re
+import resource
 import shutil
+import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -80,7 +87,7 @@ def start_haproxy(workdir, server_port, log):
     with open(conf, "w") as f:
         f.write("""global
   nbthread 1
-  maxconn 9000
+  maxconn 9900
 defaults
   mode tcp
   timeout connect 5s
@@ -93,6 +100,53 @@ listen mysql
     proxy = start(["/usr/sbin/haproxy", "-f", conf, "-db"], log)
     wait_port(port)
     return proxy, port
+
+
+def log_in(port):
+    """A MySQL-protocol login as app/secret (mysql_native_password); the open socket."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+
+    def read():
+        header = sock.recv(4, socket.MSG_WAITALL)
+        if len(header) < 4:
+            raise OSError("closed")
+        length = header[0] | header[1] << 8 | header[2] << 16
+        return header[3], sock.recv(length, socket.MSG_WAITALL) if length else b""
+
+    sequence, greeting = read()
+    if greeting[:1] != b"\x0a":
+        raise OSError("refused: %r" % greeting[:60])
+    version_end = greeting.index(b"\0", 1)
+    nonce = greeting[version_end + 5:version_end + 13]
+    nonce += greeting[version_end + 32:version_end + 44]
+    stage1 = hashlib.sha1(b"secret").digest()
+    mask = hashlib.sha1(nonce + hashlib.sha1(stage1).digest()).digest()
+    answer = bytes(a ^ b for a, b in zip(stage1, mask))
+    capabilities = 0x200 | 0x8000 | 0x80000  # 4.1, secure connection, plugin auth.
+    payload = (struct.pack("<IIB", capabilities, 1 << 24, 45) + b"\0" * 23 + b"app\0" +
+               bytes([len(answer)]) + answer + b"mysql_native_password\0")
+    sock.sendall(struct.pack("<I", len(payload))[:3] + bytes([sequence + 1]) + payload)
+    _, reply = read()
+    if reply[:1] != b"\0":
+        raise OSError("refused: %r" % reply[:60])
+    return sock
+
+
+def resident_mb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1)) / 1024
+
+
+def most_connections(port, limit):
+    """How many logged-in connections `port` holds at once, up to `limit`; they stay open
+    (the caller closes them) so that memory can be read."""
+    held = []
+    try:
+        while len(held) < limit:
+            held.append(log_in(port))
+    except OSError:
+        pass
+    return held
 
 
 def sysbench(port, args, workload, threads, duration, *extra):
@@ -117,6 +171,8 @@ def main():
     parser.add_argument("--threads", type=int, default=64)
     parser.add_argument("--tables", type=int, default=4)
     parser.add_argument("--table-size", type=int, default=10000)
+    parser.add_argument("--most-connections", type=int, default=0,
+                        help="also count the idle connections each setup holds, up to N")
     args = parser.parse_args()
     for tool in ("sysbench", "mariadbd", "mariadb-install-db", "/usr/sbin/haproxy"):
         if not shutil.which(tool):
@@ -171,6 +227,20 @@ def main():
                     median["dbproxy"]["p99_ms"] / median[other]["p99_ms"]))
         print("server connections behind the proxy, at most: %d (the benchmark's own query "
               "included)" % most_behind_proxy)
+        if args.most_connections:
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            pids = {"direct": [server.pid], "dbproxy": [server.pid, proxy.pid],
+                    "haproxy": [server.pid, haproxy.pid]}
+            for name in setups:
+                held = most_connections(setups[name], args.most_connections)
+                memory = ", ".join("%s %.0f MB" % ("server" if pid == server.pid else name,
+                                                   resident_mb(pid)) for pid in pids[name])
+                print("most idle client connections, %-8s %6d (of %d tried; resident: %s)" % (
+                    name, len(held), args.most_connections, memory), flush=True)
+                for sock in held:
+                    sock.close()
+                time.sleep(2)  # The server lets go of them.
     finally:
         for process in reversed(processes):
             process.terminate()
