@@ -66,10 +66,10 @@ fuzz: setup
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target memcache_parser_fuzz memcache_response_fuzz \
 	  replication_frame_fuzz cluster_state_fuzz archive_block_fuzz client_hello_fuzz \
 	  gateway_config_fuzz key_namespace_fuzz etcd_reply_fuzz proxied_head_fuzz mysql_codec_fuzz \
-	  dbproxy_config_fuzz
+	  db_config_fuzz
 	for target in memcache_parser memcache_response replication_frame cluster_state archive_block \
 	  client_hello gateway_config key_namespace etcd_reply proxied_head mysql_codec \
-	  dbproxy_config; do \
+	  db_config; do \
 	  mkdir -p $(FUZZ_BUILD)/corpus/$$target && \
 	  cp tests/fuzz/corpus/$$target/* $(FUZZ_BUILD)/corpus/$$target/ && \
 	  $(FUZZ_BUILD)/bin/$${target}_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \

@@ -29,6 +29,7 @@ Command AddBackupCenterCommand(CLI::App& parent);
 Command AddBackupCommand(CLI::App& parent);
 Command AddGatewayCommand(CLI::App& parent);
 Command AddDbProxyCommand(CLI::App& parent);
+Command AddDbCommand(CLI::App& parent);
 Command AddCaCommand(CLI::App& parent);
 Command AddTokenCommand(CLI::App& parent);
 Command AddTenantCommand(CLI::App& parent);

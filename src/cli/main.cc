@@ -24,8 +24,9 @@ int main(int argc, char** argv) {
       trellis::cli::AddClusterCommand(app),      trellis::cli::AddBenchCommand(app),
       trellis::cli::AddBackupCenterCommand(app), trellis::cli::AddBackupCommand(app),
       trellis::cli::AddGatewayCommand(app),      trellis::cli::AddDbProxyCommand(app),
-      trellis::cli::AddCaCommand(app),           trellis::cli::AddTokenCommand(app),
-      trellis::cli::AddTenantCommand(app),       trellis::cli::AddVersionCommand(app),
+      trellis::cli::AddDbCommand(app),           trellis::cli::AddCaCommand(app),
+      trellis::cli::AddTokenCommand(app),        trellis::cli::AddTenantCommand(app),
+      trellis::cli::AddVersionCommand(app),
   };
   try {
     app.parse(argc, argv);

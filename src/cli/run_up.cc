@@ -13,6 +13,11 @@
 // the first start): every daemon gets a certificate from it, issued afresh at each
 // start, and they speak mutual TLS to each other (the master's API, the cache nodes'
 // ports); `trellis cluster` and the other operator tools use its "operator" certificate.
+// Last comes CDB (up/database.h): `trellis db` running a MariaDB primary and replica, and
+// `trellis dbproxy` in front of them on --mysql, as the application user "app" whose
+// password is in <data>/db/app.password.
+#include <spdlog/spdlog.h>
+
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -33,6 +38,7 @@
 #include "net/reserved_port.h"
 #include "up/cluster_identities.h"
 #include "up/daemon_token.h"
+#include "up/database.h"
 #include "up/group_spawner.h"
 
 namespace trellis::cli {
@@ -45,6 +51,7 @@ struct UpFlags {
   daemon::DaemonFlags daemon;
   std::string listen = "127.0.0.1:11211";
   std::string http = "127.0.0.1:8080";
+  std::string mysql = "127.0.0.1:3306";
   std::string data = "trellis-data";
   int groups = 2;
   int access_nodes = 2;
@@ -53,6 +60,8 @@ struct UpFlags {
 
 // How long each child may take to start listening.
 constexpr std::chrono::seconds kStartPatience{10};
+// The database manager listens once its servers do; the first start installs them.
+constexpr std::chrono::seconds kDatabasePatience{120};
 
 // Where the gateway of `trellis up` listens and what it serves.
 struct GatewayPlan {
@@ -92,6 +101,7 @@ gateway::GatewayConfig GatewayInFront(const GatewayPlan& plan) {
 base::Status RunUp(daemon::Daemon& daemon, const UpFlags& flags) {
   TRELLIS_TRY(const tcp::endpoint listen, daemon::ResolveFlag("--listen", flags.listen));
   TRELLIS_TRY(const tcp::endpoint http_listen, daemon::ResolveFlag("--http", flags.http));
+  TRELLIS_TRY(const tcp::endpoint mysql_listen, daemon::ResolveFlag("--mysql", flags.mysql));
   const std::string log_dir = flags.data + "/logs";
   std::error_code made;
   std::filesystem::create_directories(log_dir, made);
@@ -116,14 +126,15 @@ base::Status RunUp(daemon::Daemon& daemon, const UpFlags& flags) {
   if (!http) {
     return base::WithContext("--http", http.error());
   }
-  const std::vector<std::string> common = {
-      "--admin",         "127.0.0.1:0",
-      "--log-level",     flags.daemon.log_level,
-      "--drain-timeout", std::to_string(flags.daemon.drain_timeout.count()) + "ms"};
+  const std::vector<std::string> settings = {
+      "--log-level", flags.daemon.log_level, "--drain-timeout",
+      std::to_string(flags.daemon.drain_timeout.count()) + "ms"};
+  std::vector<std::string> common = {"--admin", "127.0.0.1:0"};
+  common.insert(common.end(), settings.begin(), settings.end());
   auto child = [&common](std::string name, std::vector<std::string> args,
                          std::vector<daemon::Listener> listeners) {
     args.insert(args.end(), common.begin(), common.end());
-    return daemon::ChildSpec{std::move(name), std::move(args), std::move(listeners)};
+    return daemon::ChildSpec{std::move(name), std::move(args), std::move(listeners), ""};
   };
 
   // The cluster's CA, and a certificate for each kind of daemon.
@@ -226,6 +237,25 @@ base::Status RunUp(daemon::Daemon& daemon, const UpFlags& flags) {
       kStartPatience));
   std::ofstream(flags.data + "/backup.url")
       << "http://" << net::FormatEndpoint(center_address) << "\n";
+
+  // And CDB, where MariaDB is installed: a primary and a replica behind the dbproxy.
+  if (const std::optional<std::string> reason = up::DatabaseUnavailable()) {
+    spdlog::warn("CDB (MySQL) skipped: {}", *reason);
+    return {};
+  }
+  auto mysql = reserve(mysql_listen);
+  if (!mysql) {
+    spdlog::warn("CDB (MySQL) skipped: --mysql: {}", mysql.error().message);
+    return {};
+  }
+  TRELLIS_TRY(const tcp::endpoint manager_address, reserve(tcp::endpoint(listen.address(), 0)));
+  TRELLIS_TRY(const up::DatabasePlan database,
+              up::PlanDatabase({flags.data, *mysql, manager_address, settings}));
+  TRELLIS_TRY_STATUS(children.Add({database.manager}, kDatabasePatience));
+  TRELLIS_TRY_STATUS(children.Add({database.proxy}, kStartPatience));
+  spdlog::info("CDB: mariadb -h {} -P {} -u app -p{} (the password is in {})",
+               mysql->address().to_string(), mysql->port(), database.password,
+               database.password_file.string());
   return {};
 }
 
@@ -236,7 +266,8 @@ Command AddUpCommand(CLI::App& parent) {
       "up",
       "start the Trellis platform on this machine with the embedded defaults (a CMEM "
       "cluster: groups of a main and a backup behind access nodes and a gateway, and a "
-      "backup center) and print its endpoints; Ctrl-C stops it");
+      "backup center; CDB: a MariaDB primary and replica behind the MySQL proxy) and print "
+      "its endpoints; Ctrl-C stops it");
   auto flags = std::make_shared<UpFlags>();
   daemon::AddDaemonFlags(*app, flags->daemon, "127.0.0.1:9180");
   app->add_option("--listen", flags->listen,
@@ -247,6 +278,11 @@ Command AddUpCommand(CLI::App& parent) {
   app->add_option("--http", flags->http,
                   "HOST:PORT of the gateway's HTTP listener (routes by Host: "
                   "backup.localhost)")
+      ->capture_default_str();
+  app->add_option("--mysql", flags->mysql,
+                  "HOST:PORT where MySQL clients connect (CDB's dbproxy, in front of a MariaDB "
+                  "primary and replica on free ports; skipped, saying why, where MariaDB is not "
+                  "installed or the address is taken)")
       ->capture_default_str();
   app->add_option("--data", flags->data,
                   "directory for the children's logs (<data>/logs), data, the cluster's CA "

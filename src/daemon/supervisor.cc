@@ -27,8 +27,9 @@ base::Result<pid_t> Supervisor::Spawn(const ChildSpec& spec) {
   if (fd < 0) {
     return base::Error{log + ": " + std::strerror(errno)};
   }
+  const std::string& program = spec.program.empty() ? program_ : spec.program;
   std::vector<char*> argv;
-  argv.push_back(const_cast<char*>(program_.c_str()));
+  argv.push_back(const_cast<char*>(program.c_str()));
   for (const std::string& arg : spec.args) {
     argv.push_back(const_cast<char*>(arg.c_str()));
   }
@@ -50,7 +51,7 @@ base::Result<pid_t> Supervisor::Spawn(const ChildSpec& spec) {
     sigprocmask(SIG_SETMASK, &none, nullptr);
     dup2(fd, STDOUT_FILENO);
     dup2(fd, STDERR_FILENO);
-    execv(program_.c_str(), argv.data());
+    execv(program.c_str(), argv.data());
     _exit(127);
   }
   close(fd);

@@ -1,9 +1,10 @@
 // Supervisor: child processes that a daemon runs and keeps running (`trellis up` runs the
-// whole platform this way). Each child is this same binary with its own arguments, its
-// output appended to a log file, and a parent-death signal so it never outlives the
-// supervisor. A child that exits while the supervisor runs is started again after a
-// pause. As a service, it lists the addresses its children serve, reports them in
-// /v1/status, and drains by sending SIGTERM to all, waiting, and killing what is left.
+// whole platform this way, `trellis db` its MariaDB servers). Each child is this same
+// binary (or another program) with its own arguments, its output appended to a log file,
+// and a parent-death signal so it never outlives the supervisor. A child that exits
+// while the supervisor runs is started again after a pause. As a service, it lists the addresses
+// its children serve, reports them in /v1/status, and drains by sending SIGTERM to all, waiting,
+// and killing what is left.
 //
 // Thread safety: Stop/Drain from the main thread; Add, Hold, children() and ReportStatus
 // from any thread (`trellis up` adds children when asked on its admin endpoint); a
@@ -30,6 +31,7 @@ struct ChildSpec {
   std::vector<std::string> args;  // After the program name.
   // What the child serves, where it is the one to list for it (children may share one).
   std::vector<Listener> listeners;
+  std::string program;  // What to run; "": the supervisor's own binary.
 };
 
 struct ChildStatus {
@@ -40,7 +42,8 @@ struct ChildStatus {
 
 class Supervisor : public Service {
  public:
-  // `program`: the binary every child runs (this one: SelfProgram()).
+  // `program`: the binary children run unless their spec names another (this one:
+  // SelfProgram()).
   Supervisor(std::string program, std::string log_dir);
   ~Supervisor() override;
 

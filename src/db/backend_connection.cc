@@ -51,6 +51,11 @@ uint32_t SessionShapingFlags(uint32_t client_capabilities) {
           mysql::capability::kIgnoreSpace);
 }
 
+asio::ip::tcp::endpoint BackendConnection::server() const {
+  boost::system::error_code ignored;
+  return socket_.remote_endpoint(ignored);
+}
+
 asio::awaitable<base::Result<std::unique_ptr<BackendConnection>>> BackendConnection::Open(
     const asio::ip::tcp::endpoint& server, const BackendLogin& login,
     std::chrono::milliseconds timeout) {

@@ -84,6 +84,8 @@ class BackendConnection {
   const BackendKey& key() const { return key_; }
   // The session as the proxy last made it.
   const SessionState& session() const { return session_; }
+  // The address of the server it is connected to (unspecified once it broke).
+  boost::asio::ip::tcp::endpoint server() const;
   void set_schema(std::string schema) { session_.schema = std::move(schema); }
   void set_script(std::string script) { session_.script = std::move(script); }
   const std::string& server_version() const { return server_version_; }

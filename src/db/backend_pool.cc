@@ -15,6 +15,7 @@ BackendPool::BackendPool(asio::any_io_executor executor, BackendPoolOptions opti
                          base::Gauge& open, base::Counter& waits)
     : executor_(std::move(executor)),
       options_(std::move(options)),
+      server_(options_.server),
       open_gauge_(open),
       waits_(waits) {}
 
@@ -74,11 +75,14 @@ asio::awaitable<base::Result<std::unique_ptr<BackendConnection>>> BackendPool::L
     }
     // A newcomer takes a place only when nobody waits for one.
     const bool my_turn = woken || waiters_.empty();
+    if (!server_) {
+      co_return base::Unavailable("no database server takes writes now (a failover is under way)");
+    }
     if (my_turn && (open_ < options_.max_connections || CloseOldestIdle())) {
       ++open_;
       open_gauge_.Add(1);
-      auto opened =
-          co_await BackendConnection::Open(options_.server, login, options_.connect_timeout);
+      const boost::asio::ip::tcp::endpoint server = *server_;
+      auto opened = co_await BackendConnection::Open(server, login, options_.connect_timeout);
       if (!opened) {
         --open_;
         open_gauge_.Add(-1);
@@ -116,8 +120,22 @@ asio::awaitable<base::Result<std::unique_ptr<BackendConnection>>> BackendPool::L
 }
 
 void BackendPool::Return(std::unique_ptr<BackendConnection> connection) {
+  if (connection->server() != server_) {
+    Discard(std::move(connection));  // Of a server it no longer lends.
+    return;
+  }
   idle_.push_front(std::move(connection));
   WakeNextWaiter();
+}
+
+void BackendPool::SetServer(std::optional<boost::asio::ip::tcp::endpoint> server) {
+  if (server == server_) {
+    return;
+  }
+  server_ = std::move(server);
+  while (CloseOldestIdle()) {
+    WakeNextWaiter();
+  }
 }
 
 void BackendPool::Discard(std::unique_ptr<BackendConnection> connection) {

@@ -5,6 +5,10 @@
 // another key to open its own, else waits its turn (first come, first served) for up to
 // `lend_timeout`.
 //
+// The server may change (a failover: dbproxy.h follows `trellis db`): SetServer closes
+// the idle connections to the old one, and those lent to its clients are closed when
+// they come back.
+//
 // A connection comes back clean or not at all: the lender gives it back with Return only
 // when nothing of its client's session is left on it (no transaction, nothing pinned),
 // and Discards it otherwise, closing it.
@@ -17,6 +21,7 @@
 #include <deque>
 #include <list>
 #include <memory>
+#include <optional>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -30,7 +35,7 @@
 namespace trellis::db {
 
 struct BackendPoolOptions {
-  boost::asio::ip::tcp::endpoint server;
+  std::optional<boost::asio::ip::tcp::endpoint> server;  // None: no server takes writes now.
   size_t max_connections = 200;
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds lend_timeout{10000};
@@ -49,12 +54,14 @@ class BackendPool {
   // `session` (the same session variables first, then the same schema), for the caller
   // to bring the rest of the way; never one on a schema for a client that has none,
   // which no command can undo. Errors: kResourceExhausted when none came free within the
-  // lend timeout; kUnavailable when the server cannot be reached or refused the login
-  // (its words).
+  // lend timeout; kUnavailable when there is no server now, or it cannot be reached or
+  // refused the login (its words).
   boost::asio::awaitable<base::Result<std::unique_ptr<BackendConnection>>> Lend(
       const BackendLogin& login, const SessionState& session);
   void Return(std::unique_ptr<BackendConnection> connection);
   void Discard(std::unique_ptr<BackendConnection> connection);
+  // Lends connections to `server` from now on (none: lends nothing).
+  void SetServer(std::optional<boost::asio::ip::tcp::endpoint> server);
 
   size_t open() const { return open_; }
 
@@ -67,6 +74,7 @@ class BackendPool {
 
   const boost::asio::any_io_executor executor_;
   const BackendPoolOptions options_;
+  std::optional<boost::asio::ip::tcp::endpoint> server_;
   base::Gauge& open_gauge_;
   base::Counter& waits_;
   size_t open_ = 0;  // Lent, idle and being opened.

@@ -1,10 +1,47 @@
 #include "db/dbproxy.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <nlohmann/json.hpp>
+
+#include "db/topology.h"
+#include "http/client.h"
 #include "net/address.h"
 
 namespace trellis::db {
+
+namespace {
+
+// How often the proxy asks `trellis db` which server takes writes. A failover takes the
+// manager's delay (2 s by default) plus this.
+constexpr std::chrono::milliseconds kFollowInterval{250};
+constexpr std::chrono::milliseconds kFollowTimeout{2000};
+
+// The server at `address` (HOST:PORT), or none for "" or an address that does not
+// resolve (said in the log).
+std::optional<boost::asio::ip::tcp::endpoint> ServerAt(const std::string& address) {
+  if (address.empty()) {
+    return std::nullopt;
+  }
+  auto resolved = [&]() -> base::Result<boost::asio::ip::tcp::endpoint> {
+    TRELLIS_TRY(const net::HostPort host_port, net::ParseHostPort(address));
+    return net::Resolve(host_port);
+  }();
+  if (!resolved) {
+    spdlog::error("the primary {}: {}", address, resolved.error().message);
+    return std::nullopt;
+  }
+  return *resolved;
+}
+
+}  // namespace
 
 DbProxy::DbProxy(const DbProxyOptions& options) : workers_(static_cast<int>(options.threads)) {}
 
@@ -12,8 +49,11 @@ DbProxy::~DbProxy() { Drain(std::chrono::milliseconds(0)); }
 
 base::Result<std::unique_ptr<DbProxy>> DbProxy::Start(const DbProxyOptions& options,
                                                       base::Registry& metrics) {
-  TRELLIS_TRY(const net::HostPort primary, net::ParseHostPort(options.config.primary));
-  TRELLIS_TRY(const boost::asio::ip::tcp::endpoint server, net::Resolve(primary));
+  std::optional<boost::asio::ip::tcp::endpoint> server;
+  if (!options.config.primary.empty()) {
+    TRELLIS_TRY(const net::HostPort primary, net::ParseHostPort(options.config.primary));
+    TRELLIS_TRY(server, net::Resolve(primary));
+  }
   std::unique_ptr<DbProxy> proxy(new DbProxy(options));
   auto config = std::make_shared<const DbProxyConfig>(options.config);
   base::Gauge& open = metrics.GetGauge("trellis_dbproxy_backend_connections",
@@ -59,8 +99,48 @@ base::Result<std::unique_ptr<DbProxy>> DbProxy::Start(const DbProxyOptions& opti
                                     return ServeMysqlClient(client, self->shards_[client.shard()]);
                                   },
                                   metrics));
+  if (!options.config.manager.empty()) {
+    boost::asio::io_context& first = proxy->workers_.context(0);
+    TRELLIS_TRY(http::Client manager,
+                http::Client::ForUrl(first.get_executor(), options.config.manager));
+    boost::asio::co_spawn(first, proxy->FollowManager(std::move(manager)), boost::asio::detached);
+  }
   proxy->workers_.Start();
   return proxy;
+}
+
+boost::asio::awaitable<void> DbProxy::FollowManager(http::Client manager) {
+  boost::asio::steady_timer pause(co_await boost::asio::this_coro::executor);
+  const std::string target = "/v1/db/topology";
+  const nlohmann::json no_body;
+  std::optional<std::string> following;  // The primary the pools lend connections to.
+  std::string failing;                   // The last error said, to say each once.
+  for (;;) {
+    base::Result<nlohmann::json> reply = co_await http::CallJson(
+        manager, http::beast_http::verb::get, target, no_body, kFollowTimeout);
+    base::Result<DbTopology> topology =
+        reply ? ParseDbTopology(*reply) : base::Result<DbTopology>(reply.error());
+    if (!topology) {
+      if (topology.error().message != failing) {
+        failing = topology.error().message;
+        spdlog::warn("the db manager at {}: {}; lending on to {}", manager.address(), failing,
+                     following.value_or("none"));
+      }
+    } else if (topology->primary != following) {
+      failing.clear();
+      following = topology->primary;
+      spdlog::info("the primary is {} (epoch {})",
+                   following->empty() ? std::string("none") : *following, topology->epoch);
+      const std::optional<boost::asio::ip::tcp::endpoint> server = ServerAt(*following);
+      for (size_t shard = 0; shard < pools_.size(); ++shard) {
+        BackendPool* pool = pools_[shard].get();
+        boost::asio::post(workers_.context(static_cast<int>(shard)),
+                          [pool, server] { pool->SetServer(server); });
+      }
+    }
+    pause.expires_after(kFollowInterval);
+    co_await pause.async_wait(boost::asio::use_awaitable);
+  }
 }
 
 std::vector<daemon::Listener> DbProxy::listeners() const {

@@ -8,6 +8,11 @@
 // max_backend_connections; so the server sees at most that many connections from the
 // proxy, whatever the number of clients.
 //
+// With a `manager` in its file instead of a `primary`, it asks that `trellis db` which
+// server takes writes every 250 ms (GET /v1/db/topology) and lends connections to that
+// one: after a failover, statements go to the new primary; while there is none, they get
+// an error at once. When the manager does not answer, it lends on to the last primary.
+//
 // Metrics: trellis_dbproxy_backend_connections (open to the server),
 // trellis_dbproxy_pinned_total{reason}, trellis_dbproxy_commands_total,
 // trellis_dbproxy_lend_waits_total (clients that waited for a connection),
@@ -27,6 +32,7 @@
 #include "db/backend_pool.h"
 #include "db/client_session.h"
 #include "db/dbproxy_config.h"
+#include "http/client.h"
 #include "net/server.h"
 #include "net/shard_pool.h"
 
@@ -53,6 +59,8 @@ class DbProxy : public daemon::Service {
 
  private:
   explicit DbProxy(const DbProxyOptions& options);
+  // Follows the manager's topology, on the first worker, until the workers stop.
+  boost::asio::awaitable<void> FollowManager(http::Client manager);
 
   net::ShardPool workers_;
   std::vector<std::unique_ptr<BackendPool>> pools_;  // One per worker.

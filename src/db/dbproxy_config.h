@@ -1,7 +1,9 @@
 // The dbproxy's configuration file (docs/db.md, "dbproxy"): the database server it lends
-// connections of, how many it may open, and the users clients log in as.
+// connections of (or the `trellis db` manager that says which server is the primary),
+// how many it may open, and the users clients log in as.
 //
-//   primary = "127.0.0.1:3307"        # the MariaDB server
+//   primary = "127.0.0.1:3307"        # the MariaDB server; or, instead:
+//   manager = "http://127.0.0.1:7306" # `trellis db`'s admin endpoint (db_manager.h)
 //   max_backend_connections = 200     # at most this many connections to it, in all
 //   [[user]]
 //   name = "app"
@@ -34,7 +36,8 @@ struct ProxyUser {
 };
 
 struct DbProxyConfig {
-  std::string primary;  // HOST:PORT.
+  std::string primary;  // HOST:PORT, or
+  std::string manager;  // the URL of `trellis db`'s admin endpoint (one of the two).
   size_t max_backend_connections = 200;
   std::vector<ProxyUser> users;
 

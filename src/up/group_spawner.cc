@@ -37,10 +37,10 @@ base::Result<std::pair<master::GroupPlan, std::vector<daemon::ChildSpec>>> Group
       args.insert(args.end(), {"--token-file", options_.token_file});
     }
     args.insert(args.end(), options_.common.begin(), options_.common.end());
-    specs.push_back(
-        {group + "-" + member,
-         std::move(args),
-         {daemon::Listener{group + "-" + member, "cache node of group " + group, node}}});
+    specs.push_back({group + "-" + member,
+                     std::move(args),
+                     {daemon::Listener{group + "-" + member, "cache node of group " + group, node}},
+                     ""});
   }
   return std::pair(std::move(plan), std::move(specs));
 }

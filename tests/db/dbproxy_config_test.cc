@@ -60,6 +60,14 @@ TEST(DbProxyConfigTest, MistakesAreRefusedNamingTheLine) {
       "user \"x\" is given twice");
   expect_refusal("primary = \"a:1\"\nuser = 3\n", "[[user]]");
   expect_refusal("primary = ", "line 1");
+  expect_refusal("primary = \"a:1\"\nmanager = \"http://b:2\"\n", "not both");
+}
+
+TEST(DbProxyConfigTest, TheManagerMayNameThePrimaryInstead) {
+  const auto config = ParseDbProxyConfig("manager = \"http://127.0.0.1:7306\"\n");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->manager, "http://127.0.0.1:7306");
+  EXPECT_EQ(config->primary, "");
 }
 
 }  // namespace

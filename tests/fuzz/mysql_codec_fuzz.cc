@@ -18,6 +18,8 @@
 //   8  mysql_native_password: answer and check round trip, a changed answer is refused,
 //      an accepted answer is the answer of what it recovered, stored hashes round trip.
 //   9  AppendMessage then ReadMessage gives the same payload, and every prefix needs more.
+//  10  ParseGtidPosition: what it accepts formats and parses back to the same, covers
+//      itself, and merged with anything covers both.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <algorithm>
@@ -31,6 +33,7 @@
 #include <vector>
 
 #include "proto/mysql/auth.h"
+#include "proto/mysql/gtid.h"
 #include "proto/mysql/handshake.h"
 #include "proto/mysql/messages.h"
 #include "proto/mysql/packet.h"
@@ -644,6 +647,25 @@ void FuzzAuth(std::string_view input) {
   }
 }
 
+void FuzzGtid(std::string_view input) {
+  const size_t half = input.size() / 2;
+  const auto first = ParseGtidPosition(input.substr(0, half));
+  const auto second = ParseGtidPosition(input.substr(half));
+  for (const auto* parsed : {&first, &second}) {
+    if (*parsed) {
+      const auto again = ParseGtidPosition(FormatGtidPosition(**parsed));
+      Check(again.has_value() && *again == **parsed);
+      Check((*parsed)->Covers(**parsed));
+    }
+  }
+  if (first && second) {
+    GtidPosition merged = *first;
+    merged.Merge(*second);
+    Check(merged.Covers(*first) && merged.Covers(*second));
+    Check(!first->Covers(*second) || merged == *first);
+  }
+}
+
 }  // namespace
 }  // namespace trellis::proto::mysql
 
@@ -651,7 +673,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   namespace mysql = trellis::proto::mysql;
   if (size == 0) return 0;
   const std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 10) {
+  switch (data[0] % 11) {
     case 0:
       mysql::FuzzFraming(input);
       break;
@@ -679,8 +701,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 8:
       mysql::FuzzAuth(input);
       break;
-    default:
+    case 9:
       mysql::FuzzAppendMessage(input);
+      break;
+    default:
+      mysql::FuzzGtid(input);
       break;
   }
   return 0;

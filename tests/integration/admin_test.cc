@@ -77,8 +77,9 @@ class AdminTest : public ::testing::Test {
  protected:
   AdminTest()
       : daemon_({"up", "--admin", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
-                 "--data", data_.path().string(), "--groups", "1", "--access-nodes", "1"}) {
-    port_ = daemon_.WaitForListening("admin");
+                 "--mysql", "127.0.0.1:0", "--data", data_.path().string(), "--groups", "1",
+                 "--access-nodes", "1"}) {
+    port_ = daemon_.WaitForListening("admin", 120s);
   }
 
   testing::TempDir data_;

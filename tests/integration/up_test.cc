@@ -29,10 +29,11 @@ using testing::LoopbackClient;
 class UpTest : public ::testing::Test {
  protected:
   UpTest()
-      : up_({"up", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--admin", "127.0.0.1:0",
-             "--data", data_.path().string(), "--memory", "16"}) {
+      : up_({"up", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--mysql", "127.0.0.1:0",
+             "--admin", "127.0.0.1:0", "--data", data_.path().string(), "--memory", "16"}) {
     client_port_ = up_.WaitForListening("memcached", 20s);
-    admin_port_ = up_.WaitForListening("admin");
+    // Once every child listens: CDB's servers are installed at the first start.
+    admin_port_ = up_.WaitForListening("admin", 120s);
   }
 
   nlohmann::json Status() {
@@ -192,6 +193,35 @@ TEST_F(UpTest, TheBackupCenterArchivesEveryGroupOutOfTheBox) {
 
 // libmemcached's memccapable, a conformance checker we did not write, through the gateway
 // and the access nodes of `trellis up`: every ASCII protocol test passes.
+// CDB out of the box: the real mariadb client logs in to the dbproxy as "app" with the
+// password `up` made (kept for its owner only), and writes reach the replica.
+TEST_F(UpTest, TheMariadbClientReachesCdbAsTheAppUser) {
+  const uint16_t mysql = up_.WaitForListening("mysql");
+  const std::filesystem::path password_file = data_.path() / "db" / "app.password";
+  EXPECT_EQ(std::filesystem::status(password_file).permissions() & std::filesystem::perms::mask,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  std::string password;
+  std::ifstream(password_file) >> password;
+  ASSERT_EQ(password.size(), 32u);
+  EXPECT_THAT(up_.Log(), ::testing::HasSubstr("-u app -p" + password));
+  DaemonProcess client({"--no-defaults", "-h127.0.0.1", "-P" + std::to_string(mysql), "-uapp",
+                        "-p" + password, "--batch", "-e",
+                        "CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY); "
+                        "INSERT INTO shop.t VALUES (1), (2); SELECT COUNT(*) FROM shop.t"},
+                       "/usr/bin/mariadb");
+  ASSERT_EQ(client.WaitExit(30s), std::optional<int>(0)) << client.Log();
+  EXPECT_THAT(client.Log(), ::testing::HasSubstr("COUNT(*)\n2\n"));
+  // The manager has a primary and a replica following it.
+  const uint16_t manager = up_.WaitForListening("db");
+  EXPECT_TRUE(Eventually(
+      [&] {
+        const auto topology =
+            nlohmann::json::parse(testing::HttpGet(manager, "/v1/db/topology").body);
+        return topology["replicas"].size() == 1;
+      },
+      30s));
+}
+
 TEST_F(UpTest, MemccapablePassesThroughTheGateway) {
   testing::ExpectMemccapablePasses(client_port_);
 }
@@ -269,10 +299,13 @@ TEST_F(UpTest, ChildrenHoldAnOperateTokenNotTheAdminOne) {
 
 TEST_F(UpTest, AKilledChildIsStartedAgainAndCtrlCStopsThemAll) {
   nlohmann::json children = Status()["children"];
-  // The master, 2 groups x 2 cache nodes, 2 access nodes, the gateway, the backup center.
-  ASSERT_EQ(children.size(), 9u);
+  // The master, 2 groups x 2 cache nodes, 2 access nodes, the gateway, the backup center,
+  // CDB's manager and proxy.
+  ASSERT_EQ(children.size(), 11u);
   EXPECT_EQ(children[7]["name"], "gateway");
   EXPECT_EQ(children[8]["name"], "backup-center");
+  EXPECT_EQ(children[9]["name"], "db");
+  EXPECT_EQ(children[10]["name"], "dbproxy");
   const pid_t killed = children[1]["pid"];
   const std::string name = children[1]["name"];
   ASSERT_EQ(kill(killed, SIGKILL), 0);
@@ -291,6 +324,13 @@ TEST_F(UpTest, AKilledChildIsStartedAgainAndCtrlCStopsThemAll) {
   const nlohmann::json status_now = Status();
   for (const nlohmann::json& child : status_now["children"]) {
     pids.push_back(child["pid"]);
+  }
+  // And the MariaDB servers CDB's manager runs.
+  const nlohmann::json db =
+      nlohmann::json::parse(testing::HttpGet(up_.WaitForListening("db"), "/v1/status").body);
+  ASSERT_EQ(db["db"]["servers"].size(), 2u);
+  for (const nlohmann::json& server : db["db"]["servers"]) {
+    pids.push_back(server["pid"]);
   }
   up_.Signal(SIGINT);
   const std::optional<int> status = up_.WaitExit(10s);

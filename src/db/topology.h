@@ -1,0 +1,34 @@
+// DbTopology: which of CDB's MariaDB servers takes writes now, as `trellis db` publishes
+// it on GET /v1/db/topology (db_manager.h) and `trellis dbproxy` follows it. The
+// manager builds and serialises it (ToJson); a reader parses it once (ParseDbTopology)
+// into a whole, typed value or an error naming the field, and ignores fields it does not
+// know (a newer manager may add some).
+//
+// Thread safety: plain values and pure functions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "base/result.h"
+
+namespace trellis::db {
+
+struct DbTopology {
+  uint64_t epoch = 0;  // Grows at every change of `primary`; 0: none chosen yet.
+  // HOST:PORT of the server that takes writes; "" while none does (before the first
+  // choice, between a primary's loss and its replacement, or while a failover is
+  // refused: the status says why).
+  std::string primary;
+  std::vector<std::string> replicas;  // HOST:PORT of those replicating from it.
+
+  friend bool operator==(const DbTopology&, const DbTopology&) = default;
+};
+
+nlohmann::json ToJson(const DbTopology& topology);
+base::Result<DbTopology> ParseDbTopology(const nlohmann::json& json);
+
+}  // namespace trellis::db

@@ -1,0 +1,259 @@
+// `trellis db` (docs/db.md) with real processes: the manager starts two real MariaDB
+// 10.11 servers, makes one the primary and the other its semi-synchronous replica, and
+// `trellis dbproxy` follows it. Under load (sysbench, and writers that log every commit
+// the server acknowledged), the primary's mariadbd is killed with SIGKILL: writes resume
+// through the same proxy address on the promoted replica within 10 s, every logged
+// commit is there, and the old primary comes back as a replica of the new one with all
+// of them too.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "db/topology.h"
+#include "testing/daemon_process.h"
+#include "testing/held_port.h"
+#include "testing/loopback_client.h"
+#include "testing/mysql_client.h"
+#include "testing/temp_dir.h"
+
+namespace trellis {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::DaemonProcess;
+using testing::Eventually;
+using testing::MysqlClient;
+
+// One server as the manager's /v1/status shows it.
+struct ServerStatus {
+  std::string name;
+  std::string address;
+  std::string role;
+  std::string position;
+  pid_t pid = -1;
+};
+
+class DbTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // The servers bind without SO_REUSEPORT: their ports are let go before they start.
+    for (testing::HeldPort& port : server_ports_) {
+      port.Release();
+    }
+    const std::string config = (dir_.path() / "db.toml").string();
+    std::ofstream file(config);
+    for (size_t i = 0; i < server_ports_.size(); ++i) {
+      file << "[[instance]]\nname = \"db" << i + 1 << "\"\nlisten = \""
+           << server_ports_[i].address() << "\"\n";
+    }
+    file << "[[user]]\nname = \"app\"\npassword = \"secret\"\n";
+    file.close();
+    manager_ = std::make_unique<DaemonProcess>(std::vector<std::string>{
+        "db", "run", "--config", config, "--data", (dir_.path() / "data").string(), "--admin",
+        "127.0.0.1:0", "--failover-after", "2s", "--probe-interval", "250ms"});
+    manager_port_ = manager_->WaitForListening("admin", 180s);
+    ASSERT_TRUE(Eventually([&] { return Topology().replicas.size() == 1; }, 60s))
+        << manager_->Log();
+
+    const std::string proxy_config = (dir_.path() / "dbproxy.toml").string();
+    std::ofstream(proxy_config) << "manager = \"http://127.0.0.1:" << manager_port_ << "\"\n"
+                                << "max_backend_connections = 32\n"
+                                << "[[user]]\nname = \"app\"\npassword = \"secret\"\n";
+    proxy_ = std::make_unique<DaemonProcess>(
+        std::vector<std::string>{"dbproxy", "--config", proxy_config, "--listen", "127.0.0.1:0",
+                                 "--admin", "127.0.0.1:0", "--connect-timeout", "500ms"});
+    port_ = proxy_->WaitForListening("dbproxy");
+  }
+
+  db::DbTopology Topology() {
+    const auto parsed = db::ParseDbTopology(
+        nlohmann::json::parse(testing::HttpGet(manager_port_, "/v1/db/topology").body));
+    return parsed ? *parsed : db::DbTopology{};
+  }
+
+  std::vector<ServerStatus> Servers() {
+    const nlohmann::json status =
+        nlohmann::json::parse(testing::HttpGet(manager_port_, "/v1/status").body);
+    std::vector<ServerStatus> servers;
+    for (const nlohmann::json& server : status.at("db").at("servers")) {
+      servers.push_back({server.at("name"), server.at("address"), server.at("role"),
+                         server.at("position"), server.at("pid")});
+    }
+    return servers;
+  }
+
+  // The server whose role is `role`; throws when there is none.
+  ServerStatus ServerWithRole(const std::string& role) {
+    for (const ServerStatus& server : Servers()) {
+      if (server.role == role) {
+        return server;
+      }
+    }
+    throw std::runtime_error("no server is " + role + ": " + manager_->Log());
+  }
+
+  static uint16_t PortOf(const std::string& address) {
+    return static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
+  }
+
+  testing::TempDir dir_;
+  std::vector<testing::HeldPort> server_ports_ = std::vector<testing::HeldPort>(2);
+  std::unique_ptr<DaemonProcess> manager_;
+  uint16_t manager_port_ = 0;
+  std::unique_ptr<DaemonProcess> proxy_;
+  uint16_t port_ = 0;
+};
+
+TEST_F(DbTest, TheManagerMakesAPrimaryAndAReplicaThatHasItsWrites) {
+  const ServerStatus primary = ServerWithRole("primary");
+  const ServerStatus replica = ServerWithRole("replica");
+  EXPECT_EQ(Topology().primary, primary.address);
+  MysqlClient client(port_, "app", "secret");
+  ASSERT_TRUE(client.Query("CREATE DATABASE shop").ok());
+  ASSERT_TRUE(client.Query("CREATE TABLE shop.t (id INT PRIMARY KEY)").ok());
+  ASSERT_TRUE(client.Query("INSERT INTO shop.t VALUES (1), (2)").ok());
+  EXPECT_EQ(client.Scalar("SELECT @@port"), std::to_string(PortOf(primary.address)));
+  // Semi-synchronous: the commit was acknowledged once the replica had it.
+  MysqlClient direct(PortOf(replica.address), "app", "secret");
+  EXPECT_TRUE(Eventually([&] { return direct.Scalar("SELECT COUNT(*) FROM shop.t") == "2"; }, 10s));
+  // The replica is fenced: the application cannot write there.
+  const testing::SqlResult refused = direct.Query("INSERT INTO shop.t VALUES (3)");
+  EXPECT_EQ(refused.error_code, 1290) << refused.error;  // --read-only
+}
+
+TEST_F(DbTest, KillingThePrimaryUnderLoadLosesNoCommitAndWritesResumeOnTheReplica) {
+  const ServerStatus old_primary = ServerWithRole("primary");
+  {
+    MysqlClient setup(port_, "app", "secret");
+    ASSERT_TRUE(setup.Query("CREATE DATABASE shop").ok());
+    ASSERT_TRUE(setup.Query("CREATE TABLE shop.commits (id BIGINT PRIMARY KEY)").ok());
+  }
+  const std::vector<std::string> sysbench = {
+      "--db-driver=mysql", "--mysql-host=127.0.0.1",  "--mysql-port=" + std::to_string(port_),
+      "--mysql-user=app",  "--mysql-password=secret", "--mysql-db=shop",
+      "--tables=2",        "--table-size=1000"};
+  std::vector<std::string> prepare = sysbench;
+  prepare.insert(prepare.end(), {"oltp_read_write", "prepare"});
+  DaemonProcess prepared(prepare, "/usr/bin/sysbench");
+  ASSERT_EQ(prepared.WaitExit(60s), std::optional<int>(0)) << prepared.Log();
+  std::vector<std::string> run = sysbench;
+  run.insert(run.end(),
+             {"--threads=8", "--time=20", "--mysql-ignore-errors=all", "oltp_read_write", "run"});
+  DaemonProcess load(run, "/usr/bin/sysbench");
+
+  // Writers: each commit the server acknowledged is logged, with when it came back.
+  std::mutex mu;
+  std::vector<std::pair<int64_t, std::chrono::steady_clock::time_point>> committed;
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> next_id{1};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 4; ++w) {
+    writers.emplace_back([&] {
+      std::unique_ptr<MysqlClient> client;
+      while (!stop) {
+        const int64_t id = next_id++;
+        try {
+          if (!client) {
+            client = std::make_unique<MysqlClient>(port_, "app", "secret");
+          }
+          const testing::SqlResult result =
+              client->Query("INSERT INTO shop.commits VALUES (" + std::to_string(id) + ")");
+          if (result.ok()) {
+            std::lock_guard lock(mu);
+            committed.emplace_back(id, std::chrono::steady_clock::now());
+            continue;
+          }
+        } catch (const std::runtime_error&) {
+          client.reset();  // The connection broke: a new one for the next write.
+        }
+        // Refused or broken: paced, not spun, until the primary is back.
+        std::this_thread::sleep_for(20ms);
+      }
+    });
+  }
+  auto commits = [&] {
+    std::lock_guard lock(mu);
+    return committed.size();
+  };
+  ASSERT_TRUE(Eventually([&] { return commits() > 200; }, 30s));
+
+  ASSERT_EQ(kill(old_primary.pid, SIGKILL), 0);
+  const auto killed = std::chrono::steady_clock::now();
+  auto first_commit_after_kill = [&]() -> std::optional<std::chrono::steady_clock::time_point> {
+    std::lock_guard lock(mu);
+    for (const auto& [id, at] : committed) {
+      if (at > killed) {
+        return at;
+      }
+    }
+    return std::nullopt;
+  };
+  ASSERT_TRUE(Eventually([&] { return first_commit_after_kill().has_value(); }, 30s))
+      << manager_->Log();
+  const auto resumed = *first_commit_after_kill() - killed;
+  EXPECT_LT(resumed, 10s);
+  const size_t at_resume = commits();
+  ASSERT_TRUE(Eventually([&] { return commits() > at_resume + 200; }, 30s));
+  stop = true;
+  for (std::thread& writer : writers) {
+    writer.join();
+  }
+  load.Signal(SIGTERM);
+  load.WaitExit(30s);
+
+  const ServerStatus new_primary = ServerWithRole("primary");
+  EXPECT_NE(new_primary.name, old_primary.name);
+  EXPECT_EQ(Topology().primary, new_primary.address);
+  std::set<int64_t> logged;
+  for (const auto& [id, at] : committed) {
+    logged.insert(id);
+  }
+  auto missing_on = [&](uint16_t port) {
+    MysqlClient reader(port, "app", "secret");
+    const testing::SqlResult rows = reader.Query("SELECT id FROM shop.commits");
+    std::set<int64_t> present;
+    for (const auto& row : rows.rows) {
+      present.insert(std::stoll(row[0].value_or("0")));
+    }
+    std::vector<int64_t> missing;
+    for (const int64_t id : logged) {
+      if (present.count(id) == 0) {
+        missing.push_back(id);
+      }
+    }
+    return missing;
+  };
+  EXPECT_THAT(missing_on(PortOf(new_primary.address)), ::testing::IsEmpty());
+  // The old primary came back (its supervisor started it again, read-only) and follows
+  // the new one, with every commit.
+  ASSERT_TRUE(Eventually(
+      [&] {
+        for (const ServerStatus& server : Servers()) {
+          if (server.name == old_primary.name) {
+            return server.role == "replica";
+          }
+        }
+        return false;
+      },
+      60s))
+      << manager_->Log();
+  EXPECT_TRUE(Eventually([&] { return missing_on(PortOf(old_primary.address)).empty(); }, 30s));
+  RecordProperty(
+      "writes_resumed_ms",
+      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(resumed).count()));
+}
+
+}  // namespace
+}  // namespace trellis
