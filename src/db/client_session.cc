@@ -598,13 +598,22 @@ class ClientSession {
     reader.Skip(1);
     const auto found = reader.ReadU32(&client_id) ? statements_.find(client_id) : statements_.end();
     const mysql::ResponseShape shape = mysql::ShapeOf(command);
-    if (found == statements_.end() || (command == Command::kStmtFetch && !backend_)) {
+    if (found == statements_.end()) {
       if (shape == mysql::ResponseShape::kNone) {
         co_return true;  // Closing or feeding an unknown statement: the server is silent too.
       }
+      // In the server's words, which name its function for the command.
       const std::string unknown =
-          fmt::format("Unknown prepared statement handler ({}) given to dbproxy", client_id);
+          fmt::format("Unknown prepared statement handler ({}) given to {}", client_id,
+                      command == Command::kStmtExecute ? "mysqld_stmt_execute"
+                      : command == Command::kStmtReset ? "mysqld_stmt_reset"
+                                                       : "mysqld_stmt_fetch");
       co_return co_await SendErr(reply_sequence, 1243, "HY000", unknown);
+    }
+    if (command == Command::kStmtFetch && !backend_) {
+      // A cursor pins its connection: without one, the statement has none open.
+      const std::string no_cursor = fmt::format("The statement ({}) has no open cursor", client_id);
+      co_return co_await SendErr(reply_sequence, 1421, "HY000", no_cursor);
     }
     ClientStatement& statement = found->second;
     if (command == Command::kStmtClose) {

@@ -16,6 +16,7 @@
 #include "proto/mysql/handshake.h"
 #include "proto/mysql/messages.h"
 #include "proto/mysql/packet.h"
+#include "proto/mysql/response.h"
 #include "proto/mysql/wire.h"
 
 namespace trellis::db {
@@ -145,6 +146,9 @@ base::Result<SqlResult> SqlClient::LogIn(const SqlLogin& login) {
   response.capabilities = mysql::capability::kProtocol41 | mysql::capability::kSecureConnection |
                           mysql::capability::kPluginAuth | mysql::capability::kTransactions |
                           mysql::capability::kMultiResults | mysql::capability::kLongPassword;
+  if (login.multi_statements) {
+    response.capabilities |= mysql::capability::kMultiStatements;
+  }
   if (!login.database.empty()) {
     response.capabilities |= mysql::capability::kConnectWithDb;
     response.database = login.database;
@@ -287,6 +291,31 @@ base::Result<SqlResult> SqlClient::Query(std::string_view sql) {
     }
     if ((result.status & mysql::server_status::kMoreResults) == 0) {
       return result;
+    }
+  }
+}
+
+base::Result<std::vector<std::string>> SqlClient::Exchange(std::string_view payload) {
+  if (fd_ < 0 || payload.empty()) {
+    return Broken("not connected, or no command");
+  }
+  TRELLIS_TRY_STATUS(Send(0, payload));
+  std::vector<std::string> messages;
+  const mysql::ResponseShape shape = mysql::ShapeOf(static_cast<mysql::Command>(payload[0]));
+  if (shape == mysql::ResponseShape::kNone) {
+    return messages;
+  }
+  mysql::ResponseReader reader(shape);
+  for (;;) {
+    uint8_t sequence = 0;
+    TRELLIS_TRY(std::string message, ReadMessage(&sequence));
+    const mysql::ResponseReader::Step step = reader.Next(message);
+    messages.push_back(std::move(message));
+    if (step == mysql::ResponseReader::Step::kBad) {
+      return Broken("a response out of step");
+    }
+    if (step == mysql::ResponseReader::Step::kDone) {
+      return messages;
     }
   }
 }

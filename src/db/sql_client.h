@@ -43,8 +43,9 @@ struct SqlResult {
 
 struct SqlLogin {
   std::string user;
-  std::string password;  // Empty: an account without one.
-  std::string database;  // Empty: none.
+  std::string password;           // Empty: an account without one.
+  std::string database;           // Empty: none.
+  bool multi_statements = false;  // CLIENT_MULTI_STATEMENTS: several statements per query.
 };
 
 class SqlClient {
@@ -67,6 +68,11 @@ class SqlClient {
   base::Result<SqlResult> Query(std::string_view sql);
   // Query, with the server's ERR as a kConflict error: "SQL: CODE message".
   base::Result<SqlResult> Execute(std::string_view sql);
+  // Sends the command `payload` (its first byte the command, proto/mysql/messages.h)
+  // and returns its response's messages as they came, payload by payload (none for a
+  // command without a response, such as COM_STMT_CLOSE). For tests that compare what
+  // two servers answer byte for byte.
+  base::Result<std::vector<std::string>> Exchange(std::string_view payload);
 
  private:
   SqlClient(int fd, std::chrono::milliseconds timeout) : fd_(fd), timeout_(timeout) {}
