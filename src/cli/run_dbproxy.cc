@@ -54,7 +54,8 @@ Command AddDbProxyCommand(CLI::App& parent) {
   auto flags = std::make_shared<DbProxyFlags>();
   // --config (every daemon's) is the file of the server and users.
   daemon::AddDaemonFlags(*app, flags->daemon, "127.0.0.1:0");
-  flags->daemon.config_sections = {"primary", "manager", "max_backend_connections", "user"};
+  flags->daemon.config_sections = {"primary",       "manager",         "max_backend_connections",
+                                   "replica_reads", "max_replica_lag", "user"};
   app->add_option("-l,--listen", flags->listen, "HOST:PORT for MySQL clients")
       ->capture_default_str();
   app->add_option("-t,--threads", flags->threads, "worker threads")

@@ -75,10 +75,7 @@ asio::awaitable<base::Result<std::unique_ptr<BackendConnection>>> BackendPool::L
     }
     // A newcomer takes a place only when nobody waits for one.
     const bool my_turn = woken || waiters_.empty();
-    if (!server_) {
-      co_return base::Unavailable("no database server takes writes now (a failover is under way)");
-    }
-    if (my_turn && (open_ < options_.max_connections || CloseOldestIdle())) {
+    if (server_ && my_turn && (open_ < options_.max_connections || CloseOldestIdle())) {
       ++open_;
       open_gauge_.Add(1);
       const boost::asio::ip::tcp::endpoint server = *server_;
@@ -93,6 +90,11 @@ asio::awaitable<base::Result<std::unique_ptr<BackendConnection>>> BackendPool::L
     if (std::chrono::steady_clock::now() >= deadline) {
       if (woken) {
         WakeNextWaiter();  // This client's turn passes to the next.
+      }
+      if (!server_) {
+        co_return base::Unavailable(
+            fmt::format("no database server took writes within {} ms (a failover is under way)",
+                        options_.lend_timeout.count()));
       }
       co_return base::ResourceExhausted(
           fmt::format("no connection to the database server came free within {} ms ({} open)",
@@ -133,6 +135,13 @@ void BackendPool::SetServer(std::optional<boost::asio::ip::tcp::endpoint> server
     return;
   }
   server_ = std::move(server);
+  CloseIdle();
+  while (!waiters_.empty()) {  // Those waiting for a server, or for the new one.
+    WakeNextWaiter();
+  }
+}
+
+void BackendPool::CloseIdle() {
   while (CloseOldestIdle()) {
     WakeNextWaiter();
   }

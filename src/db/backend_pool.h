@@ -53,15 +53,18 @@ class BackendPool {
   // A connection logged in as `login`'s key, idle or new: the idle one closest to
   // `session` (the same session variables first, then the same schema), for the caller
   // to bring the rest of the way; never one on a schema for a client that has none,
-  // which no command can undo. Errors: kResourceExhausted when none came free within the
-  // lend timeout; kUnavailable when there is no server now, or it cannot be reached or
-  // refused the login (its words).
+  // which no command can undo. While there is no server (a failover), it waits for one
+  // as it waits for a connection. Errors: kResourceExhausted when none came free within
+  // the lend timeout; kUnavailable when no server came within it, or it cannot be
+  // reached or refused the login (its words).
   boost::asio::awaitable<base::Result<std::unique_ptr<BackendConnection>>> Lend(
       const BackendLogin& login, const SessionState& session);
   void Return(std::unique_ptr<BackendConnection> connection);
   void Discard(std::unique_ptr<BackendConnection> connection);
   // Lends connections to `server` from now on (none: lends nothing).
   void SetServer(std::optional<boost::asio::ip::tcp::endpoint> server);
+  // Closes the idle connections.
+  void CloseIdle();
 
   size_t open() const { return open_; }
 

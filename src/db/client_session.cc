@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "proto/mysql/gtid.h"
 #include "proto/mysql/handshake.h"
 #include "proto/mysql/messages.h"
 #include "proto/mysql/packet.h"
@@ -38,6 +39,9 @@ constexpr size_t kRelayBatchBytes = 64 * 1024;
 constexpr size_t kMaxStatementMessage = size_t{1} << 30;
 // A client's SETs the proxy replays at most; past them, one more pins the client.
 constexpr size_t kMaxScript = 64;
+// How long a read waits for a replica to apply the client's writes (MASTER_GTID_WAIT's
+// seconds) before it goes to the primary instead.
+constexpr double kReplicaWait = 0.05;
 
 constexpr uint32_t kOfferedCapabilities =
     mysql::capability::kLongPassword | mysql::capability::kFoundRows |
@@ -134,7 +138,7 @@ class ClientSession {
     std::string refusal;
     const std::string reset(1, static_cast<char>(Command::kResetConnection));
     const auto done = co_await RunQuietly(reset, mysql::ResponseShape::kOkOrErr, &refusal);
-    if (!done || done->failed()) {
+    if (!done || done->reader.failed()) {
       ReleaseBackend(/*clean=*/false);
       co_return;
     }
@@ -253,11 +257,14 @@ class ClientSession {
     auto lent = co_await shard_.pool->Lend(login_, session);
     if (!lent) {
       const bool exhausted = lent.error().code == base::ErrorCode::kResourceExhausted;
-      co_await SendErr(sequence, exhausted ? 1040 : 2003, exhausted ? "08004" : "HY000",
+      // Server error numbers only: a client library takes one of its own (2000-2999) in
+      // an ERR for a malformed packet.
+      co_await SendErr(sequence, exhausted ? 1040 : 1053, exhausted ? "08004" : "08S01",
                        lent.error().message);
       co_return false;
     }
     backend_ = std::move(lent).value();
+    backend_pool_ = shard_.pool;
     const std::optional<std::string> refusal = co_await BringToSession();
     if (refusal) {
       ReleaseBackend(/*clean=*/false);
@@ -276,7 +283,7 @@ class ClientSession {
       if (!backend_->session().script.empty()) {
         const std::string reset(1, static_cast<char>(Command::kResetConnection));
         const auto done = co_await RunQuietly(reset, mysql::ResponseShape::kOkOrErr, &refusal);
-        if (!done || done->failed()) {
+        if (!done || done->reader.failed()) {
           co_return refusal;
         }
         backend_->ForgetStatements();  // The schema stays (MariaDB 10.11 keeps it).
@@ -285,7 +292,7 @@ class ClientSession {
       for (const std::string& statement : script_lines_) {
         const std::string query = std::string(1, static_cast<char>(Command::kQuery)) + statement;
         const auto done = co_await RunQuietly(query, mysql::ResponseShape::kResults, &refusal);
-        if (!done || done->failed()) {
+        if (!done || done->reader.failed()) {
           co_return refusal;
         }
       }
@@ -303,25 +310,32 @@ class ClientSession {
     std::string refusal;
     const std::string init = std::string(1, static_cast<char>(Command::kInitDb)) + schema;
     const auto done = co_await RunQuietly(init, mysql::ResponseShape::kOkOrErr, &refusal);
-    if (!done || done->failed()) {
+    if (!done || done->reader.failed()) {
       co_return refusal;
     }
     backend_->set_schema(schema);
     co_return std::nullopt;
   }
 
+  // What a command run out of the client's sight answered.
+  struct QuietResponse {
+    mysql::ResponseReader reader;
+    std::string first_row;  // The first row of its first result set, if it had one.
+  };
+
   // Runs the command `payload` on the backend connection, out of the client's sight:
-  // the reader that followed its response, with *refusal the server's ERR payload when
-  // it failed; nullopt when the connection broke (released then, and *refusal an ERR
-  // saying so).
-  asio::awaitable<std::optional<mysql::ResponseReader>> RunQuietly(std::string_view payload,
-                                                                   mysql::ResponseShape shape,
-                                                                   std::string* refusal) {
+  // its response, with *refusal the server's ERR payload when it failed; nullopt when
+  // the connection broke (released then, and *refusal an ERR saying so).
+  asio::awaitable<std::optional<QuietResponse>> RunQuietly(std::string_view payload,
+                                                           mysql::ResponseShape shape,
+                                                           std::string* refusal) {
     std::string bytes;
     mysql::AppendMessage(bytes, 0, payload);
     bool ok = co_await backend_->Write(bytes);
-    mysql::ResponseReader reader(shape);
+    QuietResponse response{mysql::ResponseReader(shape), ""};
     bool continuation = false;
+    bool definitions_ended = false;  // The first EOF went by: rows follow.
+    bool row_seen = false;
     for (;;) {  // Not a loop with a condition: see ReadClientFrame.
       if (!ok) {
         break;
@@ -337,11 +351,17 @@ class ClientSession {
         backend_->Consume(frame.bytes);
         continue;
       }
-      const mysql::ResponseReader::Step step = reader.Next(frame.payload);
+      const mysql::ResponseReader::Step step = response.reader.Next(frame.payload);
       ok = step != mysql::ResponseReader::Step::kBad;
       const bool done = ok && step == mysql::ResponseReader::Step::kDone && !continuation;
-      if (done && reader.failed()) {
+      if (done && response.reader.failed()) {
         *refusal = frame.payload;
+      }
+      if (mysql::IsEof(frame.payload)) {
+        definitions_ended = true;
+      } else if (definitions_ended && !row_seen && !frame.continues) {
+        response.first_row = frame.payload;
+        row_seen = true;
       }
       backend_->Consume(frame.bytes);
       if (done) {
@@ -351,10 +371,84 @@ class ClientSession {
     if (!ok) {
       ReleaseBackend(/*clean=*/false);
       refusal->clear();
-      mysql::AppendErr(*refusal, 2013, "HY000", "Lost connection to the database server");
+      mysql::AppendErr(*refusal, 1927, "70100", "Lost connection to the database server");
       co_return std::nullopt;
     }
-    co_return reader;
+    co_return response;
+  }
+
+  // The one value a query the proxy runs answers (its first row's first column; "" for
+  // NULL); nullopt when it failed or the connection broke.
+  asio::awaitable<std::optional<std::string>> QueryValue(const std::string& sql) {
+    std::string refusal;
+    const std::string query = std::string(1, static_cast<char>(Command::kQuery)) + sql;
+    const auto done = co_await RunQuietly(query, mysql::ResponseShape::kResults, &refusal);
+    if (!done || done->reader.failed()) {
+      co_return std::nullopt;
+    }
+    mysql::PayloadReader row(done->first_row);
+    std::string_view value;
+    if (done->first_row.empty() || static_cast<uint8_t>(done->first_row[0]) == 0xFB ||
+        !row.ReadLenencString(&value)) {
+      co_return std::string();
+    }
+    co_return std::string(value);
+  }
+
+  // For the client's reads on replicas: what it has written so far, as the GTID of the
+  // last transaction its connection wrote (@@last_gtid), after a command that may have.
+  asio::awaitable<void> RememberWrite() {
+    const std::string last_gtid = "SELECT @@last_gtid";
+    const std::optional<std::string> gtid = co_await QueryValue(last_gtid);
+    if (!gtid) {
+      co_return;
+    }
+    if (const auto position = mysql::ParseGtidPosition(*gtid)) {
+      written_.Merge(*position);
+    }
+  }
+
+  // Whether a command that wrote may have ended a transaction now (or ran outside one),
+  // so that what it wrote is committed: then RememberWrite.
+  bool MayHaveCommitted(const mysql::ResponseReader& response) const {
+    return shard_.replicas != nullptr && backend_ && !response.failed() &&
+           (response.status() & mysql::server_status::kInTransaction) == 0;
+  }
+
+  // A connection to a replica for a plain read, brought to the client's session and
+  // having applied the client's writes. False, with nothing borrowed, when no replica is
+  // fit (replica_set.h) or one did not apply them within kReplicaWait: the read goes to
+  // the primary.
+  asio::awaitable<bool> BorrowReplica() {
+    const std::optional<ReplicaSet::Choice> choice = shard_.replicas->Choose(written_);
+    if (!choice) {
+      co_return false;
+    }
+    const SessionState session{schema_, script_};  // Named: g++ 12 and braced temporaries.
+    auto lent = co_await choice->pool->Lend(login_, session);
+    if (!lent) {
+      co_return false;
+    }
+    backend_ = std::move(lent).value();
+    backend_pool_ = choice->pool;
+    const std::optional<std::string> refusal = co_await BringToSession();
+    if (refusal) {
+      ReleaseBackend(/*clean=*/false);
+      co_return false;
+    }
+    if (!choice->caught_up) {
+      const std::string wait = fmt::format("SELECT MASTER_GTID_WAIT('{}', {})",
+                                           mysql::FormatGtidPosition(written_), kReplicaWait);
+      const std::optional<std::string> waited = co_await QueryValue(wait);
+      if (waited != "0") {
+        shard_.replica_waits_primary->Increment();
+        ReleaseBackend(/*clean=*/true);
+        co_return false;
+      }
+      shard_.replica_waits_applied->Increment();
+    }
+    shard_.replica_reads->Increment();
+    co_return true;
   }
 
   // A SET the client ran, for every connection it borrows from now on: last in order,
@@ -375,9 +469,9 @@ class ClientSession {
       return;
     }
     if (clean) {
-      shard_.pool->Return(std::move(backend_));
+      backend_pool_->Return(std::move(backend_));
     } else {
-      shard_.pool->Discard(std::move(backend_));
+      backend_pool_->Discard(std::move(backend_));
     }
     pinned_ = mysql::SessionUses();
   }
@@ -466,7 +560,20 @@ class ClientSession {
     if (command == Command::kInitDb) {
       schema = frame.payload.substr(1);
     }
-    const bool borrowed = co_await Borrow(reply_sequence);
+    // A plain read outside a transaction may go to a replica (replica_reads).
+    const bool plain_read = command == Command::kQuery && !frame.continues && uses.empty() &&
+                            replayable_set.empty() && !used_schema &&
+                            mysql::IsPlainRead(frame.payload.substr(1));
+    bool on_replica = false;
+    if (plain_read && shard_.replicas != nullptr && !backend_ &&
+        (status_ & mysql::server_status::kInTransaction) == 0 &&
+        (status_ & mysql::server_status::kAutocommit) != 0) {
+      on_replica = co_await BorrowReplica();
+    }
+    bool borrowed = on_replica;
+    if (!borrowed) {
+      borrowed = co_await Borrow(reply_sequence);
+    }
     if (!borrowed) {
       client_.Consume(frame.bytes);
       co_return !frame.continues;
@@ -500,6 +607,9 @@ class ClientSession {
         AddToScript(std::move(replayable_set));
         backend_->set_script(script_);
       }
+    }
+    if (!plain_read && command == Command::kQuery && MayHaveCommitted(*response)) {
+      co_await RememberWrite();
     }
     AfterResponse(*response, uses);
     co_return true;
@@ -668,6 +778,10 @@ class ClientSession {
       ReleaseBackend(/*clean=*/false);
       co_return false;
     }
+    if (command == Command::kStmtExecute && !mysql::IsPlainRead(statement.sql) &&
+        MayHaveCommitted(*response)) {
+      co_await RememberWrite();
+    }
     AfterResponse(*response, uses);
     co_return true;
   }
@@ -699,14 +813,14 @@ class ClientSession {
                                                             std::string* refusal) {
     const std::string prepare = std::string(1, static_cast<char>(Command::kStmtPrepare)) + sql;
     const auto done = co_await RunQuietly(prepare, mysql::ResponseShape::kPrepare, refusal);
-    if (!done || done->failed()) {
+    if (!done || done->reader.failed()) {
       co_return std::nullopt;
     }
-    const bool kept = co_await RememberOnBackend(sql, done->prepared().id);
+    const bool kept = co_await RememberOnBackend(sql, done->reader.prepared().id);
     if (!kept) {
       co_return std::nullopt;
     }
-    co_return done->prepared().id;
+    co_return done->reader.prepared().id;
   }
 
   // Notes the statement on the backend connection, closing the one it pushes out.
@@ -807,7 +921,9 @@ class ClientSession {
   std::string script_;                                   // Those, each ended by a NUL.
   uint16_t status_ = mysql::server_status::kAutocommit;  // The last status the server sent.
   std::unique_ptr<BackendConnection> backend_;           // Borrowed for a command, or pinned.
-  mysql::SessionUses pinned_;  // Why backend_ stays; empty: lent per command.
+  BackendPool* backend_pool_ = nullptr;                  // Where backend_ came from.
+  mysql::GtidPosition written_;  // The client's writes (RememberWrite), for its reads.
+  mysql::SessionUses pinned_;    // Why backend_ stays; empty: lent per command.
   std::unordered_map<uint32_t, ClientStatement> statements_;  // By the id the client knows.
   uint32_t next_statement_id_ = 1;
 };

@@ -36,6 +36,7 @@
 #include "base/metrics.h"
 #include "db/backend_pool.h"
 #include "db/dbproxy_config.h"
+#include "db/replica_set.h"
 #include "net/connection.h"
 #include "proto/mysql/session_use.h"
 
@@ -49,6 +50,11 @@ struct ShardContext {
   std::array<base::Counter*, proto::mysql::kSessionUses> pinned{};
   base::Counter* commands = nullptr;
   base::Counter* refused_logins = nullptr;
+  // Replicas for plain reads (replica_reads), or null.
+  ReplicaSet* replicas = nullptr;
+  base::Counter* replica_reads = nullptr;
+  base::Counter* replica_waits_applied = nullptr;
+  base::Counter* replica_waits_primary = nullptr;
 };
 
 boost::asio::awaitable<void> ServeMysqlClient(net::Connection& client, const ShardContext& shard);

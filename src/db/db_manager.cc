@@ -39,7 +39,7 @@ std::string_view RoleOf(const DbTopology& topology, const std::string& address,
     return "primary";
   }
   if (view.read_only && view.source == topology.primary && !topology.primary.empty()) {
-    return view.replicating ? "replica" : "stopped";
+    return view.fetching && view.applying ? "replica" : "stopped";
   }
   return view.read_only ? "fenced" : "writable";
 }
@@ -207,9 +207,10 @@ void DbManager::Publish(const ClusterView& view, const ClusterPlan& plan, bool s
     for (size_t i = 0; i < view.instances.size(); ++i) {
       const InstanceView& instance = view.instances[i];
       up += instance.answers ? 1 : 0;
-      if (i != plan.primary && instance.answers && instance.replicating &&
+      if (i != plan.primary && instance.answers && instance.fetching &&
           instance.source == topology.primary) {
-        topology.replicas.push_back(view.addresses[i]);
+        topology.replicas.push_back(
+            {view.addresses[i], mysql::FormatGtidPosition(instance.applied), instance.lag_seconds});
       }
     }
     topology_ = topology;
@@ -254,7 +255,11 @@ InstanceView DbManager::Probe(size_t i) {
     const auto sql = replication->First("Slave_SQL_Running");
     view.source = replication->First("Master_Host").value_or("") + ":" +
                   replication->First("Master_Port").value_or("");
-    view.replicating = (io == "Yes" || io == "Connecting") && sql == "Yes";
+    view.fetching = io == "Yes" || io == "Connecting";
+    view.applying = sql == "Yes";
+    if (const auto lag = replication->First("Seconds_Behind_Master")) {
+      view.lag_seconds = std::strtoull(lag->c_str(), nullptr, 10);
+    }
     if (io == "No") {
       view.replication_error = replication->First("Last_IO_Error").value_or("");
     }

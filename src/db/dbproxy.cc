@@ -73,6 +73,16 @@ base::Result<std::unique_ptr<DbProxy>> DbProxy::Start(const DbProxyOptions& opti
       metrics.GetCounter("trellis_dbproxy_commands_total", "Commands clients sent.");
   base::Counter& refused = metrics.GetCounter("trellis_dbproxy_refused_logins_total",
                                               "Logins refused: unknown user or wrong password.");
+  base::Counter& replica_reads = metrics.GetCounter("trellis_dbproxy_replica_reads_total",
+                                                    "Plain reads answered by a replica.");
+  base::Counter& waits_applied = metrics.GetCounter(
+      "trellis_dbproxy_replica_waits_total",
+      "Reads that waited for a replica to apply the client's writes, by outcome.",
+      {{"outcome", "applied"}});
+  base::Counter& waits_primary = metrics.GetCounter(
+      "trellis_dbproxy_replica_waits_total",
+      "Reads that waited for a replica to apply the client's writes, by outcome.",
+      {{"outcome", "primary"}});
   const size_t threads = std::max<size_t>(1, options.threads);
   for (size_t shard = 0; shard < threads; ++shard) {
     BackendPoolOptions pool_options;
@@ -83,10 +93,16 @@ base::Result<std::unique_ptr<DbProxy>> DbProxy::Start(const DbProxyOptions& opti
                                 (shard < options.config.max_backend_connections % threads ? 1 : 0));
     pool_options.connect_timeout = options.connect_timeout;
     pool_options.lend_timeout = options.lend_timeout;
-    proxy->pools_.push_back(std::make_unique<BackendPool>(
-        proxy->workers_.context(static_cast<int>(shard)).get_executor(), pool_options, open,
-        waits));
-    proxy->shards_.push_back({config, proxy->pools_.back().get(), pinned, &commands, &refused});
+    const auto executor = proxy->workers_.context(static_cast<int>(shard)).get_executor();
+    proxy->pools_.push_back(std::make_unique<BackendPool>(executor, pool_options, open, waits));
+    ReplicaSet* replicas = nullptr;
+    if (options.config.replica_reads) {
+      proxy->replica_sets_.push_back(std::make_unique<ReplicaSet>(
+          executor, pool_options, options.config.max_replica_lag_seconds, open, waits));
+      replicas = proxy->replica_sets_.back().get();
+    }
+    proxy->shards_.push_back({config, proxy->pools_.back().get(), pinned, &commands, &refused,
+                              replicas, &replica_reads, &waits_applied, &waits_primary});
   }
   net::ServerOptions server_options;
   server_options.name = "dbproxy";
@@ -126,7 +142,14 @@ boost::asio::awaitable<void> DbProxy::FollowManager(http::Client manager) {
         spdlog::warn("the db manager at {}: {}; lending on to {}", manager.address(), failing,
                      following.value_or("none"));
       }
-    } else if (topology->primary != following) {
+    } else {
+      for (size_t shard = 0; shard < replica_sets_.size(); ++shard) {
+        ReplicaSet* replicas = replica_sets_[shard].get();
+        boost::asio::post(workers_.context(static_cast<int>(shard)),
+                          [replicas, listed = topology->replicas] { replicas->Update(listed); });
+      }
+    }
+    if (topology && topology->primary != following) {
       failing.clear();
       following = topology->primary;
       spdlog::info("the primary is {} (epoch {})",
@@ -157,6 +180,7 @@ void DbProxy::Drain(std::chrono::milliseconds timeout) {
   }
   workers_.Stop();
   // The pools' connections belong to the workers' contexts: closed with them, here.
+  replica_sets_.clear();
   pools_.clear();
 }
 

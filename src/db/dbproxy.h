@@ -12,11 +12,16 @@
 // server takes writes every 250 ms (GET /v1/db/topology) and lends connections to that
 // one: after a failover, statements go to the new primary; while there is none, they get
 // an error at once. When the manager does not answer, it lends on to the last primary.
+// With replica_reads, it also lends connections to the replicas the manager lists, for
+// plain reads (replica_set.h, client_session.h).
 //
 // Metrics: trellis_dbproxy_backend_connections (open to the server),
 // trellis_dbproxy_pinned_total{reason}, trellis_dbproxy_commands_total,
 // trellis_dbproxy_lend_waits_total (clients that waited for a connection),
-// trellis_dbproxy_refused_logins_total; the server's own connection and byte counters.
+// trellis_dbproxy_refused_logins_total, trellis_dbproxy_replica_reads_total,
+// trellis_dbproxy_replica_waits_total{outcome} (reads that waited for a replica to apply
+// the client's writes: "applied", or "primary" when it did not in time); the server's own
+// connection and byte counters.
 //
 // Thread safety: Start and Drain from the daemon's main thread; clients run on the
 // workers.
@@ -32,6 +37,7 @@
 #include "db/backend_pool.h"
 #include "db/client_session.h"
 #include "db/dbproxy_config.h"
+#include "db/replica_set.h"
 #include "http/client.h"
 #include "net/server.h"
 #include "net/shard_pool.h"
@@ -63,8 +69,9 @@ class DbProxy : public daemon::Service {
   boost::asio::awaitable<void> FollowManager(http::Client manager);
 
   net::ShardPool workers_;
-  std::vector<std::unique_ptr<BackendPool>> pools_;  // One per worker.
-  std::vector<ShardContext> shards_;                 // One per worker.
+  std::vector<std::unique_ptr<BackendPool>> pools_;        // One per worker.
+  std::vector<std::unique_ptr<ReplicaSet>> replica_sets_;  // One per worker, or none.
+  std::vector<ShardContext> shards_;                       // One per worker.
   std::unique_ptr<net::Server> server_;
   bool drained_ = false;
 };

@@ -5,6 +5,8 @@
 //   primary = "127.0.0.1:3307"        # the MariaDB server; or, instead:
 //   manager = "http://127.0.0.1:7306" # `trellis db`'s admin endpoint (db_manager.h)
 //   max_backend_connections = 200     # at most this many connections to it, in all
+//   replica_reads = true              # with a manager: plain reads may go to replicas
+//   max_replica_lag = 5               # seconds; a replica further behind gets no reads
 //   [[user]]
 //   name = "app"
 //   password = "secret"               # or the "*" and 40 hex digits PASSWORD() gives
@@ -38,7 +40,11 @@ struct ProxyUser {
 struct DbProxyConfig {
   std::string primary;  // HOST:PORT, or
   std::string manager;  // the URL of `trellis db`'s admin endpoint (one of the two).
-  size_t max_backend_connections = 200;
+  size_t max_backend_connections = 200;  // To the primary, and to each replica.
+  // Plain reads outside a transaction may go to a replica that has the client's writes
+  // (client_session.h); only with a manager, which says where the replicas are.
+  bool replica_reads = false;
+  uint64_t max_replica_lag_seconds = 5;
   std::vector<ProxyUser> users;
 
   const ProxyUser* FindUser(std::string_view name) const;

@@ -9,8 +9,8 @@ bool Serving(const ClusterView& view, size_t i) {
   return view.instances[i].answers && !view.instances[i].read_only;
 }
 
-// Makes every other server that answers follow `primary`, unless it does or stopped
-// following it on an error.
+// Makes every other server that answers follow `primary`, unless it does (or stopped
+// following it on an error, or with one thread stopped on purpose).
 void FollowPrimary(const ClusterView& view, size_t primary, ClusterPlan& plan) {
   for (size_t i = 0; i < view.instances.size(); ++i) {
     const InstanceView& instance = view.instances[i];
@@ -18,7 +18,8 @@ void FollowPrimary(const ClusterView& view, size_t primary, ClusterPlan& plan) {
       continue;
     }
     const bool follows = instance.read_only && instance.source == view.addresses[primary];
-    if (!follows || (!instance.replicating && instance.replication_error.empty())) {
+    const bool stopped = !instance.fetching && !instance.applying;
+    if (!follows || (stopped && instance.replication_error.empty())) {
       plan.actions.push_back({ActionKind::kFollow, i});
     }
   }

@@ -7,7 +7,9 @@
 //     made to follow it (read-only, replicating from it by GTID) unless it already does;
 //     one whose replication from it stopped on an error is left as it is, for the status
 //     to show (it needs an operator: it holds transactions the primary lacks, or the
-//     primary's binary log no longer has what it needs).
+//     primary's binary log no longer has what it needs), and so is one with a thread
+//     stopped on purpose (STOP SLAVE SQL_THREAD holds back applying, say): only a
+//     replica with both threads stopped and no error (as a restart leaves it) is started.
 //   - A primary that has not served for the failover delay (it does not answer, or it
 //     came back fenced: every server starts read-only) is replaced by the most advanced
 //     server that answers, by the transactions it has received; among equals, not the
@@ -24,6 +26,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,8 +41,11 @@ struct InstanceView {
   bool read_only = true;
   // What it has: its own transactions and those received from a primary, applied or not.
   proto::mysql::GtidPosition position;
-  std::string source;             // HOST:PORT it replicates from; "" when none is set.
-  bool replicating = false;       // Its replication threads run (or reconnect).
+  proto::mysql::GtidPosition applied;   // What it has applied (@@gtid_current_pos).
+  std::optional<uint64_t> lag_seconds;  // Seconds_Behind_Master; none when not applying.
+  std::string source;                   // HOST:PORT it replicates from; "" when none is set.
+  bool fetching = false;  // Its IO thread runs (or reconnects): it receives from its source.
+  bool applying = false;  // Its SQL thread runs: it applies what it received.
   std::string replication_error;  // Why they stopped, when they stopped on an error.
   bool semi_sync = false;         // As a primary: commits wait for a replica's ack.
 };

@@ -5,8 +5,16 @@
 namespace trellis::db {
 
 nlohmann::json ToJson(const DbTopology& topology) {
-  return {
-      {"epoch", topology.epoch}, {"primary", topology.primary}, {"replicas", topology.replicas}};
+  nlohmann::json replicas = nlohmann::json::array();
+  for (const DbReplica& replica : topology.replicas) {
+    nlohmann::json lag = nullptr;
+    if (replica.lag_seconds) {
+      lag = *replica.lag_seconds;
+    }
+    replicas.push_back(
+        {{"address", replica.address}, {"position", replica.position}, {"lag_seconds", lag}});
+  }
+  return {{"epoch", topology.epoch}, {"primary", topology.primary}, {"replicas", replicas}};
 }
 
 base::Result<DbTopology> ParseDbTopology(const nlohmann::json& json) {
@@ -28,14 +36,30 @@ base::Result<DbTopology> ParseDbTopology(const nlohmann::json& json) {
   }
   topology.primary = primary->get<std::string>();
   const auto replicas = json.find("replicas");
+  const char* const replica_shape =
+      "an array of {\"address\": string, \"position\": string, \"lag_seconds\": "
+      "non-negative integer or null}";
   if (replicas == json.end() || !replicas->is_array()) {
-    return wrong("replicas", "an array of strings");
+    return wrong("replicas", replica_shape);
   }
   for (const nlohmann::json& replica : *replicas) {
-    if (!replica.is_string()) {
-      return wrong("replicas", "an array of strings");
+    if (!replica.is_object()) {
+      return wrong("replicas", replica_shape);
     }
-    topology.replicas.push_back(replica.get<std::string>());
+    const auto address = replica.find("address");
+    const auto position = replica.find("position");
+    const auto lag = replica.find("lag_seconds");
+    if (address == replica.end() || !address->is_string() || position == replica.end() ||
+        !position->is_string() || lag == replica.end() ||
+        !(lag->is_null() || lag->is_number_unsigned())) {
+      return wrong("replicas", replica_shape);
+    }
+    DbReplica& added = topology.replicas.emplace_back();
+    added.address = address->get<std::string>();
+    added.position = position->get<std::string>();
+    if (!lag->is_null()) {
+      added.lag_seconds = lag->get<uint64_t>();
+    }
   }
   return topology;
 }

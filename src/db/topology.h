@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,13 +18,24 @@
 
 namespace trellis::db {
 
+// A replica as the manager's last probe saw it.
+struct DbReplica {
+  std::string address;   // HOST:PORT.
+  std::string position;  // The GTID position it has applied ("0-1-42").
+  // How far its applying is behind its primary's clock (Seconds_Behind_Master); none
+  // when it does not apply (its SQL thread stopped).
+  std::optional<uint64_t> lag_seconds;
+
+  friend bool operator==(const DbReplica&, const DbReplica&) = default;
+};
+
 struct DbTopology {
   uint64_t epoch = 0;  // Grows at every change of `primary`; 0: none chosen yet.
   // HOST:PORT of the server that takes writes; "" while none does (before the first
   // choice, between a primary's loss and its replacement, or while a failover is
   // refused: the status says why).
   std::string primary;
-  std::vector<std::string> replicas;  // HOST:PORT of those replicating from it.
+  std::vector<DbReplica> replicas;  // Those replicating from it.
 
   friend bool operator==(const DbTopology&, const DbTopology&) = default;
 };

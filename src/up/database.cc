@@ -53,9 +53,9 @@ base::Result<DatabasePlan> PlanDatabase(const DatabaseOptions& options) {
   const std::filesystem::path manager_file = options.data / "db.toml";
   TRELLIS_TRY_STATUS(base::ReplaceFile(manager_file, servers + user));
   const std::filesystem::path proxy_file = options.data / "dbproxy.toml";
-  TRELLIS_TRY_STATUS(base::ReplaceFile(
-      proxy_file,
-      fmt::format("manager = \"http://{}\"\n{}", net::FormatEndpoint(options.manager), user)));
+  TRELLIS_TRY_STATUS(
+      base::ReplaceFile(proxy_file, fmt::format("manager = \"http://{}\"\nreplica_reads = true\n{}",
+                                                net::FormatEndpoint(options.manager), user)));
 
   auto with_common = [&options](std::vector<std::string> args,
                                 const boost::asio::ip::tcp::endpoint& admin) {

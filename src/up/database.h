@@ -2,7 +2,8 @@
 // MariaDB primary and one replica, and a `trellis dbproxy` in front of them on the MySQL
 // address, with an application user `app` whose password is made once and kept in
 // <data>/db/app.password (mode 0600). The files it writes: <data>/db.toml (the manager's:
-// two servers on free ports, the user by its password's hash) and <data>/dbproxy.toml.
+// two servers on free ports, the user by its password's hash) and <data>/dbproxy.toml (reads
+// on the replica: replica_reads).
 // The servers' data is under <data>/db.
 //
 // Skipped, with the reason, where Debian's MariaDB server is not installed.

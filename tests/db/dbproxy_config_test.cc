@@ -68,6 +68,21 @@ TEST(DbProxyConfigTest, TheManagerMayNameThePrimaryInstead) {
   ASSERT_TRUE(config.ok()) << config.error().message;
   EXPECT_EQ(config->manager, "http://127.0.0.1:7306");
   EXPECT_EQ(config->primary, "");
+  EXPECT_FALSE(config->replica_reads);
+  EXPECT_EQ(config->max_replica_lag_seconds, 5u);
+}
+
+TEST(DbProxyConfigTest, ReplicaReadsNeedAManager) {
+  const auto config = ParseDbProxyConfig(
+      "manager = \"http://127.0.0.1:7306\"\nreplica_reads = true\nmax_replica_lag = 2\n");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_TRUE(config->replica_reads);
+  EXPECT_EQ(config->max_replica_lag_seconds, 2u);
+  const auto refused = ParseDbProxyConfig("primary = \"a:1\"\nreplica_reads = true\n");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.error().message, HasSubstr("needs a manager"));
+  EXPECT_FALSE(ParseDbProxyConfig("manager = \"m\"\nmax_replica_lag = -1\n").ok());
+  EXPECT_FALSE(ParseDbProxyConfig("manager = \"m\"\nreplica_reads = 1\n").ok());
 }
 
 }  // namespace

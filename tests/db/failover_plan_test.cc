@@ -18,7 +18,8 @@ ClusterView Healthy() {
     instance.read_only = i != 0;
     instance.position = *ParseGtidPosition("0-1-10");
     instance.source = i == 0 ? "" : view.addresses[0];
-    instance.replicating = i != 0;
+    instance.fetching = i != 0;
+    instance.applying = i != 0;
   }
   view.instances[0].semi_sync = true;
   view.primary = 0;
@@ -44,7 +45,8 @@ TEST(FailoverPlanTest, AServingPrimaryStaysAndFollowersAreLeftAlone) {
 
 TEST(FailoverPlanTest, ServersThatDoNotFollowThePrimaryAreMadeTo) {
   ClusterView view = Healthy();
-  view.instances[1].replicating = false;        // Stopped, no error: started again.
+  view.instances[1].fetching = false;  // Both threads stopped, no error: started again.
+  view.instances[1].applying = false;
   view.instances[2].source = "127.0.0.1:3399";  // Another source: repointed.
   ClusterPlan plan = PlanCluster(view);
   EXPECT_EQ(plan.actions,
@@ -58,8 +60,15 @@ TEST(FailoverPlanTest, ServersThatDoNotFollowThePrimaryAreMadeTo) {
 
 TEST(FailoverPlanTest, AReplicaThatStoppedOnAnErrorIsLeftForTheOperator) {
   ClusterView view = Healthy();
-  view.instances[1].replicating = false;
+  view.instances[1].fetching = false;
+  view.instances[1].applying = false;
   view.instances[1].replication_error = "Got fatal error 1236 from master";
+  EXPECT_TRUE(PlanCluster(view).actions.empty());
+}
+
+TEST(FailoverPlanTest, AReplicaHeldBackOnPurposeIsLeftAlone) {
+  ClusterView view = Healthy();
+  view.instances[1].applying = false;  // STOP SLAVE SQL_THREAD: it still receives.
   EXPECT_TRUE(PlanCluster(view).actions.empty());
 }
 
@@ -131,7 +140,8 @@ TEST(FailoverPlanTest, TheFirstPrimaryIsChosenOnceEveryServerAnswers) {
   for (InstanceView& instance : view.instances) {
     instance.read_only = true;
     instance.source = "";
-    instance.replicating = false;
+    instance.fetching = false;
+    instance.applying = false;
     instance.position = {};
   }
   view.instances[1].answers = false;

@@ -30,6 +30,7 @@ void FuzzProxyConfig(std::string_view text) {
     return;
   }
   Check(config->primary.empty() != config->manager.empty());
+  Check(!config->replica_reads || !config->manager.empty());
   Check(config->max_backend_connections >= 1 && config->max_backend_connections <= 100000);
   for (const auto& user : config->users) {
     Check(!user.name.empty() && config->FindUser(user.name) == &user);

@@ -14,7 +14,8 @@
 //   6  ResponseReader fed a well-formed response built from the input, for each shape: it
 //      must end exactly at the last message, with that message's status flags.
 //   7  ScanStatements: a leading comment changes nothing, a statement added never loses a
-//      use, kTransaction never comes from the text.
+//      use, kTransaction never comes from the text; IsPlainRead refuses what a second
+//      statement or a lock follows.
 //   8  mysql_native_password: answer and check round trip, a changed answer is refused,
 //      an accepted answer is the answer of what it recovered, stored hashes round trip.
 //   9  AppendMessage then ReadMessage gives the same payload, and every prefix needs more.
@@ -610,6 +611,9 @@ void FuzzStatements(std::string_view input) {
   Check(ScanStatements("-- a comment\n" + std::string(input)).bits() == uses.bits());
   const SessionUses more = ScanStatements(std::string(input) + "\n;SELECT 1");
   Check((more.bits() & uses.bits()) == uses.bits());
+  // A read followed by anything more is no plain read, nor is a locking one.
+  Check(!IsPlainRead(std::string(input) + ";"));
+  Check(!IsPlainRead(std::string(input) + " FOR UPDATE"));
 }
 
 // ---- 8: mysql_native_password.

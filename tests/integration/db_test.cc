@@ -4,7 +4,9 @@
 // the server acknowledged), the primary's mariadbd is killed with SIGKILL: writes resume
 // through the same proxy address on the promoted replica within 10 s, every logged
 // commit is there, and the old primary comes back as a replica of the new one with all
-// of them too.
+// of them too. And reads on the replica: a client's plain reads go there, yet always
+// see the client's own writes, while the replica's applying is held back by a lock and
+// while its SQL thread is stopped.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -67,14 +69,20 @@ class DbTest : public ::testing::Test {
     ASSERT_TRUE(Eventually([&] { return Topology().replicas.size() == 1; }, 60s))
         << manager_->Log();
 
-    const std::string proxy_config = (dir_.path() / "dbproxy.toml").string();
+    proxy_ = StartProxy("");
+    port_ = proxy_->WaitForListening("dbproxy");
+  }
+
+  // A dbproxy following the manager; `more`: lines for its file.
+  std::unique_ptr<DaemonProcess> StartProxy(const std::string& more) {
+    const std::string proxy_config =
+        (dir_.path() / ("dbproxy-" + std::to_string(++proxies_) + ".toml")).string();
     std::ofstream(proxy_config) << "manager = \"http://127.0.0.1:" << manager_port_ << "\"\n"
                                 << "max_backend_connections = 32\n"
-                                << "[[user]]\nname = \"app\"\npassword = \"secret\"\n";
-    proxy_ = std::make_unique<DaemonProcess>(
+                                << more << "[[user]]\nname = \"app\"\npassword = \"secret\"\n";
+    return std::make_unique<DaemonProcess>(
         std::vector<std::string>{"dbproxy", "--config", proxy_config, "--listen", "127.0.0.1:0",
                                  "--admin", "127.0.0.1:0", "--connect-timeout", "500ms"});
-    port_ = proxy_->WaitForListening("dbproxy");
   }
 
   db::DbTopology Topology() {
@@ -112,6 +120,7 @@ class DbTest : public ::testing::Test {
   std::vector<testing::HeldPort> server_ports_ = std::vector<testing::HeldPort>(2);
   std::unique_ptr<DaemonProcess> manager_;
   uint16_t manager_port_ = 0;
+  int proxies_ = 0;
   std::unique_ptr<DaemonProcess> proxy_;
   uint16_t port_ = 0;
 };
@@ -253,6 +262,87 @@ TEST_F(DbTest, KillingThePrimaryUnderLoadLosesNoCommitAndWritesResumeOnTheReplic
   RecordProperty(
       "writes_resumed_ms",
       std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(resumed).count()));
+}
+
+// A metric's value in the text of /metrics; -1 if absent.
+double MetricValue(const std::string& metrics, const std::string& line_start) {
+  const size_t at = metrics.find("\n" + line_start + " ");
+  return at == std::string::npos ? -1 : std::stod(metrics.substr(at + line_start.size() + 2));
+}
+
+TEST_F(DbTest, ReadsGoToTheReplicaYetEveryClientReadsItsOwnWritesWhileReplicationLags) {
+  std::unique_ptr<DaemonProcess> proxy = StartProxy("replica_reads = true\nmax_replica_lag = 60\n");
+  const uint16_t port = proxy->WaitForListening("dbproxy");
+  const uint16_t proxy_admin = proxy->WaitForListening("admin");
+  const ServerStatus primary = ServerWithRole("primary");
+  const ServerStatus replica = ServerWithRole("replica");
+  const std::string replica_port = std::to_string(PortOf(replica.address));
+  const std::string primary_port = std::to_string(PortOf(primary.address));
+  MysqlClient writer(port, "app", "secret");
+  ASSERT_TRUE(writer.Query("CREATE DATABASE shop").ok());
+  ASSERT_TRUE(writer.Query("CREATE TABLE shop.t (id INT PRIMARY KEY)").ok());
+  // A client that wrote nothing reads from the replica once the proxy knows it.
+  ASSERT_TRUE(Eventually(
+      [&] { return MysqlClient(port, "app", "secret").Scalar("SELECT @@port") == replica_port; },
+      10s))
+      << proxy->Log();
+
+  std::string manager_password;
+  std::ifstream(dir_.path() / "data" / "admin.password") >> manager_password;
+  MysqlClient on_replica(PortOf(replica.address), "trellis", manager_password);
+  // Every write is read back at once by the client that made it, through the proxy.
+  int next = 1;
+  auto writes_read_back = [&](int count) {
+    for (int i = 0; i < count; ++i, ++next) {
+      const std::string id = std::to_string(next);
+      EXPECT_TRUE(writer.Query("INSERT INTO shop.t VALUES (" + id + ")").ok());
+      EXPECT_EQ(writer.Scalar("SELECT COUNT(*) FROM shop.t WHERE id = " + id), "1")
+          << "write " << id << " not read back";
+    }
+  };
+  writes_read_back(5);
+
+  // Held back by a lock: the replica's SQL thread runs, waits for the table, and the
+  // replica stays fit for reads; the writer's reads wait for it in vain and go to the
+  // primary, while a client that wrote nothing still reads the replica, stale.
+  ASSERT_TRUE(on_replica.Query("LOCK TABLES shop.t READ").ok());
+  writes_read_back(20);
+  const std::string metrics = testing::HttpGet(proxy_admin, "/metrics").body;
+  EXPECT_GT(MetricValue(metrics, "trellis_dbproxy_replica_waits_total{outcome=\"primary\"}"), 0)
+      << metrics;
+  EXPECT_GT(MetricValue(metrics, "trellis_dbproxy_replica_reads_total"), 0) << metrics;
+  {
+    MysqlClient stranger(port, "app", "secret");
+    EXPECT_EQ(stranger.Scalar("SELECT @@port"), replica_port);
+    EXPECT_EQ(stranger.Scalar("SELECT COUNT(*) FROM shop.t"), "5");  // Stale, as asked.
+  }
+  ASSERT_TRUE(on_replica.Query("UNLOCK TABLES").ok());
+  EXPECT_TRUE(Eventually(
+      [&] { return on_replica.Scalar("SELECT COUNT(*) FROM shop.t") == std::to_string(next - 1); },
+      10s));
+
+  // The SQL thread stopped: its lag is unknown, so no reads go to it at all (the manager
+  // leaves a replica stopped on purpose alone).
+  ASSERT_TRUE(on_replica.Query("STOP SLAVE SQL_THREAD").ok());
+  ASSERT_TRUE(Eventually(
+      [&] {
+        const db::DbTopology topology = Topology();
+        return topology.replicas.size() == 1 && !topology.replicas[0].lag_seconds;
+      },
+      10s));
+  EXPECT_TRUE(Eventually(
+      [&] { return MysqlClient(port, "app", "secret").Scalar("SELECT @@port") == primary_port; },
+      10s));
+  writes_read_back(20);
+  EXPECT_EQ(ServerWithRole("stopped").name, replica.name);
+
+  // Started again, it catches up and takes the reads again, the writer's among them.
+  ASSERT_TRUE(on_replica.Query("START SLAVE SQL_THREAD").ok());
+  EXPECT_TRUE(Eventually(
+      [&] { return MysqlClient(port, "app", "secret").Scalar("SELECT @@port") == replica_port; },
+      10s));
+  EXPECT_TRUE(Eventually([&] { return writer.Scalar("SELECT @@port") == replica_port; }, 10s));
+  writes_read_back(5);
 }
 
 }  // namespace

@@ -274,4 +274,25 @@ std::optional<std::string> UsedSchema(std::string_view sql) {
   return name;
 }
 
+bool IsPlainRead(std::string_view sql) {
+  std::string upper;
+  upper.reserve(sql.size());
+  for (const char c : sql) {
+    upper.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  }
+  const size_t start = upper.find_first_not_of(" \t\r\n");
+  if (start == std::string::npos || upper.compare(start, 6, "SELECT") != 0 ||
+      upper.size() == start + 6 ||
+      !(std::isspace(static_cast<unsigned char>(upper[start + 6])) || upper[start + 6] == '(')) {
+    return false;
+  }
+  for (const std::string_view more : {";", "FOR UPDATE", "LOCK IN SHARE MODE", "FOR SHARE", "INTO",
+                                      "NEXTVAL", "SETVAL", "NEXT VALUE"}) {
+    if (upper.find(more) != std::string::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace trellis::proto::mysql

@@ -58,6 +58,13 @@ SessionUses ScanStatements(std::string_view sql);
 // or several statements.
 bool IsReplayableSet(std::string_view sql);
 
+// Whether `sql` is one SELECT that only reads, which a replica can answer as well as the
+// primary: not FOR UPDATE, LOCK IN SHARE MODE or FOR SHARE (locks), INTO (writes a
+// variable or a file), nor a sequence's NEXTVAL, SETVAL or NEXT VALUE; no ';' (several
+// statements). It looks at the text only, so a word in a string counts too: a read
+// taken for more is sent to the primary, never the other way.
+bool IsPlainRead(std::string_view sql);
+
 // The schema of a lone "USE name" (name plain or `quoted`); nullopt for anything else.
 std::optional<std::string> UsedSchema(std::string_view sql);
 

@@ -236,5 +236,21 @@ TEST(SessionUseTest, ALoneUseNamesItsSchema) {
   EXPECT_EQ(UsedSchema("SELECT 1"), std::nullopt);
 }
 
+TEST(IsPlainReadTest, OnlyASelectThatReadsAndNothingElse) {
+  for (std::string_view read :
+       {"SELECT 1", "  select * from t where id = 3", "SELECT\n@@port", "SELECT(1)",
+        "SELECT c FROM sbtest1 WHERE id BETWEEN 1 AND 100 ORDER BY c"}) {
+    EXPECT_TRUE(IsPlainRead(read)) << read;
+  }
+  for (std::string_view more :
+       {"SELECT * FROM t FOR UPDATE", "select * from t lock in share mode", "SELECT 1 INTO @x",
+        "SELECT * FROM t INTO OUTFILE '/tmp/x'", "SELECT NEXTVAL(s)", "SELECT NEXT VALUE FOR s",
+        "SELECT SETVAL(s, 10)", "SELECT 1; DELETE FROM t", "SELECTED", "SELECT",
+        "UPDATE t SET a = 1", "/*!SELECT*/ 1", "WITH x AS (SELECT 1) SELECT * FROM x", "",
+        "INSERT INTO t SELECT 1"}) {
+    EXPECT_FALSE(IsPlainRead(more)) << more;
+  }
+}
+
 }  // namespace
 }  // namespace trellis::proto::mysql
