@@ -10,9 +10,35 @@
 #include "cli/command.h"
 #include "daemon/daemon.h"
 #include "db/db_manager.h"
+#include "db/manager_client.h"
+#include "http/client.h"
 
 namespace trellis::cli {
 namespace {
+
+struct SwitchoverFlags {
+  std::string manager = "http://127.0.0.1:7306";
+  std::string to;
+  std::chrono::milliseconds patience{60000};
+};
+
+int SwitchOver(const SwitchoverFlags& flags) {
+  const base::Result<db::DbTopology> done =
+      http::RunBlocking([&](boost::asio::any_io_executor executor)
+                            -> boost::asio::awaitable<base::Result<db::DbTopology>> {
+        auto manager = http::Client::ForUrl(executor, flags.manager);
+        if (!manager) {
+          co_return manager.error();
+        }
+        co_return co_await db::SwitchOver(*manager, flags.to, flags.patience);
+      });
+  if (!done) {
+    std::fprintf(stderr, "trellis db switchover: %s\n", done.error().message.c_str());
+    return 1;
+  }
+  std::printf("%s (%s) is the primary\n", flags.to.c_str(), done->primary.c_str());
+  return 0;
+}
 
 struct DbFlags {
   daemon::DaemonFlags daemon;
@@ -101,9 +127,25 @@ Command AddDbCommand(CLI::App& parent) {
   init->add_option("-c,--config", flags->daemon.config, "the file of the MariaDB servers")
       ->required();
   AddFileFlags(*init, *flags);
-  return {app, [run, flags] {
-            if (!run->parsed()) {
+  auto switchover_flags = std::make_shared<SwitchoverFlags>();
+  CLI::App* switchover = app->add_subcommand(
+      "switchover",
+      "make another server the primary with no acknowledged write lost: the primary turns "
+      "read-only, the new one applies all it wrote, takes writes, and the old one follows it");
+  switchover->add_option("--manager", switchover_flags->manager, "the manager's admin URL")
+      ->capture_default_str();
+  switchover->add_option("--to", switchover_flags->to, "the server's name in the manager's file")
+      ->required();
+  daemon::AddDurationFlag(
+      *switchover,
+      {"--timeout", "how long to wait for it", std::chrono::seconds(1), std::chrono::minutes(10)},
+      switchover_flags->patience);
+  return {app, [run, init, flags, switchover_flags] {
+            if (init->parsed()) {
               return InitDb(*flags);
+            }
+            if (!run->parsed()) {
+              return SwitchOver(*switchover_flags);
             }
             return daemon::RunDaemon(
                 *run, flags->daemon,

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "http/message.h"
 #include "net/address.h"
 
 namespace trellis::db {
@@ -182,12 +183,41 @@ void DbManager::Run() {
                       made.error().message);
       }
     }
-    const bool serving = plan.primary && (promoted || (view.instances[*plan.primary].answers &&
-                                                       !view.instances[*plan.primary].read_only));
+    bool serving = plan.primary && (promoted || (view.instances[*plan.primary].answers &&
+                                                 !view.instances[*plan.primary].read_only));
+    std::optional<size_t> switchover_to;
+    {
+      std::lock_guard lock(mu_);
+      switchover_to = std::exchange(switchover_to_, std::nullopt);
+    }
+    if (switchover_to) {
+      // Asked of a settled cluster only: a serving primary, nothing else under way.
+      base::Status switched =
+          !serving || !plan.actions.empty()
+              ? base::Status(base::Conflict("the cluster is not settled (a primary serving, "
+                                            "every other server following it)"))
+              : Switchover(*primary_, *switchover_to);
+      if (switched) {
+        spdlog::warn("{} is the primary now: switched over from {}", plans_[*switchover_to].name,
+                     plans_[*primary_].name);
+        primary_changes_.Increment();
+        primary_ = *switchover_to;
+        plan.primary = primary_;
+        primary_serving_at_ = now;
+        primary_last_position_ = view.instances[*primary_].position;
+        serving = true;
+      } else {
+        plan.refusal = fmt::format("switchover to {}: {}", plans_[*switchover_to].name,
+                                   switched.error().message);
+      }
+    }
     Publish(view, plan, serving);
     std::unique_lock lock(mu_);
-    if (wake_.wait_for(lock, options_.probe_interval, [this] { return stopping_; })) {
-      return;
+    if (wake_.wait_for(lock, options_.probe_interval,
+                       [this] { return stopping_ || switchover_to_.has_value(); })) {
+      if (stopping_) {
+        return;
+      }
     }
   }
 }
@@ -311,6 +341,33 @@ base::Status DbManager::Promote(size_t i) {
   return {};
 }
 
+base::Status DbManager::Switchover(size_t from, size_t to) {
+  TRELLIS_TRY(SqlClient old_primary, ConnectFor(from, kActionTimeout));
+  // No write is acknowledged by the old primary from here on.
+  TRELLIS_TRY(const SqlResult fenced, old_primary.Execute("SET GLOBAL read_only = ON"));
+  auto switched = [&]() -> base::Status {
+    TRELLIS_TRY(const SqlResult written,
+                old_primary.Execute("SELECT @@gtid_binlog_pos AS position"));
+    const std::string position = written.First("position").value_or("");
+    TRELLIS_TRY(SqlClient target, ConnectFor(to, kActionTimeout));
+    if (!position.empty()) {
+      TRELLIS_TRY(const SqlResult waited,
+                  target.Execute(fmt::format("SELECT MASTER_GTID_WAIT({}, {}) AS waited",
+                                             Quoted(position), kApplyWaitSeconds)));
+      if (waited.First("waited") != "0") {
+        return base::Unavailable(
+            fmt::format("it did not apply {} within {} s", position, kApplyWaitSeconds));
+      }
+    }
+    return Promote(to);
+  }();
+  if (!switched) {
+    (void)old_primary.Query("SET GLOBAL read_only = OFF");  // It serves on.
+    return switched;
+  }
+  return Follow(from, to);
+}
+
 base::Status DbManager::MakeUsers(size_t primary) {
   TRELLIS_TRY(SqlClient client, ConnectFor(primary, kActionTimeout));
   for (const ProxyUser& user : options_.config.users) {
@@ -349,6 +406,17 @@ base::Status DbManager::Follow(size_t i, size_t primary) {
 admin::ApiHandler DbManager::Api() {
   return [this](const admin::ApiRequest& request)
              -> boost::asio::awaitable<std::optional<admin::ApiResponse>> {
+    if (request.path == "/v1/db/switchover") {
+      if (request.method != "POST") {
+        co_return admin::ApiResponse{405, R"({"error": "POST only", "code": "invalid_argument"})"};
+      }
+      const base::Status asked = AskSwitchover(nlohmann::json::parse(request.body, nullptr, false));
+      if (!asked) {
+        const http::Response error = http::Response::Error(asked.error());
+        co_return admin::ApiResponse{error.status, error.body};
+      }
+      co_return admin::ApiResponse{202, request.body};
+    }
     if (request.path != "/v1/db/topology") {
       co_return std::nullopt;
     }
@@ -357,6 +425,25 @@ admin::ApiHandler DbManager::Api() {
     }
     co_return admin::ApiResponse{200, ToJson(topology()).dump()};
   };
+}
+
+base::Status DbManager::AskSwitchover(const nlohmann::json& body) {
+  TRELLIS_TRY(const SwitchoverRequest request, ParseSwitchoverRequest(body));
+  for (size_t i = 0; i < plans_.size(); ++i) {
+    if (plans_[i].name != request.to) {
+      continue;
+    }
+    {
+      std::lock_guard lock(mu_);
+      if (topology_.primary == net::FormatEndpoint(plans_[i].listen)) {
+        return base::Conflict(request.to + " is the primary already");
+      }
+      switchover_to_ = i;
+    }
+    wake_.notify_all();
+    return {};
+  }
+  return base::NotFound("switchover: no server named " + request.to);
 }
 
 DbTopology DbManager::topology() const {

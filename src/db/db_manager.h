@@ -9,7 +9,10 @@
 // the new one when it returns.
 //
 // It publishes which server takes writes on its admin endpoint, for `trellis dbproxy`:
-//   GET /v1/db/topology   DbTopology (topology.h)
+//   GET /v1/db/topology     DbTopology (topology.h)
+//   POST /v1/db/switchover  SwitchoverRequest: makes the named server the primary, with
+//                           no acknowledged write lost (Switchover); 202 once asked, the
+//                           topology says when done, the status why not
 // and in /v1/status, "db": the epoch, the primary, the refusal if a failover is refused,
 // and every server with its role, position, replication state and process.
 //
@@ -73,6 +76,9 @@ class DbManager : public daemon::Service {
   // The manager's API on the daemon's admin endpoint (GET /v1/db/topology).
   admin::ApiHandler Api();
   DbTopology topology() const;
+  // A switchover to the server the body names, for the manager's thread to make.
+  // Errors: a body that is not a SwitchoverRequest, an unknown server, the primary.
+  base::Status AskSwitchover(const nlohmann::json& body);
 
   std::vector<daemon::Listener> listeners() const override;
   void ReportStatus(nlohmann::json& status) const override;
@@ -88,6 +94,10 @@ class DbManager : public daemon::Service {
   base::Status Act(const Action& action, size_t primary);
   base::Status Promote(size_t i);
   base::Status Follow(size_t i, size_t primary);
+  // The primary `from` made read-only, `to` waits until it has applied all `from` wrote
+  // (MASTER_GTID_WAIT), is promoted, and `from` follows it. On failure `from` takes
+  // writes again.
+  base::Status Switchover(size_t from, size_t to);
   // Makes the file's users on the primary (they replicate to the others), or updates
   // their passwords; they may use every schema.
   base::Status MakeUsers(size_t primary);
@@ -114,10 +124,11 @@ class DbManager : public daemon::Service {
 
   mutable std::mutex mu_;
   std::condition_variable wake_;
-  bool stopping_ = false;            // Guarded by mu_.
-  DbTopology topology_;              // Guarded by mu_.
-  std::vector<InstanceView> views_;  // Guarded by mu_: the last probe of each.
-  std::string refusal_;              // Guarded by mu_: the last plan's, "" for none.
+  bool stopping_ = false;                // Guarded by mu_.
+  DbTopology topology_;                  // Guarded by mu_.
+  std::vector<InstanceView> views_;      // Guarded by mu_: the last probe of each.
+  std::string refusal_;                  // Guarded by mu_: the last plan's, "" for none.
+  std::optional<size_t> switchover_to_;  // Guarded by mu_: asked and not yet tried.
   std::thread thread_;
 };
 

@@ -11,7 +11,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
 
-#include "db/topology.h"
+#include "db/manager_client.h"
 #include "http/client.h"
 #include "net/address.h"
 
@@ -127,15 +127,10 @@ base::Result<std::unique_ptr<DbProxy>> DbProxy::Start(const DbProxyOptions& opti
 
 boost::asio::awaitable<void> DbProxy::FollowManager(http::Client manager) {
   boost::asio::steady_timer pause(co_await boost::asio::this_coro::executor);
-  const std::string target = "/v1/db/topology";
-  const nlohmann::json no_body;
   std::optional<std::string> following;  // The primary the pools lend connections to.
   std::string failing;                   // The last error said, to say each once.
   for (;;) {
-    base::Result<nlohmann::json> reply = co_await http::CallJson(
-        manager, http::beast_http::verb::get, target, no_body, kFollowTimeout);
-    base::Result<DbTopology> topology =
-        reply ? ParseDbTopology(*reply) : base::Result<DbTopology>(reply.error());
+    base::Result<DbTopology> topology = co_await FetchTopology(manager, kFollowTimeout);
     if (!topology) {
       if (topology.error().message != failing) {
         failing = topology.error().message;

@@ -64,4 +64,15 @@ base::Result<DbTopology> ParseDbTopology(const nlohmann::json& json) {
   return topology;
 }
 
+nlohmann::json ToJson(const SwitchoverRequest& request) { return {{"to", request.to}}; }
+
+base::Result<SwitchoverRequest> ParseSwitchoverRequest(const nlohmann::json& json) {
+  const auto to = json.is_object() ? json.find("to") : json.end();
+  if (!json.is_object() || to == json.end() || !to->is_string() || to->empty()) {
+    return base::InvalidArgument(
+        "switchover: expected {\"to\": NAME}, NAME a server of the manager's file");
+  }
+  return SwitchoverRequest{to->get<std::string>()};
+}
+
 }  // namespace trellis::db

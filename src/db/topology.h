@@ -1,5 +1,6 @@
 // DbTopology: which of CDB's MariaDB servers takes writes now, as `trellis db` publishes
-// it on GET /v1/db/topology (db_manager.h) and `trellis dbproxy` follows it. The
+// it on GET /v1/db/topology (db_manager.h) and `trellis dbproxy` follows it; and the
+// body of a switchover's request. The
 // manager builds and serialises it (ToJson); a reader parses it once (ParseDbTopology)
 // into a whole, typed value or an error naming the field, and ignores fields it does not
 // know (a newer manager may add some).
@@ -42,5 +43,13 @@ struct DbTopology {
 
 nlohmann::json ToJson(const DbTopology& topology);
 base::Result<DbTopology> ParseDbTopology(const nlohmann::json& json);
+
+// POST /v1/db/switchover's body: the server to make the primary, by its name in the file.
+struct SwitchoverRequest {
+  std::string to;
+};
+
+nlohmann::json ToJson(const SwitchoverRequest& request);
+base::Result<SwitchoverRequest> ParseSwitchoverRequest(const nlohmann::json& json);
 
 }  // namespace trellis::db

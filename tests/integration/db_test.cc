@@ -4,9 +4,9 @@
 // the server acknowledged), the primary's mariadbd is killed with SIGKILL: writes resume
 // through the same proxy address on the promoted replica within 10 s, every logged
 // commit is there, and the old primary comes back as a replica of the new one with all
-// of them too. And reads on the replica: a client's plain reads go there, yet always
-// see the client's own writes, while the replica's applying is held back by a lock and
-// while its SQL thread is stopped.
+// of them too; a switchover on request under the same writers loses none either. And reads on the
+// replica: a client's plain reads go there, yet always see the client's own writes, while the
+// replica's applying is held back by a lock and while its SQL thread is stopped.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -112,6 +112,16 @@ class DbTest : public ::testing::Test {
     throw std::runtime_error("no server is " + role + ": " + manager_->Log());
   }
 
+  // The role of the server named `name` in the manager's status.
+  std::string RoleOf(const std::string& name) {
+    for (const ServerStatus& server : Servers()) {
+      if (server.name == name) {
+        return server.role;
+      }
+    }
+    return "";
+  }
+
   static uint16_t PortOf(const std::string& address) {
     return static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
   }
@@ -142,6 +152,89 @@ TEST_F(DbTest, TheManagerMakesAPrimaryAndAReplicaThatHasItsWrites) {
   EXPECT_EQ(refused.error_code, 1290) << refused.error;  // --read-only
 }
 
+// Writers through a proxy, each logging every commit the server acknowledged, with when
+// it was acknowledged; a write that fails is tried again on a new connection, paced.
+class CommitLog {
+ public:
+  CommitLog(uint16_t port, int writers) {
+    for (int w = 0; w < writers; ++w) {
+      writers_.emplace_back([this, port] { Write(port); });
+    }
+  }
+  ~CommitLog() { Stop(); }
+
+  void Stop() {
+    stop_ = true;
+    for (std::thread& writer : writers_) {
+      if (writer.joinable()) {
+        writer.join();
+      }
+    }
+  }
+  size_t size() const {
+    std::lock_guard lock(mu_);
+    return committed_.size();
+  }
+  // When the first commit acknowledged after `at` was.
+  std::optional<std::chrono::steady_clock::time_point> FirstAfter(
+      std::chrono::steady_clock::time_point at) const {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, when] : committed_) {
+      if (when > at) {
+        return when;
+      }
+    }
+    return std::nullopt;
+  }
+  // The logged commits the server at `port` does not have.
+  std::vector<int64_t> MissingOn(uint16_t port) const {
+    MysqlClient reader(port, "app", "secret");
+    const testing::SqlResult rows = reader.Query("SELECT id FROM shop.commits");
+    std::set<int64_t> present;
+    for (const auto& row : rows.rows) {
+      present.insert(std::stoll(row[0].value_or("0")));
+    }
+    std::lock_guard lock(mu_);
+    std::vector<int64_t> missing;
+    for (const auto& [id, when] : committed_) {
+      if (present.count(id) == 0) {
+        missing.push_back(id);
+      }
+    }
+    return missing;
+  }
+
+ private:
+  void Write(uint16_t port) {
+    std::unique_ptr<MysqlClient> client;
+    while (!stop_) {
+      const int64_t id = next_id_++;
+      try {
+        if (!client) {
+          client = std::make_unique<MysqlClient>(port, "app", "secret");
+        }
+        const testing::SqlResult result =
+            client->Query("INSERT INTO shop.commits VALUES (" + std::to_string(id) + ")");
+        if (result.ok()) {
+          std::lock_guard lock(mu_);
+          committed_.emplace_back(id, std::chrono::steady_clock::now());
+          continue;
+        }
+      } catch (const std::runtime_error&) {
+        client.reset();  // The connection broke: a new one for the next write.
+      }
+      // Refused or broken: paced, not spun, until the primary is back.
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+
+  mutable std::mutex mu_;
+  std::vector<std::pair<int64_t, std::chrono::steady_clock::time_point>> committed_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int64_t> next_id_{1};
+  std::vector<std::thread> writers_;
+};
+
 TEST_F(DbTest, KillingThePrimaryUnderLoadLosesNoCommitAndWritesResumeOnTheReplica) {
   const ServerStatus old_primary = ServerWithRole("primary");
   {
@@ -162,106 +255,66 @@ TEST_F(DbTest, KillingThePrimaryUnderLoadLosesNoCommitAndWritesResumeOnTheReplic
              {"--threads=8", "--time=20", "--mysql-ignore-errors=all", "oltp_read_write", "run"});
   DaemonProcess load(run, "/usr/bin/sysbench");
 
-  // Writers: each commit the server acknowledged is logged, with when it came back.
-  std::mutex mu;
-  std::vector<std::pair<int64_t, std::chrono::steady_clock::time_point>> committed;
-  std::atomic<bool> stop{false};
-  std::atomic<int64_t> next_id{1};
-  std::vector<std::thread> writers;
-  for (int w = 0; w < 4; ++w) {
-    writers.emplace_back([&] {
-      std::unique_ptr<MysqlClient> client;
-      while (!stop) {
-        const int64_t id = next_id++;
-        try {
-          if (!client) {
-            client = std::make_unique<MysqlClient>(port_, "app", "secret");
-          }
-          const testing::SqlResult result =
-              client->Query("INSERT INTO shop.commits VALUES (" + std::to_string(id) + ")");
-          if (result.ok()) {
-            std::lock_guard lock(mu);
-            committed.emplace_back(id, std::chrono::steady_clock::now());
-            continue;
-          }
-        } catch (const std::runtime_error&) {
-          client.reset();  // The connection broke: a new one for the next write.
-        }
-        // Refused or broken: paced, not spun, until the primary is back.
-        std::this_thread::sleep_for(20ms);
-      }
-    });
-  }
-  auto commits = [&] {
-    std::lock_guard lock(mu);
-    return committed.size();
-  };
-  ASSERT_TRUE(Eventually([&] { return commits() > 200; }, 30s));
-
+  CommitLog commits(port_, 4);
+  ASSERT_TRUE(Eventually([&] { return commits.size() > 200; }, 30s));
   ASSERT_EQ(kill(old_primary.pid, SIGKILL), 0);
   const auto killed = std::chrono::steady_clock::now();
-  auto first_commit_after_kill = [&]() -> std::optional<std::chrono::steady_clock::time_point> {
-    std::lock_guard lock(mu);
-    for (const auto& [id, at] : committed) {
-      if (at > killed) {
-        return at;
-      }
-    }
-    return std::nullopt;
-  };
-  ASSERT_TRUE(Eventually([&] { return first_commit_after_kill().has_value(); }, 30s))
+  ASSERT_TRUE(Eventually([&] { return commits.FirstAfter(killed).has_value(); }, 30s))
       << manager_->Log();
-  const auto resumed = *first_commit_after_kill() - killed;
+  const auto resumed = *commits.FirstAfter(killed) - killed;
   EXPECT_LT(resumed, 10s);
-  const size_t at_resume = commits();
-  ASSERT_TRUE(Eventually([&] { return commits() > at_resume + 200; }, 30s));
-  stop = true;
-  for (std::thread& writer : writers) {
-    writer.join();
-  }
+  const size_t at_resume = commits.size();
+  ASSERT_TRUE(Eventually([&] { return commits.size() > at_resume + 200; }, 30s));
+  commits.Stop();
   load.Signal(SIGTERM);
   load.WaitExit(30s);
 
   const ServerStatus new_primary = ServerWithRole("primary");
   EXPECT_NE(new_primary.name, old_primary.name);
   EXPECT_EQ(Topology().primary, new_primary.address);
-  std::set<int64_t> logged;
-  for (const auto& [id, at] : committed) {
-    logged.insert(id);
-  }
-  auto missing_on = [&](uint16_t port) {
-    MysqlClient reader(port, "app", "secret");
-    const testing::SqlResult rows = reader.Query("SELECT id FROM shop.commits");
-    std::set<int64_t> present;
-    for (const auto& row : rows.rows) {
-      present.insert(std::stoll(row[0].value_or("0")));
-    }
-    std::vector<int64_t> missing;
-    for (const int64_t id : logged) {
-      if (present.count(id) == 0) {
-        missing.push_back(id);
-      }
-    }
-    return missing;
-  };
-  EXPECT_THAT(missing_on(PortOf(new_primary.address)), ::testing::IsEmpty());
+  EXPECT_THAT(commits.MissingOn(PortOf(new_primary.address)), ::testing::IsEmpty());
   // The old primary came back (its supervisor started it again, read-only) and follows
   // the new one, with every commit.
-  ASSERT_TRUE(Eventually(
-      [&] {
-        for (const ServerStatus& server : Servers()) {
-          if (server.name == old_primary.name) {
-            return server.role == "replica";
-          }
-        }
-        return false;
-      },
-      60s))
+  ASSERT_TRUE(Eventually([&] { return RoleOf(old_primary.name) == "replica"; }, 60s))
       << manager_->Log();
-  EXPECT_TRUE(Eventually([&] { return missing_on(PortOf(old_primary.address)).empty(); }, 30s));
+  EXPECT_TRUE(
+      Eventually([&] { return commits.MissingOn(PortOf(old_primary.address)).empty(); }, 30s));
   RecordProperty(
       "writes_resumed_ms",
       std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(resumed).count()));
+}
+
+TEST_F(DbTest, ASwitchoverUnderWritesLosesNoCommitAndTheOldPrimaryFollows) {
+  const ServerStatus old_primary = ServerWithRole("primary");
+  const ServerStatus replica = ServerWithRole("replica");
+  {
+    MysqlClient setup(port_, "app", "secret");
+    ASSERT_TRUE(setup.Query("CREATE DATABASE shop").ok());
+    ASSERT_TRUE(setup.Query("CREATE TABLE shop.commits (id BIGINT PRIMARY KEY)").ok());
+  }
+  CommitLog commits(port_, 4);
+  ASSERT_TRUE(Eventually([&] { return commits.size() > 200; }, 30s));
+  // Asking for the primary, or a server not in the file, is refused.
+  DaemonProcess same({"db", "switchover", "--manager",
+                      "http://127.0.0.1:" + std::to_string(manager_port_), "--to",
+                      old_primary.name});
+  EXPECT_EQ(same.WaitExit(30s), std::optional<int>(1 << 8));
+  EXPECT_THAT(same.Log(), ::testing::HasSubstr("is the primary already"));
+  DaemonProcess switchover({"db", "switchover", "--manager",
+                            "http://127.0.0.1:" + std::to_string(manager_port_), "--to",
+                            replica.name});
+  ASSERT_EQ(switchover.WaitExit(60s), std::optional<int>(0)) << switchover.Log() << manager_->Log();
+  EXPECT_THAT(switchover.Log(),
+              ::testing::HasSubstr(replica.name + " (" + replica.address + ") is the primary"));
+  const size_t at_switch = commits.size();
+  ASSERT_TRUE(Eventually([&] { return commits.size() > at_switch + 200; }, 30s));
+  commits.Stop();
+  EXPECT_EQ(RoleOf(replica.name), "primary");
+  EXPECT_THAT(commits.MissingOn(PortOf(replica.address)), ::testing::IsEmpty());
+  ASSERT_TRUE(Eventually([&] { return RoleOf(old_primary.name) == "replica"; }, 30s))
+      << manager_->Log();
+  EXPECT_TRUE(
+      Eventually([&] { return commits.MissingOn(PortOf(old_primary.address)).empty(); }, 30s));
 }
 
 // A metric's value in the text of /metrics; -1 if absent.
