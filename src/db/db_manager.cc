@@ -206,10 +206,16 @@ void DbManager::Run() {
         primary_serving_at_ = now;
         primary_last_position_ = view.instances[*primary_].position;
         serving = true;
-      } else {
-        plan.refusal = fmt::format("switchover to {}: {}", plans_[*switchover_to].name,
-                                   switched.error().message);
       }
+      const std::string refusal =
+          switched ? std::string()
+                   : fmt::format("switchover to {}: {}", plans_[*switchover_to].name,
+                                 switched.error().message);
+      if (!switched) {
+        spdlog::error("refused: {}", refusal);
+      }
+      std::lock_guard lock(mu_);
+      switchover_refusal_ = refusal;
     }
     Publish(view, plan, serving);
     std::unique_lock lock(mu_);
@@ -246,7 +252,7 @@ void DbManager::Publish(const ClusterView& view, const ClusterPlan& plan, bool s
     topology_ = topology;
     views_ = view.instances;
     if (plan.refusal != refusal_ && !plan.refusal.empty()) {
-      spdlog::error("failover refused: {}", plan.refusal);
+      spdlog::error("refused: {}", plan.refusal);
     }
     refusal_ = plan.refusal;
   }
@@ -473,6 +479,7 @@ void DbManager::ReportStatus(nlohmann::json& status) const {
   status["db"] = {{"epoch", topology_.epoch},
                   {"primary", topology_.primary},
                   {"refusal", refusal_},
+                  {"switchover_refusal", switchover_refusal_},
                   {"servers", std::move(servers)}};
 }
 

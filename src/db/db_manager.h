@@ -13,6 +13,7 @@
 //   POST /v1/db/switchover  SwitchoverRequest: makes the named server the primary, with
 //                           no acknowledged write lost (Switchover); 202 once asked, the
 //                           topology says when done, the status why not
+//                           (db.switchover_refusal, until the next one)
 // and in /v1/status, "db": the epoch, the primary, the refusal if a failover is refused,
 // and every server with its role, position, replication state and process.
 //
@@ -129,6 +130,7 @@ class DbManager : public daemon::Service {
   std::vector<InstanceView> views_;      // Guarded by mu_: the last probe of each.
   std::string refusal_;                  // Guarded by mu_: the last plan's, "" for none.
   std::optional<size_t> switchover_to_;  // Guarded by mu_: asked and not yet tried.
+  std::string switchover_refusal_;       // Guarded by mu_: why the last one failed, or "".
   std::thread thread_;
 };
 

@@ -50,7 +50,7 @@ boost::asio::awaitable<base::Result<DbTopology>> SwitchOver(http::Client& manage
     if (std::chrono::steady_clock::now() >= deadline) {
       co_return base::Unavailable("the switchover to " + to +
                                   " did not happen in time; the manager's /v1/status says why "
-                                  "(db.refusal)");
+                                  "(db.switchover_refusal)");
     }
     pause.expires_after(kPollInterval);
     co_await pause.async_wait(boost::asio::use_awaitable);

@@ -22,7 +22,7 @@ boost::asio::awaitable<base::Result<DbTopology>> FetchTopology(http::Client& man
 // POST /v1/db/switchover, then the topology until the server named `to` is the primary
 // (epoch past the one before), for up to `patience`. Errors: the manager's refusal of the
 // request (unknown server, already the primary), or kUnavailable when it did not happen
-// within `patience` (the manager's /v1/status says why: db.refusal).
+// within `patience` (the manager's /v1/status says why: db.switchover_refusal).
 boost::asio::awaitable<base::Result<DbTopology>> SwitchOver(http::Client& manager,
                                                             const std::string& to,
                                                             std::chrono::milliseconds patience);
