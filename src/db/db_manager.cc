@@ -62,7 +62,8 @@ base::Result<std::vector<InstancePlan>> InstancePlans(const DbManagerOptions& op
     }
     plan.listen = *endpoint;
     plan.server_id = static_cast<int>(plans.size());
-    plan.data = options.data;
+    // mariadbd takes a relative path from its base directory (/usr), not from here.
+    plan.data = std::filesystem::absolute(options.data);
   }
   return plans;
 }
