@@ -101,7 +101,6 @@ asio::awaitable<base::Status> BackendConnection::LogIn(const BackendLogin& login
   if (!mysql::ParseGreeting(greeting_message.payload, &greeting)) {
     co_return Refusal(greeting_message.payload);  // An ERR (too many connections), or junk.
   }
-  server_version_ = greeting.server_version;
   mysql::HandshakeResponse response;
   response.capabilities = (kBackendCapabilities | login.key.flags) & greeting.capabilities;
   response.max_packet = 1 << 30;

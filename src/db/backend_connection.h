@@ -88,7 +88,6 @@ class BackendConnection {
   boost::asio::ip::tcp::endpoint server() const;
   void set_schema(std::string schema) { session_.schema = std::move(schema); }
   void set_script(std::string script) { session_.script = std::move(script); }
-  const std::string& server_version() const { return server_version_; }
 
   // The statements prepared on this connection, by their SQL: clients' prepared
   // statements are the proxy's, and run on whichever connection is lent, prepared there
@@ -113,7 +112,6 @@ class BackendConnection {
   boost::asio::ip::tcp::socket socket_;
   BackendKey key_;
   SessionState session_;
-  std::string server_version_;
   // SQL -> the server's statement id and when it was last used (a counter).
   struct Statement {
     uint32_t id = 0;

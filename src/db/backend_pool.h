@@ -66,8 +66,6 @@ class BackendPool {
   // Closes the idle connections.
   void CloseIdle();
 
-  size_t open() const { return open_; }
-
  private:
   // Takes the idle connection of `key` Lend would lend for `session`, or nullptr.
   std::unique_ptr<BackendConnection> TakeIdle(const BackendKey& key, const SessionState& session);

@@ -89,8 +89,8 @@ bool IsRefusedCommand(Command command) {
   }
 }
 
-// Commands on a prepared statement: they name one the client prepared on its pinned
-// connection, and mean nothing on another.
+// Commands on a prepared statement: they name one by the id the proxy gave the client,
+// translated to the server's id on whichever connection runs it.
 bool IsStatementCommand(Command command) {
   return command == Command::kStmtExecute || command == Command::kStmtSendLongData ||
          command == Command::kStmtClose || command == Command::kStmtReset ||
@@ -619,7 +619,11 @@ class ClientSession {
   // client to its connection, and a connection that nothing pins goes back to the pool.
   void AfterResponse(const mysql::ResponseReader& response, mysql::SessionUses uses) {
     status_ = response.status() != 0 ? response.status() : status_;
-    if ((status_ & mysql::server_status::kInTransaction) != 0) {
+    // An ERR carries no status: with autocommit off, the failed statement may still have
+    // opened a transaction (its locks held), so the connection stays until one ends.
+    const bool may_have_opened = response.failed() && response.status() == 0 &&
+                                 (status_ & mysql::server_status::kAutocommit) == 0;
+    if ((status_ & mysql::server_status::kInTransaction) != 0 || may_have_opened) {
       uses.Add(SessionUse::kTransaction);
     }
     Pin(uses);

@@ -1,5 +1,6 @@
 #include "db/dbproxy.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -49,6 +50,12 @@ DbProxy::~DbProxy() { Drain(std::chrono::milliseconds(0)); }
 
 base::Result<std::unique_ptr<DbProxy>> DbProxy::Start(const DbProxyOptions& options,
                                                       base::Registry& metrics) {
+  if (options.threads > options.config.max_backend_connections) {
+    return base::InvalidArgument(fmt::format(
+        "--threads {}: more than max_backend_connections ({}); each thread needs a connection "
+        "of its own",
+        options.threads, options.config.max_backend_connections));
+  }
   std::optional<boost::asio::ip::tcp::endpoint> server;
   if (!options.config.primary.empty()) {
     TRELLIS_TRY(const net::HostPort primary, net::ParseHostPort(options.config.primary));

@@ -127,13 +127,6 @@ base::Result<SqlClient> SqlClient::Connect(const boost::asio::ip::tcp::endpoint&
   return client;
 }
 
-base::Result<SqlResult> SqlClient::TryLogIn(const boost::asio::ip::tcp::endpoint& server,
-                                            const SqlLogin& login,
-                                            std::chrono::milliseconds timeout) {
-  TRELLIS_TRY(SqlClient client, Open(server, timeout));
-  return client.LogIn(login);
-}
-
 base::Result<SqlResult> SqlClient::LogIn(const SqlLogin& login) {
   uint8_t sequence = 0;
   TRELLIS_TRY(const std::string greeting_payload, ReadMessage(&sequence));

@@ -54,9 +54,6 @@ class SqlClient {
   // words, e.g. "1045 Access denied for user ...".
   static base::Result<SqlClient> Connect(const boost::asio::ip::tcp::endpoint& server,
                                          const SqlLogin& login, std::chrono::milliseconds timeout);
-  // The same, with the server's ERR as the result when it refuses.
-  static base::Result<SqlResult> TryLogIn(const boost::asio::ip::tcp::endpoint& server,
-                                          const SqlLogin& login, std::chrono::milliseconds timeout);
 
   SqlClient(SqlClient&& other) noexcept;
   SqlClient& operator=(SqlClient&& other) noexcept;

@@ -2,7 +2,6 @@
 
 #include <sys/wait.h>
 
-#include <csignal>
 #include <stdexcept>
 #include <vector>
 
@@ -78,12 +77,6 @@ void MariaDbServer::Start() {
   if (!answers) {
     throw std::runtime_error("mariadbd did not start: " + process_->Log());
   }
-}
-
-void MariaDbServer::Kill() {
-  process_->Signal(SIGKILL);
-  process_->WaitExit(10s);
-  process_.reset();
 }
 
 void MariaDbServer::CreateUser(const std::string& user, const std::string& password) {

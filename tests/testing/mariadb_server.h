@@ -40,8 +40,6 @@ class MariaDbServer {
   std::string address() const { return port_.address(); }
   const std::filesystem::path& data_dir() const { return data_; }
 
-  // SIGKILL, and waits until it is gone.
-  void Kill();
   // Starts it again on the same port and data and waits until it answers.
   void Start();
 

@@ -30,11 +30,6 @@ MysqlClient::MysqlClient(uint16_t port, const std::string& user, const std::stri
     : client_(
           OrThrow(db::SqlClient::Connect(Loopback(port), {user, password, database}, kTimeout))) {}
 
-SqlResult MysqlClient::TryLogIn(uint16_t port, const std::string& user, const std::string& password,
-                                const std::string& database) {
-  return OrThrow(db::SqlClient::TryLogIn(Loopback(port), {user, password, database}, kTimeout));
-}
-
 SqlResult MysqlClient::Query(std::string_view sql) { return OrThrow(client_->Query(sql)); }
 
 std::string MysqlClient::Scalar(std::string_view sql) {

@@ -25,10 +25,6 @@ class MysqlClient {
   MysqlClient(uint16_t port, const std::string& user, const std::string& password,
               const std::string& database = "");
 
-  // The login's outcome without throwing: the ERR the server sent, or an empty result.
-  static SqlResult TryLogIn(uint16_t port, const std::string& user, const std::string& password,
-                            const std::string& database = "");
-
   // Runs `sql` (one statement; the last result of several); throws if the connection
   // breaks or the reply does not come within ten seconds.
   SqlResult Query(std::string_view sql);

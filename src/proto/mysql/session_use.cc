@@ -223,8 +223,8 @@ bool IsReplayableSet(std::string_view sql) {
     if (token.size() > 1 && token[0] == '@' && token[1] != '@') {
       return false;
     }
-    // @@GLOBAL.x in a list of assignments.
-    if (previous == "@@" && SameWord(token, "GLOBAL")) {
+    // GLOBAL x or @@GLOBAL.x anywhere in a list of assignments.
+    if (SameWord(token, "GLOBAL")) {
       return false;
     }
     previous = token;

@@ -213,6 +213,7 @@ TEST(SessionUseTest, WhatASetDoesBeyondTheSessionIsNotReplayable) {
   EXPECT_FALSE(IsReplayableSet("SET GLOBAL max_connections = 10"));
   EXPECT_FALSE(IsReplayableSet("SET @@global.max_connections = 10"));
   EXPECT_FALSE(IsReplayableSet("SET autocommit = 1, @@GLOBAL.x = 2"));
+  EXPECT_FALSE(IsReplayableSet("SET sql_mode = '', GLOBAL max_connections = 10"));
   EXPECT_FALSE(IsReplayableSet("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE"));
   EXPECT_FALSE(IsReplayableSet("SET STATEMENT max_statement_time = 1 FOR SELECT 1"));
   EXPECT_FALSE(IsReplayableSet("SET PASSWORD = PASSWORD('x')"));
