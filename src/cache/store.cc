@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bitset>
 #include <cstring>
 #include <ctime>
 #include <string>
@@ -182,7 +183,6 @@ struct Store::SizeClass {
   uint32_t fresh_page = ItemArena::kNoPage;
   uint32_t fresh_next = 0;
   std::vector<uint32_t> pages;
-  size_t release_cursor = 0;
   // Per partition (Store's header); those from partitions_end on were never used.
   std::array<Queues, kPartitions> queues;
   size_t partitions_end = 1;
@@ -626,10 +626,7 @@ bool Store::MoveMemoryTo(SizeClass& cls, Stripe& held, const Item* pinned, uint3
 }
 
 bool Store::ReleasePage(SizeClass& cls, Stripe& held, const Item* pinned, uint32_t now) {
-  // The cursor moves on only when a page is released, so that a page left half
-  // evacuated (some of its items were busy) is finished first next time.
-  for (size_t tries = 0; tries < std::min<size_t>(cls.pages.size(), 4); ++tries) {
-    const size_t position = (cls.release_cursor + tries) % cls.pages.size();
+  for (size_t position = 0; position < std::min<size_t>(cls.pages.size(), 4); ++position) {
     const uint32_t page = cls.pages[position];
     if (!EvacuatePage(cls, page, held, pinned, now)) {
       continue;
@@ -656,31 +653,38 @@ bool Store::ReleasePage(SizeClass& cls, Stripe& held, const Item* pinned, uint32
 
 bool Store::EvacuatePage(SizeClass& cls, uint32_t page, Stripe& held, const Item* pinned,
                          uint32_t now) {
+  // All or nothing: a page left half evacuated (some of its items busy) kept its evicted
+  // items' slots free in a class that might not need them, and under load that stranded
+  // up to a fifth of --memory 16 (docs/cache.md).
   const uint32_t used_slots = page == cls.fresh_page ? cls.fresh_next : arena_.SlotsPerPage(page);
-  bool emptied = true;
+  std::bitset<kStripes> owners;
   for (uint32_t slot = 0; slot < used_slots; ++slot) {
-    const ItemRef ref = ItemArena::SlotRef(page, slot);
-    Item* item = arena_.Resolve(ref);
+    const Item* item = arena_.Resolve(ItemArena::SlotRef(page, slot));
     if (item->state == ItemState::kFree) {
       continue;
     }
     if (item->state == ItemState::kAllocated || item == pinned) {
-      emptied = false;  // A request is filling or replacing it.
-      continue;
+      return false;  // A request is filling or replacing it.
     }
-    const uint64_t hash = HashKey(item->key());
-    Stripe& owner = StripeFor(hash);
-    std::unique_lock<std::mutex> owner_lock;
-    if (&owner != &held) {
-      owner_lock = std::unique_lock(owner.mu, std::try_to_lock);
-      if (!owner_lock.owns_lock()) {
-        emptied = false;
-        continue;
+    owners.set(HashKey(item->key()) % kStripes);
+  }
+  std::array<std::unique_lock<std::mutex>, kStripes> locks;
+  for (size_t i = 0; i < kStripes; ++i) {
+    if (owners.test(i) && stripes_[i].get() != &held) {
+      locks[i] = std::unique_lock(stripes_[i]->mu, std::try_to_lock);
+      if (!locks[i].owns_lock()) {
+        return false;
       }
     }
-    Remove(owner, ref, MutationOp::kEvict, now, /*cls_locked=*/true);
   }
-  return emptied;
+  for (uint32_t slot = 0; slot < used_slots; ++slot) {
+    const ItemRef ref = ItemArena::SlotRef(page, slot);
+    const Item* item = arena_.Resolve(ref);
+    if (item->state != ItemState::kFree) {
+      Remove(StripeFor(HashKey(item->key())), ref, MutationOp::kEvict, now, /*cls_locked=*/true);
+    }
+  }
+  return true;
 }
 
 void Store::CountInPartition(const Item& item, int64_t bytes) {
