@@ -14,6 +14,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <ctime>
+#include <string>
 
 namespace trellis::base {
 
@@ -31,6 +33,15 @@ inline uint64_t UnixMilliseconds() {
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+// `unix_seconds` in UTC as strftime's `format` writes it ("%Y-%m-%dT%H:%M:%SZ").
+inline std::string FormatUtc(int64_t unix_seconds, const char* format) {
+  const std::time_t time = unix_seconds;
+  std::tm utc{};
+  gmtime_r(&time, &utc);
+  char text[64];
+  return std::string(text, std::strftime(text, sizeof(text), format, &utc));
 }
 
 }  // namespace trellis::base

@@ -89,12 +89,7 @@ base::Result<http::Client> CenterClient(asio::any_io_executor executor, const Ba
 }
 
 std::string Time(uint32_t unix_seconds) {
-  const std::time_t time = unix_seconds;
-  std::tm tm{};
-  gmtime_r(&time, &tm);
-  char text[32];
-  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
+  return base::FormatUtc(unix_seconds, "%Y-%m-%dT%H:%M:%SZ");
 }
 
 void PrintStatus(const backup::BackupStatus& status) {

@@ -11,6 +11,7 @@
 #include "daemon/daemon.h"
 #include "db/db_manager.h"
 #include "db/manager_client.h"
+#include "db/restore.h"
 #include "http/client.h"
 
 namespace trellis::cli {
@@ -37,6 +38,61 @@ int SwitchOver(const SwitchoverFlags& flags) {
     return 1;
   }
   std::printf("%s (%s) is the primary\n", flags.to.c_str(), done->primary.c_str());
+  return 0;
+}
+
+struct DbBackupFlags {
+  std::string manager = "http://127.0.0.1:7306";
+  bool incremental = false;
+  std::chrono::milliseconds patience{std::chrono::hours(1)};
+};
+
+int TakeDbBackup(const DbBackupFlags& flags) {
+  const base::Result<db::BackupRecord> taken =
+      http::RunBlocking([&](boost::asio::any_io_executor executor)
+                            -> boost::asio::awaitable<base::Result<db::BackupRecord>> {
+        auto manager = http::Client::ForUrl(executor, flags.manager);
+        if (!manager) {
+          co_return manager.error();
+        }
+        const db::BackupKind kind =
+            flags.incremental ? db::BackupKind::kIncremental : db::BackupKind::kFull;
+        co_return co_await db::TakeBackup(*manager, kind, flags.patience);
+      });
+  if (!taken) {
+    std::fprintf(stderr, "trellis db backup: %s\n", taken.error().message.c_str());
+    return 1;
+  }
+  std::printf("%s backup %s of %s: everything to %s, finished %s UTC\n",
+              std::string(db::BackupKindName(taken->kind)).c_str(), taken->name.c_str(),
+              taken->server.c_str(), taken->position.c_str(),
+              db::FormatUtcTime(taken->finished_at).c_str());
+  return 0;
+}
+
+struct DbRestoreFlags {
+  std::string backups = "trellis-data/db/backups";
+  std::string to;
+  std::string into;
+};
+
+int RestoreTo(const DbRestoreFlags& flags) {
+  auto restored = [&]() -> base::Result<db::RestoreOutcome> {
+    TRELLIS_TRY(const int64_t time, db::ParseRestoreTime(flags.to));
+    return db::Restore({flags.backups, time, flags.into});
+  }();
+  if (!restored) {
+    std::fprintf(stderr, "trellis db restore: %s\n", restored.error().message.c_str());
+    return 1;
+  }
+  std::printf("restored into %s what was committed before %s UTC: backups", flags.into.c_str(),
+              flags.to.c_str());
+  for (const db::BackupRecord& backup : restored->chain) {
+    std::printf(" %s", backup.name.c_str());
+  }
+  std::printf(", then the binary log archived after %s\n", restored->chain.back().position.c_str());
+  std::printf("start a server on it: mariadbd --no-defaults --datadir=%s --port=PORT\n",
+              std::filesystem::absolute(flags.into).c_str());
   return 0;
 }
 
@@ -99,7 +155,9 @@ void AddFileFlags(CLI::App& app, DbFlags& flags) {
 
 Command AddDbCommand(CLI::App& parent) {
   CLI::App* app = parent.add_subcommand(
-      "db", "CDB's MariaDB servers: run them with one primary and failover, or make their data");
+      "db",
+      "CDB's MariaDB servers: run them with one primary, failover and backups; make their "
+      "data; back up, restore, switch over");
   app->require_subcommand(1);
   auto flags = std::make_shared<DbFlags>();
   CLI::App* run = app->add_subcommand(
@@ -110,7 +168,7 @@ Command AddDbCommand(CLI::App& parent) {
       "the admin endpoint (GET /v1/db/topology, for trellis dbproxy)");
   // --config (every daemon's) is the file of the servers and users.
   daemon::AddDaemonFlags(*run, flags->daemon, "127.0.0.1:0");
-  flags->daemon.config_sections = {"instance", "user"};
+  flags->daemon.config_sections = {"instance", "user", "backup"};
   AddFileFlags(*run, *flags);
   daemon::AddDurationFlag(*run,
                           {"--probe-interval", "how often each server is probed",
@@ -140,9 +198,43 @@ Command AddDbCommand(CLI::App& parent) {
       *switchover,
       {"--timeout", "how long to wait for it", std::chrono::seconds(1), std::chrono::minutes(10)},
       switchover_flags->patience);
-  return {app, [run, init, flags, switchover_flags] {
+  auto backup_flags = std::make_shared<DbBackupFlags>();
+  CLI::App* backup = app->add_subcommand(
+      "backup",
+      "back the primary up now with mariadb-backup, into the manager's [backup] directory "
+      "(full, or --incremental: the changes since the last backup)");
+  backup->add_option("--manager", backup_flags->manager, "the manager's admin URL")
+      ->capture_default_str();
+  backup->add_flag("--incremental", backup_flags->incremental,
+                   "only the changes since the last backup (a full one when the primary has "
+                   "changed since, or there is none)");
+  daemon::AddDurationFlag(
+      *backup,
+      {"--timeout", "how long to wait for it", std::chrono::seconds(1), std::chrono::hours(24)},
+      backup_flags->patience);
+  auto restore_flags = std::make_shared<DbRestoreFlags>();
+  CLI::App* restore = app->add_subcommand(
+      "restore",
+      "make a new server's data directory holding exactly what was committed before a "
+      "second: the last backup finished by then, and the archived binary log up to it");
+  restore->add_option("--backups", restore_flags->backups, "the backup directory")
+      ->capture_default_str();
+  restore
+      ->add_option("--to", restore_flags->to,
+                   "the UTC time, to the second: 2026-12-05T16:13:24Z or \"2026-12-05 "
+                   "16:13:24\"; transactions committed before it are restored")
+      ->required();
+  restore->add_option("--into", restore_flags->into, "the new data directory (new, or empty)")
+      ->required();
+  return {app, [run, init, backup, restore, flags, switchover_flags, backup_flags, restore_flags] {
             if (init->parsed()) {
               return InitDb(*flags);
+            }
+            if (backup->parsed()) {
+              return TakeDbBackup(*backup_flags);
+            }
+            if (restore->parsed()) {
+              return RestoreTo(*restore_flags);
             }
             if (!run->parsed()) {
               return SwitchOver(*switchover_flags);

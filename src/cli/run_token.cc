@@ -29,11 +29,7 @@ struct TokenFlags {
 };
 
 std::string When(int64_t unix_seconds) {
-  std::time_t time = unix_seconds;
-  std::tm utc{};
-  gmtime_r(&time, &utc);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", utc.tm_year + 1900, utc.tm_mon + 1,
-                     utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec);
+  return base::FormatUtc(unix_seconds, "%Y-%m-%dT%H:%M:%SZ");
 }
 
 asio::awaitable<base::Status> ActOnTokens(master::MasterClient& client, const std::string& action,

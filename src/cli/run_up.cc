@@ -256,6 +256,13 @@ base::Status RunUp(daemon::Daemon& daemon, const UpFlags& flags) {
   spdlog::info("CDB: mariadb -h {} -P {} -u app -p{} (the password is in {})",
                mysql->address().to_string(), mysql->port(), database.password,
                database.password_file.string());
+  spdlog::info(
+      "CDB backups: {} (daily full, hourly incremental, the binary log archived); now: trellis "
+      "db backup --manager http://{}; restore: trellis db restore --backups {} --to TIME --into "
+      "DIR",
+      (database.password_file.parent_path() / "backups").string(),
+      net::FormatEndpoint(manager_address),
+      (database.password_file.parent_path() / "backups").string());
   return {};
 }
 

@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 #include <boost/algorithm/string/trim.hpp>
 
+#include "base/duration.h"
 #include "base/file.h"
 #include "net/address.h"
 #include "security/certificate_authority.h"
@@ -187,31 +188,6 @@ base::Result<std::string> OperatorToken(const std::string& token_file,
   return ReadTokenFile(up_token);
 }
 
-base::Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
-  double number = 0;
-  const char* end = text.data() + text.size();
-  auto [rest, ec] = std::from_chars(text.data(), end, number);
-  if (ec != std::errc() || rest == text.data() || !std::isfinite(number) || number < 0) {
-    return base::InvalidArgument("'" + std::string(text) +
-                                 "' is not a duration (seconds, or a number with ms, s, m or h)");
-  }
-  const std::string_view unit(rest, end - rest);
-  double milliseconds_per_unit = 0;
-  if (unit.empty() || unit == "s") {
-    milliseconds_per_unit = 1000;
-  } else if (unit == "ms") {
-    milliseconds_per_unit = 1;
-  } else if (unit == "m") {
-    milliseconds_per_unit = 60 * 1000;
-  } else if (unit == "h") {
-    milliseconds_per_unit = 3600 * 1000;
-  } else {
-    return base::InvalidArgument("'" + std::string(text) + "': unknown unit '" + std::string(unit) +
-                                 "' (ms, s, m or h)");
-  }
-  return std::chrono::milliseconds(std::llround(number * milliseconds_per_unit));
-}
-
 CLI::Option* AddDurationFlag(CLI::App& app, const DurationFlag& flag,
                              std::chrono::milliseconds& value) {
   const auto format = [](std::chrono::milliseconds duration) {
@@ -219,11 +195,11 @@ CLI::Option* AddDurationFlag(CLI::App& app, const DurationFlag& flag,
                                         : fmt::format("{}ms", duration.count());
   };
   CLI::Option* option = app.add_option_function<std::string>(
-      flag.name, [&value](const std::string& text) { value = *ParseDuration(text); },
+      flag.name, [&value](const std::string& text) { value = *base::ParseDuration(text); },
       flag.help + " (seconds, or with a unit: 250ms, 2s, 1m)");
   option->check(CLI::Validator(
       [flag, format](std::string& text) -> std::string {
-        auto parsed = ParseDuration(text);
+        auto parsed = base::ParseDuration(text);
         if (!parsed) {
           return parsed.error().message;
         }

@@ -102,9 +102,6 @@ struct DurationFlag {
 CLI::Option* AddDurationFlag(CLI::App& app, const DurationFlag& flag,
                              std::chrono::milliseconds& value);
 
-// "1.5" (seconds), "250ms", "2s", "1m", "1h" -> milliseconds.
-base::Result<std::chrono::milliseconds> ParseDuration(std::string_view text);
-
 // Parses and resolves the HOST:PORT value of `flag`; errors start with the flag's name.
 base::Result<boost::asio::ip::tcp::endpoint> ResolveFlag(const std::string& flag,
                                                          const std::string& value);

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -91,7 +92,9 @@ base::Status Supervisor::Add(std::vector<ChildSpec> children, std::chrono::milli
         return pid.error();
       }
       started.insert(started.end(), spec.listeners.begin(), spec.listeners.end());
-      children_.push_back({std::move(spec), *pid, 0});
+      Child& child = children_.emplace_back();
+      child.spec = std::move(spec);
+      child.pid = *pid;
     }
     if (!reaper_.joinable()) {
       reaper_ = std::thread([this] { Reap(); });
@@ -145,41 +148,62 @@ base::Result<std::string> SelfProgram() {
 }
 
 void Supervisor::Reap() {
+  // Each child is waited for by its pid, never waitpid(-1): the process runs other
+  // programs of its own (daemon/program.h) whose exit is theirs to collect.
+  std::unique_lock lock(mu_);
   for (;;) {
-    int status = 0;
-    const pid_t pid = waitpid(-1, &status, 0);
-    if (pid < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return;  // No children left.
-    }
-    std::unique_lock lock(mu_);
+    bool running = false;
+    const auto now = std::chrono::steady_clock::now();
     for (Child& child : children_) {
-      if (child.pid != pid) {
-        continue;
+      int status = 0;
+      if (child.pid > 0 && waitpid(child.pid, &status, WNOHANG) == child.pid) {
+        if (!stopping_ && !child.removing) {
+          spdlog::warn("{} (pid {}) exited with status {}; starting it again", child.spec.name,
+                       child.pid, status);
+          child.restart_at = now + kRestartPause;
+        }
+        child.pid = -1;
+        changed_.notify_all();
       }
-      child.pid = -1;
-      if (stopping_) {
-        break;
+      if (child.pid < 0 && child.restart_at && now >= *child.restart_at && !stopping_) {
+        child.restart_at.reset();
+        if (auto restarted = Spawn(child.spec)) {
+          child.pid = *restarted;
+          ++child.restarts;
+        } else {
+          spdlog::error("{}: {}", child.spec.name, restarted.error().message);
+        }
       }
-      spdlog::warn("{} (pid {}) exited with status {}; starting it again", child.spec.name, pid,
-                   status);
-      lock.unlock();
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
-      lock.lock();
-      if (stopping_) {
-        break;
-      }
-      if (auto restarted = Spawn(child.spec)) {
-        child.pid = *restarted;
-        ++child.restarts;
-      } else {
-        spdlog::error("{}: {}", child.spec.name, restarted.error().message);
-      }
-      break;
+      running = running || child.pid > 0;
     }
+    if (stopping_ && !running) {
+      return;
+    }
+    changed_.wait_for(lock, kReapInterval);
   }
+}
+
+void Supervisor::Remove(const std::string& name, std::chrono::milliseconds grace) {
+  std::unique_lock lock(mu_);
+  auto named = [&] {
+    return std::find_if(children_.begin(), children_.end(),
+                        [&](const Child& child) { return child.spec.name == name; });
+  };
+  if (named() == children_.end()) {
+    return;
+  }
+  named()->removing = true;
+  if (named()->pid > 0) {
+    kill(named()->pid, SIGTERM);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  while (named()->pid > 0 && reaper_.joinable()) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      kill(named()->pid, SIGKILL);
+    }
+    changed_.wait_for(lock, kReapInterval);
+  }
+  children_.erase(named());
 }
 
 void Supervisor::Stop(std::chrono::milliseconds grace) {
@@ -189,6 +213,7 @@ void Supervisor::Stop(std::chrono::milliseconds grace) {
       return;
     }
     stopping_ = true;
+    changed_.notify_all();
     for (const Child& child : children_) {
       if (child.pid > 0) {
         kill(child.pid, SIGTERM);

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -56,6 +57,8 @@ class Supervisor : public Service {
   // SIGTERM to every child; after `grace`, SIGKILL. Returns when all have exited.
   void Stop(std::chrono::milliseconds grace);
   std::vector<ChildStatus> children() const;
+  // Stops the child named `name` (SIGTERM; after `grace`, SIGKILL) and forgets it.
+  void Remove(const std::string& name, std::chrono::milliseconds grace);
 
   std::vector<Listener> listeners() const override;
   // {"children": [{"name", "pid", "restarts"}, ...]}
@@ -65,10 +68,16 @@ class Supervisor : public Service {
   void Drain(std::chrono::milliseconds timeout) override;
 
  private:
+  static constexpr std::chrono::milliseconds kRestartPause{500};
+  // How often the reaper looks for children that exited.
+  static constexpr std::chrono::milliseconds kReapInterval{50};
+
   struct Child {
     ChildSpec spec;
-    pid_t pid = -1;
+    pid_t pid = -1;  // -1: exited (and reaped).
     int restarts = 0;
+    std::optional<std::chrono::steady_clock::time_point> restart_at;  // After it exited.
+    bool removing = false;  // Remove() stops it: not started again.
   };
   base::Result<pid_t> Spawn(const ChildSpec& spec);
   void Reap();
@@ -76,6 +85,7 @@ class Supervisor : public Service {
   const std::string program_;
   const std::string log_dir_;
   mutable std::mutex mu_;
+  std::condition_variable changed_;       // A child exited, or stopping_ was set.
   std::vector<Child> children_;           // Guarded by mu_.
   std::vector<net::ReservedPort> ports_;  // Guarded by mu_.
   bool stopping_ = false;                 // Guarded by mu_.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "base/duration.h"
 #include "db/toml_fields.h"
 
 namespace trellis::db {
@@ -42,6 +43,47 @@ base::Result<DbInstanceConfig> ReadInstance(const toml::node& node) {
   return instance;
 }
 
+base::Result<std::chrono::milliseconds> ReadEvery(const toml::node& value, std::string_view key) {
+  TRELLIS_TRY(const std::string text, ReadString(value, key));
+  auto duration = base::ParseDuration(text);
+  if (!duration) {
+    return base::InvalidArgument(At(value) + ": " + std::string(key) + ": " +
+                                 duration.error().message);
+  }
+  return *duration;
+}
+
+base::Result<DbBackupConfig> ReadBackup(const toml::node& node) {
+  const toml::table* table = node.as_table();
+  if (table == nullptr) {
+    return base::InvalidArgument(At(node) + ": backup must be a table, [backup]");
+  }
+  DbBackupConfig backup;
+  for (const auto& [key, value] : *table) {
+    if (key == "dir") {
+      TRELLIS_TRY(backup.dir, ReadString(value, "dir"));
+      if (backup.dir.empty()) {
+        return base::InvalidArgument(At(value) + ": dir must not be empty");
+      }
+    } else if (key == "full_every") {
+      TRELLIS_TRY(backup.full_every, ReadEvery(value, "full_every"));
+    } else if (key == "incremental_every") {
+      TRELLIS_TRY(backup.incremental_every, ReadEvery(value, "incremental_every"));
+    } else if (key == "keep_full") {
+      const std::optional<int64_t> keep = value.value<int64_t>();
+      if (!keep || *keep < 1 || *keep > 1000) {
+        return base::InvalidArgument(At(value) + ": keep_full must be a number from 1 to 1000");
+      }
+      backup.keep_full = static_cast<size_t>(*keep);
+    } else {
+      return base::InvalidArgument(fmt::format(
+          "{}: unknown key \"{}\" in [backup] (dir, full_every, incremental_every, keep_full)",
+          At(value), key.str()));
+    }
+  }
+  return backup;
+}
+
 }  // namespace
 
 base::Result<DbClusterConfig> ParseDbClusterConfig(std::string_view text) {
@@ -66,9 +108,11 @@ base::Result<DbClusterConfig> ParseDbClusterConfig(std::string_view text) {
       }
     } else if (key == "user") {
       TRELLIS_TRY(config.users, ReadUsers(value));
+    } else if (key == "backup") {
+      TRELLIS_TRY(config.backup, ReadBackup(value));
     } else {
-      return base::InvalidArgument(
-          fmt::format("{}: unknown key \"{}\" ([[instance]], [[user]])", At(value), key.str()));
+      return base::InvalidArgument(fmt::format(
+          "{}: unknown key \"{}\" ([[instance]], [[user]], [backup])", At(value), key.str()));
     }
   }
   if (config.instances.empty()) {

@@ -2,8 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
 
+#include "db/backup_files.h"
 #include "http/message.h"
 #include "net/address.h"
 
@@ -18,6 +22,8 @@ constexpr std::chrono::milliseconds kProbeTimeout{1000};
 // Promoting waits for the server to apply what it received; following is quick.
 constexpr std::chrono::seconds kActionTimeout{40};
 constexpr int kApplyWaitSeconds = 30;
+// How often an asked-for backup is looked at until it is taken.
+constexpr std::chrono::milliseconds kBackupPoll{50};
 
 // `text` as an SQL string literal.
 std::string Quoted(std::string_view text) {
@@ -79,6 +85,7 @@ base::Result<std::string> PrepareInstances(const std::vector<InstancePlan>& plan
   for (const InstancePlan& plan : plans) {
     TRELLIS_TRY_STATUS(PrepareInstance(plan, password));
   }
+  TRELLIS_TRY_STATUS(WriteToolOptions(data, password));
   return password;
 }
 
@@ -116,6 +123,21 @@ base::Result<std::unique_ptr<DbManager>> DbManager::Start(DbManagerOptions optio
                        kMariadbd});
   }
   TRELLIS_TRY_STATUS(manager->servers_->Add(std::move(servers), manager->options_.start_patience));
+  DbManager& built = *manager;
+  built.backup_dir_ = built.plans_.front().data / built.options_.config.backup.dir;
+  built.archiver_ = std::make_unique<BinlogArchiver>(
+      built.backup_dir_, ToolOptionsPath(built.plans_.front().data), *built.servers_);
+  built.backups_ = std::make_unique<BackupScheduler>(
+      BackupSchedulerOptions{built.options_.config.backup, built.backup_dir_,
+                             built.plans_.front().data,
+                             [raw = &built]() -> std::optional<InstancePlan> {
+                               std::lock_guard lock(raw->mu_);
+                               if (!raw->serving_primary_) {
+                                 return std::nullopt;
+                               }
+                               return raw->plans_[*raw->serving_primary_];
+                             }},
+      metrics);
   manager->primary_serving_at_ = std::chrono::steady_clock::now();
   manager->views_.resize(manager->plans_.size());
   manager->thread_ = std::thread([raw = manager.get()] { raw->Run(); });
@@ -219,6 +241,9 @@ void DbManager::Run() {
       switchover_refusal_ = refusal;
     }
     Publish(view, plan, serving);
+    if (serving) {
+      Archive();
+    }
     std::unique_lock lock(mu_);
     if (wake_.wait_for(lock, options_.probe_interval,
                        [this] { return stopping_ || switchover_to_.has_value(); })) {
@@ -238,6 +263,7 @@ void DbManager::Publish(const ClusterView& view, const ClusterPlan& plan, bool s
     if (serving) {
       topology.primary = view.addresses[*plan.primary];
     }
+    serving_primary_ = serving ? plan.primary : std::nullopt;
     if (topology.primary != topology_.primary) {
       ++topology.epoch;
     }
@@ -341,11 +367,39 @@ base::Status DbManager::Promote(size_t i) {
   }
   // (STOP SLAVE on a server that never replicated is an error to ignore.)
   TRELLIS_TRY(const SqlResult stopped, client.Query("STOP SLAVE"));
-  for (const char* statement : {"RESET SLAVE ALL", "SET GLOBAL rpl_semi_sync_master_enabled = ON",
-                                "SET GLOBAL read_only = OFF"}) {
+  for (const char* statement :
+       {"RESET SLAVE ALL", "SET GLOBAL rpl_semi_sync_master_enabled = ON"}) {
     TRELLIS_TRY(const SqlResult done, client.Execute(statement));
   }
+  // Where the archive's era of this primary begins: nothing after it is anyone else's.
+  TRELLIS_TRY(const SqlResult written, client.Execute("SELECT @@gtid_binlog_pos AS position"));
+  TRELLIS_TRY(const SqlResult writable, client.Execute("SET GLOBAL read_only = OFF"));
+  promoted_since_.emplace(i, written.First("position").value_or(""));
   return {};
+}
+
+void DbManager::Archive() {
+  if (archived_ == primary_ || !primary_) {
+    return;
+  }
+  const size_t i = *primary_;
+  auto followed = [&]() -> base::Status {
+    TRELLIS_TRY(SqlClient client, ConnectFor(i, kActionTimeout));
+    std::string since;
+    if (promoted_since_ && promoted_since_->first == i) {
+      since = promoted_since_->second;
+    } else {
+      // Not promoted by this manager's thread: from what it has now.
+      TRELLIS_TRY(const SqlResult written, client.Execute("SELECT @@gtid_binlog_pos AS position"));
+      since = written.First("position").value_or("");
+    }
+    return archiver_->Follow(plans_[i], client, since);
+  }();
+  if (!followed) {
+    spdlog::error("archiving {}'s binary log: {}", plans_[i].name, followed.error().message);
+    return;  // Tried again after the next probe.
+  }
+  archived_ = i;
 }
 
 base::Status DbManager::Switchover(size_t from, size_t to) {
@@ -424,6 +478,9 @@ admin::ApiHandler DbManager::Api() {
       }
       co_return admin::ApiResponse{202, request.body};
     }
+    if (request.path == "/v1/db/backups") {
+      co_return co_await BackupsApi(request);
+    }
     if (request.path != "/v1/db/topology") {
       co_return std::nullopt;
     }
@@ -432,6 +489,47 @@ admin::ApiHandler DbManager::Api() {
     }
     co_return admin::ApiResponse{200, ToJson(topology()).dump()};
   };
+}
+
+boost::asio::awaitable<admin::ApiResponse> DbManager::BackupsApi(const admin::ApiRequest& request) {
+  if (request.method == "GET") {
+    const base::Result<std::vector<BackupRecord>> records = ReadBackups(backup_dir_);
+    if (!records) {
+      const http::Response error = http::Response::Error(records.error());
+      co_return admin::ApiResponse{error.status, error.body};
+    }
+    nlohmann::json list = nlohmann::json::array();
+    for (const BackupRecord& record : *records) {
+      list.push_back(ToJson(record));
+    }
+    co_return admin::ApiResponse{200, nlohmann::json{{"backups", list}}.dump()};
+  }
+  if (request.method != "POST") {
+    co_return admin::ApiResponse{405,
+                                 R"({"error": "GET or POST only", "code": "invalid_argument"})"};
+  }
+  const base::Result<BackupRequest> asked =
+      ParseBackupRequest(nlohmann::json::parse(request.body, nullptr, false));
+  if (!asked) {
+    const http::Response error = http::Response::Error(asked.error());
+    co_return admin::ApiResponse{error.status, error.body};
+  }
+  // The backup runs on the scheduler's thread; this endpoint's thread serves on meanwhile.
+  std::future<base::Result<BackupRecord>> taking = backups_->Ask(asked->kind);
+  boost::asio::steady_timer pause(co_await boost::asio::this_coro::executor);
+  for (;;) {
+    if (taking.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+      break;
+    }
+    pause.expires_after(kBackupPoll);
+    co_await pause.async_wait(boost::asio::use_awaitable);
+  }
+  const base::Result<BackupRecord> taken = taking.get();
+  if (!taken) {
+    const http::Response error = http::Response::Error(taken.error());
+    co_return admin::ApiResponse{error.status, error.body};
+  }
+  co_return admin::ApiResponse{200, ToJson(*taken).dump()};
 }
 
 base::Status DbManager::AskSwitchover(const nlohmann::json& body) {
@@ -461,6 +559,17 @@ DbTopology DbManager::topology() const {
 std::vector<daemon::Listener> DbManager::listeners() const { return servers_->listeners(); }
 
 void DbManager::ReportStatus(nlohmann::json& status) const {
+  nlohmann::json backups;
+  backups_->ReportStatus(backups);  // Before mu_ is held: the scheduler asks for it.
+  nlohmann::json archive;
+  if (const base::Result<ArchiveTip> tip = ReadArchiveTip(backup_dir_)) {
+    archive = {{"server", tip->era.server},
+               {"era", tip->era.dir},
+               {"file", tip->file},
+               {"bytes", tip->bytes}};
+  } else {
+    archive = {{"error", tip.error().message}};
+  }
   const std::vector<daemon::ChildStatus> children = servers_->children();
   std::lock_guard lock(mu_);
   nlohmann::json servers = nlohmann::json::array();
@@ -477,11 +586,10 @@ void DbManager::ReportStatus(nlohmann::json& status) const {
                        {"pid", children[i].pid},
                        {"restarts", children[i].restarts}});
   }
-  status["db"] = {{"epoch", topology_.epoch},
-                  {"primary", topology_.primary},
-                  {"refusal", refusal_},
-                  {"switchover_refusal", switchover_refusal_},
-                  {"servers", std::move(servers)}};
+  status["db"] = {{"epoch", topology_.epoch},      {"primary", topology_.primary},
+                  {"refusal", refusal_},           {"switchover_refusal", switchover_refusal_},
+                  {"servers", std::move(servers)}, {"backups", std::move(backups["backups"])},
+                  {"archive", std::move(archive)}};
 }
 
 void DbManager::Drain(std::chrono::milliseconds timeout) {
@@ -494,6 +602,7 @@ void DbManager::Drain(std::chrono::milliseconds timeout) {
     thread_.join();
   }
   probes_.clear();
+  backups_.reset();  // A backup under way is stopped: the servers go next.
   if (servers_) {
     servers_->Drain(timeout);
   }

@@ -10,12 +10,18 @@
 //
 // It publishes which server takes writes on its admin endpoint, for `trellis dbproxy`:
 //   GET /v1/db/topology     DbTopology (topology.h)
+//   GET /v1/db/backups      {"backups": [BackupRecord, ...]} (backup_catalog.h)
+//   POST /v1/db/backups     BackupRequest: a backup of the primary now; answers once it
+//                           is taken, with its BackupRecord
 //   POST /v1/db/switchover  SwitchoverRequest: makes the named server the primary, with
 //                           no acknowledged write lost (Switchover); 202 once asked, the
 //                           topology says when done, the status why not
 //                           (db.switchover_refusal, until the next one)
 // and in /v1/status, "db": the epoch, the primary, the refusal if a failover is refused,
 // and every server with its role, position, replication state and process.
+//
+// It backs the primary up (backup_scheduler.h) and archives its binary log
+// (binlog_archiver.h) into the [backup] directory, for `trellis db restore`.
 //
 // Metrics: trellis_db_failovers_total, trellis_db_primary_changes_total,
 // trellis_db_refusals_total (plans that refused a due failover), trellis_db_servers_up.
@@ -40,6 +46,8 @@
 #include "base/result.h"
 #include "daemon/service.h"
 #include "daemon/supervisor.h"
+#include "db/backup_scheduler.h"
+#include "db/binlog_archiver.h"
 #include "db/cluster_config.h"
 #include "db/failover_plan.h"
 #include "db/instance_setup.h"
@@ -89,11 +97,17 @@ class DbManager : public daemon::Service {
  private:
   DbManager(DbManagerOptions options, std::vector<InstancePlan> plans, std::string password,
             base::Registry& metrics);
+  // GET and POST /v1/db/backups.
+  boost::asio::awaitable<admin::ApiResponse> BackupsApi(const admin::ApiRequest& request);
   void Run();
   // One probe of server `i` over its kept connection (made again when it broke).
   InstanceView Probe(size_t i);
   base::Status Act(const Action& action, size_t primary);
+  // Makes server `i` take writes; its position before it did is kept in
+  // promoted_since_.
   base::Status Promote(size_t i);
+  // Archives the binary log of the primary, if that is not done already.
+  void Archive();
   base::Status Follow(size_t i, size_t primary);
   // The primary `from` made read-only, `to` waits until it has applied all `from` wrote
   // (MASTER_GTID_WAIT), is promoted, and `from` follows it. On failure `from` takes
@@ -111,6 +125,9 @@ class DbManager : public daemon::Service {
   const std::vector<InstancePlan> plans_;
   const std::string password_;  // The manager's account's.
   std::unique_ptr<daemon::Supervisor> servers_;
+  std::filesystem::path backup_dir_;
+  std::unique_ptr<BinlogArchiver> archiver_;
+  std::unique_ptr<BackupScheduler> backups_;
   base::Counter& failovers_;
   base::Counter& primary_changes_;
   base::Counter& refusals_;
@@ -122,15 +139,19 @@ class DbManager : public daemon::Service {
   std::chrono::steady_clock::time_point primary_serving_at_;  // Last seen serving.
   proto::mysql::GtidPosition primary_last_position_;
   bool primary_last_semi_sync_ = false;
+  // The position of the last server promoted, when it began to take writes.
+  std::optional<std::pair<size_t, std::string>> promoted_since_;
+  std::optional<size_t> archived_;  // Whose binary log the archive copies.
 
   mutable std::mutex mu_;
   std::condition_variable wake_;
-  bool stopping_ = false;                // Guarded by mu_.
-  DbTopology topology_;                  // Guarded by mu_.
-  std::vector<InstanceView> views_;      // Guarded by mu_: the last probe of each.
-  std::string refusal_;                  // Guarded by mu_: the last plan's, "" for none.
-  std::optional<size_t> switchover_to_;  // Guarded by mu_: asked and not yet tried.
-  std::string switchover_refusal_;       // Guarded by mu_: why the last one failed, or "".
+  bool stopping_ = false;                  // Guarded by mu_.
+  DbTopology topology_;                    // Guarded by mu_.
+  std::vector<InstanceView> views_;        // Guarded by mu_: the last probe of each.
+  std::string refusal_;                    // Guarded by mu_: the last plan's, "" for none.
+  std::optional<size_t> switchover_to_;    // Guarded by mu_: asked and not yet tried.
+  std::optional<size_t> serving_primary_;  // Guarded by mu_: what topology_ names.
+  std::string switchover_refusal_;         // Guarded by mu_: why the last one failed, or "".
   std::thread thread_;
 };
 

@@ -1,61 +1,32 @@
 #include "db/instance_setup.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <openssl/rand.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
-
 #include "base/file.h"
-
-extern char** environ;
+#include "daemon/program.h"
 
 namespace trellis::db {
 namespace {
-
-// Runs `program` with `args`, its output appended to `log`, and waits for it; an error
-// unless it exits 0.
-base::Status RunToCompletion(const std::string& program, const std::vector<std::string>& args,
-                             const std::filesystem::path& log) {
-  const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return base::SystemError(log.string());
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, fd, STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, fd, STDERR_FILENO);
-  std::vector<char*> argv = {const_cast<char*>(program.c_str())};
-  for (const std::string& arg : args) {
-    argv.push_back(const_cast<char*>(arg.c_str()));
-  }
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  const int spawned = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(fd);
-  if (spawned != 0) {
-    return base::Unavailable(program + ": " + std::strerror(spawned));
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return base::Unavailable(
-        fmt::format("{} failed (status {}); see {}", program, status, log.string()));
-  }
-  return {};
-}
 
 std::filesystem::path InitFile(const InstancePlan& plan) {
   return plan.data / (plan.name + ".init.sql");
 }
 
 }  // namespace
+
+base::Result<std::string> RandomSecret() {
+  unsigned char random[16];
+  if (RAND_bytes(random, sizeof(random)) != 1) {
+    return base::Error{"no random bytes for a secret"};
+  }
+  std::string secret;
+  for (const unsigned char byte : random) {
+    secret += fmt::format("{:02x}", byte);
+  }
+  return secret;
+}
 
 base::Result<std::string> SecretInFile(const std::filesystem::path& path) {
   if (std::filesystem::exists(path)) {
@@ -68,14 +39,7 @@ base::Result<std::string> SecretInFile(const std::filesystem::path& path) {
     }
     return secret;
   }
-  unsigned char random[16];
-  if (RAND_bytes(random, sizeof(random)) != 1) {
-    return base::Error{"no random bytes for a password"};
-  }
-  std::string secret;
-  for (const unsigned char byte : random) {
-    secret += fmt::format("{:02x}", byte);
-  }
+  TRELLIS_TRY(const std::string secret, RandomSecret());
   TRELLIS_TRY_STATUS(base::ReplaceSecretFile(path, secret + "\n"));
   return secret;
 }
@@ -96,8 +60,8 @@ base::Status PrepareInstance(const InstancePlan& plan, const std::string& manage
     if (::geteuid() == 0) {
       args.push_back("--user=root");
     }
-    TRELLIS_TRY_STATUS(
-        RunToCompletion(kMariadbInstallDb, args, logs / (plan.name + ".install.log")));
+    TRELLIS_TRY_STATUS(daemon::RunProgram(
+        {kMariadbInstallDb, std::move(args), logs / (plan.name + ".install.log"), {}, {}}));
   }
   // Not binary-logged: every server makes the account for itself, and a replica never
   // holds a transaction of its own that its primary lacks.
@@ -108,6 +72,17 @@ base::Status PrepareInstance(const InstancePlan& plan, const std::string& manage
                                   "ALTER USER {0} IDENTIFIED BY '{1}';\n"
                                   "GRANT ALL PRIVILEGES ON *.* TO {0} WITH GRANT OPTION;\n",
                                   account, manager_password));
+}
+
+std::filesystem::path ToolOptionsPath(const std::filesystem::path& data) {
+  return data / "tools.cnf";
+}
+
+base::Status WriteToolOptions(const std::filesystem::path& data,
+                              const std::string& manager_password) {
+  return base::ReplaceSecretFile(
+      ToolOptionsPath(data),
+      fmt::format("[client]\nuser={}\npassword={}\n", kManagerUser, manager_password));
 }
 
 std::vector<std::string> MariadbdArgs(const InstancePlan& plan) {

@@ -3,6 +3,7 @@
 //   <data>/<name>/            its data directory, made once by mariadb-install-db
 //   <data>/<name>.sock        its socket (root logs in there, by the unix_socket plugin)
 //   <data>/admin.password     the password of the manager's own account, made once
+//   <data>/tools.cnf          the manager's account for MariaDB's tools
 //   <data>/<name>.init.sql    run by the server at every start: the manager's account,
 //                             never written to the binary log (each server makes its own)
 // Every server starts read-only, with its binary log, GTIDs in strict mode, the replica's
@@ -39,6 +40,9 @@ struct InstancePlan {
   std::chrono::milliseconds semi_sync_timeout{10000};
 };
 
+// A new random secret: 32 hex digits.
+base::Result<std::string> RandomSecret();
+
 // The secret in `path`, or a new random one written there (mode 0600) when there is
 // none: 32 hex digits.
 base::Result<std::string> SecretInFile(const std::filesystem::path& path);
@@ -47,6 +51,12 @@ base::Result<std::string> SecretInFile(const std::filesystem::path& path);
 // writes its init file with the manager's account (`manager_password`). The install's
 // output goes to <data>/logs/<name>.install.log.
 base::Status PrepareInstance(const InstancePlan& plan, const std::string& manager_password);
+
+// The option file MariaDB's tools (mariadb-backup, mariadb-binlog) log in with: the
+// manager's account, [client] user and password; <data>/tools.cnf, mode 0600.
+std::filesystem::path ToolOptionsPath(const std::filesystem::path& data);
+base::Status WriteToolOptions(const std::filesystem::path& data,
+                              const std::string& manager_password);
 
 // mariadbd's arguments (after the program name).
 std::vector<std::string> MariadbdArgs(const InstancePlan& plan);

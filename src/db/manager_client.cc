@@ -57,4 +57,17 @@ boost::asio::awaitable<base::Result<DbTopology>> SwitchOver(http::Client& manage
   }
 }
 
+boost::asio::awaitable<base::Result<BackupRecord>> TakeBackup(http::Client& manager,
+                                                              BackupKind kind,
+                                                              std::chrono::milliseconds patience) {
+  const std::string target = "/v1/db/backups";
+  const nlohmann::json body = ToJson(BackupRequest{kind});
+  base::Result<nlohmann::json> taken =
+      co_await http::CallJson(manager, http::beast_http::verb::post, target, body, patience);
+  if (!taken) {
+    co_return taken.error();
+  }
+  co_return ParseBackupRecord(*taken);
+}
+
 }  // namespace trellis::db

@@ -10,6 +10,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "base/result.h"
+#include "db/backup_catalog.h"
 #include "db/topology.h"
 #include "http/client.h"
 
@@ -26,5 +27,11 @@ boost::asio::awaitable<base::Result<DbTopology>> FetchTopology(http::Client& man
 boost::asio::awaitable<base::Result<DbTopology>> SwitchOver(http::Client& manager,
                                                             const std::string& to,
                                                             std::chrono::milliseconds patience);
+
+// POST /v1/db/backups: a backup of `kind` of the primary, taken when it answers (up to
+// `patience`). Errors: the manager's (no primary, the tool failed: its log says why).
+boost::asio::awaitable<base::Result<BackupRecord>> TakeBackup(http::Client& manager,
+                                                              BackupKind kind,
+                                                              std::chrono::milliseconds patience);
 
 }  // namespace trellis::db

@@ -32,6 +32,34 @@ password = "secret"
             "*14E65567ABDB5135D0CFD9A70B3032C179A49EE7");
 }
 
+TEST(DbClusterConfigTest, BackupsHaveDefaultsAndTheirOwnTable) {
+  constexpr std::string_view kInstance =
+      "[[instance]]\nname = \"db1\"\nlisten = \"127.0.0.1:3307\"\n";
+  const auto defaults = ParseDbClusterConfig(kInstance);
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->backup.dir, "backups");
+  EXPECT_EQ(defaults->backup.full_every, std::chrono::hours(24));
+  EXPECT_EQ(defaults->backup.incremental_every, std::chrono::hours(1));
+  EXPECT_EQ(defaults->backup.keep_full, 2u);
+  std::string text(kInstance);
+  text += "[backup]\ndir = \"/srv/backups\"\nfull_every = \"12h\"\n";
+  text += "incremental_every = \"0\"\nkeep_full = 7\n";
+  const auto set = ParseDbClusterConfig(text);
+  ASSERT_TRUE(set.ok()) << set.error().message;
+  EXPECT_EQ(set->backup.dir, "/srv/backups");
+  EXPECT_EQ(set->backup.full_every, std::chrono::hours(12));
+  EXPECT_EQ(set->backup.incremental_every, std::chrono::milliseconds(0));
+  EXPECT_EQ(set->backup.keep_full, 7u);
+  for (const char* wrong : {"[backup]\nkeep_full = 0\n", "[backup]\nfull_every = \"soon\"\n",
+                            "[backup]\nretention = 3\n", "backup = 1\n"}) {
+    std::string with_mistake(kInstance);
+    with_mistake += wrong;
+    const auto refused = ParseDbClusterConfig(with_mistake);
+    ASSERT_FALSE(refused.ok()) << wrong;
+    EXPECT_THAT(refused.error().message, HasSubstr("line")) << wrong;
+  }
+}
+
 TEST(DbClusterConfigTest, MistakesAreRefusedNamingTheLine) {
   auto expect_refusal = [](std::string_view text, std::string_view words) {
     const auto config = ParseDbClusterConfig(text);

@@ -6,6 +6,9 @@
 //      valid, distinct names and addresses, and users with names.
 //   2  the topology JSON (topology.h): refused with a message, or a value that
 //      serialises and parses back to itself.
+//   3  the backup directory's files (backup_catalog.h): a backup record and the archive's
+//      eras as JSON (each refused with a message or read back to itself), mariadb-backup's
+//      binlog info, and a restore time (refused, or one that formats back to its text).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -13,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "db/backup_catalog.h"
 #include "db/cluster_config.h"
 #include "db/dbproxy_config.h"
 #include "db/topology.h"
@@ -69,20 +73,47 @@ void FuzzTopology(std::string_view text) {
   Check(again.ok() && *again == *topology);
 }
 
+void FuzzBackupFiles(std::string_view text) {
+  namespace db = trellis::db;
+  const nlohmann::json json = nlohmann::json::parse(text, nullptr, false);
+  if (const auto record = db::ParseBackupRecord(json); record.ok()) {
+    const auto again = db::ParseBackupRecord(db::ToJson(*record));
+    Check(again.ok() && *again == *record);
+  } else {
+    Check(!record.error().message.empty());
+  }
+  if (const auto eras = db::ParseArchiveEras(json); eras.ok()) {
+    const auto again = db::ParseArchiveEras(db::ToJson(*eras));
+    Check(again.ok() && *again == *eras);
+    Check(db::ReplayAfter(*eras, {}).ok());
+  }
+  if (const auto info = db::ParseBinlogInfo(text); info.ok()) {
+    Check(!info->file.empty());
+  }
+  if (const auto time = db::ParseRestoreTime(text); time.ok()) {
+    const std::string formatted = db::FormatUtcTime(*time);
+    Check(formatted == text ||
+          formatted == std::string(text.substr(0, 10)) + " " + std::string(text.substr(11, 8)));
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 3) {
+  switch (data[0] % 4) {
     case 0:
       FuzzProxyConfig(input);
       break;
     case 1:
       FuzzClusterConfig(input);
       break;
-    default:
+    case 2:
       FuzzTopology(input);
+      break;
+    default:
+      FuzzBackupFiles(input);
       break;
   }
   return 0;

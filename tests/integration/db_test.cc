@@ -23,10 +23,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "db/backup_catalog.h"
 #include "db/topology.h"
 #include "testing/daemon_process.h"
 #include "testing/held_port.h"
 #include "testing/loopback_client.h"
+#include "testing/mariadb_server.h"
 #include "testing/mysql_client.h"
 #include "testing/temp_dir.h"
 
@@ -61,6 +63,8 @@ class DbTest : public ::testing::Test {
            << server_ports_[i].address() << "\"\n";
     }
     file << "[[user]]\nname = \"app\"\npassword = \"secret\"\n";
+    // Backups only when a test asks for them.
+    file << "[backup]\nfull_every = \"0\"\nincremental_every = \"0\"\n";
     file.close();
     manager_ = std::make_unique<DaemonProcess>(std::vector<std::string>{
         "db", "run", "--config", config, "--data", (dir_.path() / "data").string(), "--admin",
@@ -396,6 +400,126 @@ TEST_F(DbTest, ReadsGoToTheReplicaYetEveryClientReadsItsOwnWritesWhileReplicatio
       10s));
   EXPECT_TRUE(Eventually([&] { return writer.Scalar("SELECT @@port") == replica_port; }, 10s));
   writes_read_back(5);
+}
+
+// The rows of shop.items as "id:v" lines, in order.
+std::string Contents(const testing::SqlResult& rows) {
+  std::string text;
+  for (const auto& row : rows.rows) {
+    text += row[0].value_or("NULL") + ":" + row[1].value_or("NULL") + "\n";
+  }
+  return text;
+}
+
+constexpr const char* kItems = "SELECT id, v FROM shop.items ORDER BY id";
+
+// Phase `n` of the writes: rows added, earlier ones changed and one removed, in a
+// transaction and in single statements.
+void WritePhase(uint16_t port, int n) {
+  MysqlClient client(port, "app", "secret");
+  const std::string phase = std::to_string(n);
+  for (int k = 0; k < 10; ++k) {
+    ASSERT_TRUE(client
+                    .Query("INSERT INTO shop.items VALUES (" + std::to_string(n * 100 + k) +
+                           ", 'phase " + phase + "')")
+                    .ok());
+  }
+  for (const std::string& statement :
+       {std::string("BEGIN"),
+        "UPDATE shop.items SET v = CONCAT(v, ' +" + phase + "') WHERE id % 3 = 0",
+        "DELETE FROM shop.items WHERE id = " + std::to_string((n - 1) * 100 + 1),
+        std::string("COMMIT")}) {
+    ASSERT_TRUE(client.Query(statement).ok()) << statement;
+  }
+}
+
+TEST_F(DbTest, RestoresToFiveChosenSecondsHoldExactlyWhatWasCommittedBeforeEach) {
+  {
+    MysqlClient setup(port_, "app", "secret");
+    ASSERT_TRUE(setup.Query("CREATE DATABASE shop").ok());
+    ASSERT_TRUE(setup.Query("CREATE TABLE shop.items (id INT PRIMARY KEY, v VARCHAR(200))").ok());
+  }
+  const std::string manager = "http://127.0.0.1:" + std::to_string(manager_port_);
+  auto backup = [&](bool incremental) {
+    std::vector<std::string> args = {"db", "backup", "--manager", manager};
+    if (incremental) {
+      args.push_back("--incremental");
+    }
+    DaemonProcess taking(args);
+    EXPECT_EQ(taking.WaitExit(120s), std::optional<int>(0)) << taking.Log() << manager_->Log();
+    return taking.Log();
+  };
+  // A point to restore to: the next second, once it has begun; what the primary holds
+  // then is what a restore to it must hold, no more and no less.
+  std::vector<std::pair<std::string, std::string>> points;
+  auto choose = [&] {
+    const auto second =
+        std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()) + 1s;
+    ASSERT_TRUE(Eventually([&] { return std::chrono::system_clock::now() >= second; }, 3s));
+    MysqlClient reader(port_, "app", "secret");
+    points.emplace_back(
+        db::FormatUtcTime(
+            std::chrono::duration_cast<std::chrono::seconds>(second.time_since_epoch()).count()),
+        Contents(reader.Query(kItems)));
+  };
+  WritePhase(port_, 1);
+  EXPECT_THAT(backup(false), ::testing::HasSubstr("full backup"));
+  WritePhase(port_, 2);
+  choose();  // A full backup and the archive after it.
+  WritePhase(port_, 3);
+  EXPECT_THAT(backup(true), ::testing::HasSubstr("incremental backup"));
+  choose();  // A full backup and an incremental one.
+  WritePhase(port_, 4);
+  const ServerStatus replica = ServerWithRole("replica");
+  DaemonProcess switchover({"db", "switchover", "--manager", manager, "--to", replica.name});
+  ASSERT_EQ(switchover.WaitExit(60s), std::optional<int>(0)) << switchover.Log();
+  WritePhase(port_, 5);
+  choose();  // Across the switchover: two primaries' binary logs.
+  // The primary changed: there is nothing of its own to build an incremental on.
+  EXPECT_THAT(backup(true), ::testing::HasSubstr("full backup"));
+  WritePhase(port_, 6);
+  choose();
+  EXPECT_THAT(backup(true), ::testing::HasSubstr("incremental backup"));
+  WritePhase(port_, 7);
+  choose();
+  WritePhase(port_, 8);  // In none of the restores.
+  // The archive has every write: it has copied the primary's binary log to its end (as
+  // the manager's account sees it: the application's may not).
+  std::ifstream password_file(dir_.path() / "data" / "admin.password");
+  std::string password;
+  std::getline(password_file, password);
+  MysqlClient primary(PortOf(Topology().primary), "trellis", password);
+  const testing::SqlResult written = primary.Query("SHOW MASTER STATUS");
+  ASSERT_EQ(written.rows.size(), 1u);
+  ASSERT_TRUE(Eventually(
+      [&] {
+        const nlohmann::json archive = nlohmann::json::parse(
+            testing::HttpGet(manager_port_, "/v1/status").body)["db"]["archive"];
+        return archive["file"] == written.rows[0][0].value_or("") &&
+               archive["bytes"].get<uint64_t>() >= std::stoull(written.rows[0][1].value_or("0"));
+      },
+      10s));
+
+  const std::string backups = (dir_.path() / "data" / "backups").string();
+  for (size_t i = 0; i < points.size(); ++i) {
+    const auto& [time, contents] = points[i];
+    const std::filesystem::path into = dir_.path() / ("restored-" + std::to_string(i + 1));
+    DaemonProcess restore(
+        {"db", "restore", "--backups", backups, "--to", time, "--into", into.string()});
+    ASSERT_EQ(restore.WaitExit(120s), std::optional<int>(0)) << time << "\n" << restore.Log();
+    testing::MariaDbServer restored(into, "app", "secret");
+    MysqlClient reader(restored.port(), "app", "secret");
+    EXPECT_EQ(Contents(reader.Query(kItems)), contents) << "restored to " << time;
+  }
+  // Before the first backup there is nothing to start from; a used directory is refused.
+  DaemonProcess too_early({"db", "restore", "--backups", backups, "--to", "2020-01-01T00:00:00Z",
+                           "--into", (dir_.path() / "early").string()});
+  EXPECT_EQ(too_early.WaitExit(30s), std::optional<int>(1 << 8));
+  EXPECT_THAT(too_early.Log(), ::testing::HasSubstr("the earliest time to restore to is"));
+  DaemonProcess used({"db", "restore", "--backups", backups, "--to", points.back().first, "--into",
+                      (dir_.path() / "restored-1").string()});
+  EXPECT_EQ(used.WaitExit(30s), std::optional<int>(1 << 8));
+  EXPECT_THAT(used.Log(), ::testing::HasSubstr("is not empty"));
 }
 
 }  // namespace

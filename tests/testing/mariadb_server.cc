@@ -39,6 +39,14 @@ MariaDbServer::MariaDbServer(int server_id) : data_(dir_.path() / "data"), serve
   Start();
 }
 
+MariaDbServer::MariaDbServer(std::filesystem::path data, std::string user, std::string password)
+    : data_(std::move(data)),
+      server_id_(1),
+      user_(std::move(user)),
+      password_(std::move(password)) {
+  Start();
+}
+
 MariaDbServer::~MariaDbServer() = default;
 
 void MariaDbServer::Start() {
@@ -67,7 +75,7 @@ void MariaDbServer::Start() {
   const bool answers = Eventually(
       [&] {
         try {
-          MysqlClient probe(port_.port(), "root", "");
+          MysqlClient probe(port_.port(), user_, password_);
           return true;
         } catch (const std::runtime_error&) {
           return false;
@@ -85,8 +93,8 @@ void MariaDbServer::CreateUser(const std::string& user, const std::string& passw
 }
 
 std::string MariaDbServer::Query(const std::string& sql) {
-  MysqlClient root(port_.port(), "root", "");
-  const SqlResult result = root.Query(sql);
+  MysqlClient client(port_.port(), user_, password_);
+  const SqlResult result = client.Query(sql);
   if (!result.ok()) {
     throw std::runtime_error(sql + ": " + std::to_string(result.error_code) + " " + result.error);
   }

@@ -5,7 +5,8 @@
 // SQL as root, through the MySQL protocol (MysqlClient).
 //
 // mariadb-install-db takes seconds: one data directory is made per test process and
-// copied for each server.
+// copied for each server. A server can also start on a data directory the test made
+// otherwise (a restore's), logging in as an account of that data's.
 //
 // Thread safety: none; one test thread owns it.
 #pragma once
@@ -26,14 +27,16 @@ class MariaDbServer {
   // Starts a server with this server id and waits until it answers; throws
   // std::runtime_error with its log when it does not.
   explicit MariaDbServer(int server_id = 1);
+  // On `data` as it is (not copied, not removed), `user` and `password` for Query.
+  MariaDbServer(std::filesystem::path data, std::string user, std::string password);
   ~MariaDbServer();
   MariaDbServer(const MariaDbServer&) = delete;
   MariaDbServer& operator=(const MariaDbServer&) = delete;
 
   // Creates 'user'@'%' with this password (mysql_native_password) and every privilege.
   void CreateUser(const std::string& user, const std::string& password);
-  // Runs `sql` as root: the last result's rows, each value tab-separated ("NULL" for
-  // NULL), each row ended by a newline. Throws std::runtime_error on an error.
+  // Runs `sql` as root (or the account given): the last result's rows, each value tab-separated
+  // ("NULL" for NULL), each row ended by a newline. Throws std::runtime_error on an error.
   std::string Query(const std::string& sql);
 
   uint16_t port() const { return port_.port(); }
@@ -48,6 +51,8 @@ class MariaDbServer {
   std::filesystem::path data_;
   HeldPort port_;
   int server_id_;
+  std::string user_ = "root";
+  std::string password_;
   std::unique_ptr<DaemonProcess> process_;
 };
 
