@@ -653,9 +653,11 @@ bool Store::ReleasePage(SizeClass& cls, Stripe& held, const Item* pinned, uint32
 
 bool Store::EvacuatePage(SizeClass& cls, uint32_t page, Stripe& held, const Item* pinned,
                          uint32_t now) {
-  // All or nothing: a page left half evacuated (some of its items busy) kept its evicted
-  // items' slots free in a class that might not need them, and under load that stranded
-  // up to a fifth of --memory 16 (docs/cache.md).
+  // Nothing is evicted unless the whole page can be: a page left half evacuated (some of
+  // its items busy) kept its evicted items' slots free in a class that might not need
+  // them, and under load that stranded up to a fifth of --memory 16 (docs/cache.md). So
+  // first every item's stripe is tried, one at a time (holding them all at once would be
+  // up to 64 locks); only a stripe taken in between still leaves a page half done.
   const uint32_t used_slots = page == cls.fresh_page ? cls.fresh_next : arena_.SlotsPerPage(page);
   std::bitset<kStripes> owners;
   for (uint32_t slot = 0; slot < used_slots; ++slot) {
@@ -668,23 +670,31 @@ bool Store::EvacuatePage(SizeClass& cls, uint32_t page, Stripe& held, const Item
     }
     owners.set(HashKey(item->key()) % kStripes);
   }
-  std::array<std::unique_lock<std::mutex>, kStripes> locks;
   for (size_t i = 0; i < kStripes; ++i) {
-    if (owners.test(i) && stripes_[i].get() != &held) {
-      locks[i] = std::unique_lock(stripes_[i]->mu, std::try_to_lock);
-      if (!locks[i].owns_lock()) {
-        return false;
-      }
+    if (owners.test(i) && stripes_[i].get() != &held &&
+        !std::unique_lock(stripes_[i]->mu, std::try_to_lock).owns_lock()) {
+      return false;
     }
   }
+  bool emptied = true;
   for (uint32_t slot = 0; slot < used_slots; ++slot) {
     const ItemRef ref = ItemArena::SlotRef(page, slot);
     const Item* item = arena_.Resolve(ref);
-    if (item->state != ItemState::kFree) {
-      Remove(StripeFor(HashKey(item->key())), ref, MutationOp::kEvict, now, /*cls_locked=*/true);
+    if (item->state == ItemState::kFree) {
+      continue;
     }
+    Stripe& owner = StripeFor(HashKey(item->key()));
+    std::unique_lock<std::mutex> owner_lock;
+    if (&owner != &held) {
+      owner_lock = std::unique_lock(owner.mu, std::try_to_lock);
+      if (!owner_lock.owns_lock()) {
+        emptied = false;
+        continue;
+      }
+    }
+    Remove(owner, ref, MutationOp::kEvict, now, /*cls_locked=*/true);
   }
-  return true;
+  return emptied;
 }
 
 void Store::CountInPartition(const Item& item, int64_t bytes) {

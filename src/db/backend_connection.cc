@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -69,7 +70,19 @@ asio::awaitable<base::Result<std::unique_ptr<BackendConnection>>> BackendConnect
   socket.non_blocking(true, ignored);  // net::WriteAll's first attempt.
   std::unique_ptr<BackendConnection> connection(
       new BackendConnection(std::move(socket), login.key));
+  // The login within the same timeout: a server that accepts and then says nothing (it
+  // hangs, or its listen backlog is a proxy's) would hold the client forever.
+  auto finished = std::make_shared<bool>(false);
+  asio::steady_timer deadline(connection->socket_.get_executor(), timeout);
+  deadline.async_wait([finished, &socket = connection->socket_](boost::system::error_code error) {
+    if (!error && !*finished) {
+      boost::system::error_code ignored;
+      socket.cancel(ignored);  // The login's read fails.
+    }
+  });
   const base::Status logged_in = co_await connection->LogIn(login);
+  *finished = true;
+  deadline.cancel();
   if (!logged_in) {
     co_return logged_in.error();
   }

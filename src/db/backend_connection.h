@@ -63,7 +63,8 @@ struct BackendLogin {
 
 class BackendConnection {
  public:
-  // Connects within `timeout` and logs in. Errors: unreachable, or the server's refusal
+  // Connects within `timeout`, then logs in within `timeout` again. Errors: unreachable,
+  // silent, or the server's refusal
   // ("Access denied ...", with its code).
   static boost::asio::awaitable<base::Result<std::unique_ptr<BackendConnection>>> Open(
       const boost::asio::ip::tcp::endpoint& server, const BackendLogin& login,

@@ -61,6 +61,7 @@ void BackendPool::WakeNextWaiter() {
   if (!waiters_.empty()) {
     waiters_.front()->cancel();
     waiters_.pop_front();
+    ++woken_;
   }
 }
 
@@ -70,11 +71,14 @@ asio::awaitable<base::Result<std::unique_ptr<BackendConnection>>> BackendPool::L
   bool waited = false;
   bool woken = false;  // Taken off the front of the line: this client's turn.
   for (;;) {
-    if (std::unique_ptr<BackendConnection> idle = TakeIdle(login.key, session)) {
-      co_return idle;
+    // A newcomer takes a connection, idle or new, only when nobody waits for one: they
+    // are served in the order they came.
+    const bool my_turn = woken || (waiters_.empty() && woken_ == 0);
+    if (my_turn) {
+      if (std::unique_ptr<BackendConnection> idle = TakeIdle(login.key, session)) {
+        co_return idle;
+      }
     }
-    // A newcomer takes a place only when nobody waits for one.
-    const bool my_turn = woken || waiters_.empty();
     if (server_ && my_turn && (open_ < options_.max_connections || CloseOldestIdle())) {
       ++open_;
       open_gauge_.Add(1);
@@ -115,7 +119,9 @@ asio::awaitable<base::Result<std::unique_ptr<BackendConnection>>> BackendPool::L
     // Woken (cancelled, and taken off the line) or timed out (still on it).
     auto it = std::find(waiters_.begin(), waiters_.end(), &turn);
     woken = it == waiters_.end();
-    if (!woken) {
+    if (woken) {
+      --woken_;
+    } else {
       waiters_.erase(it);
     }
   }

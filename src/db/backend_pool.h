@@ -84,6 +84,9 @@ class BackendPool {
   // Clients waiting for a connection, first come first: each waits on its own timer,
   // cancelled to wake it.
   std::deque<boost::asio::steady_timer*> waiters_;
+  // Clients taken off the line to try again that have not run yet: a newcomer waits
+  // behind them too.
+  size_t woken_ = 0;
 };
 
 }  // namespace trellis::db

@@ -104,12 +104,18 @@ struct ClientStatement {
   std::string sql;
   uint16_t parameters = 0;
   std::string parameter_types;  // Two bytes per parameter, from the last execute with them.
+  bool long_data_lost = false;  // Long data that found no connection: its execute fails.
 };
 
 class ClientSession {
  public:
   ClientSession(net::Connection& client, const ShardContext& shard)
       : client_(client), shard_(shard) {}
+  // A connection still held (the session ended by an exception) is closed, so that its
+  // place in the pool is free again.
+  ~ClientSession() { ReleaseBackend(/*clean=*/false); }
+  ClientSession(const ClientSession&) = delete;
+  ClientSession& operator=(const ClientSession&) = delete;
 
   asio::awaitable<void> Serve() {
     // Each co_await's result named: g++ 12 lays out a coroutine frame wrongly (a member
@@ -249,7 +255,9 @@ class ClientSession {
   // A backend connection for the next command: the pinned one, or one borrowed and
   // brought to the client's session (its session variables and schema). On failure the
   // client has had an ERR numbered `sequence`; false if even that could not be sent.
-  asio::awaitable<bool> Borrow(uint8_t sequence) {
+  // `sequence`: none for a command the server never answers (COM_STMT_SEND_LONG_DATA):
+  // the client then hears of the failure from nobody.
+  asio::awaitable<bool> Borrow(std::optional<uint8_t> sequence) {
     if (backend_) {
       co_return true;
     }
@@ -259,8 +267,10 @@ class ClientSession {
       const bool exhausted = lent.error().code == base::ErrorCode::kResourceExhausted;
       // Server error numbers only: a client library takes one of its own (2000-2999) in
       // an ERR for a malformed packet.
-      co_await SendErr(sequence, exhausted ? 1040 : 1053, exhausted ? "08004" : "08S01",
-                       lent.error().message);
+      if (sequence) {
+        co_await SendErr(*sequence, exhausted ? 1040 : 1053, exhausted ? "08004" : "08S01",
+                         lent.error().message);
+      }
       co_return false;
     }
     backend_ = std::move(lent).value();
@@ -268,7 +278,9 @@ class ClientSession {
     const std::optional<std::string> refusal = co_await BringToSession();
     if (refusal) {
       ReleaseBackend(/*clean=*/false);
-      co_await Send(sequence, *refusal);
+      if (sequence) {
+        co_await Send(*sequence, *refusal);
+      }
       co_return false;
     }
     co_return true;
@@ -571,6 +583,7 @@ class ClientSession {
       on_replica = co_await BorrowReplica();
     }
     bool borrowed = on_replica;
+    const bool held_before = backend_ != nullptr;
     if (!borrowed) {
       borrowed = co_await Borrow(reply_sequence);
     }
@@ -578,13 +591,27 @@ class ClientSession {
       client_.Consume(frame.bytes);
       co_return !frame.continues;
     }
+    if (uses.Has(SessionUse::kLastResult) && !held_before && last_insert_id_ != 0) {
+      // The id the client's last INSERT generated was on another connection, maybe: this
+      // one is told it (ProxySQL answers from the OK packets alike), and pinned after.
+      std::string refusal;
+      const std::string prime = std::string(1, static_cast<char>(Command::kQuery)) +
+                                fmt::format("DO LAST_INSERT_ID({})", last_insert_id_);
+      const auto done = co_await RunQuietly(prime, mysql::ResponseShape::kResults, &refusal);
+      if (!done || done->reader.failed()) {
+        ReleaseBackend(/*clean=*/false);
+        client_.Consume(frame.bytes);
+        co_await Send(reply_sequence, refusal);
+        co_return !frame.continues;
+      }
+    }
     const bool forwarded = co_await ForwardCommand();
     if (!forwarded) {
       ReleaseBackend(/*clean=*/false);
       co_return false;
     }
     const std::optional<mysql::ResponseReader> response =
-        co_await RelayResponse(mysql::ShapeOf(command), 0);
+        co_await RelayResponse(mysql::ShapeOf(command), 0, 0);
     if (!response) {
       ReleaseBackend(/*clean=*/false);
       co_return false;
@@ -592,6 +619,7 @@ class ClientSession {
     if (command == Command::kResetConnection) {
       // The server forgot the session, the client's statements with it: so does the proxy.
       pinned_ = mysql::SessionUses();
+      last_insert_id_ = 0;
       statements_.clear();
       script_lines_.clear();
       script_.clear();
@@ -619,6 +647,9 @@ class ClientSession {
   // client to its connection, and a connection that nothing pins goes back to the pool.
   void AfterResponse(const mysql::ResponseReader& response, mysql::SessionUses uses) {
     status_ = response.status() != 0 ? response.status() : status_;
+    if (response.last_insert_id() != 0) {
+      last_insert_id_ = response.last_insert_id();
+    }
     // An ERR carries no status: with autocommit off, the failed statement may still have
     // opened a transaction (its locks held), so the connection stays until one ends.
     const bool may_have_opened = response.failed() && response.status() == 0 &&
@@ -684,13 +715,15 @@ class ClientSession {
       if (!borrowed) {
         co_return true;
       }
+      // A command starts at sequence 0 whatever its length; the server's answer then
+      // goes on from where the client's packets ended.
       std::string bytes;
-      mysql::AppendMessage(bytes, message->sequence, message->payload);
+      mysql::AppendMessage(bytes, 0, message->payload);
       const bool sent = co_await backend_->Write(bytes);
       const uint32_t client_id = next_statement_id_;
       std::optional<mysql::ResponseReader> response;
       if (sent) {
-        response = co_await RelayResponse(mysql::ResponseShape::kPrepare, client_id);
+        response = co_await RelayResponse(mysql::ResponseShape::kPrepare, client_id, 0);
       }
       if (!response) {
         ReleaseBackend(/*clean=*/false);
@@ -744,8 +777,19 @@ class ClientSession {
         (static_cast<uint8_t>(message->payload[5]) & 0x0F) != 0) {
       uses.Add(SessionUse::kPreparedStatement);  // A cursor: COM_STMT_FETCH follows.
     }
-    const bool borrowed = co_await Borrow(reply_sequence);
+    if (command == Command::kStmtExecute && statement.long_data_lost) {
+      statement.long_data_lost = false;
+      co_return co_await SendErr(reply_sequence, 1053, "08S01",
+                                 "the long data sent for this statement was lost: no connection "
+                                 "to the database server came free for it");
+    }
+    const std::optional<uint8_t> error_sequence =
+        shape == mysql::ResponseShape::kNone ? std::nullopt : std::optional(reply_sequence);
+    const bool borrowed = co_await Borrow(error_sequence);
     if (!borrowed) {
+      // Long data the server never got: its execute is refused instead of running
+      // without it.
+      statement.long_data_lost = command == Command::kStmtSendLongData;
       co_return true;
     }
     std::optional<uint32_t> server_id = backend_->FindStatement(statement.sql);
@@ -772,11 +816,16 @@ class ClientSession {
       BindParameterTypes(statement, payload);
     }
     std::string bytes;
-    mysql::AppendMessage(bytes, message->sequence, payload);
+    mysql::AppendMessage(bytes, 0, payload);
+    // Parameter types put in may take the message past a packet boundary the client's did
+    // not cross: the answer's sequence numbers are then moved back to the client's count.
+    const uint8_t sequence_shift =
+        static_cast<uint8_t>(message->payload.size() / mysql::kMaxPacketPayload -
+                             payload.size() / mysql::kMaxPacketPayload);
     const bool sent = co_await backend_->Write(bytes);
     std::optional<mysql::ResponseReader> response;
     if (sent) {
-      response = co_await RelayResponse(shape, 0);
+      response = co_await RelayResponse(shape, 0, sequence_shift);
     }
     if (!response) {
       ReleaseBackend(/*clean=*/false);
@@ -866,9 +915,12 @@ class ClientSession {
   // Relays the server's response to the client as it comes: the packets read at once go
   // on in one write, straight from the backend connection's buffer. The reader that
   // followed it, or nullopt if either side broke or the server went out of step. A
-  // prepare's response carries `client_statement_id` instead of the server's id.
-  asio::awaitable<std::optional<mysql::ResponseReader>> RelayResponse(
-      mysql::ResponseShape shape, uint32_t client_statement_id) {
+  // prepare's response carries `client_statement_id` instead of the server's id, and
+  // each packet's sequence number is moved by `sequence_shift` (the client sent that many
+  // packets more than the server got).
+  asio::awaitable<std::optional<mysql::ResponseReader>> RelayResponse(mysql::ResponseShape shape,
+                                                                      uint32_t client_statement_id,
+                                                                      uint8_t sequence_shift) {
     mysql::ResponseReader reader(shape);
     if (shape == mysql::ResponseShape::kNone) {
       co_return reader;
@@ -893,6 +945,10 @@ class ClientSession {
         for (int i = 0; i < 4; ++i) {
           id[i] = static_cast<char>((client_statement_id >> (8 * i)) & 0xFF);
         }
+      }
+      if (sequence_shift != 0) {
+        char* sequence = backend_->buffered() + pending + 3;  // The header's fourth byte.
+        *sequence = static_cast<char>(static_cast<uint8_t>(*sequence) + sequence_shift);
       }
       first = false;
       continuation = frame.continues;
@@ -928,6 +984,9 @@ class ClientSession {
   BackendPool* backend_pool_ = nullptr;                  // Where backend_ came from.
   mysql::GtidPosition written_;  // The client's writes (RememberWrite), for its reads.
   mysql::SessionUses pinned_;    // Why backend_ stays; empty: lent per command.
+  // What LAST_INSERT_ID() says in the client's session: the last id its statements
+  // generated, whichever connection they ran on.
+  uint64_t last_insert_id_ = 0;
   std::unordered_map<uint32_t, ClientStatement> statements_;  // By the id the client knows.
   uint32_t next_statement_id_ = 1;
 };

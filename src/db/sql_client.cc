@@ -299,9 +299,16 @@ base::Result<std::vector<std::string>> SqlClient::Exchange(std::string_view payl
     return messages;
   }
   mysql::ResponseReader reader(shape);
+  // The answer's packets are numbered on from the command's, as a client library checks.
+  auto expected = static_cast<uint8_t>(payload.size() / mysql::kMaxPacketPayload + 1);
   for (;;) {
     uint8_t sequence = 0;
     TRELLIS_TRY(std::string message, ReadMessage(&sequence));
+    const auto last = static_cast<uint8_t>(expected + message.size() / mysql::kMaxPacketPayload);
+    if (sequence != last) {
+      return Broken(fmt::format("packets out of order: {} where {} was due", sequence, last));
+    }
+    expected = static_cast<uint8_t>(last + 1);
     const mysql::ResponseReader::Step step = reader.Next(message);
     messages.push_back(std::move(message));
     if (step == mysql::ResponseReader::Step::kBad) {

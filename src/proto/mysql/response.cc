@@ -136,6 +136,9 @@ ResponseReader::Step ResponseReader::NextFirst(std::string_view payload) {
         if (!ParseOk(payload, &ok)) {
           return Step::kBad;
         }
+        if (ok.last_insert_id != 0) {
+          last_insert_id_ = ok.last_insert_id;
+        }
         if ((ok.status & server_status::kMoreResults) != 0) {
           status_ = ok.status;
           return Step::kMore;  // The next result's first message follows.

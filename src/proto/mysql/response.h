@@ -67,6 +67,9 @@ class ResponseReader {
 
   // The status flags of the last OK or EOF seen; 0 before any.
   uint16_t status() const { return status_; }
+  // The id the last statement that generated one (an INSERT into an AUTO_INCREMENT
+  // column) gave, from its OK; 0 when none did. What LAST_INSERT_ID() says after it.
+  uint64_t last_insert_id() const { return last_insert_id_; }
   // Whether the response ended in an ERR (then status() is that of an earlier message).
   bool failed() const { return failed_; }
   // A successful COM_STMT_PREPARE's statement.
@@ -92,6 +95,7 @@ class ResponseReader {
   uint64_t definitions_left_ = 0;
   AfterDefinitions after_definitions_ = AfterDefinitions::kRows;
   uint16_t status_ = 0;
+  uint64_t last_insert_id_ = 0;
   bool failed_ = false;
   PreparedStatement prepared_;
 };
