@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/file.h"
+#include "db/file_compression.h"
 
 namespace trellis::db {
 namespace {
@@ -81,12 +82,47 @@ std::vector<std::filesystem::path> EraFiles(const std::filesystem::path& era_dir
   std::vector<std::filesystem::path> files;
   std::error_code error;
   for (const auto& entry : std::filesystem::directory_iterator(era_dir, error)) {
-    if (entry.is_regular_file() && entry.path().extension() != ".index") {
-      files.push_back(entry.path());
+    const std::string extension = entry.path().extension().string();
+    if (!entry.is_regular_file() || extension == ".index" || extension == ".partial") {
+      continue;
     }
+    if (extension != kCompressedSuffix &&
+        std::filesystem::exists(entry.path().string() + kCompressedSuffix)) {
+      continue;  // Copied again: the compressed one is whole.
+    }
+    files.push_back(entry.path());
   }
   std::sort(files.begin(), files.end());
   return files;
+}
+
+base::Status CompressClosedFiles(const std::filesystem::path& backups) {
+  TRELLIS_TRY(const std::vector<ArchiveEra> eras, ReadEras(backups));
+  for (size_t i = 0; i < eras.size(); ++i) {
+    std::vector<std::filesystem::path> files = EraFiles(EraPath(backups, eras[i]));
+    if (i + 1 == eras.size() && !files.empty()) {
+      files.pop_back();  // Being copied.
+    }
+    for (const std::filesystem::path& file : files) {
+      if (file.extension() == kCompressedSuffix) {
+        continue;
+      }
+      const std::filesystem::path compressed = file.string() + kCompressedSuffix;
+      TRELLIS_TRY_STATUS(CompressFile(file, compressed));
+      TRELLIS_TRY_STATUS(base::RemoveFile(file));
+    }
+    // Copies made again of files compressed before (were one still being written, the
+    // copying goes on into the removed file harmlessly).
+    std::error_code error;
+    for (const auto& entry :
+         std::filesystem::directory_iterator(EraPath(backups, eras[i]), error)) {
+      if (entry.path().extension() != kCompressedSuffix &&
+          std::filesystem::exists(entry.path().string() + kCompressedSuffix)) {
+        TRELLIS_TRY_STATUS(base::RemoveFile(entry.path()));
+      }
+    }
+  }
+  return {};
 }
 
 base::Result<ArchiveTip> ReadArchiveTip(const std::filesystem::path& backups) {

@@ -28,9 +28,14 @@ base::Status WriteBackupRecord(const std::filesystem::path& backups, const Backu
 base::Result<std::vector<ArchiveEra>> ReadEras(const std::filesystem::path& backups);
 base::Status WriteEras(const std::filesystem::path& backups, const std::vector<ArchiveEra>& eras);
 std::filesystem::path EraPath(const std::filesystem::path& backups, const ArchiveEra& era);
-// The binary log files of an era's directory, by name (so in the order written); none
-// when it does not exist.
+// The binary log files of an era's directory, by name (so in the order written), each
+// either as copied or compressed (".zst"); none when it does not exist.
 std::vector<std::filesystem::path> EraFiles(const std::filesystem::path& era_dir);
+
+// Compresses each binary log file of the archive that is complete: every one but the
+// newest of the last era (which is being copied). A file copied again after it was
+// compressed (the copying started over) is removed: the compressed one is whole.
+base::Status CompressClosedFiles(const std::filesystem::path& backups);
 
 // Where the archive's copying is: its last era's newest file and that file's size.
 struct ArchiveTip {

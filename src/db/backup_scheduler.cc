@@ -17,6 +17,8 @@ namespace {
 constexpr std::chrono::seconds kTick{1};
 constexpr int64_t kRetryAfterSeconds = 60;
 constexpr std::chrono::milliseconds kToolPoll{50};
+// How often the archive is looked at for files to compress.
+constexpr std::chrono::seconds kCompressEvery{10};
 
 int64_t NowSeconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -115,6 +117,9 @@ void BackupScheduler::Run() {
     } else {
       kind = Due(NowSeconds());
       if (!kind) {
+        lock.unlock();
+        CompressArchive();
+        lock.lock();
         continue;
       }
     }
@@ -224,6 +229,17 @@ base::Status BackupScheduler::RunTool(std::vector<std::string> args) {
   }
   tool.Stop(std::chrono::seconds(1));
   return base::Unavailable("shutting down: the backup was stopped");
+}
+
+void BackupScheduler::CompressArchive() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_compression_) {
+    return;
+  }
+  next_compression_ = now + kCompressEvery;
+  if (const base::Status compressed = CompressClosedFiles(options_.backups); !compressed) {
+    spdlog::error("compressing the archive: {}", compressed.error().message);
+  }
 }
 
 void BackupScheduler::Retain() {

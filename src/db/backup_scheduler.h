@@ -2,7 +2,8 @@
 // by Debian's mariadb-backup, full or incremental (the pages changed since the backup
 // before, from the same server), on the [backup] schedule and when asked (POST
 // /v1/db/backups), one at a time on a thread of its own; after each, the retention
-// (backup_catalog.h's ExpiredBy). An incremental asked for when there is no backup yet,
+// (backup_catalog.h's ExpiredBy); between backups, it compresses the archive's complete
+// binary log files. An incremental asked for when there is no backup yet,
 // or when the primary has changed since the last one, is taken as a full one.
 //
 // Thread safety: Ask, ReportStatus and the destructor from any thread; the backups run
@@ -64,6 +65,9 @@ class BackupScheduler {
   // mariadb-backup with `args`, killed if the scheduler stops meanwhile.
   base::Status RunTool(std::vector<std::string> args);
   void Retain();
+  // The archive's complete binary log files compressed (backup_files.h), at most every
+  // kCompressEvery; called without mu_, between backups.
+  void CompressArchive();
 
   const BackupSchedulerOptions options_;
   base::Counter& taken_;
@@ -78,6 +82,7 @@ class BackupScheduler {
   std::optional<BackupRecord> last_full_;  // Guarded by mu_: the newest full one.
   std::string last_error_;   // Guarded by mu_: the last failure's, "" after a success.
   int64_t retry_after_ = 0;  // Guarded by mu_: no scheduled backup before (a failure).
+  std::chrono::steady_clock::time_point next_compression_;  // The scheduler thread's own.
   std::thread thread_;
 };
 

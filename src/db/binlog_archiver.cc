@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "db/backup_files.h"
+#include "db/file_compression.h"
 
 namespace trellis::db {
 namespace {
@@ -34,8 +35,12 @@ base::Status BinlogArchiver::Follow(const InstancePlan& primary, SqlClient& clie
     // Its era goes on, from the newest file copied (copied again whole) if the server
     // still has it.
     const std::vector<std::filesystem::path> copied = EraFiles(EraPath(backups_, eras.back()));
+    std::filesystem::path newest = copied.empty() ? "" : copied.back().filename();
+    if (newest.extension() == kCompressedSuffix) {
+      newest = newest.stem();
+    }
     for (const auto& row : logs.rows) {
-      if (!copied.empty() && !row.empty() && row[0] == copied.back().filename().string()) {
+      if (!newest.empty() && !row.empty() && row[0] == newest.string()) {
         first = *row[0];
       }
     }

@@ -14,6 +14,7 @@
 #include "db/backup_files.h"
 #include "db/backup_scheduler.h"
 #include "db/binlog_archiver.h"
+#include "db/file_compression.h"
 #include "db/instance_setup.h"
 
 namespace trellis::db {
@@ -110,6 +111,28 @@ base::Status PrepareChain(const std::filesystem::path& backups,
   return {};
 }
 
+// `files` as mariadb-binlog can read them: each compressed one decompressed into `dir`
+// (made, and emptied first).
+base::Result<std::vector<std::filesystem::path>> Unpacked(
+    const std::vector<std::filesystem::path>& files, const std::filesystem::path& dir) {
+  std::error_code error;
+  std::filesystem::remove_all(dir, error);
+  std::filesystem::create_directories(dir, error);
+  if (error) {
+    return base::InvalidArgument(dir.string() + ": " + error.message());
+  }
+  std::vector<std::filesystem::path> readable;
+  for (const std::filesystem::path& file : files) {
+    if (file.extension() != kCompressedSuffix) {
+      readable.push_back(file);
+      continue;
+    }
+    readable.push_back(dir / file.stem());
+    TRELLIS_TRY_STATUS(DecompressFile(file, readable.back()));
+  }
+  return readable;
+}
+
 std::vector<std::string> ServerArgs(const std::filesystem::path& into,
                                     const std::filesystem::path& scratch) {
   std::vector<std::string> args = {
@@ -178,9 +201,11 @@ base::Result<RestoreOutcome> Restore(const RestoreRequest& request) {
   }
   const std::string client_options = "--defaults-file=" + (scratch.path() / "client.cnf").string();
   const std::filesystem::path replay = scratch.path() / "replay.sql";
+  // Compressed files are read from copies beside `into`, removed at the end.
+  const std::filesystem::path unpacked = request.into.string() + ".binlog";
   for (const ReplaySpan& span : outcome.replayed) {
-    const std::vector<std::filesystem::path> files =
-        EraFiles(request.backups / kArchiveDir / span.dir);
+    TRELLIS_TRY(const std::vector<std::filesystem::path> files,
+                Unpacked(EraFiles(request.backups / kArchiveDir / span.dir), unpacked));
     if (files.empty()) {
       continue;
     }
@@ -206,6 +231,8 @@ base::Result<RestoreOutcome> Restore(const RestoreRequest& request) {
                           outcome.log,
                           {},
                           {}}));
+  std::error_code ignored;
+  std::filesystem::remove_all(unpacked, ignored);
   if (!server.Stop(kShutdownGrace)) {
     return base::Unavailable("the restore's server did not shut down cleanly; see " +
                              outcome.log.string());

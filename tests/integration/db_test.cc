@@ -462,9 +462,20 @@ TEST_F(DbTest, RestoresToFiveChosenSecondsHoldExactlyWhatWasCommittedBeforeEach)
             std::chrono::duration_cast<std::chrono::seconds>(second.time_since_epoch()).count()),
         Contents(reader.Query(kItems)));
   };
+  // The manager's account, for what the application's may not do.
+  std::ifstream password_file(dir_.path() / "data" / "admin.password");
+  std::string password;
+  std::getline(password_file, password);
+  // The primary starts a new binary log file: the archive compresses the one before.
+  auto rotate = [&] {
+    MysqlClient admin(PortOf(Topology().primary), "trellis", password);
+    ASSERT_TRUE(admin.Query("FLUSH BINARY LOGS").ok());
+  };
   WritePhase(port_, 1);
   EXPECT_THAT(backup(false), ::testing::HasSubstr("full backup"));
+  rotate();
   WritePhase(port_, 2);
+  rotate();
   choose();  // A full backup and the archive after it.
   WritePhase(port_, 3);
   EXPECT_THAT(backup(true), ::testing::HasSubstr("incremental backup"));
@@ -474,6 +485,7 @@ TEST_F(DbTest, RestoresToFiveChosenSecondsHoldExactlyWhatWasCommittedBeforeEach)
   DaemonProcess switchover({"db", "switchover", "--manager", manager, "--to", replica.name});
   ASSERT_EQ(switchover.WaitExit(60s), std::optional<int>(0)) << switchover.Log();
   WritePhase(port_, 5);
+  rotate();
   choose();  // Across the switchover: two primaries' binary logs.
   // The primary changed: there is nothing of its own to build an incremental on.
   EXPECT_THAT(backup(true), ::testing::HasSubstr("full backup"));
@@ -483,11 +495,7 @@ TEST_F(DbTest, RestoresToFiveChosenSecondsHoldExactlyWhatWasCommittedBeforeEach)
   WritePhase(port_, 7);
   choose();
   WritePhase(port_, 8);  // In none of the restores.
-  // The archive has every write: it has copied the primary's binary log to its end (as
-  // the manager's account sees it: the application's may not).
-  std::ifstream password_file(dir_.path() / "data" / "admin.password");
-  std::string password;
-  std::getline(password_file, password);
+  // The archive has every write: it has copied the primary's binary log to its end.
   MysqlClient primary(PortOf(Topology().primary), "trellis", password);
   const testing::SqlResult written = primary.Query("SHOW MASTER STATUS");
   ASSERT_EQ(written.rows.size(), 1u);
@@ -501,6 +509,21 @@ TEST_F(DbTest, RestoresToFiveChosenSecondsHoldExactlyWhatWasCommittedBeforeEach)
       10s));
 
   const std::string backups = (dir_.path() / "data" / "backups").string();
+  // The complete files of both eras are compressed (the restores below read them so).
+  ASSERT_TRUE(Eventually(
+      [&] {
+        size_t compressed = 0;
+        for (const auto& era : std::filesystem::directory_iterator(backups + "/binlog")) {
+          if (!era.is_directory()) {
+            continue;  // eras.json
+          }
+          for (const auto& file : std::filesystem::directory_iterator(era.path())) {
+            compressed += file.path().extension() == ".zst" ? 1 : 0;
+          }
+        }
+        return compressed >= 4;
+      },
+      30s));
   for (size_t i = 0; i < points.size(); ++i) {
     const auto& [time, contents] = points[i];
     const std::filesystem::path into = dir_.path() / ("restored-" + std::to_string(i + 1));
