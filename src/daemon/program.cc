@@ -67,9 +67,21 @@ base::Result<pid_t> Spawn(const ProgramRun& run) {
   std::vector<std::string> env_strings = EnvironmentWith(run.environment);
   std::vector<char*> argv = Pointers(argv_strings);
   std::vector<char*> env = Pointers(env_strings);
+  // The daemon blocks and ignores signals it handles itself (SIGTERM, SIGPIPE): the
+  // program gets them back, so that it stops when told and dies of a broken pipe.
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  sigset_t none;
+  sigemptyset(&none);
+  sigset_t defaults;
+  sigfillset(&defaults);
+  posix_spawnattr_setsigmask(&attributes, &none);
+  posix_spawnattr_setsigdefault(&attributes, &defaults);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   pid_t pid = -1;
   const int spawned =
-      posix_spawn(&pid, run.program.c_str(), &actions, nullptr, argv.data(), env.data());
+      posix_spawn(&pid, run.program.c_str(), &actions, &attributes, argv.data(), env.data());
+  posix_spawnattr_destroy(&attributes);
   posix_spawn_file_actions_destroy(&actions);
   ::close(in);
   ::close(log);

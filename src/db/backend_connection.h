@@ -98,8 +98,16 @@ class BackendConnection {
   static constexpr size_t kMaxStatements = 1024;
   std::optional<uint32_t> FindStatement(const std::string& sql);
   std::optional<uint32_t> RememberStatement(const std::string& sql, uint32_t id);
-  // The server forgot them all (COM_RESET_CONNECTION).
-  void ForgetStatements() { statements_.clear(); }
+  // The server forgot them all (COM_RESET_CONNECTION), and LAST_INSERT_ID() with them.
+  void ForgetStatements() {
+    statements_.clear();
+    last_insert_id_ = 0;
+  }
+
+  // What LAST_INSERT_ID() says on this connection: the last id its statements generated
+  // (whichever client's), as the proxy saw the answers go by.
+  uint64_t last_insert_id() const { return last_insert_id_; }
+  void set_last_insert_id(uint64_t id) { last_insert_id_ = id; }
 
  private:
   BackendConnection(boost::asio::ip::tcp::socket socket, BackendKey key)
@@ -113,6 +121,7 @@ class BackendConnection {
   boost::asio::ip::tcp::socket socket_;
   BackendKey key_;
   SessionState session_;
+  uint64_t last_insert_id_ = 0;
   // SQL -> the server's statement id and when it was last used (a counter).
   struct Statement {
     uint32_t id = 0;

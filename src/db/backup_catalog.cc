@@ -134,7 +134,10 @@ base::Result<BinlogInfo> ParseBinlogInfo(std::string_view text) {
 nlohmann::json ToJson(const std::vector<ArchiveEra>& eras) {
   nlohmann::json list = nlohmann::json::array();
   for (const ArchiveEra& era : eras) {
-    list.push_back({{"dir", era.dir}, {"server", era.server}, {"since", era.since}});
+    list.push_back({{"dir", era.dir},
+                    {"server", era.server},
+                    {"since", era.since},
+                    {"starts_at", era.starts_at}});
   }
   return list;
 }
@@ -154,6 +157,12 @@ base::Result<std::vector<ArchiveEra>> ParseArchiveEras(const nlohmann::json& jso
     TRELLIS_TRY(era.server, StringField(item, kWhat, "server"));
     TRELLIS_TRY(era.since, StringField(item, kWhat, "since"));
     TRELLIS_TRY(const mysql::GtidPosition checked, Position(era.since, kWhat));
+    // Written by the first archives without it: their copies were taken to start there.
+    era.starts_at = era.since;
+    if (item.contains("starts_at")) {
+      TRELLIS_TRY(era.starts_at, StringField(item, kWhat, "starts_at"));
+      TRELLIS_TRY(const mysql::GtidPosition start, Position(era.starts_at, kWhat));
+    }
     if (era.dir.empty() || era.dir.find('/') != std::string::npos || era.dir[0] == '.') {
       return base::InvalidArgument("archive eras: \"dir\" must be a plain name");
     }
@@ -188,19 +197,33 @@ base::Result<std::vector<BackupRecord>> ChainFor(const std::vector<BackupRecord>
 
 base::Result<std::vector<ReplaySpan>> ReplayAfter(const std::vector<ArchiveEra>& eras,
                                                   const mysql::GtidPosition& position) {
+  std::vector<mysql::GtidPosition> since;
+  std::vector<mysql::GtidPosition> starts_at;
+  for (const ArchiveEra& era : eras) {
+    TRELLIS_TRY(since.emplace_back(), Position(era.since, "archive eras"));
+    TRELLIS_TRY(starts_at.emplace_back(), Position(era.starts_at, "archive eras"));
+  }
   std::vector<ReplaySpan> spans;
-  for (size_t i = 0; i < eras.size(); ++i) {
-    TRELLIS_TRY(mysql::GtidPosition start, Position(eras[i].since, "archive eras"));
-    std::optional<mysql::GtidPosition> stop;
-    if (i + 1 < eras.size()) {
-      TRELLIS_TRY(stop, Position(eras[i + 1].since, "archive eras"));
-      if (position.Covers(*stop) || start.Covers(*stop)) {
-        continue;  // The backup, or the next era, has all of it.
+  mysql::GtidPosition start = position;
+  for (size_t next = 0; next < eras.size();) {
+    // The latest era from `next` on whose copy has everything after `start`.
+    size_t era = next;
+    for (size_t later = next; later < eras.size(); ++later) {
+      if (start.Covers(starts_at[later])) {
+        era = later;
       }
     }
-    start.Merge(position);
-    spans.push_back({eras[i].dir, mysql::FormatGtidPosition(start),
-                     stop ? mysql::FormatGtidPosition(*stop) : std::string()});
+    if (era + 1 == eras.size()) {
+      spans.push_back({eras[era].dir, mysql::FormatGtidPosition(start), ""});
+      break;
+    }
+    const mysql::GtidPosition& stop = since[era + 1];
+    if (!start.Covers(stop)) {
+      spans.push_back(
+          {eras[era].dir, mysql::FormatGtidPosition(start), mysql::FormatGtidPosition(stop)});
+      start = stop;
+    }
+    next = era + 1;
   }
   return spans;
 }

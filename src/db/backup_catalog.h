@@ -73,6 +73,10 @@ struct ArchiveEra {
   // The position its primary had when it started to take writes: the era's own
   // transactions are those after it, and the era before ends there. "" for the first.
   std::string since;
+  // The position at the start of the era's first file: the copy holds the transactions
+  // after it, those its primary replicated before it took writes included (its binary
+  // log has them). "" when the copy starts from the server's very first transaction.
+  std::string starts_at;
 
   friend bool operator==(const ArchiveEra&, const ArchiveEra&) = default;
 };
@@ -97,8 +101,11 @@ struct ReplaySpan {
   friend bool operator==(const ReplaySpan&, const ReplaySpan&) = default;
 };
 
-// What to replay, era by era, onto a backup holding everything up to `position`.
-// Errors: an era's position that does not parse.
+// What to replay onto a backup holding everything up to `position`: from each point on,
+// the latest era whose copy starts at or before it, up to where the era after it began
+// (the last: to its end). Each era's copy starts with its server's whole binary log, so
+// usually the last era alone covers it all: what an old primary's copying missed before
+// its failover is in its successor's copy. Errors: an era's position that does not parse.
 base::Result<std::vector<ReplaySpan>> ReplayAfter(const std::vector<ArchiveEra>& eras,
                                                   const proto::mysql::GtidPosition& position);
 

@@ -47,6 +47,15 @@ BackupScheduler::BackupScheduler(BackupSchedulerOptions options, base::Registry&
       failed_(metrics.GetCounter("trellis_db_backup_failures_total", "Backups that failed.")),
       last_finished_(metrics.GetGauge("trellis_db_last_backup_timestamp_seconds",
                                       "When the newest backup finished (Unix time).")) {
+  // Backups a crash cut short: a directory without its record.
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(options_.backups, error)) {
+    if (entry.is_directory() && entry.path().filename() != kArchiveDir &&
+        !std::filesystem::exists(entry.path() / kBackupRecordFile)) {
+      spdlog::warn("backup {} was never finished: removed", entry.path().filename().string());
+      std::filesystem::remove_all(entry.path(), error);
+    }
+  }
   if (auto records = ReadBackups(options_.backups); records && !records->empty()) {
     last_ = records->back();
     for (const BackupRecord& record : *records) {
@@ -61,13 +70,17 @@ BackupScheduler::BackupScheduler(BackupSchedulerOptions options, base::Registry&
   thread_ = std::thread([this] { Run(); });
 }
 
-BackupScheduler::~BackupScheduler() {
+BackupScheduler::~BackupScheduler() { Stop(); }
+
+void BackupScheduler::Stop() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
   wake_.notify_all();
-  thread_.join();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
 }
 
 std::future<base::Result<BackupRecord>> BackupScheduler::Ask(BackupKind kind) {

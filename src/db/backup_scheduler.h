@@ -6,7 +6,7 @@
 // binary log files. An incremental asked for when there is no backup yet,
 // or when the primary has changed since the last one, is taken as a full one.
 //
-// Thread safety: Ask, ReportStatus and the destructor from any thread; the backups run
+// Thread safety: Ask, ReportStatus, Stop and the destructor from any thread; the backups run
 // on the scheduler's thread, which is the only one writing the backups' directories.
 #pragma once
 
@@ -42,8 +42,10 @@ struct BackupSchedulerOptions {
 class BackupScheduler {
  public:
   BackupScheduler(BackupSchedulerOptions options, base::Registry& metrics);
-  // Stops the thread; a backup under way is killed and its directory removed.
-  ~BackupScheduler();
+  ~BackupScheduler();  // Stop().
+  // Stops the thread; a backup under way is killed and its directory removed. Ask then
+  // refuses; ReportStatus goes on answering.
+  void Stop();
   BackupScheduler(const BackupScheduler&) = delete;
   BackupScheduler& operator=(const BackupScheduler&) = delete;
 

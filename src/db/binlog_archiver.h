@@ -29,9 +29,14 @@ class BinlogArchiver {
   BinlogArchiver(std::filesystem::path backups, std::filesystem::path tool_options,
                  daemon::Supervisor& children);
 
-  // Copies the binary log of `primary` from now on (`client`: logged in to it). `since`:
-  // its GTID position when it began to take writes. The archive's last era goes on when
-  // it is this server's; else a new era begins after `since`.
+  // Records that `primary` (`client`: logged in to it) begins to take writes after
+  // `since`, its GTID position now: a new era of the archive, durably, unless the last
+  // one is already this server's. Its copy will start with the server's first binary log
+  // file. Called before the server takes writes, so that no restart of the manager can
+  // lose where the era began.
+  base::Status BeginEra(const InstancePlan& primary, SqlClient& client, const std::string& since);
+  // Copies the binary log of `primary` from now on: the archive's last era goes on when it
+  // is this server's (from the newest file copied), else a new one begins after `since`.
   base::Status Follow(const InstancePlan& primary, SqlClient& client, const std::string& since);
 
  private:

@@ -583,7 +583,6 @@ class ClientSession {
       on_replica = co_await BorrowReplica();
     }
     bool borrowed = on_replica;
-    const bool held_before = backend_ != nullptr;
     if (!borrowed) {
       borrowed = co_await Borrow(reply_sequence);
     }
@@ -591,9 +590,10 @@ class ClientSession {
       client_.Consume(frame.bytes);
       co_return !frame.continues;
     }
-    if (uses.Has(SessionUse::kLastResult) && !held_before && last_insert_id_ != 0) {
-      // The id the client's last INSERT generated was on another connection, maybe: this
-      // one is told it (ProxySQL answers from the OK packets alike), and pinned after.
+    if (uses.Has(SessionUse::kLastResult) && backend_->last_insert_id() != last_insert_id_) {
+      // The id the client's last INSERT generated came on another connection (or another
+      // client's came on this one since): this one is told it (ProxySQL answers from the
+      // OK packets alike), and pinned after.
       std::string refusal;
       const std::string prime = std::string(1, static_cast<char>(Command::kQuery)) +
                                 fmt::format("DO LAST_INSERT_ID({})", last_insert_id_);
@@ -604,6 +604,7 @@ class ClientSession {
         co_await Send(reply_sequence, refusal);
         co_return !frame.continues;
       }
+      backend_->set_last_insert_id(last_insert_id_);
     }
     const bool forwarded = co_await ForwardCommand();
     if (!forwarded) {
@@ -649,6 +650,9 @@ class ClientSession {
     status_ = response.status() != 0 ? response.status() : status_;
     if (response.last_insert_id() != 0) {
       last_insert_id_ = response.last_insert_id();
+      if (backend_) {
+        backend_->set_last_insert_id(last_insert_id_);
+      }
     }
     // An ERR carries no status: with autocommit off, the failed statement may still have
     // opened a transaction (its locks held), so the connection stays until one ends.

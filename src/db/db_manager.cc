@@ -371,10 +371,16 @@ base::Status DbManager::Promote(size_t i) {
        {"RESET SLAVE ALL", "SET GLOBAL rpl_semi_sync_master_enabled = ON"}) {
     TRELLIS_TRY(const SqlResult done, client.Execute(statement));
   }
-  // Where the archive's era of this primary begins: nothing after it is anyone else's.
+  // Where the archive's era of this primary begins (nothing after it is anyone else's),
+  // recorded before it takes a write. A backup directory that cannot be written does not
+  // hold the failover up: the log says so, and the archive has a gap.
   TRELLIS_TRY(const SqlResult written, client.Execute("SELECT @@gtid_binlog_pos AS position"));
+  if (const base::Status begun =
+          archiver_->BeginEra(plans_[i], client, written.First("position").value_or(""));
+      !begun) {
+    spdlog::error("archiving {}'s binary log: {}", plans_[i].name, begun.error().message);
+  }
   TRELLIS_TRY(const SqlResult writable, client.Execute("SET GLOBAL read_only = OFF"));
-  promoted_since_.emplace(i, written.First("position").value_or(""));
   return {};
 }
 
@@ -385,15 +391,9 @@ void DbManager::Archive() {
   const size_t i = *primary_;
   auto followed = [&]() -> base::Status {
     TRELLIS_TRY(SqlClient client, ConnectFor(i, kActionTimeout));
-    std::string since;
-    if (promoted_since_ && promoted_since_->first == i) {
-      since = promoted_since_->second;
-    } else {
-      // Not promoted by this manager's thread: from what it has now.
-      TRELLIS_TRY(const SqlResult written, client.Execute("SELECT @@gtid_binlog_pos AS position"));
-      since = written.First("position").value_or("");
-    }
-    return archiver_->Follow(plans_[i], client, since);
+    // Its era was begun at its promotion; if that failed, it begins after what it has now.
+    TRELLIS_TRY(const SqlResult written, client.Execute("SELECT @@gtid_binlog_pos AS position"));
+    return archiver_->Follow(plans_[i], client, written.First("position").value_or(""));
   }();
   if (!followed) {
     spdlog::error("archiving {}'s binary log: {}", plans_[i].name, followed.error().message);
@@ -602,7 +602,9 @@ void DbManager::Drain(std::chrono::milliseconds timeout) {
     thread_.join();
   }
   probes_.clear();
-  backups_.reset();  // A backup under way is stopped: the servers go next.
+  if (backups_) {
+    backups_->Stop();  // A backup under way is stopped: the servers go next.
+  }
   if (servers_) {
     servers_->Drain(timeout);
   }

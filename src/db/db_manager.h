@@ -103,8 +103,7 @@ class DbManager : public daemon::Service {
   // One probe of server `i` over its kept connection (made again when it broke).
   InstanceView Probe(size_t i);
   base::Status Act(const Action& action, size_t primary);
-  // Makes server `i` take writes; its position before it did is kept in
-  // promoted_since_.
+  // Makes server `i` take writes, the archive's era of it begun first.
   base::Status Promote(size_t i);
   // Archives the binary log of the primary, if that is not done already.
   void Archive();
@@ -139,8 +138,6 @@ class DbManager : public daemon::Service {
   std::chrono::steady_clock::time_point primary_serving_at_;  // Last seen serving.
   proto::mysql::GtidPosition primary_last_position_;
   bool primary_last_semi_sync_ = false;
-  // The position of the last server promoted, when it began to take writes.
-  std::optional<std::pair<size_t, std::string>> promoted_since_;
   std::optional<size_t> archived_;  // Whose binary log the archive copies.
 
   mutable std::mutex mu_;

@@ -4,7 +4,9 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <pthread.h>
 
+#include <csignal>
 #include <fstream>
 
 #include "base/file.h"
@@ -32,6 +34,31 @@ TEST(RunProgramTest, ItsInputEnvironmentOutputAndExit) {
   ASSERT_FALSE(failed.ok());
   EXPECT_THAT(failed.error().message, HasSubstr(log.string()));
   EXPECT_FALSE(RunProgram({"/nonexistent/program", {}, log, {}, {}}).ok());
+}
+
+TEST(RunProgramTest, TheProgramGetsBackTheSignalsTheDaemonBlocksOrIgnores) {
+  testing::TempDir dir;
+  sigset_t terminate;
+  sigemptyset(&terminate);
+  sigaddset(&terminate, SIGTERM);
+  sigset_t before;
+  ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &terminate, &before), 0);
+  const auto pipe_before = std::signal(SIGPIPE, SIG_IGN);
+  const base::Status ran = RunProgram(
+      {kShell, {"-c", "grep -E 'SigBlk|SigIgn' /proc/self/status"}, dir.path() / "log", {}, {}});
+  std::signal(SIGPIPE, pipe_before);
+  pthread_sigmask(SIG_SETMASK, &before, nullptr);
+  ASSERT_TRUE(ran.ok());
+  // The masks in hexadecimal, signal n at bit n - 1.
+  const std::string status = *base::ReadFile(dir.path() / "log");
+  const size_t blocked_at = status.find("SigBlk:\t");
+  const size_t ignored_at = status.find("SigIgn:\t");
+  ASSERT_NE(blocked_at, std::string::npos) << status;
+  ASSERT_NE(ignored_at, std::string::npos) << status;
+  const uint64_t blocked = std::stoull(status.substr(blocked_at + 8, 16), nullptr, 16);
+  const uint64_t ignored = std::stoull(status.substr(ignored_at + 8, 16), nullptr, 16);
+  EXPECT_EQ(blocked & (uint64_t{1} << (SIGTERM - 1)), 0u) << status;
+  EXPECT_EQ(ignored & (uint64_t{1} << (SIGPIPE - 1)), 0u) << status;
 }
 
 TEST(StartedProgramTest, StopTerminatesAndReportsHowItEnded) {

@@ -70,9 +70,11 @@ TEST(ChainForTest, AnIncrementalOfAnotherBaseIsNotInTheChain) {
 }
 
 TEST(ReplayAfterTest, EachEraFromTheBackupToWhereTheNextBegan) {
-  const std::vector<ArchiveEra> eras = {
-      {"1-db1", "db1", ""}, {"2-db2", "db2", "0-1-35"}, {"3-db1", "db1", "0-2-60"}};
-  // A backup in the first era: its rest, then each later one.
+  const std::vector<ArchiveEra> eras = {{"1-db1", "db1", "", ""},
+                                        {"2-db2", "db2", "0-1-35", "0-1-35"},
+                                        {"3-db1", "db1", "0-2-60", "0-2-60"}};
+  // Copies that start where their eras do. A backup in the first era: its rest, then each later
+  // one.
   EXPECT_THAT(*ReplayAfter(eras, At("0-1-20")), ElementsAre(ReplaySpan{"1-db1", "0-1-20", "0-1-35"},
                                                             ReplaySpan{"2-db2", "0-1-35", "0-2-60"},
                                                             ReplaySpan{"3-db1", "0-2-60", ""}));
@@ -85,14 +87,34 @@ TEST(ReplayAfterTest, EachEraFromTheBackupToWhereTheNextBegan) {
 }
 
 TEST(ReplayAfterTest, AnEraWithoutTransactionsIsSkipped) {
-  const std::vector<ArchiveEra> eras = {
-      {"1-db1", "db1", ""}, {"2-db2", "db2", "0-1-35"}, {"3-db1", "db1", "0-1-35"}};
+  const std::vector<ArchiveEra> eras = {{"1-db1", "db1", "", ""},
+                                        {"2-db2", "db2", "0-1-35", "0-1-35"},
+                                        {"3-db1", "db1", "0-1-35", "0-1-35"}};
   EXPECT_THAT(*ReplayAfter(eras, At("0-1-20")), ElementsAre(ReplaySpan{"1-db1", "0-1-20", "0-1-35"},
                                                             ReplaySpan{"3-db1", "0-1-35", ""}));
 }
 
+TEST(ReplayAfterTest, TheLatestEraWhoseCopyHasItAllIsReplayedAlone) {
+  // Each copy from its server's first transaction: the last has everything after the
+  // backup, what the first era's copying missed before its primary failed included.
+  const std::vector<ArchiveEra> eras = {
+      {"1-db1", "db1", "", ""}, {"2-db2", "db2", "0-1-35", ""}, {"3-db1", "db1", "0-2-60", ""}};
+  EXPECT_THAT(*ReplayAfter(eras, At("0-1-20")), ElementsAre(ReplaySpan{"3-db1", "0-1-20", ""}));
+  // A copy that starts late (the server's first files were gone): the era before fills
+  // in up to where the late one's successor began.
+  const std::vector<ArchiveEra> late = {{"1-db1", "db1", "", ""},
+                                        {"2-db2", "db2", "0-1-35", "0-1-30"},
+                                        {"3-db1", "db1", "0-2-60", "0-2-50"}};
+  EXPECT_THAT(*ReplayAfter(late, At("0-1-20")), ElementsAre(ReplaySpan{"1-db1", "0-1-20", "0-1-35"},
+                                                            ReplaySpan{"2-db2", "0-1-35", "0-2-60"},
+                                                            ReplaySpan{"3-db1", "0-2-60", ""}));
+  EXPECT_THAT(*ReplayAfter(late, At("0-1-31")), ElementsAre(ReplaySpan{"2-db2", "0-1-31", "0-2-60"},
+                                                            ReplaySpan{"3-db1", "0-2-60", ""}));
+}
+
 TEST(ExpiredByTest, KeepsTheNewestFullBackupsAndTheArchiveTheyNeed) {
-  const std::vector<ArchiveEra> eras = {{"1-db1", "db1", ""}, {"2-db2", "db2", "0-1-35"}};
+  const std::vector<ArchiveEra> eras = {{"1-db1", "db1", "", ""},
+                                        {"2-db2", "db2", "0-1-35", "0-1-35"}};
   Expired one = ExpiredBy(kBackups, eras, 1);
   EXPECT_THAT(one.backups, ElementsAre("f1", "i1", "i2"));
   EXPECT_THAT(one.era_dirs, ElementsAre("1-db1"));

@@ -509,6 +509,17 @@ TEST_F(DbTest, RestoresToFiveChosenSecondsHoldExactlyWhatWasCommittedBeforeEach)
       10s));
 
   const std::string backups = (dir_.path() / "data" / "backups").string();
+  // Two eras; the second's copy starts with its server's whole binary log (so the
+  // restores read the switchover's transactions from it whatever the first copy missed).
+  std::ifstream eras_file(backups + "/binlog/eras.json");
+  const std::string eras_text((std::istreambuf_iterator<char>(eras_file)),
+                              std::istreambuf_iterator<char>());
+  const auto eras = db::ParseArchiveEras(nlohmann::json::parse(eras_text));
+  ASSERT_TRUE(eras.ok()) << eras_text;
+  ASSERT_EQ(eras->size(), 2u) << eras_text;
+  EXPECT_EQ((*eras)[1].server, replica.name);
+  EXPECT_EQ((*eras)[1].starts_at, "") << eras_text;
+  EXPECT_NE((*eras)[1].since, "") << eras_text;
   // The complete files of both eras are compressed (the restores below read them so).
   ASSERT_TRUE(Eventually(
       [&] {

@@ -212,6 +212,14 @@ TEST_F(DbProxyTest, LastInsertIdIsTheClientsOwnWhicheverConnectionItsInsertRanOn
   // A statement that generates none leaves it as it was, as on the server.
   ASSERT_TRUE(b.Query("UPDATE ids SET who = 'b2' WHERE id = 2").ok());
   EXPECT_EQ(b.Scalar("SELECT LAST_INSERT_ID()"), "2");
+  // A client pinned, after its INSERT, to a connection that never saw its id.
+  MysqlClient c(port_, "app", "secret", "shop");
+  MysqlClient d(port_, "app", "secret", "shop");
+  ASSERT_TRUE(c.Query("INSERT INTO ids (who) VALUES ('c')").ok());
+  ASSERT_TRUE(d.Query("BEGIN").ok());  // Most likely takes the connection c gave back.
+  ASSERT_TRUE(c.Query("SET @pinned = 1").ok());
+  EXPECT_EQ(c.Scalar("SELECT LAST_INSERT_ID()"), "4");
+  ASSERT_TRUE(d.Query("COMMIT").ok());
 }
 
 TEST_F(DbProxyTest, TenThousandClientsShareAtMostTheConfiguredServerConnections) {
