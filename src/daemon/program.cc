@@ -100,12 +100,22 @@ int Reap(pid_t pid) {
 
 }  // namespace
 
+std::string DescribeExit(int wait_status) {
+  if (WIFEXITED(wait_status)) {
+    return fmt::format("exited {}", WEXITSTATUS(wait_status));
+  }
+  if (WIFSIGNALED(wait_status)) {
+    return fmt::format("killed by signal {}", WTERMSIG(wait_status));
+  }
+  return fmt::format("ended with wait status {}", wait_status);
+}
+
 base::Status RunProgram(const ProgramRun& run) {
   TRELLIS_TRY(const pid_t pid, Spawn(run));
   const int status = Reap(pid);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     return base::Unavailable(
-        fmt::format("{} failed (status {}); see {}", run.program, status, run.log.string()));
+        fmt::format("{} {}; see {}", run.program, DescribeExit(status), run.log.string()));
   }
   return {};
 }

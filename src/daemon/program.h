@@ -28,6 +28,9 @@ struct ProgramRun {
   std::vector<std::string> environment;
 };
 
+// "exited 1", "killed by signal 9": a wait status in words.
+std::string DescribeExit(int wait_status);
+
 // Runs it and waits; an error, naming the log, unless it exits 0.
 base::Status RunProgram(const ProgramRun& run);
 

@@ -15,6 +15,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <nlohmann/json.hpp>
 
+#include "daemon/program.h"
+
 namespace trellis::daemon {
 
 Supervisor::Supervisor(std::string program, std::string log_dir)
@@ -158,8 +160,8 @@ void Supervisor::Reap() {
       int status = 0;
       if (child.pid > 0 && waitpid(child.pid, &status, WNOHANG) == child.pid) {
         if (!stopping_ && !child.removing) {
-          spdlog::warn("{} (pid {}) exited with status {}; starting it again", child.spec.name,
-                       child.pid, status);
+          spdlog::warn("{} (pid {}) {}; starting it again", child.spec.name, child.pid,
+                       DescribeExit(status));
           child.restart_at = now + kRestartPause;
         }
         child.pid = -1;

@@ -235,8 +235,8 @@ base::Status BackupScheduler::RunTool(std::vector<std::string> args) {
     if (const std::optional<int> status = tool.Exited()) {
       return *status == 0
                  ? base::Status()
-                 : base::Unavailable(fmt::format("mariadb-backup failed (status {}); see {}",
-                                                 *status, log.string()));
+                 : base::Unavailable(fmt::format("mariadb-backup {}; see {}",
+                                                 daemon::DescribeExit(*status), log.string()));
     }
     lock.lock();
   }

@@ -767,6 +767,9 @@ class ClientSession {
       co_return co_await SendErr(reply_sequence, 1421, "HY000", no_cursor);
     }
     ClientStatement& statement = found->second;
+    if (command == Command::kStmtReset) {
+      statement.long_data_lost = false;  // A reset drops long data, lost or not.
+    }
     if (command == Command::kStmtClose) {
       statements_.erase(found);  // The server's stays, for the next client of this SQL.
       co_return true;

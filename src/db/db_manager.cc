@@ -390,7 +390,8 @@ void DbManager::Archive() {
   }
   const size_t i = *primary_;
   auto followed = [&]() -> base::Status {
-    TRELLIS_TRY(SqlClient client, ConnectFor(i, kActionTimeout));
+    // Quick statements: the probes and failovers wait on this thread meanwhile.
+    TRELLIS_TRY(SqlClient client, ConnectFor(i, kProbeTimeout));
     // Its era was begun at its promotion; if that failed, it begins after what it has now.
     TRELLIS_TRY(const SqlResult written, client.Execute("SELECT @@gtid_binlog_pos AS position"));
     return archiver_->Follow(plans_[i], client, written.First("position").value_or(""));

@@ -88,16 +88,15 @@ base::Status CopyBackup(const std::filesystem::path& from, const std::filesystem
 }
 
 // Copies the chain's full backup into `into` and prepares it with each incremental. Each
-// is prepared from a copy (beside `into`: on its file system, not /tmp's): preparing
-// moves an incremental's page files away.
+// is prepared from a copy in `work`: preparing moves an incremental's page files away.
 base::Status PrepareChain(const std::filesystem::path& backups,
                           const std::vector<BackupRecord>& chain, const std::filesystem::path& into,
-                          const std::filesystem::path& log) {
+                          const std::filesystem::path& work, const std::filesystem::path& log) {
   TRELLIS_TRY_STATUS(CopyBackup(backups / chain.front().name, into));
   TRELLIS_TRY_STATUS(daemon::RunProgram(
       {kMariadbBackup, {"--prepare", "--target-dir=" + into.string()}, log, {}, {}}));
   for (size_t i = 1; i < chain.size(); ++i) {
-    const std::filesystem::path copy = into.string() + ".incremental";
+    const std::filesystem::path copy = work / chain[i].name;
     TRELLIS_TRY_STATUS(CopyBackup(backups / chain[i].name, copy));
     TRELLIS_TRY_STATUS(daemon::RunProgram(
         {kMariadbBackup,
@@ -159,22 +158,13 @@ std::vector<std::string> ServerArgs(const std::filesystem::path& into,
   return args;
 }
 
-}  // namespace
-
-base::Result<RestoreOutcome> Restore(const RestoreRequest& request) {
-  RestoreOutcome outcome;
-  TRELLIS_TRY(const std::vector<BackupRecord> backups, ReadBackups(request.backups));
-  TRELLIS_TRY(outcome.chain, ChainFor(backups, request.time));
-  TRELLIS_TRY(const std::vector<ArchiveEra> eras, ReadEras(request.backups));
-  const auto position = proto::mysql::ParseGtidPosition(outcome.chain.back().position);
-  if (!position) {
-    return base::InvalidArgument(outcome.chain.back().name + ": its position does not parse");
-  }
-  TRELLIS_TRY(outcome.replayed, ReplayAfter(eras, *position));
-  TRELLIS_TRY_STATUS(MakeEmptyDirectory(request.into));
+// Prepares the chain into `into` and replays the archive onto it, its work in `work`
+// (beside `into`: on its file system, not /tmp's) and the tools' output in
+// `outcome.log`.
+base::Status Build(const RestoreRequest& request, const RestoreOutcome& outcome,
+                   const std::filesystem::path& into, const std::filesystem::path& work) {
   TRELLIS_TRY(const ScratchDir scratch, ScratchDir::Make());
-  outcome.log = request.into.string() + ".restore.log";
-  TRELLIS_TRY_STATUS(PrepareChain(request.backups, outcome.chain, request.into, outcome.log));
+  TRELLIS_TRY_STATUS(PrepareChain(request.backups, outcome.chain, into, work, outcome.log));
 
   // A server of the restore's own, with an account of its own made at its start.
   TRELLIS_TRY(const std::string password, RandomSecret());
@@ -191,21 +181,19 @@ base::Result<RestoreOutcome> Restore(const RestoreRequest& request) {
                                                  kRestoreUser, password, socket_path.string())));
   TRELLIS_TRY(daemon::StartedProgram server,
               daemon::StartedProgram::Start(
-                  {kMariadbd, ServerArgs(request.into, scratch.path()), outcome.log, {}, {}}));
+                  {kMariadbd, ServerArgs(into, scratch.path()), outcome.log, {}, {}}));
   const auto deadline = std::chrono::steady_clock::now() + kServerPatience;
   while (!Accepts(socket_path)) {
     if (server.Exited() || std::chrono::steady_clock::now() >= deadline) {
-      return base::Unavailable("the restore's server did not start; see " + outcome.log.string());
+      return base::Unavailable("the restore's server did not start");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   const std::string client_options = "--defaults-file=" + (scratch.path() / "client.cnf").string();
-  const std::filesystem::path replay = scratch.path() / "replay.sql";
-  // Compressed files are read from copies beside `into`, removed at the end.
-  const std::filesystem::path unpacked = request.into.string() + ".binlog";
+  const std::filesystem::path replay = work / "replay.sql";
   for (const ReplaySpan& span : outcome.replayed) {
     TRELLIS_TRY(const std::vector<std::filesystem::path> files,
-                Unpacked(EraFiles(request.backups / kArchiveDir / span.dir), unpacked));
+                Unpacked(EraFiles(request.backups / kArchiveDir / span.dir), work / "binlog"));
     if (files.empty()) {
       continue;
     }
@@ -231,11 +219,43 @@ base::Result<RestoreOutcome> Restore(const RestoreRequest& request) {
                           outcome.log,
                           {},
                           {}}));
-  std::error_code ignored;
-  std::filesystem::remove_all(unpacked, ignored);
   if (!server.Stop(kShutdownGrace)) {
-    return base::Unavailable("the restore's server did not shut down cleanly; see " +
-                             outcome.log.string());
+    return base::Unavailable("the restore's server did not shut down cleanly");
+  }
+  return {};
+}
+
+}  // namespace
+
+base::Result<RestoreOutcome> Restore(const RestoreRequest& request) {
+  RestoreOutcome outcome;
+  TRELLIS_TRY(const std::vector<BackupRecord> backups, ReadBackups(request.backups));
+  TRELLIS_TRY(outcome.chain, ChainFor(backups, request.time));
+  TRELLIS_TRY(const std::vector<ArchiveEra> eras, ReadEras(request.backups));
+  const auto position = proto::mysql::ParseGtidPosition(outcome.chain.back().position);
+  if (!position) {
+    return base::InvalidArgument(outcome.chain.back().name + ": its position does not parse");
+  }
+  TRELLIS_TRY(outcome.replayed, ReplayAfter(eras, *position));
+  // "/x/new/" and "/x/new" alike: the work and the log go beside it, never in it.
+  std::filesystem::path into = std::filesystem::absolute(request.into).lexically_normal();
+  if (into.filename().empty()) {
+    into = into.parent_path();
+  }
+  TRELLIS_TRY_STATUS(MakeEmptyDirectory(into));
+  outcome.log = into.string() + ".restore.log";
+  const std::filesystem::path work = into.string() + ".restore";
+  std::error_code ignored;
+  std::filesystem::remove_all(work, ignored);  // A failed run's.
+  std::filesystem::create_directories(work, ignored);
+  const base::Status built = Build(request, outcome, into, work);
+  std::filesystem::remove_all(work, ignored);
+  if (!built) {
+    // Nothing half made is left for a server to start on.
+    std::filesystem::remove_all(into, ignored);
+    std::filesystem::create_directories(into, ignored);
+    return base::Unavailable(fmt::format("{} (what it had made is removed); see {}",
+                                         built.error().message, outcome.log.string()));
   }
   return outcome;
 }

@@ -4,7 +4,9 @@
 // and its incrementals are copied and prepared by mariadb-backup; a server of its own
 // (socket only, no binary log) is started on the copy, the archived binary log from the
 // backup's position to that second is replayed into it (mariadb-binlog --stop-datetime,
-// era by era: backup_catalog.h's ReplayAfter), and it is shut down cleanly.
+// era by era: backup_catalog.h's ReplayAfter), and it is shut down cleanly. Its work
+// goes in NEW.restore/ and the tools' output in NEW.restore.log, beside the directory;
+// a restore that fails leaves the directory empty again.
 //
 // Thread safety: a blocking function; it runs programs and waits for them.
 #pragma once

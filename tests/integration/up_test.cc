@@ -31,8 +31,9 @@ class UpTest : public ::testing::Test {
   UpTest()
       : up_({"up", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--mysql", "127.0.0.1:0",
              "--admin", "127.0.0.1:0", "--data", data_.path().string(), "--memory", "16"}) {
-    client_port_ = up_.WaitForListening("memcached", 20s);
-    // Once every child listens: CDB's servers are installed at the first start.
+    // Every endpoint is announced once every child listens, CDB's too (its servers are
+    // installed at the first start: the slow part, under a loaded test run).
+    client_port_ = up_.WaitForListening("memcached", 120s);
     admin_port_ = up_.WaitForListening("admin", 120s);
   }
 
