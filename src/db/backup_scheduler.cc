@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/clock.h"
 #include "base/file.h"
 #include "daemon/program.h"
 #include "db/backup_files.h"
@@ -20,18 +21,11 @@ constexpr std::chrono::milliseconds kToolPoll{50};
 // How often the archive is looked at for files to compress.
 constexpr std::chrono::seconds kCompressEvery{10};
 
-int64_t NowSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+int64_t NowSeconds() { return static_cast<int64_t>(base::UnixMilliseconds() / 1000); }
 
 // Rounded up: a backup's every transaction committed before this second ended.
 int64_t NowSecondsRoundedUp() {
-  const int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
-  return (ms + 999) / 1000;
+  return static_cast<int64_t>((base::UnixMilliseconds() + 999) / 1000);
 }
 
 int64_t Seconds(std::chrono::milliseconds every) {
