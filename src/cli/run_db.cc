@@ -165,7 +165,9 @@ Command AddDbCommand(CLI::App& parent) {
       "start the --config file's MariaDB servers (Debian's mariadbd), keep one primary among "
       "them with the others replicating from it semi-synchronously, replace a primary that "
       "stops serving with the most advanced server, and publish which one takes writes on "
-      "the admin endpoint (GET /v1/db/topology, for trellis dbproxy)");
+      "the admin endpoint (GET /v1/db/topology, for trellis dbproxy); back the primary up "
+      "and archive its binary log as the file's [backup] says (daily full, hourly "
+      "incremental, into <data>/backups)");
   // --config (every daemon's) is the file of the servers and users.
   daemon::AddDaemonFlags(*run, flags->daemon, "127.0.0.1:0");
   flags->daemon.config_sections = {"instance", "user", "backup"};
