@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +15,22 @@
 #include <thread>
 
 namespace trellis::testing {
+
+namespace {
+
+// The status waitpid() would have given for what waitid() saw.
+int WaitStatus(const siginfo_t& info) {
+  switch (info.si_code) {
+    case CLD_EXITED:
+      return (info.si_status & 0xff) << 8;
+    case CLD_DUMPED:
+      return info.si_status | 0x80;
+    default:
+      return info.si_status;
+  }
+}
+
+}  // namespace
 
 std::string TrellisBinary() {
   const char* chosen = std::getenv("TRELLIS_BINARY");
@@ -51,8 +68,12 @@ void DaemonProcess::Start(std::vector<std::string> args, std::string program,
     throw std::runtime_error("pipe2 failed");
   }
   const int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // What the daemon leaves behind when it dies (its children, their children) comes to
+  // this process, which can then reap it.
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   pid_ = ::fork();
   if (pid_ == 0) {
+    ::setpgid(0, 0);
     if (!release.empty()) {
       ::close(go[1]);
       char byte;
@@ -65,6 +86,9 @@ void DaemonProcess::Start(std::vector<std::string> args, std::string program,
     ::_exit(127);
   }
   ::close(log_fd);
+  if (pid_ > 0) {
+    ::setpgid(pid_, pid_);  // Both sides set it: whichever runs first, it holds from here.
+  }
   if (!release.empty()) {
     ::close(go[0]);
     for (HeldPort* port : release) {
@@ -78,9 +102,17 @@ void DaemonProcess::Start(std::vector<std::string> args, std::string program,
 }
 
 DaemonProcess::~DaemonProcess() {
-  if (!exited_ && pid_ > 0) {
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
+  if (pid_ <= 0) {
+    return;
+  }
+  // The whole group at once: a supervisor killed alone would leave its children running
+  // (or shutting down, still writing into the test's directory as it is removed). The
+  // leader is never reaped before this (WaitExit looks without reaping), so the group's
+  // number cannot have passed to another process. Each orphan is reparented to this
+  // process before its parent can be reaped, so when nothing in the group is left to
+  // reap, nothing in it is left running.
+  ::kill(-pid_, SIGKILL);
+  while (::waitpid(-pid_, nullptr, 0) > 0 || errno == EINTR) {
   }
 }
 
@@ -138,8 +170,10 @@ std::optional<int> DaemonProcess::WaitExit(std::chrono::milliseconds timeout) {
     if (exited_) {
       return exit_status_;
     }
-    if (::waitpid(pid_, &exit_status_, WNOHANG) == pid_) {
+    siginfo_t info{};
+    if (::waitid(P_PID, pid_, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid_) {
       exited_ = true;
+      exit_status_ = WaitStatus(info);
       continue;
     }
     if (std::chrono::steady_clock::now() >= deadline) {

@@ -1,7 +1,9 @@
 // DaemonProcess: a real `trellis` (or peer) process that a test starts and owns. Its
 // stdout and stderr go to a log file the test can wait on ("admin listening on
-// 127.0.0.1:PORT"), and the destructor kills it, pass or fail, so no test leaves a
-// process behind. A daemon given a fixed port listens on a HeldPort the test keeps.
+// 127.0.0.1:PORT"), and the destructor kills it and every process it started (they share
+// its process group), pass or fail, and reaps them all, so no test leaves a process
+// behind or one still writing into a directory the test removes. A daemon given a fixed
+// port listens on a HeldPort the test keeps.
 //
 // Thread safety: none; one test thread owns it.
 #pragma once
@@ -49,7 +51,8 @@ class DaemonProcess {
   // SIGSTOP, then waits until the kernel reports the process stopped (kill() returns
   // before it is); false if it did not stop within a second. Resume with SIGCONT.
   bool Pause();
-  // Waits for the process to exit; returns its wait status, or nullopt on timeout.
+  // Waits for the process to exit; returns its wait status, or nullopt on timeout. The
+  // exited process stays a zombie until the destructor, which holds its group's number.
   std::optional<int> WaitExit(std::chrono::milliseconds timeout);
 
   std::string Log() const;
