@@ -59,17 +59,18 @@ tsan: setup
 # The parsers of what arrives over the network or from operators (memcached requests and
 # replies, replication frames, the master's cluster map, the archive's blocks, TLS
 # ClientHellos, the gateway's config file, tenants' keys, etcd's replies, the response heads
-# the gateway rewrites, MySQL packets, the dbproxy's config file) under libFuzzer (clang),
+# the gateway rewrites, MySQL packets, the dbproxy's config file, NBD negotiations and
+# requests, the storage nodes' headers) under libFuzzer (clang),
 # each for FUZZ_SECONDS, from their seed corpora.
 fuzz: setup
 	CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DTRELLIS_FUZZ=ON
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target memcache_parser_fuzz memcache_response_fuzz \
 	  replication_frame_fuzz cluster_state_fuzz archive_block_fuzz client_hello_fuzz \
 	  gateway_config_fuzz key_namespace_fuzz etcd_reply_fuzz proxied_head_fuzz mysql_codec_fuzz \
-	  db_config_fuzz
+	  db_config_fuzz nbd_negotiation_fuzz block_wire_fuzz
 	for target in memcache_parser memcache_response replication_frame cluster_state archive_block \
 	  client_hello gateway_config key_namespace etcd_reply proxied_head mysql_codec \
-	  db_config; do \
+	  db_config nbd_negotiation block_wire; do \
 	  mkdir -p $(FUZZ_BUILD)/corpus/$$target && \
 	  cp tests/fuzz/corpus/$$target/* $(FUZZ_BUILD)/corpus/$$target/ && \
 	  $(FUZZ_BUILD)/bin/$${target}_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \

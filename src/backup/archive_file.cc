@@ -62,12 +62,12 @@ void AppendBlock(BlockType type, std::string_view raw, int level, std::string* o
       ZSTD_compress(stored.data(), stored.size(), raw.data(), raw.size(), level);
   stored.resize(ZSTD_isError(stored_length) ? 0 : stored_length);
   const size_t start = out->size();
-  base::PutLittleEndian<uint32_t>(kMagic, out);
+  base::AppendLittle<uint32_t>(kMagic, out);
   out->push_back(static_cast<char>(type));
-  base::PutLittleEndian<uint32_t>(static_cast<uint32_t>(raw.size()), out);
-  base::PutLittleEndian<uint32_t>(static_cast<uint32_t>(stored.size()), out);
+  base::AppendLittle<uint32_t>(static_cast<uint32_t>(raw.size()), out);
+  base::AppendLittle<uint32_t>(static_cast<uint32_t>(stored.size()), out);
   const uint32_t crc = Checksum(std::string_view(*out).substr(start + 4, 9), stored);
-  base::PutLittleEndian<uint32_t>(crc, out);
+  base::AppendLittle<uint32_t>(crc, out);
   out->append(stored);
 }
 
@@ -109,15 +109,15 @@ BlockStatus ParseBlock(std::string_view input, Block* block, size_t* consumed) {
 
 std::string EncodeHeader(const ArchiveHeader& header) {
   std::string out;
-  base::PutLittleEndian<uint16_t>(ArchiveHeader::kVersion, &out);
+  base::AppendLittle<uint16_t>(ArchiveHeader::kVersion, &out);
   out.push_back(static_cast<char>(header.kind));
-  base::PutLittleEndian<uint16_t>(static_cast<uint16_t>(header.group.size()), &out);
+  base::AppendLittle<uint16_t>(static_cast<uint16_t>(header.group.size()), &out);
   out.append(header.group);
-  base::PutLittleEndian<uint64_t>(header.log_id, &out);
-  base::PutLittleEndian<uint64_t>(header.after, &out);
-  base::PutLittleEndian<uint64_t>(header.created_ms, &out);
-  base::PutLittleEndian<uint64_t>(header.continues, &out);
-  base::PutLittleEndian<uint32_t>(header.complete_until, &out);
+  base::AppendLittle<uint64_t>(header.log_id, &out);
+  base::AppendLittle<uint64_t>(header.after, &out);
+  base::AppendLittle<uint64_t>(header.created_ms, &out);
+  base::AppendLittle<uint64_t>(header.continues, &out);
+  base::AppendLittle<uint32_t>(header.complete_until, &out);
   return out;
 }
 
@@ -143,9 +143,9 @@ bool DecodeHeader(std::string_view raw, ArchiveHeader* header) {
 
 std::string EncodeEnd(const ArchiveEnd& end) {
   std::string out;
-  base::PutLittleEndian<uint64_t>(end.last_sequence, &out);
-  base::PutLittleEndian<uint64_t>(end.records, &out);
-  base::PutLittleEndian<uint32_t>(end.last_time, &out);
+  base::AppendLittle<uint64_t>(end.last_sequence, &out);
+  base::AppendLittle<uint64_t>(end.records, &out);
+  base::AppendLittle<uint32_t>(end.last_time, &out);
   return out;
 }
 
@@ -158,7 +158,7 @@ bool DecodeEnd(std::string_view raw, ArchiveEnd* end) {
 std::string EncodeIndex(const std::vector<std::string>& keys) {
   std::string out;
   for (const std::string& key : keys) {
-    base::PutLittleEndian<uint16_t>(static_cast<uint16_t>(key.size()), &out);
+    base::AppendLittle<uint16_t>(static_cast<uint16_t>(key.size()), &out);
     out.append(key);
   }
   return out;

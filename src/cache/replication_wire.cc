@@ -27,39 +27,39 @@ size_t RecordFrameSize(const MutationRecord& record) {
 
 void AppendRecordFrame(const MutationRecord& record, std::string* out) {
   out->push_back('R');
-  base::PutLittleEndian<uint64_t>(record.sequence, out);
-  base::PutLittleEndian<uint8_t>(static_cast<uint8_t>(record.op), out);
-  base::PutLittleEndian<uint32_t>(record.client_flags, out);
-  base::PutLittleEndian<uint32_t>(record.exptime, out);
-  base::PutLittleEndian<uint64_t>(record.cas, out);
-  base::PutLittleEndian<uint32_t>(record.timestamp, out);
-  base::PutLittleEndian<uint16_t>(static_cast<uint16_t>(record.key.size()), out);
-  base::PutLittleEndian<uint32_t>(static_cast<uint32_t>(record.value.size()), out);
+  base::AppendLittle<uint64_t>(record.sequence, out);
+  base::AppendLittle<uint8_t>(static_cast<uint8_t>(record.op), out);
+  base::AppendLittle<uint32_t>(record.client_flags, out);
+  base::AppendLittle<uint32_t>(record.exptime, out);
+  base::AppendLittle<uint64_t>(record.cas, out);
+  base::AppendLittle<uint32_t>(record.timestamp, out);
+  base::AppendLittle<uint16_t>(static_cast<uint16_t>(record.key.size()), out);
+  base::AppendLittle<uint32_t>(static_cast<uint32_t>(record.value.size()), out);
   out->append(record.key);
   out->append(record.value);
 }
 
 void AppendSnapshotStart(uint64_t log_id, std::string* out) {
   out->push_back('F');
-  base::PutLittleEndian<uint64_t>(log_id, out);
+  base::AppendLittle<uint64_t>(log_id, out);
 }
 
 void AppendContinuation(uint64_t log_id, std::string* out) {
   out->push_back('C');
-  base::PutLittleEndian<uint64_t>(log_id, out);
+  base::AppendLittle<uint64_t>(log_id, out);
 }
 
 void AppendSnapshotEnd(uint64_t sequence, std::string* out) {
   out->push_back('E');
-  base::PutLittleEndian<uint64_t>(sequence, out);
+  base::AppendLittle<uint64_t>(sequence, out);
 }
 
 void AppendHeartbeat(const Heartbeat& heartbeat, std::string* out) {
   out->push_back('H');
-  base::PutLittleEndian<uint64_t>(heartbeat.token, out);
-  base::PutLittleEndian<uint64_t>(heartbeat.wall_ms, out);
-  base::PutLittleEndian<uint32_t>(heartbeat.lease_ms, out);
-  base::PutLittleEndian<uint8_t>(heartbeat.frozen ? 1 : 0, out);
+  base::AppendLittle<uint64_t>(heartbeat.token, out);
+  base::AppendLittle<uint64_t>(heartbeat.wall_ms, out);
+  base::AppendLittle<uint32_t>(heartbeat.lease_ms, out);
+  base::AppendLittle<uint8_t>(heartbeat.frozen ? 1 : 0, out);
 }
 
 FrameStatus ParseReplicationFrame(std::string_view input, ReplicationFrame* frame,

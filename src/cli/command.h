@@ -33,5 +33,8 @@ Command AddDbCommand(CLI::App& parent);
 Command AddCaCommand(CLI::App& parent);
 Command AddTokenCommand(CLI::App& parent);
 Command AddTenantCommand(CLI::App& parent);
+Command AddBlockdCommand(CLI::App& parent);
+Command AddVolumeCommand(CLI::App& parent);
+Command AddNbdCommand(CLI::App& parent);
 
 }  // namespace trellis::cli

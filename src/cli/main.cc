@@ -26,7 +26,8 @@ int main(int argc, char** argv) {
       trellis::cli::AddGatewayCommand(app),      trellis::cli::AddDbProxyCommand(app),
       trellis::cli::AddDbCommand(app),           trellis::cli::AddCaCommand(app),
       trellis::cli::AddTokenCommand(app),        trellis::cli::AddTenantCommand(app),
-      trellis::cli::AddVersionCommand(app),
+      trellis::cli::AddBlockdCommand(app),       trellis::cli::AddVolumeCommand(app),
+      trellis::cli::AddNbdCommand(app),          trellis::cli::AddVersionCommand(app),
   };
   try {
     app.parse(argc, argv);

@@ -30,9 +30,7 @@ struct BackupCenterFlags {
   daemon::DaemonFlags daemon;
   std::string listen = "127.0.0.1:9191";
   std::string data = "trellis-data/backup";
-  std::string master = "http://127.0.0.1:9190";
-  std::string token_file;
-  net::TlsClientFiles cluster_tls;
+  daemon::ServiceMasterFlags master;
   std::string access = "127.0.0.1:11211";
   std::chrono::milliseconds segment{std::chrono::minutes(5)};
   std::chrono::milliseconds dump_every{std::chrono::hours(1)};
@@ -43,8 +41,7 @@ base::Status RunBackupCenter(daemon::Daemon& daemon, const BackupCenterFlags& fl
   backup::BackupCenterOptions options;
   TRELLIS_TRY(options.listen, daemon::ResolveFlag("--listen", flags.listen));
   options.data = flags.data;
-  TRELLIS_TRY(options.master,
-              daemon::MasterAccessOf(flags.master, flags.token_file, flags.cluster_tls));
+  TRELLIS_TRY(options.master, daemon::MasterAccessOf(flags.master));
   options.authenticator = std::make_shared<master::MasterAuthenticator>(options.master);
   options.access = flags.access;
   options.segment_length = std::max(
@@ -254,11 +251,7 @@ Command AddBackupCenterCommand(CLI::App& parent) {
       ->capture_default_str();
   app->add_option("--data", flags->data, "directory of the archive (a directory per group)")
       ->capture_default_str();
-  app->add_option("--master", flags->master,
-                  "http://HOST:PORT of the master (or of each master, comma-separated)")
-      ->capture_default_str();
-  daemon::AddTokenFileFlag(*app, flags->token_file);
-  daemon::AddClusterTlsFlags(*app, flags->cluster_tls);
+  daemon::AddServiceMasterFlags(*app, flags->master);
   app->add_option("--access", flags->access,
                   "HOST:PORT of the access node that restores write through")
       ->capture_default_str();

@@ -52,12 +52,15 @@ struct UpFlags {
   std::string listen = "127.0.0.1:11211";
   std::string http = "127.0.0.1:8080";
   std::string mysql = "127.0.0.1:3306";
+  std::string nbd = "127.0.0.1:10809";
   std::string data = "trellis-data";
   int groups = 2;
   int access_nodes = 2;
   size_t memory_mb = 64;
 };
 
+// Storage nodes of the block store: three, so that replica:3 volumes can be made.
+constexpr int kStorageNodes = 3;
 // How long each child may take to start listening.
 constexpr std::chrono::seconds kStartPatience{10};
 // The database manager listens once its servers do; the first start installs them.
@@ -102,6 +105,7 @@ base::Status RunUp(daemon::Daemon& daemon, const UpFlags& flags) {
   TRELLIS_TRY(const tcp::endpoint listen, daemon::ResolveFlag("--listen", flags.listen));
   TRELLIS_TRY(const tcp::endpoint http_listen, daemon::ResolveFlag("--http", flags.http));
   TRELLIS_TRY(const tcp::endpoint mysql_listen, daemon::ResolveFlag("--mysql", flags.mysql));
+  TRELLIS_TRY(const tcp::endpoint nbd_listen, daemon::ResolveFlag("--nbd", flags.nbd));
   const std::string log_dir = flags.data + "/logs";
   std::error_code made;
   std::filesystem::create_directories(log_dir, made);
@@ -238,6 +242,34 @@ base::Status RunUp(daemon::Daemon& daemon, const UpFlags& flags) {
   std::ofstream(flags.data + "/backup.url")
       << "http://" << net::FormatEndpoint(center_address) << "\n";
 
+  // TSSD: three storage nodes and the NBD server in front of them.
+  if (auto nbd = reserve(nbd_listen); !nbd) {
+    spdlog::warn("TSSD (block storage) skipped: --nbd: {}", nbd.error().message);
+  } else {
+    std::vector<daemon::ChildSpec> storage;
+    for (int n = 1; n <= kStorageNodes; ++n) {
+      TRELLIS_TRY(const tcp::endpoint node_address, reserve(tcp::endpoint(listen.address(), 0)));
+      TRELLIS_TRY(std::vector<std::string> node_args,
+                  identities.WithIdentity(
+                      "blockd", {"blockd", "--listen", net::FormatEndpoint(node_address), "--data",
+                                 flags.data + "/blockd" + std::to_string(n), "--master", master_url,
+                                 "--token-file", daemons_token_file, "--threads", "2"}));
+      storage.push_back(child("blockd-" + std::to_string(n), std::move(node_args), {}));
+    }
+    TRELLIS_TRY_STATUS(children.Add(std::move(storage), kStartPatience));
+    TRELLIS_TRY(std::vector<std::string> nbd_args,
+                identities.WithIdentity(
+                    "nbd", {"nbd", "--listen", net::FormatEndpoint(*nbd), "--master", master_url,
+                            "--token-file", daemons_token_file, "--threads", "2"}));
+    TRELLIS_TRY_STATUS(children.Add(
+        {child("nbd", std::move(nbd_args), {{"nbd", "NBD: the block store's volumes", *nbd}})},
+        kStartPatience));
+    spdlog::info(
+        "TSSD: trellis volume create v1 --size 1G --redundancy replica:3; nbdinfo "
+        "nbd://{}/v1",
+        net::FormatEndpoint(*nbd));
+  }
+
   // And CDB, where MariaDB is installed: a primary and a replica behind the dbproxy.
   if (const std::optional<std::string> reason = up::DatabaseUnavailable()) {
     spdlog::warn("CDB (MySQL) skipped: {}", *reason);
@@ -273,7 +305,8 @@ Command AddUpCommand(CLI::App& parent) {
       "up",
       "start the Trellis platform on this machine with the embedded defaults (a CMEM "
       "cluster: groups of a main and a backup behind access nodes and a gateway, and a "
-      "backup center; CDB: a MariaDB primary and replica behind the MySQL proxy) and print "
+      "backup center; TSSD: three storage nodes behind an NBD server; CDB: a MariaDB primary "
+      "and replica behind the MySQL proxy) and print "
       "its endpoints; Ctrl-C stops it");
   auto flags = std::make_shared<UpFlags>();
   daemon::AddDaemonFlags(*app, flags->daemon, "127.0.0.1:9180");
@@ -290,6 +323,10 @@ Command AddUpCommand(CLI::App& parent) {
                   "HOST:PORT where MySQL clients connect (CDB's dbproxy, in front of a MariaDB "
                   "primary and replica on free ports; skipped, saying why, where MariaDB is not "
                   "installed or the address is taken)")
+      ->capture_default_str();
+  app->add_option("--nbd", flags->nbd,
+                  "HOST:PORT of the block store's NBD server (volumes replicated over three "
+                  "storage nodes on free ports; skipped, saying why, where the address is taken)")
       ->capture_default_str();
   app->add_option("--data", flags->data,
                   "directory for the children's logs (<data>/logs), data, the cluster's CA "

@@ -110,6 +110,18 @@ base::Result<master::MasterAccess> MasterAccessOf(const std::string& url,
   return access;
 }
 
+void AddServiceMasterFlags(CLI::App& app, ServiceMasterFlags& flags) {
+  app.add_option("--master", flags.url,
+                 "http://HOST:PORT of the master (or of each master, comma-separated)")
+      ->capture_default_str();
+  AddTokenFileFlag(app, flags.token_file);
+  AddClusterTlsFlags(app, flags.cluster_tls);
+}
+
+base::Result<master::MasterAccess> MasterAccessOf(const ServiceMasterFlags& flags) {
+  return MasterAccessOf(flags.url, flags.token_file, flags.cluster_tls);
+}
+
 CLI::Option* AddTokenFileFlag(CLI::App& app, std::string& path) {
   return app.add_option("--token-file", path,
                         "file of the token to show the master (docs/security.md); needed when "

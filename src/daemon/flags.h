@@ -61,6 +61,17 @@ base::Result<master::MasterAccess> MasterAccessOf(const std::string& url,
                                                   const std::string& token_file,
                                                   const net::TlsClientFiles& tls);
 
+// How a platform service (the backup center, a storage node, the NBD server) reaches its
+// master: --master, --token-file and the --cluster-* flags, as AddServiceMasterFlags
+// declares them.
+struct ServiceMasterFlags {
+  std::string url = "http://127.0.0.1:9190";
+  std::string token_file;
+  net::TlsClientFiles cluster_tls;
+};
+void AddServiceMasterFlags(CLI::App& app, ServiceMasterFlags& flags);
+base::Result<master::MasterAccess> MasterAccessOf(const ServiceMasterFlags& flags);
+
 // --token-file: the file of the token this daemon's or tool's calls to the master carry
 // (docs/security.md; `trellis up` writes trellis-data/admin.token).
 CLI::Option* AddTokenFileFlag(CLI::App& app, std::string& path);

@@ -153,8 +153,8 @@ base::Status EtcdMapStore::Save(const ClusterMap& map) {
   return GuardedPut(Key("map"), StoredValue(map), /*is_map=*/true);
 }
 
-base::Result<json> EtcdMapStore::LoadRebalance() {
-  const std::string key = Key("rebalance");
+base::Result<json> EtcdMapStore::LoadDocument(std::string_view name) {
+  const std::string key = Key(std::string(name));
   TRELLIS_TRY(const std::vector<etcd::KeyValue> kvs, Read(key, /*prefix=*/false));
   if (kvs.empty()) {
     return json();
@@ -163,8 +163,8 @@ base::Result<json> EtcdMapStore::LoadRebalance() {
                     [](const json& value) -> base::Result<json> { return value; });
 }
 
-base::Status EtcdMapStore::SaveRebalance(const json& rebalance) {
-  return GuardedPut(Key("rebalance"), rebalance.dump(), /*is_map=*/false);
+base::Status EtcdMapStore::SaveDocument(std::string_view name, const json& document) {
+  return GuardedPut(Key(std::string(name)), document.dump(), /*is_map=*/false);
 }
 
 base::Result<std::vector<security::TokenRecord>> EtcdMapStore::LoadTokens() {
@@ -200,13 +200,14 @@ base::Status EtcdMapStore::DeleteToken(const std::string& id) {
   return {};
 }
 
-base::Status EtcdMapStore::Import(const ClusterMap& map, const json& rebalance,
+base::Status EtcdMapStore::Import(const ClusterMap& map,
+                                  const std::map<std::string, json>& documents,
                                   const std::vector<security::TokenRecord>& tokens) {
   etcd::Txn txn;
   txn.compare.push_back(etcd::Compare::CreateRevision(Key("map"), 0));
   txn.success.push_back(etcd::Operation::Put(Key("map"), StoredValue(map)));
-  if (!rebalance.is_null()) {
-    txn.success.push_back(etcd::Operation::Put(Key("rebalance"), rebalance.dump()));
+  for (const auto& [name, document] : documents) {
+    txn.success.push_back(etcd::Operation::Put(Key(name), document.dump()));
   }
   for (const security::TokenRecord& token : tokens) {
     txn.success.push_back(etcd::Operation::Put(Key("tokens/" + token.id), StoredValue(token)));

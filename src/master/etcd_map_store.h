@@ -4,7 +4,8 @@
 //
 // Keys, under the cluster's prefix (--etcd-prefix, "/trellis/default"):
 //   PREFIX/map           the map (StoredMap, cluster_state.h), one JSON value
-//   PREFIX/rebalance     the rebalance in progress (rebalancer.h)
+//   PREFIX/rebalance     the rebalance in progress (rebalancer.h), and
+//   PREFIX/volumes       the block volumes (volume_table.h): the documents (map_store.h)
 //   PREFIX/tokens/ID     each access token (StoredToken)
 //   PREFIX/leader        the leading master's URL, attached to its lease
 //
@@ -16,7 +17,7 @@
 // its lease as running out one TTL after it last sent a renewal that etcd granted, earlier than
 // etcd can, and stops acting then (Leading()).
 //
-// Fencing: every write of the map or the rebalance is a transaction that holds only if
+// Fencing: every write of the map or a document is a transaction that holds only if
 // PREFIX/leader still has the create revision this master created it with, and the map
 // the mod revision this master last read or wrote. So a master that paused past its
 // lease and carries on as if it led has its first write refused by etcd itself; it then
@@ -34,6 +35,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -71,8 +73,8 @@ class EtcdMapStore final : public MapStore {
 
   base::Result<ClusterMap> Load() override;
   base::Status Save(const ClusterMap& map) override;
-  base::Result<nlohmann::json> LoadRebalance() override;
-  base::Status SaveRebalance(const nlohmann::json& rebalance) override;
+  base::Result<nlohmann::json> LoadDocument(std::string_view name) override;
+  base::Status SaveDocument(std::string_view name, const nlohmann::json& document) override;
   base::Result<std::vector<security::TokenRecord>> LoadTokens() override;
   base::Status SaveToken(const security::TokenRecord& token) override;
   base::Status DeleteToken(const std::string& id) override;
@@ -82,10 +84,10 @@ class EtcdMapStore final : public MapStore {
   bool Leading() const override;
   std::string leader_url() const override;
 
-  // Writes `map`, `rebalance` (unless null) and `tokens` into an etcd that holds no map
+  // Writes `map`, `documents` (by name) and `tokens` into an etcd that holds no map
   // under the prefix yet, in one transaction; kConflict if it holds one. For carrying a
   // cluster over from SQLite (`trellis master migrate-store`).
-  base::Status Import(const ClusterMap& map, const nlohmann::json& rebalance,
+  base::Status Import(const ClusterMap& map, const std::map<std::string, nlohmann::json>& documents,
                       const std::vector<security::TokenRecord>& tokens);
 
  private:

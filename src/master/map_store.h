@@ -4,12 +4,13 @@
 // elects one on an etcd lease and refuses the writes of any other.
 //
 // What a store keeps: the map's persistent part (groups, nodes and roles, epochs, the
-// slots, the cache's tenants with the next tenant id, the version), the rebalance in
-// progress (rebalancer.h), and the API's access tokens (their secrets' hashes only).
+// slots, the cache's tenants with the next tenant id, the version), named documents (the
+// rebalance in progress, rebalancer.h; the block volumes, volume_table.h), and the API's
+// access tokens (their secrets' hashes only).
 // Each change is saved whole before it is published, so a master that takes over carries
 // on from the last map any follower saw.
 //
-// Leadership: only the leading master changes the map or the rebalance; every master may
+// Leadership: only the leading master changes the map or a document; every master may
 // save and delete tokens (records of their own, never in conflict). A store calls its
 // Campaigner's functions on the master's executor: `elected` once this master leads (load
 // the map then: it is the latest), `deposed` once it stopped leading (it stopped acting
@@ -21,6 +22,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -31,6 +33,11 @@
 #include "security/access_token.h"
 
 namespace trellis::master {
+
+// The documents a store keeps (LoadDocument), which a migration carries over.
+inline constexpr std::string_view kRebalanceDocument = "rebalance";
+inline constexpr std::string_view kVolumesDocument = "volumes";
+inline constexpr std::string_view kDocuments[] = {kRebalanceDocument, kVolumesDocument};
 
 struct Campaigner {
   boost::asio::any_io_executor executor;  // The master's: where the functions run.
@@ -49,9 +56,10 @@ class MapStore {
   virtual base::Result<ClusterMap> Load() = 0;
   // Errors: this master does not lead (kConflict), the store cannot be reached.
   virtual base::Status Save(const ClusterMap& map) = 0;
-  // The rebalance in progress (rebalancer.h); null when none was saved.
-  virtual base::Result<nlohmann::json> LoadRebalance() = 0;
-  virtual base::Status SaveRebalance(const nlohmann::json& rebalance) = 0;
+  // A document the leader keeps beside the map, whole (kDocuments); null when none was
+  // saved. Errors: as for the map.
+  virtual base::Result<nlohmann::json> LoadDocument(std::string_view name) = 0;
+  virtual base::Status SaveDocument(std::string_view name, const nlohmann::json& document) = 0;
   virtual base::Result<std::vector<security::TokenRecord>> LoadTokens() = 0;
   // Adds the token, or replaces the one with its id.
   virtual base::Status SaveToken(const security::TokenRecord& token) = 0;

@@ -148,6 +148,17 @@ base::Result<std::unique_ptr<MasterNode>> MasterNode::Start(const MasterOptions&
   TRELLIS_TRY(node->tokens_, TokenService::Open(*node->store_, options.admin_token_file, metrics));
   TRELLIS_TRY(node->map_, node->store_->Load());
   node->saved_map_ = node->map_;
+  MasterNode* const self = node.get();
+  node->volumes_ = std::make_unique<VolumeService>(*node->store_, [self] {
+    std::vector<std::string> names;
+    for (const ServiceStatus& service : self->services_.List(std::chrono::steady_clock::now())) {
+      if (service.registration.kind == kStorageNodeKind) {
+        names.push_back(service.registration.name);
+      }
+    }
+    return names;
+  });
+  TRELLIS_TRY_STATUS(node->volumes_->Load());
   node->map_version_.Set(static_cast<int64_t>(node->map_.version()));
   http::ServerOptions server_options;
   server_options.name = "master";
@@ -162,7 +173,6 @@ base::Result<std::unique_ptr<MasterNode>> MasterNode::Start(const MasterOptions&
   }
   node->server_ = std::move(server).value();
   const asio::any_io_executor executor = node->pool_.context(0).get_executor();
-  MasterNode* const self = node.get();
   node->store_->Campaign({executor, node->OwnUrl(), [self] { self->OnElected(); },
                           [self] { self->OnDeposed(); }, [self] { self->OnChanged(); }});
   asio::co_spawn(node->pool_.context(0), node->ProbeLoop(), asio::detached);
@@ -223,6 +233,7 @@ std::shared_ptr<const http::Router> MasterNode::Routes() {
               http::MethodHandler(this, &MasterNode::DeregisterService));
   tokens_->AddRoutes(*router);
   tenants_.AddRoutes(*router);
+  volumes_->AddRoutes(*router);
   router->SetGate([this](const Request& request) { return FollowerAnswer(request); });
   if (auto table = tokens_->table()) {
     router->RequireTokens(std::move(table));
@@ -268,13 +279,16 @@ void MasterNode::OnElected() {
     return;
   }
   base::Result<ClusterMap> map = store_->Load();
-  base::Result<nlohmann::json> rebalance = store_->LoadRebalance();
+  base::Result<nlohmann::json> rebalance = store_->LoadDocument(kRebalanceDocument);
   base::Result<Rebalancer> rebalancer = rebalance && !rebalance->is_null()
                                             ? Rebalancer::FromJson(*rebalance)
                                             : base::Result<Rebalancer>(Rebalancer());
-  if (!map || !rebalance || !rebalancer) {
+  const base::Status volumes = volumes_->Load();
+  if (!map || !rebalance || !rebalancer || !volumes) {
     const base::Error& error =
-        !map ? map.error() : (!rebalance ? rebalance.error() : rebalancer.error());
+        !map ? map.error()
+             : (!rebalance ? rebalance.error()
+                           : (!rebalancer ? rebalancer.error() : volumes.error()));
     spdlog::error("taking over as leader: {}; resigning", error.message);
     store_->Resign();
     return;
@@ -821,7 +835,7 @@ void MasterNode::SaveRebalance() {
   if (rebalancer_.record_revision() == saved_rebalance_revision_) {
     return;
   }
-  if (base::Status saved = store_->SaveRebalance(rebalancer_.ToJson()); !saved) {
+  if (base::Status saved = store_->SaveDocument(kRebalanceDocument, rebalancer_.ToJson()); !saved) {
     spdlog::error("saving the rebalance: {}", saved.error().message);
     return;
   }

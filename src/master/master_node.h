@@ -33,6 +33,7 @@
 //   /v1/tokens...                        access tokens (token_service.h)
 //   /v1/tenants...                       the cache's tenants, kept in the map
 //                                        (tenant_service.h)
+//   /v1/volumes...                       the block store's volumes (volume_service.h)
 // GETs need a token of scope read, every other call operate (http/auth.h), once the
 // master takes tokens (MasterOptions::admin_token_file); tokens and tenants say their own.
 //
@@ -103,6 +104,7 @@
 #include "master/service_registry.h"
 #include "master/tenant_service.h"
 #include "master/token_service.h"
+#include "master/volume_service.h"
 #include "net/shard_pool.h"
 #include "net/tls_context.h"
 #include "net/waker.h"
@@ -274,10 +276,11 @@ class MasterNode : public daemon::Service {
     uint64_t probe_rounds = 0;
     std::string body;  // Empty until the first GET.
   } map_body_;
-  std::set<std::string> busy_groups_;  // Groups with an operation running.
-  ServiceRegistry services_;           // Platform services' leases; in memory only.
-  bool stopping_ = false;              // Set by Drain: answer, do not wait.
-  bool drained_ = false;               // Main thread only.
+  std::set<std::string> busy_groups_;       // Groups with an operation running.
+  ServiceRegistry services_;                // Platform services' leases; in memory only.
+  std::unique_ptr<VolumeService> volumes_;  // The block store's volumes, once store_ is open.
+  bool stopping_ = false;                   // Set by Drain: answer, do not wait.
+  bool drained_ = false;                    // Main thread only.
 };
 
 }  // namespace trellis::master

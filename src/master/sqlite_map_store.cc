@@ -46,8 +46,7 @@ base::Result<std::unique_ptr<SqliteMapStore>> SqliteMapStore::Open(const std::st
           "role TEXT NOT NULL);"
           "CREATE TABLE IF NOT EXISTS slots (first INTEGER PRIMARY KEY, last INTEGER NOT NULL, "
           "grp TEXT NOT NULL, since INTEGER NOT NULL, target TEXT, phase TEXT);"
-          "CREATE TABLE IF NOT EXISTS rebalance (id INTEGER PRIMARY KEY CHECK (id = 0), "
-          "state TEXT NOT NULL);"
+          "CREATE TABLE IF NOT EXISTS documents (name TEXT PRIMARY KEY, state TEXT NOT NULL);"
           "CREATE TABLE IF NOT EXISTS tokens (id TEXT PRIMARY KEY, name TEXT NOT NULL, "
           "scope TEXT NOT NULL, secret_sha256 TEXT NOT NULL, created INTEGER NOT NULL);"
           "CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY, id INTEGER UNIQUE NOT "
@@ -55,6 +54,15 @@ base::Result<std::unique_ptr<SqliteMapStore>> SqliteMapStore::Open(const std::st
           "INTEGER NOT NULL, password_sha256 TEXT NOT NULL);");
       !made_schema) {
     return base::Error{path + ": " + made_schema.error().message};
+  }
+  // A file from before documents kept the rebalance in a table of its own.
+  if (base::Status moved = store->Execute(
+          "BEGIN; CREATE TABLE IF NOT EXISTS rebalance (id INTEGER PRIMARY KEY, state TEXT);"
+          "INSERT OR IGNORE INTO documents SELECT 'rebalance', state FROM rebalance;"
+          "DROP TABLE rebalance; COMMIT;");
+      !moved) {
+    (void)store->Execute("ROLLBACK");
+    return base::Error{path + ": " + moved.error().message};
   }
   return store;
 }
@@ -248,28 +256,33 @@ base::Status SqliteMapStore::Save(const ClusterMap& map) {
   return Execute("COMMIT");
 }
 
-base::Result<nlohmann::json> SqliteMapStore::LoadRebalance() {
+base::Result<nlohmann::json> SqliteMapStore::LoadDocument(std::string_view name) {
   Statement query;
-  sqlite3_prepare_v2(db_, "SELECT state FROM rebalance WHERE id = 0", -1, &query.stmt, nullptr);
-  if (query.stmt == nullptr || sqlite3_step(query.stmt) != SQLITE_ROW) {
+  sqlite3_prepare_v2(db_, "SELECT state FROM documents WHERE name = ?", -1, &query.stmt, nullptr);
+  if (query.stmt == nullptr) {
+    return base::Error{sqlite3_errmsg(db_)};
+  }
+  sqlite3_bind_text(query.stmt, 1, name.data(), static_cast<int>(name.size()), SQLITE_TRANSIENT);
+  if (sqlite3_step(query.stmt) != SQLITE_ROW) {
     return nlohmann::json();
   }
   const char* text = reinterpret_cast<const char*>(sqlite3_column_text(query.stmt, 0));
   nlohmann::json state = nlohmann::json::parse(text != nullptr ? text : "", nullptr, false);
   if (state.is_discarded()) {
-    return base::Error{"the saved rebalance is not JSON"};
+    return base::Error{"the saved " + std::string(name) + " is not JSON"};
   }
   return state;
 }
 
-base::Status SqliteMapStore::SaveRebalance(const nlohmann::json& rebalance) {
+base::Status SqliteMapStore::SaveDocument(std::string_view name, const nlohmann::json& document) {
   Statement insert;
-  if (sqlite3_prepare_v2(db_, "INSERT OR REPLACE INTO rebalance (id, state) VALUES (0, ?)", -1,
+  if (sqlite3_prepare_v2(db_, "INSERT OR REPLACE INTO documents (name, state) VALUES (?, ?)", -1,
                          &insert.stmt, nullptr) != SQLITE_OK) {
     return base::Error{sqlite3_errmsg(db_)};
   }
-  const std::string text = rebalance.dump();
-  sqlite3_bind_text(insert.stmt, 1, text.c_str(), -1, SQLITE_TRANSIENT);
+  const std::string text = document.dump();
+  sqlite3_bind_text(insert.stmt, 1, name.data(), static_cast<int>(name.size()), SQLITE_TRANSIENT);
+  sqlite3_bind_text(insert.stmt, 2, text.c_str(), -1, SQLITE_TRANSIENT);
   if (sqlite3_step(insert.stmt) != SQLITE_DONE) {
     return base::Error{sqlite3_errmsg(db_)};
   }

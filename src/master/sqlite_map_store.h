@@ -2,7 +2,7 @@
 // embedded default for a cluster with one master, which always leads: groups, nodes and
 // roles, epochs, which group serves each slot (as ranges), the cache's tenants
 // (their passwords' hashes only) with the next tenant id, and the version; and the
-// rebalance in progress; and the API's access tokens (their secrets' hashes only,
+// documents (map_store.h), one row each; and the API's access tokens (their secrets' hashes only,
 // security/access_token.h).
 // Each change is saved whole in one transaction before it is published, so a restarted
 // master carries on from the last map any follower saw. A database written before slots
@@ -34,9 +34,8 @@ class SqliteMapStore final : public MapStore {
   // Errors: a slot range naming a group the database does not hold.
   base::Result<ClusterMap> Load() override;
   base::Status Save(const ClusterMap& map) override;
-  // The rebalance in progress (rebalancer.h), as its own record; null when none was saved.
-  base::Result<nlohmann::json> LoadRebalance() override;
-  base::Status SaveRebalance(const nlohmann::json& rebalance) override;
+  base::Result<nlohmann::json> LoadDocument(std::string_view name) override;
+  base::Status SaveDocument(std::string_view name, const nlohmann::json& document) override;
   base::Result<std::vector<security::TokenRecord>> LoadTokens() override;
   // Adds the token, or replaces the one with its id.
   base::Status SaveToken(const security::TokenRecord& token) override;

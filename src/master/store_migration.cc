@@ -1,6 +1,8 @@
 #include "master/store_migration.h"
 
 #include <filesystem>
+#include <map>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
@@ -15,10 +17,16 @@ base::Result<uint64_t> MigrateStore(const std::string& from_dir, const EtcdStore
   }
   TRELLIS_TRY(std::unique_ptr<SqliteMapStore> from, SqliteMapStore::Open(from_dir));
   TRELLIS_TRY(const ClusterMap map, from->Load());
-  TRELLIS_TRY(const nlohmann::json rebalance, from->LoadRebalance());
+  std::map<std::string, nlohmann::json> documents;
+  for (const std::string_view name : kDocuments) {
+    TRELLIS_TRY(nlohmann::json document, from->LoadDocument(name));
+    if (!document.is_null()) {
+      documents.emplace(name, std::move(document));
+    }
+  }
   TRELLIS_TRY(const std::vector<security::TokenRecord> tokens, from->LoadTokens());
   TRELLIS_TRY(std::unique_ptr<EtcdMapStore> into, EtcdMapStore::Open(to));
-  TRELLIS_TRY_STATUS(into->Import(map, rebalance, tokens));
+  TRELLIS_TRY_STATUS(into->Import(map, documents, tokens));
   return map.version();
 }
 

@@ -17,10 +17,10 @@
 
 namespace trellis::master {
 
-// Copies the map, the rebalance in progress and the access tokens from <from_dir>/master.db
-// into etcd, in one transaction, and answers the map's version. Errors: no master.db in
-// `from_dir` (kNotFound), etcd holding a map under the prefix already (kConflict), etcd
-// not answering.
+// Copies the map, the documents (the rebalance in progress, the volumes) and the access
+// tokens from <from_dir>/master.db into etcd, in one transaction, and answers the map's
+// version. Errors: no master.db in `from_dir` (kNotFound), etcd holding a map under the
+// prefix already (kConflict), etcd not answering.
 base::Result<uint64_t> MigrateStore(const std::string& from_dir, const EtcdStoreOptions& to);
 
 }  // namespace trellis::master

@@ -2,7 +2,8 @@
 // cluster` parse from the master): any bytes must either be refused with an error or
 // give a whole value that writes back to JSON that reads as the same value. A cluster
 // map must also have a sound slot table (every slot names one of the map's groups).
-// Every input is read as each type: the corpus holds examples of each. Every input is
+// Every input is read as each type (the block store's volumes too): the corpus holds
+// examples of each. Every input is
 // also an Authorization header: a token found in it must split into an id and a secret
 // of the token's form (http/auth.h, security/access_token.h).
 #include <cstddef>
@@ -15,6 +16,7 @@
 
 #include "http/auth.h"
 #include "master/client/cluster_state.h"
+#include "master/client/volume_state.h"
 #include "security/access_token.h"
 
 namespace {
@@ -72,6 +74,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   CheckRoundTrip(json, trellis::master::ParseClusterState);
   CheckRoundTrip(json, trellis::master::ParseStoredMap);
   CheckRoundTrip(json, trellis::master::ParseStoredToken);
+  CheckRoundTrip(json, trellis::master::ParseVolumeRequest);
+  CheckRoundTrip(json, trellis::master::ParseVolumeList);
+  CheckRoundTrip(json, trellis::master::ParseStaleReport);
   const auto map = trellis::master::ParseClusterState(json);
   if (!map.ok()) {
     return 0;

@@ -77,8 +77,8 @@ class AdminTest : public ::testing::Test {
  protected:
   AdminTest()
       : daemon_({"up", "--admin", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
-                 "--mysql", "127.0.0.1:0", "--data", data_.path().string(), "--groups", "1",
-                 "--access-nodes", "1"}) {
+                 "--mysql", "127.0.0.1:0", "--nbd", "127.0.0.1:0", "--data", data_.path().string(),
+                 "--groups", "1", "--access-nodes", "1"}) {
     port_ = daemon_.WaitForListening("admin", 120s);
   }
 

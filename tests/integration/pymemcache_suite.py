@@ -45,7 +45,7 @@ def start_cache():
     log = tempfile.NamedTemporaryFile(prefix="trellis-pymemcache-", suffix=".log")
     if THROUGH_UP:
         data = tempfile.TemporaryDirectory(prefix="trellis-pymemcache-up-")
-        command = [TRELLIS, "up", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--mysql", "127.0.0.1:0",
+        command = [TRELLIS, "up", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--mysql", "127.0.0.1:0", "--nbd", "127.0.0.1:0",
                    "--admin", "127.0.0.1:0", "--data", data.name, "--memory", "64"]
         listener = "memcached"
     else:

@@ -30,7 +30,8 @@ class UpTest : public ::testing::Test {
  protected:
   UpTest()
       : up_({"up", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--mysql", "127.0.0.1:0",
-             "--admin", "127.0.0.1:0", "--data", data_.path().string(), "--memory", "16"}) {
+             "--nbd", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--data", data_.path().string(),
+             "--memory", "16"}) {
     // Every endpoint is announced once every child listens, CDB's too (its servers are
     // installed at the first start: the slow part, under a loaded test run).
     client_port_ = up_.WaitForListening("memcached", 120s);
@@ -223,6 +224,17 @@ TEST_F(UpTest, TheMariadbClientReachesCdbAsTheAppUser) {
       30s));
 }
 
+TEST_F(UpTest, TheBlockStoreServesANewVolumeOverNbd) {
+  const uint16_t nbd = up_.WaitForListening("nbd");
+  DaemonProcess create({"volume", "--data", data_.path().string(), "create", "v1", "--size", "64M",
+                        "--redundancy", "replica:3"});
+  ASSERT_EQ(create.WaitExit(30s), std::optional<int>(0)) << create.Log();
+  DaemonProcess info({"--size", "nbd://127.0.0.1:" + std::to_string(nbd) + "/v1"},
+                     "/usr/bin/nbdinfo");
+  ASSERT_EQ(info.WaitExit(30s), std::optional<int>(0)) << info.Log();
+  EXPECT_EQ(info.Log(), "67108864\n");
+}
+
 TEST_F(UpTest, MemccapablePassesThroughTheGateway) {
   testing::ExpectMemccapablePasses(client_port_);
 }
@@ -301,12 +313,14 @@ TEST_F(UpTest, ChildrenHoldAnOperateTokenNotTheAdminOne) {
 TEST_F(UpTest, AKilledChildIsStartedAgainAndCtrlCStopsThemAll) {
   nlohmann::json children = Status()["children"];
   // The master, 2 groups x 2 cache nodes, 2 access nodes, the gateway, the backup center,
-  // CDB's manager and proxy.
-  ASSERT_EQ(children.size(), 11u);
+  // TSSD's three storage nodes and NBD server, CDB's manager and proxy.
+  ASSERT_EQ(children.size(), 15u);
   EXPECT_EQ(children[7]["name"], "gateway");
   EXPECT_EQ(children[8]["name"], "backup-center");
-  EXPECT_EQ(children[9]["name"], "db");
-  EXPECT_EQ(children[10]["name"], "dbproxy");
+  EXPECT_EQ(children[9]["name"], "blockd-1");
+  EXPECT_EQ(children[12]["name"], "nbd");
+  EXPECT_EQ(children[13]["name"], "db");
+  EXPECT_EQ(children[14]["name"], "dbproxy");
   const pid_t killed = children[1]["pid"];
   const std::string name = children[1]["name"];
   ASSERT_EQ(kill(killed, SIGKILL), 0);

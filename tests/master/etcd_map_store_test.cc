@@ -95,7 +95,7 @@ TEST_F(EtcdMapStoreTest, SavesAndLoadsTheMapItsTokensAndTheRebalance) {
   ASSERT_TRUE(Eventually([&] { return side.elected == 1 && store->Leading(); }, 10s));
   const ClusterMap map = ExampleMap();
   ASSERT_TRUE(store->Save(map).ok());
-  ASSERT_TRUE(store->SaveRebalance({{"moves", 3}}).ok());
+  ASSERT_TRUE(store->SaveDocument("rebalance", {{"moves", 3}}).ok());
   const security::TokenRecord token{"0123456789abcdef", "grafana", http::Scope::kRead,
                                     std::string(64, 'b'), 1700000000};
   ASSERT_TRUE(store->SaveToken(token).ok());
@@ -108,7 +108,7 @@ TEST_F(EtcdMapStoreTest, SavesAndLoadsTheMapItsTokensAndTheRebalance) {
   ASSERT_EQ(loaded->nodes().size(), 2u);
   EXPECT_EQ(loaded->nodes()[0].role, Role::kMain);
   EXPECT_EQ(loaded->next_tenant_id(), map.next_tenant_id());
-  EXPECT_EQ(reader->LoadRebalance().value(), nlohmann::json({{"moves", 3}}));
+  EXPECT_EQ(reader->LoadDocument("rebalance").value(), nlohmann::json({{"moves", 3}}));
   auto tokens = reader->LoadTokens();
   ASSERT_TRUE(tokens.ok());
   ASSERT_EQ(tokens->size(), 1u);
@@ -168,7 +168,7 @@ TEST_F(EtcdMapStoreTest, AStaleLeadersWriteIsRefusedByTheRevisionCheck) {
   ASSERT_TRUE(stored.ok());
   EXPECT_EQ(stored->version(), map.version());
   EXPECT_EQ(stored->FindGroup("g3"), nullptr);
-  EXPECT_FALSE(stale->SaveRebalance(nlohmann::json::object()).ok());
+  EXPECT_FALSE(stale->SaveDocument("rebalance", nlohmann::json::object()).ok());
 }
 
 TEST_F(EtcdMapStoreTest, AFollowerIsToldOfEveryChange) {

@@ -8,6 +8,8 @@
 
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "testing/temp_dir.h"
 
 namespace trellis::master {
@@ -33,6 +35,26 @@ int RunSql(const std::string& dir, const std::string& sql) {
   sqlite3_free(error);
   sqlite3_close(db);
   return rows;
+}
+
+TEST(SqliteMapStoreTest, DocumentsAreKeptByNameAndAnOldRebalanceTableMovesIntoThem) {
+  testing::TempDir dir;
+  // A file from before documents: the rebalance in a table of its own.
+  RunSql(dir.path().string(),
+         "CREATE TABLE rebalance (id INTEGER PRIMARY KEY CHECK (id = 0), state TEXT NOT NULL);"
+         "INSERT INTO rebalance VALUES (0, '{\"moves\": 2}');");
+  {
+    auto store = SqliteMapStore::Open(dir.path().string()).value();
+    EXPECT_EQ(store->LoadDocument("rebalance").value(), nlohmann::json({{"moves", 2}}));
+    EXPECT_TRUE(store->LoadDocument("volumes").value().is_null());
+    ASSERT_TRUE(store->SaveDocument("volumes", {{"next_id", 4}}).ok());
+  }
+  auto store = SqliteMapStore::Open(dir.path().string()).value();
+  EXPECT_EQ(store->LoadDocument("volumes").value(), nlohmann::json({{"next_id", 4}}));
+  EXPECT_EQ(store->LoadDocument("rebalance").value(), nlohmann::json({{"moves", 2}}));
+  EXPECT_EQ(RunSql(dir.path().string(),
+                   "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'rebalance'"),
+            0);
 }
 
 TEST(SqliteMapStoreTest, SavesAndLoadsTheSlotsOfEachGroup) {

@@ -283,6 +283,38 @@ asio::awaitable<base::Result<TenantFlushed>> MasterClient::FlushTenant(std::stri
   co_return Parsed<TenantFlushed>(address(), std::move(reply), ParseTenantFlushed);
 }
 
+asio::awaitable<base::Result<VolumeState>> MasterClient::CreateVolume(
+    const VolumeRequest& request) {
+  auto reply = co_await CallJson(verb::post, "/v1/volumes", ToJson(request));
+  co_return Parsed<VolumeState>(address(), std::move(reply), ParseVolumeState);
+}
+
+asio::awaitable<base::Result<VolumeList>> MasterClient::ListVolumes() {
+  auto reply = co_await CallJson(verb::get, "/v1/volumes", json());
+  co_return Parsed<VolumeList>(address(), std::move(reply), ParseVolumeList);
+}
+
+asio::awaitable<base::Result<VolumeState>> MasterClient::GetVolume(std::string_view name) {
+  auto reply = co_await CallJson(verb::get, "/v1/volumes/" + std::string(name), json());
+  co_return Parsed<VolumeState>(address(), std::move(reply), ParseVolumeState);
+}
+
+asio::awaitable<base::Status> MasterClient::DeleteVolume(std::string_view name) {
+  co_return StatusOf(co_await CallJson(verb::delete_, "/v1/volumes/" + std::string(name), json()));
+}
+
+asio::awaitable<base::Result<VolumeState>> MasterClient::OpenVolume(std::string_view name) {
+  auto reply = co_await CallJson(verb::post, "/v1/volumes/" + std::string(name) + "/open", json());
+  co_return Parsed<VolumeState>(address(), std::move(reply), ParseVolumeState);
+}
+
+asio::awaitable<base::Result<VolumeState>> MasterClient::MarkStale(std::string_view volume,
+                                                                   const StaleReport& report) {
+  auto reply = co_await CallJson(verb::post, "/v1/volumes/" + std::string(volume) + "/stale",
+                                 ToJson(report));
+  co_return Parsed<VolumeState>(address(), std::move(reply), ParseVolumeState);
+}
+
 asio::awaitable<void> FollowCluster(MasterClient& client, std::string node, MapObserver on_map) {
   asio::steady_timer pause(co_await asio::this_coro::executor);
   std::optional<ClusterState> map;  // The last one answered.

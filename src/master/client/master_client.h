@@ -35,6 +35,7 @@
 #include "base/result.h"
 #include "http/client.h"
 #include "master/client/cluster_state.h"
+#include "master/client/volume_state.h"
 
 namespace trellis::master {
 
@@ -101,6 +102,20 @@ class MasterClient {
   boost::asio::awaitable<base::Status> DeleteTenant(std::string_view name);
   // Moves the tenant to its next generation (its flush_all); kNotFound if there is none.
   boost::asio::awaitable<base::Result<TenantFlushed>> FlushTenant(std::string_view name);
+
+  // The block store's volumes (volume_state.h; admin scope to create and delete, operate
+  // to open and mark stale, read to list). kConflict if the name is taken, kUnavailable
+  // with too few storage nodes up.
+  boost::asio::awaitable<base::Result<VolumeState>> CreateVolume(const VolumeRequest& request);
+  boost::asio::awaitable<base::Result<VolumeList>> ListVolumes();
+  // kNotFound if there is none (GetVolume, DeleteVolume, OpenVolume).
+  boost::asio::awaitable<base::Result<VolumeState>> GetVolume(std::string_view name);
+  boost::asio::awaitable<base::Status> DeleteVolume(std::string_view name);
+  // Makes the caller the volume's writer: answers it with its generation raised.
+  boost::asio::awaitable<base::Result<VolumeState>> OpenVolume(std::string_view name);
+  // kConflict when the report's generation was replaced by another writer's.
+  boost::asio::awaitable<base::Result<VolumeState>> MarkStale(std::string_view volume,
+                                                              const StaleReport& report);
 
   // HOST:PORT of the master the next call goes to.
   const std::string& address() const { return masters_[current_].address(); }

@@ -1,0 +1,136 @@
+// The volume client: reads and writes a volume's data on its storage nodes, doing the
+// replication itself (docs/block.md). The NBD server is its user.
+//
+// OpenedVolume is a volume this process opened as its writer (the master raised its
+// generation for it): the layout, the generation every write carries, where each storage
+// node listens, and the chunks' placements, which change as pieces are marked stale.
+// VolumeIo does the I/O of one shard over that shard's links to the nodes.
+//
+// Replicas (replica:N): a write goes to every copy that is not stale, at once, and is
+// done when all took it; a copy that failed (its node down, its disk failing) is marked
+// stale at the master first, and then the write is done if a majority took it, else it
+// fails. A read is served by one up-to-date copy, the next one tried on a failure; a
+// copy whose checksum failed is mended from the copy that answered (REPAIR, which only
+// rewrites blocks still bad, so it never undoes a newer write). A write refused as
+// fenced means another writer opened the volume: this one fails every write from then on.
+//
+// Thread safety: OpenedVolume, any thread; VolumeIo, its shard only.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "base/result.h"
+#include "block/node_link.h"
+#include "master/client/volume_state.h"
+
+namespace trellis::block {
+
+class OpenedVolume {
+ public:
+  // `nodes`: the storage nodes' addresses by name (those not listed are down).
+  OpenedVolume(master::VolumeState state,
+               std::map<std::string, boost::asio::ip::tcp::endpoint> nodes);
+
+  const std::string& name() const { return name_; }
+  uint64_t id() const { return id_; }
+  uint64_t size() const { return size_; }
+  uint32_t block_size() const { return block_size_; }
+  uint64_t chunk_size() const { return chunk_size_; }
+  uint64_t generation() const { return generation_; }
+  const master::Redundancy& redundancy() const { return redundancy_; }
+
+  master::ChunkPlacement Chunk(uint64_t index) const;
+  // Every node holding a piece of the volume, stale or not.
+  std::vector<std::string> Nodes() const;
+  std::optional<boost::asio::ip::tcp::endpoint> EndpointOf(const std::string& node) const;
+  // The master's word after a change (a piece marked stale).
+  void Update(const master::VolumeState& state);
+  void SetEndpoints(std::map<std::string, boost::asio::ip::tcp::endpoint> nodes);
+  // Set once a storage node refused a write as fenced: a newer writer has the volume.
+  bool fenced() const { return fenced_.load(std::memory_order_relaxed); }
+  void Fence() { fenced_.store(true, std::memory_order_relaxed); }
+
+ private:
+  const std::string name_;
+  const uint64_t id_, size_, chunk_size_, generation_;
+  const uint32_t block_size_;
+  const master::Redundancy redundancy_;
+  mutable std::mutex mu_;
+  std::vector<master::ChunkPlacement> chunks_;
+  std::map<std::string, boost::asio::ip::tcp::endpoint> endpoints_;
+  std::atomic<bool> fenced_{false};
+};
+
+// Marks `node`'s piece of `chunk` stale at the master (and updates the volume); the
+// write that found it missing waits for this before it is acknowledged.
+using StaleMarker =
+    std::function<boost::asio::awaitable<base::Status>(uint64_t chunk, const std::string& node)>;
+
+// One shard's links to the storage nodes, by address.
+class NodeLinks {
+ public:
+  NodeLinks(boost::asio::any_io_executor executor, NodeLinkOptions options)
+      : executor_(std::move(executor)), options_(options) {}
+  std::shared_ptr<NodeLink> Get(const boost::asio::ip::tcp::endpoint& endpoint);
+  const boost::asio::any_io_executor& executor() const { return executor_; }
+
+ private:
+  boost::asio::any_io_executor executor_;
+  const NodeLinkOptions options_;
+  std::map<boost::asio::ip::tcp::endpoint, std::shared_ptr<NodeLink>> links_;
+};
+
+class VolumeIo {
+ public:
+  // REQUIRES: `links` outlives it; `offset` and `length` of every call are whole blocks
+  // within the volume (the NBD server checks).
+  VolumeIo(std::shared_ptr<OpenedVolume> volume, NodeLinks& links, StaleMarker mark_stale)
+      : volume_(std::move(volume)), links_(links), mark_stale_(std::move(mark_stale)) {}
+
+  // Errors: kUnavailable when no copy could serve or take it (or too few), kConflict once
+  // the volume is fenced.
+  boost::asio::awaitable<base::Status> Read(uint64_t offset, uint32_t length, std::string* data);
+  boost::asio::awaitable<base::Status> Write(uint64_t offset, std::string_view data, bool fua);
+  boost::asio::awaitable<base::Status> Zero(uint64_t offset, uint64_t length, bool fua);
+  // Every write done before it is durable on the nodes that took it.
+  boost::asio::awaitable<base::Status> Flush();
+
+  const OpenedVolume& volume() const { return *volume_; }
+
+ private:
+  // One chunk's part of a request: `header` names the piece range (its node's request).
+  struct Segment {
+    uint64_t chunk;
+    uint64_t piece_offset;
+    uint64_t volume_offset;
+    uint32_t length;
+  };
+  std::vector<Segment> Split(uint64_t offset, uint64_t length) const;
+  // Sends `header` (and `payload`) to every up-to-date copy of the segment's chunk at
+  // once, marks the ones that failed stale, and answers whether a majority took it.
+  boost::asio::awaitable<base::Status> Replicate(const Segment& segment,
+                                                 proto::block::RequestHeader header,
+                                                 std::string_view payload);
+  boost::asio::awaitable<base::Status> ReadSegment(const Segment& segment, char* out);
+  proto::block::RequestHeader HeaderFor(proto::block::Op op, const Segment& segment) const;
+
+  std::shared_ptr<OpenedVolume> volume_;
+  NodeLinks& links_;
+  StaleMarker mark_stale_;
+  uint64_t reads_ = 0;  // Spreads reads over the copies.
+};
+
+}  // namespace trellis::block
