@@ -14,6 +14,16 @@
 // rewrites blocks still bad, so it never undoes a newer write). A write refused as
 // fenced means another writer opened the volume: this one fails every write from then on.
 //
+// Erasure coding (ec:K+M): a stripe is K blocks of the volume, block j of it kept in data
+// piece j and M parity blocks in the parity pieces, at the stripe's number times the
+// block size. A read asks the data pieces it needs; when some fail it reads the
+// stripes from any K up-to-date pieces and decodes (erasure_code.h), mending a piece
+// whose checksum failed from the decoded bytes. A write covers whole stripes: a partial
+// one reads its stripes first (decoding if need be) and lays its blocks over them; the
+// stripes' K+M pieces are then written at once, under a lock of those stripes shared by
+// the server's shards (a read-modify-write must not interleave with another write of the
+// same stripe), and settled as replicas are, with K pieces the quorum.
+//
 // Thread safety: OpenedVolume, any thread; VolumeIo, its shard only.
 #pragma once
 
@@ -33,8 +43,10 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "base/result.h"
+#include "block/erasure_code.h"
 #include "block/node_link.h"
 #include "master/client/volume_state.h"
+#include "net/waker.h"
 
 namespace trellis::block {
 
@@ -53,6 +65,11 @@ class OpenedVolume {
   const master::Redundancy& redundancy() const { return redundancy_; }
 
   master::ChunkPlacement Chunk(uint64_t index) const;
+  uint64_t chunk_count() const { return (size_ + chunk_size_ - 1) / chunk_size_; }
+  // Holds stripes [first, last] of `chunk` for one write of an ec:K+M volume, waiting
+  // while another write holds any of them (on any shard).
+  boost::asio::awaitable<void> LockStripes(uint64_t chunk, uint64_t first, uint64_t last);
+  void UnlockStripes(uint64_t chunk, uint64_t first, uint64_t last);
   // Every node holding a piece of the volume, stale or not.
   std::vector<std::string> Nodes() const;
   std::optional<boost::asio::ip::tcp::endpoint> EndpointOf(const std::string& node) const;
@@ -72,6 +89,16 @@ class OpenedVolume {
   std::vector<master::ChunkPlacement> chunks_;
   std::map<std::string, boost::asio::ip::tcp::endpoint> endpoints_;
   std::atomic<bool> fenced_{false};
+  struct StripeRange {
+    uint64_t chunk, first, last;
+  };
+  struct StripeWaiter {
+    boost::asio::any_io_executor executor;
+    std::shared_ptr<net::Waker> waker;
+  };
+  std::mutex stripes_mu_;
+  std::vector<StripeRange> locked_stripes_;
+  std::vector<StripeWaiter> stripe_waiters_;
 };
 
 // Marks `node`'s piece of `chunk` stale at the master (and updates the volume); the
@@ -97,8 +124,7 @@ class VolumeIo {
  public:
   // REQUIRES: `links` outlives it; `offset` and `length` of every call are whole blocks
   // within the volume (the NBD server checks).
-  VolumeIo(std::shared_ptr<OpenedVolume> volume, NodeLinks& links, StaleMarker mark_stale)
-      : volume_(std::move(volume)), links_(links), mark_stale_(std::move(mark_stale)) {}
+  VolumeIo(std::shared_ptr<OpenedVolume> volume, NodeLinks& links, StaleMarker mark_stale);
 
   // Errors: kUnavailable when no copy could serve or take it (or too few), kConflict once
   // the volume is fenced.
@@ -111,26 +137,64 @@ class VolumeIo {
   const OpenedVolume& volume() const { return *volume_; }
 
  private:
-  // One chunk's part of a request: `header` names the piece range (its node's request).
+  // One chunk's part of a request.
   struct Segment {
     uint64_t chunk;
-    uint64_t piece_offset;
+    uint64_t chunk_offset;  // Of the volume's bytes within the chunk.
     uint64_t volume_offset;
-    uint32_t length;
+    uint64_t length;
+  };
+  // One request to one piece's node, of several sent at once (CallEach).
+  struct Call {
+    std::string node;
+    size_t piece = 0;                // Its index in the chunk's placement.
+    std::shared_ptr<NodeLink> link;  // Null: the node is not registered (down).
+    proto::block::RequestHeader header;
+    std::string payload;
+    std::optional<base::Result<NodeLink::Reply>> reply;
+    bool ok() const {
+      return reply && reply->ok() && (*reply)->status == proto::block::Status::kOk;
+    }
   };
   std::vector<Segment> Split(uint64_t offset, uint64_t length) const;
-  // Sends `header` (and `payload`) to every up-to-date copy of the segment's chunk at
-  // once, marks the ones that failed stale, and answers whether a majority took it.
-  boost::asio::awaitable<base::Status> Replicate(const Segment& segment,
-                                                 proto::block::RequestHeader header,
-                                                 std::string_view payload);
-  boost::asio::awaitable<base::Status> ReadSegment(const Segment& segment, char* out);
-  proto::block::RequestHeader HeaderFor(proto::block::Op op, const Segment& segment) const;
+  proto::block::RequestHeader Header(proto::block::Op op, uint64_t chunk, uint64_t piece_offset,
+                                     uint64_t length) const;
+  // A call to each up-to-date piece of `chunk` that `want` accepts (by piece index).
+  std::vector<Call> CallsTo(uint64_t chunk, const std::function<bool(size_t)>& want);
+  // Sends every call at once and waits for all.
+  boost::asio::awaitable<void> CallEach(std::vector<Call>& calls);
+  // Looks at a change's replies: a fenced one fences the volume; every other failure
+  // marks its piece stale; then whether the quorum took it.
+  boost::asio::awaitable<base::Status> Settle(uint64_t chunk, std::vector<Call>& calls);
+  // Replicas.
+  boost::asio::awaitable<base::Status> Replicate(const Segment& segment, proto::block::Op op,
+                                                 uint8_t flags, std::string_view payload);
+  boost::asio::awaitable<base::Status> ReadCopy(const Segment& segment, char* out);
+  // Erasure coding: the data pieces' bytes of stripes [first, last] of `chunk`, each
+  // (last - first + 1) blocks, decoded when some pieces fail.
+  boost::asio::awaitable<base::Result<std::vector<std::string>>> ReadStripes(uint64_t chunk,
+                                                                             uint64_t first,
+                                                                             uint64_t last);
+  // Stripes [first, last] of a segment's chunk, coded at once (at most kCodedWindow of the
+  // volume), holding its blocks [begin, end) (counted from the segment's first);
+  // `whole`: the segment covers those stripes whole.
+  struct StripeWindow {
+    uint64_t first = 0, last = 0, begin = 0, end = 0;
+    bool whole = false;
+  };
+  std::vector<StripeWindow> Windows(const Segment& segment) const;
+  boost::asio::awaitable<base::Status> ReadCoded(const Segment& segment, char* out);
+  // Writes `data` (nullptr: zeroes) over the segment's stripes.
+  boost::asio::awaitable<base::Status> WriteCoded(const Segment& segment, const char* data,
+                                                  uint8_t flags);
+  boost::asio::awaitable<base::Status> Change(uint64_t offset, uint64_t length, const char* data,
+                                              bool fua);
 
   std::shared_ptr<OpenedVolume> volume_;
   NodeLinks& links_;
   StaleMarker mark_stale_;
-  uint64_t reads_ = 0;  // Spreads reads over the copies.
+  std::optional<ErasureCode> code_;  // For ec:K+M volumes.
+  uint64_t reads_ = 0;               // Spreads reads over the copies.
 };
 
 }  // namespace trellis::block

@@ -17,7 +17,7 @@ TEST(VolumeTableTest, RedundancyParsesBothSchemesAndRefusesTheRest) {
   EXPECT_EQ(FormatRedundancy(ParseRedundancy("replica:3").value()), "replica:3");
   const Redundancy ec = ParseRedundancy("ec:4+2").value();
   EXPECT_EQ(ec.pieces(), 6u);
-  EXPECT_EQ(ec.write_quorum(), 5u);
+  EXPECT_EQ(ec.write_quorum(), 4u);
   EXPECT_DOUBLE_EQ(ec.usable_ratio(), 4.0 / 6.0);
   EXPECT_EQ(ParseRedundancy("replica:3")->write_quorum(), 2u);
   for (const char* bad : {"replica:0", "replica:9", "replica:", "ec:4", "ec:4+0", "ec:0+2",

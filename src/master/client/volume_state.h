@@ -36,11 +36,10 @@ struct Redundancy {
   // Blocks of the volume in one stripe, the unit a chunk is a whole number of: each
   // data piece holds one block of it (1 for replicas, which hold whole chunks).
   uint32_t stripe_blocks() const { return IsReplica() ? 1 : data; }
-  // Pieces a write must reach before it is acknowledged: a majority of the copies; K+1
-  // for ec:K+M (K alone would leave a write that one more loss makes unreadable).
-  uint32_t write_quorum() const {
-    return scheme == Scheme::kReplica ? data / 2 + 1 : data + (parity > 0 ? 1 : 0);
-  }
+  // Pieces a write must reach before it is acknowledged: a majority of the copies; K for
+  // ec:K+M, so that a volume with M pieces of a chunk lost still takes writes (with no
+  // margin left until the lost pieces are rebuilt).
+  uint32_t write_quorum() const { return scheme == Scheme::kReplica ? data / 2 + 1 : data; }
   // Bytes of the volume per byte stored: 1/N, or K/(K+M).
   double usable_ratio() const {
     return IsReplica() ? 1.0 / data : static_cast<double>(data) / pieces();
