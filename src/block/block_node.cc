@@ -8,10 +8,12 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <nlohmann/json.hpp>
 
 #include "net/address.h"
+#include "net/waker.h"
 #include "security/access_token.h"
 
 namespace trellis::block {
@@ -171,6 +173,22 @@ void BlockNode::Execute(const RequestHeader& header, std::string_view data, std:
   }
 }
 
+asio::awaitable<void> BlockNode::Sync(RequestHeader header, std::string data, std::string* out) {
+  struct Done {
+    explicit Done(const asio::any_io_executor& executor) : waker(executor) {}
+    net::Waker waker;
+    std::string reply;
+  };
+  const asio::any_io_executor executor = co_await asio::this_coro::executor;
+  auto done = std::make_shared<Done>(executor);
+  asio::post(sync_threads_, [this, done, executor, header, data = std::move(data)] {
+    Execute(header, data, &done->reply);
+    asio::post(executor, [done] { done->waker.Wake(); });
+  });
+  co_await done->waker.Wait();
+  out->append(done->reply);
+}
+
 asio::awaitable<void> BlockNode::Serve(net::Connection& connection) {
   std::string out;
   for (;;) {
@@ -191,7 +209,17 @@ asio::awaitable<void> BlockNode::Serve(net::Connection& connection) {
           connection.input().size() < proto::block::kRequestHeaderBytes + payload) {
         break;
       }
-      Execute(header, connection.input().substr(proto::block::kRequestHeaderBytes, payload), &out);
+      const std::string_view data =
+          connection.input().substr(proto::block::kRequestHeaderBytes, payload);
+      const bool syncs = header.op == Op::kFlush || header.op == Op::kRepair ||
+                         (header.flags & proto::block::kFlagFua) != 0;
+      if (syncs) {
+        // Waits for the disk on the sync threads: the shard goes on serving its other
+        // connections, this one's replies stay in order.
+        co_await Sync(header, std::string(data), &out);
+      } else {
+        Execute(header, data, &out);
+      }
       connection.Consume(proto::block::kRequestHeaderBytes + payload);
     }
     if (!out.empty()) {
@@ -216,6 +244,7 @@ void BlockNode::Drain(std::chrono::milliseconds timeout) {
     server_->Drain(timeout);
   }
   pool_.Stop();
+  sync_threads_.join();
 }
 
 }  // namespace trellis::block

@@ -6,8 +6,10 @@
 // its address as the URL and its usage in the summary.
 //
 // A connection's requests are done in order on its shard's thread (the shards are the
-// node's I/O threads: reads and writes go to the page cache, a FUA write or a flush
-// waits for the disk), and every request already buffered is answered in one write.
+// node's I/O threads: reads and writes go to the page cache), but one that waits for the
+// disk (a FUA write, a flush, a repair) on a sync thread, so that the shard's other
+// connections are served meanwhile; every request already buffered is answered in one
+// write.
 //
 // Thread safety: as daemon::Service.
 #pragma once
@@ -21,6 +23,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include "base/metrics.h"
 #include "base/result.h"
@@ -58,6 +61,9 @@ class BlockNode : public daemon::Service {
   boost::asio::awaitable<void> Serve(net::Connection& connection);
   // Does one request; appends the reply (and a READ's data) to `out`.
   void Execute(const proto::block::RequestHeader& header, std::string_view data, std::string* out);
+  // Execute() on a sync thread.
+  boost::asio::awaitable<void> Sync(proto::block::RequestHeader header, std::string data,
+                                    std::string* out);
   std::string Summary() const;
 
   const BlockNodeOptions options_;
@@ -69,6 +75,7 @@ class BlockNode : public daemon::Service {
   net::ShardPool pool_;
   net::ShardPool registration_{1};  // Keeps the registration off the I/O threads.
   std::unique_ptr<net::Server> server_;
+  boost::asio::thread_pool sync_threads_{2};
   bool drained_ = false;
 };
 

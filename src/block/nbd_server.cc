@@ -36,12 +36,13 @@ uint32_t NbdError(const base::Status& status) {
 struct NbdServer::Transmission {
   explicit Transmission(const asio::any_io_executor& executor)
       : wake_writer(executor), slot_free(executor), writer_done(executor) {}
-  std::unique_ptr<VolumeIo> io;
   bool structured = false;
+  std::unique_ptr<VolumeIo> io;
   std::string out;  // Replies not yet written.
   net::Waker wake_writer, slot_free, writer_done;
   size_t in_flight = 0;
-  bool reading_done = false;  // No request will start any more.
+  size_t bytes_in_flight = 0;  // Cost() of the requests in flight.
+  bool reading_done = false;   // No request will start any more.
 };
 
 NbdServer::NbdServer(const NbdServerOptions& options, base::Registry& metrics)
@@ -66,6 +67,8 @@ base::Result<std::unique_ptr<NbdServer>> NbdServer::Start(const NbdServerOptions
     return base::WithContext("--master", master.error());
   }
   server->master_.emplace(std::move(master).value());
+  server->control_links_ =
+      std::make_unique<NodeLinks>(server->control_.context(0).get_executor(), options.links);
   net::ServerOptions server_options;
   server_options.name = "nbd";
   server_options.listen = options.listen;
@@ -176,7 +179,17 @@ asio::awaitable<std::vector<std::string>> NbdServer::ListNames() {
 asio::awaitable<std::shared_ptr<OpenedVolume>> NbdServer::Acquire(std::string name) {
   for (;;) {
     if (auto it = opened_.find(name); it != opened_.end() && !it->second->fenced()) {
-      co_return it->second;
+      // Still the same volume? One deleted and made again under its name is not.
+      base::Result<master::VolumeState> now = co_await Master().GetVolume(name);
+      if (now && now->id == it->second->id()) {
+        co_return it->second;
+      }
+      if (!now && now.error().code != base::ErrorCode::kNotFound) {
+        spdlog::error("nbd: volume {}: asking the master: {}", name, now.error().message);
+        co_return nullptr;
+      }
+      opened_.erase(name);
+      continue;
     }
     if (!opening_.contains(name)) {
       break;
@@ -186,25 +199,41 @@ asio::awaitable<std::shared_ptr<OpenedVolume>> NbdServer::Acquire(std::string na
     co_await waker->Wait();
   }
   opening_.insert(name);
-  base::Result<master::VolumeState> state = co_await Master().OpenVolume(name);
-  base::Result<std::map<std::string, asio::ip::tcp::endpoint>> nodes =
-      std::map<std::string, asio::ip::tcp::endpoint>();
-  if (state) {
-    nodes = co_await StorageNodes();  // Not in a ?: (g++ 12 and co_await).
-  }
+  std::shared_ptr<OpenedVolume> volume = co_await Open(name);
   opening_.erase(name);
   for (const auto& waker : open_waiters_) {
     waker->Wake();
   }
   open_waiters_.clear();
-  if (!state || !nodes) {
-    spdlog::error("nbd: opening volume {}: {}", name,
-                  !state ? state.error().message : nodes.error().message);
+  if (volume != nullptr) {
+    opened_[name] = volume;
+  }
+  co_return volume;
+}
+
+asio::awaitable<std::shared_ptr<OpenedVolume>> NbdServer::Open(std::string name) {
+  base::Result<master::VolumeState> state = co_await Master().OpenVolume(name);
+  if (!state) {
+    spdlog::error("nbd: opening volume {}: {}", name, state.error().message);
+    co_return nullptr;
+  }
+  base::Result<std::map<std::string, asio::ip::tcp::endpoint>> nodes = co_await StorageNodes();
+  if (!nodes) {
+    spdlog::error("nbd: opening volume {}: {}", name, nodes.error().message);
     co_return nullptr;
   }
   auto volume = std::make_shared<OpenedVolume>(std::move(state).value(), std::move(nodes).value());
+  // The writer before this one is refused from now on, not from this one's first write
+  // to each node.
+  VolumeIo fencer(volume, *control_links_,
+                  [](uint64_t, const std::string&) -> asio::awaitable<base::Status> {
+                    co_return base::Status();  // A fence marks nothing stale.
+                  });
+  if (base::Status fenced = co_await fencer.Fence(); !fenced) {
+    spdlog::error("nbd: opening volume {}: {}", name, fenced.error().message);
+    co_return nullptr;
+  }
   spdlog::info("volume {} opened for writing, generation {}", name, volume->generation());
-  opened_[name] = volume;
   co_return volume;
 }
 
@@ -226,13 +255,15 @@ asio::awaitable<void> NbdServer::Serve(net::Connection& connection) {
   if (!co_await connection.Write(nbd::Greeting())) {
     co_return;
   }
-  std::optional<nbd::Negotiation> negotiation = co_await Negotiate(connection);
-  if (negotiation) {
-    co_await Transmit(connection, *negotiation);
+  std::shared_ptr<OpenedVolume> volume;
+  std::optional<nbd::Negotiation> negotiation = co_await Negotiate(connection, &volume);
+  if (negotiation && volume != nullptr) {
+    co_await Transmit(connection, *negotiation, std::move(volume));
   }
 }
 
-asio::awaitable<std::optional<nbd::Negotiation>> NbdServer::Negotiate(net::Connection& connection) {
+asio::awaitable<std::optional<nbd::Negotiation>> NbdServer::Negotiate(
+    net::Connection& connection, std::shared_ptr<OpenedVolume>* volume) {
   // What the master said of each export named so far, and the names LIST answers.
   auto known = std::make_shared<std::map<std::string, std::optional<nbd::Export>>>();
   auto names = std::make_shared<std::vector<std::string>>();
@@ -246,9 +277,21 @@ asio::awaitable<std::optional<nbd::Negotiation>> NbdServer::Negotiate(net::Conne
   for (;;) {
     const nbd::Negotiation::Upcoming upcoming = negotiation.Peek(connection.input());
     if (upcoming.export_name && !known->contains(*upcoming.export_name)) {
-      std::optional<nbd::Export> found =
-          co_await asio::co_spawn(control, LookUp(*upcoming.export_name), asio::use_awaitable);
+      // Each name costs a question to the master: a client gets a few.
+      std::optional<nbd::Export> found;
+      if (known->size() < kMaxLookups) {
+        found =
+            co_await asio::co_spawn(control, LookUp(*upcoming.export_name), asio::use_awaitable);
+      }
       known->emplace(*upcoming.export_name, std::move(found));
+    }
+    if (upcoming.opens && known->at(*upcoming.export_name).has_value()) {
+      // Opened before GO is answered: a volume that cannot be opened is an unknown export.
+      *volume =
+          co_await asio::co_spawn(control, Acquire(*upcoming.export_name), asio::use_awaitable);
+      if (*volume == nullptr) {
+        known->at(*upcoming.export_name).reset();
+      }
     }
     if (upcoming.list) {
       *names = co_await asio::co_spawn(control, ListNames(), asio::use_awaitable);
@@ -276,14 +319,101 @@ asio::awaitable<std::optional<nbd::Negotiation>> NbdServer::Negotiate(net::Conne
   }
 }
 
-asio::awaitable<void> NbdServer::Transmit(net::Connection& connection,
-                                          const nbd::Negotiation& negotiation) {
-  const asio::any_io_executor executor = co_await asio::this_coro::executor;
-  std::shared_ptr<OpenedVolume> opened = co_await asio::co_spawn(
-      control_.context(0), Acquire(negotiation.export_name()), asio::use_awaitable);
-  if (opened == nullptr) {
-    co_return;  // Acquire said why; the client sees the connection close.
+uint32_t NbdServer::RequestError(const nbd::Request& request, uint64_t size, uint32_t block) {
+  constexpr uint16_t kFlagsOf[] = {
+      nbd::kCmdFlagFua,                        // READ
+      nbd::kCmdFlagFua,                        // WRITE
+      0,                                       // DISC
+      nbd::kCmdFlagFua,                        // FLUSH
+      nbd::kCmdFlagFua,                        // TRIM
+      nbd::kCmdFlagFua,                        // CACHE
+      nbd::kCmdFlagFua | nbd::kCmdFlagNoHole,  // WRITE_ZEROES
+  };
+  if (request.type >= std::size(kFlagsOf) || (request.flags & ~kFlagsOf[request.type]) != 0) {
+    return nbd::kEinval;  // An unknown command, or a flag it does not take.
   }
+  const bool in_range = request.offset <= size && request.length <= size - request.offset;
+  const bool aligned = request.offset % block == 0 && request.length % block == 0;
+  switch (request.type) {
+    case nbd::kCmdRead:
+      return !in_range || !aligned || request.length == 0 || request.length > nbd::kMaxPayload
+                 ? nbd::kEinval
+                 : 0;
+    case nbd::kCmdWrite:
+    case nbd::kCmdWriteZeroes:
+      return !in_range ? nbd::kEnospc : !aligned ? nbd::kEinval : 0;
+    case nbd::kCmdTrim:
+      return in_range ? 0 : nbd::kEinval;
+    default:
+      return 0;
+  }
+}
+
+asio::awaitable<void> NbdServer::Handle(std::shared_ptr<Transmission> state, nbd::Request request,
+                                        std::string data) {
+  const uint32_t block = state->io->volume().block_size();
+  uint32_t error = RequestError(request, state->io->volume().size(), block);
+  const bool fua = (request.flags & nbd::kCmdFlagFua) != 0;
+  const bool no_hole = (request.flags & nbd::kCmdFlagNoHole) != 0;
+  std::string read;
+  base::Status done = base::Status();
+  if (error == 0 && request.length > 0) {
+    switch (request.type) {
+      case nbd::kCmdRead:
+        done = co_await state->io->Read(request.offset, request.length, &read);
+        break;
+      case nbd::kCmdWrite:
+        done = co_await state->io->Write(request.offset, data, fua);
+        break;
+      case nbd::kCmdWriteZeroes:
+        done = co_await state->io->Zero(request.offset, request.length, fua, no_hole);
+        break;
+      case nbd::kCmdTrim: {
+        // A hint: the space of the whole blocks inside the range is given back.
+        const uint64_t first = (request.offset + block - 1) / block * block;
+        const uint64_t end = (request.offset + request.length) / block * block;
+        if (end > first) {
+          done = co_await state->io->Zero(first, end - first, fua, /*no_hole=*/false);
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  if (error == 0 && request.type == nbd::kCmdFlush) {
+    done = co_await state->io->Flush();
+  }
+  if (error == 0) {
+    error = NbdError(done);
+  }
+  requests_.Increment();
+  if (error != 0) {
+    errors_.Increment();
+    nbd::AppendReply(request, state->structured, error, &state->out);
+  } else if (request.type == nbd::kCmdRead && state->structured) {
+    nbd::AppendReadChunkHeader(request.cookie, request.offset, request.length, &state->out);
+    state->out.append(read);
+  } else {
+    nbd::AppendSimpleReply(0, request.cookie, &state->out);
+    state->out.append(read);
+  }
+  --state->in_flight;
+  state->bytes_in_flight -= Cost(request);
+  state->slot_free.Wake();
+  state->wake_writer.Wake();
+}
+
+size_t NbdServer::Cost(const nbd::Request& request) {
+  // The bytes a request holds while it is done: a write's data, a read's reply.
+  const bool moves_data = request.type == nbd::kCmdWrite || request.type == nbd::kCmdRead;
+  return moves_data ? std::min<size_t>(request.length, nbd::kMaxPayload) : 0;
+}
+
+asio::awaitable<void> NbdServer::Transmit(net::Connection& connection,
+                                          const nbd::Negotiation& negotiation,
+                                          std::shared_ptr<OpenedVolume> opened) {
+  const asio::any_io_executor executor = co_await asio::this_coro::executor;
   auto state = std::make_shared<Transmission>(executor);
   state->structured = negotiation.structured_replies();
   asio::any_io_executor control = control_.context(0).get_executor();
@@ -303,6 +433,7 @@ asio::awaitable<void> NbdServer::Transmit(net::Connection& connection,
             if (!co_await connection.Write(writing)) {
               connection.Abort();
             }
+            state->slot_free.Wake();  // The reader may wait for the replies to drain.
             continue;
           }
           if (state->reading_done && state->in_flight == 0) {
@@ -313,69 +444,6 @@ asio::awaitable<void> NbdServer::Transmit(net::Connection& connection,
         state->writer_done.Wake();
       },
       asio::detached);
-  const uint64_t size = opened->size();
-  const uint32_t block = opened->block_size();
-  // One request, done on its own and answered when done.
-  auto handle = [this, state, size, block](nbd::Request request,
-                                           std::string data) -> asio::awaitable<void> {
-    uint32_t error = 0;
-    std::string read;
-    const bool fua = (request.flags & nbd::kCmdFlagFua) != 0;
-    const bool in_range = request.offset <= size && request.length <= size - request.offset;
-    const bool aligned = request.offset % block == 0 && request.length % block == 0;
-    switch (request.type) {
-      case nbd::kCmdRead:
-        error = !in_range ? nbd::kEinval
-                : !aligned
-                    ? nbd::kEinval
-                    : NbdError(co_await state->io->Read(request.offset, request.length, &read));
-        break;
-      case nbd::kCmdWrite:
-        error = !in_range  ? nbd::kEnospc
-                : !aligned ? nbd::kEinval
-                           : NbdError(co_await state->io->Write(request.offset, data, fua));
-        break;
-      case nbd::kCmdWriteZeroes:
-        error = !in_range ? nbd::kEnospc
-                : !aligned
-                    ? nbd::kEinval
-                    : NbdError(co_await state->io->Zero(request.offset, request.length, fua));
-        break;
-      case nbd::kCmdTrim:
-        // A hint: the space of the whole blocks inside the range is given back.
-        if (!in_range) {
-          error = nbd::kEinval;
-        } else {
-          const uint64_t first = (request.offset + block - 1) / block * block;
-          const uint64_t end = (request.offset + request.length) / block * block;
-          if (end > first) {
-            error = NbdError(co_await state->io->Zero(first, end - first, fua));
-          }
-        }
-        break;
-      case nbd::kCmdFlush:
-        error = NbdError(co_await state->io->Flush());
-        break;
-      case nbd::kCmdCache:
-        break;
-      default:
-        error = nbd::kEinval;
-    }
-    requests_.Increment();
-    if (error != 0) {
-      errors_.Increment();
-      nbd::AppendReply(request, state->structured, error, &state->out);
-    } else if (request.type == nbd::kCmdRead && state->structured) {
-      nbd::AppendReadChunkHeader(request.cookie, request.offset, request.length, &state->out);
-      state->out.append(read);
-    } else {
-      nbd::AppendSimpleReply(0, request.cookie, &state->out);
-      state->out.append(read);
-    }
-    --state->in_flight;
-    state->slot_free.Wake();
-    state->wake_writer.Wake();
-  };
   for (;;) {
     nbd::Request request;
     const nbd::ParseStatus parsed = nbd::ParseRequest(connection.input(), &request);
@@ -400,13 +468,19 @@ asio::awaitable<void> NbdServer::Transmit(net::Connection& connection,
     if (request.type == nbd::kCmdDisconnect) {
       break;  // The requests in flight are answered first.
     }
-    while (state->in_flight >= kMaxInFlight) {
+    // Bounded: requests at once, their bytes, and the replies not yet written.
+    while (state->in_flight > 0 &&
+           (state->in_flight >= kMaxInFlight ||
+            state->bytes_in_flight + Cost(request) > kMaxBytesInFlight ||
+            state->out.size() > kMaxBytesInFlight) &&
+           !connection.closed()) {
       co_await state->slot_free.Wait();
     }
     std::string data(connection.input().substr(nbd::kRequestBytes, payload));
     connection.Consume(nbd::kRequestBytes + payload);
     ++state->in_flight;
-    asio::co_spawn(executor, handle(request, std::move(data)), asio::detached);
+    state->bytes_in_flight += Cost(request);
+    asio::co_spawn(executor, Handle(state, request, std::move(data)), asio::detached);
   }
   state->reading_done = true;
   state->wake_writer.Wake();

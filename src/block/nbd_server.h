@@ -51,8 +51,12 @@ struct NbdServerOptions {
 
 class NbdServer : public daemon::Service {
  public:
-  // Requests of one connection done at once; more wait to be read.
+  // Requests of one connection done at once, and the bytes they and the replies not yet
+  // written may hold; more requests wait to be read.
   static constexpr size_t kMaxInFlight = 128;
+  static constexpr size_t kMaxBytesInFlight = 64 << 20;
+  // Exports a connection may ask the master about while it negotiates.
+  static constexpr size_t kMaxLookups = 16;
 
   static base::Result<std::unique_ptr<NbdServer>> Start(const NbdServerOptions& options,
                                                         base::Registry& metrics);
@@ -67,17 +71,27 @@ class NbdServer : public daemon::Service {
 
   NbdServer(const NbdServerOptions& options, base::Registry& metrics);
   boost::asio::awaitable<void> Serve(net::Connection& connection);
-  // Negotiates; answers the export chosen, or nullopt when the connection should close.
+  // Negotiates; answers the negotiation once an export is chosen, with its volume opened
+  // in `*volume`, or nullopt when the connection should close.
   boost::asio::awaitable<std::optional<proto::nbd::Negotiation>> Negotiate(
-      net::Connection& connection);
+      net::Connection& connection, std::shared_ptr<OpenedVolume>* volume);
   boost::asio::awaitable<void> Transmit(net::Connection& connection,
-                                        const proto::nbd::Negotiation& negotiation);
+                                        const proto::nbd::Negotiation& negotiation,
+                                        std::shared_ptr<OpenedVolume> volume);
+  // Does one request and queues its reply.
+  boost::asio::awaitable<void> Handle(std::shared_ptr<Transmission> state,
+                                      proto::nbd::Request request, std::string data);
+  // What a request is refused with before it is done (NBD's errno), 0 if nothing.
+  static uint32_t RequestError(const proto::nbd::Request& request, uint64_t size, uint32_t block);
+  static size_t Cost(const proto::nbd::Request& request);
   // The control thread's: the volume as an export, or nullopt; all volumes' names.
   boost::asio::awaitable<std::optional<proto::nbd::Export>> LookUp(std::string name);
   boost::asio::awaitable<std::vector<std::string>> ListNames();
   // The control thread's: the volume opened by this server (once), shared; null (the
   // error logged) when it cannot be opened.
   boost::asio::awaitable<std::shared_ptr<OpenedVolume>> Acquire(std::string name);
+  // Opens it at the master and fences the writer before on the storage nodes.
+  boost::asio::awaitable<std::shared_ptr<OpenedVolume>> Open(std::string name);
   boost::asio::awaitable<base::Status> MarkStale(std::shared_ptr<OpenedVolume> volume,
                                                  uint64_t chunk, std::string node);
   // Where the storage nodes listen, by name, as the master lists them.
@@ -95,6 +109,7 @@ class NbdServer : public daemon::Service {
   std::unique_ptr<net::Server> server_;
   // The control thread's:
   std::optional<master::MasterClient> master_;
+  std::unique_ptr<NodeLinks> control_links_;  // For fencing at an open.
   std::map<std::string, std::shared_ptr<OpenedVolume>> opened_;
   std::set<std::string> opening_;
   std::vector<std::shared_ptr<net::Waker>> open_waiters_;

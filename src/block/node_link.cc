@@ -31,12 +31,14 @@ asio::awaitable<base::Result<NodeLink::Reply>> NodeLink::Call(proto::block::Requ
                                 " failed just now");
   }
   header.id = next_id_++;
+  const uint64_t id = header.id;
   proto::block::AppendRequestHeader(header, &out_);
   out_.append(payload);
   const bool syncs =
       header.op == proto::block::Op::kFlush || (header.flags & proto::block::kFlagFua) != 0;
   auto pending = std::make_shared<Pending>(
       executor_, now + (syncs ? options_.sync_timeout : options_.timeout));
+  pending->id = id;
   in_flight_.push_back(pending);
   auto self = shared_from_this();
   if (!stream_ && !connecting_) {
@@ -127,8 +129,8 @@ asio::awaitable<void> NodeLink::ReadLoop() {
           input.size() < proto::block::kReplyHeaderBytes + header.length) {
         break;
       }
-      if (in_flight_.empty()) {
-        Fail("a reply to no request");
+      if (in_flight_.empty() || in_flight_.front()->id != header.id) {
+        Fail("a reply to no request in flight");
         co_return;
       }
       std::shared_ptr<Pending> pending = std::move(in_flight_.front());
@@ -151,10 +153,11 @@ asio::awaitable<void> NodeLink::ReadLoop() {
         co_await stream->async_read_some(asio::buffer(buffer.data() + had, buffer.size() - had),
                                          asio::as_tuple(asio::use_awaitable));
     buffer.resize(had + read);
+    if (generation != generation_) {
+      co_return;  // The connection failed meanwhile: its replies answer nothing now.
+    }
     if (error) {
-      if (generation == generation_) {
-        Fail("reading: " + error.message());
-      }
+      Fail("reading: " + error.message());
       co_return;
     }
   }

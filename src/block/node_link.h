@@ -69,6 +69,7 @@ class NodeLink : public std::enable_shared_from_this<NodeLink> {
         : done(executor), deadline(deadline) {}
     net::Waker done;
     std::chrono::steady_clock::time_point deadline;
+    uint64_t id = 0;  // The request's: its reply must carry it.
     std::optional<base::Result<Reply>> result;
   };
 

@@ -94,6 +94,12 @@ base::Result<std::unique_ptr<PieceStore>> PieceStore::Open(const std::filesystem
     return base::Error{root.string() + ": " + error.message()};
   }
   std::unique_ptr<PieceStore> store(new PieceStore(root));
+  // What a killed node wrote may still be in the page cache only, and a flush after its
+  // restart knows nothing of it: everything is made durable before it serves.
+  if (const int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); fd >= 0) {
+    ::syncfs(fd);
+    ::close(fd);
+  }
   for (const auto& entry : std::filesystem::directory_iterator(root, error)) {
     uint64_t volume = 0;
     const std::string name = entry.path().filename().string();
@@ -227,20 +233,58 @@ PieceStore::Status PieceStore::Write(const RequestHeader& header, std::string_vi
   const off_t crc_offset = static_cast<off_t>(header.offset / header.block_size * kEntryBytes);
   {
     std::lock_guard lock(piece->mu);
+    // Again under the piece's lock: a newer writer may have come since Admit, and its
+    // writes must not be overwritten by this older one's.
+    if (Fenced(header)) {
+      return Status::kStale;
+    }
     if (!FullPwrite(piece->data_fd, data.data(), data.size(), static_cast<off_t>(header.offset)) ||
         !FullPwrite(piece->crc_fd, reinterpret_cast<const char*>(entries.data()),
                     blocks * kEntryBytes, crc_offset)) {
       return ErrnoStatus();
     }
   }
-  if ((header.flags & proto::block::kFlagFua) != 0) {
-    if (::fdatasync(piece->data_fd) != 0 || ::fdatasync(piece->crc_fd) != 0) {
-      return ErrnoStatus();
-    }
-  } else {
+  return Persist(header, *piece);
+}
+
+PieceStore::Status PieceStore::Persist(const RequestHeader& header, Piece& piece) {
+  if ((header.flags & proto::block::kFlagFua) == 0) {
     MarkDirty({header.volume, header.chunk});
+    return Status::kOk;
+  }
+  if (::fdatasync(piece.data_fd) != 0 || ::fdatasync(piece.crc_fd) != 0) {
+    return ErrnoStatus();
+  }
+  // A piece made for this write is durable only once its directories are.
+  bool new_piece = false;
+  {
+    std::lock_guard lock(mu_);
+    new_piece = dirty_dirs_.erase(header.volume) > 0;
+  }
+  if (new_piece && !SyncDirectories(header.volume)) {
+    std::lock_guard lock(mu_);
+    dirty_dirs_.insert(header.volume);
+    return Status::kIoError;
   }
   return Status::kOk;
+}
+
+bool PieceStore::SyncDirectories(uint64_t volume) const {
+  bool synced = true;
+  for (const std::filesystem::path& dir : {root_ / std::to_string(volume), root_}) {
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    synced = synced && fd >= 0 && ::fsync(fd) == 0;
+    if (fd >= 0) {
+      ::close(fd);
+    }
+  }
+  return synced;
+}
+
+bool PieceStore::Fenced(const RequestHeader& header) {
+  std::lock_guard lock(generation_mu_);
+  const auto it = generations_.find(header.volume);
+  return it != generations_.end() && header.generation < it->second;
 }
 
 PieceStore::Status PieceStore::Zero(const RequestHeader& header) {
@@ -252,18 +296,25 @@ PieceStore::Status PieceStore::Zero(const RequestHeader& header) {
   const off_t crc_offset = static_cast<off_t>(header.offset / header.block_size * kEntryBytes);
   const off_t crc_length = static_cast<off_t>(header.length / header.block_size * kEntryBytes);
   {
-    // Blocks never written read as zeroes: clearing their CRC entries is the zeroing;
-    // the data's space is given back.
+    // Blocks never written read as zeroes: clearing their CRC entries is the zeroing.
+    // The data's space is given back, or with NO_HOLE kept (allocated as zeroes).
     std::lock_guard lock(piece->mu);
+    if (Fenced(header)) {
+      return Status::kStale;
+    }
     const std::string cleared(static_cast<size_t>(crc_length), '\0');
     if (!FullPwrite(piece->crc_fd, cleared.data(), cleared.size(), crc_offset)) {
       return ErrnoStatus();
     }
-    (void)::fallocate(piece->data_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                      static_cast<off_t>(header.offset), static_cast<off_t>(header.length));
+    const bool keep = (header.flags & proto::block::kFlagNoHole) != 0;
+    if (::fallocate(piece->data_fd,
+                    keep ? FALLOC_FL_ZERO_RANGE : (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE),
+                    static_cast<off_t>(header.offset), static_cast<off_t>(header.length)) != 0 &&
+        keep) {
+      return ErrnoStatus();  // The space promised is not there.
+    }
   }
-  MarkDirty({header.volume, header.chunk});
-  return Status::kOk;
+  return Persist(header, *piece);
 }
 
 PieceStore::Status PieceStore::Read(const RequestHeader& header, std::string* data) {
@@ -316,6 +367,9 @@ PieceStore::Status PieceStore::Repair(const RequestHeader& header, std::string_v
   std::string stored(header.block_size, '\0');
   const off_t crc_offset = static_cast<off_t>(header.offset / header.block_size * kEntryBytes);
   std::lock_guard lock(piece->mu);
+  if (Fenced(header)) {
+    return Status::kStale;
+  }
   if (!FullPread(piece->crc_fd, reinterpret_cast<char*>(entries.data()), blocks * kEntryBytes,
                  crc_offset)) {
     return ErrnoStatus();
@@ -368,14 +422,8 @@ PieceStore::Status PieceStore::Flush() {
     }
   }
   for (const uint64_t volume : dirs) {
-    for (const std::filesystem::path& dir : {root_ / std::to_string(volume), root_}) {
-      const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (fd < 0 || ::fsync(fd) != 0) {
-        status = Status::kIoError;
-      }
-      if (fd >= 0) {
-        ::close(fd);
-      }
+    if (!SyncDirectories(volume)) {
+      status = Status::kIoError;
     }
   }
   if (status != Status::kOk) {

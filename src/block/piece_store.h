@@ -11,12 +11,14 @@
 // done); a write of an older generation is refused with kStale.
 //
 // Durability (the fsync discipline): writes go to the page cache, data first and then
-// its CRCs. A FUA write is fdatasync'ed (both files) before it returns; Flush()
-// fdatasyncs every file written since the last flush, and the directories that gained
-// files. So a write is durable once its FUA or a later flush returned, as NBD promises;
-// a write caught by a crash between its data and its CRCs reads as kCorrupt here, and
-// the client takes another copy. The data files use the page cache, not O_DIRECT: the
-// node's memory then serves hot reads, and flushes are batched.
+// its CRCs. A FUA write or zeroing is fdatasync'ed (both files, and the directories when
+// it made the piece) before it returns; Flush() fdatasyncs every file written since the
+// last flush, and the directories that gained files; Open() syncs the whole file system
+// of DIR first (a node killed and restarted may hold writes only in the page cache). So a write is
+// durable once its FUA or a later flush returned, as NBD promises; a write caught by a crash
+// between its data and its CRCs reads as kCorrupt here, and the client takes another copy. The data
+// files use the page cache, not O_DIRECT: the node's memory then serves hot reads, and flushes are
+// batched.
 //
 // Thread safety: every method may be called from any thread. One piece's data and CRCs
 // change together under its own lock, so a read never sees one without the other.
@@ -87,6 +89,13 @@ class PieceStore {
   Status Admit(uint64_t volume, uint64_t generation);
   static Status CheckRange(const proto::block::RequestHeader& header);
   void MarkDirty(const PieceKey& key);
+  // After a change of `piece`: durable now (FUA: the files, and the directories if the
+  // piece is new), or marked for the next flush.
+  Status Persist(const proto::block::RequestHeader& header, Piece& piece);
+  // fsyncs DIR/pieces/<volume> and DIR/pieces.
+  bool SyncDirectories(uint64_t volume) const;
+  // Whether a newer writer than the header's has been seen for its volume.
+  bool Fenced(const proto::block::RequestHeader& header);
 
   const std::filesystem::path root_;  // DIR/pieces.
   mutable std::mutex mu_;             // Guards the maps below, never held across I/O.

@@ -66,9 +66,18 @@ std::optional<asio::ip::tcp::endpoint> OpenedVolume::EndpointOf(const std::strin
 }
 
 void OpenedVolume::Update(const master::VolumeState& state) {
+  // Merged, not replaced: the master's answers to marks made at once may come back in any
+  // order, and an older one must not take a newer mark back.
   std::lock_guard lock(mu_);
-  if (state.generation == generation_ && state.chunks.size() == chunks_.size()) {
-    chunks_ = state.chunks;
+  if (state.generation != generation_ || state.chunks.size() != chunks_.size()) {
+    return;
+  }
+  for (size_t i = 0; i < chunks_.size(); ++i) {
+    for (const std::string& node : state.chunks[i].stale) {
+      if (!Contains(chunks_[i].stale, node)) {
+        chunks_[i].stale.push_back(node);
+      }
+    }
   }
 }
 
@@ -428,8 +437,12 @@ asio::awaitable<base::Status> VolumeIo::ReadCoded(const Segment& segment, char* 
   const uint64_t k = static_cast<uint64_t>(code_->k());
   const uint64_t first_block = segment.chunk_offset / block;
   for (const StripeWindow& window : Windows(segment)) {
+    // Under the stripes' lock: pieces read across a write of the stripes would decode
+    // into bytes nobody wrote.
+    co_await volume_->LockStripes(segment.chunk, window.first, window.last);
     base::Result<std::vector<std::string>> data =
         co_await ReadStripes(segment.chunk, window.first, window.last);
+    volume_->UnlockStripes(segment.chunk, window.first, window.last);
     if (!data) {
       co_return data.error();
     }
@@ -494,8 +507,11 @@ asio::awaitable<base::Status> VolumeIo::WriteCoded(const Segment& segment, const
           call.piece < k ? std::move(stripe[call.piece]) : std::move(parity[call.piece - k]);
     }
     co_await CallEach(calls);
+    // Held until the pieces that missed it are stale: the next write of these stripes
+    // must not read them.
+    base::Status settled = co_await Settle(segment.chunk, calls);
     volume_->UnlockStripes(segment.chunk, first, last);
-    if (base::Status settled = co_await Settle(segment.chunk, calls); !settled) {
+    if (!settled) {
       co_return settled;
     }
   }
@@ -520,12 +536,20 @@ asio::awaitable<base::Status> VolumeIo::Read(uint64_t offset, uint32_t length, s
 }
 
 asio::awaitable<base::Status> VolumeIo::Change(uint64_t offset, uint64_t length, const char* data,
-                                               bool fua) {
+                                               uint8_t flags) {
   if (volume_->fenced()) {
     co_return base::Conflict("volume " + volume_->name() + " was opened by another writer");
   }
-  const uint8_t flags = fua ? proto::block::kFlagFua : 0;
+  // A chunk's segment in requests a storage node takes (a zeroed one can be a whole chunk).
+  std::vector<Segment> segments;
   for (const Segment& segment : Split(offset, length)) {
+    for (uint64_t at = 0; at < segment.length; at += proto::block::kMaxPayload) {
+      const uint64_t part = std::min<uint64_t>(proto::block::kMaxPayload, segment.length - at);
+      segments.push_back(
+          {segment.chunk, segment.chunk_offset + at, segment.volume_offset + at, part});
+    }
+  }
+  for (const Segment& segment : segments) {
     const char* part = data != nullptr ? data + (segment.volume_offset - offset) : nullptr;
     base::Status changed = base::Status();
     if (code_) {
@@ -544,23 +568,64 @@ asio::awaitable<base::Status> VolumeIo::Change(uint64_t offset, uint64_t length,
 }
 
 asio::awaitable<base::Status> VolumeIo::Write(uint64_t offset, std::string_view data, bool fua) {
-  co_return co_await Change(offset, data.size(), data.data(), fua);
+  co_return co_await Change(offset, data.size(), data.data(), fua ? proto::block::kFlagFua : 0);
 }
 
-asio::awaitable<base::Status> VolumeIo::Zero(uint64_t offset, uint64_t length, bool fua) {
-  co_return co_await Change(offset, length, nullptr, fua);
+asio::awaitable<base::Status> VolumeIo::Zero(uint64_t offset, uint64_t length, bool fua,
+                                             bool no_hole) {
+  const uint8_t flags = static_cast<uint8_t>((fua ? proto::block::kFlagFua : 0) |
+                                             (no_hole ? proto::block::kFlagNoHole : 0));
+  co_return co_await Change(offset, length, nullptr, flags);
 }
 
-asio::awaitable<base::Status> VolumeIo::Flush() {
+std::vector<VolumeIo::Call> VolumeIo::CallsToEveryNode(const RequestHeader& header) {
   std::vector<Call> calls;
   for (const std::string& node : volume_->Nodes()) {
     const auto endpoint = volume_->EndpointOf(node);
     Call call;
     call.node = node;
     call.link = endpoint ? links_.Get(*endpoint) : nullptr;
-    call.header.op = Op::kFlush;
+    call.header = header;
     calls.push_back(std::move(call));
   }
+  return calls;
+}
+
+asio::awaitable<base::Status> VolumeIo::Fence() {
+  RequestHeader fence;
+  fence.op = Op::kFence;
+  fence.volume = volume_->id();
+  fence.generation = volume_->generation();
+  std::vector<Call> calls = CallsToEveryNode(fence);
+  co_await CallEach(calls);
+  std::vector<std::string> fenced;
+  for (const Call& call : calls) {
+    if (call.ok()) {
+      fenced.push_back(call.node);
+    }
+  }
+  // The writer before this one needs its quorum of a chunk's pieces: it cannot get one
+  // once more than pieces - quorum of them are fenced.
+  const master::Redundancy& redundancy = volume_->redundancy();
+  const size_t needed = redundancy.pieces() - redundancy.write_quorum() + 1;
+  for (uint64_t chunk = 0; chunk < volume_->chunk_count(); ++chunk) {
+    const master::ChunkPlacement placement = volume_->Chunk(chunk);
+    const auto count = static_cast<size_t>(
+        std::count_if(placement.nodes.begin(), placement.nodes.end(),
+                      [&](const std::string& node) { return Contains(fenced, node); }));
+    if (count < needed) {
+      co_return base::Unavailable(
+          fmt::format("volume {}: {} of chunk {}'s nodes answered the fence, {} needed",
+                      volume_->name(), count, chunk, needed));
+    }
+  }
+  co_return base::Status();
+}
+
+asio::awaitable<base::Status> VolumeIo::Flush() {
+  RequestHeader flush;
+  flush.op = Op::kFlush;
+  std::vector<Call> calls = CallsToEveryNode(flush);
   co_await CallEach(calls);
   // A node that failed the flush may lose writes it took: each of its pieces is stale
   // then, and the flush holds if every chunk keeps its quorum of flushed pieces.

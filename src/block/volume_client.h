@@ -130,7 +130,13 @@ class VolumeIo {
   // the volume is fenced.
   boost::asio::awaitable<base::Status> Read(uint64_t offset, uint32_t length, std::string* data);
   boost::asio::awaitable<base::Status> Write(uint64_t offset, std::string_view data, bool fua);
-  boost::asio::awaitable<base::Status> Zero(uint64_t offset, uint64_t length, bool fua);
+  // `no_hole`: the range stays allocated on the nodes (NBD's NO_HOLE).
+  boost::asio::awaitable<base::Status> Zero(uint64_t offset, uint64_t length, bool fua,
+                                            bool no_hole);
+  // Raises every node's generation floor for the volume to this writer's, so that the
+  // writer before it is refused at once; fails unless each chunk has enough pieces fenced
+  // that the old writer can no longer reach its quorum.
+  boost::asio::awaitable<base::Status> Fence();
   // Every write done before it is durable on the nodes that took it.
   boost::asio::awaitable<base::Status> Flush();
 
@@ -159,6 +165,8 @@ class VolumeIo {
   std::vector<Segment> Split(uint64_t offset, uint64_t length) const;
   proto::block::RequestHeader Header(proto::block::Op op, uint64_t chunk, uint64_t piece_offset,
                                      uint64_t length) const;
+  // A call of `header` to every node holding a piece of the volume.
+  std::vector<Call> CallsToEveryNode(const proto::block::RequestHeader& header);
   // A call to each up-to-date piece of `chunk` that `want` accepts (by piece index).
   std::vector<Call> CallsTo(uint64_t chunk, const std::function<bool(size_t)>& want);
   // Sends every call at once and waits for all.
@@ -188,7 +196,7 @@ class VolumeIo {
   boost::asio::awaitable<base::Status> WriteCoded(const Segment& segment, const char* data,
                                                   uint8_t flags);
   boost::asio::awaitable<base::Status> Change(uint64_t offset, uint64_t length, const char* data,
-                                              bool fua);
+                                              uint8_t flags);
 
   std::shared_ptr<OpenedVolume> volume_;
   NodeLinks& links_;

@@ -128,6 +128,15 @@ base::Result<VolumeState> VolumeTable::MarkStale(std::string_view name, const St
         fmt::format("chunk {} of volume {} has no piece on {}", report.chunk, name, report.node));
   }
   if (std::find(chunk.stale.begin(), chunk.stale.end(), report.node) == chunk.stale.end()) {
+    // Never below the quorum: a chunk must keep pieces that every acknowledged write
+    // reached (a writer asks only once a write had its quorum; a flush that lost too many
+    // nodes fails instead).
+    if (chunk.nodes.size() - chunk.stale.size() - 1 < volume->redundancy.write_quorum()) {
+      return base::Unavailable(fmt::format(
+          "chunk {} of volume {} would keep {} up-to-date pieces, fewer than its quorum of {}",
+          report.chunk, name, chunk.nodes.size() - chunk.stale.size() - 1,
+          volume->redundancy.write_quorum()));
+    }
     chunk.stale.push_back(report.node);
   }
   return *volume;

@@ -41,7 +41,8 @@ class VolumeTable {
   // Errors: kNotFound.
   base::Result<VolumeState> Open(std::string_view name);
   // Marks report.node's piece of report.chunk stale. Errors: kNotFound (no such volume,
-  // chunk or piece), kConflict for a generation that is not the volume's current one.
+  // chunk or piece), kConflict for a generation that is not the volume's current one,
+  // kUnavailable when the chunk would keep fewer up-to-date pieces than its quorum.
   base::Result<VolumeState> MarkStale(std::string_view name, const StaleReport& report);
 
   // nullptr if there is none.

@@ -238,6 +238,14 @@ TEST_F(BlockTest, FioVerifiesRandomWritesOnAReplicatedVolume) {
   ASSERT_TRUE(report.contains("jobs")) << report;
   EXPECT_EQ(report["jobs"][0]["error"], 0);
   EXPECT_GT(report["jobs"][0]["write"]["io_bytes"].get<int64_t>(), 0);
+  // Zeroing (NO_HOLE and FUA, as qemu-io sends it) and a discard of whole chunks, larger
+  // than one storage request: the range reads back as zeroes.
+  const Ran zeroed =
+      RunToEnd("/usr/bin/qemu-io", {"-f", "raw", "-c", "write -z 0 64M", "-c", "discard 64M 64M",
+                                    "-c", "write -z 128M 64M", "-c", "read -P 0 0 64M", "-c",
+                                    "read -P 0 128M 64M", Uri("f1")});
+  ASSERT_EQ(zeroed.status, 0) << zeroed.output;
+  EXPECT_EQ(zeroed.output.find("failed"), std::string::npos) << zeroed.output << nbd_->Log();
 }
 
 // The block whose byte round `round` flips.

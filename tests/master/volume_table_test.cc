@@ -75,6 +75,9 @@ TEST(VolumeTableTest, OpenFencesTheWriterBeforeAndOnlyTheCurrentWriterMarksStale
   EXPECT_EQ(table.MarkStale("v", {0, "b9", second}).error().code, base::ErrorCode::kNotFound);
   EXPECT_EQ(table.MarkStale("v", {0, node, second})->chunks[0].stale,
             std::vector<std::string>{node});
+  // A second piece of three would leave one: below replica:3's quorum of two.
+  const std::string other = table.Find("v")->chunks[0].nodes[2];
+  EXPECT_EQ(table.MarkStale("v", {0, other, second}).error().code, base::ErrorCode::kUnavailable);
 }
 
 TEST(VolumeTableTest, TheDocumentRoundTripsAndIdsAreNeverReused) {

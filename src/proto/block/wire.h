@@ -32,7 +32,8 @@ enum class Op : uint8_t {
   // a good copy's blocks sent to mend a bad one, which can never undo a newer write.
   kRepair = 6,
 };
-inline constexpr uint8_t kFlagFua = 0x1;  // Durable before the reply.
+inline constexpr uint8_t kFlagFua = 0x1;     // Durable before the reply.
+inline constexpr uint8_t kFlagNoHole = 0x2;  // A ZERO keeps the range's space allocated.
 
 enum class Status : uint32_t {
   kOk = 0,

@@ -1,5 +1,7 @@
 #include "proto/nbd/nbd.h"
 
+#include <algorithm>
+
 #include "base/byte_order.h"
 
 namespace trellis::proto::nbd {
@@ -97,11 +99,13 @@ Negotiation::Upcoming Negotiation::Peek(std::string_view input) const {
   const std::string_view data = input.substr(start + kOptionHeaderBytes, length);
   if (option == kOptList) {
     upcoming.list = true;
-  } else if (option == kOptExportName) {
+  } else if (option == kOptExportName && data.size() <= kMaxNameBytes) {
     upcoming.export_name = std::string(data);
+    upcoming.opens = true;
   } else if ((option == kOptInfo || option == kOptGo) && data.size() >= 6 &&
-             base::LoadBig<uint32_t>(data, 0) <= data.size() - 6) {
+             base::LoadBig<uint32_t>(data, 0) <= std::min<size_t>(data.size() - 6, kMaxNameBytes)) {
     upcoming.export_name = std::string(data.substr(4, base::LoadBig<uint32_t>(data, 0)));
+    upcoming.opens = option == kOptGo;
   }
   return upcoming;
 }
@@ -109,6 +113,9 @@ Negotiation::Upcoming Negotiation::Peek(std::string_view input) const {
 Negotiation::Step Negotiation::Option(uint32_t option, std::string_view data, std::string* output) {
   switch (option) {
     case kOptExportName: {
+      if (data.size() > kMaxNameBytes) {
+        return Fail("an export name of " + std::to_string(data.size()) + " bytes");
+      }
       const std::optional<Export> found = lookup_(data);
       if (!found) {
         return Fail("no export '" + std::string(data) + "'");  // EXPORT_NAME has no error reply.
@@ -162,7 +169,8 @@ Negotiation::Step Negotiation::Option(uint32_t option, std::string_view data, st
 Negotiation::Step Negotiation::InfoOrGo(uint32_t option, std::string_view data,
                                         std::string* output) {
   // u32 name length, name, u16 count, u16 info types.
-  if (data.size() < 6 || base::LoadBig<uint32_t>(data, 0) > data.size() - 6) {
+  if (data.size() < 6 || base::LoadBig<uint32_t>(data, 0) > data.size() - 6 ||
+      base::LoadBig<uint32_t>(data, 0) > kMaxNameBytes) {
     AppendOptionReply(option, kRepErrInvalid, "malformed request", output);
     return Step::kNeedMore;
   }

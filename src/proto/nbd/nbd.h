@@ -83,6 +83,8 @@ inline constexpr size_t kRequestBytes = 28;
 inline constexpr uint32_t kMaxPayload = 32u << 20;
 // The most option data the server reads: names and info lists are far smaller.
 inline constexpr uint32_t kMaxOptionBytes = 64u << 10;
+// The longest export name (the spec's limit on strings).
+inline constexpr uint32_t kMaxNameBytes = 4096;
 
 // What the server offers under one export name.
 struct Export {
@@ -120,6 +122,7 @@ class Negotiation {
   // names, or that it is a LIST. Nothing before a whole option is buffered.
   struct Upcoming {
     std::optional<std::string> export_name;
+    bool opens = false;  // GO or EXPORT_NAME: transmission follows if the export is known.
     bool list = false;
   };
   Upcoming Peek(std::string_view input) const;
