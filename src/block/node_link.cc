@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstring>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -113,20 +115,26 @@ asio::awaitable<void> NodeLink::WriteLoop() {
 asio::awaitable<void> NodeLink::ReadLoop() {
   const uint64_t generation = generation_;
   const std::shared_ptr<net::ClientStream> stream = stream_;
-  std::string buffer;
+  // Replies are read into [begin, end) of one buffer, grown only for a reply larger than
+  // it: a 4 KiB read's reply costs no clearing of a fresh 256 KiB.
+  std::string buffer(256 * 1024, '\0');
   size_t begin = 0;
+  size_t end = 0;
   for (;;) {
     // Every whole reply buffered goes to its request.
+    size_t needed = proto::block::kReplyHeaderBytes;  // For the next reply, whole.
     for (;;) {
-      const std::string_view input = std::string_view(buffer).substr(begin);
+      const std::string_view input = std::string_view(buffer).substr(begin, end - begin);
       ReplyHeader header;
       const ParseStatus parsed = proto::block::ParseReplyHeader(input, &header);
       if (parsed == ParseStatus::kBadMagic || parsed == ParseStatus::kBadHeader) {
         Fail("a malformed reply");
         co_return;
       }
-      if (parsed == ParseStatus::kIncomplete ||
-          input.size() < proto::block::kReplyHeaderBytes + header.length) {
+      if (parsed == ParseStatus::kOk) {
+        needed = proto::block::kReplyHeaderBytes + header.length;
+      }
+      if (parsed == ParseStatus::kIncomplete || input.size() < needed) {
         break;
       }
       if (in_flight_.empty() || in_flight_.front()->id != header.id) {
@@ -138,21 +146,25 @@ asio::awaitable<void> NodeLink::ReadLoop() {
       pending->result = Reply{
           header.status, std::string(input.substr(proto::block::kReplyHeaderBytes, header.length))};
       pending->done.Wake();
-      begin += proto::block::kReplyHeaderBytes + header.length;
+      begin += needed;
+      needed = proto::block::kReplyHeaderBytes;
     }
+    // What is left of a reply moves to the front, with room for all of it.
     if (begin > 0) {
-      buffer.erase(0, begin);
+      std::memmove(buffer.data(), buffer.data() + begin, end - begin);
+      end -= begin;
       begin = 0;
+    }
+    if (buffer.size() < needed) {
+      buffer.resize(needed);
     }
     if (!stream_ || generation != generation_) {
       co_return;
     }
-    const size_t had = buffer.size();
-    buffer.resize(had + 256 * 1024);
     auto [error, read] =
-        co_await stream->async_read_some(asio::buffer(buffer.data() + had, buffer.size() - had),
+        co_await stream->async_read_some(asio::buffer(buffer.data() + end, buffer.size() - end),
                                          asio::as_tuple(asio::use_awaitable));
-    buffer.resize(had + read);
+    end += read;
     if (generation != generation_) {
       co_return;  // The connection failed meanwhile: its replies answer nothing now.
     }
