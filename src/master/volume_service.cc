@@ -33,16 +33,6 @@ void VolumeService::AddRoutes(http::Router& router) {
              http::MethodHandler(this, &VolumeService::MarkStale));
 }
 
-base::Status VolumeService::Save(VolumeTable before) {
-  if (base::Status saved = store_.SaveDocument(kVolumesDocument, table_.ToJson()); !saved) {
-    spdlog::error("the volumes were not saved, and the change is undone: {}",
-                  saved.error().message);
-    table_ = std::move(before);
-    return saved;
-  }
-  return {};
-}
-
 asio::awaitable<Response> VolumeService::Create(const Request& request) {
   base::Result<nlohmann::json> body = request.JsonBody();
   if (!body) {
@@ -52,13 +42,10 @@ asio::awaitable<Response> VolumeService::Create(const Request& request) {
   if (!asked) {
     co_return Response::Error(asked.error());
   }
-  VolumeTable before = table_;
-  base::Result<VolumeState> created = table_.Create(*asked, storage_nodes_());
+  base::Result<VolumeState> created =
+      Change([&](VolumeTable& table) { return table.Create(*asked, storage_nodes_()); });
   if (!created) {
     co_return Response::Error(created.error());
-  }
-  if (base::Status saved = Save(std::move(before)); !saved) {
-    co_return Response::Error(saved.error());
   }
   spdlog::info("volume {} (id {}, {} bytes, {}) created by {}", created->name, created->id,
                created->size, FormatRedundancy(created->redundancy),
@@ -80,12 +67,9 @@ asio::awaitable<Response> VolumeService::Get(const Request& request) {
 
 asio::awaitable<Response> VolumeService::Delete(const Request& request) {
   const std::string name(request.Param("name"));
-  VolumeTable before = table_;
-  if (base::Status deleted = table_.Delete(name); !deleted) {
+  if (base::Status deleted = Change([&](VolumeTable& table) { return table.Delete(name); });
+      !deleted) {
     co_return Response::Error(deleted.error());
-  }
-  if (base::Status saved = Save(std::move(before)); !saved) {
-    co_return Response::Error(saved.error());
   }
   spdlog::info("volume {} deleted by {}", name, request.grant ? request.grant->token_id : "");
   Response response;
@@ -94,13 +78,10 @@ asio::awaitable<Response> VolumeService::Delete(const Request& request) {
 }
 
 asio::awaitable<Response> VolumeService::Open(const Request& request) {
-  VolumeTable before = table_;
-  base::Result<VolumeState> opened = table_.Open(request.Param("name"));
+  base::Result<VolumeState> opened =
+      Change([&](VolumeTable& table) { return table.Open(request.Param("name")); });
   if (!opened) {
     co_return Response::Error(opened.error());
-  }
-  if (base::Status saved = Save(std::move(before)); !saved) {
-    co_return Response::Error(saved.error());
   }
   spdlog::info("volume {} opened for writing, generation {}", opened->name, opened->generation);
   co_return Response::Json(ToJson(*opened));
@@ -115,13 +96,10 @@ asio::awaitable<Response> VolumeService::MarkStale(const Request& request) {
   if (!report) {
     co_return Response::Error(report.error());
   }
-  VolumeTable before = table_;
-  base::Result<VolumeState> marked = table_.MarkStale(request.Param("name"), *report);
+  base::Result<VolumeState> marked =
+      Change([&](VolumeTable& table) { return table.MarkStale(request.Param("name"), *report); });
   if (!marked) {
     co_return Response::Error(marked.error());
-  }
-  if (base::Status saved = Save(std::move(before)); !saved) {
-    co_return Response::Error(saved.error());
   }
   spdlog::warn("volume {}: the piece of chunk {} on {} missed a write; stale until repaired",
                marked->name, report->chunk, report->node);

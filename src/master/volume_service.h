@@ -17,11 +17,15 @@
 // Thread safety: the master's thread.
 #pragma once
 
+#include <spdlog/spdlog.h>
+
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
+#include <nlohmann/json.hpp>
 
 #include "http/router.h"
 #include "master/map_store.h"
@@ -47,8 +51,23 @@ class VolumeService {
   boost::asio::awaitable<http::Response> Delete(const http::Request& request);
   boost::asio::awaitable<http::Response> Open(const http::Request& request);
   boost::asio::awaitable<http::Response> MarkStale(const http::Request& request);
-  // Saves the table, or restores `before` and answers why not.
-  base::Status Save(VolumeTable before);
+  // Applies `change` to the table and saves it; a change refused, or one the store did not
+  // take (then undone), answers its error.
+  template <typename Changer>
+  auto Change(const Changer& change) -> decltype(change(std::declval<VolumeTable&>())) {
+    VolumeTable before = table_;
+    auto changed = change(table_);
+    if (!changed) {
+      return changed;
+    }
+    if (base::Status saved = store_.SaveDocument(kVolumesDocument, table_.ToJson()); !saved) {
+      spdlog::error("the volumes were not saved, and the change is undone: {}",
+                    saved.error().message);
+      table_ = std::move(before);
+      return saved.error();
+    }
+    return changed;
+  }
 
   MapStore& store_;
   const std::function<std::vector<std::string>()> storage_nodes_;
